@@ -1,0 +1,176 @@
+//! Configuration: every setting comes from the environment (a `.env` file is read first when
+//! present) and can be given as a command-line flag instead.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+/// A session key needs 64 bytes (32 to sign, 32 to encrypt).
+pub const SECRET_KEY_MIN_LEN: usize = 64;
+
+#[derive(Args, Debug, Clone)]
+pub struct Config {
+    /// External PostgreSQL database; when unset the app runs its own embedded cluster.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Folder for the embedded PostgreSQL cluster, the generated secret key and mail files.
+    #[arg(long, env = "IAP_DATA_DIR", default_value = "./var", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Address the web server listens on.
+    #[arg(long, env = "IAP_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+
+    /// Absolute URL of the app as users reach it (used in emails); defaults to the bind address.
+    #[arg(long, env = "IAP_BASE_URL", global = true)]
+    pub base_url: Option<String>,
+
+    /// SMTP server for outgoing mail (smtp://host:port or smtps://user:pass@host).
+    #[arg(long, env = "SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Key that signs and encrypts session cookies (at least 64 characters); when unset one is
+    /// generated once and kept in the data dir.
+    #[arg(long, env = "IAP_SECRET_KEY", global = true, hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Folder holding the PostgreSQL server binaries (postgres, initdb).
+    #[arg(long, env = "PG_BIN", global = true)]
+    pub pg_bin: Option<PathBuf>,
+
+    /// Log filter, e.g. `info` or `iap_credits=debug,actix_web=info`.
+    #[arg(long = "log", env = "RUST_LOG", default_value = "info", global = true)]
+    pub rust_log: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("IAP_BASE_URL must be an absolute http:// or https:// URL, got {0:?}")]
+    BaseUrl(String),
+    #[error("IAP_SECRET_KEY must be at least {SECRET_KEY_MIN_LEN} characters long")]
+    ShortSecretKey,
+    #[error("could not keep the secret key in {path}: {source}")]
+    SecretKeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Config {
+    /// `IAP_BASE_URL` without a trailing slash, or `http://<bind>` (a wildcard bind address is
+    /// shown as 127.0.0.1, which a browser on the same machine can open).
+    pub fn base_url(&self) -> Result<String, ConfigError> {
+        match &self.base_url {
+            Some(url) => {
+                let url = url.trim().trim_end_matches('/');
+                let rest = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"));
+                match rest {
+                    Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+                        Ok(url.to_string())
+                    }
+                    _ => Err(ConfigError::BaseUrl(url.to_string())),
+                }
+            }
+            None => Ok(format!("http://{}", self.bind.replacen("0.0.0.0", "127.0.0.1", 1))),
+        }
+    }
+
+    /// The session key: `IAP_SECRET_KEY`, else the one kept in `<data_dir>/secret_key`
+    /// (generated on first need, readable by the owner only).
+    pub fn secret_key(&self) -> Result<Vec<u8>, ConfigError> {
+        if let Some(key) = &self.secret_key {
+            return if key.len() >= SECRET_KEY_MIN_LEN {
+                Ok(key.as_bytes().to_vec())
+            } else {
+                Err(ConfigError::ShortSecretKey)
+            };
+        }
+        load_or_create_secret(&self.data_dir.join("secret_key"))
+    }
+}
+
+fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let io_err = |source| ConfigError::SecretKeyFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Ok(existing) = fs::read_to_string(path) {
+        let existing = existing.trim();
+        if existing.len() >= SECRET_KEY_MIN_LEN {
+            return Ok(existing.as_bytes().to_vec());
+        }
+    }
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(io_err)?;
+    }
+    let key: String = rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(SECRET_KEY_MIN_LEN + 32)
+        .map(char::from)
+        .collect();
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err)?;
+    writeln!(file, "{key}").map_err(io_err)?;
+    Ok(key.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn config(args: &[&str]) -> Config {
+        Probe::parse_from(std::iter::once("probe").chain(args.iter().copied())).config
+    }
+
+    #[test]
+    fn base_url_defaults_to_bind_address() {
+        let c = config(&["--bind", "0.0.0.0:9000"]);
+        assert_eq!(c.base_url().unwrap(), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn base_url_must_be_absolute() {
+        let c = config(&["--base-url", "example.com"]);
+        assert!(c.base_url().is_err());
+        let c = config(&["--base-url", "https://iap.example.com/"]);
+        assert_eq!(c.base_url().unwrap(), "https://iap.example.com");
+    }
+
+    #[test]
+    fn secret_key_is_generated_once_and_kept() {
+        let dir = std::env::temp_dir().join(format!("iap-key-{}", rand::random::<u64>()));
+        let c = config(&["--data-dir", dir.to_str().unwrap()]);
+        let first = c.secret_key().unwrap();
+        assert!(first.len() >= SECRET_KEY_MIN_LEN);
+        assert_eq!(c.secret_key().unwrap(), first);
+        let mode = fs::metadata(dir.join("secret_key")).unwrap().permissions();
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn short_secret_key_is_refused() {
+        let c = config(&["--secret-key", "short"]);
+        assert!(matches!(c.secret_key(), Err(ConfigError::ShortSecretKey)));
+    }
+}

@@ -1,0 +1,635 @@
+//! The embedded PostgreSQL launcher: runs a private cluster from the machine's own PostgreSQL
+//! server binaries when no `DATABASE_URL` is given, so the app needs nothing started by hand.
+//!
+//! Several processes may share one cluster (a server and a CLI command on the same data dir).
+//! Two advisory file locks keep them honest: `postgres.lock` serialises starting and stopping,
+//! and every user holds `postgres.users.lock` shared while it uses the cluster; whoever leaves
+//! last (and can take that lock exclusively) stops PostgreSQL. Locks vanish with their process,
+//! so an app killed with -9 never blocks the next one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Pid, User, chown, geteuid};
+
+/// Name of the application database inside the embedded cluster.
+pub const APP_DATABASE: &str = "iap_credits";
+/// PostgreSQL superuser created by initdb; local socket connections need no password.
+const SUPERUSER: &str = "postgres";
+const PORT: u16 = 5432;
+/// `sun_path` holds 108 bytes; PostgreSQL wants the whole socket path to fit with room to spare.
+const MAX_SOCKET_PATH: usize = 100;
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error(
+        "No PostgreSQL server binaries were found{0}: install PostgreSQL (on Debian or Ubuntu: `sudo apt-get install postgresql`), point PG_BIN at the folder holding `postgres` and `initdb`, or set DATABASE_URL to an existing PostgreSQL database."
+    )]
+    NoBinaries(String),
+    #[error(
+        "The app runs as root but there is no `postgres` system user to run PostgreSQL as: install PostgreSQL from your distribution's packages (which creates that user), run the app as a normal user, or set DATABASE_URL."
+    )]
+    NoPostgresUser,
+    #[error("{0}")]
+    Setup(String),
+    #[error("PostgreSQL did not start: {0}")]
+    Start(String),
+}
+
+fn setup_err(what: impl std::fmt::Display, path: &Path, e: impl std::fmt::Display) -> LaunchError {
+    LaunchError::Setup(format!("could not {what} {}: {e}", path.display()))
+}
+
+/// Where to look for the server binaries and keep the cluster.
+#[derive(Debug, Clone)]
+pub struct LaunchOptions {
+    /// The app's data dir; the cluster lives in `<data_dir>/postgres` when PostgreSQL can reach it.
+    pub data_dir: PathBuf,
+    /// `PG_BIN`: when set, the only place binaries are looked for.
+    pub pg_bin: Option<PathBuf>,
+    /// Folder for the cluster when running as root and the data dir is out of the `postgres`
+    /// user's reach (e.g. a checkout under `/root`).
+    pub fallback_root: PathBuf,
+}
+
+impl LaunchOptions {
+    pub fn new(data_dir: impl Into<PathBuf>, pg_bin: Option<PathBuf>) -> Self {
+        LaunchOptions {
+            data_dir: data_dir.into(),
+            pg_bin,
+            fallback_root: PathBuf::from("/var/lib/iap-credits"),
+        }
+    }
+}
+
+/// Finds the folder with `postgres` and `initdb`: `PG_BIN` alone when given, else
+/// `pg_config --bindir`, the newest `/usr/lib/postgresql/*/bin`, then `PATH`.
+pub fn find_binaries(pg_bin: Option<&Path>) -> Result<PathBuf, LaunchError> {
+    let has_server = |dir: &Path| dir.join("postgres").is_file() && dir.join("initdb").is_file();
+    if let Some(dir) = pg_bin {
+        return if has_server(dir) {
+            Ok(dir.to_path_buf())
+        } else {
+            Err(LaunchError::NoBinaries(format!(
+                " in PG_BIN ({})",
+                dir.display()
+            )))
+        };
+    }
+    let mut candidates = Vec::new();
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    }
+    candidates.extend(debian_bin_dirs(Path::new("/usr/lib/postgresql")));
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path));
+    }
+    candidates
+        .into_iter()
+        .find(|dir| has_server(dir))
+        .ok_or_else(|| LaunchError::NoBinaries(String::new()))
+}
+
+/// `/usr/lib/postgresql/<version>/bin`, newest version first.
+fn debian_bin_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut versions: Vec<(Vec<u32>, PathBuf)> = fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let version: Option<Vec<u32>> = name.split('.').map(|p| p.parse().ok()).collect();
+            version.map(|v| (v, entry.path().join("bin")))
+        })
+        .collect();
+    versions.sort_by(|a, b| b.0.cmp(&a.0));
+    versions.into_iter().map(|(_, dir)| dir).collect()
+}
+
+/// A running embedded cluster, shared with any other process using the same data dir.
+#[derive(Debug)]
+pub struct EmbeddedPostgres {
+    cluster_dir: PathBuf,
+    socket_dir: PathBuf,
+    lock_dir: PathBuf,
+    run_as: Option<User>,
+    /// Held shared while this process uses the cluster; `None` once released.
+    users_lock: Option<File>,
+    /// The postmaster when this process started it (to reap it after stopping).
+    child: Option<Child>,
+}
+
+impl EmbeddedPostgres {
+    /// Starts the cluster (creating it on first use) or joins it when it already runs, then
+    /// makes sure the application database exists.
+    pub fn start(options: &LaunchOptions) -> Result<Self, LaunchError> {
+        let bin_dir = find_binaries(options.pg_bin.as_deref())?;
+        let run_as = if geteuid().is_root() {
+            Some(
+                User::from_name(SUPERUSER)
+                    .ok()
+                    .flatten()
+                    .ok_or(LaunchError::NoPostgresUser)?,
+            )
+        } else {
+            None
+        };
+
+        fs::create_dir_all(&options.data_dir)
+            .map_err(|e| setup_err("create the data dir", &options.data_dir, e))?;
+        let data_dir = fs::canonicalize(&options.data_dir)
+            .map_err(|e| setup_err("resolve the data dir", &options.data_dir, e))?;
+        let cluster_dir = place_cluster(&data_dir, &options.fallback_root, run_as.as_ref())?;
+        let lock_dir = cluster_dir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| data_dir.clone());
+        let socket_dir = socket_dir_for(&cluster_dir, run_as.as_ref())?;
+
+        let start_lock = open_lock(&lock_dir.join("postgres.lock"))?;
+        start_lock
+            .lock()
+            .map_err(|e| setup_err("lock", &lock_dir, e))?;
+        let users_lock = open_lock(&lock_dir.join("postgres.users.lock"))?;
+        users_lock
+            .lock_shared()
+            .map_err(|e| setup_err("lock", &lock_dir, e))?;
+
+        let mut pg = EmbeddedPostgres {
+            cluster_dir,
+            socket_dir,
+            lock_dir,
+            run_as,
+            users_lock: Some(users_lock),
+            child: None,
+        };
+        // On error `pg` is dropped, which stops a postmaster this call started.
+        pg.bring_up(&bin_dir)?;
+        drop(start_lock);
+        Ok(pg)
+    }
+
+    fn bring_up(&mut self, bin_dir: &Path) -> Result<(), LaunchError> {
+        if !self.cluster_dir.join("PG_VERSION").is_file() {
+            self.init_cluster(bin_dir)?;
+        }
+        if self.running_postmaster().is_none() {
+            self.spawn_postmaster(bin_dir)?;
+        } else {
+            tracing::info!(cluster = %self.cluster_dir.display(), "joining the running embedded PostgreSQL");
+        }
+        self.wait_until_ready()?;
+        self.ensure_app_database()
+    }
+
+    /// The cluster's data folder (`PGDATA`).
+    pub fn cluster_dir(&self) -> &Path {
+        &self.cluster_dir
+    }
+
+    /// The folder holding the server's unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
+    /// A libpq URL for `database` over the cluster's unix socket.
+    pub fn database_url(&self, database: &str) -> String {
+        let socket_dir = self.socket_dir.to_string_lossy();
+        let host =
+            percent_encoding::utf8_percent_encode(&socket_dir, percent_encoding::NON_ALPHANUMERIC);
+        format!("postgresql://{SUPERUSER}@localhost/{database}?host={host}&port={PORT}")
+    }
+
+    /// URL of the application database.
+    pub fn app_database_url(&self) -> String {
+        self.database_url(APP_DATABASE)
+    }
+
+    /// Leaves the cluster; stops PostgreSQL when no other process still uses it.
+    pub fn stop(mut self) -> Result<(), LaunchError> {
+        self.leave()
+    }
+
+    fn leave(&mut self) -> Result<(), LaunchError> {
+        let Some(users_lock) = self.users_lock.take() else {
+            return Ok(());
+        };
+        let start_lock = open_lock(&self.lock_dir.join("postgres.lock"))?;
+        start_lock
+            .lock()
+            .map_err(|e| setup_err("lock", &self.lock_dir, e))?;
+        drop(users_lock);
+        let users_lock = open_lock(&self.lock_dir.join("postgres.users.lock"))?;
+        if users_lock.try_lock().is_ok() {
+            self.stop_postmaster()?;
+        } else {
+            tracing::info!("embedded PostgreSQL left running for the other processes using it");
+        }
+        Ok(())
+    }
+
+    fn init_cluster(&self, bin_dir: &Path) -> Result<(), LaunchError> {
+        // A folder without PG_VERSION is an initdb that never finished: start it over. Anything
+        // else in the way is not ours to delete.
+        if self.cluster_dir.exists() {
+            let entries: Vec<_> = fs::read_dir(&self.cluster_dir)
+                .map_err(|e| setup_err("read", &self.cluster_dir, e))?
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            let unfinished_initdb = entries.iter().any(|n| n == "global" || n == "base");
+            if !entries.is_empty() && !unfinished_initdb {
+                return Err(LaunchError::Setup(format!(
+                    "{} is not empty and holds no PostgreSQL cluster; move it away or choose another IAP_DATA_DIR",
+                    self.cluster_dir.display()
+                )));
+            }
+            fs::remove_dir_all(&self.cluster_dir)
+                .map_err(|e| setup_err("clear the unfinished cluster", &self.cluster_dir, e))?;
+        }
+        self.create_owned_dir(&self.cluster_dir)?;
+        tracing::info!(cluster = %self.cluster_dir.display(), "creating the embedded PostgreSQL cluster");
+        let output = self
+            .command(&bin_dir.join("initdb"))
+            .arg("--pgdata")
+            .arg(&self.cluster_dir)
+            .args([
+                "--username",
+                SUPERUSER,
+                "--encoding",
+                "UTF8",
+                "--locale",
+                "C.UTF-8",
+                "--auth-local",
+                "trust",
+                "--auth-host",
+                "scram-sha-256",
+                "--no-instructions",
+            ])
+            .output()
+            .map_err(|e| LaunchError::Start(format!("could not run initdb: {e}")))?;
+        if !output.status.success() {
+            return Err(LaunchError::Start(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The postmaster serving this cluster, if one is alive. A `postmaster.pid` naming a dead
+    /// process, or a process that is not PostgreSQL (the pid was reused after a crash), is stale
+    /// and removed so that it cannot block the next start.
+    fn running_postmaster(&self) -> Option<Pid> {
+        let pid_file = self.cluster_dir.join("postmaster.pid");
+        let pid = read_pid(&pid_file)?;
+        if is_postgres_process(pid) {
+            return Some(pid);
+        }
+        if !process_alive(pid) {
+            // PostgreSQL itself copes with a dead pid, and checks its old shared memory.
+            return None;
+        }
+        tracing::warn!(pid = pid.as_raw(), "removing a stale postmaster.pid (pid now used by another program)");
+        let _ = fs::remove_file(&pid_file);
+        let lock = self.socket_dir.join(format!(".s.PGSQL.{PORT}.lock"));
+        if read_pid(&lock).is_some_and(|p| !is_postgres_process(p)) {
+            let _ = fs::remove_file(&lock);
+        }
+        None
+    }
+
+    fn spawn_postmaster(&mut self, bin_dir: &Path) -> Result<(), LaunchError> {
+        let log_path = self.lock_dir.join("postgres.log");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| setup_err("open", &log_path, e))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| setup_err("open", &log_path, e))?;
+        tracing::info!(cluster = %self.cluster_dir.display(), socket = %self.socket_dir.display(), "starting the embedded PostgreSQL");
+        let child = self
+            .command(&bin_dir.join("postgres"))
+            .arg("-D")
+            .arg(&self.cluster_dir)
+            .arg("-k")
+            .arg(&self.socket_dir)
+            .args(["-p", &PORT.to_string(), "-c", "listen_addresses="])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            // Its own process group: Ctrl-C in a terminal reaches the app, which then stops
+            // PostgreSQL after the web server has drained.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| LaunchError::Start(format!("could not run postgres: {e}")))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    fn wait_until_ready(&mut self) -> Result<(), LaunchError> {
+        let url = self.database_url("postgres");
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if PgConnection::establish(&url).is_ok() {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(LaunchError::Start(format!(
+                    "postgres exited ({status}); its log {} ends with: {}",
+                    self.lock_dir.join("postgres.log").display(),
+                    log_tail(&self.lock_dir.join("postgres.log"))
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(LaunchError::Start(format!(
+                    "it did not accept connections within {}s; see {}",
+                    START_TIMEOUT.as_secs(),
+                    self.lock_dir.join("postgres.log").display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn ensure_app_database(&self) -> Result<(), LaunchError> {
+        let mut conn = PgConnection::establish(&self.database_url("postgres"))
+            .map_err(|e| LaunchError::Start(e.to_string()))?;
+        create_database_if_missing(&mut conn, APP_DATABASE)
+            .map_err(|e| LaunchError::Start(format!("could not create {APP_DATABASE}: {e}")))
+    }
+
+    /// Fast shutdown (clients disconnected, clean checkpoint), then immediate if it hangs.
+    fn stop_postmaster(&mut self) -> Result<(), LaunchError> {
+        let pid_file = self.cluster_dir.join("postmaster.pid");
+        if let Some(pid) = self.running_postmaster() {
+            tracing::info!("stopping the embedded PostgreSQL");
+            let _ = kill(pid, Signal::SIGINT);
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while self.postmaster_alive(pid) {
+                if Instant::now() > deadline {
+                    tracing::warn!("PostgreSQL did not stop in time; forcing an immediate shutdown");
+                    let _ = kill(pid, Signal::SIGQUIT);
+                    std::thread::sleep(Duration::from_secs(2));
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+        if pid_file.exists() && self.running_postmaster().is_some() {
+            return Err(LaunchError::Start("PostgreSQL is still running".into()));
+        }
+        Ok(())
+    }
+
+    fn postmaster_alive(&mut self, pid: Pid) -> bool {
+        if let Some(child) = self.child.as_mut()
+            && child.id() == pid.as_raw() as u32
+        {
+            return matches!(child.try_wait(), Ok(None));
+        }
+        process_alive(pid)
+    }
+
+    /// A command run as the cluster's owner (the `postgres` user when we are root), from a
+    /// working directory that user can enter.
+    fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(&self.cluster_dir).env_remove("PGDATA");
+        if let Some(user) = &self.run_as {
+            cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+            cmd.env("HOME", &user.dir).env("USER", &user.name);
+        }
+        cmd
+    }
+
+    fn create_owned_dir(&self, dir: &Path) -> Result<(), LaunchError> {
+        create_owned_dir(dir, self.run_as.as_ref())
+    }
+}
+
+impl Drop for EmbeddedPostgres {
+    fn drop(&mut self) {
+        if let Err(e) = self.leave() {
+            tracing::error!("{e}");
+        }
+    }
+}
+
+/// Creates `<db>` unless it exists (the app database, or a test database).
+pub fn create_database_if_missing(conn: &mut PgConnection, name: &str) -> diesel::QueryResult<()> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
+    let exists: bool = diesel::select(
+        sql::<Bool>("EXISTS (SELECT 1 FROM pg_database WHERE datname = ")
+            .bind::<Text, _>(name)
+            .sql(")"),
+    )
+    .get_result(conn)?;
+    if !exists {
+        diesel::sql_query(format!("CREATE DATABASE {}", quote_ident(name))).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Quotes an SQL identifier (database names cannot be bound as parameters).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `<data_dir>/postgres`, or — when root and the `postgres` user cannot reach the data dir —
+/// a persistent folder under `fallback_root` named after the data dir.
+fn place_cluster(
+    data_dir: &Path,
+    fallback_root: &Path,
+    run_as: Option<&User>,
+) -> Result<PathBuf, LaunchError> {
+    let preferred = data_dir.join("postgres");
+    let Some(user) = run_as else {
+        return Ok(preferred);
+    };
+    create_owned_dir(&preferred, Some(user))?;
+    if user_can_write(user, &preferred) {
+        return Ok(preferred);
+    }
+    let name = data_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".into());
+    let place = fallback_root
+        .join(format!("{name}-{:016x}", fnv1a(data_dir.as_os_str().as_encoded_bytes())))
+        .join("postgres");
+    let _ = fs::remove_dir(&preferred);
+    if let Some(parent) = place.parent() {
+        fs::create_dir_all(parent).map_err(|e| setup_err("create", parent, e))?;
+    }
+    create_owned_dir(&place, Some(user))?;
+    let note = format!(
+        "The PostgreSQL user cannot reach {}, so the embedded cluster is kept in {}",
+        data_dir.display(),
+        place.display()
+    );
+    tracing::warn!("{note}");
+    eprintln!("{note}");
+    Ok(place)
+}
+
+/// The cluster folder itself when the socket path fits, else a short folder under /tmp.
+fn socket_dir_for(cluster_dir: &Path, run_as: Option<&User>) -> Result<PathBuf, LaunchError> {
+    let socket_name = format!(".s.PGSQL.{PORT}");
+    if cluster_dir.join(&socket_name).as_os_str().len() < MAX_SOCKET_PATH {
+        return Ok(cluster_dir.to_path_buf());
+    }
+    let short = std::env::temp_dir().join(format!(
+        "iap-pg-{}-{:012x}",
+        geteuid().as_raw(),
+        fnv1a(cluster_dir.as_os_str().as_encoded_bytes()) & 0xffff_ffff_ffff
+    ));
+    create_owned_dir(&short, run_as)?;
+    Ok(short)
+}
+
+/// A 0700 folder owned by the user PostgreSQL runs as.
+fn create_owned_dir(dir: &Path, run_as: Option<&User>) -> Result<(), LaunchError> {
+    fs::create_dir_all(dir).map_err(|e| setup_err("create", dir, e))?;
+    if let Some(user) = run_as {
+        chown(dir, Some(user.uid), Some(user.gid))
+            .map_err(|e| setup_err("hand over to the postgres user", dir, e))?;
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(|e| setup_err("set permissions of", dir, e))
+}
+
+/// Asks the system itself (ACLs, groups and all) whether `user` can write into `dir`.
+fn user_can_write(user: &User, dir: &Path) -> bool {
+    Command::new("test")
+        .arg("-w")
+        .arg(dir)
+        .arg("-a")
+        .arg("-x")
+        .arg(dir)
+        .current_dir("/")
+        .uid(user.uid.as_raw())
+        .gid(user.gid.as_raw())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn open_lock(path: &Path) -> Result<File, LaunchError> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| setup_err("open the lock file", path, e))
+}
+
+fn read_pid(path: &Path) -> Option<Pid> {
+    let mut text = String::new();
+    File::open(path).ok()?.read_to_string(&mut text).ok()?;
+    let pid: i32 = text.lines().next()?.trim().parse().ok()?;
+    // A negative pid in a socket lock file means a standalone backend; treat it the same.
+    (pid != 0).then(|| Pid::from_raw(pid.abs()))
+}
+
+fn process_alive(pid: Pid) -> bool {
+    // EPERM means it exists but belongs to someone else.
+    !matches!(kill(pid, None), Err(nix::errno::Errno::ESRCH))
+}
+
+fn is_postgres_process(pid: Pid) -> bool {
+    let comm = fs::read_to_string(format!("/proc/{}/comm", pid.as_raw())).unwrap_or_default();
+    let stat = fs::read_to_string(format!("/proc/{}/stat", pid.as_raw())).unwrap_or_default();
+    // A zombie (state Z) is as good as gone.
+    let zombie = stat
+        .rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+    comm.trim() == "postgres" && !zombie
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().rev().take(3).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
+
+/// FNV-1a: a stable, dependency-free hash for naming folders after paths.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newest_debian_version_first() {
+        let root = tempfile_dir();
+        for v in ["9.6", "15", "13", "abc"] {
+            fs::create_dir_all(root.join(v).join("bin")).unwrap();
+        }
+        let dirs = debian_bin_dirs(&root);
+        let names: Vec<_> = dirs
+            .iter()
+            .map(|d| d.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["15", "13", "9.6"]);
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn pg_bin_is_the_only_place_looked_at() {
+        let empty = tempfile_dir();
+        let err = find_binaries(Some(&empty)).unwrap_err();
+        assert!(matches!(err, LaunchError::NoBinaries(_)));
+        assert!(err.to_string().contains("PG_BIN"));
+        fs::remove_dir_all(empty).unwrap();
+    }
+
+    #[test]
+    fn socket_urls_are_percent_encoded() {
+        let pg = EmbeddedPostgres {
+            cluster_dir: "/x".into(),
+            socket_dir: "/tmp/a b".into(),
+            lock_dir: "/".into(),
+            run_as: None,
+            users_lock: None,
+            child: None,
+        };
+        assert_eq!(
+            pg.database_url("db"),
+            "postgresql://postgres@localhost/db?host=%2Ftmp%2Fa%20b&port=5432"
+        );
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "iap-unit-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

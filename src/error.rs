@@ -1,0 +1,85 @@
+//! The web layer's one error type. Its `ResponseError` impl decides the status code and renders
+//! our own HTML error page; details of server faults go to the log, never to the visitor.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("page not found")]
+    NotFound,
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(#[from] diesel::result::Error),
+    #[error("template error: {0}")]
+    Render(#[from] askama::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        AppError::Unavailable(e.to_string())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Database(_) | AppError::Render(_) | AppError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let (title, message) = match self {
+            AppError::NotFound => (
+                "Page not found",
+                "There is nothing at this address. It may have moved, or the link may be mistyped.",
+            ),
+            AppError::Unavailable(_) => (
+                "Temporarily unavailable",
+                "The service cannot reach its database right now. Please try again in a moment.",
+            ),
+            _ => (
+                "Something went wrong",
+                "An unexpected error occurred on our side. Nothing was charged; please try again.",
+            ),
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title,
+            message,
+        };
+        let body = page
+            .render()
+            .unwrap_or_else(|_| format!("{} {title}", status.as_u16()));
+        HttpResponse::build(status)
+            .content_type(ContentType::html())
+            .body(body)
+    }
+}

@@ -1,0 +1,16 @@
+//! IAP Credits: sells and meters prepaid credits for in-app services.
+
+pub mod auth;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod credits;
+pub mod db;
+pub mod demo;
+pub mod embedded_pg;
+pub mod error;
+pub mod schema;
+mod sql_enum;
+pub mod startup;
+pub mod tenancy;
+pub mod web;

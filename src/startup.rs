@@ -1,0 +1,156 @@
+//! Building the app: the database connection (embedded or external), the actix `App` used by
+//! both the server and the tests, and the server with its graceful shutdown.
+
+use std::net::TcpListener;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::{App, HttpServer, web};
+
+use crate::catalog::seed::seed_catalog;
+use crate::config::Config;
+use crate::db::{self, DbPool};
+use crate::embedded_pg::{EmbeddedPostgres, LaunchError, LaunchOptions};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: DbPool,
+    /// Absolute URL of the app, without a trailing slash.
+    pub base_url: String,
+}
+
+/// The database the process uses, with the embedded cluster kept alive as long as it is held.
+pub struct DatabaseHandle {
+    pub url: String,
+    pub embedded: Option<EmbeddedPostgres>,
+}
+
+impl DatabaseHandle {
+    /// `DATABASE_URL` when set, else the embedded cluster under the data dir.
+    pub fn open(config: &Config) -> Result<Self, LaunchError> {
+        match &config.database_url {
+            Some(url) => Ok(DatabaseHandle {
+                url: url.clone(),
+                embedded: None,
+            }),
+            None => {
+                let options = LaunchOptions::new(&config.data_dir, config.pg_bin.clone());
+                let pg = EmbeddedPostgres::start(&options)?;
+                Ok(DatabaseHandle {
+                    url: pg.app_database_url(),
+                    embedded: Some(pg),
+                })
+            }
+        }
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self.embedded.is_some()
+    }
+
+    /// Leaves the embedded cluster (stopping it when no other process uses it).
+    pub fn close(self) -> Result<(), LaunchError> {
+        match self.embedded {
+            Some(pg) => pg.stop(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Migrations, then the catalog: run at every start.
+pub fn prepare_database(pool: &DbPool) -> anyhow::Result<()> {
+    let mut conn = pool.get()?;
+    let applied = db::run_migrations(&mut conn)?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "applied migrations");
+    }
+    let added = seed_catalog(&mut conn)?;
+    if added > 0 {
+        tracing::info!(added, "added services to the catalog");
+    }
+    Ok(())
+}
+
+/// Content-Security-Policy: no inline scripts or styles, nothing from other origins, no framing.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+    object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// The whole application, as the server and the tests use it.
+pub fn build_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .wrap(
+            DefaultHeaders::new()
+                .add(("Content-Security-Policy", CSP))
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("X-Frame-Options", "DENY"))
+                .add(("Referrer-Policy", "same-origin")),
+        )
+        .wrap(Logger::new("%r %s %b %Dms"))
+        .configure(crate::web::routes)
+        .default_service(web::to(crate::web::not_found))
+}
+
+/// The HTTP server, bound and ready to run.
+pub struct Application {
+    server: Server,
+    port: u16,
+}
+
+impl Application {
+    /// Binds `bind` (port 0 picks a free port) and builds the server. Signals are handled by
+    /// `run_until_stopped`, so that Ctrl-C and SIGTERM both drain requests gracefully.
+    pub fn build(state: AppState, bind: &str) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(bind)?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || build_app(state.clone()))
+            .listen(listener)?
+            .disable_signals()
+            .shutdown_timeout(30)
+            .run();
+        Ok(Application { server, port })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then stops accepting and lets requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        actix_web::rt::spawn(async move {
+            wait_for_stop_signal().await;
+            tracing::info!("stopping: finishing the requests under way");
+            handle.stop(true).await;
+        });
+        self.server.await
+    }
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::error!("cannot listen for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Customer databases (the tenants) and their users.
+
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use crate::auth::password::{self, PasswordError};
+use crate::schema::{databases, users};
+use crate::sql_text_enum;
+
+sql_text_enum! {
+    /// The kind of subscription a customer database runs on; it decides trial credits.
+    pub enum Subscription {
+        Enterprise => "enterprise",
+        Demo => "demo",
+        Educational => "educational",
+        OneAppFree => "one-app-free",
+        None => "none",
+    }
+}
+
+impl Subscription {
+    /// Databases with a valid Enterprise subscription (demo, educational and one-app-free
+    /// included) receive free trial credits.
+    pub fn gets_trial_credits(self) -> bool {
+        !matches!(self, Subscription::None)
+    }
+}
+
+sql_text_enum! {
+    /// What a user may do: `user` uses services, `admin` also buys and configures,
+    /// `platform` operates the IAP service itself.
+    pub enum Role {
+        User => "user",
+        Admin => "admin",
+        Platform => "platform",
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = databases, check_for_backend(diesel::pg::Pg))]
+pub struct Database {
+    pub id: i64,
+    pub name: String,
+    pub subscription: Subscription,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct User {
+    pub id: i64,
+    pub database_id: i64,
+    pub email: String,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenancyError {
+    #[error("a database named {0:?} already exists")]
+    DuplicateDatabase(String),
+    #[error("a database name cannot be empty or longer than 100 characters")]
+    InvalidDatabaseName,
+    #[error("there is no database named {0:?}")]
+    UnknownDatabase(String),
+    #[error("a user with the email {0} already exists")]
+    DuplicateEmail(String),
+    #[error("{0:?} is not a valid email address")]
+    InvalidEmail(String),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Database(#[from] DieselError),
+}
+
+fn is_unique_violation(e: &DieselError) -> bool {
+    matches!(e, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+}
+
+/// Trims a database name and checks its length.
+pub fn parse_database_name(name: &str) -> Result<String, TenancyError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(TenancyError::InvalidDatabaseName);
+    }
+    Ok(name.to_string())
+}
+
+/// Lower-cased, syntactically valid email address.
+pub fn parse_email(email: &str) -> Result<String, TenancyError> {
+    let normalized = email.trim().to_lowercase();
+    if email_address::EmailAddress::is_valid(&normalized) && normalized.contains('.') {
+        Ok(normalized)
+    } else {
+        Err(TenancyError::InvalidEmail(email.trim().to_string()))
+    }
+}
+
+pub fn create_database(
+    conn: &mut PgConnection,
+    name: &str,
+    subscription: Subscription,
+) -> Result<Database, TenancyError> {
+    let name = parse_database_name(name)?;
+    diesel::insert_into(databases::table)
+        .values((
+            databases::name.eq(&name),
+            databases::subscription.eq(subscription),
+        ))
+        .returning(Database::as_returning())
+        .get_result(conn)
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                TenancyError::DuplicateDatabase(name.clone())
+            } else {
+                e.into()
+            }
+        })
+}
+
+/// Case-insensitive lookup, as names are unique regardless of case.
+pub fn find_database(conn: &mut PgConnection, name: &str) -> QueryResult<Option<Database>> {
+    databases::table
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("lower(name) = lower(")
+            .bind::<diesel::sql_types::Text, _>(name.trim())
+            .sql(")"))
+        .select(Database::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Creates a user after checking the house password rules.
+pub fn create_user(
+    conn: &mut PgConnection,
+    database_name: &str,
+    email: &str,
+    password: &str,
+    role: Role,
+) -> Result<User, TenancyError> {
+    password::check_new_password(password)?;
+    let hash = password::hash_password(password)?;
+    create_user_with_hash(conn, database_name, email, &hash, role)
+}
+
+/// Creates a user from an already computed password hash.
+pub fn create_user_with_hash(
+    conn: &mut PgConnection,
+    database_name: &str,
+    email: &str,
+    password_hash: &str,
+    role: Role,
+) -> Result<User, TenancyError> {
+    let email = parse_email(email)?;
+    let database = find_database(conn, database_name)?
+        .ok_or_else(|| TenancyError::UnknownDatabase(database_name.trim().to_string()))?;
+    diesel::insert_into(users::table)
+        .values((
+            users::database_id.eq(database.id),
+            users::email.eq(&email),
+            users::password_hash.eq(password_hash),
+            users::role.eq(role),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                TenancyError::DuplicateEmail(email.clone())
+            } else {
+                e.into()
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalized_and_checked() {
+        assert_eq!(parse_email(" Admin@Demo.TEST ").unwrap(), "admin@demo.test");
+        for bad in ["", "admin", "admin@", "@demo.test", "a b@demo.test", "admin@localhost"] {
+            assert!(parse_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subscriptions_parse_from_their_text() {
+        assert_eq!("one-app-free".parse::<Subscription>().unwrap(), Subscription::OneAppFree);
+        assert!("gold".parse::<Subscription>().unwrap_err().contains("enterprise"));
+        assert!(!Subscription::None.gets_trial_credits());
+        assert!(Subscription::Educational.gets_trial_credits());
+    }
+}

@@ -1,0 +1,40 @@
+//! The public catalog: every service on sale, and each service's packs.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use crate::catalog::{self, Pack, Service};
+use crate::error::AppError;
+use crate::startup::AppState;
+
+#[derive(Template)]
+#[template(path = "catalog/index.html")]
+struct CatalogPage {
+    services: Vec<Service>,
+}
+
+#[derive(Template)]
+#[template(path = "catalog/service.html")]
+struct ServicePage {
+    service: Service,
+    packs: Vec<Pack>,
+}
+
+pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let services = super::with_conn(&state, |conn| Ok(catalog::active_services(conn)?)).await?;
+    super::render(&CatalogPage { services })
+}
+
+pub async fn service_page(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let slug = slug.into_inner();
+    let (service, packs) = super::with_conn(&state, move |conn| {
+        let service = catalog::active_service(conn, &slug)?.ok_or(AppError::NotFound)?;
+        let packs = catalog::active_packs(conn, service.id)?;
+        Ok((service, packs))
+    })
+    .await?;
+    super::render(&ServicePage { service, packs })
+}
