@@ -2,6 +2,7 @@
 //! uses the same configuration as the server, starting the embedded PostgreSQL for its duration
 //! when needed (or joining the one a running server uses).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -14,7 +15,11 @@ use crate::startup::{self, AppState, Application, DatabaseHandle};
 use crate::tenancy::{self, Role, Subscription};
 
 #[derive(Parser, Debug)]
-#[command(name = "iap-credits", version, about = "Sells and meters prepaid credits for in-app services")]
+#[command(
+    name = "iap-credits",
+    version,
+    about = "Sells and meters prepaid credits for in-app services"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub config: Config,
@@ -113,6 +118,7 @@ fn init_tracing(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -150,7 +156,8 @@ fn run_with_database(cli: &Cli, database: &DatabaseHandle, base_url: String) -> 
             role,
         } => {
             let mut conn = pool.get()?;
-            let user = tenancy::create_user(&mut conn, database_name, email, password, (*role).into())?;
+            let user =
+                tenancy::create_user(&mut conn, database_name, email, password, (*role).into())?;
             println!(
                 "Created the user {} ({}) in {:?}.",
                 user.email, user.role, database_name
@@ -160,7 +167,12 @@ fn run_with_database(cli: &Cli, database: &DatabaseHandle, base_url: String) -> 
     }
 }
 
-fn serve(cli: &Cli, database: &DatabaseHandle, pool: db::DbPool, base_url: String) -> anyhow::Result<()> {
+fn serve(
+    cli: &Cli,
+    database: &DatabaseHandle,
+    pool: db::DbPool,
+    base_url: String,
+) -> anyhow::Result<()> {
     let with_demo = database.is_embedded() || cli.demo;
     if with_demo {
         let mut conn = pool.get()?;
@@ -176,17 +188,22 @@ fn serve(cli: &Cli, database: &DatabaseHandle, pool: db::DbPool, base_url: Strin
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(state, &bind)
             .with_context(|| format!("could not listen on {bind}"))?;
-        println!("IAP Credits is running at {base_url} (press Ctrl-C to stop)");
+        let mut banner = format!("IAP Credits is running at {base_url} (press Ctrl-C to stop)\n");
         if with_demo {
-            println!(
-                "Demo logins for {:?} (password {:?}):",
+            banner += &format!(
+                "Demo logins for {:?} (password {:?}):\n",
                 demo::DEMO_DATABASE,
                 demo::DEMO_PASSWORD
             );
             for (email, role) in demo::DEMO_LOGINS {
-                println!("  {email:<22} {role}");
+                banner += &format!("  {email:<22} {role}\n");
             }
         }
+        // A closed stdout (a detached terminal, a pipe nobody reads) must not stop the server.
+        let mut stdout = std::io::stdout();
+        let _ = stdout
+            .write_all(banner.as_bytes())
+            .and_then(|()| stdout.flush());
         app.run_until_stopped().await?;
         tracing::info!("web server stopped");
         anyhow::Ok(())

@@ -24,7 +24,12 @@ pub struct Config {
     pub data_dir: PathBuf,
 
     /// Address the web server listens on.
-    #[arg(long, env = "IAP_BIND", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "IAP_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub bind: String,
 
     /// Absolute URL of the app as users reach it (used in emails); defaults to the bind address.
@@ -79,7 +84,10 @@ impl Config {
                     _ => Err(ConfigError::BaseUrl(url.to_string())),
                 }
             }
-            None => Ok(format!("http://{}", self.bind.replacen("0.0.0.0", "127.0.0.1", 1))),
+            None => Ok(format!(
+                "http://{}",
+                self.bind.replacen("0.0.0.0", "127.0.0.1", 1)
+            )),
         }
     }
 
@@ -164,7 +172,10 @@ mod tests {
         assert!(first.len() >= SECRET_KEY_MIN_LEN);
         assert_eq!(c.secret_key().unwrap(), first);
         let mode = fs::metadata(dir.join("secret_key")).unwrap().permissions();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 

@@ -10,7 +10,17 @@ pub const UNITS_PER_CREDIT: i64 = 10_000;
 pub const MAX_CREDITS: i64 = 1_000_000_000;
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, diesel::AsExpression, diesel::FromSqlRow,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
 )]
 #[diesel(sql_type = diesel::sql_types::BigInt)]
 pub struct Credits(i64);
@@ -72,8 +82,14 @@ impl Credits {
         if whole.len() > 10 {
             return Err(CreditsError::TooLarge);
         }
-        let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| CreditsError::TooLarge)? };
-        let fraction: i64 = format!("{fraction:0<4}").parse().map_err(|_| CreditsError::NotANumber)?;
+        let whole: i64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| CreditsError::TooLarge)?
+        };
+        let fraction: i64 = format!("{fraction:0<4}")
+            .parse()
+            .map_err(|_| CreditsError::NotANumber)?;
         let units = whole * UNITS_PER_CREDIT + fraction;
         if units > MAX_CREDITS * UNITS_PER_CREDIT {
             return Err(CreditsError::TooLarge);
@@ -122,7 +138,7 @@ pub fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -141,18 +157,32 @@ mod tests {
         assert_eq!(Credits::parse("0.0425").unwrap().units(), 425);
         assert_eq!(Credits::parse(".5").unwrap().units(), 5_000);
         assert_eq!(Credits::parse(" 007 ").unwrap(), Credits::whole(7));
-        assert_eq!(Credits::parse("1000000000").unwrap(), Credits::whole(MAX_CREDITS));
+        assert_eq!(
+            Credits::parse("1000000000").unwrap(),
+            Credits::whole(MAX_CREDITS)
+        );
     }
 
     #[test]
     fn refuses_everything_else() {
-        for bad in ["-1", "+1", "1e3", "abc", "1.", ".", "1.2.3", "1,000", "0x10", "١٢", "NaN", "inf"] {
+        for bad in [
+            "-1", "+1", "1e3", "abc", "1.", ".", "1.2.3", "1,000", "0x10", "١٢", "NaN", "inf",
+        ] {
             assert_eq!(Credits::parse(bad), Err(CreditsError::NotANumber), "{bad}");
         }
         assert_eq!(Credits::parse(""), Err(CreditsError::Empty));
-        assert_eq!(Credits::parse("1.00001"), Err(CreditsError::TooManyDecimals));
-        assert_eq!(Credits::parse("1000000000.0001"), Err(CreditsError::TooLarge));
-        assert_eq!(Credits::parse("99999999999999999999999"), Err(CreditsError::TooLarge));
+        assert_eq!(
+            Credits::parse("1.00001"),
+            Err(CreditsError::TooManyDecimals)
+        );
+        assert_eq!(
+            Credits::parse("1000000000.0001"),
+            Err(CreditsError::TooLarge)
+        );
+        assert_eq!(
+            Credits::parse("99999999999999999999999"),
+            Err(CreditsError::TooLarge)
+        );
     }
 
     #[test]
@@ -161,12 +191,22 @@ mod tests {
         assert_eq!(Credits::from_units(-5).to_string(), "-0.0005");
         assert_eq!(Credits::whole(1000).to_display(), "1,000");
         assert_eq!(Credits::from_units(425).to_display(), "0.0425");
-        assert_eq!(Credits::from_units(12_345_678_9000).to_display(), "12,345,678.9");
+        assert_eq!(
+            Credits::from_units(123_456_789_000).to_display(),
+            "12,345,678.9"
+        );
     }
 
     #[test]
     fn display_round_trips_through_parse() {
-        for units in [0, 1, 425, 10_000, 123_456_789, MAX_CREDITS * UNITS_PER_CREDIT] {
+        for units in [
+            0,
+            1,
+            425,
+            10_000,
+            123_456_789,
+            MAX_CREDITS * UNITS_PER_CREDIT,
+        ] {
             let c = Credits::from_units(units);
             assert_eq!(Credits::parse(&c.to_string()).unwrap(), c);
         }

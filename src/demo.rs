@@ -26,14 +26,70 @@ type ContactSeed = (
 );
 
 const DEMO_CONTACTS: &[ContactSeed] = &[
-    ("Brandon Freeman", "Azure Interior", "brandon.freeman@azure-interior.example", Some("+32 2 290 34 90"), Some("+32 470 12 34 56"), "BE"),
-    ("Colleen Diaz", "Deco Addict", "colleen.diaz@deco-addict.example", Some("+1 555-0142"), Some("+1 202-555-0173"), "US"),
-    ("Lucille Dupont", "Gemini Furniture", "lucille.dupont@gemini-furniture.example", None, Some("+33 6 12 34 56 78"), "FR"),
-    ("Jonas Weber", "Lumber Inc", "jonas.weber@lumber.example", Some("+49 30 901820"), Some("+49 1512 3456789"), "DE"),
-    ("Sanne de Vries", "Ready Mat", "sanne.devries@readymat.example", None, Some("+31 6 12345678"), "NL"),
-    ("Priya Sharma", "Wood Corner", "priya.sharma@woodcorner.example", Some("+91 22 2204 2211"), Some("+91 98200 12345"), "IN"),
-    ("Oliver Bennett", "The Jackson Group", "oliver.bennett@jackson-group.example", Some("+44 20 7946 0958"), Some("+44 7700 900123"), "GB"),
-    ("Ana Souza", "Ponto Mobiliário", "ana.souza@ponto.example", None, Some("+55 11 91234-5678"), "BR"),
+    (
+        "Brandon Freeman",
+        "Azure Interior",
+        "brandon.freeman@azure-interior.example",
+        Some("+32 2 290 34 90"),
+        Some("+32 470 12 34 56"),
+        "BE",
+    ),
+    (
+        "Colleen Diaz",
+        "Deco Addict",
+        "colleen.diaz@deco-addict.example",
+        Some("+1 555-0142"),
+        Some("+1 202-555-0173"),
+        "US",
+    ),
+    (
+        "Lucille Dupont",
+        "Gemini Furniture",
+        "lucille.dupont@gemini-furniture.example",
+        None,
+        Some("+33 6 12 34 56 78"),
+        "FR",
+    ),
+    (
+        "Jonas Weber",
+        "Lumber Inc",
+        "jonas.weber@lumber.example",
+        Some("+49 30 901820"),
+        Some("+49 1512 3456789"),
+        "DE",
+    ),
+    (
+        "Sanne de Vries",
+        "Ready Mat",
+        "sanne.devries@readymat.example",
+        None,
+        Some("+31 6 12345678"),
+        "NL",
+    ),
+    (
+        "Priya Sharma",
+        "Wood Corner",
+        "priya.sharma@woodcorner.example",
+        Some("+91 22 2204 2211"),
+        Some("+91 98200 12345"),
+        "IN",
+    ),
+    (
+        "Oliver Bennett",
+        "The Jackson Group",
+        "oliver.bennett@jackson-group.example",
+        Some("+44 20 7946 0958"),
+        Some("+44 7700 900123"),
+        "GB",
+    ),
+    (
+        "Ana Souza",
+        "Ponto Mobiliário",
+        "ana.souza@ponto.example",
+        None,
+        Some("+55 11 91234-5678"),
+        "BR",
+    ),
 ];
 
 const DEMO_EVENT: &str = "demo_data_created";
@@ -80,7 +136,9 @@ pub fn seed_demo(conn: &mut PgConnection) -> Result<bool, TenancyError> {
                 )
             })
             .collect();
-        diesel::insert_into(contacts::table).values(&rows).execute(conn)?;
+        diesel::insert_into(contacts::table)
+            .values(&rows)
+            .execute(conn)?;
         Ok(true)
     })
 }

@@ -301,7 +301,10 @@ impl EmbeddedPostgres {
             // PostgreSQL itself copes with a dead pid, and checks its old shared memory.
             return None;
         }
-        tracing::warn!(pid = pid.as_raw(), "removing a stale postmaster.pid (pid now used by another program)");
+        tracing::warn!(
+            pid = pid.as_raw(),
+            "removing a stale postmaster.pid: its process is gone or is not PostgreSQL"
+        );
         let _ = fs::remove_file(&pid_file);
         let lock = self.socket_dir.join(format!(".s.PGSQL.{PORT}.lock"));
         if read_pid(&lock).is_some_and(|p| !is_postgres_process(p)) {
@@ -384,7 +387,9 @@ impl EmbeddedPostgres {
             let deadline = Instant::now() + STOP_TIMEOUT;
             while self.postmaster_alive(pid) {
                 if Instant::now() > deadline {
-                    tracing::warn!("PostgreSQL did not stop in time; forcing an immediate shutdown");
+                    tracing::warn!(
+                        "PostgreSQL did not stop in time; forcing an immediate shutdown"
+                    );
                     let _ = kill(pid, Signal::SIGQUIT);
                     std::thread::sleep(Duration::from_secs(2));
                     break;
@@ -397,6 +402,10 @@ impl EmbeddedPostgres {
         }
         if pid_file.exists() && self.running_postmaster().is_some() {
             return Err(LaunchError::Start("PostgreSQL is still running".into()));
+        }
+        // The short socket folder under /tmp is made again at the next start.
+        if self.socket_dir != self.cluster_dir {
+            let _ = fs::remove_dir_all(&self.socket_dir);
         }
         Ok(())
     }
@@ -476,7 +485,10 @@ fn place_cluster(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "data".into());
     let place = fallback_root
-        .join(format!("{name}-{:016x}", fnv1a(data_dir.as_os_str().as_encoded_bytes())))
+        .join(format!(
+            "{name}-{:016x}",
+            fnv1a(data_dir.as_os_str().as_encoded_bytes())
+        ))
         .join("postgres");
     let _ = fs::remove_dir(&preferred);
     if let Some(parent) = place.parent() {
@@ -592,7 +604,14 @@ mod tests {
         let dirs = debian_bin_dirs(&root);
         let names: Vec<_> = dirs
             .iter()
-            .map(|d| d.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned())
+            .map(|d| {
+                d.parent()
+                    .unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         assert_eq!(names, ["15", "13", "9.6"]);
         fs::remove_dir_all(root).unwrap();

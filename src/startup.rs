@@ -107,12 +107,16 @@ pub fn build_app(
 pub struct Application {
     server: Server,
     port: u16,
+    stop_signals: StopSignals,
 }
 
 impl Application {
     /// Binds `bind` (port 0 picks a free port) and builds the server. Signals are handled by
     /// `run_until_stopped`, so that Ctrl-C and SIGTERM both drain requests gracefully.
+    /// Must run inside the actix runtime.
     pub fn build(state: AppState, bind: &str) -> std::io::Result<Self> {
+        // Listen for signals before anyone can learn that we run, so none is missed.
+        let stop_signals = StopSignals::listen()?;
         let listener = TcpListener::bind(bind)?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || build_app(state.clone()))
@@ -120,7 +124,11 @@ impl Application {
             .disable_signals()
             .shutdown_timeout(30)
             .run();
-        Ok(Application { server, port })
+        Ok(Application {
+            server,
+            port,
+            stop_signals,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -130,8 +138,9 @@ impl Application {
     /// Serves until Ctrl-C or SIGTERM, then stops accepting and lets requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let mut stop_signals = self.stop_signals;
         actix_web::rt::spawn(async move {
-            wait_for_stop_signal().await;
+            stop_signals.recv().await;
             tracing::info!("stopping: finishing the requests under way");
             handle.stop(true).await;
         });
@@ -139,18 +148,25 @@ impl Application {
     }
 }
 
-async fn wait_for_stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-        Err(e) => {
-            tracing::error!("cannot listen for SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
+/// Ctrl-C (SIGINT) and SIGTERM, both meaning "stop gracefully".
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
     }
 }

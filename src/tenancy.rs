@@ -73,7 +73,10 @@ pub enum TenancyError {
 }
 
 fn is_unique_violation(e: &DieselError) -> bool {
-    matches!(e, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+    matches!(
+        e,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
 }
 
 /// Trims a database name and checks its length.
@@ -120,9 +123,11 @@ pub fn create_database(
 /// Case-insensitive lookup, as names are unique regardless of case.
 pub fn find_database(conn: &mut PgConnection, name: &str) -> QueryResult<Option<Database>> {
     databases::table
-        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("lower(name) = lower(")
-            .bind::<diesel::sql_types::Text, _>(name.trim())
-            .sql(")"))
+        .filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("lower(name) = lower(")
+                .bind::<diesel::sql_types::Text, _>(name.trim())
+                .sql(")"),
+        )
         .select(Database::as_select())
         .first(conn)
         .optional()
@@ -177,15 +182,30 @@ mod tests {
     #[test]
     fn emails_are_normalized_and_checked() {
         assert_eq!(parse_email(" Admin@Demo.TEST ").unwrap(), "admin@demo.test");
-        for bad in ["", "admin", "admin@", "@demo.test", "a b@demo.test", "admin@localhost"] {
+        for bad in [
+            "",
+            "admin",
+            "admin@",
+            "@demo.test",
+            "a b@demo.test",
+            "admin@localhost",
+        ] {
             assert!(parse_email(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn subscriptions_parse_from_their_text() {
-        assert_eq!("one-app-free".parse::<Subscription>().unwrap(), Subscription::OneAppFree);
-        assert!("gold".parse::<Subscription>().unwrap_err().contains("enterprise"));
+        assert_eq!(
+            "one-app-free".parse::<Subscription>().unwrap(),
+            Subscription::OneAppFree
+        );
+        assert!(
+            "gold"
+                .parse::<Subscription>()
+                .unwrap_err()
+                .contains("enterprise")
+        );
         assert!(!Subscription::None.gets_trial_credits());
         assert!(Subscription::Educational.gets_trial_credits());
     }

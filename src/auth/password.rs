@@ -1,7 +1,7 @@
 //! Passwords are stored only as argon2id hashes (PHC strings with their own salt).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 /// Shortest password accepted for new accounts.
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -28,7 +28,8 @@ pub fn check_new_password(password: &str) -> Result<(), PasswordError> {
 pub fn hash_password(password: &str) -> Result<String, PasswordError> {
     let mut salt_bytes = [0u8; 16];
     rand::fill(&mut salt_bytes);
-    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let salt =
+        SaltString::encode_b64(&salt_bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
@@ -37,8 +38,11 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
 
 /// True when `password` matches the stored hash; a malformed hash never matches.
 pub fn verify_password(password: &str, stored_hash: &str) -> bool {
-    PasswordHash::new(stored_hash)
-        .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+    PasswordHash::new(stored_hash).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
 }
 
 #[cfg(test)]

@@ -101,7 +101,13 @@ mod tests {
 
     #[test]
     fn prices_show_two_decimals_and_the_currency() {
-        let p = |minor| Price { minor, currency: "EUR".into() }.to_string();
+        let p = |minor| {
+            Price {
+                minor,
+                currency: "EUR".into(),
+            }
+            .to_string()
+        };
         assert_eq!(p(1000), "10.00 EUR");
         assert_eq!(p(125_005), "1,250.05 EUR");
         assert_eq!(p(5), "0.05 EUR");

@@ -169,7 +169,9 @@ pub fn seed_catalog(conn: &mut PgConnection) -> QueryResult<usize> {
                     )
                 })
                 .collect();
-            diesel::insert_into(packs::table).values(&rows).execute(conn)?;
+            diesel::insert_into(packs::table)
+                .values(&rows)
+                .execute(conn)?;
             added += 1;
         }
         Ok(added)

@@ -1,0 +1,258 @@
+//! The `iap-credits` command as an operator runs it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use diesel::prelude::*;
+use iap_credits::embedded_pg::EmbeddedPostgres;
+use iap_credits::schema::{databases, users};
+
+use crate::harness::{TestDb, launch_options, scratch_dir};
+
+/// Runs the binary against an external database.
+fn iap(db: &TestDb, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iap-credits"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// Runs the binary on the embedded PostgreSQL of `data`.
+fn iap_embedded(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iap-credits"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("IAP_DATA_DIR", data)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_clean_failure(out: &Output, code: i32, needle: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn create_database_then_a_duplicate_fails_with_exit_1() {
+    let db = TestDb::new();
+    let out = iap(
+        &db,
+        &[
+            "create-database",
+            "Acme Corp",
+            "--subscription",
+            "educational",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Created the database \"Acme Corp\""));
+    let out = iap(
+        &db,
+        &["create-database", "acme corp", "--subscription", "none"],
+    );
+    assert_clean_failure(&out, 1, "already exists");
+
+    let mut conn = db.conn();
+    let rows: Vec<(String, String)> = databases::table
+        .select((
+            databases::name,
+            diesel::dsl::sql::<diesel::sql_types::Text>("subscription"),
+        ))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(rows, [("Acme Corp".to_string(), "educational".to_string())]);
+}
+
+#[test]
+fn create_user_checks_database_email_password_and_duplicates() {
+    let db = TestDb::new();
+    assert!(
+        iap(
+            &db,
+            &["create-database", "Acme", "--subscription", "enterprise"]
+        )
+        .status
+        .success()
+    );
+    let user = |email: &str, password: &str, database: &str| {
+        iap(
+            &db,
+            &[
+                "create-user",
+                "--database",
+                database,
+                "--email",
+                email,
+                "--password",
+                password,
+                "--role",
+                "admin",
+            ],
+        )
+    };
+    let out = user("Boss@Acme.example", "correct horse", "Acme");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_clean_failure(
+        &user("boss@acme.example", "correct horse", "Acme"),
+        1,
+        "already exists",
+    );
+    assert_clean_failure(
+        &user("new@acme.example", "correct horse", "Nope"),
+        1,
+        "no database named \"Nope\"",
+    );
+    assert_clean_failure(
+        &user("not-an-email", "correct horse", "Acme"),
+        1,
+        "not a valid email",
+    );
+    assert_clean_failure(
+        &user("new@acme.example", "short", "Acme"),
+        1,
+        "at least 8 characters",
+    );
+
+    let mut conn = db.conn();
+    let stored: Vec<(String, String)> = users::table
+        .select((users::email, users::password_hash))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].0, "boss@acme.example");
+    assert!(iap_credits::auth::password::verify_password(
+        "correct horse",
+        &stored[0].1
+    ));
+}
+
+#[test]
+fn invalid_arguments_are_explained() {
+    let db = TestDb::new();
+    let out = iap(&db, &["create-database", "X", "--subscription", "gold"]);
+    assert_clean_failure(
+        &out,
+        2,
+        "possible values: enterprise, demo, educational, one-app-free, none",
+    );
+    let out = iap(
+        &db,
+        &[
+            "create-user",
+            "--database",
+            "X",
+            "--email",
+            "a@b.example",
+            "--password",
+            "12345678",
+            "--role",
+            "root",
+        ],
+    );
+    assert_clean_failure(&out, 2, "possible values: user, admin, platform");
+    let out = iap(&db, &["create-database"]);
+    assert_clean_failure(&out, 2, "required");
+    let out = iap(&db, &["frobnicate"]);
+    assert_clean_failure(&out, 2, "unrecognized subcommand");
+}
+
+#[test]
+fn migrate_applies_and_seeds_an_empty_database() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut conn,
+        "DROP SCHEMA public CASCADE; CREATE SCHEMA public",
+    )
+    .unwrap();
+    let out = iap(&db, &["migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = iap(&db, &["migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let services: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(*) FROM services)",
+    ))
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(services, 8);
+}
+
+#[test]
+fn an_unreachable_database_url_is_one_line_and_exit_1() {
+    let out = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
+        .arg("migrate")
+        .env(
+            "DATABASE_URL",
+            "postgresql://nobody@localhost/none?host=/nonexistent",
+        )
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, 1, "could not connect to the database");
+}
+
+#[test]
+fn missing_postgres_binaries_exit_non_zero_with_a_sentence() {
+    let out = iap_embedded(
+        &scratch_dir("cli-nobin"),
+        &["--pg-bin", "/nonexistent", "migrate"],
+    );
+    assert_clean_failure(&out, 1, "install PostgreSQL");
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn commands_on_the_embedded_cluster_start_and_stop_it() {
+    let data = scratch_dir("cli-embedded");
+    let out = iap_embedded(
+        &data,
+        &["create-database", "Solo", "--subscription", "demo"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !data.join("postgres/postmaster.pid").exists(),
+        "stopped after the command"
+    );
+    let out = iap_embedded(
+        &data,
+        &["create-database", "Solo", "--subscription", "demo"],
+    );
+    assert_clean_failure(&out, 1, "already exists");
+    assert!(!data.join("postgres/postmaster.pid").exists());
+}
+
+#[test]
+fn commands_join_the_postgres_a_running_server_uses() {
+    let data = scratch_dir("cli-joins");
+    // Stands for a server holding the cluster.
+    let server = EmbeddedPostgres::start(&launch_options(&data)).unwrap();
+    let out = iap_embedded(
+        &data,
+        &["create-database", "Joined", "--subscription", "none"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        data.join("postgres/postmaster.pid").exists(),
+        "left running for the server"
+    );
+    let mut conn = PgConnection::establish(&server.app_database_url()).unwrap();
+    let names: Vec<String> = databases::table
+        .select(databases::name)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(names, ["Joined"]);
+    drop(conn);
+    server.stop().unwrap();
+}

@@ -1,0 +1,249 @@
+//! The test harness: one throwaway PostgreSQL cluster per test binary, started with the app's
+//! own launcher in a temp folder and removed at exit (also when tests fail); a template database
+//! migrated and seeded once; and a fresh database cloned from it for every test, so that tests
+//! run in parallel without seeing each other.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderMap;
+use actix_web::test;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use iap_credits::catalog::seed::seed_catalog;
+use iap_credits::db::{self, DbPool};
+use iap_credits::embedded_pg::{EmbeddedPostgres, LaunchOptions, quote_ident};
+use iap_credits::startup::{AppState, build_app};
+
+const TEMPLATE: &str = "iap_template";
+
+struct TestCluster {
+    pg: Mutex<Option<EmbeddedPostgres>>,
+    root: PathBuf,
+    admin_url: String,
+}
+
+impl TestCluster {
+    fn database_url(&self, name: &str) -> String {
+        let pg = self.pg.lock().expect("cluster lock");
+        pg.as_ref()
+            .expect("the test cluster is running")
+            .database_url(name)
+    }
+}
+
+static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
+
+/// Folder holding the temp folders of all test runs (each named after its process).
+pub fn tests_root() -> PathBuf {
+    std::env::temp_dir().join("iap-credits-tests")
+}
+
+/// A new empty folder for one test, removed with the run's folder at exit.
+pub fn scratch_dir(label: &str) -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = run_dir().join(format!("{label}-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+fn run_dir() -> PathBuf {
+    tests_root().join(format!("run-{}", std::process::id()))
+}
+
+/// Launch options for a cluster of a test's own, kept away from /var/lib.
+pub fn launch_options(data_dir: &Path) -> LaunchOptions {
+    let mut options = LaunchOptions::new(data_dir, None);
+    options.fallback_root = run_dir().join("fallback");
+    options
+}
+
+fn cluster() -> &'static TestCluster {
+    CLUSTER.get_or_init(|| {
+        sweep_leftovers();
+        let root = run_dir();
+        std::fs::create_dir_all(&root).expect("create the test run folder");
+        let pg = EmbeddedPostgres::start(&launch_options(&root.join("shared")))
+            .unwrap_or_else(|e| panic!("cannot start the test PostgreSQL: {e}"));
+        let admin_url = pg.database_url("postgres");
+        let mut admin = PgConnection::establish(&admin_url).expect("connect to the test cluster");
+        diesel::sql_query(format!("CREATE DATABASE {}", quote_ident(TEMPLATE)))
+            .execute(&mut admin)
+            .expect("create the template database");
+        {
+            let mut conn =
+                PgConnection::establish(&pg.database_url(TEMPLATE)).expect("connect to template");
+            db::run_migrations(&mut conn).expect("migrate the template");
+            seed_catalog(&mut conn).expect("seed the template's catalog");
+        }
+        // SAFETY: registering a plain extern "C" function with no captured state.
+        unsafe { libc::atexit(stop_cluster_at_exit) };
+        TestCluster {
+            pg: Mutex::new(Some(pg)),
+            root,
+            admin_url,
+        }
+    })
+}
+
+extern "C" fn stop_cluster_at_exit() {
+    if let Some(cluster) = CLUSTER.get() {
+        if let Some(pg) = cluster.pg.lock().ok().and_then(|mut pg| pg.take()) {
+            let _ = pg.stop();
+        }
+        // Any cluster a failed test left running goes too.
+        stop_postmasters_under(&cluster.root);
+        let _ = std::fs::remove_dir_all(&cluster.root);
+    }
+}
+
+/// Removes what earlier runs left when they were killed before their exit handler ran.
+fn sweep_leftovers() {
+    let Ok(entries) = std::fs::read_dir(tests_root()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("run-")
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let pid = nix::unistd::Pid::from_raw(pid);
+        if nix::sys::signal::kill(pid, None).is_ok() {
+            continue; // that run is still going
+        }
+        stop_postmasters_under(&entry.path());
+        let _ = std::fs::remove_dir_all(entry.path());
+    }
+}
+
+fn stop_postmasters_under(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            stop_postmasters_under(&path);
+        } else if path.file_name().is_some_and(|n| n == "postmaster.pid")
+            && let Some(pid) = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.lines().next()?.trim().parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGQUIT,
+            );
+        }
+    }
+}
+
+/// A database of the test's own, cloned from the migrated template, dropped afterwards.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let cluster = cluster();
+        let name = format!(
+            "test_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = PgConnection::establish(&cluster.admin_url).expect("connect to cluster");
+        diesel::sql_query(format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            quote_ident(&name),
+            quote_ident(TEMPLATE)
+        ))
+        .execute(&mut admin)
+        .expect("clone the template database");
+        let url = cluster.database_url(&name);
+        TestDb { name, url }
+    }
+
+    pub fn conn(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connect to the test database")
+    }
+
+    pub fn pool(&self) -> DbPool {
+        db::connect(&self.url).expect("pool for the test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&cluster().admin_url) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&self.name)
+            ))
+            .execute(&mut admin);
+        }
+    }
+}
+
+/// The whole app, in-process, on a database of its own.
+pub struct TestApp {
+    pub db: TestDb,
+    pub state: AppState,
+}
+
+/// What a browser would get back.
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+impl TestApp {
+    pub fn new() -> TestApp {
+        let db = TestDb::new();
+        let state = AppState {
+            pool: db.pool(),
+            base_url: "http://127.0.0.1:8080".into(),
+        };
+        TestApp { db, state }
+    }
+
+    /// The app on a pool whose database never answers.
+    pub fn without_database() -> TestApp {
+        let db = TestDb::new();
+        let state = AppState {
+            pool: db::connect_lazily(
+                "postgresql://nobody@localhost/none?host=/nonexistent&connect_timeout=1",
+            ),
+            base_url: "http://127.0.0.1:8080".into(),
+        };
+        TestApp { db, state }
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        let app = test::init_service(build_app(self.state.clone())).await;
+        let response =
+            test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = test::read_body(response).await;
+        Page {
+            status,
+            headers,
+            body: String::from_utf8(body.to_vec()).expect("UTF-8 body"),
+        }
+    }
+}

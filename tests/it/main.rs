@@ -1,0 +1,8 @@
+//! Integration tests against real PostgreSQL (see `harness`).
+
+mod harness;
+
+mod catalog_pages;
+mod cli;
+mod launcher;
+mod migrations_and_seeding;
