@@ -6,7 +6,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::db;
@@ -101,8 +102,19 @@ impl From<RoleArg> for Role {
 /// Entry point of the binary: errors are one line on stderr and exit code 1, never a panic.
 pub fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
-    let cli = Cli::parse();
-    init_tracing(&cli.config.rust_log);
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // Operator commands stay quiet unless asked; the server logs at info by default.
+    let log_is_default = matches.value_source("rust_log") == Some(ValueSource::DefaultValue);
+    let is_serve = matches!(cli.command, None | Some(Command::Serve));
+    init_tracing(if log_is_default && !is_serve {
+        "warn"
+    } else {
+        &cli.config.rust_log
+    });
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -180,9 +192,13 @@ fn serve(
             tracing::info!("created the demo database {:?}", demo::DEMO_DATABASE);
         }
     }
+    let secret = cli.config.secret_key()?;
+    let session_key = actix_web::cookie::Key::try_from(secret.as_slice())
+        .context("the secret key is too short for a session key")?;
     let state = AppState {
         pool,
         base_url: base_url.clone(),
+        session_key,
     };
     let bind = cli.config.bind.clone();
     actix_web::rt::System::new().block_on(async move {

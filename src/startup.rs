@@ -19,6 +19,8 @@ pub struct AppState {
     pub pool: DbPool,
     /// Absolute URL of the app, without a trailing slash.
     pub base_url: String,
+    /// Signs and encrypts session cookies.
+    pub session_key: actix_web::cookie::Key,
 }
 
 /// The database the process uses, with the embedded cluster kept alive as long as it is held.

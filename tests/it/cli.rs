@@ -256,3 +256,81 @@ fn commands_join_the_postgres_a_running_server_uses() {
     drop(conn);
     server.stop().unwrap();
 }
+
+#[test]
+fn settings_are_read_from_a_dot_env_file() {
+    let db = TestDb::new();
+    let dir = scratch_dir("dotenv");
+    std::fs::write(dir.join(".env"), format!("DATABASE_URL={}\n", db.url)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
+        .args(["create-database", "From Dotenv", "--subscription", "demo"])
+        .current_dir(&dir)
+        .env_remove("DATABASE_URL")
+        .env("IAP_DATA_DIR", dir.join("unused"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut conn = db.conn();
+    let names: Vec<String> = databases::table
+        .select(databases::name)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(names, ["From Dotenv"]);
+    assert!(
+        !dir.join("unused").exists(),
+        "no embedded cluster was started"
+    );
+}
+
+/// Serves on an external database until the banner is printed, then stops with SIGTERM.
+fn serve_once(db: &TestDb, extra: &[&str]) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut server = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
+        .args(extra)
+        .env("DATABASE_URL", &db.url)
+        .env("IAP_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    for line in BufReader::new(server.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        banner += &line;
+        banner.push('\n');
+        if line.contains("running at") {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(server.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            )
+            .unwrap();
+        }
+    }
+    assert!(server.wait().unwrap().success());
+    banner
+}
+
+#[test]
+fn an_external_database_gets_demo_data_only_with_the_demo_flag() {
+    let db = TestDb::new();
+    let banner = serve_once(&db, &[]);
+    assert!(banner.contains("IAP Credits is running at http://127.0.0.1:"));
+    assert!(!banner.contains("admin@demo.test"));
+    let mut conn = db.conn();
+    assert_eq!(
+        databases::table
+            .count()
+            .get_result::<i64>(&mut conn)
+            .unwrap(),
+        0
+    );
+
+    let banner = serve_once(&db, &["--demo"]);
+    assert!(banner.contains("admin@demo.test"), "{banner}");
+    assert!(banner.contains("platform@demo.test"));
+    let names: Vec<String> = databases::table
+        .select(databases::name)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(names, ["Demo Company"]);
+}

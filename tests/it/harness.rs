@@ -20,7 +20,6 @@ const TEMPLATE: &str = "iap_template";
 
 struct TestCluster {
     pg: Mutex<Option<EmbeddedPostgres>>,
-    root: PathBuf,
     admin_url: String,
 }
 
@@ -37,7 +36,7 @@ static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
 
 /// Folder holding the temp folders of all test runs (each named after its process).
 pub fn tests_root() -> PathBuf {
-    std::env::temp_dir().join("iap-credits-tests")
+    std::env::temp_dir().join(format!("iap-credits-tests-{}", nix::unistd::geteuid()))
 }
 
 /// A new empty folder for one test, removed with the run's folder at exit.
@@ -48,8 +47,19 @@ pub fn scratch_dir(label: &str) -> PathBuf {
     dir
 }
 
+/// This run's folder; the first call sweeps what killed runs left and arranges the clean-up.
 fn run_dir() -> PathBuf {
-    tests_root().join(format!("run-{}", std::process::id()))
+    static READY: OnceLock<PathBuf> = OnceLock::new();
+    READY
+        .get_or_init(|| {
+            sweep_leftovers();
+            let dir = tests_root().join(format!("run-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("create the test run folder");
+            // SAFETY: registering a plain extern "C" function with no captured state.
+            unsafe { libc::atexit(clean_up_at_exit) };
+            dir
+        })
+        .clone()
 }
 
 /// Launch options for a cluster of a test's own, kept away from /var/lib.
@@ -61,9 +71,7 @@ pub fn launch_options(data_dir: &Path) -> LaunchOptions {
 
 fn cluster() -> &'static TestCluster {
     CLUSTER.get_or_init(|| {
-        sweep_leftovers();
         let root = run_dir();
-        std::fs::create_dir_all(&root).expect("create the test run folder");
         let pg = EmbeddedPostgres::start(&launch_options(&root.join("shared")))
             .unwrap_or_else(|e| panic!("cannot start the test PostgreSQL: {e}"));
         let admin_url = pg.database_url("postgres");
@@ -77,25 +85,25 @@ fn cluster() -> &'static TestCluster {
             db::run_migrations(&mut conn).expect("migrate the template");
             seed_catalog(&mut conn).expect("seed the template's catalog");
         }
-        // SAFETY: registering a plain extern "C" function with no captured state.
-        unsafe { libc::atexit(stop_cluster_at_exit) };
         TestCluster {
             pg: Mutex::new(Some(pg)),
-            root,
             admin_url,
         }
     })
 }
 
-extern "C" fn stop_cluster_at_exit() {
-    if let Some(cluster) = CLUSTER.get() {
-        if let Some(pg) = cluster.pg.lock().ok().and_then(|mut pg| pg.take()) {
-            let _ = pg.stop();
-        }
-        // Any cluster a failed test left running goes too.
-        stop_postmasters_under(&cluster.root);
-        let _ = std::fs::remove_dir_all(&cluster.root);
+/// Runs when the test binary exits, whether its tests passed or failed.
+extern "C" fn clean_up_at_exit() {
+    if let Some(pg) = CLUSTER
+        .get()
+        .and_then(|cluster| cluster.pg.lock().ok()?.take())
+    {
+        let _ = pg.stop();
     }
+    let dir = run_dir();
+    // Any cluster a failed test left running goes too.
+    stop_postmasters_under(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Removes what earlier runs left when they were killed before their exit handler ran.
@@ -217,6 +225,7 @@ impl TestApp {
         let state = AppState {
             pool: db.pool(),
             base_url: "http://127.0.0.1:8080".into(),
+            session_key: actix_web::cookie::Key::generate(),
         };
         TestApp { db, state }
     }
@@ -229,6 +238,7 @@ impl TestApp {
                 "postgresql://nobody@localhost/none?host=/nonexistent&connect_timeout=1",
             ),
             base_url: "http://127.0.0.1:8080".into(),
+            session_key: actix_web::cookie::Key::generate(),
         };
         TestApp { db, state }
     }
