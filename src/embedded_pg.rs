@@ -231,7 +231,7 @@ impl EmbeddedPostgres {
             .map_err(|e| setup_err("lock", &self.lock_dir, e))?;
         drop(users_lock);
         let users_lock = open_lock(&self.lock_dir.join("postgres.users.lock"))?;
-        if users_lock.try_lock().is_ok() {
+        if last_user(&users_lock) {
             self.stop_postmaster()?;
         } else {
             tracing::info!("embedded PostgreSQL left running for the other processes using it");
@@ -476,33 +476,36 @@ fn place_cluster(
     let Some(user) = run_as else {
         return Ok(preferred);
     };
-    create_owned_dir(&preferred, Some(user))?;
-    if user_can_write(user, &preferred) {
-        return Ok(preferred);
-    }
     let name = data_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "data".into());
-    let place = fallback_root
+    let fallback = fallback_root
         .join(format!(
             "{name}-{:016x}",
             fnv1a(data_dir.as_os_str().as_encoded_bytes())
         ))
         .join("postgres");
-    let _ = fs::remove_dir(&preferred);
-    if let Some(parent) = place.parent() {
+    // Once a cluster lives in the fallback place it stays there, even if the data dir becomes
+    // reachable later, so that its data is never left behind.
+    let in_fallback = fallback.join("PG_VERSION").exists();
+    if !in_fallback {
+        create_owned_dir(&preferred, Some(user))?;
+        if user_can_write(user, &preferred) {
+            return Ok(preferred);
+        }
+        let _ = fs::remove_dir(&preferred);
+    }
+    if let Some(parent) = fallback.parent() {
         fs::create_dir_all(parent).map_err(|e| setup_err("create", parent, e))?;
     }
-    create_owned_dir(&place, Some(user))?;
-    let note = format!(
-        "The PostgreSQL user cannot reach {}, so the embedded cluster is kept in {}",
-        data_dir.display(),
-        place.display()
+    create_owned_dir(&fallback, Some(user))?;
+    eprintln!(
+        "The embedded PostgreSQL cluster is kept in {} (the postgres user cannot reach {}).",
+        fallback.display(),
+        data_dir.display()
     );
-    tracing::warn!("{note}");
-    eprintln!("{note}");
-    Ok(place)
+    Ok(fallback)
 }
 
 /// The cluster folder itself when the socket path fits, else a short folder under /tmp.
@@ -553,6 +556,19 @@ fn open_lock(path: &Path) -> Result<File, LaunchError> {
         .write(true)
         .open(path)
         .map_err(|e| setup_err("open the lock file", path, e))
+}
+
+/// Takes the users lock exclusively if no other process holds it. A child being spawned by
+/// another thread of this process holds a copy of our lock until it execs, so a refusal is
+/// retried for a moment before it is taken to mean that another process uses the cluster.
+fn last_user(users_lock: &File) -> bool {
+    for _ in 0..10 {
+        if users_lock.try_lock().is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }
 
 fn read_pid(path: &Path) -> Option<Pid> {
