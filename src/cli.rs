@@ -9,9 +9,12 @@ use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+use crate::catalog;
 use crate::config::Config;
+use crate::credits::Credits;
 use crate::db;
 use crate::demo;
+use crate::ledger::{self, Actor};
 use crate::startup::{self, AppState, Application, DatabaseHandle};
 use crate::tenancy::{self, Role, Subscription};
 
@@ -59,6 +62,29 @@ pub enum Command {
         #[arg(long, value_enum)]
         role: RoleArg,
     },
+    /// Add or remove credits by hand (an adjustment): negative amounts go down to zero, never below.
+    Grant {
+        #[arg(long)]
+        database: String,
+        /// Service slug, e.g. sms.
+        #[arg(long)]
+        service: String,
+        /// Credits to add, or to remove with a leading minus (e.g. -5), up to 4 decimals.
+        #[arg(long, allow_hyphen_values = true)]
+        credits: String,
+        /// Why (kept in the ledger).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Print an account's token and balances as JSON (creating the account on first use).
+    ShowAccount {
+        #[arg(long)]
+        database: String,
+        #[arg(long)]
+        service: String,
+    },
+    /// Check the ledger's invariants for every account; exits 1 if any is broken.
+    VerifyLedger,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -176,7 +202,91 @@ fn run_with_database(cli: &Cli, database: &DatabaseHandle, base_url: String) -> 
             );
             Ok(())
         }
+        Command::Grant {
+            database,
+            service,
+            credits,
+            reason,
+        } => {
+            let mut conn = pool.get()?;
+            let account = account_of(&mut conn, database, service)?;
+            let (negative, magnitude) = match credits.trim().strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, credits.trim()),
+            };
+            let amount = Credits::parse(magnitude)
+                .map_err(|e| anyhow::anyhow!("invalid --credits {credits:?}: {e}"))?;
+            let delta = if negative {
+                -amount.units()
+            } else {
+                amount.units()
+            };
+            let entry = ledger::adjust(&mut conn, account.id, delta, reason, &Actor::cli())?;
+            println!(
+                "Adjusted {database:?} {service} by {}: balance {}.",
+                entry.amount, entry.balance_after
+            );
+            Ok(())
+        }
+        Command::ShowAccount { database, service } => {
+            let mut conn = pool.get()?;
+            let account = account_of(&mut conn, database, service)?;
+            let shown = serde_json::json!({
+                "database": database,
+                "service": service,
+                "token": account.token,
+                "balance": account.balance.to_string(),
+                "reserved": account.reserved.to_string(),
+                "available": account.available().to_string(),
+            });
+            println!("{shown}");
+            Ok(())
+        }
+        Command::VerifyLedger => {
+            let mut conn = pool.get()?;
+            let report = ledger::verify::verify_ledger(&mut conn)?;
+            for d in &report.discrepancies {
+                println!(
+                    "account {}: balance {} vs ledger {} (last entry {:?}); reserved {} vs ledger {} vs active holds {}",
+                    d.account_id,
+                    Credits::from_units(d.balance),
+                    Credits::from_units(d.ledger_sum),
+                    d.last_balance_after
+                        .map(Credits::from_units)
+                        .map(|c| c.to_string()),
+                    Credits::from_units(d.reserved),
+                    Credits::from_units(d.ledger_reserved_sum),
+                    Credits::from_units(d.active_holds_sum),
+                );
+            }
+            if report.is_consistent() {
+                println!(
+                    "The ledger is consistent: {} accounts checked.",
+                    report.accounts_checked
+                );
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "the ledger is inconsistent for {} of {} accounts",
+                    report.discrepancies.len(),
+                    report.accounts_checked
+                )
+            }
+        }
     }
+}
+
+/// The account of a database (by name) for a service (by slug), created on first use.
+fn account_of(
+    conn: &mut diesel::PgConnection,
+    database: &str,
+    service: &str,
+) -> anyhow::Result<ledger::IapAccount> {
+    let db = tenancy::find_database(conn, database)?
+        .ok_or_else(|| anyhow::anyhow!("there is no database named {database:?}"))?;
+    let service = catalog::service_by_slug(conn, service)?
+        .ok_or_else(|| anyhow::anyhow!("there is no service with the slug {service:?}"))?;
+    Ok(ledger::accounts::get_or_create(conn, db.id, service.id)?)
 }
 
 fn serve(

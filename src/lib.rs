@@ -9,6 +9,7 @@ pub mod db;
 pub mod demo;
 pub mod embedded_pg;
 pub mod error;
+pub mod ledger;
 pub mod schema;
 mod sql_enum;
 pub mod startup;

@@ -32,6 +32,62 @@ diesel::table! {
 }
 
 diesel::table! {
+    holds (id) {
+        id -> Int8,
+        account_id -> Int8,
+        amount -> Int8,
+        captured -> Int8,
+        status -> Text,
+        description -> Text,
+        actor -> Text,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+        closed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    iap_accounts (id) {
+        id -> Int8,
+        database_id -> Int8,
+        service_id -> Int8,
+        token -> Text,
+        balance -> Int8,
+        reserved -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (scope, key) {
+        scope -> Text,
+        key -> Text,
+        request -> Text,
+        response_status -> Int2,
+        response_body -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    ledger_entries (id) {
+        id -> Int8,
+        account_id -> Int8,
+        kind -> Text,
+        amount -> Int8,
+        reserved_change -> Int8,
+        balance_after -> Int8,
+        reserved_after -> Int8,
+        hold_id -> Nullable<Int8>,
+        order_id -> Nullable<Int8>,
+        actor -> Text,
+        description -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     packs (id) {
         id -> Int8,
         service_id -> Int8,
@@ -73,9 +129,23 @@ diesel::table! {
 }
 
 diesel::joinable!(contacts -> databases (database_id));
+diesel::joinable!(holds -> iap_accounts (account_id));
+diesel::joinable!(iap_accounts -> databases (database_id));
+diesel::joinable!(iap_accounts -> services (service_id));
+diesel::joinable!(ledger_entries -> holds (hold_id));
+diesel::joinable!(ledger_entries -> iap_accounts (account_id));
 diesel::joinable!(packs -> services (service_id));
 diesel::joinable!(users -> databases (database_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
-    app_events, contacts, databases, packs, services, users,
+    app_events,
+    contacts,
+    databases,
+    holds,
+    iap_accounts,
+    idempotency_keys,
+    ledger_entries,
+    packs,
+    services,
+    users,
 );

@@ -85,6 +85,15 @@ pub fn active_service(conn: &mut PgConnection, slug: &str) -> QueryResult<Option
         .optional()
 }
 
+/// A service by its slug, on sale or not.
+pub fn service_by_slug(conn: &mut PgConnection, slug: &str) -> QueryResult<Option<Service>> {
+    services::table
+        .filter(services::slug.eq(slug))
+        .select(Service::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// A service's packs on sale, in display order.
 pub fn active_packs(conn: &mut PgConnection, service_id: i64) -> QueryResult<Vec<Pack>> {
     packs::table

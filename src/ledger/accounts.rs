@@ -1,0 +1,151 @@
+//! IAP accounts: one per (customer database, service), created on first need — with the
+//! service's trial credits when the database's subscription grants them.
+
+use diesel::prelude::*;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+use super::{Actor, LedgerError, entries};
+use crate::credits::Credits;
+use crate::schema::{databases, iap_accounts, services};
+use crate::tenancy::Subscription;
+
+/// 48 alphanumeric characters: about 285 bits of entropy.
+const TOKEN_LEN: usize = 48;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = iap_accounts, check_for_backend(diesel::pg::Pg))]
+pub struct IapAccount {
+    pub id: i64,
+    pub database_id: i64,
+    pub service_id: i64,
+    pub token: String,
+    pub balance: Credits,
+    pub reserved: Credits,
+}
+
+impl IapAccount {
+    /// Credits that can be spent now: the balance less what active holds reserve.
+    pub fn available(&self) -> Credits {
+        Credits::from_units(self.balance.units() - self.reserved.units())
+    }
+}
+
+pub fn new_token() -> String {
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(TOKEN_LEN)
+        .map(char::from)
+        .collect()
+}
+
+/// The account of `database_id` for `service_id`, created (with trial credits when eligible)
+/// if it does not exist yet. Creation is its own transaction, so an account survives the
+/// rollback of whatever needed it; concurrent callers end up with the same single account.
+pub fn get_or_create(
+    conn: &mut PgConnection,
+    database_id: i64,
+    service_id: i64,
+) -> Result<IapAccount, LedgerError> {
+    if let Some(account) = find(conn, database_id, service_id)? {
+        return Ok(account);
+    }
+    conn.transaction(|conn| {
+        let created: Option<IapAccount> = diesel::insert_into(iap_accounts::table)
+            .values((
+                iap_accounts::database_id.eq(database_id),
+                iap_accounts::service_id.eq(service_id),
+                iap_accounts::token.eq(new_token()),
+            ))
+            .on_conflict((iap_accounts::database_id, iap_accounts::service_id))
+            .do_nothing()
+            .returning(IapAccount::as_returning())
+            .get_result(conn)
+            .optional()?;
+        let Some(mut account) = created else {
+            // Someone else created it meanwhile.
+            return find(conn, database_id, service_id)?.ok_or(LedgerError::AccountNotFound);
+        };
+        let (subscription, trial, service_name): (Subscription, Credits, String) = databases::table
+            .inner_join(iap_accounts::table.on(iap_accounts::database_id.eq(databases::id)))
+            .inner_join(services::table.on(services::id.eq(iap_accounts::service_id)))
+            .filter(iap_accounts::id.eq(account.id))
+            .select((
+                databases::subscription,
+                services::trial_credits,
+                services::name,
+            ))
+            .first(conn)?;
+        if subscription.gets_trial_credits() && trial > Credits::ZERO {
+            entries::append(
+                conn,
+                &mut account,
+                entries::Change::posted(super::EntryKind::Trial, trial.units()),
+                &Actor::system("trial"),
+                &format!("Free trial credits for {service_name}"),
+            )?;
+        }
+        Ok(account)
+    })
+}
+
+pub fn find(
+    conn: &mut PgConnection,
+    database_id: i64,
+    service_id: i64,
+) -> QueryResult<Option<IapAccount>> {
+    iap_accounts::table
+        .filter(iap_accounts::database_id.eq(database_id))
+        .filter(iap_accounts::service_id.eq(service_id))
+        .select(IapAccount::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn by_id(conn: &mut PgConnection, account_id: i64) -> QueryResult<Option<IapAccount>> {
+    iap_accounts::table
+        .find(account_id)
+        .select(IapAccount::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn by_token(conn: &mut PgConnection, token: &str) -> QueryResult<Option<IapAccount>> {
+    iap_accounts::table
+        .filter(iap_accounts::token.eq(token))
+        .select(IapAccount::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Locks the account row for the rest of the transaction.
+pub(super) fn lock(conn: &mut PgConnection, account_id: i64) -> Result<IapAccount, LedgerError> {
+    iap_accounts::table
+        .find(account_id)
+        .select(IapAccount::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or(LedgerError::AccountNotFound)
+}
+
+/// Replaces the account's token; the old one stops working at once.
+pub fn regenerate_token(conn: &mut PgConnection, account_id: i64) -> QueryResult<String> {
+    let token = new_token();
+    diesel::update(iap_accounts::table.find(account_id))
+        .set((
+            iap_accounts::token.eq(&token),
+            iap_accounts::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)?;
+    Ok(token)
+}
+
+/// The slug of the account's service (for "buy credits" links).
+pub fn service_slug(conn: &mut PgConnection, account_id: i64) -> QueryResult<String> {
+    iap_accounts::table
+        .inner_join(services::table)
+        .filter(iap_accounts::id.eq(account_id))
+        .select(services::slug)
+        .first(conn)
+}

@@ -1,0 +1,333 @@
+//! The operations on credits. Each is one database transaction that locks the account row
+//! first (so concurrent callers queue instead of overspending), releases the account's expired
+//! holds, checks the rules, and writes the balance and its ledger rows together.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use diesel::prelude::*;
+
+use super::entries::{self, Change};
+use super::holds::{self, DEFAULT_HOLD_TTL, Hold, HoldStatus, MAX_HOLD_TTL};
+use super::{Actor, EntryKind, IapAccount, LedgerEntry, LedgerError, accounts};
+use crate::credits::Credits;
+use crate::schema::holds as holds_table;
+
+/// Why credits are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantKind {
+    /// A paid order.
+    Purchase {
+        order_id: i64,
+    },
+    Trial,
+    /// A manual correction by an operator; needs a reason.
+    Adjustment,
+}
+
+/// Locks the account, then releases its holds whose time is up (lazy expiry).
+fn lock_account(conn: &mut PgConnection, account_id: i64) -> Result<IapAccount, LedgerError> {
+    let mut account = accounts::lock(conn, account_id)?;
+    release_due_holds(conn, &mut account)?;
+    Ok(account)
+}
+
+fn release_due_holds(
+    conn: &mut PgConnection,
+    account: &mut IapAccount,
+) -> Result<usize, LedgerError> {
+    let due = holds::due(conn, account.id, Utc::now())?;
+    for hold in &due {
+        holds::close(conn, hold.id, HoldStatus::Expired, Credits::ZERO)?;
+        entries::append(
+            conn,
+            account,
+            Change {
+                reserved_change: -hold.amount.units(),
+                hold_id: Some(hold.id),
+                ..Change::posted(EntryKind::Expiry, 0)
+            },
+            &Actor::system("expiry"),
+            "Hold expired; credits released",
+        )?;
+    }
+    Ok(due.len())
+}
+
+fn insufficient(conn: &mut PgConnection, account: &IapAccount, requested: Credits) -> LedgerError {
+    match accounts::service_slug(conn, account.id) {
+        Ok(service_slug) => LedgerError::InsufficientCredits {
+            account_id: account.id,
+            service_slug,
+            available: account.available(),
+            requested,
+        },
+        Err(e) => e.into(),
+    }
+}
+
+fn positive(amount: Credits) -> Result<(), LedgerError> {
+    if amount > Credits::ZERO {
+        Ok(())
+    } else {
+        Err(LedgerError::ZeroAmount)
+    }
+}
+
+/// Adds credits: a purchase (linked to its order), trial credits, or an adjustment (which
+/// needs a reason).
+pub fn grant(
+    conn: &mut PgConnection,
+    account_id: i64,
+    amount: Credits,
+    kind: GrantKind,
+    reason: &str,
+    actor: &Actor,
+) -> Result<LedgerEntry, LedgerError> {
+    positive(amount)?;
+    if kind == GrantKind::Adjustment && reason.trim().is_empty() {
+        return Err(LedgerError::MissingReason);
+    }
+    conn.transaction(|conn| {
+        let mut account = lock_account(conn, account_id)?;
+        let (entry_kind, order_id) = match kind {
+            GrantKind::Purchase { order_id } => (EntryKind::Purchase, Some(order_id)),
+            GrantKind::Trial => (EntryKind::Trial, None),
+            GrantKind::Adjustment => (EntryKind::Adjustment, None),
+        };
+        entries::append(
+            conn,
+            &mut account,
+            Change {
+                order_id,
+                ..Change::posted(entry_kind, amount.units())
+            },
+            actor,
+            reason.trim(),
+        )
+    })
+}
+
+/// An operator's correction in either direction: `delta_units` of 0.0001 credit, positive or
+/// negative; a debit may take the available credits down to zero, never below.
+pub fn adjust(
+    conn: &mut PgConnection,
+    account_id: i64,
+    delta_units: i64,
+    reason: &str,
+    actor: &Actor,
+) -> Result<LedgerEntry, LedgerError> {
+    if delta_units >= 0 {
+        return grant(
+            conn,
+            account_id,
+            Credits::from_units(delta_units),
+            GrantKind::Adjustment,
+            reason,
+            actor,
+        );
+    }
+    if reason.trim().is_empty() {
+        return Err(LedgerError::MissingReason);
+    }
+    let debit = Credits::from_units(delta_units.checked_neg().ok_or(LedgerError::Overflow)?);
+    conn.transaction(|conn| {
+        let mut account = lock_account(conn, account_id)?;
+        if account.available() < debit {
+            return Err(insufficient(conn, &account, debit));
+        }
+        entries::append(
+            conn,
+            &mut account,
+            Change::posted(EntryKind::Adjustment, delta_units),
+            actor,
+            reason.trim(),
+        )
+    })
+}
+
+/// Debits credits at once.
+pub fn charge(
+    conn: &mut PgConnection,
+    account_id: i64,
+    amount: Credits,
+    description: &str,
+    actor: &Actor,
+) -> Result<LedgerEntry, LedgerError> {
+    positive(amount)?;
+    conn.transaction(|conn| {
+        let mut account = lock_account(conn, account_id)?;
+        if account.available() < amount {
+            return Err(insufficient(conn, &account, amount));
+        }
+        entries::append(
+            conn,
+            &mut account,
+            Change::posted(EntryKind::Charge, -amount.units()),
+            actor,
+            description.trim(),
+        )
+    })
+}
+
+/// Reserves credits for `ttl` (default 10 minutes); they cannot be spent by anything else
+/// until the hold is captured, cancelled or expires.
+pub fn authorize(
+    conn: &mut PgConnection,
+    account_id: i64,
+    amount: Credits,
+    ttl: Option<Duration>,
+    description: &str,
+    actor: &Actor,
+) -> Result<Hold, LedgerError> {
+    positive(amount)?;
+    let ttl = ttl.unwrap_or(DEFAULT_HOLD_TTL);
+    if ttl < Duration::from_secs(1) || ttl > MAX_HOLD_TTL {
+        return Err(LedgerError::InvalidExpiry);
+    }
+    let expires_at =
+        Utc::now() + chrono::Duration::from_std(ttl).map_err(|_| LedgerError::InvalidExpiry)?;
+    conn.transaction(|conn| {
+        let mut account = lock_account(conn, account_id)?;
+        if account.available() < amount {
+            return Err(insufficient(conn, &account, amount));
+        }
+        let hold: Hold = diesel::insert_into(holds_table::table)
+            .values((
+                holds_table::account_id.eq(account.id),
+                holds_table::amount.eq(amount),
+                holds_table::description.eq(description.trim()),
+                holds_table::actor.eq(actor.as_str()),
+                holds_table::expires_at.eq(expires_at),
+            ))
+            .returning(Hold::as_returning())
+            .get_result(conn)?;
+        entries::append(
+            conn,
+            &mut account,
+            Change {
+                reserved_change: amount.units(),
+                hold_id: Some(hold.id),
+                ..Change::posted(EntryKind::Hold, 0)
+            },
+            actor,
+            description.trim(),
+        )?;
+        Ok(hold)
+    })
+}
+
+/// Locks an account's hold and checks that it can still be captured or cancelled.
+fn open_hold(conn: &mut PgConnection, account_id: i64, hold_id: i64) -> Result<Hold, LedgerError> {
+    let hold = holds::lock(conn, account_id, hold_id)?.ok_or(LedgerError::HoldNotFound)?;
+    match hold.status {
+        HoldStatus::Active => Ok(hold),
+        HoldStatus::Expired => Err(LedgerError::HoldExpired),
+        closed => Err(LedgerError::HoldClosed(closed)),
+    }
+}
+
+/// Posts `amount` of a hold (all of it by default) and releases the rest.
+pub fn capture(
+    conn: &mut PgConnection,
+    account_id: i64,
+    hold_id: i64,
+    amount: Option<Credits>,
+    actor: &Actor,
+) -> Result<(Hold, Vec<LedgerEntry>), LedgerError> {
+    conn.transaction(|conn| {
+        let mut account = lock_account(conn, account_id)?;
+        let hold = open_hold(conn, account_id, hold_id)?;
+        let captured = amount.unwrap_or(hold.amount);
+        if captured > hold.amount {
+            return Err(LedgerError::CaptureExceedsHold { held: hold.amount });
+        }
+        let mut written = Vec::new();
+        if captured > Credits::ZERO {
+            written.push(entries::append(
+                conn,
+                &mut account,
+                Change {
+                    reserved_change: -captured.units(),
+                    hold_id: Some(hold.id),
+                    ..Change::posted(EntryKind::Capture, -captured.units())
+                },
+                actor,
+                &hold.description,
+            )?);
+        }
+        let rest = hold.amount.units() - captured.units();
+        if rest > 0 {
+            written.push(entries::append(
+                conn,
+                &mut account,
+                Change {
+                    reserved_change: -rest,
+                    hold_id: Some(hold.id),
+                    ..Change::posted(EntryKind::Release, 0)
+                },
+                actor,
+                "Unused part of the hold released",
+            )?);
+        }
+        let hold = holds::close(conn, hold.id, HoldStatus::Captured, captured)?;
+        Ok((hold, written))
+    })
+}
+
+/// Releases a hold. Cancelling a hold that is already cancelled or expired changes nothing and
+/// succeeds (its credits are free already); a captured hold cannot be cancelled.
+pub fn cancel(
+    conn: &mut PgConnection,
+    account_id: i64,
+    hold_id: i64,
+    actor: &Actor,
+) -> Result<Hold, LedgerError> {
+    conn.transaction(|conn| {
+        let mut account = lock_account(conn, account_id)?;
+        let hold = match open_hold(conn, account_id, hold_id) {
+            Ok(hold) => hold,
+            Err(LedgerError::HoldExpired | LedgerError::HoldClosed(HoldStatus::Cancelled)) => {
+                return Ok(
+                    holds::find(conn, account_id, hold_id)?.ok_or(LedgerError::HoldNotFound)?
+                );
+            }
+            Err(e) => return Err(e),
+        };
+        entries::append(
+            conn,
+            &mut account,
+            Change {
+                reserved_change: -hold.amount.units(),
+                hold_id: Some(hold.id),
+                ..Change::posted(EntryKind::Release, 0)
+            },
+            actor,
+            "Hold cancelled",
+        )?;
+        Ok(holds::close(
+            conn,
+            hold.id,
+            HoldStatus::Cancelled,
+            Credits::ZERO,
+        )?)
+    })
+}
+
+/// The sweeper: releases every hold past its expiry, one account per transaction. Returns how
+/// many holds expired.
+pub fn expire_due_holds(conn: &mut PgConnection) -> Result<usize, LedgerError> {
+    let mut expired = 0;
+    loop {
+        let due_accounts = holds::accounts_with_due_holds(conn, Utc::now(), 100)?;
+        if due_accounts.is_empty() {
+            return Ok(expired);
+        }
+        for account_id in due_accounts {
+            expired += conn.transaction(|conn| {
+                let mut account = accounts::lock(conn, account_id)?;
+                release_due_holds(conn, &mut account)
+            })?;
+        }
+    }
+}
