@@ -25,11 +25,16 @@ pub enum GrantKind {
     Adjustment,
 }
 
-/// Locks the account, then releases its holds whose time is up (lazy expiry).
-fn lock_account(conn: &mut PgConnection, account_id: i64) -> Result<IapAccount, LedgerError> {
-    let mut account = accounts::lock(conn, account_id)?;
-    release_due_holds(conn, &mut account)?;
-    Ok(account)
+/// Releases the account's holds whose time is up (lazy expiry), in a transaction of its own so
+/// that the release stands even when the operation that follows fails.
+fn expire_holds_of(conn: &mut PgConnection, account_id: i64) -> Result<(), LedgerError> {
+    if !holds::due(conn, account_id, Utc::now())?.is_empty() {
+        conn.transaction(|conn| {
+            let mut account = accounts::lock(conn, account_id)?;
+            release_due_holds(conn, &mut account)
+        })?;
+    }
+    Ok(())
 }
 
 fn release_due_holds(
@@ -88,8 +93,9 @@ pub fn grant(
     if kind == GrantKind::Adjustment && reason.trim().is_empty() {
         return Err(LedgerError::MissingReason);
     }
+    expire_holds_of(conn, account_id)?;
     conn.transaction(|conn| {
-        let mut account = lock_account(conn, account_id)?;
+        let mut account = accounts::lock(conn, account_id)?;
         let (entry_kind, order_id) = match kind {
             GrantKind::Purchase { order_id } => (EntryKind::Purchase, Some(order_id)),
             GrantKind::Trial => (EntryKind::Trial, None),
@@ -131,8 +137,9 @@ pub fn adjust(
         return Err(LedgerError::MissingReason);
     }
     let debit = Credits::from_units(delta_units.checked_neg().ok_or(LedgerError::Overflow)?);
+    expire_holds_of(conn, account_id)?;
     conn.transaction(|conn| {
-        let mut account = lock_account(conn, account_id)?;
+        let mut account = accounts::lock(conn, account_id)?;
         if account.available() < debit {
             return Err(insufficient(conn, &account, debit));
         }
@@ -155,8 +162,9 @@ pub fn charge(
     actor: &Actor,
 ) -> Result<LedgerEntry, LedgerError> {
     positive(amount)?;
+    expire_holds_of(conn, account_id)?;
     conn.transaction(|conn| {
-        let mut account = lock_account(conn, account_id)?;
+        let mut account = accounts::lock(conn, account_id)?;
         if account.available() < amount {
             return Err(insufficient(conn, &account, amount));
         }
@@ -187,8 +195,9 @@ pub fn authorize(
     }
     let expires_at =
         Utc::now() + chrono::Duration::from_std(ttl).map_err(|_| LedgerError::InvalidExpiry)?;
+    expire_holds_of(conn, account_id)?;
     conn.transaction(|conn| {
-        let mut account = lock_account(conn, account_id)?;
+        let mut account = accounts::lock(conn, account_id)?;
         if account.available() < amount {
             return Err(insufficient(conn, &account, amount));
         }
@@ -235,9 +244,14 @@ pub fn capture(
     amount: Option<Credits>,
     actor: &Actor,
 ) -> Result<(Hold, Vec<LedgerEntry>), LedgerError> {
+    expire_holds_of(conn, account_id)?;
     conn.transaction(|conn| {
-        let mut account = lock_account(conn, account_id)?;
+        let mut account = accounts::lock(conn, account_id)?;
         let hold = open_hold(conn, account_id, hold_id)?;
+        // Expired a moment ago and not released yet: too late all the same.
+        if hold.expires_at <= Utc::now() {
+            return Err(LedgerError::HoldExpired);
+        }
         let captured = amount.unwrap_or(hold.amount);
         if captured > hold.amount {
             return Err(LedgerError::CaptureExceedsHold { held: hold.amount });
@@ -283,14 +297,13 @@ pub fn cancel(
     hold_id: i64,
     actor: &Actor,
 ) -> Result<Hold, LedgerError> {
+    expire_holds_of(conn, account_id)?;
     conn.transaction(|conn| {
-        let mut account = lock_account(conn, account_id)?;
+        let mut account = accounts::lock(conn, account_id)?;
         let hold = match open_hold(conn, account_id, hold_id) {
             Ok(hold) => hold,
             Err(LedgerError::HoldExpired | LedgerError::HoldClosed(HoldStatus::Cancelled)) => {
-                return Ok(
-                    holds::find(conn, account_id, hold_id)?.ok_or(LedgerError::HoldNotFound)?
-                );
+                return holds::find(conn, account_id, hold_id)?.ok_or(LedgerError::HoldNotFound);
             }
             Err(e) => return Err(e),
         };

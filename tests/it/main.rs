@@ -5,4 +5,5 @@ mod harness;
 mod catalog_pages;
 mod cli;
 mod launcher;
+mod ledger;
 mod migrations_and_seeding;
