@@ -312,6 +312,7 @@ fn serve(
     };
     let bind = cli.config.bind.clone();
     actix_web::rt::System::new().block_on(async move {
+        startup::spawn_maintenance(state.pool.clone());
         let app = Application::build(state, &bind)
             .with_context(|| format!("could not listen on {bind}"))?;
         let mut banner = format!("IAP Credits is running at {base_url} (press Ctrl-C to stop)\n");

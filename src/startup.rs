@@ -75,6 +75,34 @@ pub fn prepare_database(pool: &DbPool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How often expired holds are released and old idempotency keys deleted.
+const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The periodic sweeper: releases expired holds nobody touched and forgets old idempotency keys.
+/// Must run inside the actix runtime; stops with it.
+pub fn spawn_maintenance(pool: DbPool) {
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(MAINTENANCE_EVERY);
+        loop {
+            ticks.tick().await;
+            let pool = pool.clone();
+            let swept = web::block(move || {
+                let mut conn = pool.get()?;
+                let expired = crate::ledger::expire_due_holds(&mut conn)?;
+                let keys = crate::ledger::idempotency::sweep_old_keys(&mut conn)?;
+                anyhow::Ok((expired, keys))
+            })
+            .await;
+            match swept {
+                Ok(Ok((0, 0))) => {}
+                Ok(Ok((expired, keys))) => tracing::info!(expired, keys, "maintenance"),
+                Ok(Err(e)) => tracing::warn!("maintenance failed: {e:#}"),
+                Err(e) => tracing::warn!("maintenance failed: {e}"),
+            }
+        }
+    });
+}
+
 /// Content-Security-Policy: no inline scripts or styles, nothing from other origins, no framing.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
@@ -101,6 +129,7 @@ pub fn build_app(
                 .add(("Referrer-Policy", "same-origin")),
         )
         .wrap(Logger::new("%r %s %b %Dms"))
+        .configure(crate::api::routes)
         .configure(crate::web::routes)
         .default_service(web::to(crate::web::not_found))
 }

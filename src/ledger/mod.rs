@@ -14,7 +14,7 @@ pub use accounts::IapAccount;
 pub use entries::{EntryKind, LedgerEntry};
 pub use holds::{Hold, HoldStatus};
 pub use operations::{
-    GrantKind, adjust, authorize, cancel, capture, charge, expire_due_holds, grant,
+    GrantKind, adjust, authorize, cancel, capture, charge, expire_due_holds, grant, refresh,
 };
 
 use crate::credits::Credits;

@@ -79,6 +79,12 @@ fn positive(amount: Credits) -> Result<(), LedgerError> {
     }
 }
 
+/// The account as it stands now, after releasing its expired holds.
+pub fn refresh(conn: &mut PgConnection, account_id: i64) -> Result<IapAccount, LedgerError> {
+    expire_holds_of(conn, account_id)?;
+    accounts::by_id(conn, account_id)?.ok_or(LedgerError::AccountNotFound)
+}
+
 /// Adds credits: a purchase (linked to its order), trial credits, or an adjustment (which
 /// needs a reason).
 pub fn grant(

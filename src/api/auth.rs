@@ -1,0 +1,41 @@
+//! `ApiAccount`: the IAP account named by the request's bearer token.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+
+use super::ApiError;
+use crate::ledger::{IapAccount, accounts};
+use crate::startup::AppState;
+
+pub struct ApiAccount(pub IapAccount);
+
+impl FromRequest for ApiAccount {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty() && t.len() <= 128);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let (Some(token), Some(state)) = (token, state) else {
+                return Err(ApiError::unauthorized());
+            };
+            let pool = state.pool.clone();
+            let account = web::block(move || {
+                let mut conn = pool.get()?;
+                Ok::<_, ApiError>(accounts::by_token(&mut conn, &token)?)
+            })
+            .await??;
+            account.map(ApiAccount).ok_or_else(ApiError::unauthorized)
+        })
+    }
+}

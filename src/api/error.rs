@@ -1,0 +1,160 @@
+//! API errors: always a JSON body `{"error": {"code", "message", …}}` with a 4xx status for
+//! anything the caller can fix, and a bare 500 (details logged, never sent) otherwise.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{Value, json};
+
+use crate::ledger::LedgerError;
+use crate::ledger::idempotency::StoredResponse;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// More fields of the error object (e.g. `available`, `buy_url`).
+    pub details: Value,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+
+    pub fn malformed(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed_request", message)
+    }
+
+    pub fn invalid_amount(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_amount", message)
+    }
+
+    pub fn unauthorized() -> Self {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the account token as `Authorization: Bearer <token>`",
+        )
+    }
+
+    pub fn not_found() -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    }
+
+    pub fn internal() -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an unexpected error occurred",
+        )
+    }
+
+    pub fn body(&self) -> Value {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let (Some(error), Some(details)) = (error.as_object_mut(), self.details.as_object()) {
+            error.extend(details.clone());
+        }
+        json!({ "error": error })
+    }
+
+    pub fn to_stored(&self) -> StoredResponse {
+        StoredResponse {
+            status: self.status.as_u16(),
+            body: self.body().to_string(),
+        }
+    }
+
+    /// The caller-facing form of a ledger error; `None` for faults (database errors).
+    pub fn from_ledger(error: &LedgerError, base_url: &str) -> Option<Self> {
+        use StatusCode as S;
+        Some(match error {
+            LedgerError::InsufficientCredits {
+                account_id,
+                available,
+                requested,
+                ..
+            } => ApiError {
+                details: json!({
+                    "available": available.to_string(),
+                    "requested": requested.to_string(),
+                    "buy_url": format!("{base_url}/iap/accounts/{account_id}/buy"),
+                }),
+                ..ApiError::new(
+                    S::PAYMENT_REQUIRED,
+                    "insufficient_credits",
+                    error.to_string(),
+                )
+            },
+            LedgerError::ZeroAmount
+            | LedgerError::CaptureExceedsHold { .. }
+            | LedgerError::Overflow => ApiError::invalid_amount(error.to_string()),
+            LedgerError::InvalidExpiry => {
+                ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid_expiry", error.to_string())
+            }
+            LedgerError::MissingReason => {
+                ApiError::new(S::UNPROCESSABLE_ENTITY, "missing_reason", error.to_string())
+            }
+            LedgerError::HoldNotFound | LedgerError::AccountNotFound => ApiError::not_found(),
+            LedgerError::HoldExpired => {
+                ApiError::new(S::CONFLICT, "hold_expired", error.to_string())
+            }
+            LedgerError::HoldClosed(_) => {
+                ApiError::new(S::CONFLICT, "hold_closed", error.to_string())
+            }
+            LedgerError::Database(_) => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(self.body())
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for ApiError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        tracing::error!("database unavailable: {e}");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the service is temporarily unavailable",
+        )
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        tracing::error!("database error: {e}");
+        ApiError::internal()
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        tracing::error!("blocking task failed: {e}");
+        ApiError::internal()
+    }
+}

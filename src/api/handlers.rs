@@ -1,0 +1,375 @@
+//! The endpoints. Each parses its input into domain types, runs one ledger operation on the
+//! blocking pool (through the idempotency store when the caller sent a key), and answers JSON.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::PgConnection;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiAccount, ApiError};
+use crate::credits::Credits;
+use crate::ledger::idempotency::{self, Outcome, StoredResponse};
+use crate::ledger::{self, Actor, Hold, IapAccount, LedgerError, accounts, entries};
+use crate::startup::AppState;
+
+const MAX_DESCRIPTION: usize = 500;
+const MAX_KEY: usize = 255;
+
+/// Parses a JSON body strictly: malformed JSON, unknown fields and wrong types are a 400.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], empty_ok: bool) -> Result<T, ApiError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) && empty_ok {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| ApiError::malformed(format!("invalid JSON body: {e}")))
+}
+
+/// Credits from JSON: a decimal string ("12.5") or a plain number; never via a float's
+/// rounding (a number is read from its shortest decimal form and parsed strictly).
+fn credits_from_json(value: &Value) -> Result<Credits, ApiError> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => {
+            return Err(ApiError::invalid_amount(
+                "`credits` must be a decimal string such as \"12.5\" or a number",
+            ));
+        }
+    };
+    Credits::parse(&text).map_err(|e| ApiError::invalid_amount(format!("`credits`: {e}")))
+}
+
+fn description(text: Option<String>) -> Result<String, ApiError> {
+    let text = text.unwrap_or_default();
+    if text.chars().count() > MAX_DESCRIPTION {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_description",
+            format!("`description` has at most {MAX_DESCRIPTION} characters"),
+        ));
+    }
+    Ok(text.trim().to_string())
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if !key.trim().is_empty() && key.len() <= MAX_KEY => {
+            Ok(Some(key.trim().to_string()))
+        }
+        _ => Err(ApiError::malformed(format!(
+            "Idempotency-Key must be 1 to {MAX_KEY} visible ASCII characters"
+        ))),
+    }
+}
+
+fn balances(account: &IapAccount) -> Value {
+    json!({
+        "balance": account.balance.to_string(),
+        "reserved": account.reserved.to_string(),
+        "available": account.available().to_string(),
+    })
+}
+
+fn hold_json(hold: &Hold) -> Value {
+    json!({
+        "id": hold.id,
+        "credits": hold.amount.to_string(),
+        "captured": hold.captured.to_string(),
+        "status": hold.status.as_str(),
+        "description": hold.description,
+        "expires_at": hold.expires_at,
+        "created_at": hold.created_at,
+    })
+}
+
+fn with_balances(mut body: Value, account: &IapAccount) -> Value {
+    if let (Some(body), Some(b)) = (body.as_object_mut(), balances(account).as_object()) {
+        body.extend(b.clone());
+    }
+    body
+}
+
+/// Runs a mutating operation for the account, once per idempotency key when one is given.
+/// `request` describes the parsed request, so that a key reused for another request is caught.
+async fn mutate<F>(
+    state: web::Data<AppState>,
+    account: IapAccount,
+    key: Option<String>,
+    request: String,
+    operation: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(&mut PgConnection, &IapAccount) -> Result<(StatusCode, Value), LedgerError>
+        + Send
+        + 'static,
+{
+    let pool = state.pool.clone();
+    let base_url = state.base_url.clone();
+    let outcome = web::block(move || {
+        let mut conn = pool.get()?;
+        let work = |conn: &mut PgConnection| match operation(conn, &account) {
+            Ok((status, body)) => Ok(StoredResponse {
+                status: status.as_u16(),
+                body: body.to_string(),
+            }),
+            Err(e) => match ApiError::from_ledger(&e, &base_url) {
+                Some(api_error) => Ok(api_error.to_stored()),
+                None => Err(ApiError::from(match e {
+                    LedgerError::Database(db) => db,
+                    _ => diesel::result::Error::RollbackTransaction,
+                })),
+            },
+        };
+        match key {
+            Some(key) => {
+                let scope = Actor::api(account.id).as_str().to_string();
+                idempotency::run_once(&mut conn, &scope, &key, &request, work)
+            }
+            None => work(&mut conn).map(Outcome::Fresh),
+        }
+    })
+    .await??;
+    let (stored, replayed) = match outcome {
+        Outcome::Fresh(stored) => (stored, false),
+        Outcome::Replayed(stored) => (stored, true),
+        Outcome::Conflict => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_conflict",
+                "this Idempotency-Key was already used for a different request",
+            ));
+        }
+    };
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(status);
+    if replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.content_type("application/json").body(stored.body))
+}
+
+pub async fn balance(
+    state: web::Data<AppState>,
+    ApiAccount(account): ApiAccount,
+) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
+    let (account, slug) = web::block(move || {
+        let mut conn = pool.get()?;
+        let account = ledger::refresh(&mut conn, account.id).map_err(|e| match e {
+            LedgerError::Database(db) => ApiError::from(db),
+            _ => ApiError::not_found(),
+        })?;
+        let slug = accounts::service_slug(&mut conn, account.id)?;
+        Ok::<_, ApiError>((account, slug))
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(with_balances(json!({ "service": slug }), &account)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChargeRequest {
+    credits: Value,
+    description: Option<String>,
+}
+
+pub async fn create_charge(
+    state: web::Data<AppState>,
+    ApiAccount(account): ApiAccount,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&req)?;
+    let parsed: ChargeRequest = parse_body(&body, false)?;
+    let credits = credits_from_json(&parsed.credits)?;
+    let description = description(parsed.description)?;
+    let request =
+        json!({"op": "charge", "credits": credits.to_string(), "description": description})
+            .to_string();
+    mutate(state, account, key, request, move |conn, account| {
+        let entry = ledger::charge(
+            conn,
+            account.id,
+            credits,
+            &description,
+            &Actor::api(account.id),
+        )?;
+        let after = accounts::by_id(conn, account.id)?.ok_or(LedgerError::AccountNotFound)?;
+        Ok((
+            StatusCode::CREATED,
+            with_balances(json!({ "entry": entry }), &after),
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldRequest {
+    credits: Value,
+    expires_in_seconds: Option<Value>,
+    description: Option<String>,
+}
+
+pub async fn create_hold(
+    state: web::Data<AppState>,
+    ApiAccount(account): ApiAccount,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&req)?;
+    let parsed: HoldRequest = parse_body(&body, false)?;
+    let credits = credits_from_json(&parsed.credits)?;
+    let ttl = match &parsed.expires_in_seconds {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(value.as_u64().map(Duration::from_secs).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_expiry",
+                "`expires_in_seconds` must be a whole number of seconds",
+            )
+        })?),
+    };
+    let description = description(parsed.description)?;
+    let request = json!({
+        "op": "hold", "credits": credits.to_string(),
+        "ttl": ttl.map(|t| t.as_secs()), "description": description,
+    })
+    .to_string();
+    mutate(state, account, key, request, move |conn, account| {
+        let hold = ledger::authorize(
+            conn,
+            account.id,
+            credits,
+            ttl,
+            &description,
+            &Actor::api(account.id),
+        )?;
+        let after = accounts::by_id(conn, account.id)?.ok_or(LedgerError::AccountNotFound)?;
+        Ok((StatusCode::CREATED, with_balances(hold_json(&hold), &after)))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptureRequest {
+    credits: Option<Value>,
+}
+
+fn hold_id(path: &str) -> Result<i64, ApiError> {
+    path.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(ApiError::not_found)
+}
+
+pub async fn capture_hold(
+    state: web::Data<AppState>,
+    ApiAccount(account): ApiAccount,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let hold_id = hold_id(&path)?;
+    let key = idempotency_key(&req)?;
+    let parsed: CaptureRequest = parse_body(&body, true)?;
+    let credits = match &parsed.credits {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(credits_from_json(value)?),
+    };
+    let request =
+        json!({"op": "capture", "hold": hold_id, "credits": credits.map(|c| c.to_string())})
+            .to_string();
+    mutate(state, account, key, request, move |conn, account| {
+        let (hold, entries) =
+            ledger::capture(conn, account.id, hold_id, credits, &Actor::api(account.id))?;
+        let after = accounts::by_id(conn, account.id)?.ok_or(LedgerError::AccountNotFound)?;
+        Ok((
+            StatusCode::OK,
+            with_balances(
+                json!({"hold": hold_json(&hold), "entries": entries}),
+                &after,
+            ),
+        ))
+    })
+    .await
+}
+
+pub async fn cancel_hold(
+    state: web::Data<AppState>,
+    ApiAccount(account): ApiAccount,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let hold_id = hold_id(&path)?;
+    let key = idempotency_key(&req)?;
+    let request = json!({"op": "cancel", "hold": hold_id}).to_string();
+    mutate(state, account, key, request, move |conn, account| {
+        let hold = ledger::cancel(conn, account.id, hold_id, &Actor::api(account.id))?;
+        let after = accounts::by_id(conn, account.id)?.ok_or(LedgerError::AccountNotFound)?;
+        Ok((
+            StatusCode::OK,
+            with_balances(json!({ "hold": hold_json(&hold) }), &after),
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+pub async fn transactions(
+    state: web::Data<AppState>,
+    ApiAccount(account): ApiAccount,
+    page: Result<web::Query<Page>, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page.map_err(|_| ApiError::malformed("the query takes `limit` and `after` only"))?;
+    let limit = match page.limit.as_deref() {
+        None => 20,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| ApiError::malformed("`limit` is a whole number from 1 to 100"))?,
+    };
+    let after = match page.after.as_deref() {
+        None => None,
+        Some(text) => Some(
+            text.parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ApiError::malformed("`after` is the id of a transaction"))?,
+        ),
+    };
+    let pool = state.pool.clone();
+    let rows = web::block(move || {
+        let mut conn = pool.get()?;
+        // One more than asked tells whether another page follows.
+        Ok::<_, ApiError>(entries::history(&mut conn, account.id, after, limit + 1)?)
+    })
+    .await??;
+    let has_more = rows.len() as i64 > limit;
+    let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
+    let next_after = if has_more {
+        rows.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(json!({ "transactions": rows, "next_after": next_after })))
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found())
+}
