@@ -243,6 +243,38 @@ impl TestApp {
         TestApp { db, state }
     }
 
+    /// Calls the JSON API with the account token `token` (if any) and an optional
+    /// Idempotency-Key; returns the status and the parsed JSON body.
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, serde_json::Value) {
+        let app = test::init_service(build_app(self.state.clone())).await;
+        let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = test::TestRequest::default().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        if let Some(key) = key {
+            request = request.insert_header(("Idempotency-Key", key));
+        }
+        if let Some(body) = body {
+            request = request
+                .insert_header(("Content-Type", "application/json"))
+                .set_payload(body.to_string());
+        }
+        let response = test::call_service(&app, request.to_request()).await;
+        let status = response.status();
+        let bytes = test::read_body(response).await;
+        let json = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes)));
+        (status, json)
+    }
+
     pub async fn get(&self, path: &str) -> Page {
         let app = test::init_service(build_app(self.state.clone())).await;
         let response =

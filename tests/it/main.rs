@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod api;
 mod catalog_pages;
 mod cli;
 mod launcher;
