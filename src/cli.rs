@@ -305,11 +305,7 @@ fn serve(
     let secret = cli.config.secret_key()?;
     let session_key = actix_web::cookie::Key::try_from(secret.as_slice())
         .context("the secret key is too short for a session key")?;
-    let state = AppState {
-        pool,
-        base_url: base_url.clone(),
-        session_key,
-    };
+    let state = AppState::new(pool, base_url.clone(), session_key);
     let bind = cli.config.bind.clone();
     actix_web::rt::System::new().block_on(async move {
         startup::spawn_maintenance(state.pool.clone());

@@ -21,6 +21,23 @@ pub struct AppState {
     pub base_url: String,
     /// Signs and encrypts session cookies.
     pub session_key: actix_web::cookie::Key,
+    /// Applies API charges in group-committed batches.
+    pub charges: crate::ledger::batch::ChargeBatcher,
+}
+
+impl AppState {
+    pub fn new(pool: DbPool, base_url: String, session_key: actix_web::cookie::Key) -> Self {
+        let charges = crate::ledger::batch::ChargeBatcher::start(
+            pool.clone(),
+            crate::api::charge_renderer(base_url.clone()),
+        );
+        AppState {
+            pool,
+            base_url,
+            session_key,
+            charges,
+        }
+    }
 }
 
 /// The database the process uses, with the embedded cluster kept alive as long as it is held.

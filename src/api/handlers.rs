@@ -1,6 +1,7 @@
 //! The endpoints. Each parses its input into domain types, runs one ledger operation on the
 //! blocking pool (through the idempotency store when the caller sent a key), and answers JSON.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::{ApiAccount, ApiError};
 use crate::credits::Credits;
+use crate::ledger::batch::{ChargeAnswer, ChargeRequest, ChargeResult, Render};
 use crate::ledger::idempotency::{self, Outcome, StoredResponse};
 use crate::ledger::{self, Actor, Hold, IapAccount, LedgerError, accounts, entries};
 use crate::startup::AppState;
@@ -136,23 +138,39 @@ where
         }
     })
     .await??;
-    let (stored, replayed) = match outcome {
-        Outcome::Fresh(stored) => (stored, false),
-        Outcome::Replayed(stored) => (stored, true),
-        Outcome::Conflict => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_conflict",
-                "this Idempotency-Key was already used for a different request",
-            ));
-        }
-    };
+    match outcome {
+        Outcome::Fresh(stored) => Ok(respond(stored, false)),
+        Outcome::Replayed(stored) => Ok(respond(stored, true)),
+        Outcome::Conflict => Err(idempotency_conflict()),
+    }
+}
+
+fn idempotency_conflict() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_conflict",
+        "this Idempotency-Key was already used for a different request",
+    )
+}
+
+fn respond(stored: StoredResponse, replayed: bool) -> HttpResponse {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
     if replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
     }
-    Ok(response.content_type("application/json").body(stored.body))
+    response.content_type("application/json").body(stored.body)
+}
+
+/// How the charge batcher turns a charge's result into the stored (and sent) answer.
+pub fn charge_renderer(base_url: String) -> Render {
+    Arc::new(move |result: &ChargeResult| match result {
+        Ok(charged) => Some(StoredResponse {
+            status: StatusCode::CREATED.as_u16(),
+            body: with_balances(json!({ "entry": charged.entry }), &charged.account).to_string(),
+        }),
+        Err(e) => ApiError::from_ledger(e, &base_url).map(|api_error| api_error.to_stored()),
+    })
 }
 
 pub async fn balance(
@@ -175,7 +193,7 @@ pub async fn balance(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ChargeRequest {
+struct ChargeBody {
     credits: Value,
     description: Option<String>,
 }
@@ -187,27 +205,33 @@ pub async fn create_charge(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
-    let parsed: ChargeRequest = parse_body(&body, false)?;
+    let parsed: ChargeBody = parse_body(&body, false)?;
     let credits = credits_from_json(&parsed.credits)?;
     let description = description(parsed.description)?;
     let request =
         json!({"op": "charge", "credits": credits.to_string(), "description": description})
             .to_string();
-    mutate(state, account, key, request, move |conn, account| {
-        let entry = ledger::charge(
-            conn,
-            account.id,
-            credits,
-            &description,
-            &Actor::api(account.id),
-        )?;
-        let after = accounts::by_id(conn, account.id)?.ok_or(LedgerError::AccountNotFound)?;
-        Ok((
-            StatusCode::CREATED,
-            with_balances(json!({ "entry": entry }), &after),
-        ))
-    })
-    .await
+    let scope = Actor::api(account.id).as_str().to_string();
+    let charge = ChargeRequest {
+        account_id: account.id,
+        amount: credits,
+        description,
+        actor: Actor::api(account.id),
+        idempotency: key.map(|key| (scope, key, request)),
+    };
+    let answer = state.charges.charge(charge).await.map_err(|e| {
+        tracing::error!("charge failed: {e}");
+        ApiError::internal()
+    })?;
+    match answer {
+        ChargeAnswer::Fresh(result) => {
+            let stored =
+                charge_renderer(state.base_url.clone())(&result).ok_or_else(ApiError::internal)?;
+            Ok(respond(stored, false))
+        }
+        ChargeAnswer::Stored { response, replayed } => Ok(respond(response, replayed)),
+        ChargeAnswer::Conflict => Err(idempotency_conflict()),
+    }
 }
 
 #[derive(Deserialize)]

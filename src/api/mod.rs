@@ -8,6 +8,7 @@ mod handlers;
 
 pub use auth::ApiAccount;
 pub use error::ApiError;
+pub use handlers::charge_renderer;
 
 use actix_web::web;
 

@@ -4,6 +4,7 @@
 //! functions, and nothing outside this module writes ledger rows.
 
 pub mod accounts;
+pub mod batch;
 pub mod entries;
 pub mod holds;
 pub mod idempotency;

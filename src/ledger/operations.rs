@@ -27,7 +27,7 @@ pub enum GrantKind {
 
 /// Releases the account's holds whose time is up (lazy expiry), in a transaction of its own so
 /// that the release stands even when the operation that follows fails.
-fn expire_holds_of(conn: &mut PgConnection, account_id: i64) -> Result<(), LedgerError> {
+pub(super) fn expire_holds_of(conn: &mut PgConnection, account_id: i64) -> Result<(), LedgerError> {
     if !holds::due(conn, account_id, Utc::now())?.is_empty() {
         conn.transaction(|conn| {
             let mut account = accounts::lock(conn, account_id)?;

@@ -686,3 +686,96 @@ async fn transactions_are_newest_first_and_paginated_by_keyset() {
         .await;
     assert_eq!(theirs["transactions"].as_array().unwrap().len(), 1);
 }
+
+/// Fires `n` charges of `credits` at once and counts the answers by status.
+async fn storm(
+    app: &TestApp,
+    token: &str,
+    n: usize,
+    credits: &str,
+    key: impl Fn(usize) -> Option<String>,
+) -> Vec<(StatusCode, Value)> {
+    let body = format!(r#"{{"credits":"{credits}"}}"#);
+    let calls = (0..n).map(|i| {
+        let key = key(i);
+        let body = body.clone();
+        async move {
+            app.api(
+                "POST",
+                "/api/v1/charges",
+                Some(token),
+                key.as_deref(),
+                Some(&body),
+            )
+            .await
+        }
+    });
+    futures_util::future::join_all(calls).await
+}
+
+fn count(answers: &[(StatusCode, Value)], status: StatusCode) -> usize {
+    answers.iter().filter(|(s, _)| *s == status).count()
+}
+
+#[actix_web::test]
+async fn fifteen_hundred_concurrent_charges_on_a_thousand_credits() {
+    let app = TestApp::new();
+    let a = account_with(&app, "1000");
+    let answers = storm(&app, &a.token, 1_500, "1", |_| None).await;
+    assert_eq!(count(&answers, StatusCode::CREATED), 1_000);
+    assert_eq!(count(&answers, StatusCode::PAYMENT_REQUIRED), 500);
+    assert_eq!(balance_of(&app, &a), (Credits::ZERO, Credits::ZERO));
+    let report = iap_credits::ledger::verify::verify_ledger(&mut app.db.conn()).unwrap();
+    assert!(report.is_consistent(), "{:?}", report.discrepancies);
+    // Every success saw its own balance: 999 down to 0, each once.
+    let mut after: Vec<String> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .map(|(_, b)| b["entry"]["balance_after"].as_str().unwrap().to_string())
+        .collect();
+    after.sort();
+    after.dedup();
+    assert_eq!(after.len(), 1_000);
+}
+
+#[actix_web::test]
+async fn concurrent_retries_of_one_key_in_a_batch_charge_once() {
+    let app = TestApp::new();
+    let a = account_with(&app, "100");
+    let answers = storm(&app, &a.token, 64, "1", |i| Some(format!("k{}", i % 4))).await;
+    assert_eq!(count(&answers, StatusCode::CREATED), 64);
+    assert_eq!(
+        balance_of(&app, &a).0,
+        Credits::whole(96),
+        "four keys, four charges"
+    );
+    for k in 0..4 {
+        let bodies: Vec<&Value> = answers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 4 == k)
+            .map(|(_, (_, b))| b)
+            .collect();
+        assert!(
+            bodies.windows(2).all(|w| w[0] == w[1]),
+            "key k{k} answered alike"
+        );
+    }
+    // Mixed accounts in one storm: each account's own funds decide.
+    let b = account_with(&app, "3");
+    let c = account_with(&app, "0.5");
+    let (rb, rc) = futures_util::future::join(
+        storm(&app, &b.token, 10, "1", |_| None),
+        storm(&app, &c.token, 10, "0.1", |_| None),
+    )
+    .await;
+    assert_eq!(
+        (
+            count(&rb, StatusCode::CREATED),
+            count(&rc, StatusCode::CREATED)
+        ),
+        (3, 5)
+    );
+    assert_eq!(balance_of(&app, &b).0, Credits::ZERO);
+    assert_eq!(balance_of(&app, &c).0, Credits::ZERO);
+}

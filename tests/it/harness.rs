@@ -222,24 +222,24 @@ impl Page {
 impl TestApp {
     pub fn new() -> TestApp {
         let db = TestDb::new();
-        let state = AppState {
-            pool: db.pool(),
-            base_url: "http://127.0.0.1:8080".into(),
-            session_key: actix_web::cookie::Key::generate(),
-        };
+        let state = AppState::new(
+            db.pool(),
+            "http://127.0.0.1:8080".into(),
+            actix_web::cookie::Key::generate(),
+        );
         TestApp { db, state }
     }
 
     /// The app on a pool whose database never answers.
     pub fn without_database() -> TestApp {
         let db = TestDb::new();
-        let state = AppState {
-            pool: db::connect_lazily(
+        let state = AppState::new(
+            db::connect_lazily(
                 "postgresql://nobody@localhost/none?host=/nonexistent&connect_timeout=1",
             ),
-            base_url: "http://127.0.0.1:8080".into(),
-            session_key: actix_web::cookie::Key::generate(),
-        };
+            "http://127.0.0.1:8080".into(),
+            actix_web::cookie::Key::generate(),
+        );
         TestApp { db, state }
     }
 

@@ -1,0 +1,379 @@
+//! Group commit for charges. A durable commit waits for a WAL flush and a hot account's row
+//! lock serialises its commits, so one charge per transaction caps throughput. The batcher
+//! collects the charges that arrive together and applies them in one transaction — still one
+//! ledger row and one answer per charge (a charge refused for lack of credits does not fail its
+//! neighbours), each with its own idempotency record — and answers only after the commit.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, SmallInt, Text};
+use tokio::sync::{mpsc, oneshot};
+
+use super::entries::{EntryKind, LedgerEntry};
+use super::idempotency::{self, Outcome, StoredResponse};
+use super::{Actor, IapAccount, LedgerError, operations};
+use crate::credits::Credits;
+use crate::db::DbPool;
+use crate::schema::{iap_accounts, idempotency_keys, ledger_entries, services};
+
+/// Most charges applied in one transaction.
+const MAX_BATCH: usize = 256;
+/// Transactions in flight at once (each collects while the others wait for their commit).
+const WORKERS: usize = 4;
+
+/// A charge for the batcher, validated already.
+pub struct ChargeRequest {
+    pub account_id: i64,
+    pub amount: Credits,
+    pub description: String,
+    pub actor: Actor,
+    /// (scope, key, canonical request) when the caller sent an idempotency key.
+    pub idempotency: Option<(String, String, String)>,
+}
+
+/// A charge that went through: its ledger row and the account after it.
+#[derive(Debug, Clone)]
+pub struct Charged {
+    pub entry: LedgerEntry,
+    pub account: IapAccount,
+}
+
+pub type ChargeResult = Result<Charged, LedgerError>;
+
+/// The answer to a charge: a fresh result, or (with a key) the stored answer of its first run.
+pub enum ChargeAnswer {
+    Fresh(ChargeResult),
+    /// Answered through the idempotency store: `replayed` when it is a retry's stored answer.
+    Stored {
+        response: StoredResponse,
+        replayed: bool,
+    },
+    Conflict,
+}
+
+/// Turns a result into the answer to store with its idempotency key; `None` for faults.
+pub type Render = Arc<dyn Fn(&ChargeResult) -> Option<StoredResponse> + Send + Sync>;
+
+type Job = (
+    ChargeRequest,
+    oneshot::Sender<Result<ChargeAnswer, LedgerError>>,
+);
+
+#[derive(Clone)]
+pub struct ChargeBatcher {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl ChargeBatcher {
+    /// Starts the worker threads; they stop when the last clone of the batcher is dropped.
+    pub fn start(pool: DbPool, render: Render) -> Self {
+        let (jobs, queue) = mpsc::unbounded_channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..WORKERS {
+            let (queue, pool, render) = (queue.clone(), pool.clone(), render.clone());
+            std::thread::Builder::new()
+                .name(format!("charge-batcher-{n}"))
+                .spawn(move || worker(&queue, &pool, &render))
+                .expect("spawn a charge batcher thread");
+        }
+        ChargeBatcher { jobs }
+    }
+
+    /// Queues a charge and waits for its committed result.
+    pub async fn charge(&self, request: ChargeRequest) -> Result<ChargeAnswer, LedgerError> {
+        let (answer, receive) = oneshot::channel();
+        self.jobs
+            .send((request, answer))
+            .map_err(|_| LedgerError::Database(diesel::result::Error::BrokenTransactionManager))?;
+        receive
+            .await
+            .map_err(|_| LedgerError::Database(diesel::result::Error::BrokenTransactionManager))?
+    }
+}
+
+fn worker(queue: &Mutex<mpsc::UnboundedReceiver<Job>>, pool: &DbPool, render: &Render) {
+    loop {
+        let batch = {
+            let Ok(mut queue) = queue.lock() else { return };
+            let Some(first) = queue.blocking_recv() else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        tracing::debug!(size = batch.len(), "charge batch");
+        run_batch(pool, batch, render);
+    }
+}
+
+fn run_batch(pool: &DbPool, batch: Vec<Job>, render: &Render) {
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::error!("charge batch: no connection: {e}");
+            for (_, answer) in batch {
+                let _ = answer.send(Err(LedgerError::Database(
+                    diesel::result::Error::BrokenTransactionManager,
+                )));
+            }
+            return;
+        }
+    };
+    let (requests, answers): (Vec<ChargeRequest>, Vec<_>) = batch.into_iter().unzip();
+    match conn.transaction(|conn| apply_batch(conn, &requests, render)) {
+        Ok(results) => {
+            for ((request, answer), result) in requests.into_iter().zip(answers).zip(results) {
+                let answer_now = match result {
+                    Some(result) => Ok(ChargeAnswer::Fresh(result)),
+                    // Its key was taken by another request of this batch or a concurrent
+                    // caller: answered now, after the commit, by the one-at-a-time path.
+                    None => one_by_one(&mut conn, request, render),
+                };
+                let _ = answer.send(answer_now);
+            }
+        }
+        Err(e) => {
+            // A fault in the batch must not fail every charge in it: retry each on its own.
+            tracing::warn!("charge batch failed ({e}); retrying its charges one by one");
+            for (request, answer) in requests.into_iter().zip(answers) {
+                let _ = answer.send(one_by_one(&mut conn, request, render));
+            }
+        }
+    }
+}
+
+/// The one-at-a-time path: the same charge, through the idempotency store when keyed.
+fn one_by_one(
+    conn: &mut PgConnection,
+    request: ChargeRequest,
+    render: &Render,
+) -> Result<ChargeAnswer, LedgerError> {
+    let charge = |conn: &mut PgConnection| -> ChargeResult {
+        let entry = operations::charge(
+            conn,
+            request.account_id,
+            request.amount,
+            &request.description,
+            &request.actor,
+        )?;
+        let account = super::accounts::by_id(conn, request.account_id)?
+            .ok_or(LedgerError::AccountNotFound)?;
+        Ok(Charged { entry, account })
+    };
+    let Some((scope, key, canonical)) = &request.idempotency else {
+        return Ok(ChargeAnswer::Fresh(charge(conn)));
+    };
+    let outcome = idempotency::run_once(conn, scope, key, canonical, |conn| {
+        let result = charge(conn);
+        render(&result).ok_or_else(|| match result {
+            Err(e) => e,
+            Ok(_) => LedgerError::Database(diesel::result::Error::RollbackTransaction),
+        })
+    })?;
+    Ok(match outcome {
+        Outcome::Fresh(response) => ChargeAnswer::Stored {
+            response,
+            replayed: false,
+        },
+        Outcome::Replayed(response) => ChargeAnswer::Stored {
+            response,
+            replayed: true,
+        },
+        Outcome::Conflict => ChargeAnswer::Conflict,
+    })
+}
+
+/// Applies the batch in the caller's transaction. Returns, per request, its result, or `None`
+/// for a request to be answered after the commit by the one-at-a-time path.
+fn apply_batch(
+    conn: &mut PgConnection,
+    requests: &[ChargeRequest],
+    render: &Render,
+) -> Result<Vec<Option<ChargeResult>>, LedgerError> {
+    // 1. Claim the idempotency keys; a key seen twice in the batch, or already stored, is left
+    //    to the one-at-a-time path (which replays or refuses it).
+    let mut seen = HashSet::new();
+    let mut wanted = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        if let Some((scope, key, canonical)) = &r.idempotency
+            && seen.insert((scope.as_str(), key.as_str()))
+        {
+            wanted.push((i, scope.clone(), key.clone(), canonical.clone()));
+        }
+    }
+    let claimed: HashSet<(String, String)> = if wanted.is_empty() {
+        HashSet::new()
+    } else {
+        let rows: Vec<_> = wanted
+            .iter()
+            .map(|(_, scope, key, canonical)| {
+                (
+                    idempotency_keys::scope.eq(scope),
+                    idempotency_keys::key.eq(key),
+                    idempotency_keys::request.eq(canonical),
+                    idempotency_keys::response_status.eq(0i16),
+                    idempotency_keys::response_body.eq(""),
+                )
+            })
+            .collect();
+        diesel::insert_into(idempotency_keys::table)
+            .values(&rows)
+            .on_conflict_do_nothing()
+            .returning((idempotency_keys::scope, idempotency_keys::key))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .collect()
+    };
+    let runnable: Vec<bool> = requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| match &r.idempotency {
+            None => true,
+            Some((scope, key, _)) => {
+                wanted.iter().any(|(first, ..)| *first == i)
+                    && claimed.contains(&(scope.clone(), key.clone()))
+            }
+        })
+        .collect();
+
+    // 2. Release expired holds of these accounts, then lock them in id order (no deadlocks).
+    let mut account_ids: Vec<i64> = requests.iter().map(|r| r.account_id).collect();
+    account_ids.sort_unstable();
+    account_ids.dedup();
+    for id in &account_ids {
+        operations::expire_holds_of(conn, *id)?;
+    }
+    let locked: Vec<IapAccount> = iap_accounts::table
+        .filter(iap_accounts::id.eq_any(&account_ids))
+        .order(iap_accounts::id)
+        .select(IapAccount::as_select())
+        .for_update()
+        .load(conn)?;
+    let service_ids: Vec<i64> = locked.iter().map(|a| a.service_id).collect();
+    let slugs: HashMap<i64, String> = services::table
+        .filter(services::id.eq_any(&service_ids))
+        .select((services::id, services::slug))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect();
+    let mut accounts: HashMap<i64, (IapAccount, String)> = locked
+        .into_iter()
+        .map(|a| {
+            let slug = slugs.get(&a.service_id).cloned().unwrap_or_default();
+            (a.id, (a, slug))
+        })
+        .collect();
+
+    // 3. Decide each charge in arrival order against the running balances.
+    let mut results: Vec<Option<ChargeResult>> = Vec::with_capacity(requests.len());
+    let mut new_rows = Vec::new(); // (request index, balance after, reserved after)
+    for (i, r) in requests.iter().enumerate() {
+        if !runnable[i] {
+            results.push(None);
+            continue;
+        }
+        let Some((account, slug)) = accounts.get_mut(&r.account_id) else {
+            results.push(Some(Err(LedgerError::AccountNotFound)));
+            continue;
+        };
+        if r.amount <= Credits::ZERO {
+            results.push(Some(Err(LedgerError::ZeroAmount)));
+        } else if account.available() < r.amount {
+            results.push(Some(Err(LedgerError::InsufficientCredits {
+                account_id: account.id,
+                service_slug: slug.clone(),
+                available: account.available(),
+                requested: r.amount,
+            })));
+        } else {
+            account.balance = Credits::from_units(account.balance.units() - r.amount.units());
+            new_rows.push((i, account.balance, account.reserved));
+            results.push(None); // filled in below, once the row exists
+        }
+    }
+
+    // 4. Write the ledger rows and the balances: one statement each.
+    if !new_rows.is_empty() {
+        let values: Vec<_> = new_rows
+            .iter()
+            .map(|(i, balance_after, reserved_after)| {
+                let r = &requests[*i];
+                (
+                    ledger_entries::account_id.eq(r.account_id),
+                    ledger_entries::kind.eq(EntryKind::Charge),
+                    ledger_entries::amount.eq(Credits::from_units(-r.amount.units())),
+                    ledger_entries::reserved_change.eq(Credits::ZERO),
+                    ledger_entries::balance_after.eq(*balance_after),
+                    ledger_entries::reserved_after.eq(*reserved_after),
+                    ledger_entries::actor.eq(r.actor.as_str()),
+                    ledger_entries::description.eq(r.description.as_str()),
+                )
+            })
+            .collect();
+        let mut written: Vec<LedgerEntry> = diesel::insert_into(ledger_entries::table)
+            .values(&values)
+            .returning(LedgerEntry::as_returning())
+            .get_results(conn)?;
+        // Ids follow the order of the VALUES list.
+        written.sort_by_key(|e| e.id);
+        let (ids, balances): (Vec<i64>, Vec<i64>) = accounts
+            .values()
+            .map(|(a, _)| (a.id, a.balance.units()))
+            .unzip();
+        diesel::sql_query(
+            "UPDATE iap_accounts AS a SET balance = v.balance, updated_at = now()
+             FROM unnest($1::bigint[], $2::bigint[]) AS v(id, balance)
+             WHERE a.id = v.id AND a.balance <> v.balance",
+        )
+        .bind::<Array<BigInt>, _>(&ids)
+        .bind::<Array<BigInt>, _>(&balances)
+        .execute(conn)?;
+        for ((i, balance_after, reserved_after), entry) in new_rows.iter().zip(written) {
+            let (account, _) = &accounts[&requests[*i].account_id];
+            let account = IapAccount {
+                balance: *balance_after,
+                reserved: *reserved_after,
+                ..account.clone()
+            };
+            results[*i] = Some(Ok(Charged { entry, account }));
+        }
+    }
+
+    // 5. Store each keyed answer with its key.
+    let mut scopes = Vec::new();
+    let mut keys = Vec::new();
+    let mut statuses = Vec::new();
+    let mut bodies = Vec::new();
+    for (r, result) in requests.iter().zip(&results) {
+        if let (Some((scope, key, _)), Some(result)) = (&r.idempotency, result) {
+            let stored = render(result).ok_or(LedgerError::Database(
+                diesel::result::Error::RollbackTransaction,
+            ))?;
+            scopes.push(scope.clone());
+            keys.push(key.clone());
+            statuses.push(i16::try_from(stored.status).unwrap_or(500));
+            bodies.push(stored.body);
+        }
+    }
+    if !keys.is_empty() {
+        diesel::sql_query(
+            "UPDATE idempotency_keys AS k SET response_status = v.status, response_body = v.body
+             FROM unnest($1::text[], $2::text[], $3::smallint[], $4::text[]) AS v(scope, key, status, body)
+             WHERE k.scope = v.scope AND k.key = v.key",
+        )
+        .bind::<Array<Text>, _>(&scopes)
+        .bind::<Array<Text>, _>(&keys)
+        .bind::<Array<SmallInt>, _>(&statuses)
+        .bind::<Array<Text>, _>(&bodies)
+        .execute(conn)?;
+    }
+    Ok(results)
+}
