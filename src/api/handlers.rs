@@ -10,6 +10,7 @@ use diesel::PgConnection;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::bearer_token;
 use super::{ApiAccount, ApiError};
 use crate::credits::Credits;
 use crate::ledger::batch::{ChargeAnswer, ChargeRequest, ChargeResult, Render};
@@ -198,12 +199,13 @@ struct ChargeBody {
     description: Option<String>,
 }
 
+/// Charges go through the group-commit batcher, which also resolves the token.
 pub async fn create_charge(
     state: web::Data<AppState>,
-    ApiAccount(account): ApiAccount,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let token = bearer_token(&req).ok_or_else(ApiError::unauthorized)?;
     let key = idempotency_key(&req)?;
     let parsed: ChargeBody = parse_body(&body, false)?;
     let credits = credits_from_json(&parsed.credits)?;
@@ -211,13 +213,11 @@ pub async fn create_charge(
     let request =
         json!({"op": "charge", "credits": credits.to_string(), "description": description})
             .to_string();
-    let scope = Actor::api(account.id).as_str().to_string();
     let charge = ChargeRequest {
-        account_id: account.id,
+        token,
         amount: credits,
         description,
-        actor: Actor::api(account.id),
-        idempotency: key.map(|key| (scope, key, request)),
+        idempotency: key.map(|key| (key, request)),
     };
     let answer = state.charges.charge(charge).await.map_err(|e| {
         tracing::error!("charge failed: {e}");

@@ -7,13 +7,14 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use chrono::Utc;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, SmallInt, Text};
 use tokio::sync::{mpsc, oneshot};
 
 use super::entries::{EntryKind, LedgerEntry};
 use super::idempotency::{self, Outcome, StoredResponse};
-use super::{Actor, IapAccount, LedgerError, operations};
+use super::{Actor, IapAccount, LedgerError, holds, operations};
 use crate::credits::Credits;
 use crate::db::DbPool;
 use crate::schema::{iap_accounts, idempotency_keys, ledger_entries, services};
@@ -23,14 +24,15 @@ const MAX_BATCH: usize = 256;
 /// Transactions in flight at once (each collects while the others wait for their commit).
 const WORKERS: usize = 4;
 
-/// A charge for the batcher, validated already.
+/// A charge made through the API, validated already. The account is named by its token,
+/// resolved inside the batch (an unknown token answers `UnknownToken`); the charge is
+/// recorded as made by the API for that account, and its idempotency key is scoped to it.
 pub struct ChargeRequest {
-    pub account_id: i64,
+    pub token: String,
     pub amount: Credits,
     pub description: String,
-    pub actor: Actor,
-    /// (scope, key, canonical request) when the caller sent an idempotency key.
-    pub idempotency: Option<(String, String, String)>,
+    /// (key, canonical request) when the caller sent an idempotency key.
+    pub idempotency: Option<(String, String)>,
 }
 
 /// A charge that went through: its ledger row and the account after it.
@@ -156,22 +158,26 @@ fn one_by_one(
     request: ChargeRequest,
     render: &Render,
 ) -> Result<ChargeAnswer, LedgerError> {
+    let Some(account) = super::accounts::by_token(conn, &request.token)? else {
+        return Ok(ChargeAnswer::Fresh(Err(LedgerError::UnknownToken)));
+    };
+    let actor = Actor::api(account.id);
     let charge = |conn: &mut PgConnection| -> ChargeResult {
         let entry = operations::charge(
             conn,
-            request.account_id,
+            account.id,
             request.amount,
             &request.description,
-            &request.actor,
+            &actor,
         )?;
-        let account = super::accounts::by_id(conn, request.account_id)?
-            .ok_or(LedgerError::AccountNotFound)?;
+        let account =
+            super::accounts::by_id(conn, account.id)?.ok_or(LedgerError::AccountNotFound)?;
         Ok(Charged { entry, account })
     };
-    let Some((scope, key, canonical)) = &request.idempotency else {
+    let Some((key, canonical)) = &request.idempotency else {
         return Ok(ChargeAnswer::Fresh(charge(conn)));
     };
-    let outcome = idempotency::run_once(conn, scope, key, canonical, |conn| {
+    let outcome = idempotency::run_once(conn, actor.as_str(), key, canonical, |conn| {
         let result = charge(conn);
         render(&result).ok_or_else(|| match result {
             Err(e) => e,
@@ -198,15 +204,29 @@ fn apply_batch(
     requests: &[ChargeRequest],
     render: &Render,
 ) -> Result<Vec<Option<ChargeResult>>, LedgerError> {
-    // 1. Claim the idempotency keys; a key seen twice in the batch, or already stored, is left
+    // 1. Resolve the tokens; an unknown one is answered 401 and takes no further part.
+    let tokens: Vec<&str> = requests.iter().map(|r| r.token.as_str()).collect();
+    let by_token: HashMap<String, i64> = iap_accounts::table
+        .filter(iap_accounts::token.eq_any(&tokens))
+        .select((iap_accounts::token, iap_accounts::id))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect();
+    let account_of: Vec<Option<i64>> = requests
+        .iter()
+        .map(|r| by_token.get(&r.token).copied())
+        .collect();
+    let scope_of = |i: usize| account_of[i].map(|id| Actor::api(id).as_str().to_string());
+
+    // 2. Claim the idempotency keys; a key seen twice in the batch, or already stored, is left
     //    to the one-at-a-time path (which replays or refuses it).
     let mut seen = HashSet::new();
     let mut wanted = Vec::new();
     for (i, r) in requests.iter().enumerate() {
-        if let Some((scope, key, canonical)) = &r.idempotency
-            && seen.insert((scope.as_str(), key.as_str()))
+        if let (Some((key, canonical)), Some(scope)) = (&r.idempotency, scope_of(i))
+            && seen.insert((scope.clone(), key.clone()))
         {
-            wanted.push((i, scope.clone(), key.clone(), canonical.clone()));
+            wanted.push((i, scope, key.clone(), canonical.clone()));
         }
     }
     let claimed: HashSet<(String, String)> = if wanted.is_empty() {
@@ -235,21 +255,21 @@ fn apply_batch(
     let runnable: Vec<bool> = requests
         .iter()
         .enumerate()
-        .map(|(i, r)| match &r.idempotency {
-            None => true,
-            Some((scope, key, _)) => {
+        .map(|(i, r)| match (&r.idempotency, scope_of(i)) {
+            (None, _) | (Some(_), None) => true,
+            (Some((key, _)), Some(scope)) => {
                 wanted.iter().any(|(first, ..)| *first == i)
-                    && claimed.contains(&(scope.clone(), key.clone()))
+                    && claimed.contains(&(scope, key.clone()))
             }
         })
         .collect();
 
-    // 2. Release expired holds of these accounts, then lock them in id order (no deadlocks).
-    let mut account_ids: Vec<i64> = requests.iter().map(|r| r.account_id).collect();
+    // 3. Release expired holds of these accounts, then lock them in id order (no deadlocks).
+    let mut account_ids: Vec<i64> = account_of.iter().flatten().copied().collect();
     account_ids.sort_unstable();
     account_ids.dedup();
-    for id in &account_ids {
-        operations::expire_holds_of(conn, *id)?;
+    for id in holds::accounts_with_due_holds_among(conn, &account_ids, Utc::now())? {
+        operations::expire_holds_of(conn, id)?;
     }
     let locked: Vec<IapAccount> = iap_accounts::table
         .filter(iap_accounts::id.eq_any(&account_ids))
@@ -272,7 +292,7 @@ fn apply_batch(
         })
         .collect();
 
-    // 3. Decide each charge in arrival order against the running balances.
+    // 4. Decide each charge in arrival order against the running balances.
     let mut results: Vec<Option<ChargeResult>> = Vec::with_capacity(requests.len());
     let mut new_rows = Vec::new(); // (request index, balance after, reserved after)
     for (i, r) in requests.iter().enumerate() {
@@ -280,8 +300,8 @@ fn apply_batch(
             results.push(None);
             continue;
         }
-        let Some((account, slug)) = accounts.get_mut(&r.account_id) else {
-            results.push(Some(Err(LedgerError::AccountNotFound)));
+        let Some((account, slug)) = account_of[i].and_then(|id| accounts.get_mut(&id)) else {
+            results.push(Some(Err(LedgerError::UnknownToken)));
             continue;
         };
         if r.amount <= Credits::ZERO {
@@ -300,20 +320,23 @@ fn apply_batch(
         }
     }
 
-    // 4. Write the ledger rows and the balances: one statement each.
+    // 5. Write the ledger rows and the balances: one statement each.
     if !new_rows.is_empty() {
+        let actors: Vec<String> = (0..requests.len())
+            .map(|i| scope_of(i).unwrap_or_default())
+            .collect();
         let values: Vec<_> = new_rows
             .iter()
             .map(|(i, balance_after, reserved_after)| {
                 let r = &requests[*i];
                 (
-                    ledger_entries::account_id.eq(r.account_id),
+                    ledger_entries::account_id.eq(account_of[*i].unwrap_or_default()),
                     ledger_entries::kind.eq(EntryKind::Charge),
                     ledger_entries::amount.eq(Credits::from_units(-r.amount.units())),
                     ledger_entries::reserved_change.eq(Credits::ZERO),
                     ledger_entries::balance_after.eq(*balance_after),
                     ledger_entries::reserved_after.eq(*reserved_after),
-                    ledger_entries::actor.eq(r.actor.as_str()),
+                    ledger_entries::actor.eq(actors[*i].clone()),
                     ledger_entries::description.eq(r.description.as_str()),
                 )
             })
@@ -337,7 +360,7 @@ fn apply_batch(
         .bind::<Array<BigInt>, _>(&balances)
         .execute(conn)?;
         for ((i, balance_after, reserved_after), entry) in new_rows.iter().zip(written) {
-            let (account, _) = &accounts[&requests[*i].account_id];
+            let (account, _) = &accounts[&account_of[*i].unwrap_or_default()];
             let account = IapAccount {
                 balance: *balance_after,
                 reserved: *reserved_after,
@@ -347,17 +370,17 @@ fn apply_batch(
         }
     }
 
-    // 5. Store each keyed answer with its key.
+    // 6. Store each keyed answer with its key.
     let mut scopes = Vec::new();
     let mut keys = Vec::new();
     let mut statuses = Vec::new();
     let mut bodies = Vec::new();
-    for (r, result) in requests.iter().zip(&results) {
-        if let (Some((scope, key, _)), Some(result)) = (&r.idempotency, result) {
+    for (i, (r, result)) in requests.iter().zip(&results).enumerate() {
+        if let (Some((key, _)), Some(scope), Some(result)) = (&r.idempotency, scope_of(i), result) {
             let stored = render(result).ok_or(LedgerError::Database(
                 diesel::result::Error::RollbackTransaction,
             ))?;
-            scopes.push(scope.clone());
+            scopes.push(scope);
             keys.push(key.clone());
             statuses.push(i16::try_from(stored.status).unwrap_or(500));
             bodies.push(stored.body);

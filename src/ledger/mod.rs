@@ -70,6 +70,8 @@ pub enum LedgerError {
     CaptureExceedsHold { held: Credits },
     #[error("no such account")]
     AccountNotFound,
+    #[error("no account has this token")]
+    UnknownToken,
     #[error("the result would exceed the largest balance an account can hold")]
     Overflow,
     #[error(transparent)]
