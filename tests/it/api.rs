@@ -779,3 +779,37 @@ async fn concurrent_retries_of_one_key_in_a_batch_charge_once() {
     assert_eq!(balance_of(&app, &b).0, Credits::ZERO);
     assert_eq!(balance_of(&app, &c).0, Credits::ZERO);
 }
+
+#[actix_web::test]
+async fn a_regenerated_token_replaces_the_old_one_at_once() {
+    let app = TestApp::new();
+    let a = account_with(&app, "2");
+    let new_token = accounts::regenerate_token(&mut app.db.conn(), a.id).unwrap();
+    assert_ne!(new_token, a.token);
+    assert!(new_token.len() >= 43);
+    let (status, _) = app
+        .api("GET", "/api/v1/balance", Some(&a.token), None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .api(
+            "POST",
+            "/api/v1/charges",
+            Some(&a.token),
+            None,
+            Some(r#"{"credits":"1"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = app
+        .api(
+            "POST",
+            "/api/v1/charges",
+            Some(&new_token),
+            None,
+            Some(r#"{"credits":"1"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["balance"], "1.0000");
+}
