@@ -10,6 +10,10 @@ use askama::Template;
 pub enum AppError {
     #[error("page not found")]
     NotFound,
+    #[error("sign-in required")]
+    SignInRequired { next: String },
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
@@ -35,6 +39,7 @@ impl From<actix_web::error::BlockingError> for AppError {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
+    nav: crate::web::Nav,
     status: u16,
     title: &'a str,
     message: &'a str,
@@ -44,6 +49,8 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::SignInRequired { .. } => StatusCode::SEE_OTHER,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) | AppError::Render(_) | AppError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -53,11 +60,18 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        if let AppError::SignInRequired { next } = self {
+            let next: String = url_encode(next);
+            return HttpResponse::SeeOther()
+                .insert_header(("Location", format!("/login?next={next}")))
+                .finish();
+        }
         let (title, message) = match self {
             AppError::NotFound => (
                 "Page not found",
                 "There is nothing at this address. It may have moved, or the link may be mistyped.",
             ),
+            AppError::Forbidden(why) => ("Not allowed", *why),
             AppError::Unavailable(_) => (
                 "Temporarily unavailable",
                 "The service cannot reach its database right now. Please try again in a moment.",
@@ -71,6 +85,7 @@ impl ResponseError for AppError {
             tracing::error!(error = %self, "request failed");
         }
         let page = ErrorPage {
+            nav: crate::web::Nav::anonymous(),
             status: status.as_u16(),
             title,
             message,
@@ -82,4 +97,8 @@ impl ResponseError for AppError {
             .content_type(ContentType::html())
             .body(body)
     }
+}
+
+fn url_encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

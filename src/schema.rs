@@ -32,6 +32,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    failed_sign_ins (id) {
+        id -> Int8,
+        email -> Text,
+        attempted_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     holds (id) {
         id -> Int8,
         account_id -> Int8,
@@ -56,6 +64,9 @@ diesel::table! {
         reserved -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        warn_me -> Bool,
+        threshold -> Int8,
+        warning_email -> Text,
     }
 }
 
@@ -141,6 +152,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     app_events,
     contacts,
     databases,
+    failed_sign_ins,
     holds,
     iap_accounts,
     idempotency_keys,

@@ -124,6 +124,32 @@ pub fn spawn_maintenance(pool: DbPool) {
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
+/// Cookie sessions: signed and encrypted with the app's key, HttpOnly, SameSite=Lax, Secure
+/// when the app is served over https, and gone after 8 hours without a request.
+fn session_middleware(
+    state: &AppState,
+) -> actix_session::SessionMiddleware<actix_session::storage::CookieSessionStore> {
+    use actix_session::config::{CookieContentSecurity, PersistentSession, TtlExtensionPolicy};
+    use actix_web::cookie::{SameSite, time::Duration};
+    actix_session::SessionMiddleware::builder(
+        actix_session::storage::CookieSessionStore::default(),
+        state.session_key.clone(),
+    )
+    .cookie_name("iap_session".into())
+    .cookie_http_only(true)
+    .cookie_same_site(SameSite::Lax)
+    .cookie_secure(state.base_url.starts_with("https://"))
+    .cookie_content_security(CookieContentSecurity::Private)
+    .session_lifecycle(
+        PersistentSession::default()
+            .session_ttl(Duration::seconds(
+                crate::auth::session::IDLE_TIMEOUT_SECONDS,
+            ))
+            .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+    )
+    .build()
+}
+
 /// The whole application, as the server and the tests use it.
 pub fn build_app(
     state: AppState,
@@ -136,8 +162,10 @@ pub fn build_app(
         InitError = (),
     >,
 > {
+    let sessions = session_middleware(&state);
     App::new()
         .app_data(web::Data::new(state))
+        .wrap(sessions)
         .wrap(
             DefaultHeaders::new()
                 .add(("Content-Security-Policy", CSP))

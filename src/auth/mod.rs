@@ -1,3 +1,5 @@
-//! Authentication: password hashing (sign-in and sessions arrive with the buying issue).
+//! Authentication: password hashing, signing in (with throttling) and the session's contents.
 
 pub mod password;
+pub mod session;
+pub mod sign_in;

@@ -85,6 +85,13 @@ pub fn active_service(conn: &mut PgConnection, slug: &str) -> QueryResult<Option
         .optional()
 }
 
+pub fn service_by_id(conn: &mut PgConnection, id: i64) -> QueryResult<Service> {
+    services::table
+        .find(id)
+        .select(Service::as_select())
+        .first(conn)
+}
+
 /// A service by its slug, on sale or not.
 pub fn service_by_slug(conn: &mut PgConnection, slug: &str) -> QueryResult<Option<Service>> {
     services::table

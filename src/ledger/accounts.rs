@@ -22,6 +22,19 @@ pub struct IapAccount {
     pub token: String,
     pub balance: Credits,
     pub reserved: Credits,
+    /// Low-credit alert settings: Warn Me, Threshold, Warning Email (comma-separated).
+    pub warn_me: bool,
+    pub threshold: Credits,
+    pub warning_email: String,
+}
+
+/// The low-credit alert settings of an account, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSettings {
+    pub warn_me: bool,
+    pub threshold: Credits,
+    /// Normalized addresses joined by ", ".
+    pub warning_email: String,
 }
 
 impl IapAccount {
@@ -127,6 +140,58 @@ pub(super) fn lock(conn: &mut PgConnection, account_id: i64) -> Result<IapAccoun
         .first(conn)
         .optional()?
         .ok_or(LedgerError::AccountNotFound)
+}
+
+/// Every active service's account of the database, in catalog order; missing accounts are
+/// created (with their trial credits) on this first view.
+pub fn all_for_database(
+    conn: &mut PgConnection,
+    database_id: i64,
+) -> Result<Vec<(crate::catalog::Service, IapAccount)>, LedgerError> {
+    let services = crate::catalog::active_services(conn)?;
+    let existing: Vec<IapAccount> = iap_accounts::table
+        .filter(iap_accounts::database_id.eq(database_id))
+        .select(IapAccount::as_select())
+        .load(conn)?;
+    let mut rows = Vec::with_capacity(services.len());
+    for service in services {
+        let account = match existing.iter().find(|a| a.service_id == service.id) {
+            Some(account) => account.clone(),
+            None => get_or_create(conn, database_id, service.id)?,
+        };
+        rows.push((service, account));
+    }
+    Ok(rows)
+}
+
+/// The account if it belongs to `database_id` (another database's account does not exist).
+pub fn of_database(
+    conn: &mut PgConnection,
+    database_id: i64,
+    account_id: i64,
+) -> QueryResult<Option<IapAccount>> {
+    iap_accounts::table
+        .filter(iap_accounts::id.eq(account_id))
+        .filter(iap_accounts::database_id.eq(database_id))
+        .select(IapAccount::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn save_alert_settings(
+    conn: &mut PgConnection,
+    account_id: i64,
+    settings: &AlertSettings,
+) -> QueryResult<()> {
+    diesel::update(iap_accounts::table.find(account_id))
+        .set((
+            iap_accounts::warn_me.eq(settings.warn_me),
+            iap_accounts::threshold.eq(settings.threshold),
+            iap_accounts::warning_email.eq(&settings.warning_email),
+            iap_accounts::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Replaces the account's token; the old one stops working at once.

@@ -3,6 +3,7 @@
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
+use super::session::CurrentUser;
 use crate::catalog::{self, Pack, Service};
 use crate::error::AppError;
 use crate::startup::AppState;
@@ -10,24 +11,33 @@ use crate::startup::AppState;
 #[derive(Template)]
 #[template(path = "catalog/index.html")]
 struct CatalogPage {
+    nav: super::Nav,
     services: Vec<Service>,
 }
 
 #[derive(Template)]
 #[template(path = "catalog/service.html")]
 struct ServicePage {
+    nav: super::Nav,
     service: Service,
     packs: Vec<Pack>,
 }
 
-pub async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn index(
+    state: web::Data<AppState>,
+    current: Option<CurrentUser>,
+) -> Result<HttpResponse, AppError> {
     let services = super::with_conn(&state, |conn| Ok(catalog::active_services(conn)?)).await?;
-    super::render(&CatalogPage { services })
+    super::render(&CatalogPage {
+        nav: super::Nav::maybe(current.as_ref()),
+        services,
+    })
 }
 
 pub async fn service_page(
     state: web::Data<AppState>,
     slug: web::Path<String>,
+    current: Option<CurrentUser>,
 ) -> Result<HttpResponse, AppError> {
     let slug = slug.into_inner();
     let (service, packs) = super::with_conn(&state, move |conn| {
@@ -36,5 +46,9 @@ pub async fn service_page(
         Ok((service, packs))
     })
     .await?;
-    super::render(&ServicePage { service, packs })
+    super::render(&ServicePage {
+        nav: super::Nav::maybe(current.as_ref()),
+        service,
+        packs,
+    })
 }

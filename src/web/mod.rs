@@ -4,6 +4,10 @@
 pub mod assets;
 pub mod catalog;
 pub mod health;
+pub mod iap_accounts;
+pub mod login;
+pub mod session;
+pub mod settings;
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
@@ -15,10 +19,63 @@ use crate::startup::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(catalog::index))
+        .route("/login", web::get().to(login::form))
+        .route("/login", web::post().to(login::submit))
+        .route("/logout", web::post().to(login::logout))
+        .route("/settings", web::get().to(settings::page))
+        .route("/iap/accounts", web::get().to(iap_accounts::list))
+        .route(
+            "/iap/accounts/{id}",
+            web::get().to(iap_accounts::account_information),
+        )
+        .route(
+            "/iap/accounts/{id}/alerts",
+            web::post().to(iap_accounts::save_alerts),
+        )
+        .route(
+            "/iap/accounts/{id}/token",
+            web::post().to(iap_accounts::regenerate_token),
+        )
         .route("/services/{slug}", web::get().to(catalog::service_page))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/static/{file}", web::get().to(assets::static_file));
+}
+
+/// What the layout's navigation needs: who is signed in, and the CSRF token of its logout form.
+pub struct Nav {
+    pub user: Option<NavUser>,
+    pub csrf: String,
+}
+
+pub struct NavUser {
+    pub email: String,
+    pub database: String,
+    pub is_admin: bool,
+}
+
+impl Nav {
+    pub fn for_user(current: &session::CurrentUser) -> Nav {
+        Nav {
+            user: Some(NavUser {
+                email: current.user.email.clone(),
+                database: current.user.database_name.clone(),
+                is_admin: current.user.is_admin(),
+            }),
+            csrf: current.csrf.clone(),
+        }
+    }
+
+    pub fn maybe(current: Option<&session::CurrentUser>) -> Nav {
+        current.map_or_else(Nav::anonymous, Nav::for_user)
+    }
+
+    pub fn anonymous() -> Nav {
+        Nav {
+            user: None,
+            csrf: String::new(),
+        }
+    }
 }
 
 /// Renders a page through askama; a render failure becomes our own error page.

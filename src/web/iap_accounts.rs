@@ -1,0 +1,240 @@
+//! View My Services (the IAP Account list) and each account's Account Information page with
+//! its history, token and low-credit alert settings (Warn Me, Threshold, Warning Email).
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::Nav;
+use super::session::{Admin, CsrfForm, CurrentUser};
+use crate::catalog::{self, Service};
+use crate::credits::Credits;
+use crate::error::AppError;
+use crate::ledger::accounts::{self, AlertSettings};
+use crate::ledger::{self, IapAccount, LedgerEntry, entries};
+use crate::startup::AppState;
+use crate::tenancy;
+
+const HISTORY_PAGE: i64 = 20;
+
+#[derive(Template)]
+#[template(path = "iap/accounts.html")]
+struct AccountListPage {
+    nav: Nav,
+    rows: Vec<(Service, IapAccount)>,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+) -> Result<HttpResponse, AppError> {
+    let database_id = current.user.database_id;
+    let rows = super::with_conn(&state, move |conn| {
+        accounts::all_for_database(conn, database_id).map_err(ledger_fault)
+    })
+    .await?;
+    super::render(&AccountListPage {
+        nav: Nav::for_user(&current),
+        rows,
+    })
+}
+
+fn ledger_fault(e: ledger::LedgerError) -> AppError {
+    match e {
+        ledger::LedgerError::Database(db) => db.into(),
+        other => AppError::Internal(other.to_string()),
+    }
+}
+
+/// The alert form as typed, with a message per field that did not parse.
+#[derive(Default)]
+pub struct AlertForm {
+    pub warn_me: bool,
+    pub threshold: String,
+    pub warning_email: String,
+    pub threshold_error: Option<String>,
+    pub email_error: Option<String>,
+    pub saved: bool,
+}
+
+impl AlertForm {
+    fn from_account(account: &IapAccount) -> Self {
+        AlertForm {
+            warn_me: account.warn_me,
+            threshold: account.threshold.to_display().replace(',', ""),
+            warning_email: account.warning_email.clone(),
+            ..AlertForm::default()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "iap/account.html")]
+struct AccountPage {
+    nav: Nav,
+    is_admin: bool,
+    service: Service,
+    account: IapAccount,
+    history: Vec<LedgerEntry>,
+    older: Option<i64>,
+    alerts: AlertForm,
+}
+
+impl AccountPage {
+    fn masked_token(&self) -> String {
+        let t = &self.account.token;
+        format!("{}…{}", &t[..4], &t[t.len() - 4..])
+    }
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    before: Option<i64>,
+}
+
+/// Everything the Account Information page shows, for an account of the user's database.
+fn load_page(
+    conn: &mut diesel::PgConnection,
+    current: &CurrentUser,
+    account_id: i64,
+    before: Option<i64>,
+    alerts: Option<AlertForm>,
+) -> Result<AccountPage, AppError> {
+    accounts::of_database(conn, current.user.database_id, account_id)?.ok_or(AppError::NotFound)?;
+    let account = ledger::refresh(conn, account_id).map_err(ledger_fault)?;
+    let service = catalog::service_by_id(conn, account.service_id)?;
+    let mut history = entries::history(conn, account.id, before, HISTORY_PAGE + 1)?;
+    let older = if history.len() as i64 > HISTORY_PAGE {
+        history.truncate(HISTORY_PAGE as usize);
+        history.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(AccountPage {
+        nav: Nav::for_user(current),
+        is_admin: current.user.is_admin(),
+        alerts: alerts.unwrap_or_else(|| AlertForm::from_account(&account)),
+        service,
+        account,
+        history,
+        older,
+    })
+}
+
+pub async fn account_information(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<i64>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (account_id, before) = (path.into_inner(), query.before);
+    let page = super::with_conn(&state, move |conn| {
+        load_page(conn, &current, account_id, before, None)
+    })
+    .await?;
+    super::render(&page)
+}
+
+#[derive(Deserialize)]
+pub struct AlertFields {
+    warn_me: Option<String>,
+    threshold: String,
+    warning_email: String,
+}
+
+/// Parses the alert form; on error, the form as typed with its messages.
+fn parse_alerts(fields: AlertFields) -> Result<AlertSettings, AlertForm> {
+    let mut form = AlertForm {
+        warn_me: fields.warn_me.is_some(),
+        threshold: fields.threshold.trim().to_string(),
+        warning_email: fields.warning_email.trim().to_string(),
+        ..AlertForm::default()
+    };
+    let threshold = if form.threshold.is_empty() {
+        Ok(Credits::ZERO)
+    } else {
+        Credits::parse(&form.threshold)
+    };
+    let threshold = threshold
+        .map_err(|e| form.threshold_error = Some(format!("Threshold: {e}.")))
+        .ok();
+    let mut emails = Vec::new();
+    for part in form
+        .warning_email
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        match tenancy::parse_email(part) {
+            Ok(email) => emails.push(email),
+            Err(_) => {
+                form.email_error = Some(format!("“{part}” is not a valid email address."));
+                break;
+            }
+        }
+    }
+    if form.email_error.is_none() && form.warn_me && emails.is_empty() {
+        form.email_error = Some("Enter the email address that receives the alert.".into());
+    }
+    match (threshold, &form.email_error) {
+        (Some(threshold), None) => Ok(AlertSettings {
+            warn_me: form.warn_me,
+            threshold,
+            warning_email: emails.join(", "),
+        }),
+        _ => Err(form),
+    }
+}
+
+pub async fn save_alerts(
+    state: web::Data<AppState>,
+    Admin(current): Admin,
+    path: web::Path<i64>,
+    CsrfForm(fields): CsrfForm<AlertFields>,
+) -> Result<HttpResponse, AppError> {
+    let account_id = path.into_inner();
+    let parsed = parse_alerts(fields);
+    let (page, valid) = super::with_conn(&state, move |conn| {
+        accounts::of_database(conn, current.user.database_id, account_id)?
+            .ok_or(AppError::NotFound)?;
+        match parsed {
+            Ok(settings) => {
+                accounts::save_alert_settings(conn, account_id, &settings)?;
+                let mut page = load_page(conn, &current, account_id, None, None)?;
+                page.alerts.saved = true;
+                Ok((page, true))
+            }
+            Err(form) => Ok((
+                load_page(conn, &current, account_id, None, Some(form))?,
+                false,
+            )),
+        }
+    })
+    .await?;
+    let mut response = super::render(&page)?;
+    if !valid {
+        *response.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn regenerate_token(
+    state: web::Data<AppState>,
+    Admin(current): Admin,
+    path: web::Path<i64>,
+    _form: CsrfForm<Empty>,
+) -> Result<HttpResponse, AppError> {
+    let account_id = path.into_inner();
+    let database_id = current.user.database_id;
+    super::with_conn(&state, move |conn| {
+        accounts::of_database(conn, database_id, account_id)?.ok_or(AppError::NotFound)?;
+        Ok(accounts::regenerate_token(conn, account_id)?)
+    })
+    .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", format!("/iap/accounts/{account_id}")))
+        .finish())
+}

@@ -1,0 +1,125 @@
+//! Request extractors for pages: the signed-in user (`CurrentUser`), admins only (`Admin`),
+//! and forms whose CSRF token and origin are checked (`CsrfForm`).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use serde::de::DeserializeOwned;
+
+use crate::auth::session;
+use crate::auth::sign_in::{self, SignedInUser};
+use crate::error::AppError;
+use crate::startup::AppState;
+
+/// The signed-in user, with the session's CSRF token for the forms of the page.
+pub struct CurrentUser {
+    pub user: SignedInUser,
+    pub csrf: String,
+}
+
+impl FromRequest for CurrentUser {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let session = req.get_session();
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let next = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        Box::pin(async move {
+            let sign_in_required = AppError::SignInRequired { next };
+            let (Some(user_id), Some(state)) = (session::user_id(&session), state) else {
+                return Err(sign_in_required);
+            };
+            let user = super::with_conn(&state, move |conn| Ok(sign_in::load_user(conn, user_id)?))
+                .await?;
+            match user {
+                Some(user) => Ok(CurrentUser {
+                    user,
+                    csrf: session::csrf_token(&session),
+                }),
+                None => {
+                    session::end(&session);
+                    Err(sign_in_required)
+                }
+            }
+        })
+    }
+}
+
+/// A signed-in administrator of their database.
+pub struct Admin(pub CurrentUser);
+
+impl FromRequest for Admin {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let current = CurrentUser::from_request(req, payload);
+        Box::pin(async move {
+            let current = current.await?;
+            if current.user.is_admin() {
+                Ok(Admin(current))
+            } else {
+                Err(AppError::Forbidden(
+                    "Only administrators of this database can do this.",
+                ))
+            }
+        })
+    }
+}
+
+/// A form posted from one of our pages: its `csrf_token` field matches the session's and its
+/// Origin (when the browser sends one) is ours. Anything else is a 403 before the handler runs.
+pub struct CsrfForm<T>(pub T);
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    csrf_token: Option<String>,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let session: Session = req.get_session();
+        let origin_ok = origin_is_ours(req);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let body = body
+                .await
+                .map_err(|_| AppError::Forbidden("The form could not be read."))?;
+            let given: CsrfField = serde_urlencoded::from_bytes(&body)
+                .map_err(|_| AppError::Forbidden("The form could not be read."))?;
+            let expected = session.get::<String>("csrf").ok().flatten();
+            let valid = matches!((given.csrf_token, expected), (Some(g), Some(e)) if session::tokens_match(&g, &e));
+            if !valid || !origin_ok {
+                return Err(AppError::Forbidden(
+                    "This form expired or did not come from this site. Go back, reload the page and try again.",
+                ));
+            }
+            serde_urlencoded::from_bytes(&body)
+                .map(CsrfForm)
+                .map_err(|_| AppError::Forbidden("The form could not be read."))
+        })
+    }
+}
+
+fn origin_is_ours(req: &HttpRequest) -> bool {
+    let Some(origin) = req.headers().get("Origin").and_then(|o| o.to_str().ok()) else {
+        return true; // older browsers and same-origin GET-to-POST flows may omit it
+    };
+    let host = req.connection_info().host().to_string();
+    let base = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.base_url.clone())
+        .unwrap_or_default();
+    origin == base || origin.split_once("://").is_some_and(|(_, h)| h == host)
+}
