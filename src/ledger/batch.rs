@@ -46,7 +46,7 @@ pub type ChargeResult = Result<Charged, LedgerError>;
 
 /// The answer to a charge: a fresh result, or (with a key) the stored answer of its first run.
 pub enum ChargeAnswer {
-    Fresh(ChargeResult),
+    Fresh(Box<ChargeResult>),
     /// Answered through the idempotency store: `replayed` when it is a retry's stored answer.
     Stored {
         response: StoredResponse,
@@ -134,7 +134,7 @@ fn run_batch(pool: &DbPool, batch: Vec<Job>, render: &Render) {
         Ok(results) => {
             for ((request, answer), result) in requests.into_iter().zip(answers).zip(results) {
                 let answer_now = match result {
-                    Some(result) => Ok(ChargeAnswer::Fresh(result)),
+                    Some(result) => Ok(ChargeAnswer::Fresh(Box::new(result))),
                     // Its key was taken by another request of this batch or a concurrent
                     // caller: answered now, after the commit, by the one-at-a-time path.
                     None => one_by_one(&mut conn, request, render),
@@ -159,7 +159,9 @@ fn one_by_one(
     render: &Render,
 ) -> Result<ChargeAnswer, LedgerError> {
     let Some(account) = super::accounts::by_token(conn, &request.token)? else {
-        return Ok(ChargeAnswer::Fresh(Err(LedgerError::UnknownToken)));
+        return Ok(ChargeAnswer::Fresh(Box::new(Err(
+            LedgerError::UnknownToken,
+        ))));
     };
     let actor = Actor::api(account.id);
     let charge = |conn: &mut PgConnection| -> ChargeResult {
@@ -175,7 +177,7 @@ fn one_by_one(
         Ok(Charged { entry, account })
     };
     let Some((key, canonical)) = &request.idempotency else {
-        return Ok(ChargeAnswer::Fresh(charge(conn)));
+        return Ok(ChargeAnswer::Fresh(Box::new(charge(conn))));
     };
     let outcome = idempotency::run_once(conn, actor.as_str(), key, canonical, |conn| {
         let result = charge(conn);
