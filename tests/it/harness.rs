@@ -289,3 +289,112 @@ impl TestApp {
         }
     }
 }
+
+/// A browser of the in-process app: keeps the cookies it is given and sends them back.
+pub struct Browser<'a> {
+    app: &'a TestApp,
+    cookies: std::cell::RefCell<std::collections::BTreeMap<String, String>>,
+}
+
+impl TestApp {
+    pub fn browser(&self) -> Browser<'_> {
+        Browser {
+            app: self,
+            cookies: Default::default(),
+        }
+    }
+
+    /// The demo database and logins (password "demo").
+    pub fn with_demo(self) -> Self {
+        iap_credits::demo::seed_demo(&mut self.db.conn()).expect("seed the demo");
+        self
+    }
+}
+
+impl Browser<'_> {
+    async fn send(&self, request: test::TestRequest) -> Page {
+        let app = test::init_service(build_app(self.app.state.clone())).await;
+        let cookie_header: String = self
+            .cookies
+            .borrow()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let request = if cookie_header.is_empty() {
+            request
+        } else {
+            request.insert_header(("Cookie", cookie_header))
+        };
+        let response = test::call_service(&app, request.to_request()).await;
+        for cookie in response.response().cookies() {
+            let expired = cookie
+                .max_age()
+                .is_some_and(|age| age.is_zero() || age.is_negative())
+                || cookie.value().is_empty();
+            let mut jar = self.cookies.borrow_mut();
+            if expired {
+                jar.remove(cookie.name());
+            } else {
+                jar.insert(cookie.name().to_string(), cookie.value().to_string());
+            }
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = test::read_body(response).await;
+        Page {
+            status,
+            headers,
+            body: String::from_utf8(body.to_vec()).expect("UTF-8 body"),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        self.send(test::TestRequest::get().uri(path)).await
+    }
+
+    /// Posts a form as a browser does (urlencoded), fields as given.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        self.send(
+            test::TestRequest::post()
+                .uri(path)
+                .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+                .set_payload(body),
+        )
+        .await
+    }
+
+    /// Posts a form with the CSRF token of the page at `from`, as submitting it there would.
+    pub async fn submit(&self, from: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let page = self.get(from).await;
+        let token = page
+            .csrf_token()
+            .unwrap_or_else(|| panic!("no form on {from}: {}", page.body));
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all).await
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Page {
+        self.submit(
+            "/login",
+            "/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+}
+
+impl Page {
+    pub fn csrf_token(&self) -> Option<String> {
+        let marker = r#"name="csrf_token" value=""#;
+        let start = self.body.find(marker)? + marker.len();
+        let end = self.body[start..].find('"')?;
+        Some(self.body[start..start + end].to_string())
+    }
+
+    pub fn location(&self) -> &str {
+        self.header("location")
+    }
+}

@@ -8,3 +8,4 @@ mod cli;
 mod launcher;
 mod ledger;
 mod migrations_and_seeding;
+mod pages;
