@@ -11,6 +11,8 @@ pub mod demo;
 pub mod embedded_pg;
 pub mod error;
 pub mod ledger;
+pub mod orders;
+pub mod payments;
 pub mod schema;
 mod sql_enum;
 pub mod startup;

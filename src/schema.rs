@@ -99,6 +99,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    orders (id) {
+        id -> Int8,
+        database_id -> Int8,
+        account_id -> Int8,
+        pack_id -> Int8,
+        pack_name -> Text,
+        credits -> Int8,
+        price_minor -> Int8,
+        currency -> Text,
+        status -> Text,
+        created_by -> Nullable<Int8>,
+        payment_reference -> Nullable<Text>,
+        card_last4 -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        paid_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     packs (id) {
         id -> Int8,
         service_id -> Int8,
@@ -110,6 +130,17 @@ diesel::table! {
         sort_order -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    payment_attempts (id) {
+        id -> Int8,
+        order_id -> Int8,
+        approved -> Bool,
+        message -> Text,
+        card_last4 -> Text,
+        created_at -> Timestamptz,
     }
 }
 
@@ -145,7 +176,13 @@ diesel::joinable!(iap_accounts -> databases (database_id));
 diesel::joinable!(iap_accounts -> services (service_id));
 diesel::joinable!(ledger_entries -> holds (hold_id));
 diesel::joinable!(ledger_entries -> iap_accounts (account_id));
+diesel::joinable!(ledger_entries -> orders (order_id));
+diesel::joinable!(orders -> databases (database_id));
+diesel::joinable!(orders -> iap_accounts (account_id));
+diesel::joinable!(orders -> packs (pack_id));
+diesel::joinable!(orders -> users (created_by));
 diesel::joinable!(packs -> services (service_id));
+diesel::joinable!(payment_attempts -> orders (order_id));
 diesel::joinable!(users -> databases (database_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -157,7 +194,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     iap_accounts,
     idempotency_keys,
     ledger_entries,
+    orders,
     packs,
+    payment_attempts,
     services,
     users,
 );

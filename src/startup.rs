@@ -23,6 +23,8 @@ pub struct AppState {
     pub session_key: actix_web::cookie::Key,
     /// Applies API charges in group-committed batches.
     pub charges: crate::ledger::batch::ChargeBatcher,
+    /// Where the checkout pays: the mock provider (test mode) unless replaced.
+    pub payments: std::sync::Arc<dyn crate::payments::PaymentProvider>,
 }
 
 impl AppState {
@@ -36,6 +38,7 @@ impl AppState {
             base_url,
             session_key,
             charges,
+            payments: std::sync::Arc::new(crate::payments::MockProvider),
         }
     }
 }
@@ -107,12 +110,13 @@ pub fn spawn_maintenance(pool: DbPool) {
                 let mut conn = pool.get()?;
                 let expired = crate::ledger::expire_due_holds(&mut conn)?;
                 let keys = crate::ledger::idempotency::sweep_old_keys(&mut conn)?;
-                anyhow::Ok((expired, keys))
+                let orders = crate::orders::expire_stale_orders(&mut conn)?;
+                anyhow::Ok((expired, keys + orders))
             })
             .await;
             match swept {
                 Ok(Ok((0, 0))) => {}
-                Ok(Ok((expired, keys))) => tracing::info!(expired, keys, "maintenance"),
+                Ok(Ok((expired, other))) => tracing::info!(expired, other, "maintenance"),
                 Ok(Err(e)) => tracing::warn!("maintenance failed: {e:#}"),
                 Err(e) => tracing::warn!("maintenance failed: {e}"),
             }

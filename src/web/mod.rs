@@ -2,6 +2,7 @@
 //! request, call domain functions inside `web::block`, and render an askama template.
 
 pub mod assets;
+pub mod buy;
 pub mod catalog;
 pub mod health;
 pub mod iap_accounts;
@@ -36,6 +37,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/iap/accounts/{id}/token",
             web::post().to(iap_accounts::regenerate_token),
         )
+        .route("/iap/accounts/{id}/buy", web::get().to(buy::packs))
+        .route("/iap/accounts/{id}/buy", web::post().to(buy::create_order))
+        .route("/checkout/{order}", web::get().to(buy::checkout))
+        .route("/checkout/{order}", web::post().to(buy::pay))
+        .route("/orders", web::get().to(buy::order_history))
+        .route("/orders/{order}", web::get().to(buy::receipt))
         .route("/services/{slug}", web::get().to(catalog::service_page))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))

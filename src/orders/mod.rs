@@ -1,0 +1,256 @@
+//! Orders of credit packs: created pending with a snapshot of the pack, paid through a
+//! `PaymentProvider`, and fulfilled exactly once — the payment, the purchase ledger row and the
+//! order's status change are one transaction on the locked order, and a unique index allows a
+//! single purchase row per order whatever happens.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::catalog::Price;
+use crate::credits::Credits;
+use crate::ledger::{self, Actor, GrantKind, LedgerEntry, LedgerError};
+use crate::payments::{Card, PaymentOutcome, PaymentProvider};
+use crate::schema::{iap_accounts, ledger_entries, orders, packs, payment_attempts};
+use crate::sql_text_enum;
+
+/// Pending orders expire after a day.
+pub const ORDER_LIFETIME_HOURS: i64 = 24;
+
+sql_text_enum! {
+    pub enum OrderStatus {
+        Pending => "pending",
+        Paid => "paid",
+        Expired => "expired",
+        Refunded => "refunded",
+        PartlyRefunded => "partly_refunded",
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = orders, check_for_backend(diesel::pg::Pg))]
+pub struct Order {
+    pub id: i64,
+    pub database_id: i64,
+    pub account_id: i64,
+    pub pack_id: i64,
+    pub pack_name: String,
+    pub credits: Credits,
+    pub price_minor: i64,
+    pub currency: String,
+    pub status: OrderStatus,
+    pub card_last4: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+impl Order {
+    /// The order number shown to people.
+    pub fn number(&self) -> String {
+        format!("IAP-{:06}", self.id)
+    }
+
+    pub fn price(&self) -> Price {
+        Price {
+            minor: self.price_minor,
+            currency: self.currency.clone(),
+        }
+    }
+
+    pub fn is_paid(&self) -> bool {
+        !matches!(self.status, OrderStatus::Pending | OrderStatus::Expired)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("no such order")]
+    NotFound,
+    #[error("this pack is not on sale for this account")]
+    PackUnavailable,
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+/// Creates a pending order of `pack_id` for the account (which must belong to `database_id`,
+/// and the pack to the account's service and be on sale).
+pub fn create_order(
+    conn: &mut PgConnection,
+    database_id: i64,
+    account_id: i64,
+    pack_id: i64,
+    user_id: i64,
+) -> Result<Order, OrderError> {
+    let service_id: i64 = iap_accounts::table
+        .filter(iap_accounts::id.eq(account_id))
+        .filter(iap_accounts::database_id.eq(database_id))
+        .select(iap_accounts::service_id)
+        .first(conn)
+        .optional()?
+        .ok_or(OrderError::NotFound)?;
+    let pack: crate::catalog::Pack = packs::table
+        .filter(packs::id.eq(pack_id))
+        .filter(packs::service_id.eq(service_id))
+        .filter(packs::active.eq(true))
+        .select(crate::catalog::Pack::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(OrderError::PackUnavailable)?;
+    Ok(diesel::insert_into(orders::table)
+        .values((
+            orders::database_id.eq(database_id),
+            orders::account_id.eq(account_id),
+            orders::pack_id.eq(pack.id),
+            orders::pack_name.eq(&pack.name),
+            orders::credits.eq(pack.credits),
+            orders::price_minor.eq(pack.price_minor),
+            orders::currency.eq(&pack.currency),
+            orders::created_by.eq(user_id),
+            orders::expires_at.eq(Utc::now() + chrono::Duration::hours(ORDER_LIFETIME_HOURS)),
+        ))
+        .returning(Order::as_returning())
+        .get_result(conn)?)
+}
+
+/// An order of the database (another database's order does not exist).
+pub fn find(
+    conn: &mut PgConnection,
+    database_id: i64,
+    order_id: i64,
+) -> QueryResult<Option<Order>> {
+    orders::table
+        .filter(orders::id.eq(order_id))
+        .filter(orders::database_id.eq(database_id))
+        .select(Order::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The database's orders, newest first, `limit` at a time, older than order `before`.
+pub fn history(
+    conn: &mut PgConnection,
+    database_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Order>> {
+    let mut query = orders::table
+        .filter(orders::database_id.eq(database_id))
+        .order(orders::id.desc())
+        .limit(limit)
+        .select(Order::as_select())
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(orders::id.lt(before));
+    }
+    query.load(conn)
+}
+
+/// The purchase row that fulfilled a paid order.
+pub fn purchase_entry(conn: &mut PgConnection, order_id: i64) -> QueryResult<Option<LedgerEntry>> {
+    ledger_entries::table
+        .filter(ledger_entries::order_id.eq(order_id))
+        .filter(ledger_entries::kind.eq(ledger::EntryKind::Purchase))
+        .select(LedgerEntry::as_select())
+        .first(conn)
+        .optional()
+}
+
+#[derive(Debug)]
+pub enum PaymentResult {
+    /// Paid now: the credits are on the account.
+    Paid {
+        order: Order,
+        entry: LedgerEntry,
+    },
+    /// Paid before (a second tab, a re-submit): nothing charged or credited again.
+    AlreadyPaid(Order),
+    Declined {
+        order: Order,
+        message: String,
+    },
+    Expired(Order),
+}
+
+/// Pays a pending order and credits its pack, exactly once. The order row stays locked from
+/// before the payment until the credits are committed, so a concurrent payment of the same
+/// order waits and then finds it paid.
+pub fn pay(
+    conn: &mut PgConnection,
+    database_id: i64,
+    order_id: i64,
+    card: &Card,
+    provider: &dyn PaymentProvider,
+) -> Result<PaymentResult, OrderError> {
+    conn.transaction(|conn| {
+        let order: Order = orders::table
+            .filter(orders::id.eq(order_id))
+            .filter(orders::database_id.eq(database_id))
+            .select(Order::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?
+            .ok_or(OrderError::NotFound)?;
+        match order.status {
+            OrderStatus::Pending if order.expires_at <= Utc::now() => {
+                return Ok(PaymentResult::Expired(mark_expired(conn, order.id)?));
+            }
+            OrderStatus::Pending => {}
+            OrderStatus::Expired => return Ok(PaymentResult::Expired(order)),
+            _ => return Ok(PaymentResult::AlreadyPaid(order)),
+        }
+        let outcome = provider.charge(&order.price(), card, &order.number());
+        let (approved, message) = match &outcome {
+            PaymentOutcome::Approved { reference } => (true, format!("Approved ({reference})")),
+            PaymentOutcome::Declined { message } => (false, message.clone()),
+        };
+        diesel::insert_into(payment_attempts::table)
+            .values((
+                payment_attempts::order_id.eq(order.id),
+                payment_attempts::approved.eq(approved),
+                payment_attempts::message.eq(&message),
+                payment_attempts::card_last4.eq(card.last4()),
+            ))
+            .execute(conn)?;
+        let PaymentOutcome::Approved { reference } = outcome else {
+            return Ok(PaymentResult::Declined { order, message });
+        };
+        let entry = ledger::grant(
+            conn,
+            order.account_id,
+            order.credits,
+            GrantKind::Purchase { order_id: order.id },
+            &format!("{} ({})", order.pack_name, order.number()),
+            &Actor::order(order.id),
+        )?;
+        let order = diesel::update(orders::table.find(order.id))
+            .set((
+                orders::status.eq(OrderStatus::Paid),
+                orders::paid_at.eq(diesel::dsl::now),
+                orders::payment_reference.eq(&reference),
+                orders::card_last4.eq(card.last4()),
+            ))
+            .returning(Order::as_returning())
+            .get_result(conn)?;
+        Ok(PaymentResult::Paid { order, entry })
+    })
+}
+
+fn mark_expired(conn: &mut PgConnection, order_id: i64) -> QueryResult<Order> {
+    diesel::update(orders::table.find(order_id))
+        .set(orders::status.eq(OrderStatus::Expired))
+        .returning(Order::as_returning())
+        .get_result(conn)
+}
+
+/// Marks pending orders past their lifetime as expired; returns how many.
+pub fn expire_stale_orders(conn: &mut PgConnection) -> QueryResult<usize> {
+    diesel::update(
+        orders::table
+            .filter(orders::status.eq(OrderStatus::Pending))
+            .filter(orders::expires_at.le(Utc::now())),
+    )
+    .set(orders::status.eq(OrderStatus::Expired))
+    .execute(conn)
+}

@@ -1,0 +1,147 @@
+//! Card details as typed in a checkout form, parsed strictly: the number passes the Luhn
+//! check, the expiry (MM/YY) is not past, the CVC has 3 or 4 digits.
+
+use chrono::{Datelike, Utc};
+
+#[derive(Debug, Clone)]
+pub struct Card {
+    pub holder: String,
+    /// Digits only.
+    pub number: String,
+    pub expiry_month: u32,
+    pub expiry_year: i32,
+    pub cvc: String,
+}
+
+impl Card {
+    pub fn last4(&self) -> &str {
+        &self.number[self.number.len() - 4..]
+    }
+}
+
+/// A message per field that did not parse.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CardErrors {
+    pub holder: Option<String>,
+    pub number: Option<String>,
+    pub expiry: Option<String>,
+    pub cvc: Option<String>,
+}
+
+impl CardErrors {
+    pub fn is_empty(&self) -> bool {
+        self.holder.is_none()
+            && self.number.is_none()
+            && self.expiry.is_none()
+            && self.cvc.is_none()
+    }
+}
+
+pub fn luhn_valid(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let doubled = d * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+impl Card {
+    pub fn parse(holder: &str, number: &str, expiry: &str, cvc: &str) -> Result<Card, CardErrors> {
+        let mut errors = CardErrors::default();
+        let holder = holder.trim();
+        if holder.is_empty() || holder.chars().count() > 100 {
+            errors.holder = Some("Enter the name on the card.".into());
+        }
+        let digits: String = number.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        if digits.is_empty() {
+            errors.number = Some("Enter the card number.".into());
+        } else if !digits.bytes().all(|b| b.is_ascii_digit()) || !(12..=19).contains(&digits.len())
+        {
+            errors.number = Some("A card number has 12 to 19 digits.".into());
+        } else if !luhn_valid(&digits) {
+            errors.number =
+                Some("This card number is not valid; check it for typing errors.".into());
+        }
+        let (month, year) = parse_expiry(expiry).unwrap_or((0, 0));
+        let today = Utc::now().date_naive();
+        if month == 0 {
+            errors.expiry = Some("Enter the expiry date as MM/YY, e.g. 08/29.".into());
+        } else if (year, month) < (today.year(), today.month()) {
+            errors.expiry = Some("This card has expired.".into());
+        }
+        let cvc = cvc.trim();
+        if !(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit()) {
+            errors.cvc = Some("The CVC is the 3 or 4 digits on the back of the card.".into());
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Card {
+            holder: holder.to_string(),
+            number: digits,
+            expiry_month: month,
+            expiry_year: year,
+            cvc: cvc.to_string(),
+        })
+    }
+}
+
+/// "MM/YY" (or "MM / YY", "MM/YYYY") → (month, full year).
+fn parse_expiry(text: &str) -> Option<(u32, i32)> {
+    let (month, year) = text.split_once('/')?;
+    let month: u32 = month.trim().parse().ok().filter(|m| (1..=12).contains(m))?;
+    let year = year.trim();
+    let year: i32 = match year.len() {
+        2 => 2000 + year.parse::<i32>().ok()?,
+        4 => year.parse().ok()?,
+        _ => return None,
+    };
+    Some((month, year))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luhn() {
+        assert!(luhn_valid("4242424242424242"));
+        assert!(luhn_valid("4000000000000002"));
+        assert!(luhn_valid("4000000000009995"));
+        assert!(!luhn_valid("4242424242424241"));
+    }
+
+    #[test]
+    fn parses_a_good_card_and_explains_bad_fields() {
+        let card = Card::parse(" Ada Lovelace ", "4242 4242 4242 4242", "12/99", "123").unwrap();
+        assert_eq!(
+            (card.last4(), card.expiry_month, card.expiry_year),
+            ("4242", 12, 2099)
+        );
+        let errors = Card::parse("", "4242 4242 4242 4241", "13/30", "12").unwrap_err();
+        assert!(
+            errors.holder.is_some()
+                && errors.number.is_some()
+                && errors.expiry.is_some()
+                && errors.cvc.is_some()
+        );
+        let past = Card::parse("A", "4242424242424242", "01/20", "123").unwrap_err();
+        assert_eq!(past.expiry.as_deref(), Some("This card has expired."));
+        assert!(
+            Card::parse("A", "4242abcd42424242", "01/40", "1234")
+                .unwrap_err()
+                .number
+                .is_some()
+        );
+    }
+}

@@ -1,0 +1,274 @@
+//! Buying credits: Buy Credits for (account) lists the packs; Buy creates an order and opens
+//! the mock provider's checkout; paying credits the pack exactly once and shows the receipt.
+//! Administrators only.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::Nav;
+use super::session::{Admin, CsrfForm};
+use crate::catalog::{self, Pack, Service};
+use crate::error::AppError;
+use crate::ledger::{IapAccount, LedgerEntry, accounts};
+use crate::orders::{self, Order, OrderError, PaymentResult};
+use crate::payments::{Card, CardErrors};
+use crate::startup::AppState;
+
+fn order_fault(e: OrderError) -> AppError {
+    match e {
+        OrderError::NotFound | OrderError::PackUnavailable => AppError::NotFound,
+        OrderError::Database(db) => db.into(),
+        OrderError::Ledger(l) => AppError::Internal(l.to_string()),
+    }
+}
+
+fn see_other(location: String) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .finish()
+}
+
+#[derive(Template)]
+#[template(path = "buy/packs.html")]
+struct BuyPage {
+    nav: Nav,
+    service: Service,
+    account: IapAccount,
+    packs: Vec<Pack>,
+}
+
+pub async fn packs(
+    state: web::Data<AppState>,
+    Admin(current): Admin,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let (account_id, database_id) = (path.into_inner(), current.user.database_id);
+    let (service, account, packs) = super::with_conn(&state, move |conn| {
+        let account =
+            accounts::of_database(conn, database_id, account_id)?.ok_or(AppError::NotFound)?;
+        let service = catalog::service_by_id(conn, account.service_id)?;
+        let packs = catalog::active_packs(conn, service.id)?;
+        Ok((service, account, packs))
+    })
+    .await?;
+    super::render(&BuyPage {
+        nav: Nav::for_user(&current),
+        service,
+        account,
+        packs,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct BuyForm {
+    pack_id: i64,
+}
+
+pub async fn create_order(
+    state: web::Data<AppState>,
+    Admin(current): Admin,
+    path: web::Path<i64>,
+    CsrfForm(form): CsrfForm<BuyForm>,
+) -> Result<HttpResponse, AppError> {
+    let account_id = path.into_inner();
+    let (database_id, user_id) = (current.user.database_id, current.user.id);
+    let order = super::with_conn(&state, move |conn| {
+        orders::create_order(conn, database_id, account_id, form.pack_id, user_id)
+            .map_err(order_fault)
+    })
+    .await?;
+    Ok(see_other(format!("/checkout/{}", order.id)))
+}
+
+/// The checkout form as typed (never the CVC), with a message per field.
+#[derive(Default)]
+pub struct CheckoutForm {
+    pub holder: String,
+    pub number: String,
+    pub expiry: String,
+    pub errors: CardErrors,
+    pub declined: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "buy/checkout.html")]
+struct CheckoutPage {
+    nav: Nav,
+    order: Order,
+    service: Service,
+    form: CheckoutForm,
+}
+
+fn checkout_page(
+    conn: &mut diesel::PgConnection,
+    current: &super::session::CurrentUser,
+    order: Order,
+    form: CheckoutForm,
+) -> Result<CheckoutPage, AppError> {
+    let account = accounts::by_id(conn, order.account_id)?.ok_or(AppError::NotFound)?;
+    let service = catalog::service_by_id(conn, account.service_id)?;
+    Ok(CheckoutPage {
+        nav: Nav::for_user(current),
+        order,
+        service,
+        form,
+    })
+}
+
+pub async fn checkout(
+    state: web::Data<AppState>,
+    Admin(current): Admin,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let order_id = path.into_inner();
+    let page = super::with_conn(&state, move |conn| {
+        let order =
+            orders::find(conn, current.user.database_id, order_id)?.ok_or(AppError::NotFound)?;
+        checkout_page(conn, &current, order, CheckoutForm::default())
+    })
+    .await?;
+    super::render(&page)
+}
+
+#[derive(Deserialize)]
+pub struct PayForm {
+    holder: String,
+    number: String,
+    expiry: String,
+    cvc: String,
+}
+
+pub async fn pay(
+    state: web::Data<AppState>,
+    Admin(current): Admin,
+    path: web::Path<i64>,
+    CsrfForm(form): CsrfForm<PayForm>,
+) -> Result<HttpResponse, AppError> {
+    let order_id = path.into_inner();
+    let provider = state.payments.clone();
+    let typed = CheckoutForm {
+        holder: form.holder.trim().to_string(),
+        number: form.number.trim().to_string(),
+        expiry: form.expiry.trim().to_string(),
+        ..CheckoutForm::default()
+    };
+    let card = Card::parse(&form.holder, &form.number, &form.expiry, &form.cvc);
+    let outcome = super::with_conn(&state, move |conn| {
+        let database_id = current.user.database_id;
+        let order = orders::find(conn, database_id, order_id)?.ok_or(AppError::NotFound)?;
+        let card = match card {
+            Ok(card) => card,
+            Err(errors) => {
+                let form = CheckoutForm { errors, ..typed };
+                return Ok(Err((
+                    checkout_page(conn, &current, order, form)?,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )));
+            }
+        };
+        match orders::pay(conn, database_id, order_id, &card, provider.as_ref())
+            .map_err(order_fault)?
+        {
+            PaymentResult::Paid { order, .. } | PaymentResult::AlreadyPaid(order) => {
+                Ok(Ok(order.id))
+            }
+            PaymentResult::Declined { order, message } => {
+                let form = CheckoutForm {
+                    declined: Some(message),
+                    ..typed
+                };
+                Ok(Err((
+                    checkout_page(conn, &current, order, form)?,
+                    StatusCode::PAYMENT_REQUIRED,
+                )))
+            }
+            PaymentResult::Expired(order) => Ok(Err((
+                checkout_page(conn, &current, order, typed)?,
+                StatusCode::GONE,
+            ))),
+        }
+    })
+    .await?;
+    match outcome {
+        Ok(order_id) => Ok(see_other(format!("/orders/{order_id}"))),
+        Err((page, status)) => {
+            let mut response = super::render(&page)?;
+            *response.status_mut() = status;
+            Ok(response)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "buy/receipt.html")]
+struct ReceiptPage {
+    nav: Nav,
+    order: Order,
+    service: Service,
+    purchase: Option<LedgerEntry>,
+    balance: String,
+}
+
+pub async fn receipt(
+    state: web::Data<AppState>,
+    Admin(current): Admin,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let order_id = path.into_inner();
+    let page = super::with_conn(&state, move |conn| {
+        let order =
+            orders::find(conn, current.user.database_id, order_id)?.ok_or(AppError::NotFound)?;
+        let account = accounts::by_id(conn, order.account_id)?.ok_or(AppError::NotFound)?;
+        let service = catalog::service_by_id(conn, account.service_id)?;
+        let purchase = orders::purchase_entry(conn, order.id)?;
+        Ok(ReceiptPage {
+            nav: Nav::for_user(&current),
+            balance: account.balance.to_display(),
+            order,
+            service,
+            purchase,
+        })
+    })
+    .await?;
+    super::render(&page)
+}
+
+const ORDERS_PAGE: i64 = 25;
+
+#[derive(Template)]
+#[template(path = "buy/orders.html")]
+struct OrdersPage {
+    nav: Nav,
+    orders: Vec<Order>,
+    older: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub struct OrdersQuery {
+    before: Option<i64>,
+}
+
+pub async fn order_history(
+    state: web::Data<AppState>,
+    Admin(current): Admin,
+    query: web::Query<OrdersQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (database_id, before) = (current.user.database_id, query.before);
+    let mut orders = super::with_conn(&state, move |conn| {
+        Ok(orders::history(conn, database_id, before, ORDERS_PAGE + 1)?)
+    })
+    .await?;
+    let older = if orders.len() as i64 > ORDERS_PAGE {
+        orders.truncate(ORDERS_PAGE as usize);
+        orders.last().map(|o| o.id)
+    } else {
+        None
+    };
+    super::render(&OrdersPage {
+        nav: Nav::for_user(&current),
+        orders,
+        older,
+    })
+}

@@ -1,0 +1,343 @@
+//! Buying credits: Buy Credits page, orders, the mock checkout and its test cards, the
+//! receipt, and fulfilment exactly once whatever is clicked twice.
+
+use std::sync::{Arc, Barrier};
+
+use actix_web::http::StatusCode;
+use iap_credits::credits::Credits;
+use iap_credits::ledger::accounts;
+use iap_credits::orders::{self, PaymentResult};
+use iap_credits::payments::{Card, MockProvider};
+use iap_credits::schema::{ledger_entries, orders as orders_table};
+
+use diesel::prelude::*;
+
+use crate::harness::{Browser, TestApp};
+
+async fn admin(app: &TestApp) -> Browser<'_> {
+    let browser = app.browser();
+    assert_eq!(
+        browser.sign_in("admin@demo.test", "demo").await.status,
+        StatusCode::SEE_OTHER
+    );
+    browser
+}
+
+/// The SMS account's id, via View My Services.
+async fn sms_account(browser: &Browser<'_>) -> i64 {
+    let list = browser.get("/iap/accounts").await.body;
+    let end = list.find("\">SMS</a>").unwrap();
+    let start = list[..end].rfind("/iap/accounts/").unwrap() + "/iap/accounts/".len();
+    list[start..end].parse().unwrap()
+}
+
+/// Clicks Buy on `pack` of the Buy Credits page; returns the checkout path.
+async fn buy(browser: &Browser<'_>, account: i64, pack: &str) -> String {
+    let page = browser.get(&format!("/iap/accounts/{account}/buy")).await;
+    let at = page
+        .body
+        .find(&format!("aria-label=\"Buy {pack}\""))
+        .unwrap();
+    let form = &page.body[..at];
+    let id_at =
+        form.rfind("name=\"pack_id\" value=\"").unwrap() + "name=\"pack_id\" value=\"".len();
+    let pack_id = &form[id_at..id_at + form[id_at..].find('"').unwrap()];
+    let created = browser
+        .submit(
+            &format!("/iap/accounts/{account}/buy"),
+            &format!("/iap/accounts/{account}/buy"),
+            &[("pack_id", pack_id)],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    created.location().to_string()
+}
+
+async fn pay(browser: &Browser<'_>, checkout: &str, number: &str) -> crate::harness::Page {
+    browser
+        .submit(
+            checkout,
+            checkout,
+            &[
+                ("holder", "Ada Lovelace"),
+                ("number", number),
+                ("expiry", "12/39"),
+                ("cvc", "123"),
+            ],
+        )
+        .await
+}
+
+fn balance(app: &TestApp, account: i64) -> Credits {
+    accounts::by_id(&mut app.db.conn(), account)
+        .unwrap()
+        .unwrap()
+        .balance
+}
+
+#[actix_web::test]
+async fn buying_the_standard_pack_adds_exactly_100_credits() {
+    let app = TestApp::new().with_demo();
+    let browser = admin(&app).await;
+    let account = sms_account(&browser).await;
+    let before = balance(&app, account);
+
+    let page = browser.get(&format!("/iap/accounts/{account}/buy")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<h1>Buy Credits for SMS</h1>"));
+    for pack in [
+        "Starter Pack",
+        "Standard Pack",
+        "Advanced Pack",
+        "Expert Pack",
+    ] {
+        assert!(
+            page.body
+                .contains(&format!("aria-label=\"Buy {pack}\">Buy</button>")),
+            "{pack}"
+        );
+    }
+
+    let checkout = buy(&browser, account, "Standard Pack").await;
+    let page = browser.get(&checkout).await;
+    assert!(page.body.contains("Test mode"));
+    for label in ["Cardholder name", "Card number", "Expiry (MM/YY)", "CVC"] {
+        assert!(page.body.contains(&format!(">{label}</label>")), "{label}");
+    }
+    assert!(page.body.contains("Pay 95.00 EUR"));
+
+    let paid = pay(&browser, &checkout, "4242 4242 4242 4242").await;
+    assert_eq!(paid.status, StatusCode::SEE_OTHER);
+    let receipt = browser.get(paid.location()).await;
+    assert!(receipt.body.contains("your credits are available"));
+    assert!(receipt.body.contains("Standard Pack"));
+    assert!(receipt.body.contains("card ending 4242"));
+    assert!(
+        receipt.body.contains("<strong>110</strong> credits"),
+        "10 trial + 100"
+    );
+    assert_eq!(
+        balance(&app, account),
+        Credits::whole(before.units() / 10_000 + 100)
+    );
+
+    // Refresh, back button and re-submit: no second credit.
+    let again = pay(&browser, &checkout, "4242 4242 4242 4242").await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert!(
+        browser
+            .get(&checkout)
+            .await
+            .body
+            .contains("This order is already paid.")
+    );
+    assert_eq!(balance(&app, account), Credits::whole(110));
+    let info = browser.get(&format!("/iap/accounts/{account}")).await;
+    assert!(info.body.contains("<strong class=\"balance\">110</strong>"));
+    let history = browser.get("/orders").await;
+    assert!(history.body.contains("Standard Pack") && history.body.contains("paid"));
+}
+
+#[actix_web::test]
+async fn declined_cards_leave_the_order_open_and_the_balance_unchanged() {
+    let app = TestApp::new().with_demo();
+    let browser = admin(&app).await;
+    let account = sms_account(&browser).await;
+    let checkout = buy(&browser, account, "Starter Pack").await;
+    for (card, message) in [
+        ("4000 0000 0000 0002", "Your card was declined."),
+        ("4000 0000 0000 9995", "Your card has insufficient funds."),
+    ] {
+        let page = pay(&browser, &checkout, card).await;
+        assert_eq!(page.status, StatusCode::PAYMENT_REQUIRED);
+        assert!(page.body.contains(message), "{card}");
+        assert!(page.body.contains("value=\"Ada Lovelace\""), "values kept");
+        assert_eq!(balance(&app, account), Credits::whole(10));
+    }
+    // Another card then works on the same order.
+    assert_eq!(
+        pay(&browser, &checkout, "4242424242424242").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(balance(&app, account), Credits::whole(20));
+}
+
+#[actix_web::test]
+async fn bad_card_details_are_explained_next_to_their_fields() {
+    let app = TestApp::new().with_demo();
+    let browser = admin(&app).await;
+    let account = sms_account(&browser).await;
+    let checkout = buy(&browser, account, "Starter Pack").await;
+    let page = browser
+        .submit(
+            &checkout,
+            &checkout,
+            &[
+                ("holder", ""),
+                ("number", "4242 4242 4242 4241"),
+                ("expiry", "01/20"),
+                ("cvc", "12"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("id=\"holder-error\""));
+    assert!(page.body.contains("This card number is not valid"));
+    assert!(page.body.contains("This card has expired."));
+    assert!(page.body.contains("id=\"cvc-error\""));
+    assert!(
+        page.body.contains("value=\"4242 4242 4242 4241\""),
+        "typed number kept"
+    );
+    assert_eq!(balance(&app, account), Credits::whole(10));
+}
+
+#[test]
+fn concurrent_confirmations_of_one_order_credit_it_once() {
+    let app = TestApp::new().with_demo();
+    let mut conn = app.db.conn();
+    let demo = iap_credits::tenancy::find_database(&mut conn, "Demo Company")
+        .unwrap()
+        .unwrap();
+    let sms = iap_credits::catalog::service_by_slug(&mut conn, "sms")
+        .unwrap()
+        .unwrap();
+    let account = accounts::get_or_create(&mut conn, demo.id, sms.id).unwrap();
+    let pack = iap_credits::catalog::active_packs(&mut conn, sms.id)
+        .unwrap()
+        .remove(1);
+    let user: i64 = iap_credits::schema::users::table
+        .select(iap_credits::schema::users::id)
+        .first(&mut conn)
+        .unwrap();
+    let order = orders::create_order(&mut conn, demo.id, account.id, pack.id, user).unwrap();
+    let card = Card::parse("Ada", "4242424242424242", "12/39", "123").unwrap();
+    let barrier = Arc::new(Barrier::new(8));
+    let results: Vec<PaymentResult> = std::thread::scope(|s| {
+        (0..8)
+            .map(|_| {
+                let (barrier, card, db) = (barrier.clone(), card.clone(), &app.db);
+                s.spawn(move || {
+                    let mut conn = db.conn();
+                    barrier.wait();
+                    orders::pay(&mut conn, demo.id, order.id, &card, &MockProvider).unwrap()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect()
+    });
+    let paid = results
+        .iter()
+        .filter(|r| matches!(r, PaymentResult::Paid { .. }))
+        .count();
+    let already = results
+        .iter()
+        .filter(|r| matches!(r, PaymentResult::AlreadyPaid(_)))
+        .count();
+    assert_eq!((paid, already), (1, 7));
+    assert_eq!(balance(&app, account.id), Credits::whole(110));
+    let purchases: i64 = ledger_entries::table
+        .filter(ledger_entries::order_id.eq(order.id))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(purchases, 1);
+    // Even a second purchase row written by hand is refused by the database.
+    let forged = diesel::sql_query(format!(
+        "INSERT INTO ledger_entries (account_id, kind, amount, balance_after, reserved_after, order_id, actor) \
+         VALUES ({}, 'purchase', 1000000, 2100000, 0, {}, 'test')",
+        account.id, order.id
+    ))
+    .execute(&mut conn);
+    assert!(forged.is_err());
+}
+
+#[actix_web::test]
+async fn an_expired_order_cannot_be_paid() {
+    let app = TestApp::new().with_demo();
+    let browser = admin(&app).await;
+    let account = sms_account(&browser).await;
+    let checkout = buy(&browser, account, "Starter Pack").await;
+    diesel::update(orders_table::table)
+        .set(orders_table::expires_at.eq(chrono::Utc::now() - chrono::Duration::minutes(1)))
+        .execute(&mut app.db.conn())
+        .unwrap();
+    let page = pay(&browser, &checkout, "4242424242424242").await;
+    assert_eq!(page.status, StatusCode::GONE);
+    assert!(page.body.contains("This order expired."));
+    assert_eq!(balance(&app, account), Credits::whole(10));
+    assert_eq!(
+        orders::expire_stale_orders(&mut app.db.conn()).unwrap(),
+        0,
+        "already marked"
+    );
+}
+
+#[actix_web::test]
+async fn only_admins_buy_and_only_their_own_orders() {
+    let app = TestApp::new().with_demo();
+    let browser = admin(&app).await;
+    let account = sms_account(&browser).await;
+    let checkout = buy(&browser, account, "Starter Pack").await;
+
+    let user = app.browser();
+    user.sign_in("user@demo.test", "demo").await;
+    assert_eq!(
+        user.get(&format!("/iap/accounts/{account}/buy"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(user.get(&checkout).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(user.get("/orders").await.status, StatusCode::FORBIDDEN);
+
+    let mut conn = app.db.conn();
+    iap_credits::tenancy::create_database(
+        &mut conn,
+        "Rival",
+        iap_credits::tenancy::Subscription::None,
+    )
+    .unwrap();
+    iap_credits::tenancy::create_user(
+        &mut conn,
+        "Rival",
+        "boss@rival.example",
+        "rival password",
+        iap_credits::tenancy::Role::Admin,
+    )
+    .unwrap();
+    let rival = app.browser();
+    rival.sign_in("boss@rival.example", "rival password").await;
+    assert_eq!(rival.get(&checkout).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        rival
+            .get(&format!("/iap/accounts/{account}/buy"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let order_path = checkout.replace("/checkout/", "/orders/");
+    assert_eq!(rival.get(&order_path).await.status, StatusCode::NOT_FOUND);
+    let page = pay(&rival, "/iap/accounts", "4242424242424242").await;
+    assert_eq!(
+        page.status,
+        StatusCode::NOT_FOUND,
+        "posting to /iap/accounts is not a checkout"
+    );
+    let page = rival
+        .submit(
+            "/iap/accounts",
+            &checkout,
+            &[
+                ("holder", "X"),
+                ("number", "4242424242424242"),
+                ("expiry", "12/39"),
+                ("cvc", "123"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert_eq!(balance(&app, account), Credits::whole(10));
+}
