@@ -3,6 +3,7 @@
 mod harness;
 
 mod api;
+mod browser;
 mod buying;
 mod catalog_pages;
 mod cli;

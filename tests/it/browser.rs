@@ -1,0 +1,263 @@
+//! End-to-end in a real headless Chromium (Debian's chromium and chromium-driver, driven over
+//! WebDriver): the seed's "Manually buy credits" steps with its labels, against the real server.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::harness::TestDb;
+
+/// Kills the processes it holds when the test ends, passed or failed.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn chromedriver() -> &'static str {
+    ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect(
+            "chromedriver is missing: install Debian's chromium and chromium-driver (.ci/run does)",
+        )
+}
+
+/// The app on its own database with the demo data, and a browser session.
+async fn start(db: &TestDb) -> (Processes, Client, String) {
+    let app_port = free_port();
+    let base = format!("http://127.0.0.1:{app_port}");
+    let server = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
+        .args(["--demo"])
+        .env("DATABASE_URL", &db.url)
+        .env("IAP_BIND", format!("127.0.0.1:{app_port}"))
+        .env("IAP_BASE_URL", &base)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let driver_port = free_port();
+    let driver = Command::new(chromedriver())
+        .arg(format!("--port={driver_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let processes = Processes(vec![server, driver]);
+    wait_for_port(app_port, "the app");
+    wait_for_port(driver_port, "chromedriver");
+    let profile = crate::harness::scratch_dir("chromium");
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .expect("start a Chromium session");
+    (processes, client, base)
+}
+
+/// The text of `css` once it satisfies `ready` (pages load after clicks: retry until then).
+async fn text_when(client: &Client, css: &str, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(element) = client.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+        {
+            if ready(&text) {
+                return text;
+            }
+            last = text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never became ready; last text: {last:?}");
+}
+
+async fn text(client: &Client, css: &str) -> String {
+    text_when(client, css, |_| true).await
+}
+
+async fn heading_is(client: &Client, expected: &str) {
+    text_when(client, "main h1", |t| t == expected).await;
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn type_into(client: &Client, css: &str, value: &str) {
+    let field = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn sign_in_and_open_sms(client: &Client, base: &str) -> String {
+    client.goto(&format!("{base}/login")).await.unwrap();
+    type_into(client, "#email", "admin@demo.test").await;
+    type_into(client, "#password", "demo").await;
+    click(client, "form.stacked button[type=submit]").await;
+    // Settings → search "IAP" → Contacts / Odoo IAP → View My Services.
+    client
+        .wait()
+        .for_element(Locator::LinkText("Settings"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    heading_is(client, "Settings").await;
+    type_into(client, "#settings-search", "IAP").await;
+    assert_eq!(text(client, ".setting h3").await, "Odoo IAP");
+    click(client, ".setting a.button").await;
+    heading_is(client, "IAP Account").await;
+    client
+        .wait()
+        .for_element(Locator::LinkText("SMS"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    heading_is(client, "Account Information").await;
+    client.current_url().await.unwrap().to_string()
+}
+
+/// Buy Credit opens "Buy Credits for SMS" in a new tab; Buy the pack; pay with `card`.
+async fn buy_in_new_tab(client: &Client, pack: &str, card: &str) -> String {
+    let account_tab = client.window().await.unwrap();
+    click(client, "a.button[target=_blank]").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let new_tab = loop {
+        let windows = client.windows().await.unwrap();
+        if let Some(tab) = windows.into_iter().find(|w| *w != account_tab) {
+            break tab;
+        }
+        assert!(Instant::now() < deadline, "Buy Credit opened no new tab");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    client.switch_to_window(new_tab).await.unwrap();
+    heading_is(client, "Buy Credits for SMS").await;
+    click(client, &format!("button[aria-label='Buy {pack}']")).await;
+    heading_is(client, "Checkout").await;
+    type_into(client, "#holder", "Ada Lovelace").await;
+    type_into(client, "#number", card).await;
+    type_into(client, "#expiry", "12/39").await;
+    type_into(client, "#cvc", "123").await;
+    click(client, "form.stacked button[type=submit]").await;
+    let outcome = text_when(client, "main", |t| {
+        t.contains("credits are available") || t.contains("declined")
+    })
+    .await;
+    client.close_window().await.unwrap();
+    client.switch_to_window(account_tab).await.unwrap();
+    outcome
+}
+
+async fn balance(client: &Client, account_url: &str) -> String {
+    client.goto(account_url).await.unwrap();
+    text(client, ".balance").await
+}
+
+#[tokio::test]
+async fn manually_buying_the_standard_pack_in_a_browser() {
+    let db = TestDb::new();
+    let (_processes, client, base) = start(&db).await;
+    let account_url = sign_in_and_open_sms(&client, &base).await;
+    assert_eq!(
+        balance(&client, &account_url).await,
+        "10",
+        "the trial credits"
+    );
+
+    let receipt = buy_in_new_tab(&client, "Standard Pack", "4242 4242 4242 4242").await;
+    assert!(receipt.contains("your credits are available"), "{receipt}");
+    assert_eq!(
+        balance(&client, &account_url).await,
+        "110",
+        "up by exactly 100"
+    );
+
+    let declined = buy_in_new_tab(&client, "Starter Pack", "4000 0000 0000 0002").await;
+    assert!(declined.contains("Your card was declined."), "{declined}");
+    assert_eq!(
+        balance(&client, &account_url).await,
+        "110",
+        "a declined card changes nothing"
+    );
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn warn_me_reveals_threshold_and_warning_email() {
+    let db = TestDb::new();
+    let (_processes, client, base) = start(&db).await;
+    sign_in_and_open_sms(&client, &base).await;
+    let fields = client.find(Locator::Id("alert-fields")).await.unwrap();
+    assert!(
+        !fields.is_displayed().await.unwrap(),
+        "hidden while Warn Me is off"
+    );
+    click(&client, "#warn_me").await;
+    assert!(
+        fields.is_displayed().await.unwrap(),
+        "ticking Warn Me reveals the fields"
+    );
+    type_into(&client, "#threshold", "5").await;
+    type_into(&client, "#warning_email", "ops@demo.test").await;
+    click(&client, "form.alerts button[type=submit]").await;
+    assert_eq!(text(&client, "form.alerts .alert.ok").await, "Saved.");
+    client.close().await.unwrap();
+}
