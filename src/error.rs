@@ -14,6 +14,13 @@ pub enum AppError {
     SignInRequired { next: String },
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// Too few credits for what the user asked: the page offers to buy more.
+    #[error("not enough credits: {available} available")]
+    InsufficientCredits {
+        account_id: i64,
+        service_name: String,
+        available: crate::credits::Credits,
+    },
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
@@ -43,6 +50,8 @@ struct ErrorPage<'a> {
     status: u16,
     title: &'a str,
     message: &'a str,
+    /// The Buy Credits page of the account that ran short.
+    buy_link: Option<String>,
 }
 
 impl ResponseError for AppError {
@@ -51,6 +60,7 @@ impl ResponseError for AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::SignInRequired { .. } => StatusCode::SEE_OTHER,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) | AppError::Render(_) | AppError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -66,7 +76,19 @@ impl ResponseError for AppError {
                 .insert_header(("Location", format!("/login?next={next}")))
                 .finish();
         }
+        let shortfall;
         let (title, message) = match self {
+            AppError::InsufficientCredits {
+                service_name,
+                available,
+                ..
+            } => {
+                shortfall = format!(
+                    "Your {service_name} account has {} credits available, which is not enough for this. Buy credits to continue; they are available at once.",
+                    available.to_display()
+                );
+                ("Not enough credits", shortfall.as_str())
+            }
             AppError::NotFound => (
                 "Page not found",
                 "There is nothing at this address. It may have moved, or the link may be mistyped.",
@@ -89,6 +111,12 @@ impl ResponseError for AppError {
             status: status.as_u16(),
             title,
             message,
+            buy_link: match self {
+                AppError::InsufficientCredits { account_id, .. } => {
+                    Some(format!("/iap/accounts/{account_id}/buy"))
+                }
+                _ => None,
+            },
         };
         let body = page
             .render()
@@ -101,4 +129,42 @@ impl ResponseError for AppError {
 
 fn url_encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_few_credits_offer_a_way_to_buy_more() {
+        let error = AppError::InsufficientCredits {
+            account_id: 7,
+            service_name: "SMS".into(),
+            available: crate::credits::Credits::parse("0.5").unwrap(),
+        };
+        let response = error.error_response();
+        assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
+        let body = actix_web::body::to_bytes(response.into_body());
+        let body = body_text(body);
+        assert!(
+            body.contains("Your SMS account has 0.5 credits available"),
+            "{body}"
+        );
+        assert!(
+            body.contains(
+                r#"href="/iap/accounts/7/buy" target="_blank" rel="noopener">Buy Credits</a>"#
+            ),
+            "{body}"
+        );
+    }
+
+    fn body_text<
+        F: std::future::Future<Output = Result<actix_web::web::Bytes, E>>,
+        E: std::fmt::Debug,
+    >(
+        f: F,
+    ) -> String {
+        let bytes = actix_web::rt::System::new().block_on(f).unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
 }

@@ -161,8 +161,10 @@ async fn sign_in_and_open_sms(client: &Client, base: &str) -> String {
     heading_is(client, "Settings").await;
     type_into(client, "#settings-search", "IAP").await;
     assert_eq!(text(client, ".setting h3").await, "Odoo IAP");
+    snapshot(client, "1-settings").await;
     click(client, ".setting a.button").await;
     heading_is(client, "IAP Account").await;
+    snapshot(client, "2-iap-accounts").await;
     client
         .wait()
         .for_element(Locator::LinkText("SMS"))
@@ -172,6 +174,7 @@ async fn sign_in_and_open_sms(client: &Client, base: &str) -> String {
         .await
         .unwrap();
     heading_is(client, "Account Information").await;
+    snapshot(client, "3-account-information").await;
     client.current_url().await.unwrap().to_string()
 }
 
@@ -190,20 +193,37 @@ async fn buy_in_new_tab(client: &Client, pack: &str, card: &str) -> String {
     };
     client.switch_to_window(new_tab).await.unwrap();
     heading_is(client, "Buy Credits for SMS").await;
+    snapshot(client, "4-buy-credits").await;
     click(client, &format!("button[aria-label='Buy {pack}']")).await;
     heading_is(client, "Checkout").await;
     type_into(client, "#holder", "Ada Lovelace").await;
     type_into(client, "#number", card).await;
     type_into(client, "#expiry", "12/39").await;
     type_into(client, "#cvc", "123").await;
+    snapshot(client, "5-checkout").await;
     click(client, "form.stacked button[type=submit]").await;
     let outcome = text_when(client, "main", |t| {
         t.contains("credits are available") || t.contains("declined")
     })
     .await;
+    let shot = if outcome.contains("declined") {
+        "7-declined"
+    } else {
+        "6-receipt"
+    };
+    snapshot(client, shot).await;
     client.close_window().await.unwrap();
     client.switch_to_window(account_tab).await.unwrap();
     outcome
+}
+
+/// With IAP_SCREENSHOTS_DIR set, saves what the browser shows as `<name>.png` there, for a
+/// person to look at.
+async fn snapshot(client: &Client, name: &str) {
+    if let Some(dir) = std::env::var_os("IAP_SCREENSHOTS_DIR") {
+        let png = client.screenshot().await.unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
 }
 
 async fn balance(client: &Client, account_url: &str) -> String {

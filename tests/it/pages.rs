@@ -337,3 +337,40 @@ async fn sign_in_only_follows_local_next_paths() {
         assert_eq!(page.location(), expected, "{next}");
     }
 }
+
+#[actix_web::test]
+async fn the_history_is_newest_first_twenty_at_a_time() {
+    let app = TestApp::new().with_demo();
+    let browser = app.browser();
+    browser.sign_in("admin@demo.test", "demo").await;
+    let sms_id = account_id_in(&browser.get("/iap/accounts").await.body, "SMS");
+    let mut conn = app.db.conn();
+    for i in 1..=25 {
+        iap_credits::ledger::charge(
+            &mut conn,
+            sms_id,
+            iap_credits::credits::Credits::parse("0.1").unwrap(),
+            &format!("SMS number {i}"),
+            &iap_credits::ledger::Actor::cli(),
+        )
+        .unwrap();
+    }
+    let first = browser.get(&format!("/iap/accounts/{sms_id}")).await;
+    let newest = first.body.find("SMS number 25").unwrap();
+    let older = first.body.find("SMS number 24").unwrap();
+    assert!(newest < older, "newest first");
+    assert!(first.body.contains("SMS number 6<"));
+    assert!(!first.body.contains("SMS number 5<"), "twenty per page");
+    let start = first.body.find("?before=").unwrap() + "?before=".len();
+    let before: String = first.body[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let second = browser
+        .get(&format!("/iap/accounts/{sms_id}?before={before}"))
+        .await;
+    assert!(second.body.contains("SMS number 5<") && second.body.contains("SMS number 1<"));
+    assert!(second.body.contains("Free trial credits for SMS"));
+    assert!(!second.body.contains("SMS number 6<"));
+    assert!(!second.body.contains("Older entries"));
+}
