@@ -193,11 +193,7 @@ pub async fn pay(
     .await?;
     match outcome {
         Ok(order_id) => Ok(see_other(format!("/orders/{order_id}"))),
-        Err((page, status)) => {
-            let mut response = super::render(&page)?;
-            *response.status_mut() = status;
-            Ok(response)
-        }
+        Err((page, status)) => super::render_with_status(&page, status),
     }
 }
 

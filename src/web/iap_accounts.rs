@@ -211,11 +211,12 @@ pub async fn save_alerts(
         }
     })
     .await?;
-    let mut response = super::render(&page)?;
-    if !valid {
-        *response.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    let status = if valid {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    super::render_with_status(&page, status)
 }
 
 #[derive(Deserialize)]

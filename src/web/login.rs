@@ -89,9 +89,7 @@ pub async fn submit(
                 next,
                 error: Some(refused.to_string()),
             };
-            let mut response = super::render(&page)?;
-            *response.status_mut() = status;
-            Ok(response)
+            super::render_with_status(&page, status)
         }
     }
 }

@@ -92,6 +92,16 @@ pub fn render<T: Template>(page: &T) -> Result<HttpResponse, AppError> {
         .body(page.render()?))
 }
 
+/// Renders a page with another status than 200 (a form with errors, a refused payment…).
+pub fn render_with_status<T: Template>(
+    page: &T,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let mut response = render(page)?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
 /// Runs blocking diesel work on the thread pool with a pooled connection, never on an async
 /// worker.
 pub async fn with_conn<T, F>(state: &AppState, work: F) -> Result<T, AppError>

@@ -275,18 +275,9 @@ impl TestApp {
         (status, json)
     }
 
+    /// A page as a new visitor (no cookies) gets it.
     pub async fn get(&self, path: &str) -> Page {
-        let app = test::init_service(build_app(self.state.clone())).await;
-        let response =
-            test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = test::read_body(response).await;
-        Page {
-            status,
-            headers,
-            body: String::from_utf8(body.to_vec()).expect("UTF-8 body"),
-        }
+        self.browser().get(path).await
     }
 }
 
