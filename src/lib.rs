@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod orders;
 pub mod payments;
 pub mod schema;
+pub mod sms;
 mod sql_enum;
 pub mod startup;
 pub mod tenancy;

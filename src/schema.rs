@@ -160,6 +160,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    sms_prices (country_code) {
+        country_code -> Text,
+        country_name -> Text,
+        price -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int8,
         database_id -> Int8,
@@ -198,5 +207,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     packs,
     payment_attempts,
     services,
+    sms_prices,
     users,
 );

@@ -11,3 +11,4 @@ mod launcher;
 mod ledger;
 mod migrations_and_seeding;
 mod pages;
+mod sms;

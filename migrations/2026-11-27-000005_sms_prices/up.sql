@@ -1,0 +1,50 @@
+-- SMS prices per destination country, in 0.0001 credit per SMS part; '*' is the price for
+-- every other country. Seeded once here; the operator edits them afterwards.
+
+CREATE TABLE sms_prices (
+    country_code TEXT PRIMARY KEY CHECK (country_code ~ '^([A-Z]{2}|\*)$'),
+    country_name TEXT NOT NULL,
+    price BIGINT NOT NULL CHECK (price > 0),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+INSERT INTO sms_prices (country_code, country_name, price) VALUES
+    ('AR', 'Argentina', 725),
+    ('AT', 'Austria', 895),
+    ('AU', 'Australia', 465),
+    ('BE', 'Belgium', 826),
+    ('BR', 'Brazil', 540),
+    ('CA', 'Canada', 105),
+    ('CH', 'Switzerland', 690),
+    ('CL', 'Chile', 610),
+    ('CN', 'China', 395),
+    ('CO', 'Colombia', 195),
+    ('CZ', 'Czechia', 560),
+    ('DE', 'Germany', 890),
+    ('DK', 'Denmark', 430),
+    ('ES', 'Spain', 765),
+    ('FI', 'Finland', 815),
+    ('FR', 'France', 760),
+    ('GB', 'United Kingdom', 420),
+    ('GR', 'Greece', 590),
+    ('HK', 'Hong Kong', 500),
+    ('IE', 'Ireland', 725),
+    ('IN', 'India', 425),
+    ('IT', 'Italy', 805),
+    ('JP', 'Japan', 780),
+    ('LU', 'Luxembourg', 640),
+    ('MA', 'Morocco', 980),
+    ('MX', 'Mexico', 310),
+    ('NL', 'Netherlands', 1015),
+    ('NO', 'Norway', 645),
+    ('NZ', 'New Zealand', 985),
+    ('PL', 'Poland', 345),
+    ('PT', 'Portugal', 330),
+    ('RO', 'Romania', 620),
+    ('SE', 'Sweden', 525),
+    ('SG', 'Singapore', 395),
+    ('TN', 'Tunisia', 1420),
+    ('TR', 'Türkiye', 175),
+    ('US', 'United States', 105),
+    ('ZA', 'South Africa', 245),
+    ('*', 'Other countries', 1500);
