@@ -5,6 +5,7 @@ pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod contacts;
 pub mod credits;
 pub mod db;
 pub mod demo;

@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod buy;
 pub mod catalog;
+pub mod contacts;
 pub mod health;
 pub mod iap_accounts;
 pub mod login;
@@ -43,6 +44,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/checkout/{order}", web::post().to(buy::pay))
         .route("/orders", web::get().to(buy::order_history))
         .route("/orders/{order}", web::get().to(buy::receipt))
+        .route("/contacts", web::get().to(contacts::list))
+        .route("/contacts/new", web::get().to(contacts::new_form))
+        .route("/contacts/new", web::post().to(contacts::create))
+        .route("/contacts/{id}", web::get().to(contacts::show))
+        .route("/contacts/{id}/edit", web::get().to(contacts::edit_form))
+        .route("/contacts/{id}/edit", web::post().to(contacts::update))
+        .route("/contacts/{id}/delete", web::post().to(contacts::delete))
         .route("/services/{slug}", web::get().to(catalog::service_page))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))

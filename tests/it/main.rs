@@ -7,6 +7,7 @@ mod browser;
 mod buying;
 mod catalog_pages;
 mod cli;
+mod contacts;
 mod launcher;
 mod ledger;
 mod migrations_and_seeding;

@@ -1,0 +1,273 @@
+//! Contacts of a customer database: listed, searched, created, edited and deleted, always
+//! within the signed-in user's database.
+
+pub mod phone;
+
+use diesel::prelude::*;
+
+use crate::schema::contacts;
+use phone::PhoneNumber;
+
+pub const PAGE_SIZE: i64 = 20;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = contacts, check_for_backend(diesel::pg::Pg))]
+pub struct Contact {
+    pub id: i64,
+    pub database_id: i64,
+    pub name: String,
+    pub company: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub mobile: Option<String>,
+    pub country: Option<String>,
+}
+
+/// A contact form as typed, kept to show it again with its errors.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ContactInput {
+    pub name: String,
+    #[serde(default)]
+    pub company: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub mobile: String,
+    #[serde(default)]
+    pub country: String,
+}
+
+impl ContactInput {
+    pub fn from_contact(c: &Contact) -> Self {
+        ContactInput {
+            name: c.name.clone(),
+            company: c.company.clone().unwrap_or_default(),
+            email: c.email.clone().unwrap_or_default(),
+            phone: c.phone.as_deref().map(phone::display).unwrap_or_default(),
+            mobile: c.mobile.as_deref().map(phone::display).unwrap_or_default(),
+            country: c.country.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// A message per field that did not parse.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactErrors {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub mobile: Option<String>,
+    pub country: Option<String>,
+}
+
+/// A contact ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidContact {
+    pub name: String,
+    pub company: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub mobile: Option<String>,
+    pub country: Option<String>,
+}
+
+fn optional(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+impl ContactInput {
+    pub fn validate(&self) -> Result<ValidContact, ContactErrors> {
+        let mut errors = ContactErrors::default();
+        let name = self.name.trim();
+        if name.is_empty() {
+            errors.name = Some("Enter the contact's name.".into());
+        } else if name.chars().count() > 200 {
+            errors.name = Some("A name has at most 200 characters.".into());
+        }
+        let country = optional(&self.country).map(|c| c.to_ascii_uppercase());
+        if let Some(code) = &country
+            && !phone::is_known_country(code)
+        {
+            errors.country = Some("Use the country's two-letter ISO code, e.g. BE or US.".into());
+        }
+        let email = optional(&self.email);
+        if let Some(e) = &email
+            && crate::tenancy::parse_email(e).is_err()
+        {
+            errors.email = Some(format!("“{e}” is not a valid email address."));
+        }
+        let region = country.as_deref().filter(|c| phone::is_known_country(c));
+        let number = |text: &str, slot: &mut Option<String>| {
+            optional(text).and_then(|t| match PhoneNumber::parse(&t, region) {
+                Ok(n) => Some(n.e164().to_string()),
+                Err(message) => {
+                    *slot = Some(message);
+                    None
+                }
+            })
+        };
+        let phone = number(&self.phone, &mut errors.phone);
+        let mobile = number(&self.mobile, &mut errors.mobile);
+        if errors != ContactErrors::default() {
+            return Err(errors);
+        }
+        Ok(ValidContact {
+            name: name.to_string(),
+            company: optional(&self.company),
+            email: email.map(|e| e.to_lowercase()),
+            phone,
+            mobile,
+            country,
+        })
+    }
+}
+
+/// A page of the database's contacts matching `search` (name, company, email, phone), by
+/// name, after the contact (`after_name`, `after_id`) — keyset pagination.
+pub fn list(
+    conn: &mut PgConnection,
+    database_id: i64,
+    search: &str,
+    after: Option<(String, i64)>,
+) -> QueryResult<Vec<Contact>> {
+    let mut query = contacts::table
+        .filter(contacts::database_id.eq(database_id))
+        .order((contacts::name, contacts::id))
+        .limit(PAGE_SIZE + 1)
+        .select(Contact::as_select())
+        .into_boxed();
+    let search = search.trim();
+    if !search.is_empty() {
+        let pattern = format!(
+            "%{}%",
+            search
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        // Numbers are stored in E.164: match typed digits without a national trunk 0.
+        let digits: String = search.chars().filter(char::is_ascii_digit).collect();
+        let digits = digits.trim_start_matches('0');
+        let phone_pattern = if digits.len() < 3 {
+            pattern.clone()
+        } else {
+            format!("%{digits}%")
+        };
+        query = query.filter(
+            contacts::name
+                .ilike(pattern.clone())
+                .or(contacts::company.ilike(pattern.clone()))
+                .or(contacts::email.ilike(pattern))
+                .or(contacts::phone.like(phone_pattern.clone()))
+                .or(contacts::mobile.like(phone_pattern)),
+        );
+    }
+    if let Some((name, id)) = after {
+        query = query.filter(
+            contacts::name
+                .gt(name.clone())
+                .or(contacts::name.eq(name).and(contacts::id.gt(id))),
+        );
+    }
+    query.load(conn)
+}
+
+pub fn find(conn: &mut PgConnection, database_id: i64, id: i64) -> QueryResult<Option<Contact>> {
+    contacts::table
+        .filter(contacts::id.eq(id))
+        .filter(contacts::database_id.eq(database_id))
+        .select(Contact::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn create(conn: &mut PgConnection, database_id: i64, c: &ValidContact) -> QueryResult<Contact> {
+    diesel::insert_into(contacts::table)
+        .values((
+            contacts::database_id.eq(database_id),
+            contacts::name.eq(&c.name),
+            contacts::company.eq(&c.company),
+            contacts::email.eq(&c.email),
+            contacts::phone.eq(&c.phone),
+            contacts::mobile.eq(&c.mobile),
+            contacts::country.eq(&c.country),
+        ))
+        .returning(Contact::as_returning())
+        .get_result(conn)
+}
+
+/// Updates a contact of the database; `None` if it is not one of its contacts.
+pub fn update(
+    conn: &mut PgConnection,
+    database_id: i64,
+    id: i64,
+    c: &ValidContact,
+) -> QueryResult<Option<Contact>> {
+    diesel::update(
+        contacts::table
+            .filter(contacts::id.eq(id))
+            .filter(contacts::database_id.eq(database_id)),
+    )
+    .set((
+        contacts::name.eq(&c.name),
+        contacts::company.eq(&c.company),
+        contacts::email.eq(&c.email),
+        contacts::phone.eq(&c.phone),
+        contacts::mobile.eq(&c.mobile),
+        contacts::country.eq(&c.country),
+        contacts::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning(Contact::as_returning())
+    .get_result(conn)
+    .optional()
+}
+
+/// Deletes a contact of the database; false if it is not one of its contacts.
+pub fn delete(conn: &mut PgConnection, database_id: i64, id: i64) -> QueryResult<bool> {
+    diesel::delete(
+        contacts::table
+            .filter(contacts::id.eq(id))
+            .filter(contacts::database_id.eq(database_id)),
+    )
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(name: &str, mobile: &str, country: &str) -> ContactInput {
+        ContactInput {
+            name: name.into(),
+            mobile: mobile.into(),
+            country: country.into(),
+            ..ContactInput::default()
+        }
+    }
+
+    #[test]
+    fn validation_explains_each_field() {
+        let ok = input(" Ana ", "0470 12 34 56", "be").validate().unwrap();
+        assert_eq!(
+            (
+                ok.name.as_str(),
+                ok.mobile.as_deref(),
+                ok.country.as_deref()
+            ),
+            ("Ana", Some("+32470123456"), Some("BE"))
+        );
+        let errors = input("", "12", "XX").validate().unwrap_err();
+        assert!(errors.name.is_some() && errors.mobile.is_some() && errors.country.is_some());
+        let errors = ContactInput {
+            email: "nope".into(),
+            ..input("A", "", "")
+        }
+        .validate()
+        .unwrap_err();
+        assert!(errors.email.is_some());
+    }
+}

@@ -1,0 +1,225 @@
+//! The Contacts app: list (search, pages), a contact's page, new, edit, delete.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::Nav;
+use super::session::{CsrfForm, CurrentUser};
+use crate::contacts::{self, Contact, ContactErrors, ContactInput, phone};
+use crate::error::AppError;
+use crate::startup::AppState;
+
+#[derive(Template)]
+#[template(path = "contacts/list.html")]
+struct ListPage {
+    nav: Nav,
+    search: String,
+    contacts: Vec<Contact>,
+    /// Query string of the next page, if any.
+    next: Option<String>,
+}
+
+impl ListPage {
+    fn shown(&self, number: &Option<String>) -> String {
+        number.as_deref().map(phone::display).unwrap_or_default()
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+    after_name: Option<String>,
+    after_id: Option<i64>,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let search = query.q.unwrap_or_default();
+    let after = query.after_name.zip(query.after_id);
+    let (database_id, text) = (current.user.database_id, search.clone());
+    let mut rows = super::with_conn(&state, move |conn| {
+        Ok(contacts::list(conn, database_id, &text, after)?)
+    })
+    .await?;
+    let next = if rows.len() as i64 > contacts::PAGE_SIZE {
+        rows.truncate(contacts::PAGE_SIZE as usize);
+        rows.last().map(|c| {
+            serde_urlencoded::to_string([
+                ("q", search.as_str()),
+                ("after_name", c.name.as_str()),
+                ("after_id", &c.id.to_string()),
+            ])
+            .unwrap_or_default()
+        })
+    } else {
+        None
+    };
+    super::render(&ListPage {
+        nav: Nav::for_user(&current),
+        search,
+        contacts: rows,
+        next,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "contacts/show.html")]
+struct ShowPage {
+    nav: Nav,
+    contact: Contact,
+}
+
+impl ShowPage {
+    fn shown(&self, number: &Option<String>) -> String {
+        number.as_deref().map(phone::display).unwrap_or_default()
+    }
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let (id, database_id) = (path.into_inner(), current.user.database_id);
+    let contact = super::with_conn(&state, move |conn| {
+        contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)
+    })
+    .await?;
+    super::render(&ShowPage {
+        nav: Nav::for_user(&current),
+        contact,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "contacts/form.html")]
+struct FormPage {
+    nav: Nav,
+    /// None for a new contact.
+    id: Option<i64>,
+    input: ContactInput,
+    errors: ContactErrors,
+}
+
+fn form_page(
+    current: &CurrentUser,
+    id: Option<i64>,
+    input: ContactInput,
+    errors: ContactErrors,
+) -> FormPage {
+    FormPage {
+        nav: Nav::for_user(current),
+        id,
+        input,
+        errors,
+    }
+}
+
+fn see_other(location: String) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .finish()
+}
+
+pub async fn new_form(current: CurrentUser) -> Result<HttpResponse, AppError> {
+    super::render(&form_page(
+        &current,
+        None,
+        ContactInput::default(),
+        ContactErrors::default(),
+    ))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    CsrfForm(input): CsrfForm<ContactInput>,
+) -> Result<HttpResponse, AppError> {
+    let valid = match input.validate() {
+        Ok(valid) => valid,
+        Err(errors) => {
+            return super::render_with_status(
+                &form_page(&current, None, input, errors),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+    };
+    let database_id = current.user.database_id;
+    let contact = super::with_conn(&state, move |conn| {
+        Ok(contacts::create(conn, database_id, &valid)?)
+    })
+    .await?;
+    Ok(see_other(format!("/contacts/{}", contact.id)))
+}
+
+pub async fn edit_form(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let (id, database_id) = (path.into_inner(), current.user.database_id);
+    let contact = super::with_conn(&state, move |conn| {
+        contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)
+    })
+    .await?;
+    super::render(&form_page(
+        &current,
+        Some(id),
+        ContactInput::from_contact(&contact),
+        ContactErrors::default(),
+    ))
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<i64>,
+    CsrfForm(input): CsrfForm<ContactInput>,
+) -> Result<HttpResponse, AppError> {
+    let (id, database_id) = (path.into_inner(), current.user.database_id);
+    let valid = match input.validate() {
+        Ok(valid) => valid,
+        Err(errors) => {
+            // Only another database's contact would be missing: check before showing errors.
+            super::with_conn(&state, move |conn| {
+                contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)
+            })
+            .await?;
+            return super::render_with_status(
+                &form_page(&current, Some(id), input, errors),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+    };
+    super::with_conn(&state, move |conn| {
+        contacts::update(conn, database_id, id, &valid)?.ok_or(AppError::NotFound)
+    })
+    .await?;
+    Ok(see_other(format!("/contacts/{id}")))
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<i64>,
+    _form: CsrfForm<Empty>,
+) -> Result<HttpResponse, AppError> {
+    let (id, database_id) = (path.into_inner(), current.user.database_id);
+    let deleted = super::with_conn(&state, move |conn| {
+        Ok(contacts::delete(conn, database_id, id)?)
+    })
+    .await?;
+    if !deleted {
+        return Err(AppError::NotFound);
+    }
+    Ok(see_other("/contacts".into()))
+}
