@@ -308,7 +308,7 @@ fn serve(
     let state = AppState::new(pool, base_url.clone(), session_key);
     let bind = cli.config.bind.clone();
     actix_web::rt::System::new().block_on(async move {
-        startup::spawn_maintenance(state.pool.clone());
+        startup::spawn_maintenance(&state);
         let app = Application::build(state, &bind)
             .with_context(|| format!("could not listen on {bind}"))?;
         let mut banner = format!("IAP Credits is running at {base_url} (press Ctrl-C to stop)\n");

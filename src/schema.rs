@@ -160,6 +160,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    sms_messages (id) {
+        id -> Int8,
+        database_id -> Int8,
+        contact_id -> Nullable<Int8>,
+        sent_by -> Nullable<Int8>,
+        recipient -> Text,
+        body -> Text,
+        encoding -> Text,
+        parts -> Int4,
+        cost -> Int8,
+        status -> Text,
+        error -> Nullable<Text>,
+        carrier_reference -> Nullable<Text>,
+        hold_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sms_prices (country_code) {
         country_code -> Text,
         country_name -> Text,
@@ -192,6 +212,10 @@ diesel::joinable!(orders -> packs (pack_id));
 diesel::joinable!(orders -> users (created_by));
 diesel::joinable!(packs -> services (service_id));
 diesel::joinable!(payment_attempts -> orders (order_id));
+diesel::joinable!(sms_messages -> contacts (contact_id));
+diesel::joinable!(sms_messages -> databases (database_id));
+diesel::joinable!(sms_messages -> holds (hold_id));
+diesel::joinable!(sms_messages -> users (sent_by));
 diesel::joinable!(users -> databases (database_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -207,6 +231,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     packs,
     payment_attempts,
     services,
+    sms_messages,
     sms_prices,
     users,
 );

@@ -25,6 +25,8 @@ pub struct AppState {
     pub charges: crate::ledger::batch::ChargeBatcher,
     /// Where the checkout pays: the mock provider (test mode) unless replaced.
     pub payments: std::sync::Arc<dyn crate::payments::PaymentProvider>,
+    /// The SMS carrier: the simulated one unless replaced.
+    pub sms: std::sync::Arc<dyn crate::sms::gateway::SmsGateway>,
 }
 
 impl AppState {
@@ -39,6 +41,7 @@ impl AppState {
             session_key,
             charges,
             payments: std::sync::Arc::new(crate::payments::MockProvider),
+            sms: std::sync::Arc::new(crate::sms::gateway::SimulatedCarrier::default()),
         }
     }
 }
@@ -98,20 +101,23 @@ pub fn prepare_database(pool: &DbPool) -> anyhow::Result<()> {
 /// How often expired holds are released and old idempotency keys deleted.
 const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The periodic sweeper: releases expired holds nobody touched and forgets old idempotency keys.
-/// Must run inside the actix runtime; stops with it.
-pub fn spawn_maintenance(pool: DbPool) {
+/// The periodic sweeper: releases expired holds nobody touched, forgets old idempotency keys,
+/// expires stale orders and applies SMS delivery reports. Must run inside the actix runtime;
+/// stops with it.
+pub fn spawn_maintenance(state: &AppState) {
+    let (pool, sms) = (state.pool.clone(), state.sms.clone());
     actix_web::rt::spawn(async move {
         let mut ticks = actix_web::rt::time::interval(MAINTENANCE_EVERY);
         loop {
             ticks.tick().await;
-            let pool = pool.clone();
+            let (pool, sms) = (pool.clone(), sms.clone());
             let swept = web::block(move || {
                 let mut conn = pool.get()?;
                 let expired = crate::ledger::expire_due_holds(&mut conn)?;
                 let keys = crate::ledger::idempotency::sweep_old_keys(&mut conn)?;
                 let orders = crate::orders::expire_stale_orders(&mut conn)?;
-                anyhow::Ok((expired, keys + orders))
+                let reports = crate::sms::sending::apply_delivery_reports(&mut conn, sms.as_ref())?;
+                anyhow::Ok((expired, keys + orders + reports))
             })
             .await;
             match swept {

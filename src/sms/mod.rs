@@ -1,4 +1,7 @@
-//! SMS: counting the parts of a message, and pricing it by destination country.
+//! SMS: counting the parts of a message, pricing it by destination country, the carrier
+//! gateway, and sending from a contact through a hold on the SMS account.
 
 pub mod encoding;
+pub mod gateway;
 pub mod pricing;
+pub mod sending;

@@ -63,3 +63,364 @@ fn an_edited_price_is_used_at_once() {
             .is_err()
     );
 }
+
+mod sending {
+    use std::sync::{Arc, Barrier};
+
+    use diesel::prelude::*;
+    use iap_credits::catalog;
+    use iap_credits::contacts::{self, ContactInput};
+    use iap_credits::credits::Credits;
+    use iap_credits::ledger::{self, Actor, GrantKind, accounts, verify::verify_ledger};
+    use iap_credits::sms::gateway::SimulatedCarrier;
+    use iap_credits::sms::sending::{self, NumberField, SendError};
+    use iap_credits::tenancy::{self, Role, Subscription};
+
+    use crate::harness::TestDb;
+
+    struct Fixture {
+        database_id: i64,
+        user_id: i64,
+        account_id: i64,
+    }
+
+    /// A database without trial credits holding `credits` on its SMS account.
+    fn fixture(conn: &mut PgConnection, credits: &str) -> Fixture {
+        let db = tenancy::create_database(conn, "Sender", Subscription::None).unwrap();
+        let user = tenancy::create_user(
+            conn,
+            "Sender",
+            "sender@example.com",
+            "long password",
+            Role::User,
+        )
+        .unwrap();
+        let sms = catalog::service_by_slug(conn, "sms").unwrap().unwrap();
+        let account = accounts::get_or_create(conn, db.id, sms.id).unwrap();
+        if credits != "0" {
+            ledger::grant(
+                conn,
+                account.id,
+                Credits::parse(credits).unwrap(),
+                GrantKind::Adjustment,
+                "test",
+                &Actor::cli(),
+            )
+            .unwrap();
+        }
+        Fixture {
+            database_id: db.id,
+            user_id: user.id,
+            account_id: account.id,
+        }
+    }
+
+    fn contact(conn: &mut PgConnection, f: &Fixture, mobile: &str, country: &str) -> i64 {
+        let input = ContactInput {
+            name: format!("To {mobile}"),
+            mobile: mobile.into(),
+            country: country.into(),
+            ..ContactInput::default()
+        };
+        contacts::create(conn, f.database_id, &input.validate().unwrap())
+            .unwrap()
+            .id
+    }
+
+    fn balance(conn: &mut PgConnection, f: &Fixture) -> Credits {
+        accounts::by_id(conn, f.account_id)
+            .unwrap()
+            .unwrap()
+            .balance
+    }
+
+    #[test]
+    fn an_sms_costs_parts_times_the_country_price_and_is_logged() {
+        let db = TestDb::new();
+        let mut conn = db.conn();
+        let f = fixture(&mut conn, "1");
+        let to = contact(&mut conn, &f, "0470 12 34 56", "BE");
+        let carrier = SimulatedCarrier::default();
+        let sent = sending::send_to_contact(
+            &mut conn,
+            &carrier,
+            f.database_id,
+            f.user_id,
+            to,
+            NumberField::Mobile,
+            &"a".repeat(200),
+        )
+        .unwrap();
+        assert_eq!(
+            (sent.parts, sent.status.as_str(), sent.recipient.as_str()),
+            (2, "sent", "+32470123456")
+        );
+        assert_eq!(
+            sent.cost,
+            Credits::parse("0.1652").unwrap(),
+            "2 × 0.0826 (Belgium)"
+        );
+        assert_eq!(balance(&mut conn, &f), Credits::parse("0.8348").unwrap());
+        let chatter = sending::chatter(&mut conn, f.database_id, to).unwrap();
+        assert_eq!(chatter.len(), 1);
+        assert_eq!(
+            sending::apply_delivery_reports(&mut conn, &carrier).unwrap(),
+            1
+        );
+        assert_eq!(
+            sending::chatter(&mut conn, f.database_id, to).unwrap()[0].status,
+            "delivered"
+        );
+        assert!(verify_ledger(&mut conn).unwrap().is_consistent());
+    }
+
+    #[test]
+    fn just_enough_sends_and_too_few_sends_nothing() {
+        let db = TestDb::new();
+        let mut conn = db.conn();
+        let f = fixture(&mut conn, "0.0826");
+        let to = contact(&mut conn, &f, "0470 12 34 56", "BE");
+        let carrier = SimulatedCarrier::default();
+        sending::send_to_contact(
+            &mut conn,
+            &carrier,
+            f.database_id,
+            f.user_id,
+            to,
+            NumberField::Mobile,
+            "Hi",
+        )
+        .unwrap();
+        assert_eq!(balance(&mut conn, &f), Credits::ZERO);
+        match sending::send_to_contact(
+            &mut conn,
+            &carrier,
+            f.database_id,
+            f.user_id,
+            to,
+            NumberField::Mobile,
+            "Again",
+        ) {
+            Err(SendError::InsufficientCredits {
+                account_id,
+                available,
+                needed,
+            }) => {
+                assert_eq!(
+                    (account_id, available, needed),
+                    (
+                        f.account_id,
+                        Credits::ZERO,
+                        Credits::parse("0.0826").unwrap()
+                    )
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            sending::chatter(&mut conn, f.database_id, to)
+                .unwrap()
+                .len(),
+            1,
+            "nothing logged for the refused one"
+        );
+        assert_eq!(
+            accounts::by_id(&mut conn, f.account_id)
+                .unwrap()
+                .unwrap()
+                .reserved,
+            Credits::ZERO
+        );
+    }
+
+    #[test]
+    fn a_bad_number_is_not_charged_and_an_unreachable_one_is() {
+        let db = TestDb::new();
+        let mut conn = db.conn();
+        let f = fixture(&mut conn, "1");
+        let carrier = SimulatedCarrier::default();
+        // Stored by hand as typed: not a phone number at all.
+        let bad = contacts::create(
+            &mut conn,
+            f.database_id,
+            &contacts::ValidContact {
+                name: "Typo".into(),
+                company: None,
+                email: None,
+                phone: None,
+                mobile: Some("12ab".into()),
+                country: None,
+            },
+        )
+        .unwrap()
+        .id;
+        let logged = sending::send_to_contact(
+            &mut conn,
+            &carrier,
+            f.database_id,
+            f.user_id,
+            bad,
+            NumberField::Mobile,
+            "Hi",
+        )
+        .unwrap();
+        assert_eq!(
+            (logged.status.as_str(), logged.cost),
+            ("error", Credits::ZERO)
+        );
+        assert_eq!(balance(&mut conn, &f), Credits::whole(1));
+
+        let unreachable = contact(&mut conn, &f, "+32 470 01 0000", "BE");
+        let sent = sending::send_to_contact(
+            &mut conn,
+            &carrier,
+            f.database_id,
+            f.user_id,
+            unreachable,
+            NumberField::Mobile,
+            "Hi",
+        )
+        .unwrap();
+        assert_eq!(sent.status, "sent");
+        sending::apply_delivery_reports(&mut conn, &carrier).unwrap();
+        let logged = &sending::chatter(&mut conn, f.database_id, unreachable).unwrap()[0];
+        assert_eq!(
+            (logged.status.as_str(), logged.error.as_deref()),
+            ("error", Some("The number is not reachable."))
+        );
+        assert_eq!(
+            balance(&mut conn, &f),
+            Credits::parse("0.9174").unwrap(),
+            "accepted, so charged"
+        );
+    }
+
+    #[test]
+    fn a_carrier_outage_cancels_the_hold() {
+        let db = TestDb::new();
+        let mut conn = db.conn();
+        let f = fixture(&mut conn, "1");
+        let to = contact(&mut conn, &f, "06 12 34 56 78", "FR");
+        let carrier = SimulatedCarrier::default();
+        carrier.set_down(true);
+        assert!(matches!(
+            sending::send_to_contact(
+                &mut conn,
+                &carrier,
+                f.database_id,
+                f.user_id,
+                to,
+                NumberField::Mobile,
+                "Hi"
+            ),
+            Err(SendError::CarrierRefused(_))
+        ));
+        let account = accounts::by_id(&mut conn, f.account_id).unwrap().unwrap();
+        assert_eq!(
+            (account.balance, account.reserved),
+            (Credits::whole(1), Credits::ZERO)
+        );
+        assert!(verify_ledger(&mut conn).unwrap().is_consistent());
+    }
+
+    #[test]
+    fn bad_messages_and_foreign_contacts_are_refused() {
+        let db = TestDb::new();
+        let mut conn = db.conn();
+        let f = fixture(&mut conn, "1");
+        let to = contact(&mut conn, &f, "0470 12 34 56", "BE");
+        let carrier = SimulatedCarrier::default();
+        let send = |conn: &mut PgConnection, contact: i64, body: &str| {
+            sending::send_to_contact(
+                conn,
+                &carrier,
+                f.database_id,
+                f.user_id,
+                contact,
+                NumberField::Mobile,
+                body,
+            )
+        };
+        assert!(matches!(
+            send(&mut conn, to, "  "),
+            Err(SendError::EmptyMessage)
+        ));
+        assert!(matches!(
+            send(&mut conn, to, &"a".repeat(2000)),
+            Err(SendError::TooLong(14))
+        ));
+        assert!(matches!(
+            sending::send_to_contact(
+                &mut conn,
+                &carrier,
+                f.database_id,
+                f.user_id,
+                to,
+                NumberField::Phone,
+                "Hi"
+            ),
+            Err(SendError::NoNumber)
+        ));
+        let other = tenancy::create_database(&mut conn, "Other", Subscription::None).unwrap();
+        let theirs = contacts::create(
+            &mut conn,
+            other.id,
+            &ContactInput {
+                name: "Theirs".into(),
+                mobile: "+32470123456".into(),
+                ..ContactInput::default()
+            }
+            .validate()
+            .unwrap(),
+        )
+        .unwrap()
+        .id;
+        assert!(matches!(
+            send(&mut conn, theirs, "Hi"),
+            Err(SendError::ContactNotFound)
+        ));
+        assert_eq!(balance(&mut conn, &f), Credits::whole(1));
+    }
+
+    #[test]
+    fn two_concurrent_sends_on_credits_for_one_send_exactly_one() {
+        let db = TestDb::new();
+        let f = fixture(&mut db.conn(), "0.0826");
+        let to = contact(&mut db.conn(), &f, "0470 12 34 56", "BE");
+        let carrier = Arc::new(SimulatedCarrier::default());
+        let barrier = Arc::new(Barrier::new(2));
+        let results: Vec<bool> = std::thread::scope(|s| {
+            (0..2)
+                .map(|_| {
+                    let (barrier, carrier, db, f) = (barrier.clone(), carrier.clone(), &db, &f);
+                    s.spawn(move || {
+                        let mut conn = db.conn();
+                        barrier.wait();
+                        sending::send_to_contact(
+                            &mut conn,
+                            carrier.as_ref(),
+                            f.database_id,
+                            f.user_id,
+                            to,
+                            NumberField::Mobile,
+                            "Race",
+                        )
+                        .is_ok()
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect()
+        });
+        assert_eq!(results.iter().filter(|ok| **ok).count(), 1);
+        let mut conn = db.conn();
+        assert_eq!(
+            sending::chatter(&mut conn, f.database_id, to)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(balance(&mut conn, &f), Credits::ZERO);
+    }
+}

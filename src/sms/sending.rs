@@ -1,0 +1,255 @@
+//! Sending an SMS from a contact: price it, hold its credits, hand it to the carrier, then
+//! capture the hold with the message's record (one transaction) or cancel it if the carrier
+//! refused — so credits are never lost nor spent for an SMS that was not accepted.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::encoding::{self, MAX_PARTS, SmsCount};
+use super::gateway::{DeliveryReport, Handoff, SmsGateway};
+use super::pricing;
+use crate::catalog;
+use crate::contacts::{self, phone};
+use crate::credits::Credits;
+use crate::ledger::{self, Actor, LedgerError, accounts};
+use crate::schema::sms_messages;
+
+/// A hold for an SMS lasts long enough for any carrier hand-off.
+const HOLD_TTL: Duration = Duration::from_secs(120);
+pub const SMS_SERVICE: &str = "sms";
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sms_messages, check_for_backend(diesel::pg::Pg))]
+pub struct SmsMessage {
+    pub id: i64,
+    pub contact_id: Option<i64>,
+    pub sent_by: Option<i64>,
+    pub recipient: String,
+    pub body: String,
+    pub encoding: String,
+    pub parts: i32,
+    pub cost: Credits,
+    pub status: String,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("Type a message.")]
+    EmptyMessage,
+    #[error("This message needs {0} SMS; the most is {MAX_PARTS}. Shorten it.")]
+    TooLong(usize),
+    #[error("This contact has no number there.")]
+    NoNumber,
+    #[error("not enough credits")]
+    InsufficientCredits {
+        account_id: i64,
+        available: Credits,
+        needed: Credits,
+    },
+    #[error("{0}")]
+    CarrierRefused(String),
+    #[error("no such contact")]
+    ContactNotFound,
+    #[error(transparent)]
+    Ledger(LedgerError),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+impl From<LedgerError> for SendError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::Database(db) => SendError::Database(db),
+            other => SendError::Ledger(other),
+        }
+    }
+}
+
+/// What a message to a number would cost, before sending.
+#[derive(Debug, Clone)]
+pub struct Quote {
+    pub count: SmsCount,
+    pub country: String,
+    pub price_per_part: Credits,
+    pub cost: Credits,
+}
+
+pub fn quote(conn: &mut PgConnection, recipient_e164: &str, body: &str) -> QueryResult<Quote> {
+    let count = encoding::count(body);
+    let price = pricing::price_per_part(conn, phone::country_of(recipient_e164).as_deref())?;
+    Ok(Quote {
+        cost: pricing::cost(&count, price.price),
+        count,
+        country: price.country_name,
+        price_per_part: price.price,
+    })
+}
+
+/// Which of the contact's numbers to send to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NumberField {
+    Phone,
+    Mobile,
+}
+
+/// Sends `body` to the contact's phone or mobile, charging its SMS account.
+pub fn send_to_contact(
+    conn: &mut PgConnection,
+    gateway: &dyn SmsGateway,
+    database_id: i64,
+    user_id: i64,
+    contact_id: i64,
+    field: NumberField,
+    body: &str,
+) -> Result<SmsMessage, SendError> {
+    let contact =
+        contacts::find(conn, database_id, contact_id)?.ok_or(SendError::ContactNotFound)?;
+    let number = match field {
+        NumberField::Phone => contact.phone.clone(),
+        NumberField::Mobile => contact.mobile.clone(),
+    }
+    .ok_or(SendError::NoNumber)?;
+    let count = encoding::count(body);
+    if count.parts == 0 || body.trim().is_empty() {
+        return Err(SendError::EmptyMessage);
+    }
+    if count.too_long() {
+        return Err(SendError::TooLong(count.parts));
+    }
+    let record = |conn: &mut PgConnection,
+                  recipient: &str,
+                  quote: Option<&Quote>,
+                  status: &str,
+                  error: Option<&str>,
+                  reference: Option<&str>,
+                  hold: Option<i64>| {
+        diesel::insert_into(sms_messages::table)
+            .values((
+                sms_messages::database_id.eq(database_id),
+                sms_messages::contact_id.eq(contact_id),
+                sms_messages::sent_by.eq(user_id),
+                sms_messages::recipient.eq(recipient),
+                sms_messages::body.eq(body),
+                sms_messages::encoding.eq(count.encoding.name()),
+                sms_messages::parts.eq(i32::try_from(count.parts).unwrap_or(0)),
+                sms_messages::cost.eq(quote.map_or(Credits::ZERO, |q| q.cost)),
+                sms_messages::status.eq(status),
+                sms_messages::error.eq(error),
+                sms_messages::carrier_reference.eq(reference),
+                sms_messages::hold_id.eq(hold),
+            ))
+            .returning(SmsMessage::as_returning())
+            .get_result(conn)
+    };
+    // A badly formatted number never reaches the carrier and costs nothing.
+    let Ok(recipient) = phone::PhoneNumber::parse(&number, contact.country.as_deref()) else {
+        return Ok(record(
+            conn,
+            &number,
+            None,
+            "error",
+            Some("Invalid phone number: not sent, not charged."),
+            None,
+            None,
+        )?);
+    };
+    let recipient = recipient.e164().to_string();
+    let quote = quote(conn, &recipient, body)?;
+    let sms = catalog::service_by_slug(conn, SMS_SERVICE)?.ok_or(SendError::ContactNotFound)?;
+    let account = accounts::get_or_create(conn, database_id, sms.id)?;
+    let actor = Actor::user(user_id);
+    let hold = match ledger::authorize(
+        conn,
+        account.id,
+        quote.cost,
+        Some(HOLD_TTL),
+        &format!("SMS to {}", contact.name),
+        &actor,
+    ) {
+        Ok(hold) => hold,
+        Err(LedgerError::InsufficientCredits { available, .. }) => {
+            return Err(SendError::InsufficientCredits {
+                account_id: account.id,
+                available,
+                needed: quote.cost,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match gateway.submit(&recipient, body) {
+        Handoff::Accepted { reference } => Ok(conn.transaction(|conn| {
+            ledger::capture(conn, account.id, hold.id, Some(quote.cost), &actor)?;
+            Ok::<_, SendError>(record(
+                conn,
+                &recipient,
+                Some(&quote),
+                "sent",
+                None,
+                Some(&reference),
+                Some(hold.id),
+            )?)
+        })?),
+        Handoff::Refused { reason } => {
+            ledger::cancel(conn, account.id, hold.id, &actor)?;
+            Err(SendError::CarrierRefused(reason))
+        }
+    }
+}
+
+/// The SMS sent to a contact, newest first (its chatter).
+pub fn chatter(
+    conn: &mut PgConnection,
+    database_id: i64,
+    contact_id: i64,
+) -> QueryResult<Vec<SmsMessage>> {
+    sms_messages::table
+        .filter(sms_messages::database_id.eq(database_id))
+        .filter(sms_messages::contact_id.eq(contact_id))
+        .order(sms_messages::id.desc())
+        .limit(100)
+        .select(SmsMessage::as_select())
+        .load(conn)
+}
+
+/// Applies the carrier's delivery reports to messages still marked sent; returns how many.
+pub fn apply_delivery_reports(
+    conn: &mut PgConnection,
+    gateway: &dyn SmsGateway,
+) -> QueryResult<usize> {
+    let waiting: Vec<(i64, String, Option<String>)> = sms_messages::table
+        .filter(sms_messages::status.eq("sent"))
+        .order(sms_messages::id)
+        .limit(500)
+        .select((
+            sms_messages::id,
+            sms_messages::recipient,
+            sms_messages::carrier_reference,
+        ))
+        .load(conn)?;
+    let mut updated = 0;
+    for (id, recipient, reference) in waiting {
+        let report = gateway.report(&recipient, reference.as_deref().unwrap_or_default());
+        let (status, error) = match report {
+            None => continue,
+            Some(DeliveryReport::Delivered) => ("delivered", None),
+            Some(DeliveryReport::Failed { reason }) => ("error", Some(reason)),
+        };
+        updated += diesel::update(
+            sms_messages::table
+                .find(id)
+                .filter(sms_messages::status.eq("sent")),
+        )
+        .set((
+            sms_messages::status.eq(status),
+            sms_messages::error.eq(error),
+            sms_messages::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)?;
+    }
+    Ok(updated)
+}
