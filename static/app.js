@@ -28,3 +28,51 @@ document.addEventListener("DOMContentLoaded", () => {
     input.addEventListener("input", filter);
   }
 });
+
+// Live SMS counter: characters, parts, encoding and cost while typing. The server counts again
+// when sending, and its count is the one charged.
+(() => {
+  const BASIC = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+  const EXTENSION = "^{}\\[~]|€\f";
+  const count = (text) => {
+    const chars = Array.from(text);
+    let gsm = true;
+    const costs = chars.map((c) => {
+      if (BASIC.includes(c)) return 1;
+      if (EXTENSION.includes(c)) return 2;
+      gsm = false;
+      return 0;
+    });
+    const units = gsm ? costs : chars.map((c) => c.length); // UTF-16 code units
+    const total = units.reduce((a, b) => a + b, 0);
+    const [single, perPart] = gsm ? [160, 153] : [70, 67];
+    let parts = 0;
+    if (total > 0 && total <= single) parts = 1;
+    else if (total > single) {
+      parts = 1;
+      let used = 0;
+      for (const u of units) {
+        if (used + u > perPart) { parts += 1; used = 0; }
+        used += u;
+      }
+    }
+    return { encoding: gsm ? "GSM-7" : "UCS-2", characters: chars.length, parts };
+  };
+  const units = (price) => Math.round(parseFloat(price) * 10000);
+  document.addEventListener("DOMContentLoaded", () => {
+    for (const area of document.querySelectorAll("textarea[data-sms-counter]")) {
+      const out = document.querySelector(area.dataset.smsCounter);
+      const price = units(area.dataset.price);
+      const maxParts = parseInt(area.dataset.maxParts, 10);
+      const show = () => {
+        const c = count(area.value);
+        const cost = (c.parts * price / 10000).toFixed(4);
+        out.textContent = `${c.characters} characters · ${c.parts} SMS · ${c.encoding} · ${cost} credits` +
+          (c.parts > maxParts ? ` — too long, at most ${maxParts} SMS` : "");
+      };
+      area.addEventListener("input", show);
+      show();
+    }
+  });
+})();

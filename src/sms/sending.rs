@@ -216,6 +216,16 @@ pub fn chatter(
         .load(conn)
 }
 
+/// The database's SMS, newest first (the SMS history).
+pub fn history(conn: &mut PgConnection, database_id: i64) -> QueryResult<Vec<SmsMessage>> {
+    sms_messages::table
+        .filter(sms_messages::database_id.eq(database_id))
+        .order(sms_messages::id.desc())
+        .limit(200)
+        .select(SmsMessage::as_select())
+        .load(conn)
+}
+
 /// Applies the carrier's delivery reports to messages still marked sent; returns how many.
 pub fn apply_delivery_reports(
     conn: &mut PgConnection,

@@ -73,6 +73,7 @@ pub async fn list(
 struct ShowPage {
     nav: Nav,
     contact: Contact,
+    chatter: Vec<crate::sms::sending::SmsMessage>,
 }
 
 impl ShowPage {
@@ -87,13 +88,16 @@ pub async fn show(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id) = (path.into_inner(), current.user.database_id);
-    let contact = super::with_conn(&state, move |conn| {
-        contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)
+    let (contact, chatter) = super::with_conn(&state, move |conn| {
+        let contact = contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)?;
+        let chatter = crate::sms::sending::chatter(conn, database_id, id)?;
+        Ok((contact, chatter))
     })
     .await?;
     super::render(&ShowPage {
         nav: Nav::for_user(&current),
         contact,
+        chatter,
     })
 }
 

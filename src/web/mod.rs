@@ -10,6 +10,7 @@ pub mod iap_accounts;
 pub mod login;
 pub mod session;
 pub mod settings;
+pub mod sms;
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
@@ -51,6 +52,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/contacts/{id}/edit", web::get().to(contacts::edit_form))
         .route("/contacts/{id}/edit", web::post().to(contacts::update))
         .route("/contacts/{id}/delete", web::post().to(contacts::delete))
+        .route("/contacts/{id}/sms", web::get().to(sms::dialog))
+        .route("/contacts/{id}/sms", web::post().to(sms::send))
+        .route("/sms", web::get().to(sms::history))
         .route("/services/{slug}", web::get().to(catalog::service_page))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))

@@ -424,3 +424,208 @@ mod sending {
         assert_eq!(balance(&mut conn, &f), Credits::ZERO);
     }
 }
+
+mod pages {
+    use actix_web::http::StatusCode;
+    use iap_credits::credits::Credits;
+    use iap_credits::ledger::accounts;
+    use iap_credits::tenancy::{self, Role, Subscription};
+
+    use crate::harness::{Browser, TestApp};
+
+    /// The id of the demo contact `name`, from the Contacts list.
+    async fn contact_id(browser: &Browser<'_>, name: &str) -> i64 {
+        let list = browser.get("/contacts").await.body;
+        let end = list.find(&format!("\">{name}</a>")).unwrap();
+        let start = list[..end].rfind("/contacts/").unwrap() + "/contacts/".len();
+        list[start..end].parse().unwrap()
+    }
+
+    async fn sms_balance(app: &TestApp, browser: &Browser<'_>) -> (i64, Credits) {
+        let list = browser.get("/iap/accounts").await.body;
+        let end = list.find("\">SMS</a></th>").unwrap();
+        let start = list[..end].rfind("/iap/accounts/").unwrap() + "/iap/accounts/".len();
+        let id: i64 = list[start..end].parse().unwrap();
+        (
+            id,
+            accounts::by_id(&mut app.db.conn(), id)
+                .unwrap()
+                .unwrap()
+                .balance,
+        )
+    }
+
+    #[actix_web::test]
+    async fn sending_from_a_contact_charges_and_logs_in_the_chatter() {
+        let app = TestApp::new().with_demo();
+        let browser = app.browser();
+        browser.sign_in("user@demo.test", "demo").await;
+        let (_, before) = sms_balance(&app, &browser).await;
+        assert_eq!(before, Credits::whole(10), "trial credits");
+        let lucille = contact_id(&browser, "Lucille Dupont").await;
+        let page = browser.get(&format!("/contacts/{lucille}")).await;
+        assert!(
+            page.body
+                .contains(&format!("href=\"/contacts/{lucille}/sms?to=mobile\""))
+        );
+        assert!(
+            !page.body.contains("sms?to=phone"),
+            "no phone number, no SMS link"
+        );
+
+        let dialog = browser
+            .get(&format!("/contacts/{lucille}/sms?to=mobile"))
+            .await;
+        assert!(
+            dialog
+                .body
+                .contains("<h1 id=\"sms-title\">Send SMS Text Message</h1>")
+        );
+        assert!(
+            dialog
+                .body
+                .contains("<label for=\"message\">Message</label>")
+        );
+        assert!(dialog.body.contains(">Send SMS</button>"));
+        assert!(dialog.body.contains("+33 6 12 34 56 78"));
+
+        let form = format!("/contacts/{lucille}/sms?to=mobile");
+        let action = format!("/contacts/{lucille}/sms");
+        let sent = browser
+            .submit(
+                &form,
+                &action,
+                &[("to", "mobile"), ("message", "Your order has shipped.")],
+            )
+            .await;
+        assert_eq!(sent.status, StatusCode::SEE_OTHER);
+        assert_eq!(sent.location(), format!("/contacts/{lucille}#chatter"));
+        let page = browser.get(&format!("/contacts/{lucille}")).await;
+        assert!(page.body.contains("Your order has shipped."));
+        assert!(
+            page.body.contains("1 SMS (GSM-7) · 0.076 credits · sent"),
+            "France: 0.0760 per SMS"
+        );
+        let (_, after) = sms_balance(&app, &browser).await;
+        assert_eq!(after, Credits::parse("9.924").unwrap());
+        assert!(
+            browser
+                .get("/sms")
+                .await
+                .body
+                .contains("Your order has shipped.")
+        );
+
+        // Bad input comes back with the message kept and nothing charged.
+        let page = browser
+            .submit(&form, &action, &[("to", "mobile"), ("message", "   ")])
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.body.contains("Type a message."));
+        let long = "a".repeat(2000);
+        let page = browser
+            .submit(&form, &action, &[("to", "mobile"), ("message", &long)])
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.body.contains("needs 14 SMS"));
+        assert!(page.body.contains(&long));
+        assert_eq!(
+            browser
+                .post(&action, &[("to", "mobile"), ("message", "no token")])
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(sms_balance(&app, &browser).await.1, after);
+    }
+
+    #[actix_web::test]
+    async fn without_enough_credits_nothing_is_sent_and_buying_is_offered() {
+        let app = TestApp::new().with_demo();
+        let mut conn = app.db.conn();
+        tenancy::create_database(&mut conn, "Broke", Subscription::None).unwrap();
+        tenancy::create_user(
+            &mut conn,
+            "Broke",
+            "broke@example.com",
+            "long password",
+            Role::Admin,
+        )
+        .unwrap();
+        let browser = app.browser();
+        browser.sign_in("broke@example.com", "long password").await;
+        let created = browser
+            .submit(
+                "/contacts/new",
+                "/contacts/new",
+                &[("name", "Client"), ("mobile", "+32 470 12 34 56")],
+            )
+            .await;
+        let contact = created
+            .location()
+            .trim_start_matches("/contacts/")
+            .to_string();
+        let (account, balance) = sms_balance(&app, &browser).await;
+        assert_eq!(balance, Credits::ZERO, "no trial for subscription none");
+        let page = browser
+            .submit(
+                &format!("/contacts/{contact}/sms?to=mobile"),
+                &format!("/contacts/{contact}/sms"),
+                &[("to", "mobile"), ("message", "Hello")],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::PAYMENT_REQUIRED);
+        assert!(page.body.contains("Not enough credits."));
+        assert!(
+            page.body
+                .contains("needs 0.0826 credits; your SMS account has 0 available")
+        );
+        assert!(page.body.contains(&format!("href=\"/iap/accounts/{account}/buy\" target=\"_blank\" rel=\"noopener\">Buy Credits for SMS</a>")));
+        assert!(
+            page.body.contains(">Hello</textarea>"),
+            "the message is kept"
+        );
+        assert!(
+            browser
+                .get(&format!("/contacts/{contact}"))
+                .await
+                .body
+                .contains("No messages yet.")
+        );
+    }
+
+    #[actix_web::test]
+    async fn another_databases_contact_cannot_be_texted() {
+        let app = TestApp::new().with_demo();
+        let demo = app.browser();
+        demo.sign_in("user@demo.test", "demo").await;
+        let brandon = contact_id(&demo, "Brandon Freeman").await;
+        let mut conn = app.db.conn();
+        tenancy::create_database(&mut conn, "Rival", Subscription::Enterprise).unwrap();
+        tenancy::create_user(
+            &mut conn,
+            "Rival",
+            "boss@rival.example",
+            "rival password",
+            Role::User,
+        )
+        .unwrap();
+        let rival = app.browser();
+        rival.sign_in("boss@rival.example", "rival password").await;
+        assert_eq!(
+            rival
+                .get(&format!("/contacts/{brandon}/sms?to=mobile"))
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        let page = rival
+            .submit(
+                "/contacts",
+                &format!("/contacts/{brandon}/sms"),
+                &[("to", "mobile"), ("message", "Hi")],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND);
+    }
+}

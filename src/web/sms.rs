@@ -1,0 +1,165 @@
+//! Send SMS Text Message (from a contact's Phone or Mobile), and the SMS history (`/sms`).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::Nav;
+use super::session::{CsrfForm, CurrentUser};
+use crate::contacts::{self, Contact, phone};
+use crate::credits::Credits;
+use crate::error::AppError;
+use crate::sms::encoding::MAX_PARTS;
+use crate::sms::pricing;
+use crate::sms::sending::{self, NumberField, SendError, SmsMessage};
+use crate::startup::AppState;
+
+#[derive(Template)]
+#[template(path = "sms/send.html")]
+struct SendPage {
+    nav: Nav,
+    contact: Contact,
+    to: &'static str,
+    recipient: String,
+    /// Price per part to the recipient's country, for the live counter.
+    price_per_part: Credits,
+    message: String,
+    error: Option<String>,
+    /// Set when the SMS account ran short: (needed, available, buy link).
+    shortfall: Option<(Credits, Credits, String)>,
+    max_parts: usize,
+}
+
+#[derive(Deserialize)]
+pub struct SendQuery {
+    to: Option<NumberField>,
+}
+
+fn field_name(field: NumberField) -> &'static str {
+    match field {
+        NumberField::Phone => "phone",
+        NumberField::Mobile => "mobile",
+    }
+}
+
+/// The dialog for the contact's `field` number, with what the user typed.
+fn send_page(
+    conn: &mut diesel::PgConnection,
+    current: &CurrentUser,
+    contact_id: i64,
+    field: NumberField,
+    message: String,
+) -> Result<SendPage, AppError> {
+    let contact =
+        contacts::find(conn, current.user.database_id, contact_id)?.ok_or(AppError::NotFound)?;
+    let number = match field {
+        NumberField::Phone => contact.phone.clone(),
+        NumberField::Mobile => contact.mobile.clone(),
+    }
+    .ok_or(AppError::NotFound)?;
+    let price = pricing::price_per_part(conn, phone::country_of(&number).as_deref())?;
+    Ok(SendPage {
+        nav: Nav::for_user(current),
+        to: field_name(field),
+        recipient: phone::display(&number),
+        price_per_part: price.price,
+        contact,
+        message,
+        error: None,
+        shortfall: None,
+        max_parts: MAX_PARTS,
+    })
+}
+
+pub async fn dialog(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<i64>,
+    query: web::Query<SendQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (contact_id, field) = (path.into_inner(), query.to.unwrap_or(NumberField::Mobile));
+    let page = super::with_conn(&state, move |conn| {
+        send_page(conn, &current, contact_id, field, String::new())
+    })
+    .await?;
+    super::render(&page)
+}
+
+#[derive(Deserialize)]
+pub struct SendForm {
+    to: NumberField,
+    message: String,
+}
+
+pub async fn send(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<i64>,
+    CsrfForm(form): CsrfForm<SendForm>,
+) -> Result<HttpResponse, AppError> {
+    let contact_id = path.into_inner();
+    let gateway = state.sms.clone();
+    let outcome = super::with_conn(&state, move |conn| {
+        let (database_id, user_id) = (current.user.database_id, current.user.id);
+        let result = sending::send_to_contact(
+            conn,
+            gateway.as_ref(),
+            database_id,
+            user_id,
+            contact_id,
+            form.to,
+            &form.message,
+        );
+        let (status, error, shortfall) = match result {
+            Ok(_) => return Ok(Ok(())),
+            Err(SendError::ContactNotFound) => return Err(AppError::NotFound),
+            Err(SendError::Database(e)) => return Err(e.into()),
+            Err(SendError::Ledger(e)) => return Err(AppError::Internal(e.to_string())),
+            Err(SendError::InsufficientCredits {
+                account_id,
+                available,
+                needed,
+            }) => (
+                StatusCode::PAYMENT_REQUIRED,
+                None,
+                Some((needed, available, format!("/iap/accounts/{account_id}/buy"))),
+            ),
+            Err(e @ SendError::CarrierRefused(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, Some(e.to_string()), None)
+            }
+            Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, Some(e.to_string()), None),
+        };
+        let mut page = send_page(conn, &current, contact_id, form.to, form.message)?;
+        page.error = error;
+        page.shortfall = shortfall;
+        Ok(Err((page, status)))
+    })
+    .await?;
+    match outcome {
+        Ok(()) => Ok(HttpResponse::SeeOther()
+            .insert_header(("Location", format!("/contacts/{contact_id}#chatter")))
+            .finish()),
+        Err((page, status)) => super::render_with_status(&page, status),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sms/history.html")]
+struct HistoryPage {
+    nav: Nav,
+    messages: Vec<SmsMessage>,
+}
+
+pub async fn history(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+) -> Result<HttpResponse, AppError> {
+    let database_id = current.user.database_id;
+    let messages =
+        super::with_conn(&state, move |conn| Ok(sending::history(conn, database_id)?)).await?;
+    super::render(&HistoryPage {
+        nav: Nav::for_user(&current),
+        messages,
+    })
+}
