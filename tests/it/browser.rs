@@ -281,3 +281,45 @@ async fn warn_me_reveals_threshold_and_warning_email() {
     assert_eq!(text(&client, "form.alerts .alert.ok").await, "Saved.");
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_sms_dialog_counts_while_typing_and_the_chatter_shows_the_message() {
+    let db = TestDb::new();
+    let (_processes, client, base) = start(&db).await;
+    client.goto(&format!("{base}/login")).await.unwrap();
+    type_into(&client, "#email", "user@demo.test").await;
+    type_into(&client, "#password", "demo").await;
+    click(&client, "form.stacked button[type=submit]").await;
+    heading_is(&client, "IAP Account").await;
+    client.goto(&format!("{base}/contacts")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::LinkText("Lucille Dupont"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    heading_is(&client, "Lucille Dupont").await;
+    click(&client, "a.sms-link[href$='to=mobile']").await;
+    heading_is(&client, "Send SMS Text Message").await;
+    type_into(&client, "#message", "Your order has shipped.").await;
+    let counter = text_when(&client, "#sms-count", |t| t.starts_with("23 characters")).await;
+    assert_eq!(counter, "23 characters · 1 SMS · GSM-7 · 0.0760 credits");
+    type_into(&client, "#message", &"€".repeat(81)).await;
+    let counter = text_when(&client, "#sms-count", |t| t.starts_with("81 characters")).await;
+    assert_eq!(counter, "81 characters · 2 SMS · GSM-7 · 0.1520 credits");
+    // (ChromeDriver cannot type characters outside the BMP, so no emoji here.)
+    type_into(&client, "#message", "Ça coûte 5 €").await;
+    let counter = text_when(&client, "#sms-count", |t| t.contains("UCS-2")).await;
+    assert_eq!(counter, "12 characters · 1 SMS · UCS-2 · 0.0760 credits");
+    snapshot(&client, "8-send-sms").await;
+    click(&client, "form.stacked button[type=submit]").await;
+    let chatter = text_when(&client, "#chatter", |t| t.contains("Ça coûte")).await;
+    assert!(
+        chatter.contains("1 SMS (UCS-2) · 0.076 credits · sent"),
+        "{chatter}"
+    );
+    snapshot(&client, "9-chatter").await;
+    client.close().await.unwrap();
+}
