@@ -175,6 +175,16 @@ pub fn list(
     query.load(conn)
 }
 
+/// The database's contacts among `ids` (others' contacts are left out), by name.
+pub fn by_ids(conn: &mut PgConnection, database_id: i64, ids: &[i64]) -> QueryResult<Vec<Contact>> {
+    contacts::table
+        .filter(contacts::database_id.eq(database_id))
+        .filter(contacts::id.eq_any(ids))
+        .order((contacts::name, contacts::id))
+        .select(Contact::as_select())
+        .load(conn)
+}
+
 pub fn find(conn: &mut PgConnection, database_id: i64, id: i64) -> QueryResult<Option<Contact>> {
     contacts::table
         .filter(contacts::id.eq(id))

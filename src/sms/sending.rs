@@ -201,6 +201,147 @@ pub fn send_to_contact(
     }
 }
 
+/// What a mass SMS did.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOutcome {
+    pub sent: usize,
+    pub cost: Credits,
+    /// Contacts without a valid mobile number: not sent, not charged.
+    pub skipped: Vec<String>,
+    /// Contacts whose SMS the carrier refused: not charged.
+    pub failed: Vec<String>,
+}
+
+/// Sends one message to the mobiles of several contacts. The whole batch is priced and held
+/// first: without enough credits for all of it nothing is sent. Each message is logged in its
+/// contact's chatter; the hold is captured for the accepted ones only.
+pub fn send_to_many(
+    conn: &mut PgConnection,
+    gateway: &dyn SmsGateway,
+    database_id: i64,
+    user_id: i64,
+    contact_ids: &[i64],
+    body: &str,
+) -> Result<BatchOutcome, SendError> {
+    let count = encoding::count(body);
+    if count.parts == 0 || body.trim().is_empty() {
+        return Err(SendError::EmptyMessage);
+    }
+    if count.too_long() {
+        return Err(SendError::TooLong(count.parts));
+    }
+    let chosen = contacts::by_ids(conn, database_id, contact_ids)?;
+    if chosen.is_empty() {
+        return Err(SendError::ContactNotFound);
+    }
+    let prices = pricing::all_prices(conn)?;
+    let price_to = |e164: &str| {
+        let country = phone::country_of(e164).unwrap_or_default();
+        prices
+            .iter()
+            .find(|p| p.country_code == country)
+            .or_else(|| {
+                prices
+                    .iter()
+                    .find(|p| p.country_code == pricing::OTHER_COUNTRIES)
+            })
+            .map_or(Credits::ZERO, |p| p.price)
+    };
+    let mut outcome = BatchOutcome::default();
+    let mut targets = Vec::new(); // (contact, recipient, cost)
+    for contact in chosen {
+        let number = contact
+            .mobile
+            .as_deref()
+            .and_then(|m| phone::PhoneNumber::parse(m, contact.country.as_deref()).ok());
+        match number {
+            Some(n) => {
+                let cost = pricing::cost(&count, price_to(n.e164()));
+                targets.push((contact, n.e164().to_string(), cost));
+            }
+            None => outcome.skipped.push(contact.name),
+        }
+    }
+    if targets.is_empty() {
+        return Ok(outcome);
+    }
+    let total = Credits::from_units(targets.iter().map(|(_, _, c)| c.units()).sum());
+    let sms = catalog::service_by_slug(conn, SMS_SERVICE)?.ok_or(SendError::ContactNotFound)?;
+    let account = accounts::get_or_create(conn, database_id, sms.id)?;
+    let actor = Actor::user(user_id);
+    let description = format!("Mass SMS to {} contacts", targets.len());
+    let hold = match ledger::authorize(
+        conn,
+        account.id,
+        total,
+        Some(HOLD_TTL),
+        &description,
+        &actor,
+    ) {
+        Ok(hold) => hold,
+        Err(LedgerError::InsufficientCredits { available, .. }) => {
+            return Err(SendError::InsufficientCredits {
+                account_id: account.id,
+                available,
+                needed: total,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let handoffs: Vec<Handoff> = targets
+        .iter()
+        .map(|(_, to, _)| gateway.submit(to, body))
+        .collect();
+    conn.transaction(|conn| {
+        let mut rows = Vec::with_capacity(targets.len());
+        let mut captured = 0;
+        for ((contact, to, cost), handoff) in targets.iter().zip(&handoffs) {
+            let (status, cost, error, reference) = match handoff {
+                Handoff::Accepted { reference } => {
+                    captured += cost.units();
+                    outcome.sent += 1;
+                    ("sent", *cost, None, Some(reference.clone()))
+                }
+                Handoff::Refused { reason } => {
+                    outcome.failed.push(contact.name.clone());
+                    ("error", Credits::ZERO, Some(reason.clone()), None)
+                }
+            };
+            rows.push((
+                sms_messages::database_id.eq(database_id),
+                sms_messages::contact_id.eq(Some(contact.id)),
+                sms_messages::sent_by.eq(Some(user_id)),
+                sms_messages::recipient.eq(to.clone()),
+                sms_messages::body.eq(body),
+                sms_messages::encoding.eq(count.encoding.name()),
+                sms_messages::parts.eq(i32::try_from(count.parts).unwrap_or(0)),
+                sms_messages::cost.eq(cost),
+                sms_messages::status.eq(status),
+                sms_messages::error.eq(error),
+                sms_messages::carrier_reference.eq(reference),
+                sms_messages::hold_id.eq(Some(hold.id)),
+            ));
+        }
+        if captured > 0 {
+            ledger::capture(
+                conn,
+                account.id,
+                hold.id,
+                Some(Credits::from_units(captured)),
+                &actor,
+            )?;
+        } else {
+            ledger::cancel(conn, account.id, hold.id, &actor)?;
+        }
+        diesel::insert_into(sms_messages::table)
+            .values(&rows)
+            .execute(conn)?;
+        outcome.cost = Credits::from_units(captured);
+        Ok::<_, SendError>(())
+    })?;
+    Ok(outcome)
+}
+
 /// The SMS sent to a contact, newest first (its chatter).
 pub fn chatter(
     conn: &mut PgConnection,

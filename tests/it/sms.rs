@@ -383,6 +383,118 @@ mod sending {
     }
 
     #[test]
+    fn a_mass_sms_is_all_or_nothing_and_skips_contacts_without_a_mobile() {
+        let db = TestDb::new();
+        let mut conn = db.conn();
+        // Belgium 0.0826 + France 0.0760 = 0.1586 for the batch.
+        let f = fixture(&mut conn, "0.1585");
+        let be = contact(&mut conn, &f, "0470 12 34 56", "BE");
+        let fr = contact(&mut conn, &f, "06 12 34 56 78", "FR");
+        let nobody = contacts::create(
+            &mut conn,
+            f.database_id,
+            &ContactInput {
+                name: "No Mobile".into(),
+                ..ContactInput::default()
+            }
+            .validate()
+            .unwrap(),
+        )
+        .unwrap()
+        .id;
+        let carrier = SimulatedCarrier::default();
+        match sending::send_to_many(
+            &mut conn,
+            &carrier,
+            f.database_id,
+            f.user_id,
+            &[be, fr, nobody],
+            "Sale today",
+        ) {
+            Err(SendError::InsufficientCredits {
+                available, needed, ..
+            }) => {
+                assert_eq!(
+                    (available, needed),
+                    (
+                        Credits::parse("0.1585").unwrap(),
+                        Credits::parse("0.1586").unwrap()
+                    )
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            sending::chatter(&mut conn, f.database_id, be)
+                .unwrap()
+                .is_empty(),
+            "none sent"
+        );
+        assert_eq!(balance(&mut conn, &f), Credits::parse("0.1585").unwrap());
+
+        ledger::grant(
+            &mut conn,
+            f.account_id,
+            Credits::parse("0.0001").unwrap(),
+            GrantKind::Adjustment,
+            "top up",
+            &Actor::cli(),
+        )
+        .unwrap();
+        let outcome = sending::send_to_many(
+            &mut conn,
+            &carrier,
+            f.database_id,
+            f.user_id,
+            &[be, fr, nobody],
+            "Sale today",
+        )
+        .unwrap();
+        assert_eq!(
+            (outcome.sent, outcome.cost),
+            (2, Credits::parse("0.1586").unwrap())
+        );
+        assert_eq!(outcome.skipped, ["No Mobile"]);
+        assert_eq!(balance(&mut conn, &f), Credits::ZERO);
+        assert_eq!(
+            sending::chatter(&mut conn, f.database_id, be)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            sending::chatter(&mut conn, f.database_id, fr)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(verify_ledger(&mut conn).unwrap().is_consistent());
+    }
+
+    #[test]
+    fn a_mass_sms_during_an_outage_charges_nothing() {
+        let db = TestDb::new();
+        let mut conn = db.conn();
+        let f = fixture(&mut conn, "1");
+        let be = contact(&mut conn, &f, "0470 12 34 56", "BE");
+        let carrier = SimulatedCarrier::default();
+        carrier.set_down(true);
+        let outcome =
+            sending::send_to_many(&mut conn, &carrier, f.database_id, f.user_id, &[be], "Hi")
+                .unwrap();
+        assert_eq!((outcome.sent, outcome.failed.len()), (0, 1));
+        let account = accounts::by_id(&mut conn, f.account_id).unwrap().unwrap();
+        assert_eq!(
+            (account.balance, account.reserved),
+            (Credits::whole(1), Credits::ZERO)
+        );
+        assert_eq!(
+            sending::chatter(&mut conn, f.database_id, be).unwrap()[0].status,
+            "error"
+        );
+    }
+
+    #[test]
     fn two_concurrent_sends_on_credits_for_one_send_exactly_one() {
         let db = TestDb::new();
         let f = fixture(&mut db.conn(), "0.0826");
