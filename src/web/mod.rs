@@ -55,6 +55,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/contacts/{id}/sms", web::get().to(sms::dialog))
         .route("/contacts/{id}/sms", web::post().to(sms::send))
         .route("/sms", web::get().to(sms::history))
+        .route("/sms/mass", web::get().to(sms::mass_dialog))
+        .route("/sms/mass", web::post().to(sms::mass_send))
         .route("/services/{slug}", web::get().to(catalog::service_page))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))

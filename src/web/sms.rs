@@ -163,3 +163,110 @@ pub async fn history(
         messages,
     })
 }
+
+#[derive(Template)]
+#[template(path = "sms/mass.html")]
+struct MassPage {
+    nav: Nav,
+    recipients: Vec<Contact>,
+    message: String,
+    error: Option<String>,
+    /// (needed, available, missing, buy link) when the SMS account ran short.
+    shortfall: Option<(Credits, Credits, Credits, String)>,
+    outcome: Option<sending::BatchOutcome>,
+}
+
+/// The contact ids (`ids=…`, repeated) and the other fields of a query string or form.
+fn ids_and_message(pairs: &[(String, String)]) -> (Vec<i64>, String) {
+    let ids = pairs
+        .iter()
+        .filter(|(k, _)| k == "ids")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    let message = pairs
+        .iter()
+        .find(|(k, _)| k == "message")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    (ids, message)
+}
+
+fn mass_page(
+    conn: &mut diesel::PgConnection,
+    current: &CurrentUser,
+    ids: &[i64],
+    message: String,
+) -> Result<MassPage, AppError> {
+    let recipients = contacts::by_ids(conn, current.user.database_id, ids)?;
+    if recipients.is_empty() {
+        return Err(AppError::NotFound);
+    }
+    Ok(MassPage {
+        nav: Nav::for_user(current),
+        recipients,
+        message,
+        error: None,
+        shortfall: None,
+        outcome: None,
+    })
+}
+
+pub async fn mass_dialog(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let (ids, _) = ids_and_message(&pairs);
+    let page = super::with_conn(&state, move |conn| {
+        mass_page(conn, &current, &ids, String::new())
+    })
+    .await?;
+    super::render(&page)
+}
+
+pub async fn mass_send(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> Result<HttpResponse, AppError> {
+    let (ids, message) = ids_and_message(&pairs);
+    let gateway = state.sms.clone();
+    let (page, status) = super::with_conn(&state, move |conn| {
+        let (database_id, user_id) = (current.user.database_id, current.user.id);
+        let result =
+            sending::send_to_many(conn, gateway.as_ref(), database_id, user_id, &ids, &message);
+        let mut page = mass_page(conn, &current, &ids, message)?;
+        let status = match result {
+            Ok(outcome) => {
+                page.outcome = Some(outcome);
+                StatusCode::OK
+            }
+            Err(SendError::ContactNotFound) => return Err(AppError::NotFound),
+            Err(SendError::Database(e)) => return Err(e.into()),
+            Err(SendError::Ledger(e)) => return Err(AppError::Internal(e.to_string())),
+            Err(SendError::InsufficientCredits {
+                account_id,
+                available,
+                needed,
+            }) => {
+                let missing = Credits::from_units(needed.units() - available.units());
+                page.shortfall = Some((
+                    needed,
+                    available,
+                    missing,
+                    format!("/iap/accounts/{account_id}/buy"),
+                ));
+                StatusCode::PAYMENT_REQUIRED
+            }
+            Err(e) => {
+                page.error = Some(e.to_string());
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+        };
+        Ok((page, status))
+    })
+    .await?;
+    super::render_with_status(&page, status)
+}

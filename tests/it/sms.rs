@@ -707,6 +707,99 @@ mod pages {
     }
 
     #[actix_web::test]
+    async fn a_mass_sms_from_the_contact_list() {
+        let app = TestApp::new().with_demo();
+        let browser = app.browser();
+        browser.sign_in("user@demo.test", "demo").await;
+        let list = browser.get("/contacts").await;
+        assert!(
+            list.body
+                .contains(">Send SMS to the selected contacts</button>")
+        );
+        let lucille = contact_id(&browser, "Lucille Dupont").await;
+        let sanne = contact_id(&browser, "Sanne de Vries").await;
+        let dialog_path = format!("/sms/mass?ids={lucille}&ids={sanne}");
+        let dialog = browser.get(&dialog_path).await;
+        assert_eq!(dialog.status, StatusCode::OK);
+        assert!(dialog.body.contains("Lucille Dupont, Sanne de Vries"));
+        let (_, before) = sms_balance(&app, &browser).await;
+        let (l, s) = (lucille.to_string(), sanne.to_string());
+        let page = browser
+            .submit(
+                &dialog_path,
+                "/sms/mass",
+                &[
+                    ("ids", l.as_str()),
+                    ("ids", s.as_str()),
+                    ("message", "Spring sale"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        // France 0.0760 + Netherlands 0.1015.
+        assert!(page.body.contains("Sent 2 SMS for 0.1775 credits"));
+        let (_, after) = sms_balance(&app, &browser).await;
+        assert_eq!(before.units() - after.units(), 1_775);
+        assert!(
+            browser
+                .get(&format!("/contacts/{sanne}"))
+                .await
+                .body
+                .contains("Spring sale")
+        );
+
+        // A batch bigger than the balance sends nothing and says how much is missing.
+        let (account, left) = sms_balance(&app, &browser).await;
+        let drain = left.units() - 1_000; // leave 0.1 credit
+        iap_credits::ledger::adjust(
+            &mut app.db.conn(),
+            account,
+            -drain,
+            "test: leave 0.1",
+            &iap_credits::ledger::Actor::cli(),
+        )
+        .unwrap();
+        let page = browser
+            .submit(
+                &dialog_path,
+                "/sms/mass",
+                &[
+                    ("ids", l.as_str()),
+                    ("ids", s.as_str()),
+                    ("message", "Second wave"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::PAYMENT_REQUIRED);
+        assert!(
+            page.body.contains(
+                "need 0.1775 credits; your SMS account has 0.1 available, 0.0775 missing."
+            ),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains(">Buy Credits for SMS</a>"));
+        assert!(
+            !browser
+                .get(&format!("/contacts/{sanne}"))
+                .await
+                .body
+                .contains("Second wave")
+        );
+        assert_eq!(
+            sms_balance(&app, &browser).await.1,
+            Credits::parse("0.1").unwrap()
+        );
+        assert_eq!(
+            browser
+                .post("/sms/mass", &[("ids", l.as_str()), ("message", "x")])
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+    }
+
+    #[actix_web::test]
     async fn another_databases_contact_cannot_be_texted() {
         let app = TestApp::new().with_demo();
         let demo = app.browser();
