@@ -13,7 +13,7 @@ use super::pricing;
 use crate::catalog;
 use crate::contacts::{self, phone};
 use crate::credits::Credits;
-use crate::ledger::{self, Actor, LedgerError, accounts};
+use crate::ledger::{self, Actor, Hold, IapAccount, LedgerError, accounts};
 use crate::schema::sms_messages;
 
 /// A hold for an SMS lasts long enough for any carrier hand-off.
@@ -89,6 +89,42 @@ pub fn quote(conn: &mut PgConnection, recipient_e164: &str, body: &str) -> Query
     })
 }
 
+/// The message's count, unless it is empty or longer than the most parts allowed.
+fn checked_count(body: &str) -> Result<SmsCount, SendError> {
+    let count = encoding::count(body);
+    if count.parts == 0 || body.trim().is_empty() {
+        return Err(SendError::EmptyMessage);
+    }
+    if count.too_long() {
+        return Err(SendError::TooLong(count.parts));
+    }
+    Ok(count)
+}
+
+/// Holds `cost` on the database's SMS account (created on first need); too few credits is
+/// `InsufficientCredits` with what is needed and available.
+fn hold_credits(
+    conn: &mut PgConnection,
+    database_id: i64,
+    cost: Credits,
+    description: &str,
+    actor: &Actor,
+) -> Result<(IapAccount, Hold), SendError> {
+    let sms = catalog::service_by_slug(conn, SMS_SERVICE)?.ok_or(SendError::ContactNotFound)?;
+    let account = accounts::get_or_create(conn, database_id, sms.id)?;
+    match ledger::authorize(conn, account.id, cost, Some(HOLD_TTL), description, actor) {
+        Ok(hold) => Ok((account, hold)),
+        Err(LedgerError::InsufficientCredits { available, .. }) => {
+            Err(SendError::InsufficientCredits {
+                account_id: account.id,
+                available,
+                needed: cost,
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Which of the contact's numbers to send to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -114,13 +150,7 @@ pub fn send_to_contact(
         NumberField::Mobile => contact.mobile.clone(),
     }
     .ok_or(SendError::NoNumber)?;
-    let count = encoding::count(body);
-    if count.parts == 0 || body.trim().is_empty() {
-        return Err(SendError::EmptyMessage);
-    }
-    if count.too_long() {
-        return Err(SendError::TooLong(count.parts));
-    }
+    let count = checked_count(body)?;
     let record = |conn: &mut PgConnection,
                   recipient: &str,
                   quote: Option<&Quote>,
@@ -160,27 +190,14 @@ pub fn send_to_contact(
     };
     let recipient = recipient.e164().to_string();
     let quote = quote(conn, &recipient, body)?;
-    let sms = catalog::service_by_slug(conn, SMS_SERVICE)?.ok_or(SendError::ContactNotFound)?;
-    let account = accounts::get_or_create(conn, database_id, sms.id)?;
     let actor = Actor::user(user_id);
-    let hold = match ledger::authorize(
+    let (account, hold) = hold_credits(
         conn,
-        account.id,
+        database_id,
         quote.cost,
-        Some(HOLD_TTL),
         &format!("SMS to {}", contact.name),
         &actor,
-    ) {
-        Ok(hold) => hold,
-        Err(LedgerError::InsufficientCredits { available, .. }) => {
-            return Err(SendError::InsufficientCredits {
-                account_id: account.id,
-                available,
-                needed: quote.cost,
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    )?;
     match gateway.submit(&recipient, body) {
         Handoff::Accepted { reference } => Ok(conn.transaction(|conn| {
             ledger::capture(conn, account.id, hold.id, Some(quote.cost), &actor)?;
@@ -223,13 +240,7 @@ pub fn send_to_many(
     contact_ids: &[i64],
     body: &str,
 ) -> Result<BatchOutcome, SendError> {
-    let count = encoding::count(body);
-    if count.parts == 0 || body.trim().is_empty() {
-        return Err(SendError::EmptyMessage);
-    }
-    if count.too_long() {
-        return Err(SendError::TooLong(count.parts));
-    }
+    let count = checked_count(body)?;
     let chosen = contacts::by_ids(conn, database_id, contact_ids)?;
     if chosen.is_empty() {
         return Err(SendError::ContactNotFound);
@@ -266,28 +277,9 @@ pub fn send_to_many(
         return Ok(outcome);
     }
     let total = Credits::from_units(targets.iter().map(|(_, _, c)| c.units()).sum());
-    let sms = catalog::service_by_slug(conn, SMS_SERVICE)?.ok_or(SendError::ContactNotFound)?;
-    let account = accounts::get_or_create(conn, database_id, sms.id)?;
     let actor = Actor::user(user_id);
     let description = format!("Mass SMS to {} contacts", targets.len());
-    let hold = match ledger::authorize(
-        conn,
-        account.id,
-        total,
-        Some(HOLD_TTL),
-        &description,
-        &actor,
-    ) {
-        Ok(hold) => hold,
-        Err(LedgerError::InsufficientCredits { available, .. }) => {
-            return Err(SendError::InsufficientCredits {
-                account_id: account.id,
-                available,
-                needed: total,
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (account, hold) = hold_credits(conn, database_id, total, &description, &actor)?;
     let handoffs: Vec<Handoff> = targets
         .iter()
         .map(|(_, to, _)| gateway.submit(to, body))

@@ -24,12 +24,6 @@ fn order_fault(e: OrderError) -> AppError {
     }
 }
 
-fn see_other(location: String) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", location))
-        .finish()
-}
-
 #[derive(Template)]
 #[template(path = "buy/packs.html")]
 struct BuyPage {
@@ -79,7 +73,7 @@ pub async fn create_order(
             .map_err(order_fault)
     })
     .await?;
-    Ok(see_other(format!("/checkout/{}", order.id)))
+    Ok(super::see_other(format!("/checkout/{}", order.id)))
 }
 
 /// The checkout form as typed (never the CVC), with a message per field.
@@ -192,7 +186,7 @@ pub async fn pay(
     })
     .await?;
     match outcome {
-        Ok(order_id) => Ok(see_other(format!("/orders/{order_id}"))),
+        Ok(order_id) => Ok(super::see_other(format!("/orders/{order_id}"))),
         Err((page, status)) => super::render_with_status(&page, status),
     }
 }

@@ -125,12 +125,6 @@ fn form_page(
     }
 }
 
-fn see_other(location: String) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", location))
-        .finish()
-}
-
 pub async fn new_form(current: CurrentUser) -> Result<HttpResponse, AppError> {
     super::render(&form_page(
         &current,
@@ -159,7 +153,7 @@ pub async fn create(
         Ok(contacts::create(conn, database_id, &valid)?)
     })
     .await?;
-    Ok(see_other(format!("/contacts/{}", contact.id)))
+    Ok(super::see_other(format!("/contacts/{}", contact.id)))
 }
 
 pub async fn edit_form(
@@ -205,17 +199,14 @@ pub async fn update(
         contacts::update(conn, database_id, id, &valid)?.ok_or(AppError::NotFound)
     })
     .await?;
-    Ok(see_other(format!("/contacts/{id}")))
+    Ok(super::see_other(format!("/contacts/{id}")))
 }
-
-#[derive(Deserialize)]
-pub struct Empty {}
 
 pub async fn delete(
     state: web::Data<AppState>,
     current: CurrentUser,
     path: web::Path<i64>,
-    _form: CsrfForm<Empty>,
+    _form: CsrfForm<super::EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id) = (path.into_inner(), current.user.database_id);
     let deleted = super::with_conn(&state, move |conn| {
@@ -225,5 +216,5 @@ pub async fn delete(
     if !deleted {
         return Err(AppError::NotFound);
     }
-    Ok(see_other("/contacts".into()))
+    Ok(super::see_other("/contacts"))
 }

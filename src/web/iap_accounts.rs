@@ -219,14 +219,11 @@ pub async fn save_alerts(
     super::render_with_status(&page, status)
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 pub async fn regenerate_token(
     state: web::Data<AppState>,
     Admin(current): Admin,
     path: web::Path<i64>,
-    _form: CsrfForm<Empty>,
+    _form: CsrfForm<super::EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let account_id = path.into_inner();
     let database_id = current.user.database_id;
@@ -235,7 +232,5 @@ pub async fn regenerate_token(
         Ok(accounts::regenerate_token(conn, account_id)?)
     })
     .await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header(("Location", format!("/iap/accounts/{account_id}")))
-        .finish())
+    Ok(super::see_other(format!("/iap/accounts/{account_id}")))
 }

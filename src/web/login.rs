@@ -72,9 +72,7 @@ pub async fn submit(
     match outcome {
         Ok(user) => {
             session::begin(&session, user.id);
-            Ok(HttpResponse::SeeOther()
-                .insert_header(("Location", next))
-                .finish())
+            Ok(super::see_other(next))
         }
         Err(SignInError::Database(e)) => Err(e.into()),
         Err(refused) => {
@@ -94,12 +92,7 @@ pub async fn submit(
     }
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
-pub async fn logout(session: Session, _form: CsrfForm<Empty>) -> HttpResponse {
+pub async fn logout(session: Session, _form: CsrfForm<super::EmptyForm>) -> HttpResponse {
     session::end(&session);
-    HttpResponse::SeeOther()
-        .insert_header(("Location", "/"))
-        .finish()
+    super::see_other("/")
 }

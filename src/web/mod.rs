@@ -106,6 +106,17 @@ pub fn render<T: Template>(page: &T) -> Result<HttpResponse, AppError> {
         .body(page.render()?))
 }
 
+/// 303 See Other: where a browser goes after a form that worked.
+pub fn see_other(location: impl Into<String>) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location.into()))
+        .finish()
+}
+
+/// A form with nothing but its CSRF token (sign out, delete, regenerate).
+#[derive(serde::Deserialize)]
+pub struct EmptyForm {}
+
 /// Renders a page with another status than 200 (a form with errors, a refused payment…).
 pub fn render_with_status<T: Template>(
     page: &T,

@@ -137,9 +137,7 @@ pub async fn send(
     })
     .await?;
     match outcome {
-        Ok(()) => Ok(HttpResponse::SeeOther()
-            .insert_header(("Location", format!("/contacts/{contact_id}#chatter")))
-            .finish()),
+        Ok(()) => Ok(super::see_other(format!("/contacts/{contact_id}#chatter"))),
         Err((page, status)) => super::render_with_status(&page, status),
     }
 }
