@@ -60,9 +60,9 @@ document.addEventListener("DOMContentLoaded", () => {
     return { encoding: gsm ? "GSM-7" : "UCS-2", characters: chars.length, parts };
   };
   const units = (price) => Math.round(parseFloat(price) * 10000);
-  document.addEventListener("DOMContentLoaded", () => {
-    for (const area of document.querySelectorAll("textarea[data-sms-counter]")) {
-      const out = document.querySelector(area.dataset.smsCounter);
+  const attach = (root) => {
+    for (const area of root.querySelectorAll("textarea[data-sms-counter]")) {
+      const out = root.querySelector(area.dataset.smsCounter);
       const price = units(area.dataset.price);
       const maxParts = parseInt(area.dataset.maxParts, 10);
       const show = () => {
@@ -74,5 +74,49 @@ document.addEventListener("DOMContentLoaded", () => {
       area.addEventListener("input", show);
       show();
     }
+  };
+  document.addEventListener("DOMContentLoaded", () => attach(document));
+
+  // A link with data-modal opens its page's dialog section in a modal <dialog> instead of
+  // navigating; the form inside still posts normally, so the server's answer (the chatter, or
+  // the dialog again with its error) is a whole page. Any failure falls back to the link.
+  document.addEventListener("click", async (event) => {
+    const link = event.target.closest("a[data-modal]");
+    if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    event.preventDefault();
+    try {
+      const response = await fetch(link.href, { credentials: "same-origin" });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const section = page.querySelector("section.dialog");
+      if (!section) throw new Error("no dialog in the page");
+      const modal = document.createElement("dialog");
+      modal.className = "modal";
+      modal.setAttribute("aria-labelledby", section.getAttribute("aria-labelledby") || "");
+      const close = document.createElement("button");
+      close.type = "button";
+      close.className = "close";
+      close.setAttribute("aria-label", "Close");
+      close.textContent = "×";
+      close.addEventListener("click", () => modal.close());
+      modal.append(close, document.adoptNode(section));
+      for (const back of modal.querySelectorAll("[data-dialog-back]")) {
+        back.addEventListener("click", (e) => { e.preventDefault(); modal.close(); });
+      }
+      modal.addEventListener("close", () => { modal.remove(); link.focus(); });
+      document.body.append(modal);
+      attach(modal);
+      modal.showModal();
+      modal.querySelector("textarea, input:not([type=hidden])")?.focus();
+    } catch (error) {
+      console.warn("opening the dialog as a page:", error);
+      window.location.assign(link.href);
+    }
   });
 })();
+
+// A form with data-confirm asks before it is submitted (deleting a contact, for instance).
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset && event.target.dataset.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+});

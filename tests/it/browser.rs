@@ -301,8 +301,14 @@ async fn the_sms_dialog_counts_while_typing_and_the_chatter_shows_the_message() 
         .await
         .unwrap();
     heading_is(&client, "Lucille Dupont").await;
+    let contact_url = client.current_url().await.unwrap();
     click(&client, "a.sms-link[href$='to=mobile']").await;
-    heading_is(&client, "Send SMS Text Message").await;
+    // With JavaScript the dialog opens as a modal over the contact page.
+    text_when(&client, "dialog.modal[open] h1", |t| {
+        t == "Send SMS Text Message"
+    })
+    .await;
+    assert_eq!(client.current_url().await.unwrap(), contact_url);
     type_into(&client, "#message", "Your order has shipped.").await;
     let counter = text_when(&client, "#sms-count", |t| t.starts_with("23 characters")).await;
     assert_eq!(counter, "23 characters · 1 SMS · GSM-7 · 0.0760 credits");
@@ -314,7 +320,7 @@ async fn the_sms_dialog_counts_while_typing_and_the_chatter_shows_the_message() 
     let counter = text_when(&client, "#sms-count", |t| t.contains("UCS-2")).await;
     assert_eq!(counter, "12 characters · 1 SMS · UCS-2 · 0.0760 credits");
     snapshot(&client, "8-send-sms").await;
-    click(&client, "form.stacked button[type=submit]").await;
+    click(&client, "dialog.modal form button[type=submit]").await;
     let chatter = text_when(&client, "#chatter", |t| t.contains("Ça coûte")).await;
     assert!(
         chatter.contains("1 SMS (UCS-2) · 0.076 credits · sent"),
