@@ -374,7 +374,7 @@ pub fn apply_delivery_reports(
             sms_messages::carrier_reference,
         ))
         .load(conn)?;
-    let mut updated = 0;
+    let (mut ids, mut statuses, mut errors) = (Vec::new(), Vec::new(), Vec::new());
     for (id, recipient, reference) in waiting {
         let report = gateway.report(&recipient, reference.as_deref().unwrap_or_default());
         let (status, error) = match report {
@@ -382,17 +382,23 @@ pub fn apply_delivery_reports(
             Some(DeliveryReport::Delivered) => ("delivered", None),
             Some(DeliveryReport::Failed { reason }) => ("error", Some(reason)),
         };
-        updated += diesel::update(
-            sms_messages::table
-                .find(id)
-                .filter(sms_messages::status.eq("sent")),
-        )
-        .set((
-            sms_messages::status.eq(status),
-            sms_messages::error.eq(error),
-            sms_messages::updated_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)?;
+        ids.push(id);
+        statuses.push(status);
+        errors.push(error);
     }
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    // One statement for the whole batch; a message already moved on is left as it is.
+    use diesel::sql_types::{Array, BigInt, Nullable, Text};
+    let updated = diesel::sql_query(
+        "UPDATE sms_messages m SET status = r.status, error = r.error, updated_at = now() \
+         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS r(id, status, error) \
+         WHERE m.id = r.id AND m.status = 'sent'",
+    )
+    .bind::<Array<BigInt>, _>(ids)
+    .bind::<Array<Text>, _>(statuses)
+    .bind::<Array<Nullable<Text>>, _>(errors)
+    .execute(conn)?;
     Ok(updated)
 }
