@@ -15,6 +15,7 @@ use crate::credits::Credits;
 use crate::db;
 use crate::demo;
 use crate::ledger::{self, Actor};
+use crate::mail::outbox::{self, EmailStatus};
 use crate::startup::{self, AppState, Application, DatabaseHandle};
 use crate::tenancy::{self, Role, Subscription};
 
@@ -85,6 +86,37 @@ pub enum Command {
     },
     /// Check the ledger's invariants for every account; exits 1 if any is broken.
     VerifyLedger,
+    /// List the email outbox (alerts and receipts), newest first; or send a failed one again.
+    Outbox {
+        /// Only messages with this status.
+        #[arg(long, value_enum)]
+        status: Option<EmailStatusArg>,
+        /// How many to list.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Queue this failed message again (its attempts start over).
+        #[arg(long, value_name = "ID")]
+        retry: Option<i64>,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum EmailStatusArg {
+    Pending,
+    Sent,
+    Failed,
+    Cancelled,
+}
+
+impl From<EmailStatusArg> for EmailStatus {
+    fn from(arg: EmailStatusArg) -> Self {
+        match arg {
+            EmailStatusArg::Pending => EmailStatus::Pending,
+            EmailStatusArg::Sent => EmailStatus::Sent,
+            EmailStatusArg::Failed => EmailStatus::Failed,
+            EmailStatusArg::Cancelled => EmailStatus::Cancelled,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -242,6 +274,41 @@ fn run_with_database(cli: &Cli, database: &DatabaseHandle, base_url: String) -> 
             println!("{shown}");
             Ok(())
         }
+        Command::Outbox {
+            status,
+            limit,
+            retry,
+        } => {
+            let mut conn = pool.get()?;
+            if let Some(id) = retry {
+                if !outbox::retry_failed(&mut conn, *id)? {
+                    anyhow::bail!("there is no failed message {id} in the outbox");
+                }
+                println!("Message {id} is queued again.");
+                return Ok(());
+            }
+            let emails = outbox::list(&mut conn, status.map(Into::into), *limit)?;
+            if emails.is_empty() {
+                println!("The outbox is empty.");
+            }
+            for e in emails {
+                println!(
+                    "{} {} {} created {} attempts {}{}{}",
+                    e.id,
+                    e.kind,
+                    e.status,
+                    e.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    e.attempts,
+                    e.recipients
+                        .map(|to| format!(" to {to}"))
+                        .unwrap_or_default(),
+                    e.last_error
+                        .map(|error| format!(" — {error}"))
+                        .unwrap_or_default(),
+                );
+            }
+            Ok(())
+        }
         Command::VerifyLedger => {
             let mut conn = pool.get()?;
             let report = ledger::verify::verify_ledger(&mut conn)?;
@@ -305,10 +372,14 @@ fn serve(
     let secret = cli.config.secret_key()?;
     let session_key = actix_web::cookie::Key::try_from(secret.as_slice())
         .context("the secret key is too short for a session key")?;
+    let mailer = crate::mail::Mailer::from_config(&cli.config, &base_url)?;
+    let mail_destination = mailer.describe();
     let state = AppState::new(pool, base_url.clone(), session_key);
     let bind = cli.config.bind.clone();
     actix_web::rt::System::new().block_on(async move {
         startup::spawn_maintenance(&state);
+        startup::spawn_mail_worker(&state, mailer);
+        tracing::info!("emails go to {mail_destination}");
         let app = Application::build(state, &bind)
             .with_context(|| format!("could not listen on {bind}"))?;
         let mut banner = format!("IAP Credits is running at {base_url} (press Ctrl-C to stop)\n");

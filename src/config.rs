@@ -40,6 +40,10 @@ pub struct Config {
     #[arg(long, env = "SMTP_URL", global = true, hide_env_values = true)]
     pub smtp_url: Option<String>,
 
+    /// Sender of alerts and receipts, e.g. `IAP Credits <billing@example.com>`.
+    #[arg(long, env = "IAP_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+
     /// Key that signs and encrypts session cookies (at least 64 characters); when unset one is
     /// generated once and kept in the data dir.
     #[arg(long, env = "IAP_SECRET_KEY", global = true, hide_env_values = true)]

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod embedded_pg;
 pub mod error;
 pub mod ledger;
+pub mod mail;
 pub mod orders;
 pub mod payments;
 pub mod schema;

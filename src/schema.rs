@@ -32,6 +32,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    email_outbox (id) {
+        id -> Int8,
+        kind -> Text,
+        database_id -> Int8,
+        account_id -> Nullable<Int8>,
+        order_id -> Nullable<Int8>,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        recipients -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        created_at -> Timestamptz,
+        closed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     failed_sign_ins (id) {
         id -> Int8,
         email -> Text,
@@ -67,6 +85,7 @@ diesel::table! {
         warn_me -> Bool,
         threshold -> Int8,
         warning_email -> Text,
+        low_credit_alerted -> Bool,
     }
 }
 
@@ -200,6 +219,9 @@ diesel::table! {
 }
 
 diesel::joinable!(contacts -> databases (database_id));
+diesel::joinable!(email_outbox -> databases (database_id));
+diesel::joinable!(email_outbox -> iap_accounts (account_id));
+diesel::joinable!(email_outbox -> orders (order_id));
 diesel::joinable!(holds -> iap_accounts (account_id));
 diesel::joinable!(iap_accounts -> databases (database_id));
 diesel::joinable!(iap_accounts -> services (service_id));
@@ -222,6 +244,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     app_events,
     contacts,
     databases,
+    email_outbox,
     failed_sign_ins,
     holds,
     iap_accounts,

@@ -98,6 +98,36 @@ pub fn prepare_database(pool: &DbPool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How often the outbox is checked for messages due.
+const MAIL_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The outbox worker: sends due alerts and receipts through `mailer`. Must run inside the
+/// actix runtime; stops with it (a message being sent is simply sent again next time).
+pub fn spawn_mail_worker(state: &AppState, mailer: crate::mail::Mailer) {
+    let (pool, mailer) = (state.pool.clone(), std::sync::Arc::new(mailer));
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(MAIL_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let (pool, mailer) = (pool.clone(), mailer.clone());
+            let run = web::block(move || {
+                let mut conn = pool.get()?;
+                let run =
+                    crate::mail::outbox::deliver_due(&mut conn, &mailer, chrono::Utc::now(), 100)?;
+                anyhow::Ok(run)
+            })
+            .await;
+            match run {
+                Ok(Ok(run)) if run.is_empty() => {}
+                Ok(Ok(run)) => tracing::debug!(?run, "outbox"),
+                Ok(Err(e)) => tracing::warn!("outbox delivery failed: {e:#}"),
+                Err(e) => tracing::warn!("outbox delivery failed: {e}"),
+            }
+        }
+    });
+}
+
 /// How often expired holds are released and old idempotency keys deleted.
 const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 

@@ -233,6 +233,7 @@ pub fn pay(
             ))
             .returning(Order::as_returning())
             .get_result(conn)?;
+        crate::mail::outbox::queue_receipt(conn, order.database_id, order.id)?;
         Ok(PaymentResult::Paid { order, entry })
     })
 }

@@ -10,6 +10,8 @@ mod cli;
 mod contacts;
 mod launcher;
 mod ledger;
+mod mail;
 mod migrations_and_seeding;
 mod pages;
 mod sms;
+mod smtp_sink;

@@ -1,0 +1,237 @@
+//! What the messages say: each is composed when it is sent, from the current state, so a
+//! changed Warning Email or a Warn Me turned off applies to alerts not yet sent.
+
+use askama::Template;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use lettre::Message;
+use lettre::message::{Mailbox, MultiPart};
+
+use crate::credits::Credits;
+use crate::ledger::IapAccount;
+use crate::orders::Order;
+use crate::schema::{databases, iap_accounts, orders, services, users};
+
+/// A message ready to hand over.
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub to: Vec<Mailbox>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// A message to send, or why it should not be sent after all.
+#[derive(Debug)]
+pub enum Composed {
+    Ready(Email),
+    Cancelled(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+    #[error("could not render the message: {0}")]
+    Render(#[from] askama::Error),
+    #[error("could not build the message: {0}")]
+    Build(String),
+}
+
+impl Email {
+    /// The MIME message: a plain-text part and an HTML part. `message_id` stays the same for
+    /// every attempt, so a receiver can tell a repeat after a crash from a new message.
+    pub fn to_message(&self, from: &Mailbox, message_id: String) -> Result<Message, ComposeError> {
+        let mut builder = Message::builder()
+            .from(from.clone())
+            .subject(&self.subject)
+            .message_id(Some(message_id));
+        for to in &self.to {
+            builder = builder.to(to.clone());
+        }
+        builder
+            .multipart(MultiPart::alternative_plain_html(
+                self.text.clone(),
+                self.html.clone(),
+            ))
+            .map_err(|e| ComposeError::Build(e.to_string()))
+    }
+}
+
+/// Facts shared by both messages' templates.
+struct AccountFacts {
+    account: IapAccount,
+    service: String,
+    database: String,
+}
+
+fn account_facts(conn: &mut PgConnection, account_id: i64) -> QueryResult<AccountFacts> {
+    let (account, service, database) = iap_accounts::table
+        .inner_join(services::table)
+        .inner_join(databases::table)
+        .filter(iap_accounts::id.eq(account_id))
+        .select((IapAccount::as_select(), services::name, databases::name))
+        .first(conn)?;
+    Ok(AccountFacts {
+        account,
+        service,
+        database,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "mail/low_credit.txt")]
+struct LowCreditText<'a> {
+    service: &'a str,
+    database: &'a str,
+    available: Credits,
+    threshold: Credits,
+    buy_url: &'a str,
+    account_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/low_credit.html")]
+struct LowCreditHtml<'a> {
+    service: &'a str,
+    database: &'a str,
+    available: Credits,
+    threshold: Credits,
+    buy_url: &'a str,
+    account_url: &'a str,
+}
+
+/// The low-credit alert of an account, unless Warn Me was turned off, the address removed, or
+/// the credits are back at or above the threshold since it was queued.
+pub fn low_credit_alert(
+    conn: &mut PgConnection,
+    base_url: &str,
+    account_id: i64,
+) -> Result<Composed, ComposeError> {
+    let facts = account_facts(conn, account_id)?;
+    let account = &facts.account;
+    if !account.warn_me {
+        return Ok(Composed::Cancelled("Warn Me was turned off".into()));
+    }
+    let available = account.available();
+    if available >= account.threshold {
+        return Ok(Composed::Cancelled(
+            "the credits were back above the threshold before it was sent".into(),
+        ));
+    }
+    let to: Vec<Mailbox> = account
+        .warning_email
+        .split(',')
+        .filter_map(|address| address.trim().parse().ok())
+        .collect();
+    if to.is_empty() {
+        return Ok(Composed::Cancelled("no Warning Email is set".into()));
+    }
+    let account_url = format!("{base_url}/iap/accounts/{}", account.id);
+    let buy_url = format!("{account_url}/buy");
+    let (service, database) = (facts.service.as_str(), facts.database.as_str());
+    let threshold = account.threshold;
+    let text = LowCreditText {
+        service,
+        database,
+        available,
+        threshold,
+        buy_url: &buy_url,
+        account_url: &account_url,
+    }
+    .render()?;
+    let html = LowCreditHtml {
+        service,
+        database,
+        available,
+        threshold,
+        buy_url: &buy_url,
+        account_url: &account_url,
+    }
+    .render()?;
+    Ok(Composed::Ready(Email {
+        to,
+        subject: format!(
+            "Low {service} credits for {database}: {} left",
+            available.to_display()
+        ),
+        text,
+        html,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "mail/receipt.txt")]
+struct ReceiptText<'a> {
+    order: &'a Order,
+    service: &'a str,
+    database: &'a str,
+    paid_at: DateTime<Utc>,
+    order_url: &'a str,
+    account_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/receipt.html")]
+struct ReceiptHtml<'a> {
+    order: &'a Order,
+    service: &'a str,
+    database: &'a str,
+    paid_at: DateTime<Utc>,
+    order_url: &'a str,
+    account_url: &'a str,
+}
+
+/// The receipt of a paid order, to the user who bought it.
+pub fn receipt(
+    conn: &mut PgConnection,
+    base_url: &str,
+    order_id: i64,
+) -> Result<Composed, ComposeError> {
+    let (order, buyer): (Order, Option<String>) = orders::table
+        .left_join(users::table)
+        .filter(orders::id.eq(order_id))
+        .select((Order::as_select(), users::email.nullable()))
+        .first(conn)?;
+    let Some(paid_at) = order.paid_at else {
+        return Ok(Composed::Cancelled("the order is not paid".into()));
+    };
+    let Some(to) = buyer.and_then(|email| email.parse::<Mailbox>().ok()) else {
+        return Ok(Composed::Cancelled(
+            "the buyer's user no longer exists".into(),
+        ));
+    };
+    let facts = account_facts(conn, order.account_id)?;
+    let (service, database) = (facts.service.as_str(), facts.database.as_str());
+    let order_url = format!("{base_url}/orders/{}", order.id);
+    let account_url = format!("{base_url}/iap/accounts/{}", order.account_id);
+    let text = ReceiptText {
+        order: &order,
+        service,
+        database,
+        paid_at,
+        order_url: &order_url,
+        account_url: &account_url,
+    }
+    .render()?;
+    let html = ReceiptHtml {
+        order: &order,
+        service,
+        database,
+        paid_at,
+        order_url: &order_url,
+        account_url: &account_url,
+    }
+    .render()?;
+    Ok(Composed::Ready(Email {
+        to: vec![to],
+        subject: format!(
+            "Receipt for your order {}: {} {}",
+            order.number(),
+            service,
+            order.pack_name
+        ),
+        text,
+        html,
+    }))
+}

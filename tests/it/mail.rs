@@ -1,0 +1,556 @@
+//! Low-credit alerts and receipts: queued in the outbox with the change that causes them, sent
+//! by `deliver_due` to a real SMTP server on loopback (or as .eml files).
+
+use std::sync::{Arc, Barrier};
+
+use chrono::{SubsecRound, Utc};
+use diesel::prelude::*;
+use iap_credits::catalog;
+use iap_credits::credits::Credits;
+use iap_credits::ledger::accounts::{self, AlertSettings};
+use iap_credits::ledger::{self, Actor, GrantKind, IapAccount};
+use iap_credits::mail::Mailer;
+use iap_credits::mail::outbox::{self, DeliveryRun, EmailKind, EmailStatus, OutboxEmail};
+use iap_credits::orders::{self, PaymentResult};
+use iap_credits::payments::{Card, MockProvider};
+use iap_credits::schema::{email_outbox, iap_accounts, users};
+use iap_credits::tenancy::{self, Role, Subscription};
+
+use crate::harness::{TestDb, scratch_dir};
+use crate::smtp_sink::SmtpSink;
+
+const BASE: &str = "https://iap.example.test";
+const FROM: &str = "IAP Credits <billing@iap.example.test>";
+
+fn c(text: &str) -> Credits {
+    Credits::parse(text).unwrap()
+}
+
+/// A new database with an SMS account holding `credits`, Warn Me on at `threshold`.
+fn watched_account(conn: &mut PgConnection, credits: &str, threshold: &str) -> IapAccount {
+    let name = format!("Customer {}", rand::random::<u32>());
+    let db = tenancy::create_database(conn, &name, Subscription::None).unwrap();
+    let sms = catalog::service_by_slug(conn, "sms").unwrap().unwrap();
+    let account = accounts::get_or_create(conn, db.id, sms.id).unwrap();
+    ledger::grant(
+        conn,
+        account.id,
+        c(credits),
+        GrantKind::Adjustment,
+        "opening balance",
+        &Actor::cli(),
+    )
+    .unwrap();
+    warn_me(conn, account.id, true, threshold, "alerts@customer.test");
+    accounts::by_id(conn, account.id).unwrap().unwrap()
+}
+
+fn warn_me(conn: &mut PgConnection, account_id: i64, on: bool, threshold: &str, email: &str) {
+    let settings = AlertSettings {
+        warn_me: on,
+        threshold: c(threshold),
+        warning_email: email.to_string(),
+    };
+    accounts::save_alert_settings(conn, account_id, &settings).unwrap();
+}
+
+fn charge(conn: &mut PgConnection, account_id: i64, credits: &str) {
+    ledger::charge(conn, account_id, c(credits), "test", &Actor::cli()).unwrap();
+}
+
+fn outbox_of(conn: &mut PgConnection, account_id: i64) -> Vec<OutboxEmail> {
+    email_outbox::table
+        .filter(email_outbox::account_id.eq(account_id))
+        .order(email_outbox::id)
+        .select(OutboxEmail::as_select())
+        .load(conn)
+        .unwrap()
+}
+
+fn smtp_mailer(sink: &SmtpSink) -> Mailer {
+    Mailer::smtp(&sink.url(), FROM, BASE).unwrap()
+}
+
+fn deliver(conn: &mut PgConnection, mailer: &Mailer) -> DeliveryRun {
+    outbox::deliver_due(conn, mailer, Utc::now(), 100).unwrap()
+}
+
+#[test]
+fn one_alert_per_crossing_however_many_debits_follow() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let sink = SmtpSink::start();
+    let account = watched_account(&mut conn, "60", "50");
+    charge(&mut conn, account.id, "5"); // 55: still above
+    assert!(outbox_of(&mut conn, account.id).is_empty());
+    charge(&mut conn, account.id, "10"); // 45: crossed
+    charge(&mut conn, account.id, "5"); // 40
+    charge(&mut conn, account.id, "2.5"); // 37.5
+    let queued = outbox_of(&mut conn, account.id);
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        (queued[0].kind, queued[0].status),
+        (EmailKind::LowCredit, EmailStatus::Pending)
+    );
+
+    let run = deliver(&mut conn, &smtp_mailer(&sink));
+    assert_eq!(run.sent, 1);
+    assert_eq!(
+        deliver(&mut conn, &smtp_mailer(&sink)),
+        DeliveryRun::default()
+    );
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    let mail = &received[0];
+    assert_eq!(mail.rcpt_tos, ["alerts@customer.test"]);
+    assert_eq!(mail.mail_from, "billing@iap.example.test");
+    assert!(
+        mail.subject.starts_with("Low SMS credits for Customer "),
+        "{}",
+        mail.subject
+    );
+    assert!(mail.subject.ends_with(": 37.5 left"), "{}", mail.subject);
+    assert_eq!(mail.content_type, "multipart/alternative");
+    let buy_link = format!("{BASE}/iap/accounts/{}/buy", account.id);
+    let text = mail.text.as_deref().unwrap();
+    assert!(text.contains(&buy_link), "{text}");
+    assert!(text.contains("Available: 37.5 credits"), "{text}");
+    assert!(text.contains("Threshold: 50 credits"), "{text}");
+    let html = mail.html.as_deref().unwrap();
+    assert!(html.contains(&format!("href=\"{buy_link}\"")), "{html}");
+
+    let sent = &outbox_of(&mut conn, account.id)[0];
+    assert_eq!(sent.status, EmailStatus::Sent);
+    assert_eq!(sent.recipients.as_deref(), Some("alerts@customer.test"));
+    assert_eq!(sent.attempts, 1);
+}
+
+#[test]
+fn a_purchase_rearms_the_alert_and_sends_a_receipt() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let sink = SmtpSink::start();
+    let account = watched_account(&mut conn, "60", "50");
+    charge(&mut conn, account.id, "20"); // 40: first crossing
+    assert_eq!(deliver(&mut conn, &smtp_mailer(&sink)).sent, 1);
+    let name = database_name(&mut conn, account.database_id);
+    let buyer = tenancy::create_user(
+        &mut conn,
+        &name,
+        "buyer@customer.test",
+        "long enough",
+        Role::Admin,
+    )
+    .unwrap();
+    let standard = catalog::active_packs(&mut conn, account.service_id)
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name == "Standard Pack")
+        .unwrap();
+    let order = orders::create_order(
+        &mut conn,
+        account.database_id,
+        account.id,
+        standard.id,
+        buyer.id,
+    )
+    .unwrap();
+    let card = Card::parse("Ada", "4242424242424242", "12/39", "123").unwrap();
+    let paid = orders::pay(
+        &mut conn,
+        account.database_id,
+        order.id,
+        &card,
+        &MockProvider,
+    )
+    .unwrap();
+    assert!(matches!(paid, PaymentResult::Paid { .. }));
+    // 140 now: re-armed. Going below again is a second crossing.
+    let rearmed: bool = iap_accounts::table
+        .find(account.id)
+        .select(iap_accounts::low_credit_alerted)
+        .first(&mut conn)
+        .unwrap();
+    assert!(!rearmed);
+    charge(&mut conn, account.id, "100"); // 40
+    charge(&mut conn, account.id, "1"); // 39
+
+    let run = deliver(&mut conn, &smtp_mailer(&sink));
+    assert_eq!(run.sent, 2, "the second alert and the receipt: {run:?}");
+    let received = sink.received();
+    let alerts: Vec<_> = received
+        .iter()
+        .filter(|m| m.subject.starts_with("Low SMS credits"))
+        .collect();
+    assert_eq!(alerts.len(), 2);
+    let receipt = received
+        .iter()
+        .find(|m| m.subject.starts_with("Receipt"))
+        .expect("a receipt");
+    assert_eq!(receipt.rcpt_tos, ["buyer@customer.test"]);
+    assert_eq!(
+        receipt.subject,
+        format!(
+            "Receipt for your order IAP-{:06}: SMS Standard Pack",
+            order.id
+        )
+    );
+    let text = receipt.text.as_deref().unwrap();
+    for expected in [
+        format!("Order:    IAP-{:06}", order.id),
+        "Pack:     Standard Pack".to_string(),
+        "Credits:  100".to_string(),
+        format!("Amount:   {} (card ending 4242)", standard.price()),
+        format!("{BASE}/orders/{}", order.id),
+    ] {
+        assert!(text.contains(&expected), "{expected:?} not in {text}");
+    }
+    // Paying again (a re-posted form) queues no second receipt.
+    orders::pay(
+        &mut conn,
+        account.database_id,
+        order.id,
+        &card,
+        &MockProvider,
+    )
+    .unwrap();
+    assert_eq!(
+        deliver(&mut conn, &smtp_mailer(&sink)),
+        DeliveryRun::default()
+    );
+}
+
+fn database_name(conn: &mut PgConnection, database_id: i64) -> String {
+    iap_credits::schema::databases::table
+        .find(database_id)
+        .select(iap_credits::schema::databases::name)
+        .first(conn)
+        .unwrap()
+}
+
+#[test]
+fn an_alert_waiting_while_credits_recover_is_not_sent() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let account = watched_account(&mut conn, "60", "50");
+    charge(&mut conn, account.id, "20");
+    ledger::grant(
+        &mut conn,
+        account.id,
+        c("30"),
+        GrantKind::Adjustment,
+        "goodwill",
+        &Actor::cli(),
+    )
+    .unwrap();
+    let mailer = Mailer::files(scratch_dir("mail"), FROM, BASE).unwrap();
+    let run = deliver(&mut conn, &mailer);
+    assert_eq!(run.cancelled, 1);
+    let email = &outbox_of(&mut conn, account.id)[0];
+    assert_eq!(email.status, EmailStatus::Cancelled);
+    assert!(email.last_error.as_deref().unwrap().contains("back above"));
+}
+
+#[test]
+fn concurrent_debits_crossing_together_give_one_alert() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let account = watched_account(&mut conn, "100", "50");
+    let barrier = Arc::new(Barrier::new(20));
+    std::thread::scope(|s| {
+        for _ in 0..20 {
+            let (barrier, db) = (barrier.clone(), &db);
+            s.spawn(move || {
+                let mut conn = db.conn();
+                barrier.wait();
+                charge(&mut conn, account.id, "5");
+            });
+        }
+    });
+    let account = accounts::by_id(&mut conn, account.id).unwrap().unwrap();
+    assert_eq!(account.balance, Credits::ZERO);
+    assert_eq!(outbox_of(&mut conn, account.id).len(), 1);
+}
+
+#[test]
+fn a_rolled_back_debit_leaves_no_alert() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let account = watched_account(&mut conn, "60", "50");
+    let result: Result<(), diesel::result::Error> = conn.transaction(|conn| {
+        charge(conn, account.id, "20");
+        assert_eq!(
+            outbox_of(conn, account.id).len(),
+            1,
+            "queued with the debit"
+        );
+        Err(diesel::result::Error::RollbackTransaction)
+    });
+    assert!(result.is_err());
+    assert!(outbox_of(&mut conn, account.id).is_empty());
+    let account = accounts::by_id(&mut conn, account.id).unwrap().unwrap();
+    assert_eq!(account.balance, c("60"));
+    // Still armed: the next real crossing alerts.
+    charge(&mut conn, account.id, "20");
+    assert_eq!(outbox_of(&mut conn, account.id).len(), 1);
+}
+
+#[test]
+fn holds_count_as_debits_for_the_threshold() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let account = watched_account(&mut conn, "60", "50");
+    let hold =
+        ledger::authorize(&mut conn, account.id, c("15"), None, "sms", &Actor::cli()).unwrap();
+    assert_eq!(
+        outbox_of(&mut conn, account.id).len(),
+        1,
+        "available went to 45"
+    );
+    ledger::capture(&mut conn, account.id, hold.id, None, &Actor::cli()).unwrap();
+    assert_eq!(outbox_of(&mut conn, account.id).len(), 1);
+}
+
+#[test]
+fn saving_warn_me_while_below_alerts_once_and_later_settings_apply() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let account = watched_account(&mut conn, "10", "0");
+    assert!(
+        outbox_of(&mut conn, account.id).is_empty(),
+        "10 is not below 0"
+    );
+    warn_me(&mut conn, account.id, true, "50", "first@customer.test");
+    assert_eq!(outbox_of(&mut conn, account.id).len(), 1, "at once");
+    // Saved again with another address: still one alert, sent to the address of now.
+    warn_me(
+        &mut conn,
+        account.id,
+        true,
+        "40",
+        "second@customer.test, third@customer.test",
+    );
+    assert_eq!(outbox_of(&mut conn, account.id).len(), 1);
+    let sink = SmtpSink::start();
+    assert_eq!(deliver(&mut conn, &smtp_mailer(&sink)).sent, 1);
+    assert_eq!(
+        sink.received()[0].rcpt_tos,
+        ["second@customer.test", "third@customer.test"]
+    );
+
+    // Turning Warn Me off cancels an alert not sent yet; on again while below alerts again.
+    warn_me(&mut conn, account.id, false, "40", "second@customer.test");
+    warn_me(&mut conn, account.id, true, "40", "second@customer.test");
+    warn_me(&mut conn, account.id, false, "40", "second@customer.test");
+    let run = deliver(&mut conn, &smtp_mailer(&sink));
+    assert_eq!((run.sent, run.cancelled), (0, 1));
+    assert_eq!(sink.received().len(), 1);
+}
+
+#[test]
+fn smtp_down_the_alert_waits_and_is_delivered_once_when_it_is_back() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let mut sink = SmtpSink::start();
+    sink.stop();
+    let mailer = smtp_mailer(&sink);
+    let account = watched_account(&mut conn, "60", "50");
+    charge(&mut conn, account.id, "20");
+
+    let first_try = Utc::now().trunc_subsecs(6); // PostgreSQL keeps microseconds
+    let run = outbox::deliver_due(&mut conn, &mailer, first_try, 100).unwrap();
+    assert_eq!(run.deferred, 1);
+    let waiting = &outbox_of(&mut conn, account.id)[0];
+    assert_eq!(
+        (waiting.status, waiting.attempts),
+        (EmailStatus::Pending, 1)
+    );
+    assert!(waiting.last_error.is_some());
+    assert_eq!(waiting.next_attempt_at - first_try, outbox::retry_delay(1));
+
+    sink.resume();
+    // Not due yet: nothing happens before the back-off has passed.
+    assert_eq!(deliver(&mut conn, &mailer), DeliveryRun::default());
+    let later = first_try + outbox::retry_delay(1);
+    let run = outbox::deliver_due(&mut conn, &mailer, later, 100).unwrap();
+    assert_eq!(run.sent, 1);
+    let again = outbox::deliver_due(&mut conn, &mailer, later + outbox::retry_delay(5), 100);
+    assert_eq!(again.unwrap(), DeliveryRun::default());
+    assert_eq!(sink.received().len(), 1);
+    let sent = &outbox_of(&mut conn, account.id)[0];
+    assert_eq!((sent.status, sent.attempts), (EmailStatus::Sent, 2));
+    assert_eq!(sent.last_error, None);
+}
+
+#[test]
+fn retries_back_off_and_end_failed_for_the_operator() {
+    assert_eq!(outbox::retry_delay(1).num_seconds(), 30);
+    assert_eq!(outbox::retry_delay(2).num_seconds(), 60);
+    assert_eq!(outbox::retry_delay(5).num_seconds(), 480);
+    assert_eq!(outbox::retry_delay(8).num_seconds(), 3600);
+    assert_eq!(outbox::retry_delay(100).num_seconds(), 3600);
+
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let mut sink = SmtpSink::start();
+    sink.stop();
+    let mailer = smtp_mailer(&sink);
+    let account = watched_account(&mut conn, "60", "50");
+    charge(&mut conn, account.id, "20");
+    let mut now = Utc::now();
+    for _ in 0..outbox::MAX_ATTEMPTS {
+        outbox::deliver_due(&mut conn, &mailer, now, 100).unwrap();
+        now += outbox::retry_delay(outbox::MAX_ATTEMPTS);
+    }
+    let failed = &outbox_of(&mut conn, account.id)[0];
+    assert_eq!(
+        (failed.status, failed.attempts),
+        (EmailStatus::Failed, outbox::MAX_ATTEMPTS)
+    );
+    assert!(failed.last_error.is_some());
+    let listed = outbox::list(&mut conn, Some(EmailStatus::Failed), 10).unwrap();
+    assert_eq!(listed.len(), 1);
+
+    // The operator fixes SMTP and queues it again.
+    sink.resume();
+    assert!(outbox::retry_failed(&mut conn, failed.id).unwrap());
+    assert!(
+        !outbox::retry_failed(&mut conn, failed.id).unwrap(),
+        "no longer failed"
+    );
+    assert_eq!(deliver(&mut conn, &mailer).sent, 1);
+    assert_eq!(sink.received().len(), 1);
+}
+
+#[test]
+fn a_refused_recipient_fails_at_once_without_retries() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let sink = SmtpSink::start_rejecting("nobody");
+    let account = watched_account(&mut conn, "60", "50");
+    warn_me(&mut conn, account.id, true, "50", "nobody@customer.test");
+    charge(&mut conn, account.id, "20");
+    let run = deliver(&mut conn, &smtp_mailer(&sink));
+    assert_eq!(run.failed, 1);
+    let failed = &outbox_of(&mut conn, account.id)[0];
+    assert_eq!((failed.status, failed.attempts), (EmailStatus::Failed, 1));
+    assert!(
+        failed.last_error.as_deref().unwrap().contains("550"),
+        "{failed:?}"
+    );
+    assert!(sink.received().is_empty());
+}
+
+#[test]
+fn two_workers_never_send_the_same_message() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let sink = SmtpSink::start();
+    let accounts: Vec<_> = (0..12)
+        .map(|_| watched_account(&mut conn, "60", "50"))
+        .collect();
+    for account in &accounts {
+        charge(&mut conn, account.id, "20");
+    }
+    let barrier = Arc::new(Barrier::new(2));
+    let runs: Vec<DeliveryRun> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let (barrier, db, sink) = (barrier.clone(), &db, &sink);
+                s.spawn(move || {
+                    let mut conn = db.conn();
+                    barrier.wait();
+                    deliver(&mut conn, &smtp_mailer(sink))
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(runs.iter().map(|r| r.sent).sum::<usize>(), 12, "{runs:?}");
+    let mut ids: Vec<_> = sink.received().into_iter().map(|m| m.message_id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 12);
+}
+
+#[test]
+fn without_smtp_messages_are_written_as_eml_files() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let account = watched_account(&mut conn, "60", "50");
+    charge(&mut conn, account.id, "20");
+    let dir = scratch_dir("mail");
+    let mailer = Mailer::files(dir.clone(), FROM, BASE).unwrap();
+    assert!(mailer.describe().contains(".eml files"));
+    assert_eq!(deliver(&mut conn, &mailer).sent, 1);
+    let id = outbox_of(&mut conn, account.id)[0].id;
+    let file = dir.join(format!("{id:06}-low-credit.eml"));
+    let eml = std::fs::read_to_string(&file).unwrap();
+    assert!(eml.contains("To: alerts@customer.test"), "{eml}");
+    assert!(
+        eml.contains("Subject: Low SMS credits for Customer"),
+        "{eml}"
+    );
+    assert!(eml.contains("multipart/alternative"), "{eml}");
+    assert!(eml.contains("text/html"), "{eml}");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "no partial files left"
+    );
+}
+
+#[test]
+fn receipts_without_a_buyer_are_cancelled_not_retried() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let account = watched_account(&mut conn, "60", "0");
+    let name = database_name(&mut conn, account.database_id);
+    let buyer = tenancy::create_user(
+        &mut conn,
+        &name,
+        "gone@customer.test",
+        "long enough",
+        Role::Admin,
+    )
+    .unwrap();
+    let pack = catalog::active_packs(&mut conn, account.service_id)
+        .unwrap()
+        .remove(0);
+    let order = orders::create_order(
+        &mut conn,
+        account.database_id,
+        account.id,
+        pack.id,
+        buyer.id,
+    )
+    .unwrap();
+    let card = Card::parse("Ada", "4242424242424242", "12/39", "123").unwrap();
+    orders::pay(
+        &mut conn,
+        account.database_id,
+        order.id,
+        &card,
+        &MockProvider,
+    )
+    .unwrap();
+    diesel::delete(users::table.find(buyer.id))
+        .execute(&mut conn)
+        .unwrap();
+    let mailer = Mailer::files(scratch_dir("mail"), FROM, BASE).unwrap();
+    assert_eq!(deliver(&mut conn, &mailer).cancelled, 1);
+}
+
+#[test]
+fn bad_mail_settings_are_refused_clearly() {
+    let bad_from = Mailer::files(scratch_dir("mail"), "not an address", BASE);
+    assert!(
+        bad_from
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("IAP_MAIL_FROM")
+    );
+    let bad_url = Mailer::smtp("ftp://example.test", FROM, BASE);
+    assert!(bad_url.err().unwrap().to_string().contains("SMTP_URL"));
+}
