@@ -554,3 +554,59 @@ fn bad_mail_settings_are_refused_clearly() {
     let bad_url = Mailer::smtp("ftp://example.test", FROM, BASE);
     assert!(bad_url.err().unwrap().to_string().contains("SMTP_URL"));
 }
+
+/// The seed's "Low-credit notification" through the pages: Warn Me saved on the Account
+/// Information page, then two SMS sent from a contact → exactly one alert.
+#[actix_web::test]
+async fn warn_me_and_two_sms_from_the_pages_send_exactly_one_alert() {
+    use crate::harness::TestApp;
+    use crate::sms::pages::{contact_id, sms_balance};
+
+    let app = TestApp::new().with_demo();
+    let browser = app.browser();
+    browser.sign_in("admin@demo.test", "demo").await;
+    let (account_id, balance) = sms_balance(&app, &browser).await;
+    assert_eq!(balance, Credits::whole(10));
+    let account_page = format!("/iap/accounts/{account_id}");
+    let saved = browser
+        .submit(
+            &account_page,
+            &format!("{account_page}/alerts"),
+            &[
+                ("warn_me", "on"),
+                ("threshold", "9.9"),
+                ("warning_email", "ops@demo.test"),
+            ],
+        )
+        .await;
+    assert!(saved.body.contains("Saved."));
+    let lucille = contact_id(&browser, "Lucille Dupont").await;
+    let (form, action) = (
+        format!("/contacts/{lucille}/sms?to=mobile"),
+        format!("/contacts/{lucille}/sms"),
+    );
+    for message in ["Your order has shipped.", "It arrives tomorrow."] {
+        let sent = browser
+            .submit(&form, &action, &[("to", "mobile"), ("message", message)])
+            .await;
+        assert_eq!(sent.status, actix_web::http::StatusCode::SEE_OTHER);
+    }
+    assert_eq!(sms_balance(&app, &browser).await.1, c("9.848"));
+
+    let sink = SmtpSink::start();
+    let mut conn = app.db.conn();
+    let run = deliver(&mut conn, &smtp_mailer(&sink));
+    assert_eq!(run.sent, 1, "{run:?}");
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].rcpt_tos, ["ops@demo.test"]);
+    assert_eq!(
+        received[0].subject,
+        "Low SMS credits for Demo Company: 9.848 left"
+    );
+    let text = received[0].text.as_deref().unwrap();
+    assert!(
+        text.contains(&format!("{BASE}/iap/accounts/{account_id}/buy")),
+        "{text}"
+    );
+}

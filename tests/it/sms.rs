@@ -537,7 +537,7 @@ mod sending {
     }
 }
 
-mod pages {
+pub mod pages {
     use actix_web::http::StatusCode;
     use iap_credits::credits::Credits;
     use iap_credits::ledger::accounts;
@@ -546,14 +546,14 @@ mod pages {
     use crate::harness::{Browser, TestApp};
 
     /// The id of the demo contact `name`, from the Contacts list.
-    async fn contact_id(browser: &Browser<'_>, name: &str) -> i64 {
+    pub async fn contact_id(browser: &Browser<'_>, name: &str) -> i64 {
         let list = browser.get("/contacts").await.body;
         let end = list.find(&format!("\">{name}</a>")).unwrap();
         let start = list[..end].rfind("/contacts/").unwrap() + "/contacts/".len();
         list[start..end].parse().unwrap()
     }
 
-    async fn sms_balance(app: &TestApp, browser: &Browser<'_>) -> (i64, Credits) {
+    pub async fn sms_balance(app: &TestApp, browser: &Browser<'_>) -> (i64, Credits) {
         let list = browser.get("/iap/accounts").await.body;
         let end = list.find("\">SMS</a></th>").unwrap();
         let start = list[..end].rfind("/iap/accounts/").unwrap() + "/iap/accounts/".len();
