@@ -334,3 +334,63 @@ fn an_external_database_gets_demo_data_only_with_the_demo_flag() {
         .unwrap();
     assert_eq!(names, ["Demo Company"]);
 }
+
+#[test]
+fn the_outbox_command_lists_failures_and_queues_them_again() {
+    let db = TestDb::new();
+    let out = iap(&db, &["outbox"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "The outbox is empty.\n"
+    );
+    assert_clean_failure(
+        &iap(&db, &["outbox", "--retry", "99"]),
+        1,
+        "there is no failed message 99 in the outbox",
+    );
+
+    let mut conn = db.conn();
+    let database: i64 = diesel::insert_into(databases::table)
+        .values((
+            databases::name.eq("Mailco"),
+            databases::subscription.eq("none"),
+        ))
+        .returning(databases::id)
+        .get_result(&mut conn)
+        .unwrap();
+    let sms = iap_credits::catalog::service_by_slug(&mut conn, "sms")
+        .unwrap()
+        .unwrap();
+    let account =
+        iap_credits::ledger::accounts::get_or_create(&mut conn, database, sms.id).unwrap();
+    let id: i64 = diesel::sql_query(format!(
+        "INSERT INTO email_outbox (kind, database_id, account_id, status, attempts, last_error, closed_at) \
+         VALUES ('low_credit', {database}, {}, 'failed', 12, 'Connection refused', now()) RETURNING id",
+        account.id
+    ))
+    .get_result::<IdRow>(&mut conn)
+    .unwrap()
+    .id;
+    let out = iap(&db, &["outbox", "--status", "failed"]);
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        listed.starts_with(&format!("{id} low_credit failed created "))
+            && listed.contains("attempts 12 — Connection refused"),
+        "{listed}"
+    );
+    let out = iap(&db, &["outbox", "--retry", &id.to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = iap(&db, &["outbox", "--status", "pending"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{id} low_credit pending")),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
