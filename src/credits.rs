@@ -113,6 +113,13 @@ impl Credits {
 }
 
 /// The canonical form, with exactly four decimals ("12.3400"): used in JSON and ledgers.
+/// Totals (dashboard sums); amounts are far below i64's range, so plain addition is exact.
+impl std::ops::AddAssign for Credits {
+    fn add_assign(&mut self, other: Credits) {
+        self.0 += other.0;
+    }
+}
+
 impl fmt::Display for Credits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sign = if self.0 < 0 { "-" } else { "" };

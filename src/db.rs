@@ -51,3 +51,10 @@ pub enum MigrationError {
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
 }
+
+/// `text` matched literally inside a LIKE pattern (its `%`, `_` and `\` escaped).
+pub fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}

@@ -1,5 +1,6 @@
 //! IAP Credits: sells and meters prepaid credits for in-app services.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod catalog;

@@ -8,6 +8,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        operator_id -> Nullable<Int8>,
+        operator_email -> Text,
+        action -> Text,
+        subject -> Text,
+        database_id -> Nullable<Int8>,
+        reason -> Nullable<Text>,
+        before -> Nullable<Jsonb>,
+        after -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     contacts (id) {
         id -> Int8,
         database_id -> Int8,
@@ -164,6 +179,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    refunds (id) {
+        id -> Int8,
+        order_id -> Int8,
+        ledger_entry_id -> Int8,
+        credits -> Int8,
+        amount_minor -> Int8,
+        currency -> Text,
+        provider_reference -> Text,
+        refunded_by -> Nullable<Int8>,
+        reason -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     services (id) {
         id -> Int8,
         slug -> Text,
@@ -218,6 +248,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(audit_log -> databases (database_id));
+diesel::joinable!(audit_log -> users (operator_id));
 diesel::joinable!(contacts -> databases (database_id));
 diesel::joinable!(email_outbox -> databases (database_id));
 diesel::joinable!(email_outbox -> iap_accounts (account_id));
@@ -234,6 +266,9 @@ diesel::joinable!(orders -> packs (pack_id));
 diesel::joinable!(orders -> users (created_by));
 diesel::joinable!(packs -> services (service_id));
 diesel::joinable!(payment_attempts -> orders (order_id));
+diesel::joinable!(refunds -> ledger_entries (ledger_entry_id));
+diesel::joinable!(refunds -> orders (order_id));
+diesel::joinable!(refunds -> users (refunded_by));
 diesel::joinable!(sms_messages -> contacts (contact_id));
 diesel::joinable!(sms_messages -> databases (database_id));
 diesel::joinable!(sms_messages -> holds (hold_id));
@@ -242,6 +277,7 @@ diesel::joinable!(users -> databases (database_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     app_events,
+    audit_log,
     contacts,
     databases,
     email_outbox,
@@ -253,6 +289,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     orders,
     packs,
     payment_attempts,
+    refunds,
     services,
     sms_messages,
     sms_prices,

@@ -141,13 +141,7 @@ pub fn list(
         .into_boxed();
     let search = search.trim();
     if !search.is_empty() {
-        let pattern = format!(
-            "%{}%",
-            search
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern = format!("%{}%", crate::db::escape_like(search));
         // Numbers are stored in E.164: match typed digits without a national trunk 0.
         let digits: String = search.chars().filter(char::is_ascii_digit).collect();
         let digits = digits.trim_start_matches('0');

@@ -16,6 +16,7 @@ pub use entries::{EntryKind, LedgerEntry};
 pub use holds::{Hold, HoldStatus};
 pub use operations::{
     GrantKind, adjust, authorize, cancel, capture, charge, expire_due_holds, grant, refresh,
+    refund, unused_credits_of_order,
 };
 
 use crate::credits::Credits;
@@ -68,6 +69,8 @@ pub enum LedgerError {
     HoldClosed(HoldStatus),
     #[error("a capture cannot exceed the {held} credits held")]
     CaptureExceedsHold { held: Credits },
+    #[error("only {refundable} credits of this order are unused and can be refunded")]
+    RefundExceedsUnused { refundable: Credits },
     #[error("no such account")]
     AccountNotFound,
     #[error("no account has this token")]

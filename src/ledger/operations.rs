@@ -159,6 +159,89 @@ pub fn adjust(
     })
 }
 
+/// The credits of a paid order that are still unused: credits are spent oldest first, so what
+/// remains available belongs first to what came in after the order (later purchases and
+/// grants, less their own refunds), and only the rest to the order — never more than the
+/// order brought less what was already refunded of it.
+pub fn unused_credits_of_order(
+    conn: &mut PgConnection,
+    account: &IapAccount,
+    order_id: i64,
+) -> Result<Credits, LedgerError> {
+    use diesel::sql_types::BigInt;
+    #[derive(QueryableByName)]
+    struct Figures {
+        #[diesel(sql_type = BigInt)]
+        purchased: i64,
+        #[diesel(sql_type = BigInt)]
+        refunded: i64,
+        #[diesel(sql_type = BigInt)]
+        later: i64,
+    }
+    let figures: Option<Figures> = diesel::sql_query(
+        "WITH p AS (
+             SELECT id, amount FROM ledger_entries
+             WHERE account_id = $1 AND order_id = $2 AND kind = 'purchase'
+         )
+         SELECT p.amount AS purchased,
+                COALESCE((SELECT -sum(amount) FROM ledger_entries
+                          WHERE account_id = $1 AND order_id = $2 AND kind = 'refund'), 0)::bigint
+                    AS refunded,
+                COALESCE((SELECT sum(e.amount) FROM ledger_entries e
+                          WHERE e.account_id = $1 AND e.id > p.id
+                            AND (e.kind IN ('purchase', 'trial')
+                                 OR (e.kind = 'adjustment' AND e.amount > 0)
+                                 OR (e.kind = 'refund' AND e.order_id IN (
+                                        SELECT order_id FROM ledger_entries
+                                        WHERE account_id = $1 AND kind = 'purchase' AND id > p.id)))
+                         ), 0)::bigint AS later
+         FROM p",
+    )
+    .bind::<BigInt, _>(account.id)
+    .bind::<BigInt, _>(order_id)
+    .get_result(conn)
+    .optional()?;
+    let Some(f) = figures else {
+        return Ok(Credits::ZERO);
+    };
+    let left_of_order = f.purchased - f.refunded;
+    let unused = (account.available().units() - f.later.max(0)).clamp(0, left_of_order.max(0));
+    Ok(Credits::from_units(unused))
+}
+
+/// Takes back `amount` unused credits of a paid order (a refund), as a `refund` ledger row.
+pub fn refund(
+    conn: &mut PgConnection,
+    account_id: i64,
+    order_id: i64,
+    amount: Credits,
+    reason: &str,
+    actor: &Actor,
+) -> Result<LedgerEntry, LedgerError> {
+    positive(amount)?;
+    if reason.trim().is_empty() {
+        return Err(LedgerError::MissingReason);
+    }
+    expire_holds_of(conn, account_id)?;
+    conn.transaction(|conn| {
+        let mut account = accounts::lock(conn, account_id)?;
+        let refundable = unused_credits_of_order(conn, &account, order_id)?;
+        if amount > refundable {
+            return Err(LedgerError::RefundExceedsUnused { refundable });
+        }
+        entries::append(
+            conn,
+            &mut account,
+            Change {
+                order_id: Some(order_id),
+                ..Change::posted(EntryKind::Refund, -amount.units())
+            },
+            actor,
+            reason.trim(),
+        )
+    })
+}
+
 /// Debits credits at once.
 pub fn charge(
     conn: &mut PgConnection,

@@ -38,6 +38,7 @@ pub struct Order {
     pub price_minor: i64,
     pub currency: String,
     pub status: OrderStatus,
+    pub payment_reference: Option<String>,
     pub card_last4: Option<String>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,

@@ -25,15 +25,27 @@ impl PaymentProvider for MockProvider {
                 message: "Your card has insufficient funds.".into(),
             },
             _ => PaymentOutcome::Approved {
-                reference: format!(
-                    "mock_{}",
-                    rand::rng()
-                        .sample_iter(Alphanumeric)
-                        .take(20)
-                        .map(char::from)
-                        .collect::<String>()
-                ),
+                reference: reference("mock"),
             },
         }
     }
+
+    /// Like a provider's test mode: refunds of its own payments succeed, anything else is
+    /// refused.
+    fn refund(&self, _amount: &Price, payment_reference: &str) -> Result<String, String> {
+        if payment_reference.starts_with("mock_") {
+            Ok(reference("mock_refund"))
+        } else {
+            Err(format!("no payment {payment_reference:?} to refund"))
+        }
+    }
+}
+
+fn reference(prefix: &str) -> String {
+    let random: String = rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect();
+    format!("{prefix}_{random}")
 }

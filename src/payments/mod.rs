@@ -20,4 +20,8 @@ pub enum PaymentOutcome {
 pub trait PaymentProvider: Send + Sync {
     /// Charges `amount` to `card` for the order `order_reference`.
     fn charge(&self, amount: &Price, card: &Card, order_reference: &str) -> PaymentOutcome;
+
+    /// Returns `amount` of the payment `payment_reference` to the card it came from; the
+    /// refund's own reference, or why the provider refused.
+    fn refund(&self, amount: &Price, payment_reference: &str) -> Result<String, String>;
 }

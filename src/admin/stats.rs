@@ -1,0 +1,429 @@
+//! The dashboard's figures for a period: sales and revenue per currency, credits sold, refunded
+//! and consumed per service and per day, top consumers, and what needs the operator's eye
+//! (accounts below their threshold, orders awaiting payment, emails that failed).
+//!
+//! Days are UTC days. "Consumed" is what charges and captured holds took; adjustments and
+//! refunds are not consumption.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Text, Timestamptz};
+
+use crate::catalog::Price;
+use crate::credits::Credits;
+use crate::mail::outbox::{self, EmailStatus, OutboxEmail};
+
+/// The longest period the dashboard sums over.
+pub const MAX_DAYS: i64 = 366;
+
+/// A run of whole UTC days, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PeriodError {
+    #[error("The first day comes after the last day.")]
+    Reversed,
+    #[error("A period is at most {MAX_DAYS} days.")]
+    TooLong,
+}
+
+impl Period {
+    /// The `days` days ending today.
+    pub fn last_days(days: i64, today: NaiveDate) -> Period {
+        Period {
+            first: today - Duration::days(days.clamp(1, MAX_DAYS) - 1),
+            last: today,
+        }
+    }
+
+    pub fn new(first: NaiveDate, last: NaiveDate) -> Result<Period, PeriodError> {
+        if first > last {
+            return Err(PeriodError::Reversed);
+        }
+        if (last - first).num_days() + 1 > MAX_DAYS {
+            return Err(PeriodError::TooLong);
+        }
+        Ok(Period { first, last })
+    }
+
+    pub fn days(&self) -> Vec<NaiveDate> {
+        self.first
+            .iter_days()
+            .take_while(|d| *d <= self.last)
+            .collect()
+    }
+
+    /// [first day 00:00 UTC, the day after the last 00:00 UTC).
+    pub fn bounds(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        let start = |d: NaiveDate| d.and_hms_opt(0, 0, 0).unwrap().and_utc();
+        (start(self.first), start(self.last + Duration::days(1)))
+    }
+
+    fn index_of(&self, day: NaiveDate) -> Option<usize> {
+        let i = (day - self.first).num_days();
+        (0..=(self.last - self.first).num_days())
+            .contains(&i)
+            .then_some(i as usize)
+    }
+}
+
+/// Money taken in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrencyTotal {
+    pub currency: String,
+    pub orders: i64,
+    pub gross_minor: i64,
+    pub refunded_minor: i64,
+}
+
+impl CurrencyTotal {
+    pub fn gross(&self) -> Price {
+        self.price(self.gross_minor)
+    }
+    pub fn refunded(&self) -> Price {
+        self.price(self.refunded_minor)
+    }
+    pub fn net(&self) -> Price {
+        self.price(self.gross_minor - self.refunded_minor)
+    }
+    fn price(&self, minor: i64) -> Price {
+        Price {
+            minor,
+            currency: self.currency.clone(),
+        }
+    }
+}
+
+/// A service's figures over the period (or over one day).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceFigures {
+    pub service: String,
+    pub orders: i64,
+    pub credits_sold: Credits,
+    pub credits_refunded: Credits,
+    pub credits_consumed: Credits,
+    /// Gross revenue per currency, minor units.
+    pub revenue: BTreeMap<String, i64>,
+}
+
+impl ServiceFigures {
+    pub fn revenue_text(&self) -> String {
+        if self.revenue.is_empty() {
+            return "—".into();
+        }
+        self.revenue
+            .iter()
+            .map(|(currency, minor)| {
+                Price {
+                    minor: *minor,
+                    currency: currency.clone(),
+                }
+                .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayFigures {
+    pub day: NaiveDate,
+    pub figures: ServiceFigures,
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct TopConsumer {
+    #[diesel(sql_type = BigInt)]
+    pub database_id: i64,
+    #[diesel(sql_type = Text)]
+    pub database: String,
+    #[diesel(sql_type = Text)]
+    pub service: String,
+    #[diesel(sql_type = BigInt)]
+    pub consumed: Credits,
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct LowAccount {
+    #[diesel(sql_type = BigInt)]
+    pub account_id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub database_id: i64,
+    #[diesel(sql_type = Text)]
+    pub database: String,
+    #[diesel(sql_type = Text)]
+    pub service: String,
+    #[diesel(sql_type = BigInt)]
+    pub available: Credits,
+    #[diesel(sql_type = BigInt)]
+    pub threshold: Credits,
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct PendingOrder {
+    #[diesel(sql_type = BigInt)]
+    pub order_id: i64,
+    #[diesel(sql_type = Text)]
+    pub database: String,
+    #[diesel(sql_type = Text)]
+    pub service: String,
+    #[diesel(sql_type = Text)]
+    pub pack_name: String,
+    #[diesel(sql_type = BigInt)]
+    pub price_minor: i64,
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub expires_at: DateTime<Utc>,
+}
+
+impl PendingOrder {
+    pub fn number(&self) -> String {
+        format!("IAP-{:06}", self.order_id)
+    }
+    pub fn price(&self) -> Price {
+        Price {
+            minor: self.price_minor,
+            currency: self.currency.clone(),
+        }
+    }
+}
+
+/// Everything the dashboard shows.
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub period: Period,
+    pub currencies: Vec<CurrencyTotal>,
+    /// Per service, in catalog order, only those with activity in the period.
+    pub services: Vec<ServiceFigures>,
+    /// Per day and service, only the pairs with activity, oldest first.
+    pub days: Vec<DayFigures>,
+    /// Day by day (one value per day of the period), for the charts.
+    pub daily_revenue_minor: BTreeMap<String, Vec<i64>>,
+    pub daily_sold: BTreeMap<String, Vec<Credits>>,
+    pub daily_consumed: BTreeMap<String, Vec<Credits>>,
+    pub top_consumers: Vec<TopConsumer>,
+    pub below_threshold: Vec<LowAccount>,
+    pub pending_orders: Vec<PendingOrder>,
+    pub failed_emails: Vec<OutboxEmail>,
+}
+
+/// One (day, service, currency) line of money or credits.
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Date)]
+    day: NaiveDate,
+    #[diesel(sql_type = Text)]
+    service: String,
+    #[diesel(sql_type = BigInt)]
+    sort_order: i64,
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+    #[diesel(sql_type = BigInt)]
+    credits: i64,
+    #[diesel(sql_type = BigInt)]
+    minor: i64,
+}
+
+const SALES: &str = "
+    SELECT (o.paid_at AT TIME ZONE 'UTC')::date AS day, s.name AS service,
+           s.sort_order::bigint AS sort_order, o.currency, count(*) AS count,
+           sum(o.credits)::bigint AS credits, sum(o.price_minor)::bigint AS minor
+    FROM orders o
+    JOIN iap_accounts a ON a.id = o.account_id
+    JOIN services s ON s.id = a.service_id
+    WHERE o.paid_at >= $1 AND o.paid_at < $2
+    GROUP BY 1, 2, 3, 4";
+
+const REFUNDS: &str = "
+    SELECT (r.created_at AT TIME ZONE 'UTC')::date AS day, s.name AS service,
+           s.sort_order::bigint AS sort_order, r.currency, count(*) AS count,
+           sum(r.credits)::bigint AS credits, sum(r.amount_minor)::bigint AS minor
+    FROM refunds r
+    JOIN orders o ON o.id = r.order_id
+    JOIN iap_accounts a ON a.id = o.account_id
+    JOIN services s ON s.id = a.service_id
+    WHERE r.created_at >= $1 AND r.created_at < $2
+    GROUP BY 1, 2, 3, 4";
+
+const CONSUMPTION: &str = "
+    SELECT (e.created_at AT TIME ZONE 'UTC')::date AS day, s.name AS service,
+           s.sort_order::bigint AS sort_order, '' AS currency, count(*) AS count,
+           (-sum(e.amount))::bigint AS credits, 0::bigint AS minor
+    FROM ledger_entries e
+    JOIN iap_accounts a ON a.id = e.account_id
+    JOIN services s ON s.id = a.service_id
+    WHERE e.kind IN ('charge', 'capture') AND e.created_at >= $1 AND e.created_at < $2
+    GROUP BY 1, 2, 3, 4";
+
+const TOP_CONSUMERS: &str = "
+    SELECT d.id AS database_id, d.name AS database, s.name AS service,
+           (-sum(e.amount))::bigint AS consumed
+    FROM ledger_entries e
+    JOIN iap_accounts a ON a.id = e.account_id
+    JOIN services s ON s.id = a.service_id
+    JOIN databases d ON d.id = a.database_id
+    WHERE e.kind IN ('charge', 'capture') AND e.created_at >= $1 AND e.created_at < $2
+    GROUP BY d.id, d.name, s.name
+    HAVING sum(e.amount) < 0
+    ORDER BY consumed DESC, d.name
+    LIMIT 10";
+
+const BELOW_THRESHOLD: &str = "
+    SELECT a.id AS account_id, d.id AS database_id, d.name AS database, s.name AS service,
+           a.balance - a.reserved AS available, a.threshold
+    FROM iap_accounts a
+    JOIN services s ON s.id = a.service_id
+    JOIN databases d ON d.id = a.database_id
+    WHERE a.threshold > 0 AND a.balance - a.reserved < a.threshold
+    ORDER BY (a.balance - a.reserved)::numeric / a.threshold, d.name
+    LIMIT 50";
+
+const PENDING_ORDERS: &str = "
+    SELECT o.id AS order_id, d.name AS database, s.name AS service, o.pack_name,
+           o.price_minor, o.currency, o.created_at, o.expires_at
+    FROM orders o
+    JOIN iap_accounts a ON a.id = o.account_id
+    JOIN services s ON s.id = a.service_id
+    JOIN databases d ON d.id = o.database_id
+    WHERE o.status = 'pending' AND o.expires_at > now()
+    ORDER BY o.created_at DESC
+    LIMIT 50";
+
+fn rows(conn: &mut PgConnection, sql: &str, period: &Period) -> QueryResult<Vec<Row>> {
+    let (from, to) = period.bounds();
+    diesel::sql_query(sql)
+        .bind::<Timestamptz, _>(from)
+        .bind::<Timestamptz, _>(to)
+        .load(conn)
+}
+
+pub fn dashboard(conn: &mut PgConnection, period: Period) -> QueryResult<Dashboard> {
+    let sales = rows(conn, SALES, &period)?;
+    let refunds = rows(conn, REFUNDS, &period)?;
+    let consumption = rows(conn, CONSUMPTION, &period)?;
+    let (from, to) = period.bounds();
+    let top_consumers = diesel::sql_query(TOP_CONSUMERS)
+        .bind::<Timestamptz, _>(from)
+        .bind::<Timestamptz, _>(to)
+        .load(conn)?;
+    let below_threshold = diesel::sql_query(BELOW_THRESHOLD).load(conn)?;
+    let pending_orders = diesel::sql_query(PENDING_ORDERS).load(conn)?;
+    let failed_emails = outbox::list(conn, Some(EmailStatus::Failed), 20)?;
+    let mut dashboard = Dashboard {
+        period,
+        currencies: Vec::new(),
+        services: Vec::new(),
+        days: Vec::new(),
+        daily_revenue_minor: BTreeMap::new(),
+        daily_sold: BTreeMap::new(),
+        daily_consumed: BTreeMap::new(),
+        top_consumers,
+        below_threshold,
+        pending_orders,
+        failed_emails,
+    };
+    dashboard.fold(&sales, &refunds, &consumption);
+    Ok(dashboard)
+}
+
+impl Dashboard {
+    /// Sums the (day, service, currency) rows into the per-currency, per-service, per-day and
+    /// day-by-day views.
+    fn fold(&mut self, sales: &[Row], refunds: &[Row], consumption: &[Row]) {
+        let n = self.period.days().len();
+        let mut currencies: BTreeMap<String, CurrencyTotal> = BTreeMap::new();
+        // Keyed by (catalog order, name) so services come out in catalog order.
+        let mut services: BTreeMap<(i64, String), ServiceFigures> = BTreeMap::new();
+        let mut days: BTreeMap<(NaiveDate, i64, String), ServiceFigures> = BTreeMap::new();
+        let blank = |service: &str| ServiceFigures {
+            service: service.to_string(),
+            ..ServiceFigures::default()
+        };
+        for row in sales {
+            let total = currencies
+                .entry(row.currency.clone())
+                .or_insert_with(|| CurrencyTotal {
+                    currency: row.currency.clone(),
+                    orders: 0,
+                    gross_minor: 0,
+                    refunded_minor: 0,
+                });
+            total.orders += row.count;
+            total.gross_minor += row.minor;
+            for figures in [
+                services
+                    .entry((row.sort_order, row.service.clone()))
+                    .or_insert_with(|| blank(&row.service)),
+                days.entry((row.day, row.sort_order, row.service.clone()))
+                    .or_insert_with(|| blank(&row.service)),
+            ] {
+                figures.orders += row.count;
+                figures.credits_sold += Credits::from_units(row.credits);
+                *figures.revenue.entry(row.currency.clone()).or_default() += row.minor;
+            }
+            if let Some(i) = self.period.index_of(row.day) {
+                self.daily_revenue_minor
+                    .entry(row.currency.clone())
+                    .or_insert_with(|| vec![0; n])[i] += row.minor;
+                self.daily_sold
+                    .entry(row.service.clone())
+                    .or_insert_with(|| vec![Credits::ZERO; n])[i] +=
+                    Credits::from_units(row.credits);
+            }
+        }
+        for row in refunds {
+            let total = currencies
+                .entry(row.currency.clone())
+                .or_insert_with(|| CurrencyTotal {
+                    currency: row.currency.clone(),
+                    orders: 0,
+                    gross_minor: 0,
+                    refunded_minor: 0,
+                });
+            total.refunded_minor += row.minor;
+            for figures in [
+                services
+                    .entry((row.sort_order, row.service.clone()))
+                    .or_insert_with(|| blank(&row.service)),
+                days.entry((row.day, row.sort_order, row.service.clone()))
+                    .or_insert_with(|| blank(&row.service)),
+            ] {
+                figures.credits_refunded += Credits::from_units(row.credits);
+            }
+        }
+        for row in consumption {
+            for figures in [
+                services
+                    .entry((row.sort_order, row.service.clone()))
+                    .or_insert_with(|| blank(&row.service)),
+                days.entry((row.day, row.sort_order, row.service.clone()))
+                    .or_insert_with(|| blank(&row.service)),
+            ] {
+                figures.credits_consumed += Credits::from_units(row.credits);
+            }
+            if let Some(i) = self.period.index_of(row.day) {
+                self.daily_consumed
+                    .entry(row.service.clone())
+                    .or_insert_with(|| vec![Credits::ZERO; n])[i] +=
+                    Credits::from_units(row.credits);
+            }
+        }
+        self.currencies = currencies.into_values().collect();
+        self.services = services.into_values().collect();
+        self.days = days
+            .into_iter()
+            .map(|((day, _, _), figures)| DayFigures { day, figures })
+            .collect();
+    }
+}
