@@ -3,5 +3,6 @@
 
 pub mod audit;
 pub mod charts;
+pub mod orders;
 pub mod refunds;
 pub mod stats;

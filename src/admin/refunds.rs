@@ -44,7 +44,7 @@ pub enum RefundError {
     NotPaid,
     #[error("Enter the credits to refund.")]
     NothingToRefund,
-    #[error("Only {0} credits of this order are unused; that is the most that can be refunded.")]
+    #[error("Only {} credits of this order are unused; that is the most that can be refunded.", .0.to_display())]
     TooMuch(Credits),
     #[error("Say why the order is refunded.")]
     MissingReason,

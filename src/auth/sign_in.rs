@@ -27,6 +27,11 @@ impl SignedInUser {
     pub fn is_admin(&self) -> bool {
         matches!(self.role, Role::Admin)
     }
+
+    /// The IAP operator, who runs the platform's catalog and dashboard.
+    pub fn is_operator(&self) -> bool {
+        matches!(self.role, Role::Platform)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -75,6 +75,14 @@ pub fn active_services(conn: &mut PgConnection) -> QueryResult<Vec<Service>> {
         .load(conn)
 }
 
+/// Every service, active or not, in catalog order (the operator's view).
+pub fn all_services(conn: &mut PgConnection) -> QueryResult<Vec<Service>> {
+    services::table
+        .order((services::sort_order, services::name))
+        .select(Service::as_select())
+        .load(conn)
+}
+
 /// An active service by its slug.
 pub fn active_service(conn: &mut PgConnection, slug: &str) -> QueryResult<Option<Service>> {
     services::table

@@ -1,6 +1,7 @@
 //! HTML pages, one module per page or group of pages. Handlers stay thin: they parse the
 //! request, call domain functions inside `web::block`, and render an askama template.
 
+pub mod admin;
 pub mod assets;
 pub mod buy;
 pub mod catalog;
@@ -21,6 +22,7 @@ use crate::error::AppError;
 use crate::startup::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    admin::routes(cfg);
     cfg.route("/", web::get().to(catalog::index))
         .route("/login", web::get().to(login::form))
         .route("/login", web::post().to(login::submit))
@@ -73,6 +75,7 @@ pub struct NavUser {
     pub email: String,
     pub database: String,
     pub is_admin: bool,
+    pub is_operator: bool,
 }
 
 impl Nav {
@@ -82,6 +85,7 @@ impl Nav {
                 email: current.user.email.clone(),
                 database: current.user.database_name.clone(),
                 is_admin: current.user.is_admin(),
+                is_operator: current.user.is_operator(),
             }),
             csrf: current.csrf.clone(),
         }

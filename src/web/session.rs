@@ -75,6 +75,36 @@ impl FromRequest for Admin {
     }
 }
 
+/// The signed-in IAP operator (role `platform`). Anyone else signed in gets a 404, so the
+/// operator's pages do not even show that they exist; visitors not signed in get the login page.
+pub struct PlatformOperator(pub CurrentUser);
+
+impl PlatformOperator {
+    pub fn operator(&self) -> crate::admin::audit::Operator {
+        crate::admin::audit::Operator {
+            user_id: self.0.user.id,
+            email: self.0.user.email.clone(),
+        }
+    }
+}
+
+impl FromRequest for PlatformOperator {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let current = CurrentUser::from_request(req, payload);
+        Box::pin(async move {
+            let current = current.await?;
+            if current.user.is_operator() {
+                Ok(PlatformOperator(current))
+            } else {
+                Err(AppError::NotFound)
+            }
+        })
+    }
+}
+
 /// A form posted from one of our pages: its `csrf_token` field matches the session's and its
 /// Origin (when the browser sends one) is ours. Anything else is a 403 before the handler runs.
 pub struct CsrfForm<T>(pub T);

@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod admin;
 mod api;
 mod browser;
 mod buying;

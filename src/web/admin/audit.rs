@@ -1,0 +1,75 @@
+//! `/admin/audit`: every operator action, newest first, filtered by action, operator, subject.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::admin::audit::{self, AuditEntry, AuditFilter};
+use crate::error::AppError;
+use crate::startup::AppState;
+use crate::web::Nav;
+use crate::web::session::PlatformOperator;
+
+const PAGE_SIZE: i64 = 50;
+
+#[derive(Deserialize, Default)]
+pub struct AuditQuery {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    operator: String,
+    #[serde(default)]
+    subject: String,
+    before: Option<i64>,
+}
+
+impl AuditQuery {
+    fn older(&self, before: i64) -> String {
+        serde_urlencoded::to_string([
+            ("action", self.action.as_str()),
+            ("operator", self.operator.as_str()),
+            ("subject", self.subject.as_str()),
+            ("before", &before.to_string()),
+        ])
+        .unwrap_or_default()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+struct AuditPage {
+    nav: Nav,
+    query: AuditQuery,
+    entries: Vec<AuditEntry>,
+    older: Option<String>,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    operator: PlatformOperator,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let filter = AuditFilter {
+        action: query.action.clone(),
+        operator: query.operator.clone(),
+        subject: query.subject.clone(),
+        before_id: query.before,
+    };
+    let mut entries = crate::web::with_conn(&state, move |conn| {
+        Ok(audit::list(conn, &filter, PAGE_SIZE + 1)?)
+    })
+    .await?;
+    let older = if entries.len() as i64 > PAGE_SIZE {
+        entries.truncate(PAGE_SIZE as usize);
+        entries.last().map(|e| query.older(e.id))
+    } else {
+        None
+    };
+    crate::web::render(&AuditPage {
+        nav: Nav::for_user(&operator.0),
+        query,
+        entries,
+        older,
+    })
+}

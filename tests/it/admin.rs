@@ -1,0 +1,554 @@
+//! The operator's tools: access control, dashboard figures against hand-computed ones, refunds
+//! (limits, money, audit), and the pages.
+
+use std::sync::{Arc, Barrier};
+
+use actix_web::http::StatusCode;
+use chrono::Utc;
+use diesel::prelude::*;
+use iap_credits::admin::audit::{self, AuditFilter, Operator};
+use iap_credits::admin::refunds::{self, RefundError};
+use iap_credits::admin::stats::{self, Period};
+use iap_credits::catalog;
+use iap_credits::credits::Credits;
+use iap_credits::ledger::{self, Actor, IapAccount, accounts};
+use iap_credits::orders::{self, Order, OrderStatus, PaymentResult};
+use iap_credits::payments::{Card, MockProvider};
+use iap_credits::tenancy::{self, Role, Subscription};
+
+use crate::harness::{TestApp, TestDb};
+
+fn c(text: &str) -> Credits {
+    Credits::parse(text).unwrap()
+}
+
+struct Customer {
+    database_id: i64,
+    buyer: i64,
+}
+
+fn customer(conn: &mut PgConnection, name: &str, subscription: Subscription) -> Customer {
+    let db = tenancy::create_database(conn, name, subscription).unwrap();
+    let email = format!("buyer@{}.test", name.to_lowercase());
+    let buyer = tenancy::create_user(conn, name, &email, "long enough", Role::Admin).unwrap();
+    Customer {
+        database_id: db.id,
+        buyer: buyer.id,
+    }
+}
+
+fn account(conn: &mut PgConnection, who: &Customer, service: &str) -> IapAccount {
+    let service = catalog::service_by_slug(conn, service).unwrap().unwrap();
+    accounts::get_or_create(conn, who.database_id, service.id).unwrap()
+}
+
+/// Buys and pays the pack named `pack` ("Standard Pack") for the account.
+fn buy(conn: &mut PgConnection, who: &Customer, account: &IapAccount, pack: &str) -> Order {
+    let pack = catalog::active_packs(conn, account.service_id)
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name == pack)
+        .unwrap();
+    let order =
+        orders::create_order(conn, who.database_id, account.id, pack.id, who.buyer).unwrap();
+    let card = Card::parse("Ada", "4242424242424242", "12/39", "123").unwrap();
+    match orders::pay(conn, who.database_id, order.id, &card, &MockProvider).unwrap() {
+        PaymentResult::Paid { order, .. } => order,
+        other => panic!("not paid: {other:?}"),
+    }
+}
+
+fn spend(conn: &mut PgConnection, account: &IapAccount, credits: &str) {
+    ledger::charge(conn, account.id, c(credits), "use", &Actor::cli()).unwrap();
+}
+
+fn operator(conn: &mut PgConnection) -> Operator {
+    let db = tenancy::create_database(conn, "Platform", Subscription::None).unwrap();
+    let user = tenancy::create_user(
+        conn,
+        "Platform",
+        "ops@platform.test",
+        "long enough",
+        Role::Platform,
+    )
+    .unwrap();
+    let _ = db;
+    Operator {
+        user_id: user.id,
+        email: user.email,
+    }
+}
+
+fn refundable(conn: &mut PgConnection, order: &Order) -> Credits {
+    let order = orders::find(conn, order.database_id, order.id)
+        .unwrap()
+        .unwrap();
+    refunds::refund_state(conn, &order).unwrap().refundable
+}
+
+#[test]
+fn the_dashboard_figures_match_the_hand_computed_ones() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let alpha = customer(&mut conn, "Alpha", Subscription::None);
+    let beta = customer(&mut conn, "Beta", Subscription::None);
+    let alpha_sms = account(&mut conn, &alpha, "sms");
+    let beta_mail = account(&mut conn, &beta, "snailmail");
+    buy(&mut conn, &alpha, &alpha_sms, "Standard Pack"); // 100 credits, 95.00 EUR
+    let starter = buy(&mut conn, &alpha, &alpha_sms, "Starter Pack"); // 10 credits, 10.00 EUR
+    buy(&mut conn, &beta, &beta_mail, "Starter Pack"); // 10 credits, 15.00 EUR
+    spend(&mut conn, &alpha_sms, "12.5");
+    let hold =
+        ledger::authorize(&mut conn, alpha_sms.id, c("2"), None, "sms", &Actor::cli()).unwrap();
+    ledger::capture(
+        &mut conn,
+        alpha_sms.id,
+        hold.id,
+        Some(c("1.5")),
+        &Actor::cli(),
+    )
+    .unwrap();
+    spend(&mut conn, &beta_mail, "3");
+    let ops = operator(&mut conn);
+    refunds::refund_order(&mut conn, &ops, &MockProvider, starter.id, c("4"), "asked").unwrap();
+    // An order nobody paid, and an account below its threshold.
+    let pack = catalog::active_packs(&mut conn, beta_mail.service_id)
+        .unwrap()
+        .remove(0);
+    let waiting = orders::create_order(
+        &mut conn,
+        beta.database_id,
+        beta_mail.id,
+        pack.id,
+        beta.buyer,
+    )
+    .unwrap();
+    diesel::update(iap_credits::schema::iap_accounts::table.find(beta_mail.id))
+        .set(iap_credits::schema::iap_accounts::threshold.eq(c("10")))
+        .execute(&mut conn)
+        .unwrap();
+
+    let today = Utc::now().date_naive();
+    let d = stats::dashboard(&mut conn, Period::last_days(7, today)).unwrap();
+    assert_eq!(d.currencies.len(), 1);
+    let eur = &d.currencies[0];
+    assert_eq!(
+        (
+            eur.currency.as_str(),
+            eur.orders,
+            eur.gross_minor,
+            eur.refunded_minor
+        ),
+        ("EUR", 3, 9_500 + 1_000 + 1_500, 400)
+    );
+    assert_eq!(eur.net().to_string(), "116.00 EUR");
+
+    let sms = d.services.iter().find(|s| s.service == "SMS").unwrap();
+    assert_eq!(
+        (
+            sms.orders,
+            sms.credits_sold,
+            sms.credits_refunded,
+            sms.credits_consumed
+        ),
+        (2, c("110"), c("4"), c("14"))
+    );
+    assert_eq!(sms.revenue_text(), "105.00 EUR");
+    let mail = d
+        .services
+        .iter()
+        .find(|s| s.service == "Snailmail")
+        .unwrap();
+    assert_eq!(
+        (mail.credits_sold, mail.credits_consumed),
+        (c("10"), c("3"))
+    );
+    assert_eq!(d.days.len(), 2, "two services active today");
+    assert!(d.days.iter().all(|day| day.day == today));
+    assert_eq!(d.daily_consumed["SMS"].last(), Some(&c("14")));
+    assert_eq!(d.daily_consumed["SMS"].len(), 7);
+    assert_eq!(d.daily_revenue_minor["EUR"].last(), Some(&12_000));
+
+    let top: Vec<_> = d
+        .top_consumers
+        .iter()
+        .map(|t| (t.database.as_str(), t.service.as_str(), t.consumed))
+        .collect();
+    assert_eq!(
+        top,
+        [("Alpha", "SMS", c("14")), ("Beta", "Snailmail", c("3"))]
+    );
+    assert_eq!(d.below_threshold.len(), 1);
+    assert_eq!(d.below_threshold[0].available, c("7"));
+    assert_eq!(d.pending_orders.len(), 1);
+    assert_eq!(d.pending_orders[0].order_id, waiting.id);
+
+    // A period before all of it is empty.
+    let earlier = Period::new(
+        today - chrono::Duration::days(40),
+        today - chrono::Duration::days(10),
+    )
+    .unwrap();
+    let empty = stats::dashboard(&mut conn, earlier).unwrap();
+    assert!(empty.currencies.is_empty() && empty.services.is_empty());
+}
+
+#[test]
+fn a_fully_used_pack_has_nothing_to_refund_a_partly_used_one_its_unused_part() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let ops = operator(&mut conn);
+    let who = customer(&mut conn, "Gamma", Subscription::None);
+    let sms = account(&mut conn, &who, "sms");
+    let starter = buy(&mut conn, &who, &sms, "Starter Pack");
+    spend(&mut conn, &sms, "10");
+    assert_eq!(refundable(&mut conn, &starter), Credits::ZERO);
+    let refused =
+        refunds::refund_order(&mut conn, &ops, &MockProvider, starter.id, c("1"), "sorry");
+    assert!(matches!(refused, Err(RefundError::TooMuch(z)) if z == Credits::ZERO));
+
+    let standard = buy(&mut conn, &who, &sms, "Standard Pack");
+    spend(&mut conn, &sms, "30");
+    assert_eq!(refundable(&mut conn, &standard), c("70"));
+    let too_much = refunds::refund_order(
+        &mut conn,
+        &ops,
+        &MockProvider,
+        standard.id,
+        c("70.0001"),
+        "x",
+    );
+    assert!(matches!(too_much, Err(RefundError::TooMuch(r)) if r == c("70")));
+    let blank = refunds::refund_order(&mut conn, &ops, &MockProvider, standard.id, c("1"), " ");
+    assert!(matches!(blank, Err(RefundError::MissingReason)));
+
+    let refund = refunds::refund_order(
+        &mut conn,
+        &ops,
+        &MockProvider,
+        standard.id,
+        c("70"),
+        "unused",
+    )
+    .unwrap();
+    assert_eq!(refund.amount().to_string(), "66.50 EUR", "70% of 95.00");
+    let order = orders::find(&mut conn, who.database_id, standard.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::PartlyRefunded);
+    assert_eq!(refundable(&mut conn, &standard), Credits::ZERO);
+    let account = accounts::by_id(&mut conn, sms.id).unwrap().unwrap();
+    assert_eq!(account.balance, Credits::ZERO);
+    let report = ledger::verify::verify_ledger(&mut conn).unwrap();
+    assert!(report.is_consistent());
+
+    // The audit log says who, what and why.
+    let entries = audit::list(
+        &mut conn,
+        &AuditFilter {
+            subject: format!("order:{}", standard.id),
+            ..AuditFilter::default()
+        },
+        10,
+    )
+    .unwrap();
+    assert_eq!(entries.len(), 1);
+    let entry = &entries[0];
+    assert_eq!(
+        (
+            entry.operator_email.as_str(),
+            entry.action.as_str(),
+            entry.reason.as_deref()
+        ),
+        ("ops@platform.test", "order.refund", Some("unused"))
+    );
+    assert_eq!(entry.before.as_ref().unwrap()["status"], "paid");
+    assert_eq!(entry.after.as_ref().unwrap()["status"], "partly_refunded");
+    assert_eq!(entry.after.as_ref().unwrap()["refund_amount"], "66.50 EUR");
+    // Append-only.
+    assert!(
+        diesel::sql_query("DELETE FROM audit_log")
+            .execute(&mut conn)
+            .is_err()
+    );
+}
+
+#[test]
+fn credits_are_spent_oldest_first_so_trial_and_older_packs_go_first() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let ops = operator(&mut conn);
+    let who = customer(&mut conn, "Delta", Subscription::Enterprise); // 10 trial SMS credits
+    let sms = account(&mut conn, &who, "sms");
+    assert_eq!(sms.balance, c("10"));
+    let first = buy(&mut conn, &who, &sms, "Standard Pack"); // 100
+    let second = buy(&mut conn, &who, &sms, "Starter Pack"); // 10
+    spend(&mut conn, &sms, "50"); // the 10 trial credits, then 40 of the first pack
+    assert_eq!(refundable(&mut conn, &first), c("60"));
+    assert_eq!(refundable(&mut conn, &second), c("10"));
+    // Refunding the second pack leaves the first one's figure alone.
+    refunds::refund_order(&mut conn, &ops, &MockProvider, second.id, c("10"), "dup").unwrap();
+    assert_eq!(refundable(&mut conn, &first), c("60"));
+    let order = orders::find(&mut conn, who.database_id, second.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Refunded);
+    // A full refund in steps returns exactly the price.
+    let a = refunds::refund_order(&mut conn, &ops, &MockProvider, first.id, c("30"), "a").unwrap();
+    let b = refunds::refund_order(&mut conn, &ops, &MockProvider, first.id, c("30"), "b").unwrap();
+    assert_eq!(a.amount_minor + b.amount_minor, 9_500 * 60 / 100);
+}
+
+#[test]
+fn concurrent_refunds_of_one_order_take_its_credits_back_once() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let ops = operator(&mut conn);
+    let who = customer(&mut conn, "Epsilon", Subscription::None);
+    let sms = account(&mut conn, &who, "sms");
+    let order = buy(&mut conn, &who, &sms, "Standard Pack");
+    let barrier = Arc::new(Barrier::new(6));
+    let results: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let (barrier, db, ops) = (barrier.clone(), &db, ops.clone());
+                s.spawn(move || {
+                    let mut conn = db.conn();
+                    barrier.wait();
+                    refunds::refund_order(&mut conn, &ops, &MockProvider, order.id, c("100"), "x")
+                        .is_ok()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results.iter().filter(|ok| **ok).count(), 1);
+    let account = accounts::by_id(&mut conn, sms.id).unwrap().unwrap();
+    assert_eq!(account.balance, Credits::ZERO);
+}
+
+mod pages {
+    use super::*;
+    use crate::harness::Browser;
+
+    const ROUTES: [&str; 4] = ["/admin", "/admin/orders", "/admin/orders/1", "/admin/audit"];
+
+    #[actix_web::test]
+    async fn only_the_operator_sees_the_admin_pages() {
+        let app = TestApp::new().with_demo();
+        for path in ROUTES {
+            let page = app.get(path).await;
+            assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+            assert!(
+                page.header("location").starts_with("/login?next="),
+                "{path}"
+            );
+        }
+        for email in ["user@demo.test", "admin@demo.test"] {
+            let browser = app.browser();
+            browser.sign_in(email, "demo").await;
+            for path in ROUTES {
+                assert_eq!(
+                    browser.get(path).await.status,
+                    StatusCode::NOT_FOUND,
+                    "{email} {path}"
+                );
+            }
+            let home = browser.get("/").await;
+            assert!(
+                !home.body.contains("href=\"/admin\""),
+                "no Admin link for {email}"
+            );
+            let refund = browser
+                .post(
+                    "/admin/orders/1/refund",
+                    &[("credits", "1"), ("reason", "x")],
+                )
+                .await;
+            assert!(
+                matches!(refund.status, StatusCode::NOT_FOUND | StatusCode::FORBIDDEN),
+                "{email}: {}",
+                refund.status
+            );
+        }
+        let browser = app.browser();
+        browser.sign_in("platform@demo.test", "demo").await;
+        assert!(browser.get("/").await.body.contains("href=\"/admin\""));
+        for path in ["/admin", "/admin/orders", "/admin/audit"] {
+            assert_eq!(browser.get(path).await.status, StatusCode::OK, "{path}");
+        }
+        assert_eq!(
+            browser.get("/admin/orders/999999").await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    /// The demo admin buys the Standard pack through the pages; returns the order id.
+    async fn demo_purchase(app: &TestApp) -> (i64, i64) {
+        let admin = app.browser();
+        admin.sign_in("admin@demo.test", "demo").await;
+        let list = admin.get("/iap/accounts").await.body;
+        let end = list.find("\">SMS</a></th>").unwrap();
+        let start = list[..end].rfind("/iap/accounts/").unwrap() + "/iap/accounts/".len();
+        let account: i64 = list[start..end].parse().unwrap();
+        let mut conn = app.db.conn();
+        let service_id = accounts::by_id(&mut conn, account)
+            .unwrap()
+            .unwrap()
+            .service_id;
+        let pack = catalog::active_packs(&mut conn, service_id)
+            .unwrap()
+            .into_iter()
+            .find(|p| p.name == "Standard Pack")
+            .unwrap();
+        let buy_page = format!("/iap/accounts/{account}/buy");
+        let created = admin
+            .submit(&buy_page, &buy_page, &[("pack_id", &pack.id.to_string())])
+            .await;
+        let checkout = created.location().to_string();
+        let paid = admin
+            .submit(
+                &checkout,
+                &checkout,
+                &[
+                    ("holder", "Ada Lovelace"),
+                    ("number", "4242 4242 4242 4242"),
+                    ("expiry", "12/39"),
+                    ("cvc", "123"),
+                ],
+            )
+            .await;
+        assert_eq!(paid.status, StatusCode::SEE_OTHER);
+        let order: i64 = checkout.rsplit('/').next().unwrap().parse().unwrap();
+        (order, account)
+    }
+
+    async fn operator_browser(app: &TestApp) -> Browser<'_> {
+        let browser = app.browser();
+        browser.sign_in("platform@demo.test", "demo").await;
+        browser
+    }
+
+    #[actix_web::test]
+    async fn the_dashboard_and_orders_list_show_the_demo_purchase() {
+        let app = TestApp::new().with_demo();
+        let (order, _) = demo_purchase(&app).await;
+        let ops = operator_browser(&app).await;
+        let dashboard = ops.get("/admin?period=7").await;
+        assert_eq!(dashboard.status, StatusCode::OK);
+        let body = &dashboard.body;
+        assert!(body.contains("<td class=\"num\">95.00 EUR</td>"), "revenue");
+        assert!(body.contains("<svg role=\"img\" aria-label=\"Revenue per day\""));
+        assert!(
+            body.contains("<svg role=\"img\" aria-label=\"Credits sold per day, per service\"")
+        );
+        assert!(body.contains(
+            "<th scope=\"row\">SMS</th><td class=\"num\">1</td><td class=\"num\">100</td>"
+        ));
+
+        let bad = ops.get("/admin?period=custom&from=2026-13-01&to=").await;
+        assert_eq!(bad.status, StatusCode::OK);
+        assert!(
+            bad.body
+                .contains("“2026-13-01” is not a date like 2026-11-27.")
+        );
+        assert!(bad.body.contains("value=\"2026-13-01\""));
+
+        let list = ops.get("/admin/orders?status=paid&database=demo").await;
+        assert!(
+            list.body
+                .contains(&format!("href=\"/admin/orders/{order}\""))
+        );
+        let none = ops.get("/admin/orders?status=refunded").await;
+        assert!(none.body.contains("No order matches."));
+        let wrong = ops.get("/admin/orders?status=lost").await;
+        assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(wrong.body.contains("“lost” is not an order status."));
+    }
+
+    #[actix_web::test]
+    async fn a_refund_from_the_order_page_shows_in_the_customer_history_and_the_audit_log() {
+        let app = TestApp::new().with_demo();
+        let (order, account) = demo_purchase(&app).await;
+        let ops = operator_browser(&app).await;
+        let page_path = format!("/admin/orders/{order}");
+        let action = format!("{page_path}/refund");
+        let page = ops.get(&page_path).await;
+        assert!(
+            page.body.contains("100 credits of this order are unused"),
+            "10 trial credits go first"
+        );
+        assert!(page.body.contains("value=\"100\""), "the most is offered");
+
+        let missing = ops
+            .submit(&page_path, &action, &[("credits", "25"), ("reason", "")])
+            .await;
+        assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            missing
+                .body
+                .contains("id=\"reason-error\">Say why the order is refunded.")
+        );
+        assert!(
+            missing.body.contains("value=\"25\""),
+            "the typed credits are kept"
+        );
+        let too_much = ops
+            .submit(&page_path, &action, &[("credits", "150"), ("reason", "x")])
+            .await;
+        assert!(
+            too_much
+                .body
+                .contains("Only 100 credits of this order are unused"),
+            "{}",
+            too_much.body
+        );
+        let junk = ops
+            .submit(&page_path, &action, &[("credits", "ten"), ("reason", "x")])
+            .await;
+        assert!(junk.body.contains("id=\"credits-error\">Credits:"));
+        assert_eq!(
+            ops.post(&action, &[("credits", "25"), ("reason", "no token")])
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+
+        let done = ops
+            .submit(
+                &page_path,
+                &action,
+                &[("credits", "25"), ("reason", "Customer asked")],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER);
+        let page = ops.get(done.location()).await;
+        assert!(page.body.contains("Refunded."));
+        assert!(
+            page.body
+                .contains("<dd id=\"order-status\">partly_refunded</dd>")
+        );
+        assert!(page.body.contains("23.75 EUR"), "25% of 95.00");
+
+        // The customer's Account Information history shows the refund row.
+        let admin = app.browser();
+        admin.sign_in("admin@demo.test", "demo").await;
+        let info = admin.get(&format!("/iap/accounts/{account}")).await;
+        assert!(info.body.contains("refund"), "{}", info.body);
+        assert!(info.body.contains("Customer asked"));
+        let balance = accounts::by_id(&mut app.db.conn(), account)
+            .unwrap()
+            .unwrap()
+            .balance;
+        assert_eq!(balance, c("85"), "10 trial + 100 - 25");
+
+        let audit_page = ops
+            .get(&format!("/admin/audit?subject=order:{order}"))
+            .await;
+        assert!(audit_page.body.contains("platform@demo.test"));
+        assert!(audit_page.body.contains("order.refund"));
+        assert!(audit_page.body.contains("Customer asked"));
+        let other = ops.get("/admin/audit?action=account.").await;
+        assert!(other.body.contains("No operator action matches."));
+    }
+}
