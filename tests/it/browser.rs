@@ -329,3 +329,61 @@ async fn the_sms_dialog_counts_while_typing_and_the_chatter_shows_the_message() 
     snapshot(&client, "9-chatter").await;
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_operator_finds_the_demo_purchase_and_its_revenue_on_the_dashboard() {
+    let db = TestDb::new();
+    let (_processes, client, base) = start(&db).await;
+    sign_in_and_open_sms(&client, &base).await;
+    let receipt = buy_in_new_tab(&client, "Standard Pack", "4242 4242 4242 4242").await;
+    assert!(receipt.contains("your credits are available"), "{receipt}");
+    click(&client, "header form button[type=submit]").await; // Sign out
+    heading_is(&client, "IAP Catalog").await;
+    client.goto(&format!("{base}/login")).await.unwrap();
+
+    type_into(&client, "#email", "platform@demo.test").await;
+    type_into(&client, "#password", "demo").await;
+    click(&client, "form.stacked button[type=submit]").await;
+    client
+        .wait()
+        .for_element(Locator::LinkText("Admin"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    heading_is(&client, "Dashboard").await;
+    let revenue = text(&client, "#revenue tbody").await;
+    assert_eq!(revenue, "EUR 1 95.00 EUR 0.00 EUR 95.00 EUR");
+    let per_service = text(&client, "#per-service tbody").await;
+    assert!(
+        per_service.starts_with("SMS 1 100 95.00 EUR"),
+        "{per_service}"
+    );
+    let chart = client
+        .find(Locator::Css("svg.chart[aria-label='Revenue per day']"))
+        .await
+        .unwrap();
+    let size = chart.rectangle().await.unwrap();
+    assert!(
+        size.2 > 200.0 && size.3 > 50.0,
+        "the chart is drawn: {size:?}"
+    );
+    snapshot(&client, "10-admin-dashboard").await;
+
+    click(&client, ".subnav a[href='/admin/orders']").await;
+    heading_is(&client, "Orders").await;
+    let orders = text(&client, "#orders tbody").await;
+    assert!(
+        orders.contains("Demo Company SMS Standard Pack 100 95.00 EUR paid"),
+        "{orders}"
+    );
+    click(&client, "#orders tbody th a").await;
+    let title = text_when(&client, "main h1", |t| t.starts_with("Order IAP-")).await;
+    assert!(
+        text(&client, "#order-ledger").await.contains("purchase"),
+        "{title}"
+    );
+    snapshot(&client, "11-admin-order").await;
+    client.close().await.unwrap();
+}
