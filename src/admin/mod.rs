@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod charts;
+pub mod databases;
 pub mod orders;
 pub mod refunds;
 pub mod stats;

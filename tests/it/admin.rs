@@ -331,7 +331,17 @@ mod pages {
     use super::*;
     use crate::harness::Browser;
 
-    const ROUTES: [&str; 4] = ["/admin", "/admin/orders", "/admin/orders/1", "/admin/audit"];
+    const ROUTES: [&str; 8] = [
+        "/admin",
+        "/admin/orders",
+        "/admin/orders/1",
+        "/admin/audit",
+        "/admin/databases",
+        "/admin/databases/1",
+        "/admin/accounts/1",
+        "/admin/accounts/1/ledger.csv",
+    ];
+    const POSTS: [&str; 2] = ["/admin/orders/1/refund", "/admin/accounts/1/adjust"];
 
     #[actix_web::test]
     async fn only_the_operator_sees_the_admin_pages() {
@@ -374,7 +384,12 @@ mod pages {
         let browser = app.browser();
         browser.sign_in("platform@demo.test", "demo").await;
         assert!(browser.get("/").await.body.contains("href=\"/admin\""));
-        for path in ["/admin", "/admin/orders", "/admin/audit"] {
+        for path in [
+            "/admin",
+            "/admin/orders",
+            "/admin/audit",
+            "/admin/databases",
+        ] {
             assert_eq!(browser.get(path).await.status, StatusCode::OK, "{path}");
         }
         assert_eq!(
@@ -551,4 +566,146 @@ mod pages {
         let other = ops.get("/admin/audit?action=account.").await;
         assert!(other.body.contains("No operator action matches."));
     }
+}
+
+#[test]
+fn adjustments_never_go_below_zero_and_are_audited() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let ops = operator(&mut conn);
+    let who = customer(&mut conn, "Zeta", Subscription::None);
+    let sms = account(&mut conn, &who, "sms");
+    use iap_credits::admin::databases;
+    databases::adjust(&mut conn, &ops, sms.id, c("5").units(), "goodwill").unwrap();
+    let hold = ledger::authorize(&mut conn, sms.id, c("2"), None, "sms", &Actor::cli()).unwrap();
+    let too_much = databases::adjust(&mut conn, &ops, sms.id, -c("3.5").units(), "fix");
+    assert!(
+        matches!(too_much, Err(ledger::LedgerError::InsufficientCredits { available, .. }) if available == c("3")),
+        "held credits cannot be removed"
+    );
+    let no_reason = databases::adjust(&mut conn, &ops, sms.id, -c("1").units(), "  ");
+    assert!(matches!(no_reason, Err(ledger::LedgerError::MissingReason)));
+    databases::adjust(&mut conn, &ops, sms.id, -c("3").units(), "duplicate grant").unwrap();
+    ledger::cancel(&mut conn, sms.id, hold.id, &Actor::cli()).unwrap();
+    let account = accounts::by_id(&mut conn, sms.id).unwrap().unwrap();
+    assert_eq!(account.balance, c("2"));
+    let entries = audit::list(
+        &mut conn,
+        &AuditFilter {
+            action: "account.".into(),
+            ..AuditFilter::default()
+        },
+        10,
+    )
+    .unwrap();
+    assert_eq!(entries.len(), 2, "refused adjustments leave no audit entry");
+    assert_eq!(entries[0].reason.as_deref(), Some("duplicate grant"));
+    assert_eq!(entries[0].before.as_ref().unwrap()["available"], "3.0000");
+    assert_eq!(entries[0].after.as_ref().unwrap()["balance"], "2.0000");
+    assert_eq!(entries[0].subject, format!("account:{}", sms.id));
+}
+
+#[actix_web::test]
+async fn the_account_page_adjusts_and_exports_the_whole_ledger_as_csv() {
+    let app = TestApp::new().with_demo();
+    let mut conn = app.db.conn();
+    let who = customer(&mut conn, "Eta", Subscription::None);
+    let sms = account(&mut conn, &who, "sms");
+    ledger::grant(
+        &mut conn,
+        sms.id,
+        c("2000"),
+        ledger::GrantKind::Adjustment,
+        "load",
+        &Actor::cli(),
+    )
+    .unwrap();
+    for _ in 0..1_204 {
+        spend(&mut conn, &sms, "0.5");
+    }
+    let ops = app.browser();
+    ops.sign_in("platform@demo.test", "demo").await;
+    let found = ops.get("/admin/databases?q=et").await;
+    assert!(found.body.contains(&format!(
+        "href=\"/admin/databases/{}\">Eta</a>",
+        who.database_id
+    )));
+    let database = ops
+        .get(&format!("/admin/databases/{}", who.database_id))
+        .await;
+    assert!(
+        database
+            .body
+            .contains(&format!("href=\"/admin/accounts/{}\">SMS</a>", sms.id))
+    );
+
+    let page = format!("/admin/accounts/{}", sms.id);
+    let action = format!("{page}/adjust");
+    let refused = ops
+        .submit(
+            &page,
+            &action,
+            &[
+                ("direction", "debit"),
+                ("credits", "1000000"),
+                ("reason", "oops"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains(
+        "Only 1,398 credits are available; an adjustment never takes an account below zero."
+    ));
+    assert!(refused.body.contains("value=\"1000000\""));
+    assert!(refused.body.contains("value=\"debit\" checked"));
+    let no_reason = ops
+        .submit(
+            &page,
+            &action,
+            &[("direction", "credit"), ("credits", "5"), ("reason", "")],
+        )
+        .await;
+    assert!(
+        no_reason
+            .body
+            .contains("id=\"reason-error\">Say why the credits are adjusted.")
+    );
+    let done = ops
+        .submit(
+            &page,
+            &action,
+            &[
+                ("direction", "credit"),
+                ("credits", "2"),
+                ("reason", "Goodwill for the outage"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let shown = ops.get(done.location()).await;
+    assert!(shown.body.contains("<dd id=\"balance\">1,400</dd>"));
+
+    let csv = ops.get(&format!("{page}/ledger.csv")).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.header("content-type"), "text/csv; charset=utf-8");
+    let mut reader = csv::Reader::from_reader(csv.body.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(
+        rows.len(),
+        1 + 1_204 + 1,
+        "grant, charges, adjustment: all rows, across batches"
+    );
+    assert_eq!(&rows[0][2], "adjustment");
+    assert_eq!(&rows[0][3], "2000.0000");
+    assert_eq!(&rows[1_205][10], "Goodwill for the outage");
+    assert_eq!(&rows[1_205][5], "1400.0000");
+    let ids: Vec<i64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "oldest first, no repeats"
+    );
+    assert_eq!(
+        ops.get("/admin/accounts/999999/ledger.csv").await.status,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -1,0 +1,327 @@
+//! `/admin/databases`: search customer databases, see their accounts, one account's holds and
+//! ledger (with a streamed CSV export of all of it), and adjust its credits by hand.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::admin::databases::{self, AccountRow, AccountView, DatabaseRow, PAGE_SIZE};
+use crate::credits::Credits;
+use crate::error::AppError;
+use crate::ledger::{LedgerEntry, LedgerError, entries};
+use crate::startup::AppState;
+use crate::web::Nav;
+use crate::web::session::{CsrfForm, PlatformOperator};
+
+#[derive(Deserialize, Default)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    after: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/databases.html")]
+struct ListPage {
+    nav: Nav,
+    q: String,
+    rows: Vec<DatabaseRow>,
+    next: Option<String>,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    operator: PlatformOperator,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, AppError> {
+    let SearchQuery { q, after } = query.into_inner();
+    let search = q.clone();
+    let mut rows = crate::web::with_conn(&state, move |conn| {
+        Ok(databases::search(conn, &search, after, PAGE_SIZE + 1)?)
+    })
+    .await?;
+    let next = if rows.len() as i64 > PAGE_SIZE {
+        rows.truncate(PAGE_SIZE as usize);
+        rows.last().map(|r| {
+            serde_urlencoded::to_string([("q", q.as_str()), ("after", &r.id.to_string())])
+                .unwrap_or_default()
+        })
+    } else {
+        None
+    };
+    crate::web::render(&ListPage {
+        nav: Nav::for_user(&operator.0),
+        q,
+        rows,
+        next,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "admin/database.html")]
+struct DatabasePage {
+    nav: Nav,
+    database: DatabaseRow,
+    accounts: Vec<AccountRow>,
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    operator: PlatformOperator,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let (database, accounts) = crate::web::with_conn(&state, move |conn| {
+        let database = databases::database(conn, id)?.ok_or(AppError::NotFound)?;
+        Ok((database, databases::accounts_of(conn, id)?))
+    })
+    .await?;
+    crate::web::render(&DatabasePage {
+        nav: Nav::for_user(&operator.0),
+        database,
+        accounts,
+    })
+}
+
+/// The adjustment form as typed.
+#[derive(Deserialize, Default)]
+pub struct AdjustForm {
+    #[serde(default)]
+    direction: String,
+    #[serde(default)]
+    credits: String,
+    #[serde(default)]
+    reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/account.html")]
+struct AccountPage {
+    nav: Nav,
+    view: AccountView,
+    entries: Vec<LedgerEntry>,
+    older: Option<i64>,
+    form: AdjustForm,
+    credits_error: Option<String>,
+    reason_error: Option<String>,
+    adjusted: bool,
+}
+
+const LEDGER_PAGE: i64 = 50;
+
+fn account_page(
+    conn: &mut crate::db::DbConn,
+    nav: Nav,
+    account_id: i64,
+    before: Option<i64>,
+) -> Result<AccountPage, AppError> {
+    let view = databases::account(conn, account_id)?.ok_or(AppError::NotFound)?;
+    let mut entries = entries::history(conn, account_id, before, LEDGER_PAGE + 1)?;
+    let older = if entries.len() as i64 > LEDGER_PAGE {
+        entries.truncate(LEDGER_PAGE as usize);
+        entries.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(AccountPage {
+        nav,
+        view,
+        entries,
+        older,
+        form: AdjustForm {
+            direction: "credit".into(),
+            ..AdjustForm::default()
+        },
+        credits_error: None,
+        reason_error: None,
+        adjusted: false,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    before: Option<i64>,
+    adjusted: Option<String>,
+}
+
+pub async fn account(
+    state: web::Data<AppState>,
+    operator: PlatformOperator,
+    path: web::Path<i64>,
+    query: web::Query<AccountQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
+    let query = query.into_inner();
+    let page = crate::web::with_conn(&state, move |conn| {
+        let mut page = account_page(conn, nav, id, query.before)?;
+        page.adjusted = query.adjusted.is_some();
+        Ok(page)
+    })
+    .await?;
+    crate::web::render(&page)
+}
+
+pub async fn adjust(
+    state: web::Data<AppState>,
+    operator: PlatformOperator,
+    path: web::Path<i64>,
+    CsrfForm(form): CsrfForm<AdjustForm>,
+) -> Result<HttpResponse, AppError> {
+    let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
+    let operator = operator.operator();
+    let outcome = crate::web::with_conn(&state, move |conn| {
+        let mut credits_error = None;
+        let mut reason_error = None;
+        let sign = match form.direction.as_str() {
+            "credit" => 1,
+            "debit" => -1,
+            _ => {
+                credits_error = Some("Choose Add or Remove.".to_string());
+                0
+            }
+        };
+        let amount = match Credits::parse(form.credits.trim()) {
+            Ok(amount) if amount > Credits::ZERO => amount,
+            Ok(_) => {
+                credits_error = Some("Enter more than 0 credits.".into());
+                Credits::ZERO
+            }
+            Err(e) => {
+                credits_error = Some(format!("Credits: {e}."));
+                Credits::ZERO
+            }
+        };
+        if form.reason.trim().is_empty() {
+            reason_error = Some("Say why the credits are adjusted.".into());
+        }
+        if credits_error.is_none() && reason_error.is_none() {
+            match databases::adjust(conn, &operator, id, sign * amount.units(), &form.reason) {
+                Ok(_) => return Ok(Ok(())),
+                Err(LedgerError::AccountNotFound) => return Err(AppError::NotFound),
+                Err(LedgerError::InsufficientCredits { available, .. }) => {
+                    credits_error = Some(format!(
+                        "Only {} credits are available; an adjustment never takes an account below zero.",
+                        available.to_display()
+                    ));
+                }
+                Err(LedgerError::Database(e)) => return Err(e.into()),
+                Err(e) => credits_error = Some(e.to_string()),
+            }
+        }
+        let mut page = account_page(conn, nav, id, None)?;
+        page.form = form;
+        page.credits_error = credits_error;
+        page.reason_error = reason_error;
+        Ok(Err(page))
+    })
+    .await?;
+    match outcome {
+        Ok(()) => Ok(crate::web::see_other(format!(
+            "/admin/accounts/{id}?adjusted=1"
+        ))),
+        Err(page) => crate::web::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY),
+    }
+}
+
+/// Rows per database round trip of the CSV export.
+const CSV_BATCH: i64 = 1_000;
+
+/// The whole ledger of an account as CSV, streamed a batch at a time so that a long ledger
+/// never sits in memory.
+pub async fn ledger_csv(
+    state: web::Data<AppState>,
+    _operator: PlatformOperator,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let exists = crate::web::with_conn(&state, move |conn| {
+        Ok(databases::account(conn, id)?.is_some())
+    })
+    .await?;
+    if !exists {
+        return Err(AppError::NotFound);
+    }
+    let header = csv_chunk(&[], true).map_err(AppError::Internal)?;
+    // (after, done): the last id sent, and whether the last batch was short.
+    let pool = state.pool.clone();
+    let rows = futures_util::stream::unfold((None::<i64>, false), move |(after, done)| {
+        let pool = pool.clone();
+        async move {
+            if done {
+                return None;
+            }
+            let batch = web::block(move || {
+                let mut conn = pool.get().map_err(|e| e.to_string())?;
+                databases::ledger_batch(&mut conn, id, after, CSV_BATCH).map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            match batch {
+                Ok(batch) if batch.is_empty() => None,
+                Ok(batch) => {
+                    let last = batch.last().map(|e| e.id);
+                    let short = (batch.len() as i64) < CSV_BATCH;
+                    let chunk = csv_chunk(&batch, false).map(web::Bytes::from);
+                    Some((chunk.map_err(std::io::Error::other), (last, short)))
+                }
+                Err(e) => {
+                    tracing::warn!("ledger CSV export of account {id} stopped: {e}");
+                    Some((Err(std::io::Error::other(e)), (after, true)))
+                }
+            }
+        }
+    });
+    let body = futures_util::stream::once(async move { Ok(web::Bytes::from(header)) }).chain(rows);
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"account-{id}-ledger.csv\""),
+        ))
+        .streaming(body))
+}
+
+use futures_util::StreamExt;
+
+/// CSV lines for `entries` (or just the header line).
+fn csv_chunk(entries: &[LedgerEntry], header: bool) -> Result<Vec<u8>, String> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| e.to_string();
+    if header {
+        writer
+            .write_record([
+                "id",
+                "created_at",
+                "kind",
+                "amount",
+                "reserved_change",
+                "balance_after",
+                "reserved_after",
+                "hold_id",
+                "order_id",
+                "actor",
+                "description",
+            ])
+            .map_err(fail)?;
+    }
+    for e in entries {
+        writer
+            .write_record([
+                e.id.to_string(),
+                e.created_at.to_rfc3339(),
+                e.kind.to_string(),
+                e.amount.to_string(),
+                e.reserved_change.to_string(),
+                e.balance_after.to_string(),
+                e.reserved_after.to_string(),
+                e.hold_id.map(|h| h.to_string()).unwrap_or_default(),
+                e.order_id.map(|o| o.to_string()).unwrap_or_default(),
+                e.actor.clone(),
+                e.description.clone(),
+            ])
+            .map_err(fail)?;
+    }
+    writer.into_inner().map_err(|e| e.to_string())
+}
