@@ -2,6 +2,7 @@
 //! adjustments, catalog management, and the audit log that records every one of their actions.
 
 pub mod audit;
+pub mod catalog;
 pub mod charts;
 pub mod databases;
 pub mod orders;
