@@ -346,7 +346,8 @@ mod pages {
         "/admin/catalog/packs/1",
         "/admin/sms-prices",
     ];
-    const POSTS: [&str; 7] = [
+    const POSTS: [&str; 8] = [
+        "/admin/emails/1/retry",
         "/admin/orders/1/refund",
         "/admin/accounts/1/adjust",
         "/admin/catalog/services/new",
@@ -1011,4 +1012,55 @@ mod catalog_pages {
         assert_eq!(entries[0].before.as_ref().unwrap()["price"], "0.0760");
         assert_eq!(entries[0].after.as_ref().unwrap()["price"], "0.0900");
     }
+}
+
+#[actix_web::test]
+async fn a_failed_email_on_the_dashboard_is_sent_again() {
+    let app = TestApp::new().with_demo();
+    let mut conn = app.db.conn();
+    let who = customer(&mut conn, "Iota", Subscription::None);
+    let sms = account(&mut conn, &who, "sms");
+    let id: i64 = diesel::insert_into(iap_credits::schema::email_outbox::table)
+        .values((
+            iap_credits::schema::email_outbox::kind.eq("low_credit"),
+            iap_credits::schema::email_outbox::database_id.eq(who.database_id),
+            iap_credits::schema::email_outbox::account_id.eq(sms.id),
+            iap_credits::schema::email_outbox::status.eq("failed"),
+            iap_credits::schema::email_outbox::attempts.eq(12),
+            iap_credits::schema::email_outbox::last_error.eq("Connection refused"),
+            iap_credits::schema::email_outbox::closed_at.eq(diesel::dsl::now),
+        ))
+        .returning(iap_credits::schema::email_outbox::id)
+        .get_result(&mut conn)
+        .unwrap();
+    let ops = app.browser();
+    ops.sign_in("platform@demo.test", "demo").await;
+    let dashboard = ops.get("/admin").await;
+    assert!(dashboard.body.contains("Connection refused"));
+    let action = format!("/admin/emails/{id}/retry");
+    assert!(dashboard.body.contains(&format!("action=\"{action}\"")));
+    let sent = ops.submit("/admin", &action, &[]).await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER);
+    let status: String = iap_credits::schema::email_outbox::table
+        .find(id)
+        .select(iap_credits::schema::email_outbox::status)
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(status, "pending");
+    assert_eq!(
+        ops.submit("/admin", &action, &[]).await.status,
+        StatusCode::NOT_FOUND,
+        "no longer failed"
+    );
+    let entries = audit::list(
+        &mut conn,
+        &AuditFilter {
+            subject: format!("email:{id}"),
+            ..AuditFilter::default()
+        },
+        5,
+    )
+    .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].action, "email.retry");
 }

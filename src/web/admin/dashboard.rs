@@ -130,3 +130,20 @@ pub async fn page(
     };
     crate::web::render(&page)
 }
+
+pub async fn retry_email(
+    state: web::Data<AppState>,
+    operator: PlatformOperator,
+    path: web::Path<i64>,
+    _form: crate::web::session::CsrfForm<crate::web::EmptyForm>,
+) -> Result<HttpResponse, AppError> {
+    let (id, operator) = (path.into_inner(), operator.operator());
+    let queued = crate::web::with_conn(&state, move |conn| {
+        Ok(crate::admin::retry_email(conn, &operator, id)?)
+    })
+    .await?;
+    if !queued {
+        return Err(AppError::NotFound);
+    }
+    Ok(crate::web::see_other("/admin#outbox-title"))
+}

@@ -57,5 +57,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/admin/sms-prices", web::get().to(catalog::sms_prices))
         .route("/admin/sms-prices", web::post().to(catalog::set_sms_price))
+        .route(
+            "/admin/emails/{id}/retry",
+            web::post().to(dashboard::retry_email),
+        )
         .route("/admin/audit", web::get().to(audit::list));
 }
