@@ -343,35 +343,16 @@ impl Dashboard {
     fn fold(&mut self, sales: &[Row], refunds: &[Row], consumption: &[Row]) {
         let n = self.period.days().len();
         let mut currencies: BTreeMap<String, CurrencyTotal> = BTreeMap::new();
-        // Keyed by (catalog order, name) so services come out in catalog order.
-        let mut services: BTreeMap<(i64, String), ServiceFigures> = BTreeMap::new();
-        let mut days: BTreeMap<(NaiveDate, i64, String), ServiceFigures> = BTreeMap::new();
-        let blank = |service: &str| ServiceFigures {
-            service: service.to_string(),
-            ..ServiceFigures::default()
-        };
+        let mut figures = Figures::default();
         for row in sales {
-            let total = currencies
-                .entry(row.currency.clone())
-                .or_insert_with(|| CurrencyTotal {
-                    currency: row.currency.clone(),
-                    orders: 0,
-                    gross_minor: 0,
-                    refunded_minor: 0,
-                });
+            let total = currency_total(&mut currencies, &row.currency);
             total.orders += row.count;
             total.gross_minor += row.minor;
-            for figures in [
-                services
-                    .entry((row.sort_order, row.service.clone()))
-                    .or_insert_with(|| blank(&row.service)),
-                days.entry((row.day, row.sort_order, row.service.clone()))
-                    .or_insert_with(|| blank(&row.service)),
-            ] {
-                figures.orders += row.count;
-                figures.credits_sold += Credits::from_units(row.credits);
-                *figures.revenue.entry(row.currency.clone()).or_default() += row.minor;
-            }
+            figures.add(row, |f| {
+                f.orders += row.count;
+                f.credits_sold += Credits::from_units(row.credits);
+                *f.revenue.entry(row.currency.clone()).or_default() += row.minor;
+            });
             if let Some(i) = self.period.index_of(row.day) {
                 self.daily_revenue_minor
                     .entry(row.currency.clone())
@@ -383,35 +364,15 @@ impl Dashboard {
             }
         }
         for row in refunds {
-            let total = currencies
-                .entry(row.currency.clone())
-                .or_insert_with(|| CurrencyTotal {
-                    currency: row.currency.clone(),
-                    orders: 0,
-                    gross_minor: 0,
-                    refunded_minor: 0,
-                });
-            total.refunded_minor += row.minor;
-            for figures in [
-                services
-                    .entry((row.sort_order, row.service.clone()))
-                    .or_insert_with(|| blank(&row.service)),
-                days.entry((row.day, row.sort_order, row.service.clone()))
-                    .or_insert_with(|| blank(&row.service)),
-            ] {
-                figures.credits_refunded += Credits::from_units(row.credits);
-            }
+            currency_total(&mut currencies, &row.currency).refunded_minor += row.minor;
+            figures.add(row, |f| {
+                f.credits_refunded += Credits::from_units(row.credits)
+            });
         }
         for row in consumption {
-            for figures in [
-                services
-                    .entry((row.sort_order, row.service.clone()))
-                    .or_insert_with(|| blank(&row.service)),
-                days.entry((row.day, row.sort_order, row.service.clone()))
-                    .or_insert_with(|| blank(&row.service)),
-            ] {
-                figures.credits_consumed += Credits::from_units(row.credits);
-            }
+            figures.add(row, |f| {
+                f.credits_consumed += Credits::from_units(row.credits)
+            });
             if let Some(i) = self.period.index_of(row.day) {
                 self.daily_consumed
                     .entry(row.service.clone())
@@ -420,10 +381,53 @@ impl Dashboard {
             }
         }
         self.currencies = currencies.into_values().collect();
-        self.services = services.into_values().collect();
-        self.days = days
+        self.services = figures.services.into_values().collect();
+        self.days = figures
+            .days
             .into_iter()
             .map(|((day, _, _), figures)| DayFigures { day, figures })
             .collect();
+    }
+}
+
+fn currency_total<'a>(
+    totals: &'a mut BTreeMap<String, CurrencyTotal>,
+    currency: &str,
+) -> &'a mut CurrencyTotal {
+    totals
+        .entry(currency.to_string())
+        .or_insert_with(|| CurrencyTotal {
+            currency: currency.to_string(),
+            orders: 0,
+            gross_minor: 0,
+            refunded_minor: 0,
+        })
+}
+
+/// Per-service figures over the period and per (day, service), keyed by catalog order then
+/// name so that services come out in catalog order.
+#[derive(Default)]
+struct Figures {
+    services: BTreeMap<(i64, String), ServiceFigures>,
+    days: BTreeMap<(NaiveDate, i64, String), ServiceFigures>,
+}
+
+impl Figures {
+    /// Applies `change` to the row's service, over the period and on the row's day.
+    fn add(&mut self, row: &Row, change: impl Fn(&mut ServiceFigures)) {
+        let blank = || ServiceFigures {
+            service: row.service.clone(),
+            ..ServiceFigures::default()
+        };
+        change(
+            self.services
+                .entry((row.sort_order, row.service.clone()))
+                .or_insert_with(blank),
+        );
+        change(
+            self.days
+                .entry((row.day, row.sort_order, row.service.clone()))
+                .or_insert_with(blank),
+        );
     }
 }
