@@ -157,5 +157,7 @@ mod tests {
         assert!(svg.contains("Snailmail &amp; co"), "{svg}");
         assert!(svg.contains("Nov 1"), "{svg}");
         assert!(svg.contains("<polyline"), "{svg}");
+        // The pages' Content-Security-Policy refuses inline style attributes.
+        assert!(!svg.contains("style="), "{svg}");
     }
 }
