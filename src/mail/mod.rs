@@ -58,7 +58,7 @@ impl Mailer {
             .map_err(|e| MailError::SmtpUrl(e.to_string()))?
             .timeout(Some(SMTP_TIMEOUT))
             .build();
-        let shown = match url.split_once('@') {
+        let shown = match url.rsplit_once('@') {
             Some((scheme_and_credentials, host)) => {
                 let scheme = scheme_and_credentials.split("://").next().unwrap_or("smtp");
                 format!("{scheme}://{host}")
