@@ -125,7 +125,10 @@ pub fn parse_day(text: &str) -> Result<Option<NaiveDate>, String> {
     if text.is_empty() {
         return Ok(None);
     }
+    // Years far outside any order's life are refused too, so period arithmetic cannot overflow.
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1970..=9999).contains(&chrono::Datelike::year(d)))
         .map(Some)
-        .map_err(|_| format!("“{text}” is not a date like 2026-11-27."))
+        .ok_or_else(|| format!("“{text}” is not a date like 2026-11-27."))
 }

@@ -479,6 +479,14 @@ mod pages {
         );
         assert!(bad.body.contains("value=\"2026-13-01\""));
 
+        let far = ops
+            .get("/admin?period=custom&from=2026-01-01&to=262143-12-31")
+            .await;
+        assert!(
+            far.body
+                .contains("“262143-12-31” is not a date like 2026-11-27.")
+        );
+
         let list = ops.get("/admin/orders?status=paid&database=demo").await;
         assert!(
             list.body

@@ -552,7 +552,11 @@ fn bad_mail_settings_are_refused_clearly() {
             .contains("IAP_MAIL_FROM")
     );
     let shown = Mailer::smtp("smtp://user:p@ss@mail.example.test:587", FROM, BASE).unwrap();
-    assert_eq!(shown.describe(), "SMTP server smtp://mail.example.test:587", "no credentials");
+    assert_eq!(
+        shown.describe(),
+        "SMTP server smtp://mail.example.test:587",
+        "no credentials"
+    );
     let bad_url = Mailer::smtp("ftp://example.test", FROM, BASE);
     assert!(bad_url.err().unwrap().to_string().contains("SMTP_URL"));
 }
