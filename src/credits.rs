@@ -110,9 +110,13 @@ impl Credits {
             format!("{sign}{whole}.{}", decimals.trim_end_matches('0'))
         }
     }
+
+    /// As a person would type it in a form: like `to_display`, without thousands separators.
+    pub fn to_form_text(self) -> String {
+        self.to_display().replace(',', "")
+    }
 }
 
-/// The canonical form, with exactly four decimals ("12.3400"): used in JSON and ledgers.
 /// Totals (dashboard sums); amounts are far below i64's range, so plain addition is exact.
 impl std::ops::AddAssign for Credits {
     fn add_assign(&mut self, other: Credits) {
@@ -120,6 +124,7 @@ impl std::ops::AddAssign for Credits {
     }
 }
 
+/// The canonical form, with exactly four decimals ("12.3400"): used in JSON and ledgers.
 impl fmt::Display for Credits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sign = if self.0 < 0 { "-" } else { "" };

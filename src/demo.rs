@@ -1,10 +1,13 @@
 //! Demo data for a first look: the "Demo Company" database, three logins (password `demo`) and
-//! a few contacts with phone numbers in several countries. Created once per installation.
+//! a few contacts with phone numbers in several countries. Created once per installation,
+//! through the owners of those tables; the demo only owns its "created once" marker
+//! (`app_events`).
 
 use diesel::prelude::*;
 
 use crate::auth::password;
-use crate::schema::{app_events, contacts};
+use crate::contacts::{self, ContactInput};
+use crate::schema::app_events;
 use crate::tenancy::{self, Role, Subscription, TenancyError};
 
 pub const DEMO_DATABASE: &str = "Demo Company";
@@ -38,7 +41,7 @@ const DEMO_CONTACTS: &[ContactSeed] = &[
         "Colleen Diaz",
         "Deco Addict",
         "colleen.diaz@deco-addict.example",
-        Some("+1 555-0142"),
+        Some("+1 202-555-0142"),
         Some("+1 202-555-0173"),
         "US",
     ),
@@ -79,7 +82,7 @@ const DEMO_CONTACTS: &[ContactSeed] = &[
         "The Jackson Group",
         "oliver.bennett@jackson-group.example",
         Some("+44 20 7946 0958"),
-        Some("+44 7700 900123"),
+        Some("+44 7911 123456"),
         "GB",
     ),
     (
@@ -93,6 +96,23 @@ const DEMO_CONTACTS: &[ContactSeed] = &[
 ];
 
 const DEMO_EVENT: &str = "demo_data_created";
+
+/// The demo contacts as a person would type them in the contact form.
+fn demo_contacts() -> Vec<ContactInput> {
+    DEMO_CONTACTS
+        .iter()
+        .map(
+            |(name, company, email, phone, mobile, country)| ContactInput {
+                name: name.to_string(),
+                company: company.to_string(),
+                email: email.to_string(),
+                phone: phone.unwrap_or_default().to_string(),
+                mobile: mobile.unwrap_or_default().to_string(),
+                country: country.to_string(),
+            },
+        )
+        .collect()
+}
 
 /// Creates the demo data unless it was created before (even if it was deleted since).
 /// Returns whether it was created now.
@@ -122,23 +142,31 @@ pub fn seed_demo(conn: &mut PgConnection) -> Result<bool, TenancyError> {
                 Err(e) => return Err(e),
             }
         }
-        let rows: Vec<_> = DEMO_CONTACTS
+        let demo_contacts = demo_contacts()
             .iter()
-            .map(|(name, company, email, phone, mobile, country)| {
-                (
-                    contacts::database_id.eq(database.id),
-                    contacts::name.eq(*name),
-                    contacts::company.eq(Some(*company)),
-                    contacts::email.eq(Some(*email)),
-                    contacts::phone.eq(*phone),
-                    contacts::mobile.eq(*mobile),
-                    contacts::country.eq(Some(*country)),
-                )
+            .map(|input| {
+                input.validate().map_err(|errors| {
+                    TenancyError::InvalidDemoContact(format!("{}: {errors:?}", input.name))
+                })
             })
-            .collect();
-        diesel::insert_into(contacts::table)
-            .values(&rows)
-            .execute(conn)?;
+            .collect::<Result<Vec<_>, _>>()?;
+        contacts::create_many(conn, database.id, &demo_contacts)?;
         Ok(true)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_demo_contact_is_a_valid_contact() {
+        for input in demo_contacts() {
+            assert!(
+                input.validate().is_ok(),
+                "{input:?}: {:?}",
+                input.validate()
+            );
+        }
+    }
 }

@@ -1,10 +1,5 @@
-//! The web layer's one error type. Its `ResponseError` impl decides the status code and renders
-//! our own HTML error page; details of server faults go to the log, never to the visitor.
-
-use actix_web::http::StatusCode;
-use actix_web::http::header::ContentType;
-use actix_web::{HttpResponse, ResponseError};
-use askama::Template;
+//! The web layer's one error type, and the one place where domain errors become it. Its
+//! `ResponseError` impl (in `web::error_page`) decides the status and renders the page.
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -43,128 +38,62 @@ impl From<actix_web::error::BlockingError> for AppError {
     }
 }
 
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    nav: crate::web::Nav,
-    status: u16,
-    title: &'a str,
-    message: &'a str,
-    /// The Buy Credits page of the account that ran short.
-    buy_link: Option<String>,
-}
+// The one place where domain errors become the web layer's: what a visitor can cause is a
+// 404 (something that is not theirs or not there) or the "buy credits" page; the rest is a
+// fault of ours.
 
-impl ResponseError for AppError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::SignInRequired { .. } => StatusCode::SEE_OTHER,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Database(_) | AppError::Render(_) | AppError::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        if let AppError::SignInRequired { next } = self {
-            let next: String = url_encode(next);
-            return HttpResponse::SeeOther()
-                .insert_header(("Location", format!("/login?next={next}")))
-                .finish();
-        }
-        let shortfall;
-        let (title, message) = match self {
-            AppError::InsufficientCredits {
-                service_name,
+impl From<crate::ledger::LedgerError> for AppError {
+    fn from(e: crate::ledger::LedgerError) -> Self {
+        use crate::ledger::LedgerError as L;
+        match e {
+            L::AccountNotFound | L::HoldNotFound => AppError::NotFound,
+            L::InsufficientCredits {
+                account_id,
+                service_slug,
                 available,
                 ..
-            } => {
-                shortfall = format!(
-                    "Your {service_name} account has {} credits available, which is not enough for this. Buy credits to continue; they are available at once.",
-                    available.to_display()
-                );
-                ("Not enough credits", shortfall.as_str())
-            }
-            AppError::NotFound => (
-                "Page not found",
-                "There is nothing at this address. It may have moved, or the link may be mistyped.",
-            ),
-            AppError::Forbidden(why) => ("Not allowed", *why),
-            AppError::Unavailable(_) => (
-                "Temporarily unavailable",
-                "The service cannot reach its database right now. Please try again in a moment.",
-            ),
-            _ => (
-                "Something went wrong",
-                "An unexpected error occurred on our side. Nothing was charged; please try again.",
-            ),
-        };
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        }
-        let page = ErrorPage {
-            nav: crate::web::Nav::anonymous(),
-            status: status.as_u16(),
-            title,
-            message,
-            buy_link: match self {
-                AppError::InsufficientCredits { account_id, .. } => {
-                    Some(format!("/iap/accounts/{account_id}/buy"))
-                }
-                _ => None,
+            } => AppError::InsufficientCredits {
+                account_id,
+                service_name: service_slug,
+                available,
             },
-        };
-        let body = page
-            .render()
-            .unwrap_or_else(|_| format!("{} {title}", status.as_u16()));
-        HttpResponse::build(status)
-            .content_type(ContentType::html())
-            .body(body)
+            L::Database(e) => AppError::Database(e),
+            other => AppError::Internal(other.to_string()),
+        }
     }
 }
 
-fn url_encode(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+impl From<crate::orders::OrderError> for AppError {
+    fn from(e: crate::orders::OrderError) -> Self {
+        use crate::orders::OrderError as O;
+        match e {
+            O::NotFound | O::PackUnavailable => AppError::NotFound,
+            O::Ledger(e) => e.into(),
+            O::Database(e) => AppError::Database(e),
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn too_few_credits_offer_a_way_to_buy_more() {
-        let error = AppError::InsufficientCredits {
-            account_id: 7,
-            service_name: "SMS".into(),
-            available: crate::credits::Credits::parse("0.5").unwrap(),
-        };
-        let response = error.error_response();
-        assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
-        let body = actix_web::body::to_bytes(response.into_body());
-        let body = body_text(body);
-        assert!(
-            body.contains("Your SMS account has 0.5 credits available"),
-            "{body}"
-        );
-        assert!(
-            body.contains(
-                r#"href="/iap/accounts/7/buy" target="_blank" rel="noopener">Buy Credits</a>"#
-            ),
-            "{body}"
-        );
+impl From<crate::orders::refunds::RefundError> for AppError {
+    fn from(e: crate::orders::refunds::RefundError) -> Self {
+        use crate::orders::refunds::RefundError as R;
+        match e {
+            R::NotFound => AppError::NotFound,
+            R::Ledger(e) => e.into(),
+            R::Database(e) => AppError::Database(e),
+            other => AppError::Internal(other.to_string()),
+        }
     }
+}
 
-    fn body_text<
-        F: std::future::Future<Output = Result<actix_web::web::Bytes, E>>,
-        E: std::fmt::Debug,
-    >(
-        f: F,
-    ) -> String {
-        let bytes = actix_web::rt::System::new().block_on(f).unwrap();
-        String::from_utf8(bytes.to_vec()).unwrap()
+impl From<crate::forms::FormError> for AppError {
+    fn from(e: crate::forms::FormError) -> Self {
+        use crate::forms::FormError as F;
+        match e {
+            F::NotFound => AppError::NotFound,
+            F::Database(e) => AppError::Database(e),
+            // Handlers show field errors on their form; one reaching here is our mistake.
+            F::Invalid(errors) => AppError::Internal(format!("unexpected form errors: {errors:?}")),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! IAP Credits: sells and meters prepaid credits for in-app services.
 
-pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
@@ -12,10 +12,14 @@ pub mod db;
 pub mod demo;
 pub mod embedded_pg;
 pub mod error;
+pub mod forms;
 pub mod ledger;
 pub mod mail;
+pub mod money;
 pub mod orders;
 pub mod payments;
+pub mod period;
+pub mod read_models;
 pub mod schema;
 pub mod sms;
 mod sql_enum;

@@ -12,39 +12,7 @@ use crate::catalog::seed::seed_catalog;
 use crate::config::Config;
 use crate::db::{self, DbPool};
 use crate::embedded_pg::{EmbeddedPostgres, LaunchError, LaunchOptions};
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: DbPool,
-    /// Absolute URL of the app, without a trailing slash.
-    pub base_url: String,
-    /// Signs and encrypts session cookies.
-    pub session_key: actix_web::cookie::Key,
-    /// Applies API charges in group-committed batches.
-    pub charges: crate::ledger::batch::ChargeBatcher,
-    /// Where the checkout pays: the mock provider (test mode) unless replaced.
-    pub payments: std::sync::Arc<dyn crate::payments::PaymentProvider>,
-    /// The SMS carrier: the simulated one unless replaced.
-    pub sms: std::sync::Arc<dyn crate::sms::gateway::SmsGateway>,
-}
-
-impl AppState {
-    pub fn new(pool: DbPool, base_url: String, session_key: actix_web::cookie::Key) -> Self {
-        let charges = crate::ledger::batch::ChargeBatcher::start(
-            pool.clone(),
-            crate::api::charge_renderer(base_url.clone()),
-        );
-        AppState {
-            pool,
-            base_url,
-            session_key,
-            charges,
-            payments: std::sync::Arc::new(crate::payments::MockProvider),
-            sms: std::sync::Arc::new(crate::sms::gateway::SimulatedCarrier::default()),
-        }
-    }
-}
+pub use crate::web::state::AppState;
 
 /// The database the process uses, with the embedded cluster kept alive as long as it is held.
 pub struct DatabaseHandle {

@@ -1,5 +1,6 @@
-//! Customer databases (the tenants) and their users.
+//! Customer databases (the tenants) and their users. Owner of `databases` and `users`.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
@@ -54,6 +55,49 @@ pub struct User {
     pub role: Role,
 }
 
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = databases, check_for_backend(diesel::pg::Pg))]
+pub struct DatabaseRow {
+    pub id: i64,
+    pub name: String,
+    pub subscription: Subscription,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Databases as the operator lists them.
+pub const PAGE_SIZE: i64 = 50;
+
+/// Databases whose name contains `search` (any case), by id, `limit` after id `after`.
+pub fn search(
+    conn: &mut PgConnection,
+    search: &str,
+    after: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<DatabaseRow>> {
+    let mut query = databases::table
+        .order(databases::id)
+        .limit(limit)
+        .select(DatabaseRow::as_select())
+        .into_boxed();
+    let search = search.trim();
+    if !search.is_empty() {
+        query =
+            query.filter(databases::name.ilike(format!("%{}%", crate::db::escape_like(search))));
+    }
+    if let Some(after) = after {
+        query = query.filter(databases::id.gt(after));
+    }
+    query.load(conn)
+}
+
+pub fn database_row(conn: &mut PgConnection, id: i64) -> QueryResult<Option<DatabaseRow>> {
+    databases::table
+        .find(id)
+        .select(DatabaseRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TenancyError {
     #[error("a database named {0:?} already exists")]
@@ -66,6 +110,8 @@ pub enum TenancyError {
     DuplicateEmail(String),
     #[error("{0:?} is not a valid email address")]
     InvalidEmail(String),
+    #[error("a demo contact is invalid: {0}")]
+    InvalidDemoContact(String),
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]

@@ -6,9 +6,9 @@ use std::pin::Pin;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
-use super::ApiError;
+use super::error::ApiError;
 use crate::ledger::{IapAccount, accounts};
-use crate::startup::AppState;
+use crate::web::state::AppState;
 
 pub struct ApiAccount(pub IapAccount);
 

@@ -1,7 +1,6 @@
 //! The endpoints. Each parses its input into domain types, runs one ledger operation on the
 //! blocking pool (through the idempotency store when the caller sent a key), and answers JSON.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -10,13 +9,14 @@ use diesel::PgConnection;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::bearer_token;
-use super::{ApiAccount, ApiError};
+use super::answers::{charge_renderer, hold_json, with_balances};
+use super::auth::{ApiAccount, bearer_token};
+use super::error::ApiError;
 use crate::credits::Credits;
-use crate::ledger::batch::{ChargeAnswer, ChargeRequest, ChargeResult, Render};
+use crate::ledger::batch::{ChargeAnswer, ChargeRequest};
 use crate::ledger::idempotency::{self, Outcome, StoredResponse};
-use crate::ledger::{self, Actor, Hold, IapAccount, LedgerError, accounts, entries};
-use crate::startup::AppState;
+use crate::ledger::{self, Actor, IapAccount, LedgerError, accounts, entries};
+use crate::web::state::AppState;
 
 const MAX_DESCRIPTION: usize = 500;
 const MAX_KEY: usize = 255;
@@ -70,33 +70,6 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
             "Idempotency-Key must be 1 to {MAX_KEY} visible ASCII characters"
         ))),
     }
-}
-
-fn balances(account: &IapAccount) -> Value {
-    json!({
-        "balance": account.balance.to_string(),
-        "reserved": account.reserved.to_string(),
-        "available": account.available().to_string(),
-    })
-}
-
-fn hold_json(hold: &Hold) -> Value {
-    json!({
-        "id": hold.id,
-        "credits": hold.amount.to_string(),
-        "captured": hold.captured.to_string(),
-        "status": hold.status.as_str(),
-        "description": hold.description,
-        "expires_at": hold.expires_at,
-        "created_at": hold.created_at,
-    })
-}
-
-fn with_balances(mut body: Value, account: &IapAccount) -> Value {
-    if let (Some(body), Some(b)) = (body.as_object_mut(), balances(account).as_object()) {
-        body.extend(b.clone());
-    }
-    body
 }
 
 /// Runs a mutating operation for the account, once per idempotency key when one is given.
@@ -161,17 +134,6 @@ fn respond(stored: StoredResponse, replayed: bool) -> HttpResponse {
         response.insert_header(("Idempotent-Replayed", "true"));
     }
     response.content_type("application/json").body(stored.body)
-}
-
-/// How the charge batcher turns a charge's result into the stored (and sent) answer.
-pub fn charge_renderer(base_url: String) -> Render {
-    Arc::new(move |result: &ChargeResult| match result {
-        Ok(charged) => Some(StoredResponse {
-            status: StatusCode::CREATED.as_u16(),
-            body: with_balances(json!({ "entry": charged.entry }), &charged.account).to_string(),
-        }),
-        Err(e) => ApiError::from_ledger(e, &base_url).map(|api_error| api_error.to_stored()),
-    })
 }
 
 pub async fn balance(

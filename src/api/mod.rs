@@ -2,13 +2,13 @@
 //! and hold, capture, cancel and charge credits. A bearer token names one IAP account; an
 //! optional `Idempotency-Key` makes any mutating call safe to retry.
 
+pub mod answers;
 mod auth;
 mod error;
 mod handlers;
 
 pub use auth::ApiAccount;
 pub use error::ApiError;
-pub use handlers::charge_renderer;
 
 use actix_web::web;
 

@@ -1,22 +1,68 @@
-//! The catalog: the in-app services on sale and the packs of credits each is sold in.
+//! The catalog: the in-app services on sale and the packs of credits each is sold in. Owner of
+//! `services` and `packs`: the seed (`seed`) and the operator's edits (`manage`) are its only
+//! writers; everyone else reads through the functions here.
 
+pub mod manage;
 pub mod seed;
-
-use std::fmt;
 
 use diesel::prelude::*;
 
 use crate::credits::Credits;
+use crate::money::{Currency, Price};
 use crate::schema::{packs, services};
+
+crate::sql_text_newtype! {
+    /// A service's name in URLs and the API: lowercase letters and digits joined by dashes,
+    /// like "sms" or "lead-generation", at most 50 characters.
+    pub struct Slug;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "The slug is lowercase letters and digits joined by dashes, like “sms” or “lead-generation”."
+)]
+pub struct SlugError;
+
+impl Slug {
+    pub fn parse(text: &str) -> Result<Slug, SlugError> {
+        let slug = text.trim().to_lowercase();
+        let valid = !slug.is_empty()
+            && slug.len() <= 50
+            && slug.split('-').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            });
+        if valid {
+            Ok(Slug(slug))
+        } else {
+            Err(SlugError)
+        }
+    }
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = services, check_for_backend(diesel::pg::Pg))]
 pub struct Service {
     pub id: i64,
-    pub slug: String,
+    pub slug: Slug,
     pub name: String,
     pub provider: String,
     pub description: String,
+    pub trial_credits: Credits,
+    pub active: bool,
+    pub sort_order: i32,
+}
+
+/// A new service's row.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = services)]
+pub(crate) struct ServiceInsertForm<'a> {
+    pub slug: &'a Slug,
+    pub name: &'a str,
+    pub provider: &'a str,
+    pub description: &'a str,
     pub trial_credits: Credits,
     pub active: bool,
     pub sort_order: i32,
@@ -30,40 +76,28 @@ pub struct Pack {
     pub name: String,
     pub credits: Credits,
     pub price_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub active: bool,
     pub sort_order: i32,
 }
 
 impl Pack {
     pub fn price(&self) -> Price {
-        Price {
-            minor: self.price_minor,
-            currency: self.currency.clone(),
-        }
+        Price::new(self.price_minor, self.currency.clone())
     }
 }
 
-/// A price in minor units (cents) of an ISO 4217 currency with two decimals.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Price {
-    pub minor: i64,
-    pub currency: String,
-}
-
-/// "1,250.00 EUR", the form IAP pack prices are shown in.
-impl fmt::Display for Price {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.minor < 0 { "-" } else { "" };
-        let abs = self.minor.unsigned_abs();
-        write!(
-            f,
-            "{sign}{}.{:02} {}",
-            crate::credits::group_thousands(abs / 100),
-            abs % 100,
-            self.currency
-        )
-    }
+/// A new pack's row.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = packs)]
+pub(crate) struct PackInsertForm<'a> {
+    pub service_id: i64,
+    pub name: &'a str,
+    pub credits: Credits,
+    pub price_minor: i64,
+    pub currency: &'a Currency,
+    pub active: bool,
+    pub sort_order: i32,
 }
 
 /// Active services in catalog order.
@@ -119,21 +153,58 @@ pub fn active_packs(conn: &mut PgConnection, service_id: i64) -> QueryResult<Vec
         .load(conn)
 }
 
+/// A pack of the service that is on sale, if `pack_id` is one.
+pub fn pack_on_sale(
+    conn: &mut PgConnection,
+    service_id: i64,
+    pack_id: i64,
+) -> QueryResult<Option<Pack>> {
+    packs::table
+        .filter(packs::id.eq(pack_id))
+        .filter(packs::service_id.eq(service_id))
+        .filter(packs::active.eq(true))
+        .select(Pack::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every pack of a service, active or not, in catalog order.
+pub fn packs_of(conn: &mut PgConnection, service_id: i64) -> QueryResult<Vec<Pack>> {
+    packs::table
+        .filter(packs::service_id.eq(service_id))
+        .order((packs::sort_order, packs::id))
+        .select(Pack::as_select())
+        .load(conn)
+}
+
+pub fn pack(conn: &mut PgConnection, pack_id: i64) -> QueryResult<Option<Pack>> {
+    packs::table
+        .find(pack_id)
+        .select(Pack::as_select())
+        .first(conn)
+        .optional()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn prices_show_two_decimals_and_the_currency() {
-        let p = |minor| {
-            Price {
-                minor,
-                currency: "EUR".into(),
-            }
-            .to_string()
-        };
-        assert_eq!(p(1000), "10.00 EUR");
-        assert_eq!(p(125_005), "1,250.05 EUR");
-        assert_eq!(p(5), "0.05 EUR");
+    fn slugs_are_lowercase_words_joined_by_dashes() {
+        assert_eq!(
+            Slug::parse(" Lead-Generation ").unwrap(),
+            *"lead-generation"
+        );
+        for bad in [
+            "",
+            "-sms",
+            "sms-",
+            "a--b",
+            "s m s",
+            "émail",
+            &"a".repeat(51),
+        ] {
+            assert!(Slug::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -4,7 +4,9 @@
 
 use diesel::prelude::*;
 
+use super::{PackInsertForm, ServiceInsertForm, Slug};
 use crate::credits::Credits;
+use crate::money::Currency;
 use crate::schema::{packs, services};
 
 pub struct ServiceSeed {
@@ -135,19 +137,22 @@ pub const CATALOG: &[ServiceSeed] = &[
 /// Adds the services of `CATALOG` whose slug is not in the database yet, with their packs.
 /// Returns how many services were added.
 pub fn seed_catalog(conn: &mut PgConnection) -> QueryResult<usize> {
+    let euro = Currency::eur();
     conn.transaction(|conn| {
         let mut added = 0;
         for (position, seed) in CATALOG.iter().enumerate() {
             let order = i32::try_from(position * 10).unwrap_or(i32::MAX);
+            let slug = Slug::parse(seed.slug).expect("the seed's slugs are valid");
             let inserted: Option<i64> = diesel::insert_into(services::table)
-                .values((
-                    services::slug.eq(seed.slug),
-                    services::name.eq(seed.name),
-                    services::provider.eq(seed.provider),
-                    services::description.eq(seed.description),
-                    services::trial_credits.eq(Credits::whole(seed.trial_credits)),
-                    services::sort_order.eq(order),
-                ))
+                .values(ServiceInsertForm {
+                    slug: &slug,
+                    name: seed.name,
+                    provider: seed.provider,
+                    description: seed.description,
+                    trial_credits: Credits::whole(seed.trial_credits),
+                    active: true,
+                    sort_order: order,
+                })
                 .on_conflict(services::slug)
                 .do_nothing()
                 .returning(services::id)
@@ -158,15 +163,14 @@ pub fn seed_catalog(conn: &mut PgConnection) -> QueryResult<usize> {
                 .packs
                 .iter()
                 .enumerate()
-                .map(|(i, (name, credits, cents))| {
-                    (
-                        packs::service_id.eq(service_id),
-                        packs::name.eq(*name),
-                        packs::credits.eq(Credits::whole(*credits)),
-                        packs::price_minor.eq(*cents),
-                        packs::currency.eq("EUR"),
-                        packs::sort_order.eq(i32::try_from(i * 10).unwrap_or(i32::MAX)),
-                    )
+                .map(|(i, (name, credits, cents))| PackInsertForm {
+                    service_id,
+                    name,
+                    credits: Credits::whole(*credits),
+                    price_minor: *cents,
+                    currency: &euro,
+                    active: true,
+                    sort_order: i32::try_from(i * 10).unwrap_or(i32::MAX),
                 })
                 .collect();
             diesel::insert_into(packs::table)

@@ -1,5 +1,5 @@
 //! Contacts of a customer database: listed, searched, created, edited and deleted, always
-//! within the signed-in user's database.
+//! within the signed-in user's database. Owner of `contacts`.
 
 pub mod phone;
 
@@ -62,8 +62,9 @@ pub struct ContactErrors {
     pub country: Option<String>,
 }
 
-/// A contact ready to store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A contact ready to store: the only way to write a contact's fields (new or changed).
+#[derive(Debug, Clone, PartialEq, Eq, AsChangeset)]
+#[diesel(table_name = contacts, treat_none_as_null = true)]
 pub struct ValidContact {
     pub name: String,
     pub company: Option<String>,
@@ -189,18 +190,33 @@ pub fn find(conn: &mut PgConnection, database_id: i64, id: i64) -> QueryResult<O
 }
 
 pub fn create(conn: &mut PgConnection, database_id: i64, c: &ValidContact) -> QueryResult<Contact> {
+    Ok(create_many(conn, database_id, std::slice::from_ref(c))?.remove(0))
+}
+
+/// Creates several contacts of the database in one statement.
+pub fn create_many(
+    conn: &mut PgConnection,
+    database_id: i64,
+    new: &[ValidContact],
+) -> QueryResult<Vec<Contact>> {
+    let rows: Vec<_> = new
+        .iter()
+        .map(|c| {
+            (
+                contacts::database_id.eq(database_id),
+                contacts::name.eq(&c.name),
+                contacts::company.eq(&c.company),
+                contacts::email.eq(&c.email),
+                contacts::phone.eq(&c.phone),
+                contacts::mobile.eq(&c.mobile),
+                contacts::country.eq(&c.country),
+            )
+        })
+        .collect();
     diesel::insert_into(contacts::table)
-        .values((
-            contacts::database_id.eq(database_id),
-            contacts::name.eq(&c.name),
-            contacts::company.eq(&c.company),
-            contacts::email.eq(&c.email),
-            contacts::phone.eq(&c.phone),
-            contacts::mobile.eq(&c.mobile),
-            contacts::country.eq(&c.country),
-        ))
+        .values(&rows)
         .returning(Contact::as_returning())
-        .get_result(conn)
+        .get_results(conn)
 }
 
 /// Updates a contact of the database; `None` if it is not one of its contacts.
@@ -215,15 +231,7 @@ pub fn update(
             .filter(contacts::id.eq(id))
             .filter(contacts::database_id.eq(database_id)),
     )
-    .set((
-        contacts::name.eq(&c.name),
-        contacts::company.eq(&c.company),
-        contacts::email.eq(&c.email),
-        contacts::phone.eq(&c.phone),
-        contacts::mobile.eq(&c.mobile),
-        contacts::country.eq(&c.country),
-        contacts::updated_at.eq(diesel::dsl::now),
-    ))
+    .set((c, contacts::updated_at.eq(diesel::dsl::now)))
     .returning(Contact::as_returning())
     .get_result(conn)
     .optional()

@@ -6,8 +6,9 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 
 use super::{Actor, LedgerError, entries};
+use super::{Hold, HoldStatus};
 use crate::credits::Credits;
-use crate::schema::{databases, iap_accounts, services};
+use crate::schema::{databases, holds, iap_accounts, services};
 use crate::tenancy::Subscription;
 
 /// 48 alphanumeric characters: about 285 bits of entropy.
@@ -204,6 +205,62 @@ pub fn regenerate_token(conn: &mut PgConnection, account_id: i64) -> QueryResult
         ))
         .execute(conn)?;
     Ok(token)
+}
+
+/// An account with its service's name.
+#[derive(Debug, Clone)]
+pub struct AccountRow {
+    pub account: IapAccount,
+    pub service: String,
+}
+
+/// The database's existing accounts, in catalog order (none is created by looking).
+pub fn accounts_of(conn: &mut PgConnection, database_id: i64) -> QueryResult<Vec<AccountRow>> {
+    Ok(iap_accounts::table
+        .inner_join(services::table)
+        .filter(iap_accounts::database_id.eq(database_id))
+        .order((services::sort_order, services::name))
+        .select((IapAccount::as_select(), services::name))
+        .load::<(IapAccount, String)>(conn)?
+        .into_iter()
+        .map(|(account, service)| AccountRow { account, service })
+        .collect())
+}
+
+/// One account for the operator.
+#[derive(Debug, Clone)]
+pub struct AccountView {
+    pub row: AccountRow,
+    pub database: crate::tenancy::DatabaseRow,
+    pub active_holds: Vec<Hold>,
+}
+
+pub fn operator_view(conn: &mut PgConnection, account_id: i64) -> QueryResult<Option<AccountView>> {
+    let found: Option<(IapAccount, String, crate::tenancy::DatabaseRow)> = iap_accounts::table
+        .inner_join(services::table)
+        .inner_join(databases::table)
+        .filter(iap_accounts::id.eq(account_id))
+        .select((
+            IapAccount::as_select(),
+            services::name,
+            crate::tenancy::DatabaseRow::as_select(),
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((account, service, database)) = found else {
+        return Ok(None);
+    };
+    let active_holds = holds::table
+        .filter(holds::account_id.eq(account_id))
+        .filter(holds::status.eq(HoldStatus::Active))
+        .order(holds::id)
+        .select(Hold::as_select())
+        .load(conn)?;
+    Ok(Some(AccountView {
+        row: AccountRow { account, service },
+        database,
+        active_holds,
+    }))
 }
 
 /// The slug of the account's service (for "buy credits" links).

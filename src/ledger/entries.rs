@@ -138,3 +138,45 @@ pub fn history(
     }
     query.load(conn)
 }
+
+/// The purchase row that fulfilled a paid order.
+pub fn purchase_of_order(
+    conn: &mut PgConnection,
+    order_id: i64,
+) -> QueryResult<Option<LedgerEntry>> {
+    ledger_entries::table
+        .filter(ledger_entries::order_id.eq(order_id))
+        .filter(ledger_entries::kind.eq(EntryKind::Purchase))
+        .select(LedgerEntry::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every ledger row carrying an order (its purchase and its refunds), oldest first.
+pub fn of_order(conn: &mut PgConnection, order_id: i64) -> QueryResult<Vec<LedgerEntry>> {
+    ledger_entries::table
+        .filter(ledger_entries::order_id.eq(order_id))
+        .order(ledger_entries::id)
+        .select(LedgerEntry::as_select())
+        .load(conn)
+}
+
+/// Up to `limit` ledger rows of the account, oldest first, after entry `after` (the CSV export
+/// reads the whole ledger this way, a batch at a time).
+pub fn oldest_first(
+    conn: &mut PgConnection,
+    account_id: i64,
+    after: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<LedgerEntry>> {
+    let mut query = ledger_entries::table
+        .filter(ledger_entries::account_id.eq(account_id))
+        .order(ledger_entries::id)
+        .limit(limit)
+        .select(LedgerEntry::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(ledger_entries::id.gt(after));
+    }
+    query.load(conn)
+}

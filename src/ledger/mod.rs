@@ -4,6 +4,7 @@
 //! functions, and nothing outside this module writes ledger rows.
 
 pub mod accounts;
+pub mod adjustments;
 pub mod batch;
 pub mod entries;
 pub mod holds;
@@ -28,6 +29,10 @@ pub struct Actor(String);
 impl Actor {
     pub fn user(user_id: i64) -> Self {
         Actor(format!("user:{user_id}"))
+    }
+    /// An operator's action appears on ledger rows as the operator's user.
+    pub fn operator(operator: &crate::audit::Operator) -> Self {
+        Actor::user(operator.user_id)
     }
     pub fn api(account_id: i64) -> Self {
         Actor(format!("api:account:{account_id}"))

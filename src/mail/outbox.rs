@@ -1,6 +1,6 @@
 //! The email outbox. Rows are written in the transaction that causes them — low-credit alerts
-//! by the `iap_accounts_low_credit_alert` trigger (see its migration), receipts by `pay` — and
-//! `deliver_due` sends them. Several server instances may deliver at once: each message is
+//! by the `iap_accounts_low_credit_alert` trigger, receipts by `orders_queue_receipt` when an
+//! order becomes paid (see their migrations) — and `deliver_due` sends them. Several server instances may deliver at once: each message is
 //! claimed with `FOR UPDATE SKIP LOCKED` and stays locked until its outcome is recorded, so it
 //! is handed to SMTP by one worker only. A crash between the SMTP hand-off and the commit would
 //! send it again (with the same Message-ID); nothing can be lost.
@@ -10,6 +10,7 @@ use diesel::prelude::*;
 
 use super::Mailer;
 use super::compose::{self, ComposeError, Composed};
+use crate::audit;
 use crate::schema::email_outbox;
 
 crate::sql_text_enum! {
@@ -66,20 +67,6 @@ impl OutboxEmail {
     fn file_name(&self) -> String {
         format!("{:06}-{}", self.id, self.kind.as_str().replace('_', "-"))
     }
-}
-
-/// Queues the receipt of a paid order; call it in the transaction that marks the order paid.
-/// A second call for the same order queues nothing.
-pub fn queue_receipt(conn: &mut PgConnection, database_id: i64, order_id: i64) -> QueryResult<()> {
-    diesel::insert_into(email_outbox::table)
-        .values((
-            email_outbox::kind.eq(EmailKind::Receipt),
-            email_outbox::database_id.eq(database_id),
-            email_outbox::order_id.eq(order_id),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)?;
-    Ok(())
 }
 
 /// The wait before attempt `attempts + 1`, after `attempts` failures.
@@ -280,4 +267,31 @@ pub fn retry_failed(conn: &mut PgConnection, id: i64) -> QueryResult<bool> {
     ))
     .execute(conn)?;
     Ok(updated == 1)
+}
+
+/// The operator's "Send again": `retry_failed`, recorded in the audit log; false if `email_id`
+/// is not a failed message.
+pub fn retry_failed_by_operator(
+    conn: &mut PgConnection,
+    operator: &audit::Operator,
+    email_id: i64,
+) -> QueryResult<bool> {
+    conn.transaction(|conn| {
+        if !retry_failed(conn, email_id)? {
+            return Ok(false);
+        }
+        audit::record(
+            conn,
+            operator,
+            audit::Action {
+                action: "email.retry",
+                subject: format!("email:{email_id}"),
+                database_id: None,
+                reason: None,
+                before: Some(serde_json::json!({"status": "failed"})),
+                after: Some(serde_json::json!({"status": "pending"})),
+            },
+        )?;
+        Ok(true)
+    })
 }

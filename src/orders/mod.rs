@@ -1,16 +1,20 @@
 //! Orders of credit packs: created pending with a snapshot of the pack, paid through a
 //! `PaymentProvider`, and fulfilled exactly once — the payment, the purchase ledger row and the
 //! order's status change are one transaction on the locked order, and a unique index allows a
-//! single purchase row per order whatever happens.
+//! single purchase row per order whatever happens. Owner of `orders`, `payment_attempts` and
+//! `refunds` (`refunds`); `listing` is the operator's view of every database's orders.
+
+pub mod listing;
+pub mod refunds;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use crate::catalog::Price;
 use crate::credits::Credits;
 use crate::ledger::{self, Actor, GrantKind, LedgerEntry, LedgerError};
+use crate::money::{Currency, Price};
 use crate::payments::{Card, PaymentOutcome, PaymentProvider};
-use crate::schema::{iap_accounts, ledger_entries, orders, packs, payment_attempts};
+use crate::schema::{orders, payment_attempts};
 use crate::sql_text_enum;
 
 /// Pending orders expire after a day.
@@ -36,7 +40,7 @@ pub struct Order {
     pub pack_name: String,
     pub credits: Credits,
     pub price_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub status: OrderStatus,
     pub payment_reference: Option<String>,
     pub card_last4: Option<String>,
@@ -52,15 +56,27 @@ impl Order {
     }
 
     pub fn price(&self) -> Price {
-        Price {
-            minor: self.price_minor,
-            currency: self.currency.clone(),
-        }
+        Price::new(self.price_minor, self.currency.clone())
     }
 
     pub fn is_paid(&self) -> bool {
         !matches!(self.status, OrderStatus::Pending | OrderStatus::Expired)
     }
+}
+
+/// A new order's row: the pack as it is sold now.
+#[derive(Insertable)]
+#[diesel(table_name = orders)]
+struct OrderInsertForm<'a> {
+    database_id: i64,
+    account_id: i64,
+    pack_id: i64,
+    pack_name: &'a str,
+    credits: Credits,
+    price_minor: i64,
+    currency: &'a Currency,
+    created_by: i64,
+    expires_at: DateTime<Utc>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,33 +100,22 @@ pub fn create_order(
     pack_id: i64,
     user_id: i64,
 ) -> Result<Order, OrderError> {
-    let service_id: i64 = iap_accounts::table
-        .filter(iap_accounts::id.eq(account_id))
-        .filter(iap_accounts::database_id.eq(database_id))
-        .select(iap_accounts::service_id)
-        .first(conn)
-        .optional()?
+    let account = ledger::accounts::of_database(conn, database_id, account_id)?
         .ok_or(OrderError::NotFound)?;
-    let pack: crate::catalog::Pack = packs::table
-        .filter(packs::id.eq(pack_id))
-        .filter(packs::service_id.eq(service_id))
-        .filter(packs::active.eq(true))
-        .select(crate::catalog::Pack::as_select())
-        .first(conn)
-        .optional()?
+    let pack = crate::catalog::pack_on_sale(conn, account.service_id, pack_id)?
         .ok_or(OrderError::PackUnavailable)?;
     Ok(diesel::insert_into(orders::table)
-        .values((
-            orders::database_id.eq(database_id),
-            orders::account_id.eq(account_id),
-            orders::pack_id.eq(pack.id),
-            orders::pack_name.eq(&pack.name),
-            orders::credits.eq(pack.credits),
-            orders::price_minor.eq(pack.price_minor),
-            orders::currency.eq(&pack.currency),
-            orders::created_by.eq(user_id),
-            orders::expires_at.eq(Utc::now() + chrono::Duration::hours(ORDER_LIFETIME_HOURS)),
-        ))
+        .values(OrderInsertForm {
+            database_id,
+            account_id,
+            pack_id: pack.id,
+            pack_name: &pack.name,
+            credits: pack.credits,
+            price_minor: pack.price_minor,
+            currency: &pack.currency,
+            created_by: user_id,
+            expires_at: Utc::now() + chrono::Duration::hours(ORDER_LIFETIME_HOURS),
+        })
         .returning(Order::as_returning())
         .get_result(conn)?)
 }
@@ -150,12 +155,7 @@ pub fn history(
 
 /// The purchase row that fulfilled a paid order.
 pub fn purchase_entry(conn: &mut PgConnection, order_id: i64) -> QueryResult<Option<LedgerEntry>> {
-    ledger_entries::table
-        .filter(ledger_entries::order_id.eq(order_id))
-        .filter(ledger_entries::kind.eq(ledger::EntryKind::Purchase))
-        .select(LedgerEntry::as_select())
-        .first(conn)
-        .optional()
+    ledger::entries::purchase_of_order(conn, order_id)
 }
 
 #[derive(Debug)]
@@ -234,7 +234,6 @@ pub fn pay(
             ))
             .returning(Order::as_returning())
             .get_result(conn)?;
-        crate::mail::outbox::queue_receipt(conn, order.database_id, order.id)?;
         Ok(PaymentResult::Paid { order, entry })
     })
 }

@@ -6,7 +6,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 
 use super::{Card, PaymentOutcome, PaymentProvider};
-use crate::catalog::Price;
+use crate::money::Price;
 
 pub const APPROVED_CARD: &str = "4242424242424242";
 pub const DECLINED_CARD: &str = "4000000000000002";

@@ -7,7 +7,7 @@ pub mod mock;
 pub use card::{Card, CardErrors};
 pub use mock::MockProvider;
 
-use crate::catalog::Price;
+use crate::money::Price;
 
 /// What a provider answers to a payment.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,10 +1,13 @@
-//! What an SMS costs: its parts times the price per part of its destination country (the
-//! `sms_prices` table, with a '*' row for every other country).
+//! What an SMS costs: its parts times the price per part of its destination country. Owner of
+//! `sms_prices` (a '*' row for every other country), which the operator edits (audited).
 
 use diesel::prelude::*;
+use serde_json::json;
 
 use super::encoding::SmsCount;
+use crate::audit::{self, Action, Operator};
 use crate::credits::Credits;
+use crate::forms::{self, FieldErrors, FormError};
 use crate::schema::sms_prices;
 
 /// The row holding the price for countries without a row of their own.
@@ -38,6 +41,91 @@ pub fn all_prices(conn: &mut PgConnection) -> QueryResult<Vec<CountryPrice>> {
         ))
         .select(CountryPrice::as_select())
         .load(conn)
+}
+
+/// An SMS price form as typed: a country (code and name) and its price per SMS part.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct SmsPriceInput {
+    #[serde(default)]
+    pub country_code: String,
+    #[serde(default)]
+    pub country_name: String,
+    #[serde(default)]
+    pub price: String,
+}
+
+/// Sets the price of a country (adding it when new); `*` is every other country.
+pub fn set_price(
+    conn: &mut PgConnection,
+    operator: &Operator,
+    input: &SmsPriceInput,
+) -> Result<CountryPrice, FormError> {
+    let mut errors = FieldErrors::default();
+    let code = input.country_code.trim().to_uppercase();
+    let is_code = code == "*" || (code.len() == 2 && code.chars().all(|c| c.is_ascii_uppercase()));
+    if !is_code {
+        errors.add(
+            "country_code",
+            "The country is a two-letter ISO code, like FR (or * for every other country).",
+        );
+    }
+    let name = forms::required(
+        &mut errors,
+        "country_name",
+        "country name",
+        &input.country_name,
+        100,
+    );
+    let price = match Credits::parse(input.price.trim()) {
+        Ok(p) if p > Credits::ZERO => p,
+        Ok(_) => {
+            errors.add("price", "An SMS costs more than 0 credits.");
+            Credits::ZERO
+        }
+        Err(e) => {
+            errors.add("price", format!("Price: {e}."));
+            Credits::ZERO
+        }
+    };
+    errors.into_result().map_err(FormError::Invalid)?;
+    conn.transaction(|conn| {
+        let before: Option<CountryPrice> = sms_prices::table
+            .find(&code)
+            .select(CountryPrice::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?;
+        let after: CountryPrice = diesel::insert_into(sms_prices::table)
+            .values((
+                sms_prices::country_code.eq(&code),
+                sms_prices::country_name.eq(&name),
+                sms_prices::price.eq(price),
+            ))
+            .on_conflict(sms_prices::country_code)
+            .do_update()
+            .set((
+                sms_prices::country_name.eq(&name),
+                sms_prices::price.eq(price),
+                sms_prices::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(CountryPrice::as_returning())
+            .get_result(conn)?;
+        let as_json =
+            |p: &CountryPrice| json!({"country": p.country_name, "price": p.price.to_string()});
+        audit::record(
+            conn,
+            operator,
+            Action {
+                action: "sms_price.set",
+                subject: format!("sms_price:{code}"),
+                database_id: None,
+                reason: None,
+                before: before.as_ref().map(as_json),
+                after: Some(as_json(&after)),
+            },
+        )?;
+        Ok(after)
+    })
 }
 
 /// parts × price per part, exactly.

@@ -2,27 +2,20 @@
 //! the mock provider's checkout; paying credits the pack exactly once and shows the receipt.
 //! Administrators only.
 
+use crate::web::page;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::Nav;
 use super::session::{Admin, CsrfForm};
 use crate::catalog::{self, Pack, Service};
 use crate::error::AppError;
 use crate::ledger::{IapAccount, LedgerEntry, accounts};
-use crate::orders::{self, Order, OrderError, PaymentResult};
+use crate::orders::{self, Order, PaymentResult};
 use crate::payments::{Card, CardErrors};
-use crate::startup::AppState;
-
-fn order_fault(e: OrderError) -> AppError {
-    match e {
-        OrderError::NotFound | OrderError::PackUnavailable => AppError::NotFound,
-        OrderError::Database(db) => db.into(),
-        OrderError::Ledger(l) => AppError::Internal(l.to_string()),
-    }
-}
+use crate::web::state::{AppState, with_conn};
+use page::Nav;
 
 #[derive(Template)]
 #[template(path = "buy/packs.html")]
@@ -39,7 +32,7 @@ pub async fn packs(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let (account_id, database_id) = (path.into_inner(), current.user.database_id);
-    let (service, account, packs) = super::with_conn(&state, move |conn| {
+    let (service, account, packs) = with_conn(&state, move |conn| {
         let account =
             accounts::of_database(conn, database_id, account_id)?.ok_or(AppError::NotFound)?;
         let service = catalog::service_by_id(conn, account.service_id)?;
@@ -47,7 +40,7 @@ pub async fn packs(
         Ok((service, account, packs))
     })
     .await?;
-    super::render(&BuyPage {
+    page::render(&BuyPage {
         nav: Nav::for_user(&current),
         service,
         account,
@@ -68,12 +61,17 @@ pub async fn create_order(
 ) -> Result<HttpResponse, AppError> {
     let account_id = path.into_inner();
     let (database_id, user_id) = (current.user.database_id, current.user.id);
-    let order = super::with_conn(&state, move |conn| {
-        orders::create_order(conn, database_id, account_id, form.pack_id, user_id)
-            .map_err(order_fault)
+    let order = with_conn(&state, move |conn| {
+        Ok(orders::create_order(
+            conn,
+            database_id,
+            account_id,
+            form.pack_id,
+            user_id,
+        )?)
     })
     .await?;
-    Ok(super::see_other(format!("/checkout/{}", order.id)))
+    Ok(page::see_other(format!("/checkout/{}", order.id)))
 }
 
 /// The checkout form as typed (never the CVC), with a message per field.
@@ -117,13 +115,13 @@ pub async fn checkout(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let order_id = path.into_inner();
-    let page = super::with_conn(&state, move |conn| {
+    let page = with_conn(&state, move |conn| {
         let order =
             orders::find(conn, current.user.database_id, order_id)?.ok_or(AppError::NotFound)?;
         checkout_page(conn, &current, order, CheckoutForm::default())
     })
     .await?;
-    super::render(&page)
+    page::render(&page)
 }
 
 #[derive(Deserialize)]
@@ -149,7 +147,7 @@ pub async fn pay(
         ..CheckoutForm::default()
     };
     let card = Card::parse(&form.holder, &form.number, &form.expiry, &form.cvc);
-    let outcome = super::with_conn(&state, move |conn| {
+    let outcome = with_conn(&state, move |conn| {
         let database_id = current.user.database_id;
         let order = orders::find(conn, database_id, order_id)?.ok_or(AppError::NotFound)?;
         let card = match card {
@@ -162,9 +160,7 @@ pub async fn pay(
                 )));
             }
         };
-        match orders::pay(conn, database_id, order_id, &card, provider.as_ref())
-            .map_err(order_fault)?
-        {
+        match orders::pay(conn, database_id, order_id, &card, provider.as_ref())? {
             PaymentResult::Paid { order, .. } | PaymentResult::AlreadyPaid(order) => {
                 Ok(Ok(order.id))
             }
@@ -186,8 +182,8 @@ pub async fn pay(
     })
     .await?;
     match outcome {
-        Ok(order_id) => Ok(super::see_other(format!("/orders/{order_id}"))),
-        Err((page, status)) => super::render_with_status(&page, status),
+        Ok(order_id) => Ok(page::see_other(format!("/orders/{order_id}"))),
+        Err((page, status)) => page::render_with_status(&page, status),
     }
 }
 
@@ -207,7 +203,7 @@ pub async fn receipt(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let order_id = path.into_inner();
-    let page = super::with_conn(&state, move |conn| {
+    let page = with_conn(&state, move |conn| {
         let order =
             orders::find(conn, current.user.database_id, order_id)?.ok_or(AppError::NotFound)?;
         let account = accounts::by_id(conn, order.account_id)?.ok_or(AppError::NotFound)?;
@@ -222,7 +218,7 @@ pub async fn receipt(
         })
     })
     .await?;
-    super::render(&page)
+    page::render(&page)
 }
 
 const ORDERS_PAGE: i64 = 25;
@@ -246,7 +242,7 @@ pub async fn order_history(
     query: web::Query<OrdersQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (database_id, before) = (current.user.database_id, query.before);
-    let mut orders = super::with_conn(&state, move |conn| {
+    let mut orders = with_conn(&state, move |conn| {
         Ok(orders::history(conn, database_id, before, ORDERS_PAGE + 1)?)
     })
     .await?;
@@ -256,7 +252,7 @@ pub async fn order_history(
     } else {
         None
     };
-    super::render(&OrdersPage {
+    page::render(&OrdersPage {
         nav: Nav::for_user(&current),
         orders,
         older,

@@ -1,24 +1,25 @@
 //! The public catalog: every service on sale, and each service's packs.
 
+use crate::web::page;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::session::CurrentUser;
 use crate::catalog::{self, Pack, Service};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::web::state::{AppState, with_conn};
 
 #[derive(Template)]
 #[template(path = "catalog/index.html")]
 struct CatalogPage {
-    nav: super::Nav,
+    nav: page::Nav,
     services: Vec<Service>,
 }
 
 #[derive(Template)]
 #[template(path = "catalog/service.html")]
 struct ServicePage {
-    nav: super::Nav,
+    nav: page::Nav,
     service: Service,
     packs: Vec<Pack>,
 }
@@ -27,9 +28,9 @@ pub async fn index(
     state: web::Data<AppState>,
     current: Option<CurrentUser>,
 ) -> Result<HttpResponse, AppError> {
-    let services = super::with_conn(&state, |conn| Ok(catalog::active_services(conn)?)).await?;
-    super::render(&CatalogPage {
-        nav: super::Nav::maybe(current.as_ref()),
+    let services = with_conn(&state, |conn| Ok(catalog::active_services(conn)?)).await?;
+    page::render(&CatalogPage {
+        nav: page::Nav::maybe(current.as_ref()),
         services,
     })
 }
@@ -40,14 +41,14 @@ pub async fn service_page(
     current: Option<CurrentUser>,
 ) -> Result<HttpResponse, AppError> {
     let slug = slug.into_inner();
-    let (service, packs) = super::with_conn(&state, move |conn| {
+    let (service, packs) = with_conn(&state, move |conn| {
         let service = catalog::active_service(conn, &slug)?.ok_or(AppError::NotFound)?;
         let packs = catalog::active_packs(conn, service.id)?;
         Ok((service, packs))
     })
     .await?;
-    super::render(&ServicePage {
-        nav: super::Nav::maybe(current.as_ref()),
+    page::render(&ServicePage {
+        nav: page::Nav::maybe(current.as_ref()),
         service,
         packs,
     })

@@ -1,15 +1,16 @@
 //! The Contacts app: list (search, pages), a contact's page, new, edit, delete.
 
+use crate::web::page;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::Nav;
 use super::session::{CsrfForm, CurrentUser};
 use crate::contacts::{self, Contact, ContactErrors, ContactInput, phone};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::web::state::{AppState, with_conn};
+use page::Nav;
 
 #[derive(Template)]
 #[template(path = "contacts/list.html")]
@@ -43,7 +44,7 @@ pub async fn list(
     let search = query.q.unwrap_or_default();
     let after = query.after_name.zip(query.after_id);
     let (database_id, text) = (current.user.database_id, search.clone());
-    let mut rows = super::with_conn(&state, move |conn| {
+    let mut rows = with_conn(&state, move |conn| {
         Ok(contacts::list(conn, database_id, &text, after)?)
     })
     .await?;
@@ -60,7 +61,7 @@ pub async fn list(
     } else {
         None
     };
-    super::render(&ListPage {
+    page::render(&ListPage {
         nav: Nav::for_user(&current),
         search,
         contacts: rows,
@@ -88,13 +89,13 @@ pub async fn show(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id) = (path.into_inner(), current.user.database_id);
-    let (contact, chatter) = super::with_conn(&state, move |conn| {
+    let (contact, chatter) = with_conn(&state, move |conn| {
         let contact = contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)?;
         let chatter = crate::sms::sending::chatter(conn, database_id, id)?;
         Ok((contact, chatter))
     })
     .await?;
-    super::render(&ShowPage {
+    page::render(&ShowPage {
         nav: Nav::for_user(&current),
         contact,
         chatter,
@@ -126,7 +127,7 @@ fn form_page(
 }
 
 pub async fn new_form(current: CurrentUser) -> Result<HttpResponse, AppError> {
-    super::render(&form_page(
+    page::render(&form_page(
         &current,
         None,
         ContactInput::default(),
@@ -142,18 +143,18 @@ pub async fn create(
     let valid = match input.validate() {
         Ok(valid) => valid,
         Err(errors) => {
-            return super::render_with_status(
+            return page::render_with_status(
                 &form_page(&current, None, input, errors),
                 StatusCode::UNPROCESSABLE_ENTITY,
             );
         }
     };
     let database_id = current.user.database_id;
-    let contact = super::with_conn(&state, move |conn| {
+    let contact = with_conn(&state, move |conn| {
         Ok(contacts::create(conn, database_id, &valid)?)
     })
     .await?;
-    Ok(super::see_other(format!("/contacts/{}", contact.id)))
+    Ok(page::see_other(format!("/contacts/{}", contact.id)))
 }
 
 pub async fn edit_form(
@@ -162,11 +163,11 @@ pub async fn edit_form(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id) = (path.into_inner(), current.user.database_id);
-    let contact = super::with_conn(&state, move |conn| {
+    let contact = with_conn(&state, move |conn| {
         contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)
     })
     .await?;
-    super::render(&form_page(
+    page::render(&form_page(
         &current,
         Some(id),
         ContactInput::from_contact(&contact),
@@ -185,36 +186,36 @@ pub async fn update(
         Ok(valid) => valid,
         Err(errors) => {
             // Only another database's contact would be missing: check before showing errors.
-            super::with_conn(&state, move |conn| {
+            with_conn(&state, move |conn| {
                 contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)
             })
             .await?;
-            return super::render_with_status(
+            return page::render_with_status(
                 &form_page(&current, Some(id), input, errors),
                 StatusCode::UNPROCESSABLE_ENTITY,
             );
         }
     };
-    super::with_conn(&state, move |conn| {
+    with_conn(&state, move |conn| {
         contacts::update(conn, database_id, id, &valid)?.ok_or(AppError::NotFound)
     })
     .await?;
-    Ok(super::see_other(format!("/contacts/{id}")))
+    Ok(page::see_other(format!("/contacts/{id}")))
 }
 
 pub async fn delete(
     state: web::Data<AppState>,
     current: CurrentUser,
     path: web::Path<i64>,
-    _form: CsrfForm<super::EmptyForm>,
+    _form: CsrfForm<page::EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id) = (path.into_inner(), current.user.database_id);
-    let deleted = super::with_conn(&state, move |conn| {
+    let deleted = with_conn(&state, move |conn| {
         Ok(contacts::delete(conn, database_id, id)?)
     })
     .await?;
     if !deleted {
         return Err(AppError::NotFound);
     }
-    Ok(super::see_other("/contacts"))
+    Ok(page::see_other("/contacts"))
 }

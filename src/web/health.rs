@@ -4,14 +4,14 @@ use actix_web::{HttpResponse, web};
 use diesel::RunQueryDsl;
 
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::web::state::{AppState, with_conn};
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let ready = super::with_conn(&state, |conn| {
+    let ready = with_conn(&state, |conn| {
         diesel::sql_query("SELECT 1").execute(conn)?;
         Ok::<_, AppError>(())
     })

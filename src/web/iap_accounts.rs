@@ -1,19 +1,20 @@
 //! View My Services (the IAP Account list) and each account's Account Information page with
 //! its history, token and low-credit alert settings (Warn Me, Threshold, Warning Email).
 
+use crate::web::page;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::Nav;
 use super::session::{Admin, CsrfForm, CurrentUser};
 use crate::catalog::{self, Service};
 use crate::credits::Credits;
 use crate::error::AppError;
 use crate::ledger::accounts::{self, AlertSettings};
 use crate::ledger::{self, IapAccount, LedgerEntry, entries};
-use crate::startup::AppState;
 use crate::tenancy;
+use crate::web::state::{AppState, with_conn};
+use page::Nav;
 
 const HISTORY_PAGE: i64 = 20;
 
@@ -29,21 +30,14 @@ pub async fn list(
     current: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     let database_id = current.user.database_id;
-    let rows = super::with_conn(&state, move |conn| {
-        accounts::all_for_database(conn, database_id).map_err(ledger_fault)
+    let rows = with_conn(&state, move |conn| {
+        Ok(accounts::all_for_database(conn, database_id)?)
     })
     .await?;
-    super::render(&AccountListPage {
+    page::render(&AccountListPage {
         nav: Nav::for_user(&current),
         rows,
     })
-}
-
-fn ledger_fault(e: ledger::LedgerError) -> AppError {
-    match e {
-        ledger::LedgerError::Database(db) => db.into(),
-        other => AppError::Internal(other.to_string()),
-    }
 }
 
 /// The alert form as typed, with a message per field that did not parse.
@@ -61,7 +55,7 @@ impl AlertForm {
     fn from_account(account: &IapAccount) -> Self {
         AlertForm {
             warn_me: account.warn_me,
-            threshold: account.threshold.to_display().replace(',', ""),
+            threshold: account.threshold.to_form_text(),
             warning_email: account.warning_email.clone(),
             ..AlertForm::default()
         }
@@ -101,7 +95,7 @@ fn load_page(
     alerts: Option<AlertForm>,
 ) -> Result<AccountPage, AppError> {
     accounts::of_database(conn, current.user.database_id, account_id)?.ok_or(AppError::NotFound)?;
-    let account = ledger::refresh(conn, account_id).map_err(ledger_fault)?;
+    let account = ledger::refresh(conn, account_id)?;
     let service = catalog::service_by_id(conn, account.service_id)?;
     let mut history = entries::history(conn, account.id, before, HISTORY_PAGE + 1)?;
     let older = if history.len() as i64 > HISTORY_PAGE {
@@ -128,11 +122,11 @@ pub async fn account_information(
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (account_id, before) = (path.into_inner(), query.before);
-    let page = super::with_conn(&state, move |conn| {
+    let page = with_conn(&state, move |conn| {
         load_page(conn, &current, account_id, before, None)
     })
     .await?;
-    super::render(&page)
+    page::render(&page)
 }
 
 #[derive(Deserialize)]
@@ -194,7 +188,7 @@ pub async fn save_alerts(
 ) -> Result<HttpResponse, AppError> {
     let account_id = path.into_inner();
     let parsed = parse_alerts(fields);
-    let (page, valid) = super::with_conn(&state, move |conn| {
+    let (page, valid) = with_conn(&state, move |conn| {
         accounts::of_database(conn, current.user.database_id, account_id)?
             .ok_or(AppError::NotFound)?;
         match parsed {
@@ -216,21 +210,21 @@ pub async fn save_alerts(
     } else {
         actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
     };
-    super::render_with_status(&page, status)
+    page::render_with_status(&page, status)
 }
 
 pub async fn regenerate_token(
     state: web::Data<AppState>,
     Admin(current): Admin,
     path: web::Path<i64>,
-    _form: CsrfForm<super::EmptyForm>,
+    _form: CsrfForm<page::EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let account_id = path.into_inner();
     let database_id = current.user.database_id;
-    super::with_conn(&state, move |conn| {
+    with_conn(&state, move |conn| {
         accounts::of_database(conn, database_id, account_id)?.ok_or(AppError::NotFound)?;
         Ok(accounts::regenerate_token(conn, account_id)?)
     })
     .await?;
-    Ok(super::see_other(format!("/iap/accounts/{account_id}")))
+    Ok(page::see_other(format!("/iap/accounts/{account_id}")))
 }

@@ -1,17 +1,18 @@
 //! Sign in (`/login`) and sign out (`/logout`).
 
+use crate::web::page;
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::Nav;
 use super::session::CsrfForm;
 use crate::auth::session;
 use crate::auth::sign_in::{self, SignInError};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::web::state::{AppState, with_conn};
+use page::Nav;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -42,7 +43,7 @@ pub async fn form(
     session: Session,
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, AppError> {
-    super::render(&LoginPage {
+    page::render(&LoginPage {
         nav: Nav::anonymous(),
         csrf: session::csrf_token(&session),
         email: String::new(),
@@ -65,14 +66,14 @@ pub async fn submit(
 ) -> Result<HttpResponse, AppError> {
     let next = safe_next(form.next.as_deref());
     let (email, password) = (form.email.clone(), form.password);
-    let outcome = super::with_conn(&state, move |conn| {
+    let outcome = with_conn(&state, move |conn| {
         Ok(sign_in::sign_in(conn, &email, &password))
     })
     .await?;
     match outcome {
         Ok(user) => {
             session::begin(&session, user.id);
-            Ok(super::see_other(next))
+            Ok(page::see_other(next))
         }
         Err(SignInError::Database(e)) => Err(e.into()),
         Err(refused) => {
@@ -87,12 +88,12 @@ pub async fn submit(
                 next,
                 error: Some(refused.to_string()),
             };
-            super::render_with_status(&page, status)
+            page::render_with_status(&page, status)
         }
     }
 }
 
-pub async fn logout(session: Session, _form: CsrfForm<super::EmptyForm>) -> HttpResponse {
+pub async fn logout(session: Session, _form: CsrfForm<page::EmptyForm>) -> HttpResponse {
     session::end(&session);
-    super::see_other("/")
+    page::see_other("/")
 }

@@ -1,25 +1,25 @@
 //! HTML pages, one module per page or group of pages. Handlers stay thin: they parse the
-//! request, call domain functions inside `web::block`, and render an askama template.
+//! request, call domain functions inside `web::block`, and render an askama template. This
+//! file only lists the routes; what handlers share lives in the leaves `state` and `page`.
 
 pub mod admin;
 pub mod assets;
 pub mod buy;
 pub mod catalog;
 pub mod contacts;
+pub mod error_page;
 pub mod health;
 pub mod iap_accounts;
 pub mod login;
+pub mod page;
 pub mod session;
 pub mod settings;
 pub mod sms;
+pub mod state;
 
-use actix_web::http::header::ContentType;
-use actix_web::{HttpResponse, web};
-use askama::Template;
+use actix_web::web;
 
-use crate::db::DbConn;
-use crate::error::AppError;
-use crate::startup::AppState;
+pub use page::not_found;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     admin::routes(cfg);
@@ -63,89 +63,4 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/static/{file}", web::get().to(assets::static_file));
-}
-
-/// What the layout's navigation needs: who is signed in, and the CSRF token of its logout form.
-pub struct Nav {
-    pub user: Option<NavUser>,
-    pub csrf: String,
-}
-
-pub struct NavUser {
-    pub email: String,
-    pub database: String,
-    pub is_admin: bool,
-    pub is_operator: bool,
-}
-
-impl Nav {
-    pub fn for_user(current: &session::CurrentUser) -> Nav {
-        Nav {
-            user: Some(NavUser {
-                email: current.user.email.clone(),
-                database: current.user.database_name.clone(),
-                is_admin: current.user.is_admin(),
-                is_operator: current.user.is_operator(),
-            }),
-            csrf: current.csrf.clone(),
-        }
-    }
-
-    pub fn maybe(current: Option<&session::CurrentUser>) -> Nav {
-        current.map_or_else(Nav::anonymous, Nav::for_user)
-    }
-
-    pub fn anonymous() -> Nav {
-        Nav {
-            user: None,
-            csrf: String::new(),
-        }
-    }
-}
-
-/// Renders a page through askama; a render failure becomes our own error page.
-pub fn render<T: Template>(page: &T) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok()
-        .content_type(ContentType::html())
-        .body(page.render()?))
-}
-
-/// 303 See Other: where a browser goes after a form that worked.
-pub fn see_other(location: impl Into<String>) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", location.into()))
-        .finish()
-}
-
-/// A form with nothing but its CSRF token (sign out, delete, regenerate).
-#[derive(serde::Deserialize)]
-pub struct EmptyForm {}
-
-/// Renders a page with another status than 200 (a form with errors, a refused payment…).
-pub fn render_with_status<T: Template>(
-    page: &T,
-    status: actix_web::http::StatusCode,
-) -> Result<HttpResponse, AppError> {
-    let mut response = render(page)?;
-    *response.status_mut() = status;
-    Ok(response)
-}
-
-/// Runs blocking diesel work on the thread pool with a pooled connection, never on an async
-/// worker.
-pub async fn with_conn<T, F>(state: &AppState, work: F) -> Result<T, AppError>
-where
-    F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
-    T: Send + 'static,
-{
-    let pool = state.pool.clone();
-    web::block(move || {
-        let mut conn = pool.get()?;
-        work(&mut conn)
-    })
-    .await?
-}
-
-pub async fn not_found() -> Result<HttpResponse, AppError> {
-    Err(AppError::NotFound)
 }

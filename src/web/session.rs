@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::session;
 use crate::auth::sign_in::{self, SignedInUser};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::web::state::{AppState, with_conn};
 
 /// The signed-in user, with the session's CSRF token for the forms of the page.
 pub struct CurrentUser {
@@ -37,8 +37,8 @@ impl FromRequest for CurrentUser {
             let (Some(user_id), Some(state)) = (session::user_id(&session), state) else {
                 return Err(sign_in_required);
             };
-            let user = super::with_conn(&state, move |conn| Ok(sign_in::load_user(conn, user_id)?))
-                .await?;
+            let user =
+                with_conn(&state, move |conn| Ok(sign_in::load_user(conn, user_id)?)).await?;
             match user {
                 Some(user) => Ok(CurrentUser {
                     user,
@@ -80,8 +80,8 @@ impl FromRequest for Admin {
 pub struct PlatformOperator(pub CurrentUser);
 
 impl PlatformOperator {
-    pub fn operator(&self) -> crate::admin::audit::Operator {
-        crate::admin::audit::Operator {
+    pub fn operator(&self) -> crate::audit::Operator {
+        crate::audit::Operator {
             user_id: self.0.user.id,
             email: self.0.user.email.clone(),
         }

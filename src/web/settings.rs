@@ -1,13 +1,14 @@
 //! Settings (administrators): the Contacts section with the Odoo IAP setting and its
 //! View My Services button, and a search box that filters the settings.
 
+use crate::web::page;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::Nav;
 use super::session::Admin;
 use crate::error::AppError;
+use page::Nav;
 
 /// One setting: its section, its label, what it says, and where its button leads.
 pub struct Setting {
@@ -68,7 +69,7 @@ pub async fn page(
     query: web::Query<SettingsQuery>,
 ) -> Result<HttpResponse, AppError> {
     let query = query.into_inner().q.unwrap_or_default();
-    super::render(&SettingsPage {
+    page::render(&SettingsPage {
         nav: Nav::for_user(&current),
         sections: matching(&query),
         query,

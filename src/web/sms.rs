@@ -1,11 +1,11 @@
 //! Send SMS Text Message (from a contact's Phone or Mobile), and the SMS history (`/sms`).
 
+use crate::web::page;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::Nav;
 use super::session::{CsrfForm, CurrentUser};
 use crate::contacts::{self, Contact, phone};
 use crate::credits::Credits;
@@ -13,7 +13,8 @@ use crate::error::AppError;
 use crate::sms::encoding::MAX_PARTS;
 use crate::sms::pricing;
 use crate::sms::sending::{self, NumberField, SendError, SmsMessage};
-use crate::startup::AppState;
+use crate::web::state::{AppState, with_conn};
+use page::Nav;
 
 #[derive(Template)]
 #[template(path = "sms/send.html")]
@@ -79,11 +80,11 @@ pub async fn dialog(
     query: web::Query<SendQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (contact_id, field) = (path.into_inner(), query.to.unwrap_or(NumberField::Mobile));
-    let page = super::with_conn(&state, move |conn| {
+    let page = with_conn(&state, move |conn| {
         send_page(conn, &current, contact_id, field, String::new())
     })
     .await?;
-    super::render(&page)
+    page::render(&page)
 }
 
 #[derive(Deserialize)]
@@ -100,7 +101,7 @@ pub async fn send(
 ) -> Result<HttpResponse, AppError> {
     let contact_id = path.into_inner();
     let gateway = state.sms.clone();
-    let outcome = super::with_conn(&state, move |conn| {
+    let outcome = with_conn(&state, move |conn| {
         let (database_id, user_id) = (current.user.database_id, current.user.id);
         let result = sending::send_to_contact(
             conn,
@@ -137,8 +138,8 @@ pub async fn send(
     })
     .await?;
     match outcome {
-        Ok(()) => Ok(super::see_other(format!("/contacts/{contact_id}#chatter"))),
-        Err((page, status)) => super::render_with_status(&page, status),
+        Ok(()) => Ok(page::see_other(format!("/contacts/{contact_id}#chatter"))),
+        Err((page, status)) => page::render_with_status(&page, status),
     }
 }
 
@@ -154,9 +155,8 @@ pub async fn history(
     current: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     let database_id = current.user.database_id;
-    let messages =
-        super::with_conn(&state, move |conn| Ok(sending::history(conn, database_id)?)).await?;
-    super::render(&HistoryPage {
+    let messages = with_conn(&state, move |conn| Ok(sending::history(conn, database_id)?)).await?;
+    page::render(&HistoryPage {
         nav: Nav::for_user(&current),
         messages,
     })
@@ -217,11 +217,11 @@ pub async fn mass_dialog(
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let (ids, _) = ids_and_message(&pairs);
-    let page = super::with_conn(&state, move |conn| {
+    let page = with_conn(&state, move |conn| {
         mass_page(conn, &current, &ids, String::new())
     })
     .await?;
-    super::render(&page)
+    page::render(&page)
 }
 
 pub async fn mass_send(
@@ -231,7 +231,7 @@ pub async fn mass_send(
 ) -> Result<HttpResponse, AppError> {
     let (ids, message) = ids_and_message(&pairs);
     let gateway = state.sms.clone();
-    let (page, status) = super::with_conn(&state, move |conn| {
+    let (page, status) = with_conn(&state, move |conn| {
         let (database_id, user_id) = (current.user.database_id, current.user.id);
         let result =
             sending::send_to_many(conn, gateway.as_ref(), database_id, user_id, &ids, &message);
@@ -266,5 +266,5 @@ pub async fn mass_send(
         Ok((page, status))
     })
     .await?;
-    super::render_with_status(&page, status)
+    page::render_with_status(&page, status)
 }

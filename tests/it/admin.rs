@@ -6,14 +6,15 @@ use std::sync::{Arc, Barrier};
 use actix_web::http::StatusCode;
 use chrono::Utc;
 use diesel::prelude::*;
-use iap_credits::admin::audit::{self, AuditFilter, Operator};
-use iap_credits::admin::refunds::{self, RefundError};
-use iap_credits::admin::stats::{self, Period};
+use iap_credits::audit::{self, AuditFilter, Operator};
 use iap_credits::catalog;
 use iap_credits::credits::Credits;
 use iap_credits::ledger::{self, Actor, IapAccount, accounts};
+use iap_credits::orders::refunds::{self, RefundError};
 use iap_credits::orders::{self, Order, OrderStatus, PaymentResult};
 use iap_credits::payments::{Card, MockProvider};
+use iap_credits::period::Period;
+use iap_credits::read_models::operator_dashboard as stats;
 use iap_credits::tenancy::{self, Role, Subscription};
 
 use crate::harness::{TestApp, TestDb};
@@ -593,17 +594,19 @@ fn adjustments_never_go_below_zero_and_are_audited() {
     let ops = operator(&mut conn);
     let who = customer(&mut conn, "Zeta", Subscription::None);
     let sms = account(&mut conn, &who, "sms");
-    use iap_credits::admin::databases;
-    databases::adjust(&mut conn, &ops, sms.id, c("5").units(), "goodwill").unwrap();
+    use iap_credits::ledger::adjustments;
+    adjustments::adjust_by_operator(&mut conn, &ops, sms.id, c("5").units(), "goodwill").unwrap();
     let hold = ledger::authorize(&mut conn, sms.id, c("2"), None, "sms", &Actor::cli()).unwrap();
-    let too_much = databases::adjust(&mut conn, &ops, sms.id, -c("3.5").units(), "fix");
+    let too_much =
+        adjustments::adjust_by_operator(&mut conn, &ops, sms.id, -c("3.5").units(), "fix");
     assert!(
         matches!(too_much, Err(ledger::LedgerError::InsufficientCredits { available, .. }) if available == c("3")),
         "held credits cannot be removed"
     );
-    let no_reason = databases::adjust(&mut conn, &ops, sms.id, -c("1").units(), "  ");
+    let no_reason = adjustments::adjust_by_operator(&mut conn, &ops, sms.id, -c("1").units(), "  ");
     assert!(matches!(no_reason, Err(ledger::LedgerError::MissingReason)));
-    databases::adjust(&mut conn, &ops, sms.id, -c("3").units(), "duplicate grant").unwrap();
+    adjustments::adjust_by_operator(&mut conn, &ops, sms.id, -c("3").units(), "duplicate grant")
+        .unwrap();
     ledger::cancel(&mut conn, sms.id, hold.id, &Actor::cli()).unwrap();
     let account = accounts::by_id(&mut conn, sms.id).unwrap().unwrap();
     assert_eq!(account.balance, c("2"));
@@ -730,7 +733,7 @@ async fn the_account_page_adjusts_and_exports_the_whole_ledger_as_csv() {
 
 mod catalog_pages {
     use super::*;
-    use iap_credits::admin::audit;
+    use iap_credits::audit;
     use iap_credits::sms::pricing;
 
     #[actix_web::test]

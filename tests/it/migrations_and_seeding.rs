@@ -102,7 +102,13 @@ fn sms_has_exactly_the_seed_packs_in_euros() {
     let packs: Vec<(String, String, String)> = catalog::active_packs(&mut conn, sms.id)
         .unwrap()
         .into_iter()
-        .map(|p| (p.name.clone(), p.credits.to_display(), p.currency.clone()))
+        .map(|p| {
+            (
+                p.name.clone(),
+                p.credits.to_display(),
+                p.currency.to_string(),
+            )
+        })
         .collect();
     let expected = [
         ("Starter Pack", "10"),

@@ -4,11 +4,11 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::admin::audit::{self, AuditEntry, AuditFilter};
+use crate::audit::{self, AuditEntry, AuditFilter};
 use crate::error::AppError;
-use crate::startup::AppState;
-use crate::web::Nav;
+use crate::web::page::{self, Nav};
 use crate::web::session::PlatformOperator;
+use crate::web::state::{AppState, with_conn};
 
 const PAGE_SIZE: i64 = 50;
 
@@ -56,7 +56,7 @@ pub async fn list(
         subject: query.subject.clone(),
         before_id: query.before,
     };
-    let mut entries = crate::web::with_conn(&state, move |conn| {
+    let mut entries = with_conn(&state, move |conn| {
         Ok(audit::list(conn, &filter, PAGE_SIZE + 1)?)
     })
     .await?;
@@ -66,7 +66,7 @@ pub async fn list(
     } else {
         None
     };
-    crate::web::render(&AuditPage {
+    page::render(&AuditPage {
         nav: Nav::for_user(&operator.0),
         query,
         entries,

@@ -5,13 +5,13 @@ use askama::Template;
 use chrono::Utc;
 use serde::Deserialize;
 
-use crate::admin::charts::{self, Series};
-use crate::admin::orders::parse_day;
-use crate::admin::stats::{self, Dashboard, Period};
+use super::charts::{self, Series};
 use crate::error::AppError;
-use crate::startup::AppState;
-use crate::web::Nav;
+use crate::period::{Period, parse_day};
+use crate::read_models::operator_dashboard::{self, Dashboard};
+use crate::web::page::{self, Nav};
 use crate::web::session::PlatformOperator;
+use crate::web::state::{AppState, with_conn};
 
 /// The period choices offered, in days.
 const CHOICES: [i64; 3] = [7, 30, 90];
@@ -91,7 +91,10 @@ pub async fn page(
 ) -> Result<HttpResponse, AppError> {
     let form = PeriodForm::parse(query.into_inner());
     let period = form.period;
-    let d = crate::web::with_conn(&state, move |conn| Ok(stats::dashboard(conn, period)?)).await?;
+    let d = with_conn(&state, move |conn| {
+        Ok(operator_dashboard::dashboard(conn, period)?)
+    })
+    .await?;
     let days = d.period.days();
     // Chart coordinates only; the tables show the exact figures.
     let revenue: Vec<Series> = d
@@ -128,22 +131,24 @@ pub async fn page(
         form,
         d,
     };
-    crate::web::render(&page)
+    page::render(&page)
 }
 
 pub async fn retry_email(
     state: web::Data<AppState>,
     operator: PlatformOperator,
     path: web::Path<i64>,
-    _form: crate::web::session::CsrfForm<crate::web::EmptyForm>,
+    _form: crate::web::session::CsrfForm<page::EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let (id, operator) = (path.into_inner(), operator.operator());
-    let queued = crate::web::with_conn(&state, move |conn| {
-        Ok(crate::admin::retry_email(conn, &operator, id)?)
+    let queued = with_conn(&state, move |conn| {
+        Ok(crate::mail::outbox::retry_failed_by_operator(
+            conn, &operator, id,
+        )?)
     })
     .await?;
     if !queued {
         return Err(AppError::NotFound);
     }
-    Ok(crate::web::see_other("/admin#outbox-title"))
+    Ok(page::see_other("/admin#outbox-title"))
 }

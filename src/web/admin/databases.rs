@@ -6,13 +6,14 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::admin::databases::{self, AccountRow, AccountView, DatabaseRow, PAGE_SIZE};
 use crate::credits::Credits;
 use crate::error::AppError;
-use crate::ledger::{LedgerEntry, LedgerError, entries};
-use crate::startup::AppState;
-use crate::web::Nav;
+use crate::ledger::accounts::{self, AccountRow, AccountView};
+use crate::ledger::{LedgerEntry, LedgerError, adjustments, entries};
+use crate::tenancy::{self, DatabaseRow, PAGE_SIZE};
+use crate::web::page::{self, Nav};
 use crate::web::session::{CsrfForm, PlatformOperator};
+use crate::web::state::{AppState, with_conn};
 
 #[derive(Deserialize, Default)]
 pub struct SearchQuery {
@@ -37,8 +38,8 @@ pub async fn list(
 ) -> Result<HttpResponse, AppError> {
     let SearchQuery { q, after } = query.into_inner();
     let search = q.clone();
-    let mut rows = crate::web::with_conn(&state, move |conn| {
-        Ok(databases::search(conn, &search, after, PAGE_SIZE + 1)?)
+    let mut rows = with_conn(&state, move |conn| {
+        Ok(tenancy::search(conn, &search, after, PAGE_SIZE + 1)?)
     })
     .await?;
     let next = if rows.len() as i64 > PAGE_SIZE {
@@ -50,7 +51,7 @@ pub async fn list(
     } else {
         None
     };
-    crate::web::render(&ListPage {
+    page::render(&ListPage {
         nav: Nav::for_user(&operator.0),
         q,
         rows,
@@ -72,12 +73,12 @@ pub async fn show(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let (database, accounts) = crate::web::with_conn(&state, move |conn| {
-        let database = databases::database(conn, id)?.ok_or(AppError::NotFound)?;
-        Ok((database, databases::accounts_of(conn, id)?))
+    let (database, accounts) = with_conn(&state, move |conn| {
+        let database = tenancy::database_row(conn, id)?.ok_or(AppError::NotFound)?;
+        Ok((database, accounts::accounts_of(conn, id)?))
     })
     .await?;
-    crate::web::render(&DatabasePage {
+    page::render(&DatabasePage {
         nav: Nav::for_user(&operator.0),
         database,
         accounts,
@@ -116,7 +117,7 @@ fn account_page(
     account_id: i64,
     before: Option<i64>,
 ) -> Result<AccountPage, AppError> {
-    let view = databases::account(conn, account_id)?.ok_or(AppError::NotFound)?;
+    let view = accounts::operator_view(conn, account_id)?.ok_or(AppError::NotFound)?;
     let mut entries = entries::history(conn, account_id, before, LEDGER_PAGE + 1)?;
     let older = if entries.len() as i64 > LEDGER_PAGE {
         entries.truncate(LEDGER_PAGE as usize);
@@ -153,13 +154,13 @@ pub async fn account(
 ) -> Result<HttpResponse, AppError> {
     let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
     let query = query.into_inner();
-    let page = crate::web::with_conn(&state, move |conn| {
+    let page = with_conn(&state, move |conn| {
         let mut page = account_page(conn, nav, id, query.before)?;
         page.adjusted = query.adjusted.is_some();
         Ok(page)
     })
     .await?;
-    crate::web::render(&page)
+    page::render(&page)
 }
 
 pub async fn adjust(
@@ -170,7 +171,7 @@ pub async fn adjust(
 ) -> Result<HttpResponse, AppError> {
     let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
     let operator = operator.operator();
-    let outcome = crate::web::with_conn(&state, move |conn| {
+    let outcome = with_conn(&state, move |conn| {
         let mut credits_error = None;
         let mut reason_error = None;
         let sign = match form.direction.as_str() {
@@ -196,7 +197,13 @@ pub async fn adjust(
             reason_error = Some("Say why the credits are adjusted.".into());
         }
         if credits_error.is_none() && reason_error.is_none() {
-            match databases::adjust(conn, &operator, id, sign * amount.units(), &form.reason) {
+            match adjustments::adjust_by_operator(
+                conn,
+                &operator,
+                id,
+                sign * amount.units(),
+                &form.reason,
+            ) {
                 Ok(_) => return Ok(Ok(())),
                 Err(LedgerError::AccountNotFound) => return Err(AppError::NotFound),
                 Err(LedgerError::InsufficientCredits { available, .. }) => {
@@ -217,10 +224,8 @@ pub async fn adjust(
     })
     .await?;
     match outcome {
-        Ok(()) => Ok(crate::web::see_other(format!(
-            "/admin/accounts/{id}?adjusted=1"
-        ))),
-        Err(page) => crate::web::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY),
+        Ok(()) => Ok(page::see_other(format!("/admin/accounts/{id}?adjusted=1"))),
+        Err(page) => page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY),
     }
 }
 
@@ -235,8 +240,8 @@ pub async fn ledger_csv(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let exists = crate::web::with_conn(&state, move |conn| {
-        Ok(databases::account(conn, id)?.is_some())
+    let exists = with_conn(&state, move |conn| {
+        Ok(accounts::operator_view(conn, id)?.is_some())
     })
     .await?;
     if !exists {
@@ -253,7 +258,7 @@ pub async fn ledger_csv(
             }
             let batch = web::block(move || {
                 let mut conn = pool.get().map_err(|e| e.to_string())?;
-                databases::ledger_batch(&mut conn, id, after, CSV_BATCH).map_err(|e| e.to_string())
+                entries::oldest_first(&mut conn, id, after, CSV_BATCH).map_err(|e| e.to_string())
             })
             .await
             .map_err(|e| e.to_string())

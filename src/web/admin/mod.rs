@@ -1,12 +1,15 @@
 //! The IAP operator's pages under `/admin` (role `platform` only; everyone else gets a 404):
 //! the dashboard, orders and refunds, databases and accounts (adjustments, CSV ledgers), the catalog
-//! and SMS prices, and the audit log.
+//! and SMS prices, and the audit log. A role's pages: they call the owners of the tables and own
+//! none themselves.
 
 pub mod audit;
-pub mod catalog;
+pub mod charts;
 pub mod dashboard;
 pub mod databases;
 pub mod orders;
+pub mod services;
+pub mod sms_prices;
 
 use actix_web::web;
 
@@ -26,37 +29,37 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/accounts/{id}/ledger.csv",
             web::get().to(databases::ledger_csv),
         )
-        .route("/admin/catalog", web::get().to(catalog::index))
+        .route("/admin/catalog", web::get().to(services::index))
         .route(
             "/admin/catalog/services/new",
-            web::get().to(catalog::new_service),
+            web::get().to(services::new_service),
         )
         .route(
             "/admin/catalog/services/new",
-            web::post().to(catalog::create_service),
+            web::post().to(services::create_service),
         )
         .route(
             "/admin/catalog/services/{id}",
-            web::get().to(catalog::edit_service),
+            web::get().to(services::edit_service),
         )
         .route(
             "/admin/catalog/services/{id}",
-            web::post().to(catalog::update_service),
+            web::post().to(services::update_service),
         )
         .route(
             "/admin/catalog/services/{id}/packs",
-            web::post().to(catalog::create_pack),
+            web::post().to(services::create_pack),
         )
         .route(
             "/admin/catalog/packs/{id}",
-            web::get().to(catalog::edit_pack),
+            web::get().to(services::edit_pack),
         )
         .route(
             "/admin/catalog/packs/{id}",
-            web::post().to(catalog::update_pack),
+            web::post().to(services::update_pack),
         )
-        .route("/admin/sms-prices", web::get().to(catalog::sms_prices))
-        .route("/admin/sms-prices", web::post().to(catalog::set_sms_price))
+        .route("/admin/sms-prices", web::get().to(sms_prices::list))
+        .route("/admin/sms-prices", web::post().to(sms_prices::set_price))
         .route(
             "/admin/emails/{id}/retry",
             web::post().to(dashboard::retry_email),

@@ -6,16 +6,16 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::admin::orders::{self, OrderDetails, OrderFilter, OrderRow, PAGE_SIZE, parse_day};
-use crate::admin::refunds::{self, RefundError, RefundState};
-use crate::admin::stats::Period;
 use crate::catalog::{self, Service};
 use crate::credits::Credits;
 use crate::error::AppError;
 use crate::orders::OrderStatus;
-use crate::startup::AppState;
-use crate::web::Nav;
+use crate::orders::listing::{self, OrderDetails, OrderFilter, OrderRow, PAGE_SIZE};
+use crate::orders::refunds::{self, RefundError, RefundState};
+use crate::period::{Period, parse_day};
+use crate::web::page::{self, Nav};
 use crate::web::session::{CsrfForm, PlatformOperator};
+use crate::web::state::{AppState, with_conn};
 
 #[derive(Deserialize, Default, Clone)]
 pub struct ListQuery {
@@ -102,11 +102,11 @@ pub async fn list(
     let query = query.into_inner();
     let (filter, error) = query.filter();
     let apply = error.is_none();
-    let (services, rows) = crate::web::with_conn(&state, move |conn| {
+    let (services, rows) = with_conn(&state, move |conn| {
         let services = catalog::all_services(conn)?;
         // A filter that did not parse shows its message and no rows, never everything.
         let rows = if apply {
-            orders::list(conn, &filter, PAGE_SIZE + 1)?
+            listing::list(conn, &filter, PAGE_SIZE + 1)?
         } else {
             Vec::new()
         };
@@ -125,7 +125,7 @@ pub async fn list(
     } else {
         StatusCode::OK
     };
-    crate::web::render_with_status(
+    page::render_with_status(
         &ListPage {
             nav: Nav::for_user(&operator.0),
             query,
@@ -166,12 +166,12 @@ fn order_page(
     nav: Nav,
     order_id: i64,
 ) -> Result<OrderPage, AppError> {
-    let details = orders::details(conn, order_id)?.ok_or(AppError::NotFound)?;
-    let state = refunds::refund_state(conn, &details.row.order).map_err(refund_fault)?;
+    let details = listing::details(conn, order_id)?.ok_or(AppError::NotFound)?;
+    let state = refunds::refund_state(conn, &details.row.order)?;
     Ok(OrderPage {
         nav,
         form: RefundForm {
-            credits: state.refundable.to_display().replace(',', ""),
+            credits: state.refundable.to_form_text(),
             reason: String::new(),
         },
         details,
@@ -181,14 +181,6 @@ fn order_page(
         form_error: None,
         refunded: false,
     })
-}
-
-fn refund_fault(e: RefundError) -> AppError {
-    match e {
-        RefundError::NotFound => AppError::NotFound,
-        RefundError::Database(e) => e.into(),
-        other => AppError::Internal(other.to_string()),
-    }
 }
 
 #[derive(Deserialize)]
@@ -203,13 +195,13 @@ pub async fn show(
     query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (order_id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
-    let page = crate::web::with_conn(&state, move |conn| {
+    let page = with_conn(&state, move |conn| {
         let mut page = order_page(conn, nav, order_id)?;
         page.refunded = query.refunded.is_some();
         Ok(page)
     })
     .await?;
-    crate::web::render(&page)
+    page::render(&page)
 }
 
 pub async fn refund(
@@ -220,7 +212,7 @@ pub async fn refund(
 ) -> Result<HttpResponse, AppError> {
     let (order_id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
     let (provider, operator) = (state.payments.clone(), operator.operator());
-    let outcome = crate::web::with_conn(&state, move |conn| {
+    let outcome = with_conn(&state, move |conn| {
         let credits = Credits::parse(form.credits.trim());
         let result = match &credits {
             Ok(credits) => refunds::refund_order(
@@ -236,7 +228,7 @@ pub async fn refund(
         let error = match result {
             Ok(_) => return Ok(Ok(())),
             Err(e @ (RefundError::NotFound | RefundError::Database(_))) => {
-                return Err(refund_fault(e));
+                return Err(e.into());
             }
             Err(e) => e,
         };
@@ -254,9 +246,9 @@ pub async fn refund(
     })
     .await?;
     match outcome {
-        Ok(()) => Ok(crate::web::see_other(format!(
+        Ok(()) => Ok(page::see_other(format!(
             "/admin/orders/{order_id}?refunded=1"
         ))),
-        Err(page) => crate::web::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(page) => page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY),
     }
 }

@@ -1,13 +1,12 @@
 //! Every database's orders, for the operator: filtered by status, service, database and period,
 //! newest first with keyset pagination, and one order with its ledger rows and refunds.
 
-use chrono::NaiveDate;
 use diesel::prelude::*;
 
-use super::stats::Period;
-use crate::ledger::LedgerEntry;
-use crate::orders::{Order, OrderStatus};
-use crate::schema::{databases, iap_accounts, ledger_entries, orders, services, users};
+use super::{Order, OrderStatus};
+use crate::ledger::{self, LedgerEntry};
+use crate::period::Period;
+use crate::schema::{databases, iap_accounts, orders, services, users};
 
 pub const PAGE_SIZE: i64 = 50;
 
@@ -102,11 +101,7 @@ pub fn details(conn: &mut PgConnection, order_id: i64) -> QueryResult<Option<Ord
     let Some((order, database, service, buyer)) = found else {
         return Ok(None);
     };
-    let entries = ledger_entries::table
-        .filter(ledger_entries::order_id.eq(order.id))
-        .order(ledger_entries::id)
-        .select(LedgerEntry::as_select())
-        .load(conn)?;
+    let entries = ledger::entries::of_order(conn, order.id)?;
     Ok(Some(OrderDetails {
         database_id: order.database_id,
         row: OrderRow {
@@ -117,18 +112,4 @@ pub fn details(conn: &mut PgConnection, order_id: i64) -> QueryResult<Option<Ord
         buyer,
         entries,
     }))
-}
-
-/// A date typed in a filter ("2026-11-27"); empty is none.
-pub fn parse_day(text: &str) -> Result<Option<NaiveDate>, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    // Years far outside any order's life are refused too, so period arithmetic cannot overflow.
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .filter(|d| (1970..=9999).contains(&chrono::Datelike::year(d)))
-        .map(Some)
-        .ok_or_else(|| format!("“{text}” is not a date like 2026-11-27."))
 }

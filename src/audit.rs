@@ -1,5 +1,6 @@
 //! The audit log: who did what to what, with the state before and after, for every operator
-//! action. Written in the transaction of the action itself; the table refuses UPDATE and DELETE.
+//! action. Owner of `audit_log`: the modules that carry out operator actions call `record` in
+//! the transaction of the action itself; the table refuses UPDATE and DELETE.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -12,13 +13,6 @@ use crate::schema::audit_log;
 pub struct Operator {
     pub user_id: i64,
     pub email: String,
-}
-
-impl Operator {
-    /// How the operator appears on ledger rows.
-    pub fn actor(&self) -> crate::ledger::Actor {
-        crate::ledger::Actor::user(self.user_id)
-    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -47,18 +41,32 @@ pub struct Action<'a> {
     pub after: Option<Value>,
 }
 
+/// An audit row as written.
+#[derive(Insertable)]
+#[diesel(table_name = audit_log)]
+struct AuditInsertForm<'a> {
+    operator_id: i64,
+    operator_email: &'a str,
+    action: &'a str,
+    subject: &'a str,
+    database_id: Option<i64>,
+    reason: Option<&'a str>,
+    before: Option<Value>,
+    after: Option<Value>,
+}
+
 pub fn record(conn: &mut PgConnection, operator: &Operator, action: Action<'_>) -> QueryResult<()> {
     diesel::insert_into(audit_log::table)
-        .values((
-            audit_log::operator_id.eq(operator.user_id),
-            audit_log::operator_email.eq(&operator.email),
-            audit_log::action.eq(action.action),
-            audit_log::subject.eq(&action.subject),
-            audit_log::database_id.eq(action.database_id),
-            audit_log::reason.eq(action.reason),
-            audit_log::before.eq(action.before),
-            audit_log::after.eq(action.after),
-        ))
+        .values(AuditInsertForm {
+            operator_id: operator.user_id,
+            operator_email: &operator.email,
+            action: action.action,
+            subject: &action.subject,
+            database_id: action.database_id,
+            reason: action.reason,
+            before: action.before,
+            after: action.after,
+        })
         .execute(conn)?;
     Ok(())
 }

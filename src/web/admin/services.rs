@@ -1,19 +1,16 @@
-//! `/admin/catalog`: services and their packs, created and edited by the operator, and the SMS
-//! price per country (`/admin/sms-prices`).
+//! `/admin/catalog`: services and their packs, created and edited by the operator.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::admin::catalog::{
-    self, CatalogError, FieldErrors, PackInput, ServiceInput, SmsPriceInput,
-};
-use crate::catalog::{Pack, Service};
+use crate::catalog::manage::{self, PackInput, ServiceInput};
+use crate::catalog::{self, Pack, Service};
 use crate::error::AppError;
-use crate::sms::pricing::{self, CountryPrice};
-use crate::startup::AppState;
-use crate::web::Nav;
+use crate::forms::{FieldErrors, FormError};
+use crate::web::page::{self, Nav};
 use crate::web::session::{CsrfForm, PlatformOperator};
+use crate::web::state::{AppState, with_conn};
 
 #[derive(Template)]
 #[template(path = "admin/catalog.html")]
@@ -26,9 +23,8 @@ pub async fn index(
     state: web::Data<AppState>,
     operator: PlatformOperator,
 ) -> Result<HttpResponse, AppError> {
-    let services =
-        crate::web::with_conn(&state, |conn| Ok(crate::catalog::all_services(conn)?)).await?;
-    crate::web::render(&CatalogPage {
+    let services = with_conn(&state, |conn| Ok(catalog::all_services(conn)?)).await?;
+    page::render(&CatalogPage {
         nav: Nav::for_user(&operator.0),
         services,
     })
@@ -66,16 +62,8 @@ impl ServicePage {
     }
 }
 
-fn catalog_fault(e: CatalogError) -> AppError {
-    match e {
-        CatalogError::NotFound => AppError::NotFound,
-        CatalogError::Database(e) => e.into(),
-        CatalogError::Invalid(_) => AppError::Internal("unexpected form errors".into()),
-    }
-}
-
 pub async fn new_service(operator: PlatformOperator) -> Result<HttpResponse, AppError> {
-    crate::web::render(&ServicePage::new(Nav::for_user(&operator.0)))
+    page::render(&ServicePage::new(Nav::for_user(&operator.0)))
 }
 
 pub async fn create_service(
@@ -85,29 +73,29 @@ pub async fn create_service(
 ) -> Result<HttpResponse, AppError> {
     let nav = Nav::for_user(&operator.0);
     let operator = operator.operator();
-    let outcome = crate::web::with_conn(&state, move |conn| {
-        Ok(match catalog::create_service(conn, &operator, &form) {
+    let outcome = with_conn(&state, move |conn| {
+        Ok(match manage::create_service(conn, &operator, &form) {
             Ok(service) => Ok(service.id),
-            Err(CatalogError::Invalid(errors)) => Err((form, errors)),
-            Err(e) => return Err(catalog_fault(e)),
+            Err(FormError::Invalid(errors)) => Err((form, errors)),
+            Err(e) => return Err(e.into()),
         })
     })
     .await?;
     match outcome {
-        Ok(id) => Ok(crate::web::see_other(format!(
+        Ok(id) => Ok(page::see_other(format!(
             "/admin/catalog/services/{id}?saved=1"
         ))),
         Err((form, errors)) => {
             let mut page = ServicePage::new(nav);
             page.form = form;
             page.errors = errors;
-            crate::web::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+            page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }
 }
 
 fn service_page(conn: &mut crate::db::DbConn, nav: Nav, id: i64) -> Result<ServicePage, AppError> {
-    let service = crate::catalog::service_by_id(conn, id)
+    let service = catalog::service_by_id(conn, id)
         .optional()?
         .ok_or(AppError::NotFound)?;
     let mut page = ServicePage::new(nav);
@@ -131,9 +119,9 @@ pub async fn edit_service(
     query: web::Query<SavedQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
-    let mut page = crate::web::with_conn(&state, move |conn| service_page(conn, nav, id)).await?;
+    let mut page = with_conn(&state, move |conn| service_page(conn, nav, id)).await?;
     page.saved = query.saved.is_some();
-    crate::web::render(&page)
+    page::render(&page)
 }
 
 pub async fn update_service(
@@ -144,10 +132,10 @@ pub async fn update_service(
 ) -> Result<HttpResponse, AppError> {
     let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
     let operator = operator.operator();
-    let outcome = crate::web::with_conn(&state, move |conn| {
-        match catalog::update_service(conn, &operator, id, &form) {
+    let outcome = with_conn(&state, move |conn| {
+        match manage::update_service(conn, &operator, id, &form) {
             Ok(_) => Ok(None),
-            Err(CatalogError::Invalid(errors)) => {
+            Err(FormError::Invalid(errors)) => {
                 let mut page = service_page(conn, nav, id)?;
                 page.form = ServiceInput {
                     slug: page.form.slug.clone(),
@@ -156,15 +144,15 @@ pub async fn update_service(
                 page.errors = errors;
                 Ok(Some(page))
             }
-            Err(e) => Err(catalog_fault(e)),
+            Err(e) => Err(e.into()),
         }
     })
     .await?;
     match outcome {
-        None => Ok(crate::web::see_other(format!(
+        None => Ok(page::see_other(format!(
             "/admin/catalog/services/{id}?saved=1"
         ))),
-        Some(page) => crate::web::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY),
+        Some(page) => page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY),
     }
 }
 
@@ -176,24 +164,24 @@ pub async fn create_pack(
 ) -> Result<HttpResponse, AppError> {
     let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
     let operator = operator.operator();
-    let outcome = crate::web::with_conn(&state, move |conn| {
-        match catalog::create_pack(conn, &operator, id, &form) {
+    let outcome = with_conn(&state, move |conn| {
+        match manage::create_pack(conn, &operator, id, &form) {
             Ok(_) => Ok(None),
-            Err(CatalogError::Invalid(errors)) => {
+            Err(FormError::Invalid(errors)) => {
                 let mut page = service_page(conn, nav, id)?;
                 page.pack_form = form;
                 page.pack_errors = errors;
                 Ok(Some(page))
             }
-            Err(e) => Err(catalog_fault(e)),
+            Err(e) => Err(e.into()),
         }
     })
     .await?;
     match outcome {
-        None => Ok(crate::web::see_other(format!(
+        None => Ok(page::see_other(format!(
             "/admin/catalog/services/{id}?saved=1#packs"
         ))),
-        Some(page) => crate::web::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY),
+        Some(page) => page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY),
     }
 }
 
@@ -209,7 +197,7 @@ struct PackPage {
 
 fn pack_page(conn: &mut crate::db::DbConn, nav: Nav, id: i64) -> Result<PackPage, AppError> {
     let pack = catalog::pack(conn, id)?.ok_or(AppError::NotFound)?;
-    let service = crate::catalog::service_by_id(conn, pack.service_id)?;
+    let service = catalog::service_by_id(conn, pack.service_id)?;
     Ok(PackPage {
         nav,
         form: PackInput::from_pack(&pack),
@@ -225,8 +213,8 @@ pub async fn edit_pack(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
-    let page = crate::web::with_conn(&state, move |conn| pack_page(conn, nav, id)).await?;
-    crate::web::render(&page)
+    let page = with_conn(&state, move |conn| pack_page(conn, nav, id)).await?;
+    page::render(&page)
 }
 
 pub async fn update_pack(
@@ -237,83 +225,23 @@ pub async fn update_pack(
 ) -> Result<HttpResponse, AppError> {
     let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
     let operator = operator.operator();
-    let outcome = crate::web::with_conn(&state, move |conn| {
-        match catalog::update_pack(conn, &operator, id, &form) {
+    let outcome = with_conn(&state, move |conn| {
+        match manage::update_pack(conn, &operator, id, &form) {
             Ok(pack) => Ok(Ok(pack.service_id)),
-            Err(CatalogError::Invalid(errors)) => {
+            Err(FormError::Invalid(errors)) => {
                 let mut page = pack_page(conn, nav, id)?;
                 page.form = form;
                 page.errors = errors;
                 Ok(Err(page))
             }
-            Err(e) => Err(catalog_fault(e)),
+            Err(e) => Err(e.into()),
         }
     })
     .await?;
     match outcome {
-        Ok(service_id) => Ok(crate::web::see_other(format!(
+        Ok(service_id) => Ok(page::see_other(format!(
             "/admin/catalog/services/{service_id}?saved=1#packs"
         ))),
-        Err(page) => crate::web::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY),
-    }
-}
-
-#[derive(Template)]
-#[template(path = "admin/sms_prices.html")]
-struct SmsPricesPage {
-    nav: Nav,
-    prices: Vec<CountryPrice>,
-    form: SmsPriceInput,
-    errors: FieldErrors,
-    saved: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-pub struct PricesQuery {
-    saved: Option<String>,
-}
-
-pub async fn sms_prices(
-    state: web::Data<AppState>,
-    operator: PlatformOperator,
-    query: web::Query<PricesQuery>,
-) -> Result<HttpResponse, AppError> {
-    let prices = crate::web::with_conn(&state, |conn| Ok(pricing::all_prices(conn)?)).await?;
-    crate::web::render(&SmsPricesPage {
-        nav: Nav::for_user(&operator.0),
-        prices,
-        form: SmsPriceInput::default(),
-        errors: FieldErrors::default(),
-        saved: query.into_inner().saved,
-    })
-}
-
-pub async fn set_sms_price(
-    state: web::Data<AppState>,
-    operator: PlatformOperator,
-    CsrfForm(form): CsrfForm<SmsPriceInput>,
-) -> Result<HttpResponse, AppError> {
-    let nav = Nav::for_user(&operator.0);
-    let operator = operator.operator();
-    let outcome = crate::web::with_conn(&state, move |conn| {
-        match catalog::set_sms_price(conn, &operator, &form) {
-            Ok(price) => Ok(Ok(price.country_code)),
-            Err(CatalogError::Invalid(errors)) => Ok(Err(SmsPricesPage {
-                nav,
-                prices: pricing::all_prices(conn)?,
-                form,
-                errors,
-                saved: None,
-            })),
-            Err(e) => Err(catalog_fault(e)),
-        }
-    })
-    .await?;
-    match outcome {
-        Ok(code) => Ok(crate::web::see_other(format!(
-            "/admin/sms-prices?{}",
-            serde_urlencoded::to_string([("saved", code.as_str())]).unwrap_or_default()
-        ))),
-        Err(page) => crate::web::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(page) => page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY),
     }
 }

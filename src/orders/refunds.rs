@@ -1,17 +1,19 @@
 //! Refunds of paid orders by the operator: the order's unused credits go back out of the
 //! account as a `refund` ledger row, the matching share of the price goes back to the card, the
 //! order becomes refunded or partly refunded, and the audit log says who did it and why.
+//! Owner of `refunds`.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 
-use super::audit::{self, Action, Operator};
+use super::{Order, OrderStatus};
+use crate::audit::{self, Action, Operator};
 use crate::credits::Credits;
-use crate::ledger::{self, LedgerError};
-use crate::orders::{Order, OrderStatus};
+use crate::ledger::{self, Actor, LedgerError};
+use crate::money::{Currency, Price};
 use crate::payments::PaymentProvider;
-use crate::schema::{iap_accounts, orders, refunds};
+use crate::schema::{orders, refunds};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = refunds, check_for_backend(diesel::pg::Pg))]
@@ -21,19 +23,30 @@ pub struct Refund {
     pub ledger_entry_id: i64,
     pub credits: Credits,
     pub amount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub provider_reference: String,
     pub reason: String,
     pub created_at: DateTime<Utc>,
 }
 
 impl Refund {
-    pub fn amount(&self) -> crate::catalog::Price {
-        crate::catalog::Price {
-            minor: self.amount_minor,
-            currency: self.currency.clone(),
-        }
+    pub fn amount(&self) -> Price {
+        Price::new(self.amount_minor, self.currency.clone())
     }
+}
+
+/// A refund's row as written.
+#[derive(Insertable)]
+#[diesel(table_name = refunds)]
+struct RefundInsertForm<'a> {
+    order_id: i64,
+    ledger_entry_id: i64,
+    credits: Credits,
+    amount_minor: i64,
+    currency: &'a Currency,
+    provider_reference: &'a str,
+    refunded_by: i64,
+    reason: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,13 +164,10 @@ pub fn refund_order(
             order.id,
             credits,
             reason,
-            &operator.actor(),
+            &Actor::operator(operator),
         )?;
         let amount_minor = money_for(order.price_minor, order.credits, before.refunded, credits);
-        let amount = crate::catalog::Price {
-            minor: amount_minor,
-            currency: order.currency.clone(),
-        };
+        let amount = Price::new(amount_minor, order.currency.clone());
         let provider_reference = provider
             .refund(
                 &amount,
@@ -165,16 +175,16 @@ pub fn refund_order(
             )
             .map_err(RefundError::Provider)?;
         let refund: Refund = diesel::insert_into(refunds::table)
-            .values((
-                refunds::order_id.eq(order.id),
-                refunds::ledger_entry_id.eq(entry.id),
-                refunds::credits.eq(credits),
-                refunds::amount_minor.eq(amount_minor),
-                refunds::currency.eq(&order.currency),
-                refunds::provider_reference.eq(&provider_reference),
-                refunds::refunded_by.eq(operator.user_id),
-                refunds::reason.eq(reason),
-            ))
+            .values(RefundInsertForm {
+                order_id: order.id,
+                ledger_entry_id: entry.id,
+                credits,
+                amount_minor,
+                currency: &order.currency,
+                provider_reference: &provider_reference,
+                refunded_by: operator.user_id,
+                reason,
+            })
             .returning(Refund::as_returning())
             .get_result(conn)?;
         let refunded_now = Credits::from_units(before.refunded.units() + credits.units());
@@ -186,17 +196,13 @@ pub fn refund_order(
         diesel::update(orders::table.find(order.id))
             .set(orders::status.eq(status))
             .execute(conn)?;
-        let database_id: i64 = iap_accounts::table
-            .find(order.account_id)
-            .select(iap_accounts::database_id)
-            .first(conn)?;
         audit::record(
             conn,
             operator,
             Action {
                 action: "order.refund",
                 subject: format!("order:{}", order.id),
-                database_id: Some(database_id),
+                database_id: Some(order.database_id),
                 reason: Some(reason),
                 before: Some(json!({
                     "status": order.status.as_str(),

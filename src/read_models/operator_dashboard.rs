@@ -1,4 +1,5 @@
-//! The dashboard's figures for a period: sales and revenue per currency, credits sold, refunded
+//! The operator dashboard's read model: figures for a period, read across the tables of
+//! several owners (it writes none): sales and revenue per currency, credits sold, refunded
 //! and consumed per service and per day, top consumers, and what needs the operator's eye
 //! (accounts below their threshold, orders awaiting payment, emails that failed).
 //!
@@ -7,76 +8,19 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Date, Nullable, Text, Timestamptz};
 
-use crate::catalog::Price;
 use crate::credits::Credits;
 use crate::mail::outbox::{self, EmailStatus, OutboxEmail};
-
-/// The longest period the dashboard sums over.
-pub const MAX_DAYS: i64 = 366;
-
-/// A run of whole UTC days, both ends included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Period {
-    pub first: NaiveDate,
-    pub last: NaiveDate,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum PeriodError {
-    #[error("The first day comes after the last day.")]
-    Reversed,
-    #[error("A period is at most {MAX_DAYS} days.")]
-    TooLong,
-}
-
-impl Period {
-    /// The `days` days ending today.
-    pub fn last_days(days: i64, today: NaiveDate) -> Period {
-        Period {
-            first: today - Duration::days(days.clamp(1, MAX_DAYS) - 1),
-            last: today,
-        }
-    }
-
-    pub fn new(first: NaiveDate, last: NaiveDate) -> Result<Period, PeriodError> {
-        if first > last {
-            return Err(PeriodError::Reversed);
-        }
-        if (last - first).num_days() + 1 > MAX_DAYS {
-            return Err(PeriodError::TooLong);
-        }
-        Ok(Period { first, last })
-    }
-
-    pub fn days(&self) -> Vec<NaiveDate> {
-        self.first
-            .iter_days()
-            .take_while(|d| *d <= self.last)
-            .collect()
-    }
-
-    /// [first day 00:00 UTC, the day after the last 00:00 UTC).
-    pub fn bounds(&self) -> (DateTime<Utc>, DateTime<Utc>) {
-        let start = |d: NaiveDate| d.and_hms_opt(0, 0, 0).unwrap().and_utc();
-        (start(self.first), start(self.last + Duration::days(1)))
-    }
-
-    fn index_of(&self, day: NaiveDate) -> Option<usize> {
-        let i = (day - self.first).num_days();
-        (0..=(self.last - self.first).num_days())
-            .contains(&i)
-            .then_some(i as usize)
-    }
-}
+use crate::money::{Currency, Price};
+use crate::period::Period;
 
 /// Money taken in one currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrencyTotal {
-    pub currency: String,
+    pub currency: Currency,
     pub orders: i64,
     pub gross_minor: i64,
     pub refunded_minor: i64,
@@ -93,10 +37,7 @@ impl CurrencyTotal {
         self.price(self.gross_minor - self.refunded_minor)
     }
     fn price(&self, minor: i64) -> Price {
-        Price {
-            minor,
-            currency: self.currency.clone(),
-        }
+        Price::new(minor, self.currency.clone())
     }
 }
 
@@ -109,7 +50,7 @@ pub struct ServiceFigures {
     pub credits_refunded: Credits,
     pub credits_consumed: Credits,
     /// Gross revenue per currency, minor units.
-    pub revenue: BTreeMap<String, i64>,
+    pub revenue: BTreeMap<Currency, i64>,
 }
 
 impl ServiceFigures {
@@ -119,13 +60,7 @@ impl ServiceFigures {
         }
         self.revenue
             .iter()
-            .map(|(currency, minor)| {
-                Price {
-                    minor: *minor,
-                    currency: currency.clone(),
-                }
-                .to_string()
-            })
+            .map(|(currency, minor)| Price::new(*minor, currency.clone()).to_string())
             .collect::<Vec<_>>()
             .join(" + ")
     }
@@ -178,7 +113,7 @@ pub struct PendingOrder {
     #[diesel(sql_type = BigInt)]
     pub price_minor: i64,
     #[diesel(sql_type = Text)]
-    pub currency: String,
+    pub currency: Currency,
     #[diesel(sql_type = Timestamptz)]
     pub created_at: DateTime<Utc>,
     #[diesel(sql_type = Timestamptz)]
@@ -190,10 +125,7 @@ impl PendingOrder {
         format!("IAP-{:06}", self.order_id)
     }
     pub fn price(&self) -> Price {
-        Price {
-            minor: self.price_minor,
-            currency: self.currency.clone(),
-        }
+        Price::new(self.price_minor, self.currency.clone())
     }
 }
 
@@ -225,8 +157,9 @@ struct Row {
     service: String,
     #[diesel(sql_type = BigInt)]
     sort_order: i64,
-    #[diesel(sql_type = Text)]
-    currency: String,
+    /// None for consumption, which has no currency.
+    #[diesel(sql_type = Nullable<Text>)]
+    currency: Option<Currency>,
     #[diesel(sql_type = BigInt)]
     count: i64,
     #[diesel(sql_type = BigInt)]
@@ -258,7 +191,7 @@ const REFUNDS: &str = "
 
 const CONSUMPTION: &str = "
     SELECT (e.created_at AT TIME ZONE 'UTC')::date AS day, s.name AS service,
-           s.sort_order::bigint AS sort_order, '' AS currency, count(*) AS count,
+           s.sort_order::bigint AS sort_order, NULL::text AS currency, count(*) AS count,
            (-sum(e.amount))::bigint AS credits, 0::bigint AS minor
     FROM ledger_entries e
     JOIN iap_accounts a ON a.id = e.account_id
@@ -342,20 +275,23 @@ impl Dashboard {
     /// day-by-day views.
     fn fold(&mut self, sales: &[Row], refunds: &[Row], consumption: &[Row]) {
         let n = self.period.days().len();
-        let mut currencies: BTreeMap<String, CurrencyTotal> = BTreeMap::new();
+        let mut currencies: BTreeMap<Currency, CurrencyTotal> = BTreeMap::new();
         let mut figures = Figures::default();
         for row in sales {
-            let total = currency_total(&mut currencies, &row.currency);
+            let Some(currency) = &row.currency else {
+                continue;
+            };
+            let total = currency_total(&mut currencies, currency);
             total.orders += row.count;
             total.gross_minor += row.minor;
             figures.add(row, |f| {
                 f.orders += row.count;
                 f.credits_sold += Credits::from_units(row.credits);
-                *f.revenue.entry(row.currency.clone()).or_default() += row.minor;
+                *f.revenue.entry(currency.clone()).or_default() += row.minor;
             });
             if let Some(i) = self.period.index_of(row.day) {
                 self.daily_revenue_minor
-                    .entry(row.currency.clone())
+                    .entry(currency.to_string())
                     .or_insert_with(|| vec![0; n])[i] += row.minor;
                 self.daily_sold
                     .entry(row.service.clone())
@@ -364,7 +300,9 @@ impl Dashboard {
             }
         }
         for row in refunds {
-            currency_total(&mut currencies, &row.currency).refunded_minor += row.minor;
+            if let Some(currency) = &row.currency {
+                currency_total(&mut currencies, currency).refunded_minor += row.minor;
+            }
             figures.add(row, |f| {
                 f.credits_refunded += Credits::from_units(row.credits)
             });
@@ -391,13 +329,13 @@ impl Dashboard {
 }
 
 fn currency_total<'a>(
-    totals: &'a mut BTreeMap<String, CurrencyTotal>,
-    currency: &str,
+    totals: &'a mut BTreeMap<Currency, CurrencyTotal>,
+    currency: &Currency,
 ) -> &'a mut CurrencyTotal {
     totals
-        .entry(currency.to_string())
+        .entry(currency.clone())
         .or_insert_with(|| CurrencyTotal {
-            currency: currency.to_string(),
+            currency: currency.clone(),
             orders: 0,
             gross_minor: 0,
             refunded_minor: 0,

@@ -1,0 +1,2 @@
+DROP TRIGGER orders_queue_receipt ON orders;
+DROP FUNCTION orders_queue_receipt();

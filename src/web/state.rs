@@ -1,0 +1,55 @@
+//! What every handler can reach (`AppState`), and the one way handlers run blocking diesel work.
+//! A leaf: it imports no handler, so pages and the API can all depend on it.
+
+use actix_web::web;
+
+use crate::db::{DbConn, DbPool};
+use crate::error::AppError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: DbPool,
+    /// Absolute URL of the app, without a trailing slash.
+    pub base_url: String,
+    /// Signs and encrypts session cookies.
+    pub session_key: actix_web::cookie::Key,
+    /// Applies API charges in group-committed batches.
+    pub charges: crate::ledger::batch::ChargeBatcher,
+    /// Where the checkout pays: the mock provider (test mode) unless replaced.
+    pub payments: std::sync::Arc<dyn crate::payments::PaymentProvider>,
+    /// The SMS carrier: the simulated one unless replaced.
+    pub sms: std::sync::Arc<dyn crate::sms::gateway::SmsGateway>,
+}
+
+impl AppState {
+    pub fn new(pool: DbPool, base_url: String, session_key: actix_web::cookie::Key) -> Self {
+        let charges = crate::ledger::batch::ChargeBatcher::start(
+            pool.clone(),
+            crate::api::answers::charge_renderer(base_url.clone()),
+        );
+        AppState {
+            pool,
+            base_url,
+            session_key,
+            charges,
+            payments: std::sync::Arc::new(crate::payments::MockProvider),
+            sms: std::sync::Arc::new(crate::sms::gateway::SimulatedCarrier::default()),
+        }
+    }
+}
+
+/// Runs blocking diesel work on the thread pool with a pooled connection, never on an async
+/// worker.
+pub async fn with_conn<T, F>(state: &AppState, work: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = state.pool.clone();
+    web::block(move || {
+        let mut conn = pool.get()?;
+        work(&mut conn)
+    })
+    .await?
+}
