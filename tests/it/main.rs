@@ -16,3 +16,4 @@ mod migrations_and_seeding;
 mod pages;
 mod sms;
 mod smtp_sink;
+mod table_owners;
