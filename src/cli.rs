@@ -379,6 +379,7 @@ fn serve(
     actix_web::rt::System::new().block_on(async move {
         startup::spawn_maintenance(&state);
         startup::spawn_mail_worker(&state, mailer);
+        startup::spawn_job_worker(&state);
         tracing::info!("emails go to {mail_destination}");
         let app = Application::build(state, &bind)
             .with_context(|| format!("could not listen on {bind}"))?;

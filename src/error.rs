@@ -97,3 +97,23 @@ impl From<crate::forms::FormError> for AppError {
         }
     }
 }
+
+impl From<crate::sms::sending::SendError> for AppError {
+    fn from(e: crate::sms::sending::SendError) -> Self {
+        use crate::sms::sending::SendError as S;
+        match e {
+            S::ContactNotFound => AppError::NotFound,
+            S::Database(e) => AppError::Database(e),
+            S::InsufficientCredits {
+                account_id,
+                available,
+                ..
+            } => AppError::InsufficientCredits {
+                account_id,
+                service_name: "SMS".into(),
+                available,
+            },
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}

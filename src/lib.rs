@@ -15,6 +15,7 @@ pub mod error;
 pub mod forms;
 pub mod ledger;
 pub mod mail;
+pub mod metering;
 pub mod money;
 pub mod orders;
 pub mod payments;

@@ -194,6 +194,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    service_jobs (id) {
+        id -> Int8,
+        service_id -> Int8,
+        database_id -> Int8,
+        account_id -> Int8,
+        hold_id -> Int8,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        claimed_until -> Nullable<Timestamptz>,
+        used -> Nullable<Int8>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        closed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     services (id) {
         id -> Int8,
         slug -> Text,
@@ -225,6 +243,7 @@ diesel::table! {
         hold_id -> Nullable<Int8>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        job_id -> Nullable<Int8>,
     }
 }
 
@@ -269,9 +288,14 @@ diesel::joinable!(payment_attempts -> orders (order_id));
 diesel::joinable!(refunds -> ledger_entries (ledger_entry_id));
 diesel::joinable!(refunds -> orders (order_id));
 diesel::joinable!(refunds -> users (refunded_by));
+diesel::joinable!(service_jobs -> databases (database_id));
+diesel::joinable!(service_jobs -> holds (hold_id));
+diesel::joinable!(service_jobs -> iap_accounts (account_id));
+diesel::joinable!(service_jobs -> services (service_id));
 diesel::joinable!(sms_messages -> contacts (contact_id));
 diesel::joinable!(sms_messages -> databases (database_id));
 diesel::joinable!(sms_messages -> holds (hold_id));
+diesel::joinable!(sms_messages -> service_jobs (job_id));
 diesel::joinable!(sms_messages -> users (sent_by));
 diesel::joinable!(users -> databases (database_id));
 
@@ -290,6 +314,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     packs,
     payment_attempts,
     refunds,
+    service_jobs,
     services,
     sms_messages,
     sms_prices,

@@ -96,6 +96,40 @@ pub fn spawn_mail_worker(state: &AppState, mailer: crate::mail::Mailer) {
     });
 }
 
+/// How often the job worker looks for paid-service jobs left behind.
+const JOBS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The paid-service job worker: finishes jobs whose request did not (a crash, a lost
+/// connection) and retries the ones that failed for a passing reason. Its first run is at start.
+/// Must run inside the actix runtime; stops with it.
+pub fn spawn_job_worker(state: &AppState) {
+    let (pool, services) = (state.pool.clone(), state.paid_services());
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(JOBS_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let (pool, services) = (pool.clone(), services.clone());
+            let run = web::block(move || {
+                let mut conn = pool.get()?;
+                anyhow::Ok(crate::metering::run_due(
+                    &mut conn,
+                    &services,
+                    chrono::Utc::now(),
+                    100,
+                )?)
+            })
+            .await;
+            match run {
+                Ok(Ok(run)) if run == crate::metering::WorkerRun::default() => {}
+                Ok(Ok(run)) => tracing::info!(?run, "paid-service jobs"),
+                Ok(Err(e)) => tracing::warn!("job worker failed: {e:#}"),
+                Err(e) => tracing::warn!("job worker failed: {e}"),
+            }
+        }
+    });
+}
+
 /// How often expired holds are released and old idempotency keys deleted.
 const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -114,7 +148,8 @@ pub fn spawn_maintenance(state: &AppState) {
                 let expired = crate::ledger::expire_due_holds(&mut conn)?;
                 let keys = crate::ledger::idempotency::sweep_old_keys(&mut conn)?;
                 let orders = crate::orders::expire_stale_orders(&mut conn)?;
-                let reports = crate::sms::sending::apply_delivery_reports(&mut conn, sms.as_ref())?;
+                let reports =
+                    crate::sms::messages::apply_delivery_reports(&mut conn, sms.as_ref())?;
                 anyhow::Ok((expired, keys + orders + reports))
             })
             .await;

@@ -1,7 +1,9 @@
 //! SMS: counting the parts of a message, pricing it by destination country, the carrier
-//! gateway, and sending from a contact through a hold on the SMS account.
+//! gateway, the message records, and sending from contacts through the common paid-service
+//! steps (`metering`).
 
 pub mod encoding;
 pub mod gateway;
+pub mod messages;
 pub mod pricing;
 pub mod sending;

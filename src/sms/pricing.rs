@@ -32,6 +32,16 @@ pub fn price_per_part(conn: &mut PgConnection, country: Option<&str>) -> QueryRe
         .first(conn)
 }
 
+/// The price per part to `country` in a loaded price table: its own row, else the '*' row.
+pub fn price_in(prices: &[CountryPrice], country: Option<&str>) -> Credits {
+    let code = country.map(str::to_ascii_uppercase).unwrap_or_default();
+    prices
+        .iter()
+        .find(|p| p.country_code == code)
+        .or_else(|| prices.iter().find(|p| p.country_code == OTHER_COUNTRIES))
+        .map_or(Credits::ZERO, |p| p.price)
+}
+
 /// Every price, by country name, the other countries last.
 pub fn all_prices(conn: &mut PgConnection) -> QueryResult<Vec<CountryPrice>> {
     sms_prices::table

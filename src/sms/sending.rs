@@ -1,39 +1,28 @@
-//! Sending an SMS from a contact: price it, hold its credits, hand it to the carrier, then
-//! capture the hold with the message's record (one transaction) or cancel it if the carrier
-//! refused — so credits are never lost nor spent for an SMS that was not accepted.
+//! Sending SMS from contacts through the common paid-service steps (`metering`): everything is
+//! checked first; then the messages are priced, their credits held and the messages recorded as
+//! queued in one transaction that commits before the carrier is called; then each is handed to
+//! the carrier (keyed by its id, so a retry after a crash is not sent twice) and the job captures
+//! what the carrier accepted and releases the rest.
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::encoding::{self, MAX_PARTS, SmsCount};
-use super::gateway::{DeliveryReport, Handoff, SmsGateway};
+use super::gateway::{Handoff, SmsGateway};
+use super::messages::{self, SmsInsertForm, SmsMessage, SmsStatus};
 use super::pricing;
-use crate::catalog;
-use crate::contacts::{self, phone};
+use crate::contacts::{self, Contact, phone};
 use crate::credits::Credits;
-use crate::ledger::{self, Actor, Hold, IapAccount, LedgerError, accounts};
-use crate::schema::sms_messages;
+use crate::ledger::{Actor, LedgerError};
+use crate::metering::{self, Job, MeteringError, PaidService, PerformError, Request};
 
-/// A hold for an SMS lasts long enough for any carrier hand-off.
-const HOLD_TTL: Duration = Duration::from_secs(120);
 pub const SMS_SERVICE: &str = "sms";
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = sms_messages, check_for_backend(diesel::pg::Pg))]
-pub struct SmsMessage {
-    pub id: i64,
-    pub contact_id: Option<i64>,
-    pub sent_by: Option<i64>,
-    pub recipient: String,
-    pub body: String,
-    pub encoding: String,
-    pub parts: i32,
-    pub cost: Credits,
-    pub status: String,
-    pub error: Option<String>,
-    pub created_at: DateTime<Utc>,
+/// A hold for SMS outlives every attempt of its job (`metering::MAX_ATTEMPTS` leases), plus a
+/// second per message of a batch.
+fn hold_ttl(messages: usize) -> Duration {
+    metering::LEASE * (metering::MAX_ATTEMPTS as u32 + 1) + Duration::from_secs(messages as u64)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +31,8 @@ pub enum SendError {
     EmptyMessage,
     #[error("This message needs {0} SMS; the most is {MAX_PARTS}. Shorten it.")]
     TooLong(usize),
+    #[error("Remove the control characters from the message (only line breaks are allowed).")]
+    ControlCharacters,
     #[error("This contact has no number there.")]
     NoNumber,
     #[error("not enough credits")]
@@ -55,17 +46,32 @@ pub enum SendError {
     #[error("no such contact")]
     ContactNotFound,
     #[error(transparent)]
-    Ledger(LedgerError),
+    Metering(MeteringError),
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
 }
 
+impl From<MeteringError> for SendError {
+    fn from(e: MeteringError) -> Self {
+        match e {
+            MeteringError::InsufficientCredits {
+                account_id,
+                available,
+                needed,
+            } => SendError::InsufficientCredits {
+                account_id,
+                available,
+                needed,
+            },
+            MeteringError::Database(e) => SendError::Database(e),
+            other => SendError::Metering(other),
+        }
+    }
+}
+
 impl From<LedgerError> for SendError {
     fn from(e: LedgerError) -> Self {
-        match e {
-            LedgerError::Database(db) => SendError::Database(db),
-            other => SendError::Ledger(other),
-        }
+        MeteringError::from(e).into()
     }
 }
 
@@ -89,8 +95,15 @@ pub fn quote(conn: &mut PgConnection, recipient_e164: &str, body: &str) -> Query
     })
 }
 
-/// The message's count, unless it is empty or longer than the most parts allowed.
+/// The message's count, unless it is empty, longer than the most parts allowed, or holds
+/// control characters (a NUL byte cannot even be stored).
 fn checked_count(body: &str) -> Result<SmsCount, SendError> {
+    if body
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r')
+    {
+        return Err(SendError::ControlCharacters);
+    }
     let count = encoding::count(body);
     if count.parts == 0 || body.trim().is_empty() {
         return Err(SendError::EmptyMessage);
@@ -101,36 +114,119 @@ fn checked_count(body: &str) -> Result<SmsCount, SendError> {
     Ok(count)
 }
 
-/// Holds `cost` on the database's SMS account (created on first need); too few credits is
-/// `InsufficientCredits` with what is needed and available.
-fn hold_credits(
-    conn: &mut PgConnection,
-    database_id: i64,
-    cost: Credits,
-    description: &str,
-    actor: &Actor,
-) -> Result<(IapAccount, Hold), SendError> {
-    let sms = catalog::service_by_slug(conn, SMS_SERVICE)?.ok_or(SendError::ContactNotFound)?;
-    let account = accounts::get_or_create(conn, database_id, sms.id)?;
-    match ledger::authorize(conn, account.id, cost, Some(HOLD_TTL), description, actor) {
-        Ok(hold) => Ok((account, hold)),
-        Err(LedgerError::InsufficientCredits { available, .. }) => {
-            Err(SendError::InsufficientCredits {
-                account_id: account.id,
-                available,
-                needed: cost,
-            })
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Which of the contact's numbers to send to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NumberField {
     Phone,
     Mobile,
+}
+
+/// The SMS service's part of the common steps: hand each queued message to the carrier.
+pub struct SmsService<'a>(pub &'a dyn SmsGateway);
+
+impl PaidService for SmsService<'_> {
+    fn slug(&self) -> &'static str {
+        SMS_SERVICE
+    }
+
+    fn perform(&self, conn: &mut PgConnection, job: &Job) -> Result<(), PerformError> {
+        for message in messages::of_job(conn, job.id)? {
+            if message.status != SmsStatus::Queued {
+                continue;
+            }
+            let key = message.idempotency_key();
+            match self.0.submit(&message.recipient, &message.body, &key) {
+                Handoff::Accepted { reference } => {
+                    messages::mark_sent(conn, message.id, &reference)?
+                }
+                Handoff::Refused { reason } => messages::mark_not_sent(conn, message.id, &reason)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn settle(&self, conn: &mut PgConnection, job: &Job, giving_up: bool) -> QueryResult<Credits> {
+        messages::settle(conn, job.id, giving_up)
+    }
+}
+
+/// The worker's SMS service: the same steps with a carrier it owns.
+pub struct SmsWorker(pub std::sync::Arc<dyn SmsGateway>);
+
+impl PaidService for SmsWorker {
+    fn slug(&self) -> &'static str {
+        SMS_SERVICE
+    }
+
+    fn perform(&self, conn: &mut PgConnection, job: &Job) -> Result<(), PerformError> {
+        SmsService(self.0.as_ref()).perform(conn, job)
+    }
+
+    fn settle(&self, conn: &mut PgConnection, job: &Job, giving_up: bool) -> QueryResult<Credits> {
+        SmsService(self.0.as_ref()).settle(conn, job, giving_up)
+    }
+}
+
+/// One message to queue: its contact, E.164 number and price.
+struct Target {
+    contact: Contact,
+    recipient: String,
+    cost: Credits,
+}
+
+/// One message to its recipients, checked and priced: what a send asks of the common steps.
+struct Batch<'a> {
+    database_id: i64,
+    user_id: i64,
+    body: &'a str,
+    count: SmsCount,
+    description: String,
+    targets: Vec<Target>,
+}
+
+/// Steps 1 to 4 for a batch: hold its total, record its messages queued, commit; then hand them
+/// to the carrier and settle. Returns the job's messages as they ended.
+fn send_batch(
+    conn: &mut PgConnection,
+    gateway: &dyn SmsGateway,
+    batch: &Batch<'_>,
+) -> Result<Vec<SmsMessage>, SendError> {
+    let total = Credits::from_units(batch.targets.iter().map(|t| t.cost.units()).sum());
+    let actor = Actor::user(batch.user_id);
+    let request = Request {
+        database_id: batch.database_id,
+        service: SMS_SERVICE,
+        credits: total,
+        hold_ttl: hold_ttl(batch.targets.len()),
+        description: &batch.description,
+        actor: &actor,
+    };
+    let parts = i32::try_from(batch.count.parts).unwrap_or(0);
+    let (job, _) = metering::begin(conn, &request, |conn, job| {
+        let rows: Vec<SmsInsertForm> = batch
+            .targets
+            .iter()
+            .map(|t| SmsInsertForm {
+                database_id: batch.database_id,
+                contact_id: Some(t.contact.id),
+                sent_by: Some(batch.user_id),
+                recipient: &t.recipient,
+                body: batch.body,
+                encoding: batch.count.encoding.name(),
+                parts,
+                cost: t.cost,
+                status: SmsStatus::Queued,
+                error: None,
+                hold_id: Some(job.hold_id),
+                job_id: Some(job.id),
+            })
+            .collect();
+        messages::insert(conn, &rows)
+    })?;
+    // The records and the hold are committed: from here a failure leaves the job to the worker.
+    metering::run(conn, &SmsService(gateway), job.id)?;
+    Ok(messages::of_job(conn, job.id)?)
 }
 
 /// Sends `body` to the contact's phone or mobile, charging its SMS account.
@@ -151,70 +247,48 @@ pub fn send_to_contact(
     }
     .ok_or(SendError::NoNumber)?;
     let count = checked_count(body)?;
-    let record = |conn: &mut PgConnection,
-                  recipient: &str,
-                  quote: Option<&Quote>,
-                  status: &str,
-                  error: Option<&str>,
-                  reference: Option<&str>,
-                  hold: Option<i64>| {
-        diesel::insert_into(sms_messages::table)
-            .values((
-                sms_messages::database_id.eq(database_id),
-                sms_messages::contact_id.eq(contact_id),
-                sms_messages::sent_by.eq(user_id),
-                sms_messages::recipient.eq(recipient),
-                sms_messages::body.eq(body),
-                sms_messages::encoding.eq(count.encoding.name()),
-                sms_messages::parts.eq(i32::try_from(count.parts).unwrap_or(0)),
-                sms_messages::cost.eq(quote.map_or(Credits::ZERO, |q| q.cost)),
-                sms_messages::status.eq(status),
-                sms_messages::error.eq(error),
-                sms_messages::carrier_reference.eq(reference),
-                sms_messages::hold_id.eq(hold),
-            ))
-            .returning(SmsMessage::as_returning())
-            .get_result(conn)
-    };
     // A badly formatted number never reaches the carrier and costs nothing.
     let Ok(recipient) = phone::PhoneNumber::parse(&number, contact.country.as_deref()) else {
-        return Ok(record(
-            conn,
-            &number,
-            None,
-            "error",
-            Some("Invalid phone number: not sent, not charged."),
-            None,
-            None,
-        )?);
+        let refused = SmsInsertForm {
+            database_id,
+            contact_id: Some(contact_id),
+            sent_by: Some(user_id),
+            recipient: &number,
+            body,
+            encoding: count.encoding.name(),
+            parts: i32::try_from(count.parts).unwrap_or(0),
+            cost: Credits::ZERO,
+            status: SmsStatus::Error,
+            error: Some("Invalid phone number: not sent, not charged."),
+            hold_id: None,
+            job_id: None,
+        };
+        return Ok(messages::insert(conn, &[refused])?.remove(0));
     };
     let recipient = recipient.e164().to_string();
-    let quote = quote(conn, &recipient, body)?;
-    let actor = Actor::user(user_id);
-    let (account, hold) = hold_credits(
-        conn,
+    let cost = quote(conn, &recipient, body)?.cost;
+    let batch = Batch {
         database_id,
-        quote.cost,
-        &format!("SMS to {}", contact.name),
-        &actor,
-    )?;
-    match gateway.submit(&recipient, body) {
-        Handoff::Accepted { reference } => Ok(conn.transaction(|conn| {
-            ledger::capture(conn, account.id, hold.id, Some(quote.cost), &actor)?;
-            Ok::<_, SendError>(record(
-                conn,
-                &recipient,
-                Some(&quote),
-                "sent",
-                None,
-                Some(&reference),
-                Some(hold.id),
-            )?)
-        })?),
-        Handoff::Refused { reason } => {
-            ledger::cancel(conn, account.id, hold.id, &actor)?;
-            Err(SendError::CarrierRefused(reason))
+        user_id,
+        body,
+        count,
+        description: format!("SMS to {}", contact.name),
+        targets: vec![Target {
+            contact,
+            recipient,
+            cost,
+        }],
+    };
+    let sent = send_batch(conn, gateway, &batch)?;
+    let message = sent
+        .into_iter()
+        .next()
+        .ok_or(diesel::result::Error::NotFound)?;
+    match (&message.status, &message.error) {
+        (SmsStatus::Error, Some(reason)) if !message.was_accepted() => {
+            Err(SendError::CarrierRefused(reason.clone()))
         }
+        _ => Ok(message),
     }
 }
 
@@ -246,20 +320,8 @@ pub fn send_to_many(
         return Err(SendError::ContactNotFound);
     }
     let prices = pricing::all_prices(conn)?;
-    let price_to = |e164: &str| {
-        let country = phone::country_of(e164).unwrap_or_default();
-        prices
-            .iter()
-            .find(|p| p.country_code == country)
-            .or_else(|| {
-                prices
-                    .iter()
-                    .find(|p| p.country_code == pricing::OTHER_COUNTRIES)
-            })
-            .map_or(Credits::ZERO, |p| p.price)
-    };
     let mut outcome = BatchOutcome::default();
-    let mut targets = Vec::new(); // (contact, recipient, cost)
+    let mut targets = Vec::new();
     for contact in chosen {
         let number = contact
             .mobile
@@ -267,8 +329,12 @@ pub fn send_to_many(
             .and_then(|m| phone::PhoneNumber::parse(m, contact.country.as_deref()).ok());
         match number {
             Some(n) => {
-                let cost = pricing::cost(&count, price_to(n.e164()));
-                targets.push((contact, n.e164().to_string(), cost));
+                let price = pricing::price_in(&prices, phone::country_of(n.e164()).as_deref());
+                targets.push(Target {
+                    cost: pricing::cost(&count, price),
+                    recipient: n.e164().to_string(),
+                    contact,
+                });
             }
             None => outcome.skipped.push(contact.name),
         }
@@ -276,129 +342,30 @@ pub fn send_to_many(
     if targets.is_empty() {
         return Ok(outcome);
     }
-    let total = Credits::from_units(targets.iter().map(|(_, _, c)| c.units()).sum());
-    let actor = Actor::user(user_id);
-    let description = format!("Mass SMS to {} contacts", targets.len());
-    let (account, hold) = hold_credits(conn, database_id, total, &description, &actor)?;
-    let handoffs: Vec<Handoff> = targets
-        .iter()
-        .map(|(_, to, _)| gateway.submit(to, body))
-        .collect();
-    conn.transaction(|conn| {
-        let mut rows = Vec::with_capacity(targets.len());
-        let mut captured = 0;
-        for ((contact, to, cost), handoff) in targets.iter().zip(&handoffs) {
-            let (status, cost, error, reference) = match handoff {
-                Handoff::Accepted { reference } => {
-                    captured += cost.units();
-                    outcome.sent += 1;
-                    ("sent", *cost, None, Some(reference.clone()))
-                }
-                Handoff::Refused { reason } => {
-                    outcome.failed.push(contact.name.clone());
-                    ("error", Credits::ZERO, Some(reason.clone()), None)
-                }
-            };
-            rows.push((
-                sms_messages::database_id.eq(database_id),
-                sms_messages::contact_id.eq(Some(contact.id)),
-                sms_messages::sent_by.eq(Some(user_id)),
-                sms_messages::recipient.eq(to.clone()),
-                sms_messages::body.eq(body),
-                sms_messages::encoding.eq(count.encoding.name()),
-                sms_messages::parts.eq(i32::try_from(count.parts).unwrap_or(0)),
-                sms_messages::cost.eq(cost),
-                sms_messages::status.eq(status),
-                sms_messages::error.eq(error),
-                sms_messages::carrier_reference.eq(reference),
-                sms_messages::hold_id.eq(Some(hold.id)),
-            ));
+    let batch = Batch {
+        database_id,
+        user_id,
+        body,
+        count,
+        description: format!("Mass SMS to {} contacts", targets.len()),
+        targets,
+    };
+    let sent = send_batch(conn, gateway, &batch)?;
+    let name_of = |message: &SmsMessage| {
+        batch
+            .targets
+            .iter()
+            .find(|t| Some(t.contact.id) == message.contact_id)
+            .map(|t| t.contact.name.clone())
+            .unwrap_or_default()
+    };
+    for message in &sent {
+        if message.was_accepted() {
+            outcome.sent += 1;
+            outcome.cost += message.cost;
+        } else if message.status == SmsStatus::Error {
+            outcome.failed.push(name_of(message));
         }
-        if captured > 0 {
-            ledger::capture(
-                conn,
-                account.id,
-                hold.id,
-                Some(Credits::from_units(captured)),
-                &actor,
-            )?;
-        } else {
-            ledger::cancel(conn, account.id, hold.id, &actor)?;
-        }
-        diesel::insert_into(sms_messages::table)
-            .values(&rows)
-            .execute(conn)?;
-        outcome.cost = Credits::from_units(captured);
-        Ok::<_, SendError>(())
-    })?;
+    }
     Ok(outcome)
-}
-
-/// The SMS sent to a contact, newest first (its chatter).
-pub fn chatter(
-    conn: &mut PgConnection,
-    database_id: i64,
-    contact_id: i64,
-) -> QueryResult<Vec<SmsMessage>> {
-    sms_messages::table
-        .filter(sms_messages::database_id.eq(database_id))
-        .filter(sms_messages::contact_id.eq(contact_id))
-        .order(sms_messages::id.desc())
-        .limit(100)
-        .select(SmsMessage::as_select())
-        .load(conn)
-}
-
-/// The database's SMS, newest first (the SMS history).
-pub fn history(conn: &mut PgConnection, database_id: i64) -> QueryResult<Vec<SmsMessage>> {
-    sms_messages::table
-        .filter(sms_messages::database_id.eq(database_id))
-        .order(sms_messages::id.desc())
-        .limit(200)
-        .select(SmsMessage::as_select())
-        .load(conn)
-}
-
-/// Applies the carrier's delivery reports to messages still marked sent; returns how many.
-pub fn apply_delivery_reports(
-    conn: &mut PgConnection,
-    gateway: &dyn SmsGateway,
-) -> QueryResult<usize> {
-    let waiting: Vec<(i64, String, Option<String>)> = sms_messages::table
-        .filter(sms_messages::status.eq("sent"))
-        .order(sms_messages::id)
-        .limit(500)
-        .select((
-            sms_messages::id,
-            sms_messages::recipient,
-            sms_messages::carrier_reference,
-        ))
-        .load(conn)?;
-    let (mut ids, mut statuses, mut errors) = (Vec::new(), Vec::new(), Vec::new());
-    for (id, recipient, reference) in waiting {
-        let report = gateway.report(&recipient, reference.as_deref().unwrap_or_default());
-        let (status, error) = match report {
-            None => continue,
-            Some(DeliveryReport::Delivered) => ("delivered", None),
-            Some(DeliveryReport::Failed { reason }) => ("error", Some(reason)),
-        };
-        ids.push(id);
-        statuses.push(status);
-        errors.push(error);
-    }
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    // One statement for the whole batch; a message already moved on is left as it is.
-    use diesel::sql_types::{Array, BigInt, Nullable, Text};
-    let updated = diesel::sql_query(
-        "UPDATE sms_messages m SET status = r.status, error = r.error, updated_at = now() \
-         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS r(id, status, error) \
-         WHERE m.id = r.id AND m.status = 'sent'",
-    )
-    .bind::<Array<BigInt>, _>(ids)
-    .bind::<Array<Text>, _>(statuses)
-    .bind::<Array<Nullable<Text>>, _>(errors)
-    .execute(conn)?;
-    Ok(updated)
 }

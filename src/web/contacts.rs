@@ -74,7 +74,7 @@ pub async fn list(
 struct ShowPage {
     nav: Nav,
     contact: Contact,
-    chatter: Vec<crate::sms::sending::SmsMessage>,
+    chatter: Vec<crate::sms::messages::SmsMessage>,
 }
 
 impl ShowPage {
@@ -91,7 +91,7 @@ pub async fn show(
     let (id, database_id) = (path.into_inner(), current.user.database_id);
     let (contact, chatter) = with_conn(&state, move |conn| {
         let contact = contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)?;
-        let chatter = crate::sms::sending::chatter(conn, database_id, id)?;
+        let chatter = crate::sms::messages::chatter(conn, database_id, id)?;
         Ok((contact, chatter))
     })
     .await?;

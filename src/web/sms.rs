@@ -11,8 +11,9 @@ use crate::contacts::{self, Contact, phone};
 use crate::credits::Credits;
 use crate::error::AppError;
 use crate::sms::encoding::MAX_PARTS;
+use crate::sms::messages::{self, SmsMessage};
 use crate::sms::pricing;
-use crate::sms::sending::{self, NumberField, SendError, SmsMessage};
+use crate::sms::sending::{self, NumberField, SendError};
 use crate::web::state::{AppState, with_conn};
 use page::Nav;
 
@@ -114,9 +115,11 @@ pub async fn send(
         );
         let (status, error, shortfall) = match result {
             Ok(_) => return Ok(Ok(())),
-            Err(SendError::ContactNotFound) => return Err(AppError::NotFound),
-            Err(SendError::Database(e)) => return Err(e.into()),
-            Err(SendError::Ledger(e)) => return Err(AppError::Internal(e.to_string())),
+            Err(
+                e @ (SendError::ContactNotFound | SendError::Database(_) | SendError::Metering(_)),
+            ) => {
+                return Err(e.into());
+            }
             Err(SendError::InsufficientCredits {
                 account_id,
                 available,
@@ -155,7 +158,10 @@ pub async fn history(
     current: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     let database_id = current.user.database_id;
-    let messages = with_conn(&state, move |conn| Ok(sending::history(conn, database_id)?)).await?;
+    let messages = with_conn(&state, move |conn| {
+        Ok(messages::history(conn, database_id)?)
+    })
+    .await?;
     page::render(&HistoryPage {
         nav: Nav::for_user(&current),
         messages,
@@ -241,9 +247,11 @@ pub async fn mass_send(
                 page.outcome = Some(outcome);
                 StatusCode::OK
             }
-            Err(SendError::ContactNotFound) => return Err(AppError::NotFound),
-            Err(SendError::Database(e)) => return Err(e.into()),
-            Err(SendError::Ledger(e)) => return Err(AppError::Internal(e.to_string())),
+            Err(
+                e @ (SendError::ContactNotFound | SendError::Database(_) | SendError::Metering(_)),
+            ) => {
+                return Err(e.into());
+            }
             Err(SendError::InsufficientCredits {
                 account_id,
                 available,

@@ -23,6 +23,15 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The paid services the job worker runs, with this state's providers.
+    pub fn paid_services(&self) -> crate::metering::Services {
+        crate::metering::Services::default().with(std::sync::Arc::new(
+            crate::sms::sending::SmsWorker(self.sms.clone()),
+        ))
+    }
+}
+
+impl AppState {
     pub fn new(pool: DbPool, base_url: String, session_key: actix_web::cookie::Key) -> Self {
         let charges = crate::ledger::batch::ChargeBatcher::start(
             pool.clone(),

@@ -1,8 +1,11 @@
 //! Integration tests against real PostgreSQL (see `harness`).
 
+mod fixtures;
 mod harness;
 
 mod admin;
+mod admin_catalog;
+mod admin_pages;
 mod api;
 mod browser;
 mod buying;
@@ -12,6 +15,7 @@ mod contacts;
 mod launcher;
 mod ledger;
 mod mail;
+mod metering;
 mod migrations_and_seeding;
 mod pages;
 mod sms;

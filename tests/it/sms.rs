@@ -73,6 +73,7 @@ mod sending {
     use iap_credits::credits::Credits;
     use iap_credits::ledger::{self, Actor, GrantKind, accounts, verify::verify_ledger};
     use iap_credits::sms::gateway::SimulatedCarrier;
+    use iap_credits::sms::messages::{self, SmsStatus};
     use iap_credits::sms::sending::{self, NumberField, SendError};
     use iap_credits::tenancy::{self, Role, Subscription};
 
@@ -152,8 +153,8 @@ mod sending {
         )
         .unwrap();
         assert_eq!(
-            (sent.parts, sent.status.as_str(), sent.recipient.as_str()),
-            (2, "sent", "+32470123456")
+            (sent.parts, sent.status, sent.recipient.as_str()),
+            (2, SmsStatus::Sent, "+32470123456")
         );
         assert_eq!(
             sent.cost,
@@ -161,15 +162,15 @@ mod sending {
             "2 × 0.0826 (Belgium)"
         );
         assert_eq!(balance(&mut conn, &f), Credits::parse("0.8348").unwrap());
-        let chatter = sending::chatter(&mut conn, f.database_id, to).unwrap();
+        let chatter = messages::chatter(&mut conn, f.database_id, to).unwrap();
         assert_eq!(chatter.len(), 1);
         assert_eq!(
-            sending::apply_delivery_reports(&mut conn, &carrier).unwrap(),
+            messages::apply_delivery_reports(&mut conn, &carrier).unwrap(),
             1
         );
         assert_eq!(
-            sending::chatter(&mut conn, f.database_id, to).unwrap()[0].status,
-            "delivered"
+            messages::chatter(&mut conn, f.database_id, to).unwrap()[0].status,
+            SmsStatus::Delivered
         );
         assert!(verify_ledger(&mut conn).unwrap().is_consistent());
     }
@@ -218,7 +219,7 @@ mod sending {
             other => panic!("{other:?}"),
         }
         assert_eq!(
-            sending::chatter(&mut conn, f.database_id, to)
+            messages::chatter(&mut conn, f.database_id, to)
                 .unwrap()
                 .len(),
             1,
@@ -265,8 +266,8 @@ mod sending {
         )
         .unwrap();
         assert_eq!(
-            (logged.status.as_str(), logged.cost),
-            ("error", Credits::ZERO)
+            (logged.status, logged.cost),
+            (SmsStatus::Error, Credits::ZERO)
         );
         assert_eq!(balance(&mut conn, &f), Credits::whole(1));
 
@@ -281,12 +282,12 @@ mod sending {
             "Hi",
         )
         .unwrap();
-        assert_eq!(sent.status, "sent");
-        sending::apply_delivery_reports(&mut conn, &carrier).unwrap();
-        let logged = &sending::chatter(&mut conn, f.database_id, unreachable).unwrap()[0];
+        assert_eq!(sent.status, SmsStatus::Sent);
+        messages::apply_delivery_reports(&mut conn, &carrier).unwrap();
+        let logged = &messages::chatter(&mut conn, f.database_id, unreachable).unwrap()[0];
         assert_eq!(
-            (logged.status.as_str(), logged.error.as_deref()),
-            ("error", Some("The number is not reachable."))
+            (logged.status, logged.error.as_deref()),
+            (SmsStatus::Error, Some("The number is not reachable."))
         );
         assert_eq!(
             balance(&mut conn, &f),
@@ -425,7 +426,7 @@ mod sending {
             other => panic!("{other:?}"),
         }
         assert!(
-            sending::chatter(&mut conn, f.database_id, be)
+            messages::chatter(&mut conn, f.database_id, be)
                 .unwrap()
                 .is_empty(),
             "none sent"
@@ -457,13 +458,13 @@ mod sending {
         assert_eq!(outcome.skipped, ["No Mobile"]);
         assert_eq!(balance(&mut conn, &f), Credits::ZERO);
         assert_eq!(
-            sending::chatter(&mut conn, f.database_id, be)
+            messages::chatter(&mut conn, f.database_id, be)
                 .unwrap()
                 .len(),
             1
         );
         assert_eq!(
-            sending::chatter(&mut conn, f.database_id, fr)
+            messages::chatter(&mut conn, f.database_id, fr)
                 .unwrap()
                 .len(),
             1
@@ -489,8 +490,8 @@ mod sending {
             (Credits::whole(1), Credits::ZERO)
         );
         assert_eq!(
-            sending::chatter(&mut conn, f.database_id, be).unwrap()[0].status,
-            "error"
+            messages::chatter(&mut conn, f.database_id, be).unwrap()[0].status,
+            SmsStatus::Error
         );
     }
 
@@ -528,7 +529,7 @@ mod sending {
         assert_eq!(results.iter().filter(|ok| **ok).count(), 1);
         let mut conn = db.conn();
         assert_eq!(
-            sending::chatter(&mut conn, f.database_id, to)
+            messages::chatter(&mut conn, f.database_id, to)
                 .unwrap()
                 .len(),
             1

@@ -1,0 +1,121 @@
+//! Builders of what tests start from, so that each test file says only what is special about
+//! its story: a customer database with an admin, its accounts (funded or not), paid orders, and
+//! the platform operator.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use diesel::PgConnection;
+use iap_credits::audit::Operator;
+use iap_credits::catalog;
+use iap_credits::credits::Credits;
+use iap_credits::ledger::verify::verify_ledger;
+use iap_credits::ledger::{self, Actor, GrantKind, IapAccount, accounts};
+use iap_credits::orders::{self, Order, PaymentResult};
+use iap_credits::payments::{Card, MockProvider};
+use iap_credits::tenancy::{self, Role, Subscription};
+
+/// The password of every user the fixtures create.
+pub const PASSWORD: &str = "long enough";
+
+/// Credits from text, for short tests.
+pub fn c(text: &str) -> Credits {
+    Credits::parse(text).unwrap()
+}
+
+/// A customer database with one administrator.
+pub struct Customer {
+    pub database_id: i64,
+    pub name: String,
+    pub admin_id: i64,
+}
+
+impl Customer {
+    /// A database with a name of its own.
+    pub fn new(conn: &mut PgConnection, subscription: Subscription) -> Customer {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let name = format!("Customer {}", NEXT.fetch_add(1, Ordering::Relaxed));
+        Customer::named(conn, &name, subscription)
+    }
+
+    /// A database named `name`, with the admin `admin@<name>.test`.
+    pub fn named(conn: &mut PgConnection, name: &str, subscription: Subscription) -> Customer {
+        let db = tenancy::create_database(conn, name, subscription).unwrap();
+        let email = format!("admin@{}.test", name.to_lowercase().replace(' ', "-"));
+        let admin = tenancy::create_user(conn, name, &email, PASSWORD, Role::Admin).unwrap();
+        Customer {
+            database_id: db.id,
+            name: db.name,
+            admin_id: admin.id,
+        }
+    }
+
+    /// Another user of the database; returns its id.
+    pub fn user(&self, conn: &mut PgConnection, email: &str, role: Role) -> i64 {
+        tenancy::create_user(conn, &self.name, email, PASSWORD, role)
+            .unwrap()
+            .id
+    }
+
+    /// The database's account of `service` (a slug), created on first need.
+    pub fn account(&self, conn: &mut PgConnection, service: &str) -> IapAccount {
+        let service = catalog::service_by_slug(conn, service).unwrap().unwrap();
+        accounts::get_or_create(conn, self.database_id, service.id).unwrap()
+    }
+
+    /// The account of `service` with `credits` more on it (an adjustment).
+    pub fn funded(&self, conn: &mut PgConnection, service: &str, credits: &str) -> IapAccount {
+        let account = self.account(conn, service);
+        ledger::grant(
+            conn,
+            account.id,
+            c(credits),
+            GrantKind::Adjustment,
+            "test funds",
+            &Actor::cli(),
+        )
+        .unwrap();
+        reload(conn, account.id)
+    }
+
+    /// Buys and pays the pack named `pack` ("Standard Pack") for the account, as its admin.
+    pub fn buy(&self, conn: &mut PgConnection, account: &IapAccount, pack: &str) -> Order {
+        let pack = catalog::active_packs(conn, account.service_id)
+            .unwrap()
+            .into_iter()
+            .find(|p| p.name == pack)
+            .unwrap();
+        let order =
+            orders::create_order(conn, self.database_id, account.id, pack.id, self.admin_id)
+                .unwrap();
+        let card = Card::parse("Ada", "4242424242424242", "12/39", "123").unwrap();
+        match orders::pay(conn, self.database_id, order.id, &card, &MockProvider).unwrap() {
+            PaymentResult::Paid { order, .. } => order,
+            other => panic!("not paid: {other:?}"),
+        }
+    }
+}
+
+/// Spends `credits` of the account at once (a charge).
+pub fn spend(conn: &mut PgConnection, account: &IapAccount, credits: &str) {
+    ledger::charge(conn, account.id, c(credits), "use", &Actor::cli()).unwrap();
+}
+
+/// The platform operator, in a database of its own.
+pub fn operator(conn: &mut PgConnection) -> Operator {
+    let platform = Customer::named(conn, "Platform", Subscription::None);
+    let id = platform.user(conn, "ops@platform.test", Role::Platform);
+    Operator {
+        user_id: id,
+        email: "ops@platform.test".into(),
+    }
+}
+
+/// The account as it is now.
+pub fn reload(conn: &mut PgConnection, account_id: i64) -> IapAccount {
+    accounts::by_id(conn, account_id).unwrap().unwrap()
+}
+
+pub fn assert_consistent(conn: &mut PgConnection) {
+    let report = verify_ledger(conn).unwrap();
+    assert!(report.is_consistent(), "{:?}", report.discrepancies);
+}
