@@ -18,6 +18,7 @@ pub mod mail;
 pub mod metering;
 pub mod money;
 pub mod orders;
+pub mod pagination;
 pub mod payments;
 pub mod period;
 pub mod read_models;

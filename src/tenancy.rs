@@ -65,7 +65,7 @@ pub struct DatabaseRow {
 }
 
 /// Databases as the operator lists them.
-pub const PAGE_SIZE: i64 = 50;
+pub const PAGE_SIZE: crate::pagination::Keyset = crate::pagination::Keyset(50);
 
 /// Databases whose name contains `search` (any case), by id, `limit` after id `after`.
 pub fn search(

@@ -16,6 +16,7 @@ use crate::credits::Credits;
 use crate::ledger::batch::{ChargeAnswer, ChargeRequest};
 use crate::ledger::idempotency::{self, Outcome, StoredResponse};
 use crate::ledger::{self, Actor, IapAccount, LedgerError, accounts, entries};
+use crate::pagination::{Keyset, Page};
 use crate::web::state::AppState;
 
 const MAX_DESCRIPTION: usize = 500;
@@ -311,7 +312,7 @@ pub async fn cancel_hold(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Page {
+pub struct PageQuery {
     limit: Option<String>,
     after: Option<String>,
 }
@@ -319,7 +320,7 @@ pub struct Page {
 pub async fn transactions(
     state: web::Data<AppState>,
     ApiAccount(account): ApiAccount,
-    page: Result<web::Query<Page>, actix_web::Error>,
+    page: Result<web::Query<PageQuery>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page.map_err(|_| ApiError::malformed("the query takes `limit` and `after` only"))?;
     let limit = match page.limit.as_deref() {
@@ -339,20 +340,22 @@ pub async fn transactions(
                 .ok_or_else(|| ApiError::malformed("`after` is the id of a transaction"))?,
         ),
     };
+    let pages = Keyset(limit);
     let pool = state.pool.clone();
-    let rows = web::block(move || {
+    let fetched = web::block(move || {
         let mut conn = pool.get()?;
-        // One more than asked tells whether another page follows.
-        Ok::<_, ApiError>(entries::history(&mut conn, account.id, after, limit + 1)?)
+        Ok::<_, ApiError>(entries::history(
+            &mut conn,
+            account.id,
+            after,
+            pages.fetch(),
+        )?)
     })
     .await??;
-    let has_more = rows.len() as i64 > limit;
-    let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
-    let next_after = if has_more {
-        rows.last().map(|e| e.id)
-    } else {
-        None
-    };
+    let Page {
+        rows,
+        next: next_after,
+    } = pages.page(fetched, |e| e.id);
     Ok(HttpResponse::Ok().json(json!({ "transactions": rows, "next_after": next_after })))
 }
 

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use crate::schema::contacts;
 use phone::PhoneNumber;
 
-pub const PAGE_SIZE: i64 = 20;
+pub const PAGE_SIZE: crate::pagination::Keyset = crate::pagination::Keyset(20);
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = contacts, check_for_backend(diesel::pg::Pg))]
@@ -137,7 +137,7 @@ pub fn list(
     let mut query = contacts::table
         .filter(contacts::database_id.eq(database_id))
         .order((contacts::name, contacts::id))
-        .limit(PAGE_SIZE + 1)
+        .limit(PAGE_SIZE.fetch())
         .select(Contact::as_select())
         .into_boxed();
     let search = search.trim();

@@ -8,7 +8,7 @@ use crate::ledger::{self, LedgerEntry};
 use crate::period::Period;
 use crate::schema::{databases, iap_accounts, orders, services, users};
 
-pub const PAGE_SIZE: i64 = 50;
+pub const PAGE_SIZE: crate::pagination::Keyset = crate::pagination::Keyset(50);
 
 /// The orders list's filters; `None`/empty matches everything.
 #[derive(Debug, Clone, Default)]

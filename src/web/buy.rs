@@ -13,6 +13,7 @@ use crate::catalog::{self, Pack, Service};
 use crate::error::AppError;
 use crate::ledger::{IapAccount, LedgerEntry, accounts};
 use crate::orders::{self, Order, PaymentResult};
+use crate::pagination::{Keyset, Page};
 use crate::payments::{Card, CardErrors};
 use crate::web::state::{AppState, with_conn};
 use page::Nav;
@@ -221,7 +222,7 @@ pub async fn receipt(
     page::render(&page)
 }
 
-const ORDERS_PAGE: i64 = 25;
+const ORDERS_PAGE: Keyset = Keyset(25);
 
 #[derive(Template)]
 #[template(path = "buy/orders.html")]
@@ -242,16 +243,19 @@ pub async fn order_history(
     query: web::Query<OrdersQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (database_id, before) = (current.user.database_id, query.before);
-    let mut orders = with_conn(&state, move |conn| {
-        Ok(orders::history(conn, database_id, before, ORDERS_PAGE + 1)?)
+    let rows = with_conn(&state, move |conn| {
+        Ok(orders::history(
+            conn,
+            database_id,
+            before,
+            ORDERS_PAGE.fetch(),
+        )?)
     })
     .await?;
-    let older = if orders.len() as i64 > ORDERS_PAGE {
-        orders.truncate(ORDERS_PAGE as usize);
-        orders.last().map(|o| o.id)
-    } else {
-        None
-    };
+    let Page {
+        rows: orders,
+        next: older,
+    } = ORDERS_PAGE.page(rows, |o| o.id);
     page::render(&OrdersPage {
         nav: Nav::for_user(&current),
         orders,

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::session::{CsrfForm, CurrentUser};
 use crate::contacts::{self, Contact, ContactErrors, ContactInput, phone};
 use crate::error::AppError;
+use crate::pagination::Page;
 use crate::web::state::{AppState, with_conn};
 use page::Nav;
 
@@ -44,23 +45,18 @@ pub async fn list(
     let search = query.q.unwrap_or_default();
     let after = query.after_name.zip(query.after_id);
     let (database_id, text) = (current.user.database_id, search.clone());
-    let mut rows = with_conn(&state, move |conn| {
+    let found = with_conn(&state, move |conn| {
         Ok(contacts::list(conn, database_id, &text, after)?)
     })
     .await?;
-    let next = if rows.len() as i64 > contacts::PAGE_SIZE {
-        rows.truncate(contacts::PAGE_SIZE as usize);
-        rows.last().map(|c| {
-            serde_urlencoded::to_string([
-                ("q", search.as_str()),
-                ("after_name", c.name.as_str()),
-                ("after_id", &c.id.to_string()),
-            ])
-            .unwrap_or_default()
-        })
-    } else {
-        None
-    };
+    let Page { rows, next } = contacts::PAGE_SIZE.page(found, |c| {
+        serde_urlencoded::to_string([
+            ("q", search.as_str()),
+            ("after_name", c.name.as_str()),
+            ("after_id", &c.id.to_string()),
+        ])
+        .unwrap_or_default()
+    });
     page::render(&ListPage {
         nav: Nav::for_user(&current),
         search,

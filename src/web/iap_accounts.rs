@@ -12,11 +12,12 @@ use crate::credits::Credits;
 use crate::error::AppError;
 use crate::ledger::accounts::{self, AlertSettings};
 use crate::ledger::{self, IapAccount, LedgerEntry, entries};
+use crate::pagination::{Keyset, Page};
 use crate::tenancy;
 use crate::web::state::{AppState, with_conn};
 use page::Nav;
 
-const HISTORY_PAGE: i64 = 20;
+const HISTORY_PAGE: Keyset = Keyset(20);
 
 #[derive(Template)]
 #[template(path = "iap/accounts.html")]
@@ -97,13 +98,11 @@ fn load_page(
     accounts::of_database(conn, current.user.database_id, account_id)?.ok_or(AppError::NotFound)?;
     let account = ledger::refresh(conn, account_id)?;
     let service = catalog::service_by_id(conn, account.service_id)?;
-    let mut history = entries::history(conn, account.id, before, HISTORY_PAGE + 1)?;
-    let older = if history.len() as i64 > HISTORY_PAGE {
-        history.truncate(HISTORY_PAGE as usize);
-        history.last().map(|e| e.id)
-    } else {
-        None
-    };
+    let rows = entries::history(conn, account.id, before, HISTORY_PAGE.fetch())?;
+    let Page {
+        rows: history,
+        next: older,
+    } = HISTORY_PAGE.page(rows, |e| e.id);
     Ok(AccountPage {
         nav: Nav::for_user(current),
         is_admin: current.user.is_admin(),

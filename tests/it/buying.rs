@@ -12,6 +12,7 @@ use iap_credits::schema::{ledger_entries, orders as orders_table};
 
 use diesel::prelude::*;
 
+use crate::fixtures;
 use crate::harness::{Browser, TestApp};
 
 async fn admin(app: &TestApp) -> Browser<'_> {
@@ -294,22 +295,15 @@ async fn only_admins_buy_and_only_their_own_orders() {
     assert_eq!(user.get("/orders").await.status, StatusCode::FORBIDDEN);
 
     let mut conn = app.db.conn();
-    iap_credits::tenancy::create_database(
+    fixtures::Customer::named(&mut conn, "Rival", iap_credits::tenancy::Subscription::None).user(
         &mut conn,
-        "Rival",
-        iap_credits::tenancy::Subscription::None,
-    )
-    .unwrap();
-    iap_credits::tenancy::create_user(
-        &mut conn,
-        "Rival",
         "boss@rival.example",
-        "rival password",
         iap_credits::tenancy::Role::Admin,
-    )
-    .unwrap();
+    );
     let rival = app.browser();
-    rival.sign_in("boss@rival.example", "rival password").await;
+    rival
+        .sign_in("boss@rival.example", fixtures::PASSWORD)
+        .await;
     assert_eq!(rival.get(&checkout).await.status, StatusCode::NOT_FOUND);
     assert_eq!(
         rival

@@ -2,8 +2,9 @@
 //! between databases.
 
 use actix_web::http::StatusCode;
-use iap_credits::tenancy::{self, Role, Subscription};
+use iap_credits::tenancy::{Role, Subscription};
 
+use crate::fixtures;
 use crate::harness::TestApp;
 
 fn contact_id(location: &str) -> i64 {
@@ -150,17 +151,15 @@ async fn another_databases_contacts_are_404_and_forms_need_csrf() {
     let path = created.location().to_string();
 
     let mut conn = app.db.conn();
-    tenancy::create_database(&mut conn, "Rival", Subscription::None).unwrap();
-    tenancy::create_user(
+    fixtures::Customer::named(&mut conn, "Rival", Subscription::None).user(
         &mut conn,
-        "Rival",
         "boss@rival.example",
-        "rival password",
         Role::User,
-    )
-    .unwrap();
+    );
     let rival = app.browser();
-    rival.sign_in("boss@rival.example", "rival password").await;
+    rival
+        .sign_in("boss@rival.example", fixtures::PASSWORD)
+        .await;
     assert_eq!(rival.get(&path).await.status, StatusCode::NOT_FOUND);
     assert_eq!(
         rival.get(&format!("{path}/edit")).await.status,

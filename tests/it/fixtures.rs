@@ -14,6 +14,8 @@ use iap_credits::orders::{self, Order, PaymentResult};
 use iap_credits::payments::{Card, MockProvider};
 use iap_credits::tenancy::{self, Role, Subscription};
 
+use crate::harness::{Browser, TestApp};
+
 /// The password of every user the fixtures create.
 pub const PASSWORD: &str = "long enough";
 
@@ -115,7 +117,38 @@ pub fn reload(conn: &mut PgConnection, account_id: i64) -> IapAccount {
     accounts::by_id(conn, account_id).unwrap().unwrap()
 }
 
+/// Moves a hold's expiry into the past (as if its time ran out), without releasing it.
+pub fn expire_hold_now(conn: &mut PgConnection, hold_id: i64) {
+    use diesel::RunQueryDsl;
+    diesel::sql_query("UPDATE holds SET expires_at = now() - interval '1 second' WHERE id = $1")
+        .bind::<diesel::sql_types::BigInt, _>(hold_id)
+        .execute(conn)
+        .unwrap();
+}
+
 pub fn assert_consistent(conn: &mut PgConnection) {
     let report = verify_ledger(conn).unwrap();
     assert!(report.is_consistent(), "{:?}", report.discrepancies);
+}
+
+/// The id of the demo contact `name`, from the Contacts list.
+pub async fn contact_id(browser: &Browser<'_>, name: &str) -> i64 {
+    let list = browser.get("/contacts").await.body;
+    let end = list.find(&format!("\">{name}</a>")).unwrap();
+    let start = list[..end].rfind("/contacts/").unwrap() + "/contacts/".len();
+    list[start..end].parse().unwrap()
+}
+
+pub async fn sms_balance(app: &TestApp, browser: &Browser<'_>) -> (i64, Credits) {
+    let list = browser.get("/iap/accounts").await.body;
+    let end = list.find("\">SMS</a></th>").unwrap();
+    let start = list[..end].rfind("/iap/accounts/").unwrap() + "/iap/accounts/".len();
+    let id: i64 = list[start..end].parse().unwrap();
+    (
+        id,
+        accounts::by_id(&mut app.db.conn(), id)
+            .unwrap()
+            .unwrap()
+            .balance,
+    )
 }

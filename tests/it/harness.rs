@@ -377,6 +377,13 @@ impl Browser<'_> {
     }
 }
 
+/// The `error.code` of an API error body.
+pub fn error_code(body: &serde_json::Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
 impl Page {
     pub fn csrf_token(&self) -> Option<String> {
         let marker = r#"name="csrf_token" value=""#;

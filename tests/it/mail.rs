@@ -1,9 +1,9 @@
-//! Low-credit alerts and receipts: queued in the outbox with the change that causes them, sent
-//! by `deliver_due` to a real SMTP server on loopback (or as .eml files).
+//! Low-credit alerts and receipts: queued in the outbox with the change that causes them (one
+//! alert per crossing, whatever the races), composed from the state of when they are sent.
 
 use std::sync::{Arc, Barrier};
 
-use chrono::{SubsecRound, Utc};
+use chrono::Utc;
 use diesel::prelude::*;
 use iap_credits::catalog;
 use iap_credits::credits::Credits;
@@ -13,39 +13,24 @@ use iap_credits::mail::Mailer;
 use iap_credits::mail::outbox::{self, DeliveryRun, EmailKind, EmailStatus, OutboxEmail};
 use iap_credits::orders::{self, PaymentResult};
 use iap_credits::payments::{Card, MockProvider};
-use iap_credits::schema::{email_outbox, iap_accounts, users};
+use iap_credits::schema::{email_outbox, iap_accounts};
 use iap_credits::tenancy::{self, Role, Subscription};
 
+use crate::fixtures::{Customer, c, reload};
 use crate::harness::{TestDb, scratch_dir};
 use crate::smtp_sink::SmtpSink;
 
-const BASE: &str = "https://iap.example.test";
-const FROM: &str = "IAP Credits <billing@iap.example.test>";
-
-fn c(text: &str) -> Credits {
-    Credits::parse(text).unwrap()
-}
+pub const BASE: &str = "https://iap.example.test";
+pub const FROM: &str = "IAP Credits <billing@iap.example.test>";
 
 /// A new database with an SMS account holding `credits`, Warn Me on at `threshold`.
-fn watched_account(conn: &mut PgConnection, credits: &str, threshold: &str) -> IapAccount {
-    let name = format!("Customer {}", rand::random::<u32>());
-    let db = tenancy::create_database(conn, &name, Subscription::None).unwrap();
-    let sms = catalog::service_by_slug(conn, "sms").unwrap().unwrap();
-    let account = accounts::get_or_create(conn, db.id, sms.id).unwrap();
-    ledger::grant(
-        conn,
-        account.id,
-        c(credits),
-        GrantKind::Adjustment,
-        "opening balance",
-        &Actor::cli(),
-    )
-    .unwrap();
+pub fn watched_account(conn: &mut PgConnection, credits: &str, threshold: &str) -> IapAccount {
+    let account = Customer::new(conn, Subscription::None).funded(conn, "sms", credits);
     warn_me(conn, account.id, true, threshold, "alerts@customer.test");
-    accounts::by_id(conn, account.id).unwrap().unwrap()
+    reload(conn, account.id)
 }
 
-fn warn_me(conn: &mut PgConnection, account_id: i64, on: bool, threshold: &str, email: &str) {
+pub fn warn_me(conn: &mut PgConnection, account_id: i64, on: bool, threshold: &str, email: &str) {
     let settings = AlertSettings {
         warn_me: on,
         threshold: c(threshold),
@@ -54,11 +39,11 @@ fn warn_me(conn: &mut PgConnection, account_id: i64, on: bool, threshold: &str, 
     accounts::save_alert_settings(conn, account_id, &settings).unwrap();
 }
 
-fn charge(conn: &mut PgConnection, account_id: i64, credits: &str) {
+pub fn charge(conn: &mut PgConnection, account_id: i64, credits: &str) {
     ledger::charge(conn, account_id, c(credits), "test", &Actor::cli()).unwrap();
 }
 
-fn outbox_of(conn: &mut PgConnection, account_id: i64) -> Vec<OutboxEmail> {
+pub fn outbox_of(conn: &mut PgConnection, account_id: i64) -> Vec<OutboxEmail> {
     email_outbox::table
         .filter(email_outbox::account_id.eq(account_id))
         .order(email_outbox::id)
@@ -67,11 +52,11 @@ fn outbox_of(conn: &mut PgConnection, account_id: i64) -> Vec<OutboxEmail> {
         .unwrap()
 }
 
-fn smtp_mailer(sink: &SmtpSink) -> Mailer {
+pub fn smtp_mailer(sink: &SmtpSink) -> Mailer {
     Mailer::smtp(&sink.url(), FROM, BASE).unwrap()
 }
 
-fn deliver(conn: &mut PgConnection, mailer: &Mailer) -> DeliveryRun {
+pub fn deliver(conn: &mut PgConnection, mailer: &Mailer) -> DeliveryRun {
     outbox::deliver_due(conn, mailer, Utc::now(), 100).unwrap()
 }
 
@@ -220,7 +205,7 @@ fn a_purchase_rearms_the_alert_and_sends_a_receipt() {
     );
 }
 
-fn database_name(conn: &mut PgConnection, database_id: i64) -> String {
+pub fn database_name(conn: &mut PgConnection, database_id: i64) -> String {
     iap_credits::schema::databases::table
         .find(database_id)
         .select(iap_credits::schema::databases::name)
@@ -347,226 +332,12 @@ fn saving_warn_me_while_below_alerts_once_and_later_settings_apply() {
     assert_eq!(sink.received().len(), 1);
 }
 
-#[test]
-fn smtp_down_the_alert_waits_and_is_delivered_once_when_it_is_back() {
-    let db = TestDb::new();
-    let mut conn = db.conn();
-    let mut sink = SmtpSink::start();
-    sink.stop();
-    let mailer = smtp_mailer(&sink);
-    let account = watched_account(&mut conn, "60", "50");
-    charge(&mut conn, account.id, "20");
-
-    let first_try = Utc::now().trunc_subsecs(6); // PostgreSQL keeps microseconds
-    let run = outbox::deliver_due(&mut conn, &mailer, first_try, 100).unwrap();
-    assert_eq!(run.deferred, 1);
-    let waiting = &outbox_of(&mut conn, account.id)[0];
-    assert_eq!(
-        (waiting.status, waiting.attempts),
-        (EmailStatus::Pending, 1)
-    );
-    assert!(waiting.last_error.is_some());
-    assert_eq!(waiting.next_attempt_at - first_try, outbox::retry_delay(1));
-
-    sink.resume();
-    // Not due yet: nothing happens before the back-off has passed.
-    assert_eq!(deliver(&mut conn, &mailer), DeliveryRun::default());
-    let later = first_try + outbox::retry_delay(1);
-    let run = outbox::deliver_due(&mut conn, &mailer, later, 100).unwrap();
-    assert_eq!(run.sent, 1);
-    let again = outbox::deliver_due(&mut conn, &mailer, later + outbox::retry_delay(5), 100);
-    assert_eq!(again.unwrap(), DeliveryRun::default());
-    assert_eq!(sink.received().len(), 1);
-    let sent = &outbox_of(&mut conn, account.id)[0];
-    assert_eq!((sent.status, sent.attempts), (EmailStatus::Sent, 2));
-    assert_eq!(sent.last_error, None);
-}
-
-#[test]
-fn retries_back_off_and_end_failed_for_the_operator() {
-    assert_eq!(outbox::retry_delay(1).num_seconds(), 30);
-    assert_eq!(outbox::retry_delay(2).num_seconds(), 60);
-    assert_eq!(outbox::retry_delay(5).num_seconds(), 480);
-    assert_eq!(outbox::retry_delay(8).num_seconds(), 3600);
-    assert_eq!(outbox::retry_delay(100).num_seconds(), 3600);
-
-    let db = TestDb::new();
-    let mut conn = db.conn();
-    let mut sink = SmtpSink::start();
-    sink.stop();
-    let mailer = smtp_mailer(&sink);
-    let account = watched_account(&mut conn, "60", "50");
-    charge(&mut conn, account.id, "20");
-    let mut now = Utc::now();
-    for _ in 0..outbox::MAX_ATTEMPTS {
-        outbox::deliver_due(&mut conn, &mailer, now, 100).unwrap();
-        now += outbox::retry_delay(outbox::MAX_ATTEMPTS);
-    }
-    let failed = &outbox_of(&mut conn, account.id)[0];
-    assert_eq!(
-        (failed.status, failed.attempts),
-        (EmailStatus::Failed, outbox::MAX_ATTEMPTS)
-    );
-    assert!(failed.last_error.is_some());
-    let listed = outbox::list(&mut conn, Some(EmailStatus::Failed), 10).unwrap();
-    assert_eq!(listed.len(), 1);
-
-    // The operator fixes SMTP and queues it again.
-    sink.resume();
-    assert!(outbox::retry_failed(&mut conn, failed.id).unwrap());
-    assert!(
-        !outbox::retry_failed(&mut conn, failed.id).unwrap(),
-        "no longer failed"
-    );
-    assert_eq!(deliver(&mut conn, &mailer).sent, 1);
-    assert_eq!(sink.received().len(), 1);
-}
-
-#[test]
-fn a_refused_recipient_fails_at_once_without_retries() {
-    let db = TestDb::new();
-    let mut conn = db.conn();
-    let sink = SmtpSink::start_rejecting("nobody");
-    let account = watched_account(&mut conn, "60", "50");
-    warn_me(&mut conn, account.id, true, "50", "nobody@customer.test");
-    charge(&mut conn, account.id, "20");
-    let run = deliver(&mut conn, &smtp_mailer(&sink));
-    assert_eq!(run.failed, 1);
-    let failed = &outbox_of(&mut conn, account.id)[0];
-    assert_eq!((failed.status, failed.attempts), (EmailStatus::Failed, 1));
-    assert!(
-        failed.last_error.as_deref().unwrap().contains("550"),
-        "{failed:?}"
-    );
-    assert!(sink.received().is_empty());
-}
-
-#[test]
-fn two_workers_never_send_the_same_message() {
-    let db = TestDb::new();
-    let mut conn = db.conn();
-    let sink = SmtpSink::start();
-    let accounts: Vec<_> = (0..12)
-        .map(|_| watched_account(&mut conn, "60", "50"))
-        .collect();
-    for account in &accounts {
-        charge(&mut conn, account.id, "20");
-    }
-    let barrier = Arc::new(Barrier::new(2));
-    let runs: Vec<DeliveryRun> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                let (barrier, db, sink) = (barrier.clone(), &db, &sink);
-                s.spawn(move || {
-                    let mut conn = db.conn();
-                    barrier.wait();
-                    deliver(&mut conn, &smtp_mailer(sink))
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap()).collect()
-    });
-    assert_eq!(runs.iter().map(|r| r.sent).sum::<usize>(), 12, "{runs:?}");
-    let mut ids: Vec<_> = sink.received().into_iter().map(|m| m.message_id).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 12);
-}
-
-#[test]
-fn without_smtp_messages_are_written_as_eml_files() {
-    let db = TestDb::new();
-    let mut conn = db.conn();
-    let account = watched_account(&mut conn, "60", "50");
-    charge(&mut conn, account.id, "20");
-    let dir = scratch_dir("mail");
-    let mailer = Mailer::files(dir.clone(), FROM, BASE).unwrap();
-    assert!(mailer.describe().contains(".eml files"));
-    assert_eq!(deliver(&mut conn, &mailer).sent, 1);
-    let id = outbox_of(&mut conn, account.id)[0].id;
-    let file = dir.join(format!("{id:06}-low-credit.eml"));
-    let eml = std::fs::read_to_string(&file).unwrap();
-    assert!(eml.contains("To: alerts@customer.test"), "{eml}");
-    assert!(
-        eml.contains("Subject: Low SMS credits for Customer"),
-        "{eml}"
-    );
-    assert!(eml.contains("multipart/alternative"), "{eml}");
-    assert!(eml.contains("text/html"), "{eml}");
-    assert_eq!(
-        std::fs::read_dir(&dir).unwrap().count(),
-        1,
-        "no partial files left"
-    );
-}
-
-#[test]
-fn receipts_without_a_buyer_are_cancelled_not_retried() {
-    let db = TestDb::new();
-    let mut conn = db.conn();
-    let account = watched_account(&mut conn, "60", "0");
-    let name = database_name(&mut conn, account.database_id);
-    let buyer = tenancy::create_user(
-        &mut conn,
-        &name,
-        "gone@customer.test",
-        "long enough",
-        Role::Admin,
-    )
-    .unwrap();
-    let pack = catalog::active_packs(&mut conn, account.service_id)
-        .unwrap()
-        .remove(0);
-    let order = orders::create_order(
-        &mut conn,
-        account.database_id,
-        account.id,
-        pack.id,
-        buyer.id,
-    )
-    .unwrap();
-    let card = Card::parse("Ada", "4242424242424242", "12/39", "123").unwrap();
-    orders::pay(
-        &mut conn,
-        account.database_id,
-        order.id,
-        &card,
-        &MockProvider,
-    )
-    .unwrap();
-    diesel::delete(users::table.find(buyer.id))
-        .execute(&mut conn)
-        .unwrap();
-    let mailer = Mailer::files(scratch_dir("mail"), FROM, BASE).unwrap();
-    assert_eq!(deliver(&mut conn, &mailer).cancelled, 1);
-}
-
-#[test]
-fn bad_mail_settings_are_refused_clearly() {
-    let bad_from = Mailer::files(scratch_dir("mail"), "not an address", BASE);
-    assert!(
-        bad_from
-            .err()
-            .unwrap()
-            .to_string()
-            .contains("IAP_MAIL_FROM")
-    );
-    let shown = Mailer::smtp("smtp://user:p@ss@mail.example.test:587", FROM, BASE).unwrap();
-    assert_eq!(
-        shown.describe(),
-        "SMTP server smtp://mail.example.test:587",
-        "no credentials"
-    );
-    let bad_url = Mailer::smtp("ftp://example.test", FROM, BASE);
-    assert!(bad_url.err().unwrap().to_string().contains("SMTP_URL"));
-}
-
 /// The seed's "Low-credit notification" through the pages: Warn Me saved on the Account
 /// Information page, then two SMS sent from a contact → exactly one alert.
 #[actix_web::test]
 async fn warn_me_and_two_sms_from_the_pages_send_exactly_one_alert() {
+    use crate::fixtures::{contact_id, sms_balance};
     use crate::harness::TestApp;
-    use crate::sms::pages::{contact_id, sms_balance};
 
     let app = TestApp::new().with_demo();
     let browser = app.browser();

@@ -3,8 +3,9 @@
 
 use actix_web::http::StatusCode;
 use iap_credits::ledger::accounts;
-use iap_credits::tenancy::{self, Role, Subscription};
+use iap_credits::tenancy::{Role, Subscription};
 
+use crate::fixtures;
 use crate::harness::TestApp;
 
 #[actix_web::test]
@@ -265,15 +266,11 @@ async fn users_see_balances_but_not_settings_tokens_or_alert_forms() {
 async fn another_databases_account_is_a_404() {
     let app = TestApp::new().with_demo();
     let mut conn = app.db.conn();
-    tenancy::create_database(&mut conn, "Rival Inc", Subscription::Enterprise).unwrap();
-    tenancy::create_user(
+    fixtures::Customer::named(&mut conn, "Rival Inc", Subscription::Enterprise).user(
         &mut conn,
-        "Rival Inc",
         "boss@rival.example",
-        "rival password",
         Role::Admin,
-    )
-    .unwrap();
+    );
     let demo = app.browser();
     demo.sign_in("admin@demo.test", "demo").await;
     let sms_id = account_id_in(&demo.get("/iap/accounts").await.body, "SMS");
@@ -281,7 +278,7 @@ async fn another_databases_account_is_a_404() {
     let rival = app.browser();
     assert_eq!(
         rival
-            .sign_in("boss@rival.example", "rival password")
+            .sign_in("boss@rival.example", fixtures::PASSWORD)
             .await
             .status,
         StatusCode::SEE_OTHER

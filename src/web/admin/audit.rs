@@ -6,11 +6,12 @@ use serde::Deserialize;
 
 use crate::audit::{self, AuditEntry, AuditFilter};
 use crate::error::AppError;
+use crate::pagination::{Keyset, Page};
 use crate::web::page::{self, Nav};
 use crate::web::session::PlatformOperator;
 use crate::web::state::{AppState, with_conn};
 
-const PAGE_SIZE: i64 = 50;
+const PAGE_SIZE: Keyset = Keyset(50);
 
 #[derive(Deserialize, Default)]
 pub struct AuditQuery {
@@ -56,16 +57,14 @@ pub async fn list(
         subject: query.subject.clone(),
         before_id: query.before,
     };
-    let mut entries = with_conn(&state, move |conn| {
-        Ok(audit::list(conn, &filter, PAGE_SIZE + 1)?)
+    let rows = with_conn(&state, move |conn| {
+        Ok(audit::list(conn, &filter, PAGE_SIZE.fetch())?)
     })
     .await?;
-    let older = if entries.len() as i64 > PAGE_SIZE {
-        entries.truncate(PAGE_SIZE as usize);
-        entries.last().map(|e| query.older(e.id))
-    } else {
-        None
-    };
+    let Page {
+        rows: entries,
+        next: older,
+    } = PAGE_SIZE.page(rows, |e| query.older(e.id));
     page::render(&AuditPage {
         nav: Nav::for_user(&operator.0),
         query,

@@ -10,6 +10,7 @@ use crate::credits::Credits;
 use crate::error::AppError;
 use crate::ledger::accounts::{self, AccountRow, AccountView};
 use crate::ledger::{LedgerEntry, LedgerError, adjustments, entries};
+use crate::pagination::{Keyset, Page};
 use crate::tenancy::{self, DatabaseRow, PAGE_SIZE};
 use crate::web::page::{self, Nav};
 use crate::web::session::{CsrfForm, PlatformOperator};
@@ -38,19 +39,14 @@ pub async fn list(
 ) -> Result<HttpResponse, AppError> {
     let SearchQuery { q, after } = query.into_inner();
     let search = q.clone();
-    let mut rows = with_conn(&state, move |conn| {
-        Ok(tenancy::search(conn, &search, after, PAGE_SIZE + 1)?)
+    let found = with_conn(&state, move |conn| {
+        Ok(tenancy::search(conn, &search, after, PAGE_SIZE.fetch())?)
     })
     .await?;
-    let next = if rows.len() as i64 > PAGE_SIZE {
-        rows.truncate(PAGE_SIZE as usize);
-        rows.last().map(|r| {
-            serde_urlencoded::to_string([("q", q.as_str()), ("after", &r.id.to_string())])
-                .unwrap_or_default()
-        })
-    } else {
-        None
-    };
+    let Page { rows, next } = PAGE_SIZE.page(found, |r| {
+        serde_urlencoded::to_string([("q", q.as_str()), ("after", &r.id.to_string())])
+            .unwrap_or_default()
+    });
     page::render(&ListPage {
         nav: Nav::for_user(&operator.0),
         q,
@@ -109,7 +105,7 @@ struct AccountPage {
     adjusted: bool,
 }
 
-const LEDGER_PAGE: i64 = 50;
+const LEDGER_PAGE: Keyset = Keyset(50);
 
 fn account_page(
     conn: &mut crate::db::DbConn,
@@ -118,13 +114,11 @@ fn account_page(
     before: Option<i64>,
 ) -> Result<AccountPage, AppError> {
     let view = accounts::operator_view(conn, account_id)?.ok_or(AppError::NotFound)?;
-    let mut entries = entries::history(conn, account_id, before, LEDGER_PAGE + 1)?;
-    let older = if entries.len() as i64 > LEDGER_PAGE {
-        entries.truncate(LEDGER_PAGE as usize);
-        entries.last().map(|e| e.id)
-    } else {
-        None
-    };
+    let rows = entries::history(conn, account_id, before, LEDGER_PAGE.fetch())?;
+    let Page {
+        rows: entries,
+        next: older,
+    } = LEDGER_PAGE.page(rows, |e| e.id);
     Ok(AccountPage {
         nav,
         view,

@@ -12,6 +12,7 @@ use crate::error::AppError;
 use crate::orders::OrderStatus;
 use crate::orders::listing::{self, OrderDetails, OrderFilter, OrderRow, PAGE_SIZE};
 use crate::orders::refunds::{self, RefundError, RefundState};
+use crate::pagination::Page;
 use crate::period::{Period, parse_day};
 use crate::web::page::{self, Nav};
 use crate::web::session::{CsrfForm, PlatformOperator};
@@ -106,20 +107,14 @@ pub async fn list(
         let services = catalog::all_services(conn)?;
         // A filter that did not parse shows its message and no rows, never everything.
         let rows = if apply {
-            listing::list(conn, &filter, PAGE_SIZE + 1)?
+            listing::list(conn, &filter, PAGE_SIZE.fetch())?
         } else {
             Vec::new()
         };
         Ok((services, rows))
     })
     .await?;
-    let mut rows = rows;
-    let older = if rows.len() as i64 > PAGE_SIZE {
-        rows.truncate(PAGE_SIZE as usize);
-        rows.last().map(|r| query.with_before(r.order.id))
-    } else {
-        None
-    };
+    let Page { rows, next: older } = PAGE_SIZE.page(rows, |r| query.with_before(r.order.id));
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
