@@ -155,7 +155,7 @@ fn create_accounts(url: &str) -> Setup {
         )
         .unwrap();
         tokens.push(account.token);
-        ids.push(account.id);
+        ids.push(account.id.0);
     }
     let hot_token = tokens.pop().unwrap();
     let hot_id = ids.pop().unwrap();

@@ -6,12 +6,13 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::Value;
 
+use crate::ids::{DatabaseId, UserId};
 use crate::schema::audit_log;
 
 /// The signed-in operator doing something.
 #[derive(Debug, Clone)]
 pub struct Operator {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub email: String,
 }
 
@@ -22,7 +23,7 @@ pub struct AuditEntry {
     pub operator_email: String,
     pub action: String,
     pub subject: String,
-    pub database_id: Option<i64>,
+    pub database_id: Option<DatabaseId>,
     pub reason: Option<String>,
     pub before: Option<Value>,
     pub after: Option<Value>,
@@ -35,7 +36,7 @@ pub struct Action<'a> {
     pub action: &'a str,
     /// "order:12", "account:3", …
     pub subject: String,
-    pub database_id: Option<i64>,
+    pub database_id: Option<DatabaseId>,
     pub reason: Option<&'a str>,
     pub before: Option<Value>,
     pub after: Option<Value>,
@@ -45,11 +46,11 @@ pub struct Action<'a> {
 #[derive(Insertable)]
 #[diesel(table_name = audit_log)]
 struct AuditInsertForm<'a> {
-    operator_id: i64,
+    operator_id: UserId,
     operator_email: &'a str,
     action: &'a str,
     subject: &'a str,
-    database_id: Option<i64>,
+    database_id: Option<DatabaseId>,
     reason: Option<&'a str>,
     before: Option<Value>,
     after: Option<Value>,

@@ -1,6 +1,8 @@
 //! The web layer's one error type, and the one place where domain errors become it. Its
 //! `ResponseError` impl (in `web::error_page`) decides the status and renders the page.
 
+use crate::ids::AccountId;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("page not found")]
@@ -12,7 +14,7 @@ pub enum AppError {
     /// Too few credits for what the user asked: the page offers to buy more.
     #[error("not enough credits: {available} available")]
     InsufficientCredits {
-        account_id: i64,
+        account_id: AccountId,
         service_name: String,
         available: crate::credits::Credits,
     },

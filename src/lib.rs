@@ -13,6 +13,7 @@ pub mod demo;
 pub mod embedded_pg;
 pub mod error;
 pub mod forms;
+pub mod ids;
 pub mod ledger;
 pub mod mail;
 pub mod metering;

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::auth::password::{self, PasswordError};
+use crate::ids::{DatabaseId, UserId};
 use crate::schema::{databases, users};
 use crate::sql_text_enum;
 
@@ -40,7 +41,7 @@ sql_text_enum! {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = databases, check_for_backend(diesel::pg::Pg))]
 pub struct Database {
-    pub id: i64,
+    pub id: DatabaseId,
     pub name: String,
     pub subscription: Subscription,
 }
@@ -48,8 +49,8 @@ pub struct Database {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
 pub struct User {
-    pub id: i64,
-    pub database_id: i64,
+    pub id: UserId,
+    pub database_id: DatabaseId,
     pub email: String,
     pub password_hash: String,
     pub role: Role,
@@ -58,7 +59,7 @@ pub struct User {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = databases, check_for_backend(diesel::pg::Pg))]
 pub struct DatabaseRow {
-    pub id: i64,
+    pub id: DatabaseId,
     pub name: String,
     pub subscription: Subscription,
     pub created_at: DateTime<Utc>,
@@ -71,7 +72,7 @@ pub const PAGE_SIZE: crate::pagination::Keyset = crate::pagination::Keyset(50);
 pub fn search(
     conn: &mut PgConnection,
     search: &str,
-    after: Option<i64>,
+    after: Option<DatabaseId>,
     limit: i64,
 ) -> QueryResult<Vec<DatabaseRow>> {
     let mut query = databases::table
@@ -90,7 +91,7 @@ pub fn search(
     query.load(conn)
 }
 
-pub fn database_row(conn: &mut PgConnection, id: i64) -> QueryResult<Option<DatabaseRow>> {
+pub fn database_row(conn: &mut PgConnection, id: DatabaseId) -> QueryResult<Option<DatabaseRow>> {
     databases::table
         .find(id)
         .select(DatabaseRow::as_select())

@@ -13,6 +13,7 @@ use super::answers::{charge_renderer, hold_json, with_balances};
 use super::auth::{ApiAccount, bearer_token};
 use super::error::ApiError;
 use crate::credits::Credits;
+use crate::ids::HoldId;
 use crate::ledger::batch::{ChargeAnswer, ChargeRequest};
 use crate::ledger::idempotency::{self, Outcome, StoredResponse};
 use crate::ledger::{self, Actor, IapAccount, LedgerError, accounts, entries};
@@ -251,10 +252,11 @@ struct CaptureRequest {
     credits: Option<Value>,
 }
 
-fn hold_id(path: &str) -> Result<i64, ApiError> {
+fn hold_id(path: &str) -> Result<HoldId, ApiError> {
     path.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
+        .map(HoldId)
         .ok_or_else(ApiError::not_found)
 }
 

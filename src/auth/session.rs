@@ -1,6 +1,7 @@
 //! What the session cookie holds: the signed-in user's id, a CSRF token and when it was last
 //! used (cookie sessions cannot be revoked early, so idleness is checked on every request).
 
+use crate::ids::UserId;
 use actix_session::Session;
 use chrono::Utc;
 use rand::Rng;
@@ -31,7 +32,7 @@ pub fn csrf_token(session: &Session) -> String {
 }
 
 /// Starts a fresh session for the user (a new cookie and a new CSRF token: no fixation).
-pub fn begin(session: &Session, user_id: i64) {
+pub fn begin(session: &Session, user_id: UserId) {
     session.renew();
     session.clear();
     let _ = session.insert(USER_ID, user_id);
@@ -44,8 +45,8 @@ pub fn end(session: &Session) {
 }
 
 /// The signed-in user's id, unless the session has been idle too long (then it is ended).
-pub fn user_id(session: &Session) -> Option<i64> {
-    let user_id = session.get::<i64>(USER_ID).ok().flatten()?;
+pub fn user_id(session: &Session) -> Option<UserId> {
+    let user_id = session.get::<UserId>(USER_ID).ok().flatten()?;
     let last_seen = session.get::<i64>(LAST_SEEN).ok().flatten().unwrap_or(0);
     let now = Utc::now().timestamp();
     if now - last_seen > IDLE_TIMEOUT_SECONDS {

@@ -6,6 +6,7 @@ use chrono::Utc;
 use diesel::prelude::*;
 
 use super::password;
+use crate::ids::{DatabaseId, UserId};
 use crate::schema::{databases, failed_sign_ins, users};
 use crate::tenancy::Role;
 
@@ -16,8 +17,8 @@ pub const WINDOW_MINUTES: i64 = 15;
 /// Who is signed in, with the name of their database.
 #[derive(Debug, Clone)]
 pub struct SignedInUser {
-    pub id: i64,
-    pub database_id: i64,
+    pub id: UserId,
+    pub database_id: DatabaseId,
     pub database_name: String,
     pub email: String,
     pub role: Role,
@@ -65,7 +66,7 @@ pub fn sign_in(
     if failures >= MAX_FAILURES {
         return Err(SignInError::Throttled);
     }
-    let found: Option<(i64, String)> = users::table
+    let found: Option<(UserId, String)> = users::table
         .filter(users::email.eq(&email))
         .select((users::id, users::password_hash))
         .first(conn)
@@ -87,7 +88,7 @@ pub fn sign_in(
     }
 }
 
-pub fn load_user(conn: &mut PgConnection, user_id: i64) -> QueryResult<Option<SignedInUser>> {
+pub fn load_user(conn: &mut PgConnection, user_id: UserId) -> QueryResult<Option<SignedInUser>> {
     users::table
         .inner_join(databases::table)
         .filter(users::id.eq(user_id))
@@ -98,7 +99,7 @@ pub fn load_user(conn: &mut PgConnection, user_id: i64) -> QueryResult<Option<Si
             users::email,
             users::role,
         ))
-        .first::<(i64, i64, String, String, Role)>(conn)
+        .first::<(UserId, DatabaseId, String, String, Role)>(conn)
         .optional()
         .map(|row| {
             row.map(

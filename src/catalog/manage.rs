@@ -11,6 +11,7 @@ use super::{Pack, PackInsertForm, Service, ServiceInsertForm, Slug};
 use crate::audit::{self, Action, Operator};
 use crate::credits::Credits;
 use crate::forms::{FieldErrors, FormError, required};
+use crate::ids::{PackId, ServiceId};
 use crate::money::{Currency, Price};
 use crate::schema::{packs, services};
 
@@ -149,7 +150,7 @@ pub fn create_service(
 pub fn update_service(
     conn: &mut PgConnection,
     operator: &Operator,
-    service_id: i64,
+    service_id: ServiceId,
     input: &ServiceInput,
 ) -> Result<Service, FormError> {
     let mut errors = FieldErrors::default();
@@ -288,7 +289,7 @@ fn name_taken(name: &str) -> FormError {
 pub fn create_pack(
     conn: &mut PgConnection,
     operator: &Operator,
-    service_id: i64,
+    service_id: ServiceId,
     input: &PackInput,
 ) -> Result<Pack, FormError> {
     let mut errors = FieldErrors::default();
@@ -339,7 +340,7 @@ pub fn create_pack(
 pub fn update_pack(
     conn: &mut PgConnection,
     operator: &Operator,
-    pack_id: i64,
+    pack_id: PackId,
     input: &PackInput,
 ) -> Result<Pack, FormError> {
     let mut errors = FieldErrors::default();

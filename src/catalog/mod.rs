@@ -8,6 +8,7 @@ pub mod seed;
 use diesel::prelude::*;
 
 use crate::credits::Credits;
+use crate::ids::{PackId, ServiceId};
 use crate::money::{Currency, Price};
 use crate::schema::{packs, services};
 
@@ -45,7 +46,7 @@ impl Slug {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = services, check_for_backend(diesel::pg::Pg))]
 pub struct Service {
-    pub id: i64,
+    pub id: ServiceId,
     pub slug: Slug,
     pub name: String,
     pub provider: String,
@@ -71,8 +72,8 @@ pub(crate) struct ServiceInsertForm<'a> {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = packs, check_for_backend(diesel::pg::Pg))]
 pub struct Pack {
-    pub id: i64,
-    pub service_id: i64,
+    pub id: PackId,
+    pub service_id: ServiceId,
     pub name: String,
     pub credits: Credits,
     pub price_minor: i64,
@@ -91,7 +92,7 @@ impl Pack {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = packs)]
 pub(crate) struct PackInsertForm<'a> {
-    pub service_id: i64,
+    pub service_id: ServiceId,
     pub name: &'a str,
     pub credits: Credits,
     pub price_minor: i64,
@@ -127,7 +128,7 @@ pub fn active_service(conn: &mut PgConnection, slug: &str) -> QueryResult<Option
         .optional()
 }
 
-pub fn service_by_id(conn: &mut PgConnection, id: i64) -> QueryResult<Service> {
+pub fn service_by_id(conn: &mut PgConnection, id: ServiceId) -> QueryResult<Service> {
     services::table
         .find(id)
         .select(Service::as_select())
@@ -144,7 +145,7 @@ pub fn service_by_slug(conn: &mut PgConnection, slug: &str) -> QueryResult<Optio
 }
 
 /// A service's packs on sale, in display order.
-pub fn active_packs(conn: &mut PgConnection, service_id: i64) -> QueryResult<Vec<Pack>> {
+pub fn active_packs(conn: &mut PgConnection, service_id: ServiceId) -> QueryResult<Vec<Pack>> {
     packs::table
         .filter(packs::service_id.eq(service_id))
         .filter(packs::active.eq(true))
@@ -156,8 +157,8 @@ pub fn active_packs(conn: &mut PgConnection, service_id: i64) -> QueryResult<Vec
 /// A pack of the service that is on sale, if `pack_id` is one.
 pub fn pack_on_sale(
     conn: &mut PgConnection,
-    service_id: i64,
-    pack_id: i64,
+    service_id: ServiceId,
+    pack_id: PackId,
 ) -> QueryResult<Option<Pack>> {
     packs::table
         .filter(packs::id.eq(pack_id))
@@ -169,7 +170,7 @@ pub fn pack_on_sale(
 }
 
 /// Every pack of a service, active or not, in catalog order.
-pub fn packs_of(conn: &mut PgConnection, service_id: i64) -> QueryResult<Vec<Pack>> {
+pub fn packs_of(conn: &mut PgConnection, service_id: ServiceId) -> QueryResult<Vec<Pack>> {
     packs::table
         .filter(packs::service_id.eq(service_id))
         .order((packs::sort_order, packs::id))
@@ -177,7 +178,7 @@ pub fn packs_of(conn: &mut PgConnection, service_id: i64) -> QueryResult<Vec<Pac
         .load(conn)
 }
 
-pub fn pack(conn: &mut PgConnection, pack_id: i64) -> QueryResult<Option<Pack>> {
+pub fn pack(conn: &mut PgConnection, pack_id: PackId) -> QueryResult<Option<Pack>> {
     packs::table
         .find(pack_id)
         .select(Pack::as_select())

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::{PackInsertForm, ServiceInsertForm, Slug};
 use crate::credits::Credits;
+use crate::ids::ServiceId;
 use crate::money::Currency;
 use crate::schema::{packs, services};
 
@@ -143,7 +144,7 @@ pub fn seed_catalog(conn: &mut PgConnection) -> QueryResult<usize> {
         for (position, seed) in CATALOG.iter().enumerate() {
             let order = i32::try_from(position * 10).unwrap_or(i32::MAX);
             let slug = Slug::parse(seed.slug).expect("the seed's slugs are valid");
-            let inserted: Option<i64> = diesel::insert_into(services::table)
+            let inserted: Option<ServiceId> = diesel::insert_into(services::table)
                 .values(ServiceInsertForm {
                     slug: &slug,
                     name: seed.name,

@@ -5,6 +5,7 @@ pub mod phone;
 
 use diesel::prelude::*;
 
+use crate::ids::{ContactId, DatabaseId};
 use crate::schema::contacts;
 use phone::PhoneNumber;
 
@@ -13,8 +14,8 @@ pub const PAGE_SIZE: crate::pagination::Keyset = crate::pagination::Keyset(20);
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = contacts, check_for_backend(diesel::pg::Pg))]
 pub struct Contact {
-    pub id: i64,
-    pub database_id: i64,
+    pub id: ContactId,
+    pub database_id: DatabaseId,
     pub name: String,
     pub company: Option<String>,
     pub email: Option<String>,
@@ -130,9 +131,9 @@ impl ContactInput {
 /// name, after the contact (`after_name`, `after_id`) — keyset pagination.
 pub fn list(
     conn: &mut PgConnection,
-    database_id: i64,
+    database_id: DatabaseId,
     search: &str,
-    after: Option<(String, i64)>,
+    after: Option<(String, ContactId)>,
 ) -> QueryResult<Vec<Contact>> {
     let mut query = contacts::table
         .filter(contacts::database_id.eq(database_id))
@@ -171,7 +172,11 @@ pub fn list(
 }
 
 /// The database's contacts among `ids` (others' contacts are left out), by name.
-pub fn by_ids(conn: &mut PgConnection, database_id: i64, ids: &[i64]) -> QueryResult<Vec<Contact>> {
+pub fn by_ids(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    ids: &[ContactId],
+) -> QueryResult<Vec<Contact>> {
     contacts::table
         .filter(contacts::database_id.eq(database_id))
         .filter(contacts::id.eq_any(ids))
@@ -180,7 +185,11 @@ pub fn by_ids(conn: &mut PgConnection, database_id: i64, ids: &[i64]) -> QueryRe
         .load(conn)
 }
 
-pub fn find(conn: &mut PgConnection, database_id: i64, id: i64) -> QueryResult<Option<Contact>> {
+pub fn find(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    id: ContactId,
+) -> QueryResult<Option<Contact>> {
     contacts::table
         .filter(contacts::id.eq(id))
         .filter(contacts::database_id.eq(database_id))
@@ -189,14 +198,18 @@ pub fn find(conn: &mut PgConnection, database_id: i64, id: i64) -> QueryResult<O
         .optional()
 }
 
-pub fn create(conn: &mut PgConnection, database_id: i64, c: &ValidContact) -> QueryResult<Contact> {
+pub fn create(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    c: &ValidContact,
+) -> QueryResult<Contact> {
     Ok(create_many(conn, database_id, std::slice::from_ref(c))?.remove(0))
 }
 
 /// Creates several contacts of the database in one statement.
 pub fn create_many(
     conn: &mut PgConnection,
-    database_id: i64,
+    database_id: DatabaseId,
     new: &[ValidContact],
 ) -> QueryResult<Vec<Contact>> {
     let rows: Vec<_> = new
@@ -222,8 +235,8 @@ pub fn create_many(
 /// Updates a contact of the database; `None` if it is not one of its contacts.
 pub fn update(
     conn: &mut PgConnection,
-    database_id: i64,
-    id: i64,
+    database_id: DatabaseId,
+    id: ContactId,
     c: &ValidContact,
 ) -> QueryResult<Option<Contact>> {
     diesel::update(
@@ -238,7 +251,11 @@ pub fn update(
 }
 
 /// Deletes a contact of the database; false if it is not one of its contacts.
-pub fn delete(conn: &mut PgConnection, database_id: i64, id: i64) -> QueryResult<bool> {
+pub fn delete(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    id: ContactId,
+) -> QueryResult<bool> {
     diesel::delete(
         contacts::table
             .filter(contacts::id.eq(id))

@@ -8,6 +8,7 @@ use rand::distr::Alphanumeric;
 use super::{Actor, LedgerError, entries};
 use super::{Hold, HoldStatus};
 use crate::credits::Credits;
+use crate::ids::{AccountId, DatabaseId, ServiceId};
 use crate::schema::{databases, holds, iap_accounts, services};
 use crate::tenancy::Subscription;
 
@@ -17,9 +18,9 @@ const TOKEN_LEN: usize = 48;
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = iap_accounts, check_for_backend(diesel::pg::Pg))]
 pub struct IapAccount {
-    pub id: i64,
-    pub database_id: i64,
-    pub service_id: i64,
+    pub id: AccountId,
+    pub database_id: DatabaseId,
+    pub service_id: ServiceId,
     pub token: String,
     pub balance: Credits,
     pub reserved: Credits,
@@ -58,8 +59,8 @@ pub fn new_token() -> String {
 /// rollback of whatever needed it; concurrent callers end up with the same single account.
 pub fn get_or_create(
     conn: &mut PgConnection,
-    database_id: i64,
-    service_id: i64,
+    database_id: DatabaseId,
+    service_id: ServiceId,
 ) -> Result<IapAccount, LedgerError> {
     if let Some(account) = find(conn, database_id, service_id)? {
         return Ok(account);
@@ -105,8 +106,8 @@ pub fn get_or_create(
 
 pub fn find(
     conn: &mut PgConnection,
-    database_id: i64,
-    service_id: i64,
+    database_id: DatabaseId,
+    service_id: ServiceId,
 ) -> QueryResult<Option<IapAccount>> {
     iap_accounts::table
         .filter(iap_accounts::database_id.eq(database_id))
@@ -116,7 +117,7 @@ pub fn find(
         .optional()
 }
 
-pub fn by_id(conn: &mut PgConnection, account_id: i64) -> QueryResult<Option<IapAccount>> {
+pub fn by_id(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<Option<IapAccount>> {
     iap_accounts::table
         .find(account_id)
         .select(IapAccount::as_select())
@@ -133,7 +134,10 @@ pub fn by_token(conn: &mut PgConnection, token: &str) -> QueryResult<Option<IapA
 }
 
 /// Locks the account row for the rest of the transaction.
-pub(super) fn lock(conn: &mut PgConnection, account_id: i64) -> Result<IapAccount, LedgerError> {
+pub(super) fn lock(
+    conn: &mut PgConnection,
+    account_id: AccountId,
+) -> Result<IapAccount, LedgerError> {
     iap_accounts::table
         .find(account_id)
         .select(IapAccount::as_select())
@@ -147,7 +151,7 @@ pub(super) fn lock(conn: &mut PgConnection, account_id: i64) -> Result<IapAccoun
 /// created (with their trial credits) on this first view.
 pub fn all_for_database(
     conn: &mut PgConnection,
-    database_id: i64,
+    database_id: DatabaseId,
 ) -> Result<Vec<(crate::catalog::Service, IapAccount)>, LedgerError> {
     let services = crate::catalog::active_services(conn)?;
     let existing: Vec<IapAccount> = iap_accounts::table
@@ -168,8 +172,8 @@ pub fn all_for_database(
 /// The account if it belongs to `database_id` (another database's account does not exist).
 pub fn of_database(
     conn: &mut PgConnection,
-    database_id: i64,
-    account_id: i64,
+    database_id: DatabaseId,
+    account_id: AccountId,
 ) -> QueryResult<Option<IapAccount>> {
     iap_accounts::table
         .filter(iap_accounts::id.eq(account_id))
@@ -181,7 +185,7 @@ pub fn of_database(
 
 pub fn save_alert_settings(
     conn: &mut PgConnection,
-    account_id: i64,
+    account_id: AccountId,
     settings: &AlertSettings,
 ) -> QueryResult<()> {
     diesel::update(iap_accounts::table.find(account_id))
@@ -196,7 +200,7 @@ pub fn save_alert_settings(
 }
 
 /// Replaces the account's token; the old one stops working at once.
-pub fn regenerate_token(conn: &mut PgConnection, account_id: i64) -> QueryResult<String> {
+pub fn regenerate_token(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<String> {
     let token = new_token();
     diesel::update(iap_accounts::table.find(account_id))
         .set((
@@ -215,7 +219,10 @@ pub struct AccountRow {
 }
 
 /// The database's existing accounts, in catalog order (none is created by looking).
-pub fn accounts_of(conn: &mut PgConnection, database_id: i64) -> QueryResult<Vec<AccountRow>> {
+pub fn accounts_of(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+) -> QueryResult<Vec<AccountRow>> {
     Ok(iap_accounts::table
         .inner_join(services::table)
         .filter(iap_accounts::database_id.eq(database_id))
@@ -235,7 +242,10 @@ pub struct AccountView {
     pub active_holds: Vec<Hold>,
 }
 
-pub fn operator_view(conn: &mut PgConnection, account_id: i64) -> QueryResult<Option<AccountView>> {
+pub fn operator_view(
+    conn: &mut PgConnection,
+    account_id: AccountId,
+) -> QueryResult<Option<AccountView>> {
     let found: Option<(IapAccount, String, crate::tenancy::DatabaseRow)> = iap_accounts::table
         .inner_join(services::table)
         .inner_join(databases::table)
@@ -264,7 +274,7 @@ pub fn operator_view(conn: &mut PgConnection, account_id: i64) -> QueryResult<Op
 }
 
 /// The slug of the account's service (for "buy credits" links).
-pub fn service_slug(conn: &mut PgConnection, account_id: i64) -> QueryResult<String> {
+pub fn service_slug(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<String> {
     iap_accounts::table
         .inner_join(services::table)
         .filter(iap_accounts::id.eq(account_id))

@@ -7,12 +7,13 @@ use serde_json::json;
 use super::{Actor, LedgerEntry, LedgerError};
 use crate::audit::{self, Action, Operator};
 use crate::credits::Credits;
+use crate::ids::AccountId;
 
 /// A credit (positive) or debit (negative) of `delta` by the operator, with a reason.
 pub fn adjust_by_operator(
     conn: &mut PgConnection,
     operator: &Operator,
-    account_id: i64,
+    account_id: AccountId,
     delta_units: i64,
     reason: &str,
 ) -> Result<LedgerEntry, LedgerError> {

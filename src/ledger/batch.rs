@@ -17,6 +17,7 @@ use super::idempotency::{self, Outcome, StoredResponse};
 use super::{Actor, IapAccount, LedgerError, holds, operations};
 use crate::credits::Credits;
 use crate::db::DbPool;
+use crate::ids::{AccountId, ServiceId};
 use crate::schema::{iap_accounts, idempotency_keys, ledger_entries, services};
 
 /// Most charges applied in one transaction.
@@ -208,13 +209,13 @@ fn apply_batch(
 ) -> Result<Vec<Option<ChargeResult>>, LedgerError> {
     // 1. Resolve the tokens; an unknown one is answered 401 and takes no further part.
     let tokens: Vec<&str> = requests.iter().map(|r| r.token.as_str()).collect();
-    let by_token: HashMap<String, i64> = iap_accounts::table
+    let by_token: HashMap<String, AccountId> = iap_accounts::table
         .filter(iap_accounts::token.eq_any(&tokens))
         .select((iap_accounts::token, iap_accounts::id))
-        .load::<(String, i64)>(conn)?
+        .load::<(String, AccountId)>(conn)?
         .into_iter()
         .collect();
-    let account_of: Vec<Option<i64>> = requests
+    let account_of: Vec<Option<AccountId>> = requests
         .iter()
         .map(|r| by_token.get(&r.token).copied())
         .collect();
@@ -267,7 +268,7 @@ fn apply_batch(
         .collect();
 
     // 3. Release expired holds of these accounts, then lock them in id order (no deadlocks).
-    let mut account_ids: Vec<i64> = account_of.iter().flatten().copied().collect();
+    let mut account_ids: Vec<AccountId> = account_of.iter().flatten().copied().collect();
     account_ids.sort_unstable();
     account_ids.dedup();
     for id in holds::accounts_with_due_holds_among(conn, &account_ids, Utc::now())? {
@@ -279,14 +280,14 @@ fn apply_batch(
         .select(IapAccount::as_select())
         .for_update()
         .load(conn)?;
-    let service_ids: Vec<i64> = locked.iter().map(|a| a.service_id).collect();
-    let slugs: HashMap<i64, String> = services::table
+    let service_ids: Vec<ServiceId> = locked.iter().map(|a| a.service_id).collect();
+    let slugs: HashMap<ServiceId, String> = services::table
         .filter(services::id.eq_any(&service_ids))
         .select((services::id, services::slug))
-        .load::<(i64, String)>(conn)?
+        .load::<(ServiceId, String)>(conn)?
         .into_iter()
         .collect();
-    let mut accounts: HashMap<i64, (IapAccount, String)> = locked
+    let mut accounts: HashMap<AccountId, (IapAccount, String)> = locked
         .into_iter()
         .map(|a| {
             let slug = slugs.get(&a.service_id).cloned().unwrap_or_default();
@@ -332,7 +333,7 @@ fn apply_batch(
             .map(|(i, balance_after, reserved_after)| {
                 let r = &requests[*i];
                 (
-                    ledger_entries::account_id.eq(account_of[*i].unwrap_or_default()),
+                    ledger_entries::account_id.eq(account_of[*i].unwrap_or(AccountId(0))),
                     ledger_entries::kind.eq(EntryKind::Charge),
                     ledger_entries::amount.eq(Credits::from_units(-r.amount.units())),
                     ledger_entries::reserved_change.eq(Credits::ZERO),
@@ -349,7 +350,7 @@ fn apply_batch(
             .get_results(conn)?;
         // Ids follow the order of the VALUES list.
         written.sort_by_key(|e| e.id);
-        let (ids, balances): (Vec<i64>, Vec<i64>) = accounts
+        let (ids, balances): (Vec<AccountId>, Vec<i64>) = accounts
             .values()
             .map(|(a, _)| (a.id, a.balance.units()))
             .unzip();
@@ -362,7 +363,7 @@ fn apply_batch(
         .bind::<Array<BigInt>, _>(&balances)
         .execute(conn)?;
         for ((i, balance_after, reserved_after), entry) in new_rows.iter().zip(written) {
-            let (account, _) = &accounts[&account_of[*i].unwrap_or_default()];
+            let (account, _) = &accounts[&account_of[*i].unwrap_or(AccountId(0))];
             let account = IapAccount {
                 balance: *balance_after,
                 reserved: *reserved_after,

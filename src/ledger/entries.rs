@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::{Actor, IapAccount, LedgerError};
 use crate::credits::{Credits, MAX_CREDITS, UNITS_PER_CREDIT};
+use crate::ids::{AccountId, HoldId, OrderId};
 use crate::schema::{iap_accounts, ledger_entries};
 use crate::sql_text_enum;
 
@@ -27,7 +28,7 @@ sql_text_enum! {
 #[diesel(table_name = ledger_entries, check_for_backend(diesel::pg::Pg))]
 pub struct LedgerEntry {
     pub id: i64,
-    pub account_id: i64,
+    pub account_id: AccountId,
     #[serde(serialize_with = "as_text")]
     pub kind: EntryKind,
     #[serde(serialize_with = "as_text")]
@@ -38,8 +39,8 @@ pub struct LedgerEntry {
     pub balance_after: Credits,
     #[serde(serialize_with = "as_text")]
     pub reserved_after: Credits,
-    pub hold_id: Option<i64>,
-    pub order_id: Option<i64>,
+    pub hold_id: Option<HoldId>,
+    pub order_id: Option<OrderId>,
     pub actor: String,
     pub description: String,
     pub created_at: DateTime<Utc>,
@@ -55,8 +56,8 @@ pub struct Change {
     pub kind: EntryKind,
     pub amount: i64,
     pub reserved_change: i64,
-    pub hold_id: Option<i64>,
-    pub order_id: Option<i64>,
+    pub hold_id: Option<HoldId>,
+    pub order_id: Option<OrderId>,
 }
 
 impl Change {
@@ -123,7 +124,7 @@ pub(super) fn append(
 /// An account's entries, newest first, `limit` at a time, strictly older than entry `before`.
 pub fn history(
     conn: &mut PgConnection,
-    account_id: i64,
+    account_id: AccountId,
     before: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<LedgerEntry>> {
@@ -142,7 +143,7 @@ pub fn history(
 /// The purchase row that fulfilled a paid order.
 pub fn purchase_of_order(
     conn: &mut PgConnection,
-    order_id: i64,
+    order_id: OrderId,
 ) -> QueryResult<Option<LedgerEntry>> {
     ledger_entries::table
         .filter(ledger_entries::order_id.eq(order_id))
@@ -153,7 +154,7 @@ pub fn purchase_of_order(
 }
 
 /// Every ledger row carrying an order (its purchase and its refunds), oldest first.
-pub fn of_order(conn: &mut PgConnection, order_id: i64) -> QueryResult<Vec<LedgerEntry>> {
+pub fn of_order(conn: &mut PgConnection, order_id: OrderId) -> QueryResult<Vec<LedgerEntry>> {
     ledger_entries::table
         .filter(ledger_entries::order_id.eq(order_id))
         .order(ledger_entries::id)
@@ -165,7 +166,7 @@ pub fn of_order(conn: &mut PgConnection, order_id: i64) -> QueryResult<Vec<Ledge
 /// reads the whole ledger this way, a batch at a time).
 pub fn oldest_first(
     conn: &mut PgConnection,
-    account_id: i64,
+    account_id: AccountId,
     after: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<LedgerEntry>> {

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::credits::Credits;
+use crate::ids::{AccountId, HoldId};
 use crate::schema::holds;
 use crate::sql_text_enum;
 
@@ -26,8 +27,8 @@ sql_text_enum! {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = holds, check_for_backend(diesel::pg::Pg))]
 pub struct Hold {
-    pub id: i64,
-    pub account_id: i64,
+    pub id: HoldId,
+    pub account_id: AccountId,
     pub amount: Credits,
     pub captured: Credits,
     pub status: HoldStatus,
@@ -40,8 +41,8 @@ pub struct Hold {
 /// A hold of the account, locked for the rest of the transaction.
 pub(super) fn lock(
     conn: &mut PgConnection,
-    account_id: i64,
-    hold_id: i64,
+    account_id: AccountId,
+    hold_id: HoldId,
 ) -> QueryResult<Option<Hold>> {
     holds::table
         .filter(holds::id.eq(hold_id))
@@ -52,7 +53,11 @@ pub(super) fn lock(
         .optional()
 }
 
-pub fn find(conn: &mut PgConnection, account_id: i64, hold_id: i64) -> QueryResult<Option<Hold>> {
+pub fn find(
+    conn: &mut PgConnection,
+    account_id: AccountId,
+    hold_id: HoldId,
+) -> QueryResult<Option<Hold>> {
     holds::table
         .filter(holds::id.eq(hold_id))
         .filter(holds::account_id.eq(account_id))
@@ -64,7 +69,7 @@ pub fn find(conn: &mut PgConnection, account_id: i64, hold_id: i64) -> QueryResu
 /// The account's active holds whose time is up.
 pub(super) fn due(
     conn: &mut PgConnection,
-    account_id: i64,
+    account_id: AccountId,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Hold>> {
     holds::table
@@ -79,9 +84,9 @@ pub(super) fn due(
 /// Which of `account_ids` have an active hold past its expiry.
 pub(super) fn accounts_with_due_holds_among(
     conn: &mut PgConnection,
-    account_ids: &[i64],
+    account_ids: &[AccountId],
     now: DateTime<Utc>,
-) -> QueryResult<Vec<i64>> {
+) -> QueryResult<Vec<AccountId>> {
     holds::table
         .filter(holds::account_id.eq_any(account_ids))
         .filter(holds::status.eq(HoldStatus::Active))
@@ -96,7 +101,7 @@ pub(super) fn accounts_with_due_holds(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     limit: i64,
-) -> QueryResult<Vec<i64>> {
+) -> QueryResult<Vec<AccountId>> {
     holds::table
         .filter(holds::status.eq(HoldStatus::Active))
         .filter(holds::expires_at.le(now))
@@ -108,7 +113,7 @@ pub(super) fn accounts_with_due_holds(
 
 pub(super) fn close(
     conn: &mut PgConnection,
-    hold_id: i64,
+    hold_id: HoldId,
     status: HoldStatus,
     captured: Credits,
 ) -> QueryResult<Hold> {

@@ -21,23 +21,24 @@ pub use operations::{
 };
 
 use crate::credits::Credits;
+use crate::ids::{AccountId, OrderId, UserId};
 
 /// Who or what caused a change, as recorded on its ledger rows ("user:12", "cli", …).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor(String);
 
 impl Actor {
-    pub fn user(user_id: i64) -> Self {
+    pub fn user(user_id: UserId) -> Self {
         Actor(format!("user:{user_id}"))
     }
     /// An operator's action appears on ledger rows as the operator's user.
     pub fn operator(operator: &crate::audit::Operator) -> Self {
         Actor::user(operator.user_id)
     }
-    pub fn api(account_id: i64) -> Self {
+    pub fn api(account_id: AccountId) -> Self {
         Actor(format!("api:account:{account_id}"))
     }
-    pub fn order(order_id: i64) -> Self {
+    pub fn order(order_id: OrderId) -> Self {
         Actor(format!("order:{order_id}"))
     }
     pub fn cli() -> Self {
@@ -55,7 +56,7 @@ impl Actor {
 pub enum LedgerError {
     #[error("not enough credits: {available} available, {requested} needed")]
     InsufficientCredits {
-        account_id: i64,
+        account_id: AccountId,
         service_slug: String,
         available: Credits,
         requested: Credits,

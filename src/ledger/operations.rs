@@ -11,6 +11,7 @@ use super::entries::{self, Change};
 use super::holds::{self, DEFAULT_HOLD_TTL, Hold, HoldStatus, MAX_HOLD_TTL};
 use super::{Actor, EntryKind, IapAccount, LedgerEntry, LedgerError, accounts};
 use crate::credits::Credits;
+use crate::ids::{AccountId, HoldId, OrderId};
 use crate::schema::holds as holds_table;
 
 /// Why credits are added.
@@ -18,7 +19,7 @@ use crate::schema::holds as holds_table;
 pub enum GrantKind {
     /// A paid order.
     Purchase {
-        order_id: i64,
+        order_id: OrderId,
     },
     Trial,
     /// A manual correction by an operator; needs a reason.
@@ -27,7 +28,10 @@ pub enum GrantKind {
 
 /// Releases the account's holds whose time is up (lazy expiry), in a transaction of its own so
 /// that the release stands even when the operation that follows fails.
-pub(super) fn expire_holds_of(conn: &mut PgConnection, account_id: i64) -> Result<(), LedgerError> {
+pub(super) fn expire_holds_of(
+    conn: &mut PgConnection,
+    account_id: AccountId,
+) -> Result<(), LedgerError> {
     if !holds::due(conn, account_id, Utc::now())?.is_empty() {
         conn.transaction(|conn| {
             let mut account = accounts::lock(conn, account_id)?;
@@ -80,7 +84,7 @@ fn positive(amount: Credits) -> Result<(), LedgerError> {
 }
 
 /// The account as it stands now, after releasing its expired holds.
-pub fn refresh(conn: &mut PgConnection, account_id: i64) -> Result<IapAccount, LedgerError> {
+pub fn refresh(conn: &mut PgConnection, account_id: AccountId) -> Result<IapAccount, LedgerError> {
     expire_holds_of(conn, account_id)?;
     accounts::by_id(conn, account_id)?.ok_or(LedgerError::AccountNotFound)
 }
@@ -89,7 +93,7 @@ pub fn refresh(conn: &mut PgConnection, account_id: i64) -> Result<IapAccount, L
 /// needs a reason).
 pub fn grant(
     conn: &mut PgConnection,
-    account_id: i64,
+    account_id: AccountId,
     amount: Credits,
     kind: GrantKind,
     reason: &str,
@@ -124,7 +128,7 @@ pub fn grant(
 /// negative; a debit may take the available credits down to zero, never below.
 pub fn adjust(
     conn: &mut PgConnection,
-    account_id: i64,
+    account_id: AccountId,
     delta_units: i64,
     reason: &str,
     actor: &Actor,
@@ -166,7 +170,7 @@ pub fn adjust(
 pub fn unused_credits_of_order(
     conn: &mut PgConnection,
     account: &IapAccount,
-    order_id: i64,
+    order_id: OrderId,
 ) -> Result<Credits, LedgerError> {
     use diesel::sql_types::BigInt;
     #[derive(QueryableByName)]
@@ -212,8 +216,8 @@ pub fn unused_credits_of_order(
 /// Takes back `amount` unused credits of a paid order (a refund), as a `refund` ledger row.
 pub fn refund(
     conn: &mut PgConnection,
-    account_id: i64,
-    order_id: i64,
+    account_id: AccountId,
+    order_id: OrderId,
     amount: Credits,
     reason: &str,
     actor: &Actor,
@@ -245,7 +249,7 @@ pub fn refund(
 /// Debits credits at once.
 pub fn charge(
     conn: &mut PgConnection,
-    account_id: i64,
+    account_id: AccountId,
     amount: Credits,
     description: &str,
     actor: &Actor,
@@ -271,7 +275,7 @@ pub fn charge(
 /// until the hold is captured, cancelled or expires.
 pub fn authorize(
     conn: &mut PgConnection,
-    account_id: i64,
+    account_id: AccountId,
     amount: Credits,
     ttl: Option<Duration>,
     description: &str,
@@ -316,7 +320,11 @@ pub fn authorize(
 }
 
 /// Locks an account's hold and checks that it can still be captured or cancelled.
-fn open_hold(conn: &mut PgConnection, account_id: i64, hold_id: i64) -> Result<Hold, LedgerError> {
+fn open_hold(
+    conn: &mut PgConnection,
+    account_id: AccountId,
+    hold_id: HoldId,
+) -> Result<Hold, LedgerError> {
     let hold = holds::lock(conn, account_id, hold_id)?.ok_or(LedgerError::HoldNotFound)?;
     match hold.status {
         HoldStatus::Active => Ok(hold),
@@ -328,8 +336,8 @@ fn open_hold(conn: &mut PgConnection, account_id: i64, hold_id: i64) -> Result<H
 /// Posts `amount` of a hold (all of it by default) and releases the rest.
 pub fn capture(
     conn: &mut PgConnection,
-    account_id: i64,
-    hold_id: i64,
+    account_id: AccountId,
+    hold_id: HoldId,
     amount: Option<Credits>,
     actor: &Actor,
 ) -> Result<(Hold, Vec<LedgerEntry>), LedgerError> {
@@ -382,8 +390,8 @@ pub fn capture(
 /// succeeds (its credits are free already); a captured hold cannot be cancelled.
 pub fn cancel(
     conn: &mut PgConnection,
-    account_id: i64,
-    hold_id: i64,
+    account_id: AccountId,
+    hold_id: HoldId,
     actor: &Actor,
 ) -> Result<Hold, LedgerError> {
     expire_holds_of(conn, account_id)?;

@@ -2,13 +2,14 @@
 //! the sum of its reserved changes equals its reserved credits, which equal the sum of its
 //! active holds, and its last entry shows the balance it has.
 
+use crate::ids::AccountId;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable};
 
 #[derive(Debug, Clone, QueryableByName, PartialEq, Eq)]
 pub struct Discrepancy {
     #[diesel(sql_type = BigInt)]
-    pub account_id: i64,
+    pub account_id: AccountId,
     #[diesel(sql_type = BigInt)]
     pub balance: i64,
     #[diesel(sql_type = BigInt)]

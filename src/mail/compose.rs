@@ -8,6 +8,7 @@ use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
 
 use crate::credits::Credits;
+use crate::ids::{AccountId, OrderId};
 use crate::ledger::IapAccount;
 use crate::orders::Order;
 use crate::schema::{databases, iap_accounts, orders, services, users};
@@ -65,7 +66,7 @@ struct AccountFacts {
     database: String,
 }
 
-fn account_facts(conn: &mut PgConnection, account_id: i64) -> QueryResult<AccountFacts> {
+fn account_facts(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<AccountFacts> {
     let (account, service, database) = iap_accounts::table
         .inner_join(services::table)
         .inner_join(databases::table)
@@ -106,7 +107,7 @@ struct LowCreditHtml<'a> {
 pub fn low_credit_alert(
     conn: &mut PgConnection,
     base_url: &str,
-    account_id: i64,
+    account_id: AccountId,
 ) -> Result<Composed, ComposeError> {
     let facts = account_facts(conn, account_id)?;
     let account = &facts.account;
@@ -186,7 +187,7 @@ struct ReceiptHtml<'a> {
 pub fn receipt(
     conn: &mut PgConnection,
     base_url: &str,
-    order_id: i64,
+    order_id: OrderId,
 ) -> Result<Composed, ComposeError> {
     let (order, buyer): (Order, Option<String>) = orders::table
         .left_join(users::table)

@@ -11,6 +11,7 @@ use diesel::prelude::*;
 use super::Mailer;
 use super::compose::{self, ComposeError, Composed};
 use crate::audit;
+use crate::ids::{AccountId, DatabaseId, OrderId};
 use crate::schema::email_outbox;
 
 crate::sql_text_enum! {
@@ -40,9 +41,9 @@ const MAX_DELAY_SECONDS: i64 = 3600;
 pub struct OutboxEmail {
     pub id: i64,
     pub kind: EmailKind,
-    pub database_id: i64,
-    pub account_id: Option<i64>,
-    pub order_id: Option<i64>,
+    pub database_id: DatabaseId,
+    pub account_id: Option<AccountId>,
+    pub order_id: Option<OrderId>,
     pub status: EmailStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,

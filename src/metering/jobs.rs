@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::credits::Credits;
+use crate::ids::{AccountId, DatabaseId, HoldId, JobId, ServiceId};
 use crate::schema::service_jobs;
 use crate::sql_text_enum;
 
@@ -22,11 +23,11 @@ sql_text_enum! {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = service_jobs, check_for_backend(diesel::pg::Pg))]
 pub struct Job {
-    pub id: i64,
-    pub service_id: i64,
-    pub database_id: i64,
-    pub account_id: i64,
-    pub hold_id: i64,
+    pub id: JobId,
+    pub service_id: ServiceId,
+    pub database_id: DatabaseId,
+    pub account_id: AccountId,
+    pub hold_id: HoldId,
     pub status: JobStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
@@ -40,10 +41,10 @@ pub struct Job {
 #[derive(Insertable)]
 #[diesel(table_name = service_jobs)]
 pub(super) struct JobInsertForm {
-    pub service_id: i64,
-    pub database_id: i64,
-    pub account_id: i64,
-    pub hold_id: i64,
+    pub service_id: ServiceId,
+    pub database_id: DatabaseId,
+    pub account_id: AccountId,
+    pub hold_id: HoldId,
     /// When the worker may take it: the request that began it runs it before then.
     pub next_attempt_at: DateTime<Utc>,
 }
@@ -55,7 +56,7 @@ pub(super) fn insert(conn: &mut PgConnection, form: JobInsertForm) -> QueryResul
         .get_result(conn)
 }
 
-pub fn find(conn: &mut PgConnection, job_id: i64) -> QueryResult<Option<Job>> {
+pub fn find(conn: &mut PgConnection, job_id: JobId) -> QueryResult<Option<Job>> {
     service_jobs::table
         .find(job_id)
         .select(Job::as_select())
@@ -69,7 +70,7 @@ pub fn find(conn: &mut PgConnection, job_id: i64) -> QueryResult<Option<Job>> {
 /// transaction.
 pub(super) fn claim(
     conn: &mut PgConnection,
-    job_id: Option<i64>,
+    job_id: Option<JobId>,
     now: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> QueryResult<Option<Job>> {
@@ -110,7 +111,7 @@ pub(super) fn claim(
 }
 
 /// Locks the job for the rest of the transaction; `None` if it is no longer pending.
-pub(super) fn lock_pending(conn: &mut PgConnection, job_id: i64) -> QueryResult<Option<Job>> {
+pub(super) fn lock_pending(conn: &mut PgConnection, job_id: JobId) -> QueryResult<Option<Job>> {
     service_jobs::table
         .find(job_id)
         .filter(service_jobs::status.eq(JobStatus::Pending))
@@ -123,7 +124,7 @@ pub(super) fn lock_pending(conn: &mut PgConnection, job_id: i64) -> QueryResult<
 /// Releases the claim and asks for another attempt at `next`.
 pub(super) fn retry_later(
     conn: &mut PgConnection,
-    job_id: i64,
+    job_id: JobId,
     next: DateTime<Utc>,
     error: &str,
 ) -> QueryResult<()> {
@@ -143,7 +144,7 @@ pub(super) fn retry_later(
 
 pub(super) fn close(
     conn: &mut PgConnection,
-    job_id: i64,
+    job_id: JobId,
     status: JobStatus,
     used: Credits,
     error: Option<&str>,

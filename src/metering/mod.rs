@@ -27,6 +27,7 @@ use diesel::prelude::*;
 pub use jobs::{Job, JobStatus};
 
 use crate::credits::Credits;
+use crate::ids::{AccountId, DatabaseId, JobId};
 use crate::ledger::{self, Actor, LedgerError, accounts};
 
 /// How long one worker may hold a job before another may take it over.
@@ -38,7 +39,7 @@ const RETRY_DELAY: Duration = Duration::from_secs(30);
 
 /// What a service asks for before doing the work.
 pub struct Request<'a> {
-    pub database_id: i64,
+    pub database_id: DatabaseId,
     /// The service's slug.
     pub service: &'a str,
     /// The most the work can cost: held now, captured as used.
@@ -53,7 +54,7 @@ pub struct Request<'a> {
 pub enum MeteringError {
     #[error("not enough credits: {available} available, {needed} needed")]
     InsufficientCredits {
-        account_id: i64,
+        account_id: AccountId,
         available: Credits,
         needed: Credits,
     },
@@ -180,7 +181,7 @@ impl Services {
 pub fn run(
     conn: &mut PgConnection,
     service: &dyn PaidService,
-    job_id: i64,
+    job_id: JobId,
 ) -> Result<Option<Job>, MeteringError> {
     let now = Utc::now();
     match jobs::claim(conn, Some(job_id), now, now + lease())? {
@@ -232,7 +233,7 @@ fn run_claimed(
         Ok(()) => finish(conn, service, job.id, false),
         Err(e) if job.attempts >= MAX_ATTEMPTS => {
             tracing::error!(
-                job = job.id,
+                job = %job.id,
                 attempts = job.attempts,
                 "giving up a job: {e}"
             );
@@ -240,7 +241,7 @@ fn run_claimed(
         }
         Err(e) => {
             tracing::warn!(
-                job = job.id,
+                job = %job.id,
                 attempts = job.attempts,
                 "job to be tried again: {e}"
             );
@@ -256,7 +257,7 @@ fn run_claimed(
 fn finish(
     conn: &mut PgConnection,
     service: &dyn PaidService,
-    job_id: i64,
+    job_id: JobId,
     giving_up: bool,
 ) -> Result<Job, MeteringError> {
     conn.transaction(|conn| {
@@ -280,7 +281,7 @@ fn finish(
             // job is closed failed and said loudly.
             Err(LedgerError::HoldExpired) if used > Credits::ZERO => {
                 if let Err(e) = ledger::charge(conn, job.account_id, used, "Used after its hold expired", &actor) {
-                    tracing::error!(job = job.id, %used, "could not charge a job whose hold expired: {e}");
+                    tracing::error!(job = %job.id, %used, "could not charge a job whose hold expired: {e}");
                     return Ok(jobs::close(conn, job.id, JobStatus::Failed, Credits::ZERO, Some(&format!("used {used} after the hold expired; not charged: {e}")))?);
                 }
             }

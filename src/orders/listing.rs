@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 
 use super::{Order, OrderStatus};
+use crate::ids::{DatabaseId, OrderId, ServiceId};
 use crate::ledger::{self, LedgerEntry};
 use crate::period::Period;
 use crate::schema::{databases, iap_accounts, orders, services, users};
@@ -14,13 +15,13 @@ pub const PAGE_SIZE: crate::pagination::Keyset = crate::pagination::Keyset(50);
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
     pub status: Option<OrderStatus>,
-    pub service_id: Option<i64>,
+    pub service_id: Option<ServiceId>,
     /// Part of the database's name, any case.
     pub database: String,
     /// Orders created on these UTC days.
     pub period: Option<Period>,
     /// Keyset pagination: orders older than this id.
-    pub before_id: Option<i64>,
+    pub before_id: Option<OrderId>,
 }
 
 /// An order with the names the list shows.
@@ -78,13 +79,13 @@ pub fn list(
 #[derive(Debug, Clone)]
 pub struct OrderDetails {
     pub row: OrderRow,
-    pub database_id: i64,
+    pub database_id: DatabaseId,
     pub buyer: Option<String>,
     /// The ledger rows that carry this order: its purchase and any refunds.
     pub entries: Vec<LedgerEntry>,
 }
 
-pub fn details(conn: &mut PgConnection, order_id: i64) -> QueryResult<Option<OrderDetails>> {
+pub fn details(conn: &mut PgConnection, order_id: OrderId) -> QueryResult<Option<OrderDetails>> {
     let found: Option<(Order, String, String, Option<String>)> = orders::table
         .inner_join(databases::table)
         .inner_join(iap_accounts::table.inner_join(services::table))

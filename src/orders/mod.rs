@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::credits::Credits;
+use crate::ids::{AccountId, DatabaseId, OrderId, PackId, UserId};
 use crate::ledger::{self, Actor, GrantKind, LedgerEntry, LedgerError};
 use crate::money::{Currency, Price};
 use crate::payments::{Card, PaymentOutcome, PaymentProvider};
@@ -33,10 +34,10 @@ sql_text_enum! {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = orders, check_for_backend(diesel::pg::Pg))]
 pub struct Order {
-    pub id: i64,
-    pub database_id: i64,
-    pub account_id: i64,
-    pub pack_id: i64,
+    pub id: OrderId,
+    pub database_id: DatabaseId,
+    pub account_id: AccountId,
+    pub pack_id: PackId,
     pub pack_name: String,
     pub credits: Credits,
     pub price_minor: i64,
@@ -68,14 +69,14 @@ impl Order {
 #[derive(Insertable)]
 #[diesel(table_name = orders)]
 struct OrderInsertForm<'a> {
-    database_id: i64,
-    account_id: i64,
-    pack_id: i64,
+    database_id: DatabaseId,
+    account_id: AccountId,
+    pack_id: PackId,
     pack_name: &'a str,
     credits: Credits,
     price_minor: i64,
     currency: &'a Currency,
-    created_by: i64,
+    created_by: UserId,
     expires_at: DateTime<Utc>,
 }
 
@@ -95,10 +96,10 @@ pub enum OrderError {
 /// and the pack to the account's service and be on sale).
 pub fn create_order(
     conn: &mut PgConnection,
-    database_id: i64,
-    account_id: i64,
-    pack_id: i64,
-    user_id: i64,
+    database_id: DatabaseId,
+    account_id: AccountId,
+    pack_id: PackId,
+    user_id: UserId,
 ) -> Result<Order, OrderError> {
     let account = ledger::accounts::of_database(conn, database_id, account_id)?
         .ok_or(OrderError::NotFound)?;
@@ -123,8 +124,8 @@ pub fn create_order(
 /// An order of the database (another database's order does not exist).
 pub fn find(
     conn: &mut PgConnection,
-    database_id: i64,
-    order_id: i64,
+    database_id: DatabaseId,
+    order_id: OrderId,
 ) -> QueryResult<Option<Order>> {
     orders::table
         .filter(orders::id.eq(order_id))
@@ -137,8 +138,8 @@ pub fn find(
 /// The database's orders, newest first, `limit` at a time, older than order `before`.
 pub fn history(
     conn: &mut PgConnection,
-    database_id: i64,
-    before: Option<i64>,
+    database_id: DatabaseId,
+    before: Option<OrderId>,
     limit: i64,
 ) -> QueryResult<Vec<Order>> {
     let mut query = orders::table
@@ -154,7 +155,10 @@ pub fn history(
 }
 
 /// The purchase row that fulfilled a paid order.
-pub fn purchase_entry(conn: &mut PgConnection, order_id: i64) -> QueryResult<Option<LedgerEntry>> {
+pub fn purchase_entry(
+    conn: &mut PgConnection,
+    order_id: OrderId,
+) -> QueryResult<Option<LedgerEntry>> {
     ledger::entries::purchase_of_order(conn, order_id)
 }
 
@@ -179,8 +183,8 @@ pub enum PaymentResult {
 /// order waits and then finds it paid.
 pub fn pay(
     conn: &mut PgConnection,
-    database_id: i64,
-    order_id: i64,
+    database_id: DatabaseId,
+    order_id: OrderId,
     card: &Card,
     provider: &dyn PaymentProvider,
 ) -> Result<PaymentResult, OrderError> {
@@ -238,7 +242,7 @@ pub fn pay(
     })
 }
 
-fn mark_expired(conn: &mut PgConnection, order_id: i64) -> QueryResult<Order> {
+fn mark_expired(conn: &mut PgConnection, order_id: OrderId) -> QueryResult<Order> {
     diesel::update(orders::table.find(order_id))
         .set(orders::status.eq(OrderStatus::Expired))
         .returning(Order::as_returning())

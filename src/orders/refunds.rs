@@ -10,6 +10,7 @@ use serde_json::json;
 use super::{Order, OrderStatus};
 use crate::audit::{self, Action, Operator};
 use crate::credits::Credits;
+use crate::ids::{OrderId, UserId};
 use crate::ledger::{self, Actor, LedgerError};
 use crate::money::{Currency, Price};
 use crate::payments::PaymentProvider;
@@ -19,7 +20,7 @@ use crate::schema::{orders, refunds};
 #[diesel(table_name = refunds, check_for_backend(diesel::pg::Pg))]
 pub struct Refund {
     pub id: i64,
-    pub order_id: i64,
+    pub order_id: OrderId,
     pub ledger_entry_id: i64,
     pub credits: Credits,
     pub amount_minor: i64,
@@ -39,13 +40,13 @@ impl Refund {
 #[derive(Insertable)]
 #[diesel(table_name = refunds)]
 struct RefundInsertForm<'a> {
-    order_id: i64,
+    order_id: OrderId,
     ledger_entry_id: i64,
     credits: Credits,
     amount_minor: i64,
     currency: &'a Currency,
     provider_reference: &'a str,
-    refunded_by: i64,
+    refunded_by: UserId,
     reason: &'a str,
 }
 
@@ -130,7 +131,7 @@ pub fn refund_order(
     conn: &mut PgConnection,
     operator: &Operator,
     provider: &dyn PaymentProvider,
-    order_id: i64,
+    order_id: OrderId,
     credits: Credits,
     reason: &str,
 ) -> Result<Refund, RefundError> {

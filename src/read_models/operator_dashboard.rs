@@ -13,6 +13,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Nullable, Text, Timestamptz};
 
 use crate::credits::Credits;
+use crate::ids::{AccountId, DatabaseId, OrderId};
 use crate::mail::outbox::{self, EmailStatus, OutboxEmail};
 use crate::money::{Currency, Price};
 use crate::period::Period;
@@ -75,7 +76,7 @@ pub struct DayFigures {
 #[derive(Debug, Clone, QueryableByName)]
 pub struct TopConsumer {
     #[diesel(sql_type = BigInt)]
-    pub database_id: i64,
+    pub database_id: DatabaseId,
     #[diesel(sql_type = Text)]
     pub database: String,
     #[diesel(sql_type = Text)]
@@ -87,9 +88,9 @@ pub struct TopConsumer {
 #[derive(Debug, Clone, QueryableByName)]
 pub struct LowAccount {
     #[diesel(sql_type = BigInt)]
-    pub account_id: i64,
+    pub account_id: AccountId,
     #[diesel(sql_type = BigInt)]
-    pub database_id: i64,
+    pub database_id: DatabaseId,
     #[diesel(sql_type = Text)]
     pub database: String,
     #[diesel(sql_type = Text)]
@@ -103,7 +104,7 @@ pub struct LowAccount {
 #[derive(Debug, Clone, QueryableByName)]
 pub struct PendingOrder {
     #[diesel(sql_type = BigInt)]
-    pub order_id: i64,
+    pub order_id: OrderId,
     #[diesel(sql_type = Text)]
     pub database: String,
     #[diesel(sql_type = Text)]

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 
 use super::gateway::{DeliveryReport, SmsGateway};
 use crate::credits::Credits;
+use crate::ids::{ContactId, DatabaseId, HoldId, JobId, UserId};
 use crate::schema::sms_messages;
 use crate::sql_text_enum;
 
@@ -26,8 +27,8 @@ sql_text_enum! {
 #[diesel(table_name = sms_messages, check_for_backend(diesel::pg::Pg))]
 pub struct SmsMessage {
     pub id: i64,
-    pub contact_id: Option<i64>,
-    pub sent_by: Option<i64>,
+    pub contact_id: Option<ContactId>,
+    pub sent_by: Option<UserId>,
     pub recipient: String,
     pub body: String,
     pub encoding: String,
@@ -36,7 +37,7 @@ pub struct SmsMessage {
     pub status: SmsStatus,
     pub error: Option<String>,
     pub carrier_reference: Option<String>,
-    pub job_id: Option<i64>,
+    pub job_id: Option<JobId>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -56,9 +57,9 @@ impl SmsMessage {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = sms_messages)]
 pub struct SmsInsertForm<'a> {
-    pub database_id: i64,
-    pub contact_id: Option<i64>,
-    pub sent_by: Option<i64>,
+    pub database_id: DatabaseId,
+    pub contact_id: Option<ContactId>,
+    pub sent_by: Option<UserId>,
     pub recipient: &'a str,
     pub body: &'a str,
     pub encoding: &'a str,
@@ -66,8 +67,8 @@ pub struct SmsInsertForm<'a> {
     pub cost: Credits,
     pub status: SmsStatus,
     pub error: Option<&'a str>,
-    pub hold_id: Option<i64>,
-    pub job_id: Option<i64>,
+    pub hold_id: Option<HoldId>,
+    pub job_id: Option<JobId>,
 }
 
 pub fn insert(conn: &mut PgConnection, rows: &[SmsInsertForm<'_>]) -> QueryResult<Vec<SmsMessage>> {
@@ -85,7 +86,7 @@ pub fn find(conn: &mut PgConnection, id: i64) -> QueryResult<SmsMessage> {
 }
 
 /// A job's messages, in the order they were written.
-pub fn of_job(conn: &mut PgConnection, job_id: i64) -> QueryResult<Vec<SmsMessage>> {
+pub fn of_job(conn: &mut PgConnection, job_id: JobId) -> QueryResult<Vec<SmsMessage>> {
     sms_messages::table
         .filter(sms_messages::job_id.eq(job_id))
         .order(sms_messages::id)
@@ -128,7 +129,7 @@ pub fn mark_not_sent(conn: &mut PgConnection, id: i64, reason: &str) -> QueryRes
 
 /// What a job's messages cost: those the carrier accepted. When `giving_up`, the ones still
 /// queued are closed first as not sent.
-pub fn settle(conn: &mut PgConnection, job_id: i64, giving_up: bool) -> QueryResult<Credits> {
+pub fn settle(conn: &mut PgConnection, job_id: JobId, giving_up: bool) -> QueryResult<Credits> {
     if giving_up {
         diesel::update(
             sms_messages::table
@@ -155,8 +156,8 @@ pub fn settle(conn: &mut PgConnection, job_id: i64, giving_up: bool) -> QueryRes
 /// The SMS sent to a contact, newest first (its chatter).
 pub fn chatter(
     conn: &mut PgConnection,
-    database_id: i64,
-    contact_id: i64,
+    database_id: DatabaseId,
+    contact_id: ContactId,
 ) -> QueryResult<Vec<SmsMessage>> {
     sms_messages::table
         .filter(sms_messages::database_id.eq(database_id))
@@ -168,7 +169,7 @@ pub fn chatter(
 }
 
 /// The database's SMS, newest first (the SMS history).
-pub fn history(conn: &mut PgConnection, database_id: i64) -> QueryResult<Vec<SmsMessage>> {
+pub fn history(conn: &mut PgConnection, database_id: DatabaseId) -> QueryResult<Vec<SmsMessage>> {
     sms_messages::table
         .filter(sms_messages::database_id.eq(database_id))
         .order(sms_messages::id.desc())

@@ -14,6 +14,7 @@ use super::messages::{self, SmsInsertForm, SmsMessage, SmsStatus};
 use super::pricing;
 use crate::contacts::{self, Contact, phone};
 use crate::credits::Credits;
+use crate::ids::{AccountId, ContactId, DatabaseId, UserId};
 use crate::ledger::{Actor, LedgerError};
 use crate::metering::{self, Job, MeteringError, PaidService, PerformError, Request};
 
@@ -37,7 +38,7 @@ pub enum SendError {
     NoNumber,
     #[error("not enough credits")]
     InsufficientCredits {
-        account_id: i64,
+        account_id: AccountId,
         available: Credits,
         needed: Credits,
     },
@@ -177,8 +178,8 @@ struct Target {
 
 /// One message to its recipients, checked and priced: what a send asks of the common steps.
 struct Batch<'a> {
-    database_id: i64,
-    user_id: i64,
+    database_id: DatabaseId,
+    user_id: UserId,
     body: &'a str,
     count: SmsCount,
     description: String,
@@ -233,9 +234,9 @@ fn send_batch(
 pub fn send_to_contact(
     conn: &mut PgConnection,
     gateway: &dyn SmsGateway,
-    database_id: i64,
-    user_id: i64,
-    contact_id: i64,
+    database_id: DatabaseId,
+    user_id: UserId,
+    contact_id: ContactId,
     field: NumberField,
     body: &str,
 ) -> Result<SmsMessage, SendError> {
@@ -309,9 +310,9 @@ pub struct BatchOutcome {
 pub fn send_to_many(
     conn: &mut PgConnection,
     gateway: &dyn SmsGateway,
-    database_id: i64,
-    user_id: i64,
-    contact_ids: &[i64],
+    database_id: DatabaseId,
+    user_id: UserId,
+    contact_ids: &[ContactId],
     body: &str,
 ) -> Result<BatchOutcome, SendError> {
     let count = checked_count(body)?;

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::session::{Admin, CsrfForm};
 use crate::catalog::{self, Pack, Service};
 use crate::error::AppError;
+use crate::ids::{AccountId, OrderId, PackId};
 use crate::ledger::{IapAccount, LedgerEntry, accounts};
 use crate::orders::{self, Order, PaymentResult};
 use crate::pagination::{Keyset, Page};
@@ -30,7 +31,7 @@ struct BuyPage {
 pub async fn packs(
     state: web::Data<AppState>,
     Admin(current): Admin,
-    path: web::Path<i64>,
+    path: web::Path<AccountId>,
 ) -> Result<HttpResponse, AppError> {
     let (account_id, database_id) = (path.into_inner(), current.user.database_id);
     let (service, account, packs) = with_conn(&state, move |conn| {
@@ -51,13 +52,13 @@ pub async fn packs(
 
 #[derive(Deserialize)]
 pub struct BuyForm {
-    pack_id: i64,
+    pack_id: PackId,
 }
 
 pub async fn create_order(
     state: web::Data<AppState>,
     Admin(current): Admin,
-    path: web::Path<i64>,
+    path: web::Path<AccountId>,
     CsrfForm(form): CsrfForm<BuyForm>,
 ) -> Result<HttpResponse, AppError> {
     let account_id = path.into_inner();
@@ -113,7 +114,7 @@ fn checkout_page(
 pub async fn checkout(
     state: web::Data<AppState>,
     Admin(current): Admin,
-    path: web::Path<i64>,
+    path: web::Path<OrderId>,
 ) -> Result<HttpResponse, AppError> {
     let order_id = path.into_inner();
     let page = with_conn(&state, move |conn| {
@@ -136,7 +137,7 @@ pub struct PayForm {
 pub async fn pay(
     state: web::Data<AppState>,
     Admin(current): Admin,
-    path: web::Path<i64>,
+    path: web::Path<OrderId>,
     CsrfForm(form): CsrfForm<PayForm>,
 ) -> Result<HttpResponse, AppError> {
     let order_id = path.into_inner();
@@ -201,7 +202,7 @@ struct ReceiptPage {
 pub async fn receipt(
     state: web::Data<AppState>,
     Admin(current): Admin,
-    path: web::Path<i64>,
+    path: web::Path<OrderId>,
 ) -> Result<HttpResponse, AppError> {
     let order_id = path.into_inner();
     let page = with_conn(&state, move |conn| {
@@ -229,12 +230,12 @@ const ORDERS_PAGE: Keyset = Keyset(25);
 struct OrdersPage {
     nav: Nav,
     orders: Vec<Order>,
-    older: Option<i64>,
+    older: Option<OrderId>,
 }
 
 #[derive(Deserialize)]
 pub struct OrdersQuery {
-    before: Option<i64>,
+    before: Option<OrderId>,
 }
 
 pub async fn order_history(

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::session::{CsrfForm, CurrentUser};
 use crate::contacts::{self, Contact, ContactErrors, ContactInput, phone};
 use crate::error::AppError;
+use crate::ids::ContactId;
 use crate::pagination::Page;
 use crate::web::state::{AppState, with_conn};
 use page::Nav;
@@ -33,7 +34,7 @@ impl ListPage {
 pub struct ListQuery {
     q: Option<String>,
     after_name: Option<String>,
-    after_id: Option<i64>,
+    after_id: Option<ContactId>,
 }
 
 pub async fn list(
@@ -82,7 +83,7 @@ impl ShowPage {
 pub async fn show(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<ContactId>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id) = (path.into_inner(), current.user.database_id);
     let (contact, chatter) = with_conn(&state, move |conn| {
@@ -103,14 +104,14 @@ pub async fn show(
 struct FormPage {
     nav: Nav,
     /// None for a new contact.
-    id: Option<i64>,
+    id: Option<ContactId>,
     input: ContactInput,
     errors: ContactErrors,
 }
 
 fn form_page(
     current: &CurrentUser,
-    id: Option<i64>,
+    id: Option<ContactId>,
     input: ContactInput,
     errors: ContactErrors,
 ) -> FormPage {
@@ -156,7 +157,7 @@ pub async fn create(
 pub async fn edit_form(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<ContactId>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id) = (path.into_inner(), current.user.database_id);
     let contact = with_conn(&state, move |conn| {
@@ -174,7 +175,7 @@ pub async fn edit_form(
 pub async fn update(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<ContactId>,
     CsrfForm(input): CsrfForm<ContactInput>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id) = (path.into_inner(), current.user.database_id);
@@ -202,7 +203,7 @@ pub async fn update(
 pub async fn delete(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<ContactId>,
     _form: CsrfForm<page::EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id) = (path.into_inner(), current.user.database_id);

@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn too_few_credits_offer_a_way_to_buy_more() {
         let error = AppError::InsufficientCredits {
-            account_id: 7,
+            account_id: crate::ids::AccountId(7),
             service_name: "SMS".into(),
             available: crate::credits::Credits::parse("0.5").unwrap(),
         };

@@ -10,6 +10,7 @@ use super::session::{Admin, CsrfForm, CurrentUser};
 use crate::catalog::{self, Service};
 use crate::credits::Credits;
 use crate::error::AppError;
+use crate::ids::AccountId;
 use crate::ledger::accounts::{self, AlertSettings};
 use crate::ledger::{self, IapAccount, LedgerEntry, entries};
 use crate::pagination::{Keyset, Page};
@@ -91,7 +92,7 @@ pub struct HistoryQuery {
 fn load_page(
     conn: &mut diesel::PgConnection,
     current: &CurrentUser,
-    account_id: i64,
+    account_id: AccountId,
     before: Option<i64>,
     alerts: Option<AlertForm>,
 ) -> Result<AccountPage, AppError> {
@@ -117,7 +118,7 @@ fn load_page(
 pub async fn account_information(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<AccountId>,
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (account_id, before) = (path.into_inner(), query.before);
@@ -182,7 +183,7 @@ fn parse_alerts(fields: AlertFields) -> Result<AlertSettings, AlertForm> {
 pub async fn save_alerts(
     state: web::Data<AppState>,
     Admin(current): Admin,
-    path: web::Path<i64>,
+    path: web::Path<AccountId>,
     CsrfForm(fields): CsrfForm<AlertFields>,
 ) -> Result<HttpResponse, AppError> {
     let account_id = path.into_inner();
@@ -215,7 +216,7 @@ pub async fn save_alerts(
 pub async fn regenerate_token(
     state: web::Data<AppState>,
     Admin(current): Admin,
-    path: web::Path<i64>,
+    path: web::Path<AccountId>,
     _form: CsrfForm<page::EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let account_id = path.into_inner();

@@ -10,6 +10,7 @@ use super::session::{CsrfForm, CurrentUser};
 use crate::contacts::{self, Contact, phone};
 use crate::credits::Credits;
 use crate::error::AppError;
+use crate::ids::ContactId;
 use crate::sms::encoding::MAX_PARTS;
 use crate::sms::messages::{self, SmsMessage};
 use crate::sms::pricing;
@@ -49,7 +50,7 @@ fn field_name(field: NumberField) -> &'static str {
 fn send_page(
     conn: &mut diesel::PgConnection,
     current: &CurrentUser,
-    contact_id: i64,
+    contact_id: ContactId,
     field: NumberField,
     message: String,
 ) -> Result<SendPage, AppError> {
@@ -77,7 +78,7 @@ fn send_page(
 pub async fn dialog(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<ContactId>,
     query: web::Query<SendQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (contact_id, field) = (path.into_inner(), query.to.unwrap_or(NumberField::Mobile));
@@ -97,7 +98,7 @@ pub struct SendForm {
 pub async fn send(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<ContactId>,
     CsrfForm(form): CsrfForm<SendForm>,
 ) -> Result<HttpResponse, AppError> {
     let contact_id = path.into_inner();
@@ -181,7 +182,7 @@ struct MassPage {
 }
 
 /// The contact ids (`ids=…`, repeated) and the other fields of a query string or form.
-fn ids_and_message(pairs: &[(String, String)]) -> (Vec<i64>, String) {
+fn ids_and_message(pairs: &[(String, String)]) -> (Vec<ContactId>, String) {
     let ids = pairs
         .iter()
         .filter(|(k, _)| k == "ids")
@@ -198,7 +199,7 @@ fn ids_and_message(pairs: &[(String, String)]) -> (Vec<i64>, String) {
 fn mass_page(
     conn: &mut diesel::PgConnection,
     current: &CurrentUser,
-    ids: &[i64],
+    ids: &[ContactId],
     message: String,
 ) -> Result<MassPage, AppError> {
     let recipients = contacts::by_ids(conn, current.user.database_id, ids)?;

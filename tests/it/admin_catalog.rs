@@ -72,7 +72,8 @@ async fn services_and_packs_are_created_edited_and_hidden_never_deleted() {
         .await;
     assert_eq!(created.status, StatusCode::SEE_OTHER);
     let service_page = created.location().split('?').next().unwrap().to_string();
-    let service_id: i64 = service_page.rsplit('/').next().unwrap().parse().unwrap();
+    let service_id: iap_credits::ids::ServiceId =
+        service_page.rsplit('/').next().unwrap().parse().unwrap();
     let packs_action = format!("{service_page}/packs");
     let bad_pack = ops
         .submit(

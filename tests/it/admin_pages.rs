@@ -89,13 +89,13 @@ async fn only_the_operator_sees_the_admin_pages() {
 }
 
 /// The demo admin buys the Standard pack through the pages; returns the order id.
-async fn demo_purchase(app: &TestApp) -> (i64, i64) {
+async fn demo_purchase(app: &TestApp) -> (i64, iap_credits::ids::AccountId) {
     let admin = app.browser();
     admin.sign_in("admin@demo.test", "demo").await;
     let list = admin.get("/iap/accounts").await.body;
     let end = list.find("\">SMS</a></th>").unwrap();
     let start = list[..end].rfind("/iap/accounts/").unwrap() + "/iap/accounts/".len();
-    let account: i64 = list[start..end].parse().unwrap();
+    let account: iap_credits::ids::AccountId = list[start..end].parse().unwrap();
     let mut conn = app.db.conn();
     let service_id = accounts::by_id(&mut conn, account)
         .unwrap()

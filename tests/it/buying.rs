@@ -25,7 +25,7 @@ async fn admin(app: &TestApp) -> Browser<'_> {
 }
 
 /// The SMS account's id, via View My Services.
-async fn sms_account(browser: &Browser<'_>) -> i64 {
+async fn sms_account(browser: &Browser<'_>) -> iap_credits::ids::AccountId {
     let list = browser.get("/iap/accounts").await.body;
     let end = list.find("\">SMS</a>").unwrap();
     let start = list[..end].rfind("/iap/accounts/").unwrap() + "/iap/accounts/".len();
@@ -33,7 +33,7 @@ async fn sms_account(browser: &Browser<'_>) -> i64 {
 }
 
 /// Clicks Buy on `pack` of the Buy Credits page; returns the checkout path.
-async fn buy(browser: &Browser<'_>, account: i64, pack: &str) -> String {
+async fn buy(browser: &Browser<'_>, account: iap_credits::ids::AccountId, pack: &str) -> String {
     let page = browser.get(&format!("/iap/accounts/{account}/buy")).await;
     let at = page
         .body
@@ -69,7 +69,7 @@ async fn pay(browser: &Browser<'_>, checkout: &str, number: &str) -> crate::harn
         .await
 }
 
-fn balance(app: &TestApp, account: i64) -> Credits {
+fn balance(app: &TestApp, account: iap_credits::ids::AccountId) -> Credits {
     accounts::by_id(&mut app.db.conn(), account)
         .unwrap()
         .unwrap()
@@ -207,7 +207,7 @@ fn concurrent_confirmations_of_one_order_credit_it_once() {
     let pack = iap_credits::catalog::active_packs(&mut conn, sms.id)
         .unwrap()
         .remove(1);
-    let user: i64 = iap_credits::schema::users::table
+    let user: iap_credits::ids::UserId = iap_credits::schema::users::table
         .select(iap_credits::schema::users::id)
         .first(&mut conn)
         .unwrap();

@@ -351,7 +351,7 @@ fn the_outbox_command_lists_failures_and_queues_them_again() {
     );
 
     let mut conn = db.conn();
-    let database: i64 = diesel::insert_into(databases::table)
+    let database: iap_credits::ids::DatabaseId = diesel::insert_into(databases::table)
         .values((
             databases::name.eq("Mailco"),
             databases::subscription.eq("none"),

@@ -8,6 +8,7 @@ use diesel::PgConnection;
 use iap_credits::audit::Operator;
 use iap_credits::catalog;
 use iap_credits::credits::Credits;
+use iap_credits::ids::{AccountId, ContactId, DatabaseId, HoldId, UserId};
 use iap_credits::ledger::verify::verify_ledger;
 use iap_credits::ledger::{self, Actor, GrantKind, IapAccount, accounts};
 use iap_credits::orders::{self, Order, PaymentResult};
@@ -26,9 +27,9 @@ pub fn c(text: &str) -> Credits {
 
 /// A customer database with one administrator.
 pub struct Customer {
-    pub database_id: i64,
+    pub database_id: DatabaseId,
     pub name: String,
-    pub admin_id: i64,
+    pub admin_id: UserId,
 }
 
 impl Customer {
@@ -52,7 +53,7 @@ impl Customer {
     }
 
     /// Another user of the database; returns its id.
-    pub fn user(&self, conn: &mut PgConnection, email: &str, role: Role) -> i64 {
+    pub fn user(&self, conn: &mut PgConnection, email: &str, role: Role) -> UserId {
         tenancy::create_user(conn, &self.name, email, PASSWORD, role)
             .unwrap()
             .id
@@ -113,12 +114,12 @@ pub fn operator(conn: &mut PgConnection) -> Operator {
 }
 
 /// The account as it is now.
-pub fn reload(conn: &mut PgConnection, account_id: i64) -> IapAccount {
+pub fn reload(conn: &mut PgConnection, account_id: AccountId) -> IapAccount {
     accounts::by_id(conn, account_id).unwrap().unwrap()
 }
 
 /// Moves a hold's expiry into the past (as if its time ran out), without releasing it.
-pub fn expire_hold_now(conn: &mut PgConnection, hold_id: i64) {
+pub fn expire_hold_now(conn: &mut PgConnection, hold_id: HoldId) {
     use diesel::RunQueryDsl;
     diesel::sql_query("UPDATE holds SET expires_at = now() - interval '1 second' WHERE id = $1")
         .bind::<diesel::sql_types::BigInt, _>(hold_id)
@@ -132,18 +133,18 @@ pub fn assert_consistent(conn: &mut PgConnection) {
 }
 
 /// The id of the demo contact `name`, from the Contacts list.
-pub async fn contact_id(browser: &Browser<'_>, name: &str) -> i64 {
+pub async fn contact_id(browser: &Browser<'_>, name: &str) -> ContactId {
     let list = browser.get("/contacts").await.body;
     let end = list.find(&format!("\">{name}</a>")).unwrap();
     let start = list[..end].rfind("/contacts/").unwrap() + "/contacts/".len();
     list[start..end].parse().unwrap()
 }
 
-pub async fn sms_balance(app: &TestApp, browser: &Browser<'_>) -> (i64, Credits) {
+pub async fn sms_balance(app: &TestApp, browser: &Browser<'_>) -> (AccountId, Credits) {
     let list = browser.get("/iap/accounts").await.body;
     let end = list.find("\">SMS</a></th>").unwrap();
     let start = list[..end].rfind("/iap/accounts/").unwrap() + "/iap/accounts/".len();
-    let id: i64 = list[start..end].parse().unwrap();
+    let id: AccountId = list[start..end].parse().unwrap();
     (
         id,
         accounts::by_id(&mut app.db.conn(), id)

@@ -5,6 +5,7 @@ use std::sync::{Arc, Barrier};
 
 use diesel::prelude::*;
 use iap_credits::credits::Credits;
+use iap_credits::ids::HoldId;
 use iap_credits::ledger::idempotency::{self, Outcome, StoredResponse};
 use iap_credits::ledger::{self, Actor, GrantKind, IapAccount, LedgerError};
 use iap_credits::tenancy::Subscription;
@@ -141,7 +142,7 @@ mod model {
     struct Model {
         balance: i64,
         reserved: i64,
-        holds: Vec<(i64, i64, St)>, // (id, amount, status)
+        holds: Vec<(HoldId, i64, St)>, // (id, amount, status)
     }
 
     impl Model {
@@ -227,7 +228,7 @@ mod model {
                     let want = if m.available() >= *u {
                         m.reserved += u;
                         m.holds.push((
-                            result.as_ref().map(|h| h.id).unwrap_or(-1),
+                            result.as_ref().map(|h| h.id).unwrap_or(HoldId(-1)),
                             *u,
                             St::Active { due: false },
                         ));

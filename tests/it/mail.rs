@@ -7,6 +7,7 @@ use chrono::Utc;
 use diesel::prelude::*;
 use iap_credits::catalog;
 use iap_credits::credits::Credits;
+use iap_credits::ids::{AccountId, DatabaseId};
 use iap_credits::ledger::accounts::{self, AlertSettings};
 use iap_credits::ledger::{self, Actor, GrantKind, IapAccount};
 use iap_credits::mail::Mailer;
@@ -30,7 +31,13 @@ pub fn watched_account(conn: &mut PgConnection, credits: &str, threshold: &str) 
     reload(conn, account.id)
 }
 
-pub fn warn_me(conn: &mut PgConnection, account_id: i64, on: bool, threshold: &str, email: &str) {
+pub fn warn_me(
+    conn: &mut PgConnection,
+    account_id: AccountId,
+    on: bool,
+    threshold: &str,
+    email: &str,
+) {
     let settings = AlertSettings {
         warn_me: on,
         threshold: c(threshold),
@@ -39,11 +46,11 @@ pub fn warn_me(conn: &mut PgConnection, account_id: i64, on: bool, threshold: &s
     accounts::save_alert_settings(conn, account_id, &settings).unwrap();
 }
 
-pub fn charge(conn: &mut PgConnection, account_id: i64, credits: &str) {
+pub fn charge(conn: &mut PgConnection, account_id: AccountId, credits: &str) {
     ledger::charge(conn, account_id, c(credits), "test", &Actor::cli()).unwrap();
 }
 
-pub fn outbox_of(conn: &mut PgConnection, account_id: i64) -> Vec<OutboxEmail> {
+pub fn outbox_of(conn: &mut PgConnection, account_id: AccountId) -> Vec<OutboxEmail> {
     email_outbox::table
         .filter(email_outbox::account_id.eq(account_id))
         .order(email_outbox::id)
@@ -205,7 +212,7 @@ fn a_purchase_rearms_the_alert_and_sends_a_receipt() {
     );
 }
 
-pub fn database_name(conn: &mut PgConnection, database_id: i64) -> String {
+pub fn database_name(conn: &mut PgConnection, database_id: DatabaseId) -> String {
     iap_credits::schema::databases::table
         .find(database_id)
         .select(iap_credits::schema::databases::name)

@@ -10,6 +10,7 @@ use chrono::Utc;
 use diesel::prelude::*;
 use iap_credits::contacts::{self, ContactInput};
 use iap_credits::credits::Credits;
+use iap_credits::ids::ContactId;
 use iap_credits::ledger::{Actor, holds};
 use iap_credits::metering::{
     self, Job, JobStatus, MAX_ATTEMPTS, PaidService, PerformError, Request, Services,
@@ -46,7 +47,7 @@ impl SmsGateway for CrashingCarrier {
     }
 }
 
-fn contact(conn: &mut PgConnection, customer: &Customer) -> i64 {
+fn contact(conn: &mut PgConnection, customer: &Customer) -> ContactId {
     let input = ContactInput {
         name: "Lucille".into(),
         mobile: "+33 6 12 34 56 78".into(),
@@ -185,7 +186,7 @@ fn a_mass_sms_is_held_long_enough_for_every_attempt_of_its_job() {
     let mut conn = db.conn();
     let customer = Customer::new(&mut conn, Subscription::None);
     let account = customer.funded(&mut conn, "sms", "10");
-    let ids: Vec<i64> = (0..3).map(|_| contact(&mut conn, &customer)).collect();
+    let ids: Vec<ContactId> = (0..3).map(|_| contact(&mut conn, &customer)).collect();
     let real = Arc::new(SimulatedCarrier::default());
     let crashing = CrashingCarrier {
         real: real.clone(),

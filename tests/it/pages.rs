@@ -131,7 +131,7 @@ async fn forms_without_the_csrf_token_are_refused() {
 }
 
 /// The id in the Account Information link of the list row of `service`.
-fn account_id_in(list: &str, service: &str) -> i64 {
+fn account_id_in(list: &str, service: &str) -> iap_credits::ids::AccountId {
     let end = list.find(&format!("\">{service}</a>")).unwrap();
     let start = list[..end].rfind("/iap/accounts/").unwrap() + "/iap/accounts/".len();
     list[start..end].parse().unwrap()

@@ -6,6 +6,7 @@ use std::sync::{Arc, Barrier};
 use diesel::prelude::*;
 use iap_credits::contacts::{self, ContactInput};
 use iap_credits::credits::Credits;
+use iap_credits::ids::{AccountId, ContactId, DatabaseId, UserId};
 use iap_credits::ledger::{self, Actor, GrantKind, accounts, verify::verify_ledger};
 use iap_credits::schema::sms_prices;
 use iap_credits::sms::encoding::count;
@@ -75,9 +76,9 @@ fn an_edited_price_is_used_at_once() {
 }
 
 struct Fixture {
-    database_id: i64,
-    user_id: i64,
-    account_id: i64,
+    database_id: DatabaseId,
+    user_id: UserId,
+    account_id: AccountId,
 }
 
 /// A database without trial credits holding `credits` on its SMS account.
@@ -94,7 +95,7 @@ fn fixture(conn: &mut PgConnection, credits: &str) -> Fixture {
     }
 }
 
-fn contact(conn: &mut PgConnection, f: &Fixture, mobile: &str, country: &str) -> i64 {
+fn contact(conn: &mut PgConnection, f: &Fixture, mobile: &str, country: &str) -> ContactId {
     let input = ContactInput {
         name: format!("To {mobile}"),
         mobile: mobile.into(),
@@ -309,7 +310,7 @@ fn bad_messages_and_foreign_contacts_are_refused() {
     let f = fixture(&mut conn, "1");
     let to = contact(&mut conn, &f, "0470 12 34 56", "BE");
     let carrier = SimulatedCarrier::default();
-    let send = |conn: &mut PgConnection, contact: i64, body: &str| {
+    let send = |conn: &mut PgConnection, contact: ContactId, body: &str| {
         sending::send_to_contact(
             conn,
             &carrier,

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::credits::Credits;
 use crate::error::AppError;
+use crate::ids::{AccountId, DatabaseId};
 use crate::ledger::accounts::{self, AccountRow, AccountView};
 use crate::ledger::{LedgerEntry, LedgerError, adjustments, entries};
 use crate::pagination::{Keyset, Page};
@@ -20,7 +21,7 @@ use crate::web::state::{AppState, with_conn};
 pub struct SearchQuery {
     #[serde(default)]
     q: String,
-    after: Option<i64>,
+    after: Option<DatabaseId>,
 }
 
 #[derive(Template)]
@@ -66,7 +67,7 @@ struct DatabasePage {
 pub async fn show(
     state: web::Data<AppState>,
     operator: PlatformOperator,
-    path: web::Path<i64>,
+    path: web::Path<DatabaseId>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let (database, accounts) = with_conn(&state, move |conn| {
@@ -110,7 +111,7 @@ const LEDGER_PAGE: Keyset = Keyset(50);
 fn account_page(
     conn: &mut crate::db::DbConn,
     nav: Nav,
-    account_id: i64,
+    account_id: AccountId,
     before: Option<i64>,
 ) -> Result<AccountPage, AppError> {
     let view = accounts::operator_view(conn, account_id)?.ok_or(AppError::NotFound)?;
@@ -143,7 +144,7 @@ pub struct AccountQuery {
 pub async fn account(
     state: web::Data<AppState>,
     operator: PlatformOperator,
-    path: web::Path<i64>,
+    path: web::Path<AccountId>,
     query: web::Query<AccountQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
@@ -160,7 +161,7 @@ pub async fn account(
 pub async fn adjust(
     state: web::Data<AppState>,
     operator: PlatformOperator,
-    path: web::Path<i64>,
+    path: web::Path<AccountId>,
     CsrfForm(form): CsrfForm<AdjustForm>,
 ) -> Result<HttpResponse, AppError> {
     let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
@@ -231,7 +232,7 @@ const CSV_BATCH: i64 = 1_000;
 pub async fn ledger_csv(
     state: web::Data<AppState>,
     _operator: PlatformOperator,
-    path: web::Path<i64>,
+    path: web::Path<AccountId>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let exists = with_conn(&state, move |conn| {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::catalog::{self, Service};
 use crate::credits::Credits;
 use crate::error::AppError;
+use crate::ids::{OrderId, ServiceId};
 use crate::orders::OrderStatus;
 use crate::orders::listing::{self, OrderDetails, OrderFilter, OrderRow, PAGE_SIZE};
 use crate::orders::refunds::{self, RefundError, RefundState};
@@ -30,7 +31,7 @@ pub struct ListQuery {
     from: String,
     #[serde(default)]
     to: String,
-    before: Option<i64>,
+    before: Option<OrderId>,
 }
 
 impl ListQuery {
@@ -49,7 +50,7 @@ impl ListQuery {
             }
         }
         if !self.service.is_empty() {
-            match self.service.parse::<i64>() {
+            match self.service.parse::<ServiceId>() {
                 Ok(id) => filter.service_id = Some(id),
                 Err(_) => error = Some("Choose a service from the list.".into()),
             }
@@ -70,7 +71,7 @@ impl ListQuery {
     }
 
     /// The query string of the same filters with another `before`.
-    pub fn with_before(&self, before: i64) -> String {
+    pub fn with_before(&self, before: OrderId) -> String {
         serde_urlencoded::to_string([
             ("status", self.status.as_str()),
             ("service", self.service.as_str()),
@@ -159,7 +160,7 @@ struct OrderPage {
 fn order_page(
     conn: &mut crate::db::DbConn,
     nav: Nav,
-    order_id: i64,
+    order_id: OrderId,
 ) -> Result<OrderPage, AppError> {
     let details = listing::details(conn, order_id)?.ok_or(AppError::NotFound)?;
     let state = refunds::refund_state(conn, &details.row.order)?;
@@ -186,7 +187,7 @@ pub struct ShowQuery {
 pub async fn show(
     state: web::Data<AppState>,
     operator: PlatformOperator,
-    path: web::Path<i64>,
+    path: web::Path<OrderId>,
     query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (order_id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
@@ -202,7 +203,7 @@ pub async fn show(
 pub async fn refund(
     state: web::Data<AppState>,
     operator: PlatformOperator,
-    path: web::Path<i64>,
+    path: web::Path<OrderId>,
     CsrfForm(form): CsrfForm<RefundForm>,
 ) -> Result<HttpResponse, AppError> {
     let (order_id, nav) = (path.into_inner(), Nav::for_user(&operator.0));

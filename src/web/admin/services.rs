@@ -8,6 +8,7 @@ use crate::catalog::manage::{self, PackInput, ServiceInput};
 use crate::catalog::{self, Pack, Service};
 use crate::error::AppError;
 use crate::forms::{FieldErrors, FormError};
+use crate::ids::{PackId, ServiceId};
 use crate::web::page::{self, Nav};
 use crate::web::session::{CsrfForm, PlatformOperator};
 use crate::web::state::{AppState, with_conn};
@@ -94,7 +95,11 @@ pub async fn create_service(
     }
 }
 
-fn service_page(conn: &mut crate::db::DbConn, nav: Nav, id: i64) -> Result<ServicePage, AppError> {
+fn service_page(
+    conn: &mut crate::db::DbConn,
+    nav: Nav,
+    id: ServiceId,
+) -> Result<ServicePage, AppError> {
     let service = catalog::service_by_id(conn, id)
         .optional()?
         .ok_or(AppError::NotFound)?;
@@ -115,7 +120,7 @@ pub struct SavedQuery {
 pub async fn edit_service(
     state: web::Data<AppState>,
     operator: PlatformOperator,
-    path: web::Path<i64>,
+    path: web::Path<ServiceId>,
     query: web::Query<SavedQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
@@ -127,7 +132,7 @@ pub async fn edit_service(
 pub async fn update_service(
     state: web::Data<AppState>,
     operator: PlatformOperator,
-    path: web::Path<i64>,
+    path: web::Path<ServiceId>,
     CsrfForm(form): CsrfForm<ServiceInput>,
 ) -> Result<HttpResponse, AppError> {
     let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
@@ -159,7 +164,7 @@ pub async fn update_service(
 pub async fn create_pack(
     state: web::Data<AppState>,
     operator: PlatformOperator,
-    path: web::Path<i64>,
+    path: web::Path<ServiceId>,
     CsrfForm(form): CsrfForm<PackInput>,
 ) -> Result<HttpResponse, AppError> {
     let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
@@ -195,7 +200,7 @@ struct PackPage {
     errors: FieldErrors,
 }
 
-fn pack_page(conn: &mut crate::db::DbConn, nav: Nav, id: i64) -> Result<PackPage, AppError> {
+fn pack_page(conn: &mut crate::db::DbConn, nav: Nav, id: PackId) -> Result<PackPage, AppError> {
     let pack = catalog::pack(conn, id)?.ok_or(AppError::NotFound)?;
     let service = catalog::service_by_id(conn, pack.service_id)?;
     Ok(PackPage {
@@ -210,7 +215,7 @@ fn pack_page(conn: &mut crate::db::DbConn, nav: Nav, id: i64) -> Result<PackPage
 pub async fn edit_pack(
     state: web::Data<AppState>,
     operator: PlatformOperator,
-    path: web::Path<i64>,
+    path: web::Path<PackId>,
 ) -> Result<HttpResponse, AppError> {
     let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));
     let page = with_conn(&state, move |conn| pack_page(conn, nav, id)).await?;
@@ -220,7 +225,7 @@ pub async fn edit_pack(
 pub async fn update_pack(
     state: web::Data<AppState>,
     operator: PlatformOperator,
-    path: web::Path<i64>,
+    path: web::Path<PackId>,
     CsrfForm(form): CsrfForm<PackInput>,
 ) -> Result<HttpResponse, AppError> {
     let (id, nav) = (path.into_inner(), Nav::for_user(&operator.0));

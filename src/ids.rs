@@ -1,0 +1,40 @@
+//! The ids that travel between modules, as types of their own (Lemmy's `newtypes.rs`): an
+//! account's id cannot be passed where a database's or a hold's is expected. Each wraps the
+//! table's BIGINT key.
+
+crate::sql_id! {
+    /// A customer database (tenant).
+    pub struct DatabaseId;
+}
+crate::sql_id! {
+    /// A user who signs in to a database.
+    pub struct UserId;
+}
+crate::sql_id! {
+    /// A service of the catalog.
+    pub struct ServiceId;
+}
+crate::sql_id! {
+    /// A pack of credits of a service.
+    pub struct PackId;
+}
+crate::sql_id! {
+    /// A database's IAP account for one service.
+    pub struct AccountId;
+}
+crate::sql_id! {
+    /// A hold of credits on an account.
+    pub struct HoldId;
+}
+crate::sql_id! {
+    /// An order of a pack.
+    pub struct OrderId;
+}
+crate::sql_id! {
+    /// A contact of a database.
+    pub struct ContactId;
+}
+crate::sql_id! {
+    /// A paid-service job.
+    pub struct JobId;
+}
