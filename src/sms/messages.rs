@@ -78,13 +78,6 @@ pub fn insert(conn: &mut PgConnection, rows: &[SmsInsertForm<'_>]) -> QueryResul
         .get_results(conn)
 }
 
-pub fn find(conn: &mut PgConnection, id: i64) -> QueryResult<SmsMessage> {
-    sms_messages::table
-        .find(id)
-        .select(SmsMessage::as_select())
-        .first(conn)
-}
-
 /// A job's messages, in the order they were written.
 pub fn of_job(conn: &mut PgConnection, job_id: JobId) -> QueryResult<Vec<SmsMessage>> {
     sms_messages::table

@@ -294,16 +294,14 @@ async fn only_admins_buy_and_only_their_own_orders() {
     assert_eq!(user.get(&checkout).await.status, StatusCode::FORBIDDEN);
     assert_eq!(user.get("/orders").await.status, StatusCode::FORBIDDEN);
 
-    let mut conn = app.db.conn();
-    fixtures::Customer::named(&mut conn, "Rival", iap_credits::tenancy::Subscription::None).user(
-        &mut conn,
+    let rival = fixtures::signed_in(
+        &app,
+        "Rival",
+        iap_credits::tenancy::Subscription::None,
         "boss@rival.example",
         iap_credits::tenancy::Role::Admin,
-    );
-    let rival = app.browser();
-    rival
-        .sign_in("boss@rival.example", fixtures::PASSWORD)
-        .await;
+    )
+    .await;
     assert_eq!(rival.get(&checkout).await.status, StatusCode::NOT_FOUND);
     assert_eq!(
         rival

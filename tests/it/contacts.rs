@@ -150,16 +150,14 @@ async fn another_databases_contacts_are_404_and_forms_need_csrf() {
         .await;
     let path = created.location().to_string();
 
-    let mut conn = app.db.conn();
-    fixtures::Customer::named(&mut conn, "Rival", Subscription::None).user(
-        &mut conn,
+    let rival = fixtures::signed_in(
+        &app,
+        "Rival",
+        Subscription::None,
         "boss@rival.example",
         Role::User,
-    );
-    let rival = app.browser();
-    rival
-        .sign_in("boss@rival.example", fixtures::PASSWORD)
-        .await;
+    )
+    .await;
     assert_eq!(rival.get(&path).await.status, StatusCode::NOT_FOUND);
     assert_eq!(
         rival.get(&format!("{path}/edit")).await.status,

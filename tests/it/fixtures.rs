@@ -103,6 +103,21 @@ pub fn spend(conn: &mut PgConnection, account: &IapAccount, credits: &str) {
     ledger::charge(conn, account.id, c(credits), "use", &Actor::cli()).unwrap();
 }
 
+/// A browser signed in as a new user `email` (password `PASSWORD`) of a new database `name`.
+pub async fn signed_in<'a>(
+    app: &'a TestApp,
+    name: &str,
+    subscription: Subscription,
+    email: &str,
+    role: Role,
+) -> Browser<'a> {
+    let mut conn = app.db.conn();
+    Customer::named(&mut conn, name, subscription).user(&mut conn, email, role);
+    let browser = app.browser();
+    browser.sign_in(email, PASSWORD).await;
+    browser
+}
+
 /// The platform operator, in a database of its own.
 pub fn operator(conn: &mut PgConnection) -> Operator {
     let platform = Customer::named(conn, "Platform", Subscription::None);

@@ -95,16 +95,14 @@ async fn sending_from_a_contact_charges_and_logs_in_the_chatter() {
 #[actix_web::test]
 async fn without_enough_credits_nothing_is_sent_and_buying_is_offered() {
     let app = TestApp::new().with_demo();
-    let mut conn = app.db.conn();
-    fixtures::Customer::named(&mut conn, "Broke", Subscription::None).user(
-        &mut conn,
+    let browser = fixtures::signed_in(
+        &app,
+        "Broke",
+        Subscription::None,
         "broke@example.com",
         Role::Admin,
-    );
-    let browser = app.browser();
-    browser
-        .sign_in("broke@example.com", fixtures::PASSWORD)
-        .await;
+    )
+    .await;
     let created = browser
         .submit(
             "/contacts/new",
@@ -243,16 +241,14 @@ async fn another_databases_contact_cannot_be_texted() {
     let demo = app.browser();
     demo.sign_in("user@demo.test", "demo").await;
     let brandon = contact_id(&demo, "Brandon Freeman").await;
-    let mut conn = app.db.conn();
-    fixtures::Customer::named(&mut conn, "Rival", Subscription::Enterprise).user(
-        &mut conn,
+    let rival = fixtures::signed_in(
+        &app,
+        "Rival",
+        Subscription::Enterprise,
         "boss@rival.example",
         Role::User,
-    );
-    let rival = app.browser();
-    rival
-        .sign_in("boss@rival.example", fixtures::PASSWORD)
-        .await;
+    )
+    .await;
     assert_eq!(
         rival
             .get(&format!("/contacts/{brandon}/sms?to=mobile"))
