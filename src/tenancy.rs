@@ -99,6 +99,22 @@ pub fn database_row(conn: &mut PgConnection, id: DatabaseId) -> QueryResult<Opti
         .optional()
 }
 
+#[derive(Insertable)]
+#[diesel(table_name = databases)]
+struct DatabaseInsertForm<'a> {
+    name: &'a str,
+    subscription: Subscription,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct UserInsertForm<'a> {
+    database_id: DatabaseId,
+    email: &'a str,
+    password_hash: &'a str,
+    role: Role,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TenancyError {
     #[error("a database named {0:?} already exists")]
@@ -152,10 +168,10 @@ pub fn create_database(
 ) -> Result<Database, TenancyError> {
     let name = parse_database_name(name)?;
     diesel::insert_into(databases::table)
-        .values((
-            databases::name.eq(&name),
-            databases::subscription.eq(subscription),
-        ))
+        .values(DatabaseInsertForm {
+            name: &name,
+            subscription,
+        })
         .returning(Database::as_returning())
         .get_result(conn)
         .map_err(|e| {
@@ -205,12 +221,12 @@ pub fn create_user_with_hash(
     let database = find_database(conn, database_name)?
         .ok_or_else(|| TenancyError::UnknownDatabase(database_name.trim().to_string()))?;
     diesel::insert_into(users::table)
-        .values((
-            users::database_id.eq(database.id),
-            users::email.eq(&email),
-            users::password_hash.eq(password_hash),
-            users::role.eq(role),
-        ))
+        .values(UserInsertForm {
+            database_id: database.id,
+            email: &email,
+            password_hash,
+            role,
+        })
         .returning(User::as_returning())
         .get_result(conn)
         .map_err(|e| {

@@ -64,7 +64,7 @@ pub struct ContactErrors {
 }
 
 /// A contact ready to store: the only way to write a contact's fields (new or changed).
-#[derive(Debug, Clone, PartialEq, Eq, AsChangeset)]
+#[derive(Debug, Clone, PartialEq, Eq, Insertable, AsChangeset)]
 #[diesel(table_name = contacts, treat_none_as_null = true)]
 pub struct ValidContact {
     pub name: String,
@@ -125,6 +125,15 @@ impl ContactInput {
             country,
         })
     }
+}
+
+/// A new contact's row: the database it belongs to, and its fields.
+#[derive(Insertable)]
+#[diesel(table_name = contacts)]
+struct ContactInsertForm {
+    database_id: DatabaseId,
+    #[diesel(embed)]
+    contact: ValidContact,
 }
 
 /// A page of the database's contacts matching `search` (name, company, email, phone), by
@@ -214,16 +223,9 @@ pub fn create_many(
 ) -> QueryResult<Vec<Contact>> {
     let rows: Vec<_> = new
         .iter()
-        .map(|c| {
-            (
-                contacts::database_id.eq(database_id),
-                contacts::name.eq(&c.name),
-                contacts::company.eq(&c.company),
-                contacts::email.eq(&c.email),
-                contacts::phone.eq(&c.phone),
-                contacts::mobile.eq(&c.mobile),
-                contacts::country.eq(&c.country),
-            )
+        .map(|contact| ContactInsertForm {
+            database_id,
+            contact: contact.clone(),
         })
         .collect();
     diesel::insert_into(contacts::table)

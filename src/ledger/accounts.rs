@@ -30,6 +30,15 @@ pub struct IapAccount {
     pub warning_email: String,
 }
 
+/// A new account's row: its balance starts at zero, with a token of its own.
+#[derive(Insertable)]
+#[diesel(table_name = iap_accounts)]
+struct AccountInsertForm {
+    database_id: DatabaseId,
+    service_id: ServiceId,
+    token: String,
+}
+
 /// The low-credit alert settings of an account, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertSettings {
@@ -67,11 +76,11 @@ pub fn get_or_create(
     }
     conn.transaction(|conn| {
         let created: Option<IapAccount> = diesel::insert_into(iap_accounts::table)
-            .values((
-                iap_accounts::database_id.eq(database_id),
-                iap_accounts::service_id.eq(service_id),
-                iap_accounts::token.eq(new_token()),
-            ))
+            .values(AccountInsertForm {
+                database_id,
+                service_id,
+                token: new_token(),
+            })
             .on_conflict((iap_accounts::database_id, iap_accounts::service_id))
             .do_nothing()
             .returning(IapAccount::as_returning())

@@ -72,6 +72,22 @@ impl Change {
     }
 }
 
+/// A ledger row as written (only `append` writes them).
+#[derive(Insertable)]
+#[diesel(table_name = ledger_entries)]
+struct EntryInsertForm<'a> {
+    account_id: AccountId,
+    kind: EntryKind,
+    amount: Credits,
+    reserved_change: Credits,
+    balance_after: Credits,
+    reserved_after: Credits,
+    hold_id: Option<HoldId>,
+    order_id: Option<OrderId>,
+    actor: &'a str,
+    description: &'a str,
+}
+
 /// Largest balance an account can reach, so sums never overflow.
 const MAX_BALANCE_UNITS: i64 = 1_000 * MAX_CREDITS * UNITS_PER_CREDIT;
 
@@ -105,18 +121,18 @@ pub(super) fn append(
     account.balance = Credits::from_units(balance);
     account.reserved = Credits::from_units(reserved);
     Ok(diesel::insert_into(ledger_entries::table)
-        .values((
-            ledger_entries::account_id.eq(account.id),
-            ledger_entries::kind.eq(change.kind),
-            ledger_entries::amount.eq(Credits::from_units(change.amount)),
-            ledger_entries::reserved_change.eq(Credits::from_units(change.reserved_change)),
-            ledger_entries::balance_after.eq(account.balance),
-            ledger_entries::reserved_after.eq(account.reserved),
-            ledger_entries::hold_id.eq(change.hold_id),
-            ledger_entries::order_id.eq(change.order_id),
-            ledger_entries::actor.eq(actor.as_str()),
-            ledger_entries::description.eq(description),
-        ))
+        .values(EntryInsertForm {
+            account_id: account.id,
+            kind: change.kind,
+            amount: Credits::from_units(change.amount),
+            reserved_change: Credits::from_units(change.reserved_change),
+            balance_after: account.balance,
+            reserved_after: account.reserved,
+            hold_id: change.hold_id,
+            order_id: change.order_id,
+            actor: actor.as_str(),
+            description,
+        })
         .returning(LedgerEntry::as_returning())
         .get_result(conn)?)
 }

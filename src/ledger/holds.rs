@@ -38,6 +38,17 @@ pub struct Hold {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
+/// A new hold's row.
+#[derive(Insertable)]
+#[diesel(table_name = holds)]
+pub(super) struct HoldInsertForm<'a> {
+    pub account_id: AccountId,
+    pub amount: Credits,
+    pub description: &'a str,
+    pub actor: &'a str,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A hold of the account, locked for the rest of the transaction.
 pub(super) fn lock(
     conn: &mut PgConnection,

@@ -8,7 +8,7 @@ use chrono::Utc;
 use diesel::prelude::*;
 
 use super::entries::{self, Change};
-use super::holds::{self, DEFAULT_HOLD_TTL, Hold, HoldStatus, MAX_HOLD_TTL};
+use super::holds::{self, DEFAULT_HOLD_TTL, Hold, HoldInsertForm, HoldStatus, MAX_HOLD_TTL};
 use super::{Actor, EntryKind, IapAccount, LedgerEntry, LedgerError, accounts};
 use crate::credits::Credits;
 use crate::ids::{AccountId, HoldId, OrderId};
@@ -295,13 +295,13 @@ pub fn authorize(
             return Err(insufficient(conn, &account, amount));
         }
         let hold: Hold = diesel::insert_into(holds_table::table)
-            .values((
-                holds_table::account_id.eq(account.id),
-                holds_table::amount.eq(amount),
-                holds_table::description.eq(description.trim()),
-                holds_table::actor.eq(actor.as_str()),
-                holds_table::expires_at.eq(expires_at),
-            ))
+            .values(HoldInsertForm {
+                account_id: account.id,
+                amount,
+                description: description.trim(),
+                actor: actor.as_str(),
+                expires_at,
+            })
             .returning(Hold::as_returning())
             .get_result(conn)?;
         entries::append(

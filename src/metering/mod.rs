@@ -214,7 +214,18 @@ pub fn run_due(
         let Some(job) = jobs::claim(conn, None, now, now + lease())? else {
             break;
         };
-        let service = services.for_job(conn, &job)?;
+        let service = match services.for_job(conn, &job) {
+            Ok(service) => service,
+            // A job of a service this process does not run (another instance may): let it go
+            // until its lease would have ended, and look at the next one.
+            Err(MeteringError::NoWorker(slug)) => {
+                tracing::warn!(job = %job.id, service = %slug, "no worker here for this job");
+                jobs::retry_later(conn, job.id, now + lease(), "no worker for its service")?;
+                run.retried += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         match run_claimed(conn, service.as_ref(), job, now)?.status {
             JobStatus::Pending => run.retried += 1,
             _ => run.finished += 1,

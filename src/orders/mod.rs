@@ -80,6 +80,16 @@ struct OrderInsertForm<'a> {
     expires_at: DateTime<Utc>,
 }
 
+/// What the provider said to one attempt to pay an order.
+#[derive(Insertable)]
+#[diesel(table_name = payment_attempts)]
+struct PaymentAttemptInsertForm<'a> {
+    order_id: OrderId,
+    approved: bool,
+    message: &'a str,
+    card_last4: &'a str,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
     #[error("no such order")]
@@ -211,12 +221,12 @@ pub fn pay(
             PaymentOutcome::Declined { message } => (false, message.clone()),
         };
         diesel::insert_into(payment_attempts::table)
-            .values((
-                payment_attempts::order_id.eq(order.id),
-                payment_attempts::approved.eq(approved),
-                payment_attempts::message.eq(&message),
-                payment_attempts::card_last4.eq(card.last4()),
-            ))
+            .values(PaymentAttemptInsertForm {
+                order_id: order.id,
+                approved,
+                message: &message,
+                card_last4: card.last4(),
+            })
             .execute(conn)?;
         let PaymentOutcome::Approved { reference } = outcome else {
             return Ok(PaymentResult::Declined { order, message });

@@ -64,6 +64,15 @@ pub struct SmsPriceInput {
     pub price: String,
 }
 
+/// A country's price as the operator sets it (new or changed; the code never changes).
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = sms_prices)]
+struct SmsPriceForm<'a> {
+    country_code: &'a str,
+    country_name: &'a str,
+    price: Credits,
+}
+
 /// Sets the price of a country (adding it when new); `*` is every other country.
 pub fn set_price(
     conn: &mut PgConnection,
@@ -105,19 +114,16 @@ pub fn set_price(
             .for_update()
             .first(conn)
             .optional()?;
+        let form = SmsPriceForm {
+            country_code: &code,
+            country_name: &name,
+            price,
+        };
         let after: CountryPrice = diesel::insert_into(sms_prices::table)
-            .values((
-                sms_prices::country_code.eq(&code),
-                sms_prices::country_name.eq(&name),
-                sms_prices::price.eq(price),
-            ))
+            .values(&form)
             .on_conflict(sms_prices::country_code)
             .do_update()
-            .set((
-                sms_prices::country_name.eq(&name),
-                sms_prices::price.eq(price),
-                sms_prices::updated_at.eq(diesel::dsl::now),
-            ))
+            .set((&form, sms_prices::updated_at.eq(diesel::dsl::now)))
             .returning(CountryPrice::as_returning())
             .get_result(conn)?;
         let as_json =

@@ -6,7 +6,9 @@ use std::process::{Command, Output};
 use diesel::prelude::*;
 use iap_credits::embedded_pg::EmbeddedPostgres;
 use iap_credits::schema::{databases, users};
+use iap_credits::tenancy::Subscription;
 
+use crate::fixtures::Customer;
 use crate::harness::{TestDb, launch_options, scratch_dir};
 
 /// Runs the binary against an external database.
@@ -351,19 +353,8 @@ fn the_outbox_command_lists_failures_and_queues_them_again() {
     );
 
     let mut conn = db.conn();
-    let database: iap_credits::ids::DatabaseId = diesel::insert_into(databases::table)
-        .values((
-            databases::name.eq("Mailco"),
-            databases::subscription.eq("none"),
-        ))
-        .returning(databases::id)
-        .get_result(&mut conn)
-        .unwrap();
-    let sms = iap_credits::catalog::service_by_slug(&mut conn, "sms")
-        .unwrap()
-        .unwrap();
-    let account =
-        iap_credits::ledger::accounts::get_or_create(&mut conn, database, sms.id).unwrap();
+    let mailco = Customer::named(&mut conn, "Mailco", Subscription::None);
+    let (database, account) = (mailco.database_id, mailco.account(&mut conn, "sms"));
     let id: i64 = diesel::sql_query(format!(
         "INSERT INTO email_outbox (kind, database_id, account_id, status, attempts, last_error, closed_at) \
          VALUES ('low_credit', {database}, {}, 'failed', 12, 'Connection refused', now()) RETURNING id",

@@ -363,3 +363,31 @@ fn two_workers_racing_for_a_job_finish_it_once() {
     assert_eq!(reload(&mut conn, account.id).balance, c("3"));
     assert_consistent(&mut conn);
 }
+
+#[test]
+fn a_job_no_worker_here_can_run_is_left_for_one_that_can() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let customer = Customer::new(&mut conn, Subscription::None);
+    customer.funded(&mut conn, "vat-validation", "5");
+    let job = begin_vat_job(&mut conn, &customer);
+    let sms_only =
+        Services::default().with(Arc::new(SmsWorker(Arc::new(SimulatedCarrier::default()))));
+    let run = metering::run_due(&mut conn, &sms_only, later(), 10).unwrap();
+    assert_eq!((run.finished, run.retried), (0, 1));
+    let waiting = metering::jobs::find(&mut conn, job.id).unwrap().unwrap();
+    assert_eq!(waiting.status, JobStatus::Pending);
+    // A worker that runs the service finishes it.
+    let vat = Services::default().with(Arc::new(VatChecks {
+        failing: false,
+        used: c("1"),
+    }));
+    let much_later = later() + chrono::Duration::hours(1);
+    assert_eq!(
+        metering::run_due(&mut conn, &vat, much_later, 10)
+            .unwrap()
+            .finished,
+        1
+    );
+    assert_consistent(&mut conn);
+}
