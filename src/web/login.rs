@@ -29,13 +29,30 @@ pub struct LoginQuery {
     next: Option<String>,
 }
 
-/// Only paths of this site are followed after signing in (no open redirect).
+/// Where a browser goes after signing in when `next` is not a path of this site.
+const DEFAULT_NEXT: &str = "/iap/accounts";
+
+/// Only paths of this site are followed after signing in (no open redirect). `next` is read
+/// as a URL relative to our own origin, the way a browser resolves a `Location`, and kept only
+/// when it stays on that origin; anything a browser might strip or reinterpret (control
+/// characters, white space, backslashes), typed or percent-encoded, sends to the default page.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path.to_string()
+    let Some(next) = next.filter(|n| n.starts_with('/')) else {
+        return DEFAULT_NEXT.into();
+    };
+    let decoded = percent_encoding::percent_decode_str(next).decode_utf8_lossy();
+    let unsafe_char = |c: char| c.is_control() || c.is_whitespace() || c == '\\';
+    if next.chars().any(unsafe_char) || decoded.chars().any(unsafe_char) {
+        return DEFAULT_NEXT.into();
+    }
+    let Ok(ours) = url::Url::parse("http://this-site.invalid/") else {
+        return DEFAULT_NEXT.into();
+    };
+    match ours.join(next) {
+        Ok(target) if target.origin() == ours.origin() => {
+            target[url::Position::BeforePath..].to_string()
         }
-        _ => "/iap/accounts".to_string(),
+        _ => DEFAULT_NEXT.into(),
     }
 }
 
@@ -96,4 +113,35 @@ pub async fn submit(
 pub async fn logout(session: Session, _form: CsrfForm<page::EmptyForm>) -> HttpResponse {
     session::end(&session);
     page::see_other("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_of_this_site_are_followed() {
+        for (next, expected) in [
+            ("/settings", "/settings"),
+            (
+                "/iap/accounts/3?before=10#history",
+                "/iap/accounts/3?before=10#history",
+            ),
+            ("/%2F/still/ours", "/%2F/still/ours"),
+            ("https://evil.example/", DEFAULT_NEXT),
+            ("//evil.example", DEFAULT_NEXT),
+            ("/%09/evil.example", DEFAULT_NEXT),
+            ("/\t/evil.example", DEFAULT_NEXT),
+            ("/\\evil.example", DEFAULT_NEXT),
+            ("/%5Cevil.example", DEFAULT_NEXT),
+            ("/settings\r\nSet-Cookie: x=1", DEFAULT_NEXT),
+            ("/%0d%0aSet-Cookie:x", DEFAULT_NEXT),
+            ("/ /evil.example", DEFAULT_NEXT),
+            ("javascript:alert(1)", DEFAULT_NEXT),
+            ("", DEFAULT_NEXT),
+        ] {
+            assert_eq!(safe_next(Some(next)), expected, "{next:?}");
+        }
+        assert_eq!(safe_next(None), DEFAULT_NEXT);
+    }
 }

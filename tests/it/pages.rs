@@ -318,6 +318,9 @@ async fn sign_in_only_follows_local_next_paths() {
     for (next, expected) in [
         ("https://evil.example/", "/iap/accounts"),
         ("//evil.example", "/iap/accounts"),
+        ("/%09/evil.example", "/iap/accounts"),
+        ("/\\evil.example", "/iap/accounts"),
+        ("/settings\r\nSet-Cookie: stolen=1", "/iap/accounts"),
         ("/settings", "/settings"),
     ] {
         let page = browser

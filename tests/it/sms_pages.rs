@@ -82,6 +82,16 @@ async fn sending_from_a_contact_charges_and_logs_in_the_chatter() {
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("needs 14 SMS"));
     assert!(page.body.contains(&long));
+    // A NUL byte (which PostgreSQL cannot store) is refused before anything is written.
+    let page = browser
+        .submit(
+            &form,
+            &action,
+            &[("to", "mobile"), ("message", "Free\0SMS")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("Remove the control characters"));
     assert_eq!(
         browser
             .post(&action, &[("to", "mobile"), ("message", "no token")])
