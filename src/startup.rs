@@ -167,6 +167,9 @@ pub fn spawn_maintenance(state: &AppState) {
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
+/// Served over https: browsers keep to https for a year.
+const HSTS: &str = "max-age=31536000";
+
 /// Cookie sessions: signed and encrypted with the app's key, HttpOnly, SameSite=Lax, Secure
 /// when the app is served over https, and gone after 8 hours without a request.
 fn session_middleware(
@@ -206,6 +209,7 @@ pub fn build_app(
     >,
 > {
     let sessions = session_middleware(&state);
+    let https = state.base_url.starts_with("https://");
     App::new()
         .app_data(web::Data::new(state))
         .wrap(sessions)
@@ -214,8 +218,15 @@ pub fn build_app(
                 .add(("Content-Security-Policy", CSP))
                 .add(("X-Content-Type-Options", "nosniff"))
                 .add(("X-Frame-Options", "DENY"))
-                .add(("Referrer-Policy", "same-origin")),
+                .add(("Referrer-Policy", "same-origin"))
+                // Pages show tokens, orders and balances: no copy in any cache (the static
+                // files set their own Cache-Control, which this does not replace).
+                .add(("Cache-Control", "no-store")),
         )
+        .wrap(actix_web::middleware::Condition::new(
+            https,
+            DefaultHeaders::new().add(("Strict-Transport-Security", HSTS)),
+        ))
         .wrap(Logger::new("%r %s %b %Dms"))
         .configure(crate::api::routes)
         .configure(crate::web::routes)

@@ -146,10 +146,42 @@ fn origin_is_ours(req: &HttpRequest) -> bool {
     let Some(origin) = req.headers().get("Origin").and_then(|o| o.to_str().ok()) else {
         return true; // older browsers and same-origin GET-to-POST flows may omit it
     };
-    let host = req.connection_info().host().to_string();
     let base = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.base_url.clone())
         .unwrap_or_default();
-    origin == base || origin.split_once("://").is_some_and(|(_, h)| h == host)
+    same_origin(origin, &base)
+}
+
+/// Whether a browser's `Origin` is the configured base URL's origin. Never the request's own
+/// `Host` or `X-Forwarded-Host`, which whoever sends the request chooses. On loopback, the
+/// names `127.0.0.1` and `localhost` are the same machine and both accepted.
+fn same_origin(origin: &str, base: &str) -> bool {
+    let (Ok(origin), Ok(base)) = (url::Url::parse(origin), url::Url::parse(base)) else {
+        return false;
+    };
+    let loopback = |u: &url::Url| matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    origin.origin() == base.origin()
+        || (loopback(&origin)
+            && loopback(&base)
+            && origin.scheme() == base.scheme()
+            && origin.port_or_known_default() == base.port_or_known_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn only_the_base_urls_origin_is_ours() {
+        let base = "https://iap.example.com";
+        assert!(same_origin("https://iap.example.com", base));
+        assert!(!same_origin("https://evil.example", base));
+        assert!(!same_origin("http://iap.example.com", base));
+        assert!(!same_origin("https://iap.example.com:8443", base));
+        assert!(!same_origin("null", base));
+        let local = "http://127.0.0.1:8080";
+        assert!(same_origin("http://localhost:8080", local));
+        assert!(!same_origin("http://localhost:8081", local));
+    }
 }

@@ -337,7 +337,7 @@ async fn the_account_page_adjusts_and_exports_the_whole_ledger_as_csv() {
             &[
                 ("direction", "credit"),
                 ("credits", "2"),
-                ("reason", "Goodwill for the outage"),
+                ("reason", "=HYPERLINK(\"http://evil.example\") goodwill"),
             ],
         )
         .await;
@@ -357,7 +357,12 @@ async fn the_account_page_adjusts_and_exports_the_whole_ledger_as_csv() {
     );
     assert_eq!(&rows[0][2], "adjustment");
     assert_eq!(&rows[0][3], "2000.0000");
-    assert_eq!(&rows[1_205][10], "Goodwill for the outage");
+    // A reason a spreadsheet would run as a formula is written as text; numbers stay numbers.
+    assert_eq!(
+        &rows[1_205][10],
+        "'=HYPERLINK(\"http://evil.example\") goodwill"
+    );
+    assert_eq!(&rows[1][3], "-0.5000");
     assert_eq!(&rows[1_205][5], "1400.0000");
     let ids: Vec<i64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
     assert!(

@@ -92,6 +92,23 @@ async fn pages_carry_security_headers() {
     assert!(csp.contains("frame-ancestors 'none'"));
     assert_eq!(page.header("x-content-type-options"), "nosniff");
     assert_eq!(page.header("x-frame-options"), "DENY");
+    assert_eq!(page.header("cache-control"), "no-store");
+    assert_eq!(
+        page.header("strict-transport-security"),
+        "",
+        "not over http"
+    );
+    assert_ne!(
+        app.get("/static/style.css").await.header("cache-control"),
+        "no-store",
+        "static files keep their own caching"
+    );
+    let mut https = TestApp::new();
+    https.state.base_url = "https://iap.example.com".into();
+    assert_eq!(
+        https.get("/").await.header("strict-transport-security"),
+        "max-age=31536000"
+    );
 }
 
 #[actix_web::test]

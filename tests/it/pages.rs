@@ -130,6 +130,34 @@ async fn forms_without_the_csrf_token_are_refused() {
     assert!(page.body.contains("did not come from this site"));
 }
 
+#[actix_web::test]
+async fn a_form_posted_from_another_origin_is_refused_whatever_host_it_claims() {
+    let app = TestApp::new().with_demo();
+    let browser = app.browser();
+    let fields = [("email", "admin@demo.test"), ("password", "demo")];
+    // The evil page's request claims the evil host too: only the configured base URL counts.
+    let page = browser
+        .submit_from(
+            "https://evil.example",
+            "evil.example",
+            "/login",
+            "/login",
+            &fields,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let page = browser
+        .submit_from(
+            "http://127.0.0.1:8080",
+            "127.0.0.1:8080",
+            "/login",
+            "/login",
+            &fields,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+}
+
 /// The id in the Account Information link of the list row of `service`.
 fn account_id_in(list: &str, service: &str) -> iap_credits::ids::AccountId {
     let end = list.find(&format!("\">{service}</a>")).unwrap();

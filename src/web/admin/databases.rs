@@ -285,6 +285,17 @@ pub async fn ledger_csv(
 
 use futures_util::StreamExt;
 
+/// A text cell that a spreadsheet will not run as a formula: one starting with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return gets a leading apostrophe. (Only text cells: the numeric
+/// columns are written by us and stay numbers.)
+fn csv_text(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
 /// CSV lines for `entries` (or just the header line).
 fn csv_chunk(entries: &[LedgerEntry], header: bool) -> Result<Vec<u8>, String> {
     let mut writer = csv::Writer::from_writer(Vec::new());
@@ -318,8 +329,8 @@ fn csv_chunk(entries: &[LedgerEntry], header: bool) -> Result<Vec<u8>, String> {
                 e.reserved_after.to_string(),
                 e.hold_id.map(|h| h.to_string()).unwrap_or_default(),
                 e.order_id.map(|o| o.to_string()).unwrap_or_default(),
-                e.actor.clone(),
-                e.description.clone(),
+                csv_text(&e.actor),
+                csv_text(&e.description),
             ])
             .map_err(fail)?;
     }
