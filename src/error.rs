@@ -11,6 +11,11 @@ pub enum AppError {
     SignInRequired { next: String },
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// A request that cannot be read as sent (a form that does not parse, a NUL byte).
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("the request is too large")]
+    TooLarge,
     /// Too few credits for what the user asked: the page offers to buy more.
     #[error("not enough credits: {available} available")]
     InsufficientCredits {

@@ -196,6 +196,36 @@ fn session_middleware(
     .build()
 }
 
+/// A query string holding a NUL byte (`%00`) is refused with a 400 before any handler runs:
+/// no stored text holds one, and PostgreSQL refuses it in a query.
+fn refuse_nul_in_query<S>(
+    req: ServiceRequest,
+    srv: &S,
+) -> futures_util::future::LocalBoxFuture<'static, Result<ServiceResponse, actix_web::Error>>
+where
+    S: actix_web::dev::Service<
+            ServiceRequest,
+            Response = ServiceResponse,
+            Error = actix_web::Error,
+        >,
+    S::Future: 'static,
+{
+    use actix_web::ResponseError;
+    let decoded = percent_encoding::percent_decode_str(req.query_string()).collect::<Vec<u8>>();
+    if !decoded.contains(&0) {
+        return Box::pin(srv.call(req));
+    }
+    let response = if req.path().starts_with("/api/") {
+        crate::api::ApiError::malformed("the query string holds a NUL character").error_response()
+    } else {
+        crate::error::AppError::BadRequest(
+            "The address holds a NUL character, which cannot be searched for. Remove it and try again.",
+        )
+        .error_response()
+    };
+    Box::pin(std::future::ready(Ok(req.into_response(response))))
+}
+
 /// The whole application, as the server and the tests use it.
 pub fn build_app(
     state: AppState,
@@ -212,6 +242,7 @@ pub fn build_app(
     let https = state.base_url.starts_with("https://");
     App::new()
         .app_data(web::Data::new(state))
+        .wrap_fn(refuse_nul_in_query)
         .wrap(sessions)
         .wrap(
             DefaultHeaders::new()

@@ -50,6 +50,11 @@ fn credits_from_json(value: &Value) -> Result<Credits, ApiError> {
 
 fn description(text: Option<String>) -> Result<String, ApiError> {
     let text = text.unwrap_or_default();
+    if text.contains('\0') {
+        return Err(ApiError::malformed(
+            "`description` holds a NUL character, which cannot be stored",
+        ));
+    }
     if text.chars().count() > MAX_DESCRIPTION {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

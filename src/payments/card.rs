@@ -1,5 +1,6 @@
 //! Card details as typed in a checkout form, parsed strictly: the number passes the Luhn
-//! check, the expiry (MM/YY) is not past, the CVC has 3 or 4 digits.
+//! check (and is not all zeros), the expiry is MM/YY or MM/YYYY, neither past nor more than
+//! 20 years ahead, the CVC has 3 or 4 digits.
 
 use chrono::{Datelike, Utc};
 
@@ -68,7 +69,7 @@ impl Card {
         } else if !digits.bytes().all(|b| b.is_ascii_digit()) || !(12..=19).contains(&digits.len())
         {
             errors.number = Some("A card number has 12 to 19 digits.".into());
-        } else if !luhn_valid(&digits) {
+        } else if !luhn_valid(&digits) || digits.bytes().all(|b| b == b'0') {
             errors.number =
                 Some("This card number is not valid; check it for typing errors.".into());
         }
@@ -78,6 +79,10 @@ impl Card {
             errors.expiry = Some("Enter the expiry date as MM/YY, e.g. 08/29.".into());
         } else if (year, month) < (today.year(), today.month()) {
             errors.expiry = Some("This card has expired.".into());
+        } else if year > today.year() + MAX_YEARS_AHEAD {
+            errors.expiry = Some(format!(
+                "A card expires within {MAX_YEARS_AHEAD} years; check the year."
+            ));
         }
         let cvc = cvc.trim();
         if !(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit()) {
@@ -96,17 +101,19 @@ impl Card {
     }
 }
 
-/// "MM/YY" (or "MM / YY", "MM/YYYY") → (month, full year).
+/// Cards are issued for at most this many years.
+const MAX_YEARS_AHEAD: i32 = 20;
+
+/// "MM/YY" or "MM/YYYY", digits only → (month, full year).
 fn parse_expiry(text: &str) -> Option<(u32, i32)> {
-    let (month, year) = text.split_once('/')?;
-    let month: u32 = month.trim().parse().ok().filter(|m| (1..=12).contains(m))?;
-    let year = year.trim();
-    let year: i32 = match year.len() {
-        2 => 2000 + year.parse::<i32>().ok()?,
-        4 => year.parse().ok()?,
-        _ => return None,
-    };
-    Some((month, year))
+    let (month, year) = text.trim().split_once('/')?;
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if month.len() != 2 || !digits(month) || !matches!(year.len(), 2 | 4) || !digits(year) {
+        return None;
+    }
+    let month: u32 = month.parse().ok().filter(|m| (1..=12).contains(m))?;
+    let year: i32 = year.parse().ok()?;
+    Some((month, if year < 100 { 2000 + year } else { year }))
 }
 
 #[cfg(test)]
@@ -123,11 +130,29 @@ mod tests {
 
     #[test]
     fn parses_a_good_card_and_explains_bad_fields() {
-        let card = Card::parse(" Ada Lovelace ", "4242 4242 4242 4242", "12/99", "123").unwrap();
+        let card = Card::parse(" Ada Lovelace ", "4242 4242 4242 4242", "12/39", "123").unwrap();
         assert_eq!(
             (card.last4(), card.expiry_month, card.expiry_year),
-            ("4242", 12, 2099)
+            ("4242", 12, 2039)
         );
+        let long = Card::parse("A", "4242424242424242", "08/2031", "123").unwrap();
+        assert_eq!(long.expiry_year, 2031);
+        for bad in [
+            "8/31", "08 / 31", "08/031", "08-31", "0831", "08/3a", "+8/31",
+        ] {
+            let errors = Card::parse("A", "4242424242424242", bad, "123").unwrap_err();
+            assert!(errors.expiry.is_some(), "{bad}");
+        }
+        let far = Card::parse("A", "4242424242424242", "12/2099", "123").unwrap_err();
+        assert!(far.expiry.unwrap().contains("within 20 years"));
+        for zeros in ["0000 0000 0000 0000", "000000000000"] {
+            assert!(
+                Card::parse("A", zeros, "12/39", "123")
+                    .unwrap_err()
+                    .number
+                    .is_some()
+            );
+        }
         let errors = Card::parse("", "4242 4242 4242 4241", "13/30", "12").unwrap_err();
         assert!(
             errors.holder.is_some()

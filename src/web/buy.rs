@@ -76,12 +76,16 @@ pub async fn create_order(
     Ok(page::see_other(format!("/checkout/{}", order.id)))
 }
 
-/// The checkout form as typed (never the CVC), with a message per field.
+/// The checkout form as typed, with a message per field. A card number is shown again only
+/// when it did not parse (the user must correct it); a valid one never comes back in a page,
+/// only its last 4 digits. Never the CVC.
 #[derive(Default)]
 pub struct CheckoutForm {
     pub holder: String,
     pub number: String,
     pub expiry: String,
+    /// The last 4 digits of a valid number that must be typed again.
+    pub number_ending: Option<String>,
     pub errors: CardErrors,
     pub declined: Option<String>,
 }
@@ -149,6 +153,22 @@ pub async fn pay(
         ..CheckoutForm::default()
     };
     let card = Card::parse(&form.holder, &form.number, &form.expiry, &form.cvc);
+    let typed = match &card {
+        Err(errors) if errors.number.is_some() => typed,
+        Ok(card) => CheckoutForm {
+            number: String::new(),
+            number_ending: Some(card.last4().to_string()),
+            ..typed
+        },
+        Err(_) => {
+            let digits: String = form.number.chars().filter(char::is_ascii_digit).collect();
+            CheckoutForm {
+                number: String::new(),
+                number_ending: Some(digits[digits.len().saturating_sub(4)..].to_string()),
+                ..typed
+            }
+        }
+    };
     let outcome = with_conn(&state, move |conn| {
         let database_id = current.user.database_id;
         let order = orders::find(conn, database_id, order_id)?.ok_or(AppError::NotFound)?;

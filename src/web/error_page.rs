@@ -26,6 +26,8 @@ impl ResponseError for AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::SignInRequired { .. } => StatusCode::SEE_OTHER,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) | AppError::Render(_) | AppError::Internal(_) => {
@@ -60,6 +62,11 @@ impl ResponseError for AppError {
                 "There is nothing at this address. It may have moved, or the link may be mistyped.",
             ),
             AppError::Forbidden(why) => ("Not allowed", *why),
+            AppError::BadRequest(why) => ("This request cannot be read", *why),
+            AppError::TooLarge => (
+                "Too large",
+                "What was sent is larger than this page accepts. Shorten it and try again.",
+            ),
             AppError::Unavailable(_) => (
                 "Temporarily unavailable",
                 "The service cannot reach its database right now. Please try again in a moment.",

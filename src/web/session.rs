@@ -6,6 +6,7 @@ use std::pin::Pin;
 
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
 use actix_web::{FromRequest, HttpRequest, web};
 use serde::de::DeserializeOwned;
 
@@ -109,11 +110,6 @@ impl FromRequest for PlatformOperator {
 /// Origin (when the browser sends one) is ours. Anything else is a 403 before the handler runs.
 pub struct CsrfForm<T>(pub T);
 
-#[derive(serde::Deserialize)]
-struct CsrfField {
-    csrf_token: Option<String>,
-}
-
 impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
     type Error = AppError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
@@ -123,24 +119,42 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
         let origin_ok = origin_is_ours(req);
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            let body = body
-                .await
-                .map_err(|_| AppError::Forbidden("The form could not be read."))?;
-            let given: CsrfField = serde_urlencoded::from_bytes(&body)
-                .map_err(|_| AppError::Forbidden("The form could not be read."))?;
+            let body = body.await.map_err(|e| match e.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => AppError::TooLarge,
+                _ => AppError::BadRequest(FORM_UNREADABLE),
+            })?;
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+                .map_err(|_| AppError::BadRequest(FORM_UNREADABLE))?;
+            let given = pairs
+                .iter()
+                .find(|(k, _)| k == "csrf_token")
+                .map(|(_, v)| v);
             let expected = session.get::<String>("csrf").ok().flatten();
-            let valid = matches!((given.csrf_token, expected), (Some(g), Some(e)) if session::tokens_match(&g, &e));
+            let valid =
+                matches!((given, expected), (Some(g), Some(e)) if session::tokens_match(g, &e));
             if !valid || !origin_ok {
                 return Err(AppError::Forbidden(
                     "This form expired or did not come from this site. Go back, reload the page and try again.",
                 ));
             }
+            // PostgreSQL cannot store a NUL byte: refused here, before any handler runs.
+            if pairs
+                .iter()
+                .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+            {
+                return Err(AppError::BadRequest(NUL_IN_FORM));
+            }
             serde_urlencoded::from_bytes(&body)
                 .map(CsrfForm)
-                .map_err(|_| AppError::Forbidden("The form could not be read."))
+                .map_err(|_| AppError::BadRequest(FORM_UNREADABLE))
         })
     }
 }
+
+const FORM_UNREADABLE: &str =
+    "The form could not be read: a field is missing or has a value of the wrong kind.";
+const NUL_IN_FORM: &str =
+    "A field holds a NUL character, which cannot be stored. Remove it and send the form again.";
 
 fn origin_is_ours(req: &HttpRequest) -> bool {
     let Some(origin) = req.headers().get("Origin").and_then(|o| o.to_str().ok()) else {

@@ -153,6 +153,16 @@ async fn declined_cards_leave_the_order_open_and_the_balance_unchanged() {
         assert_eq!(page.status, StatusCode::PAYMENT_REQUIRED);
         assert!(page.body.contains(message), "{card}");
         assert!(page.body.contains("value=\"Ada Lovelace\""), "values kept");
+        let digits = card.replace(' ', "");
+        assert!(
+            page.body.contains("id=\"number\" name=\"number\" inputmode=\"numeric\" autocomplete=\"cc-number\" value=\"\""),
+            "a card number never comes back in a page: {}",
+            page.body
+        );
+        assert!(
+            page.body
+                .contains(&format!("the card ending {}", &digits[12..]))
+        );
         assert_eq!(balance(&app, account), Credits::whole(10));
     }
     // Another card then works on the same order.

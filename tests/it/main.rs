@@ -8,6 +8,7 @@ mod admin_catalog;
 mod admin_pages;
 mod api;
 mod api_holds;
+mod bad_input;
 mod browser;
 mod buying;
 mod catalog_pages;
