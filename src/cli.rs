@@ -356,18 +356,49 @@ fn account_of(
     Ok(ledger::accounts::get_or_create(conn, db.id, service.id)?)
 }
 
+/// Whether every address `bind` names is a loopback address (only this machine can connect).
+fn binds_loopback_only(bind: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    match bind.to_socket_addrs() {
+        Ok(addresses) => {
+            let addresses: Vec<_> = addresses.collect();
+            !addresses.is_empty() && addresses.iter().all(|a| a.ip().is_loopback())
+        }
+        Err(_) => false,
+    }
+}
+
 fn serve(
     cli: &Cli,
     database: &DatabaseHandle,
     pool: db::DbPool,
     base_url: String,
 ) -> anyhow::Result<()> {
-    let with_demo = database.is_embedded() || cli.demo;
-    if with_demo {
-        let mut conn = pool.get()?;
+    let loopback = binds_loopback_only(&cli.config.bind);
+    let mut conn = pool.get()?;
+    // The demo's public logins are for trying the app on this machine: created on the embedded
+    // default when only this machine can connect, or when asked with --demo.
+    if cli.demo || (database.is_embedded() && loopback) {
         if demo::seed_demo(&mut conn)? {
             tracing::info!("created the demo database {:?}", demo::DEMO_DATABASE);
         }
+    } else if database.is_embedded() {
+        tracing::info!(
+            "no demo data on {}: create the first operator with `iap-credits create-user \
+             --database <name> --email <email> --password <password> --role platform`",
+            cli.config.bind
+        );
+    }
+    let with_demo = demo::demo_logins_exist(&mut conn)?;
+    drop(conn);
+    if with_demo && !loopback && !cli.demo {
+        anyhow::bail!(
+            "the demo logins (password {:?}) exist in this database and {} can be reached from \
+             other machines: delete the demo users, bind to 127.0.0.1, or pass --demo if this \
+             is really a demo",
+            demo::DEMO_PASSWORD,
+            cli.config.bind
+        );
     }
     let secret = cli.config.secret_key()?;
     let session_key = actix_web::cookie::Key::try_from(secret.as_slice())

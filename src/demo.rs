@@ -1,7 +1,8 @@
-//! Demo data for a first look: the "Demo Company" database, three logins (password `demo`) and
-//! a few contacts with phone numbers in several countries. Created once per installation,
-//! through the owners of those tables; the demo only owns its "created once" marker
-//! (`app_events`).
+//! Demo data for a first look: the "Demo Company" database, three logins (password
+//! `demo-password`, public) and a few contacts with phone numbers in several countries. Created
+//! once per installation, through the owners of those tables; the demo only owns its "created
+//! once" marker (`app_events`). Its logins are for trying the app on this machine only: the
+//! server refuses to listen beyond loopback while they exist, unless asked with `--demo`.
 
 use diesel::prelude::*;
 
@@ -11,7 +12,7 @@ use crate::schema::app_events;
 use crate::tenancy::{self, Role, Subscription, TenancyError};
 
 pub const DEMO_DATABASE: &str = "Demo Company";
-pub const DEMO_PASSWORD: &str = "demo";
+pub const DEMO_PASSWORD: &str = "demo-password";
 pub const DEMO_LOGINS: &[(&str, Role)] = &[
     ("admin@demo.test", Role::Admin),
     ("user@demo.test", Role::User),
@@ -97,6 +98,12 @@ const DEMO_CONTACTS: &[ContactSeed] = &[
 
 const DEMO_EVENT: &str = "demo_data_created";
 
+/// Whether any demo login exists (they are public: nobody may reach them from another machine).
+pub fn demo_logins_exist(conn: &mut PgConnection) -> QueryResult<bool> {
+    let emails: Vec<&str> = DEMO_LOGINS.iter().map(|(email, _)| *email).collect();
+    tenancy::any_user_with_email(conn, &emails)
+}
+
 /// The demo contacts as a person would type them in the contact form.
 fn demo_contacts() -> Vec<ContactInput> {
     DEMO_CONTACTS
@@ -130,7 +137,7 @@ pub fn seed_demo(conn: &mut PgConnection) -> Result<bool, TenancyError> {
             Some(existing) => existing,
             None => tenancy::create_database(conn, DEMO_DATABASE, Subscription::Enterprise)?,
         };
-        // The demo password is public and shorter than the rule for real accounts.
+        password::check_new_password(DEMO_PASSWORD)?;
         let hash = password::hash_password(DEMO_PASSWORD)?;
         for (email, role) in DEMO_LOGINS {
             // A savepoint, so that an email already taken does not abort the whole transaction.

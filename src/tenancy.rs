@@ -196,6 +196,14 @@ pub fn find_database(conn: &mut PgConnection, name: &str) -> QueryResult<Option<
         .optional()
 }
 
+/// Whether a user has one of `emails`.
+pub fn any_user_with_email(conn: &mut PgConnection, emails: &[&str]) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        users::table.filter(users::email.eq_any(emails)),
+    ))
+    .get_result(conn)
+}
+
 /// Creates a user after checking the house password rules.
 pub fn create_user(
     conn: &mut PgConnection,

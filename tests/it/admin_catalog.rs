@@ -15,7 +15,7 @@ use crate::harness::TestApp;
 async fn services_and_packs_are_created_edited_and_hidden_never_deleted() {
     let app = TestApp::new().with_demo();
     let ops = app.browser();
-    ops.sign_in("platform@demo.test", "demo").await;
+    ops.sign_in("platform@demo.test", "demo-password").await;
     let new = "/admin/catalog/services/new";
     let bad = ops
         .submit(
@@ -158,7 +158,7 @@ async fn a_new_pack_price_shows_in_the_catalog_and_past_orders_keep_theirs() {
     let sms = who.account(&mut conn, "sms");
     let old = who.buy(&mut conn, &sms, "Standard Pack");
     let ops = app.browser();
-    ops.sign_in("platform@demo.test", "demo").await;
+    ops.sign_in("platform@demo.test", "demo-password").await;
     let pack_page = format!("/admin/catalog/packs/{}", old.pack_id);
     let form = ops.get(&pack_page).await;
     assert!(form.body.contains("value=\"95.00\""));
@@ -208,7 +208,7 @@ async fn a_new_pack_price_shows_in_the_catalog_and_past_orders_keep_theirs() {
             .contains("Standard Pack")
     );
     let admin = app.browser();
-    admin.sign_in("admin@demo.test", "demo").await;
+    admin.sign_in("admin@demo.test", "demo-password").await;
     let list = admin.get("/iap/accounts").await.body;
     let end = list.find("\">SMS</a></th>").unwrap();
     let start = list[..end].rfind("/iap/accounts/").unwrap();
@@ -221,7 +221,7 @@ async fn a_new_pack_price_shows_in_the_catalog_and_past_orders_keep_theirs() {
 async fn the_sms_price_table_is_edited_and_used_at_once() {
     let app = TestApp::new().with_demo();
     let ops = app.browser();
-    ops.sign_in("platform@demo.test", "demo").await;
+    ops.sign_in("platform@demo.test", "demo-password").await;
     let page = "/admin/sms-prices";
     let shown = ops.get(page).await;
     assert!(

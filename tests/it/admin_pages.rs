@@ -50,7 +50,7 @@ async fn only_the_operator_sees_the_admin_pages() {
     }
     for email in ["user@demo.test", "admin@demo.test"] {
         let browser = app.browser();
-        browser.sign_in(email, "demo").await;
+        browser.sign_in(email, "demo-password").await;
         for path in ROUTES {
             assert_eq!(
                 browser.get(path).await.status,
@@ -72,7 +72,7 @@ async fn only_the_operator_sees_the_admin_pages() {
         }
     }
     let browser = app.browser();
-    browser.sign_in("platform@demo.test", "demo").await;
+    browser.sign_in("platform@demo.test", "demo-password").await;
     assert!(browser.get("/").await.body.contains("href=\"/admin\""));
     for path in [
         "/admin",
@@ -91,7 +91,7 @@ async fn only_the_operator_sees_the_admin_pages() {
 /// The demo admin buys the Standard pack through the pages; returns the order id.
 async fn demo_purchase(app: &TestApp) -> (i64, iap_credits::ids::AccountId) {
     let admin = app.browser();
-    admin.sign_in("admin@demo.test", "demo").await;
+    admin.sign_in("admin@demo.test", "demo-password").await;
     let list = admin.get("/iap/accounts").await.body;
     let end = list.find("\">SMS</a></th>").unwrap();
     let start = list[..end].rfind("/iap/accounts/").unwrap() + "/iap/accounts/".len();
@@ -130,7 +130,7 @@ async fn demo_purchase(app: &TestApp) -> (i64, iap_credits::ids::AccountId) {
 
 async fn operator_browser(app: &TestApp) -> Browser<'_> {
     let browser = app.browser();
-    browser.sign_in("platform@demo.test", "demo").await;
+    browser.sign_in("platform@demo.test", "demo-password").await;
     browser
 }
 
@@ -245,7 +245,7 @@ async fn a_refund_from_the_order_page_shows_in_the_customer_history_and_the_audi
 
     // The customer's Account Information history shows the refund row.
     let admin = app.browser();
-    admin.sign_in("admin@demo.test", "demo").await;
+    admin.sign_in("admin@demo.test", "demo-password").await;
     let info = admin.get(&format!("/iap/accounts/{account}")).await;
     assert!(info.body.contains("refund"), "{}", info.body);
     assert!(info.body.contains("Customer asked"));
@@ -284,7 +284,7 @@ async fn the_account_page_adjusts_and_exports_the_whole_ledger_as_csv() {
         spend(&mut conn, &sms, "0.5");
     }
     let ops = app.browser();
-    ops.sign_in("platform@demo.test", "demo").await;
+    ops.sign_in("platform@demo.test", "demo-password").await;
     let found = ops.get("/admin/databases?q=et").await;
     assert!(found.body.contains(&format!(
         "href=\"/admin/databases/{}\">Eta</a>",
@@ -395,7 +395,7 @@ async fn a_failed_email_on_the_dashboard_is_sent_again() {
         .get_result(&mut conn)
         .unwrap();
     let ops = app.browser();
-    ops.sign_in("platform@demo.test", "demo").await;
+    ops.sign_in("platform@demo.test", "demo-password").await;
     let dashboard = ops.get("/admin").await;
     assert!(dashboard.body.contains("Connection refused"));
     let action = format!("/admin/emails/{id}/retry");

@@ -24,12 +24,15 @@ async fn nul_bytes_are_a_400_never_a_500() {
         .submit(
             "/login",
             "/login",
-            &[("email", "admin\0@demo.test"), ("password", "demo")],
+            &[
+                ("email", "admin\0@demo.test"),
+                ("password", "demo-password"),
+            ],
         )
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.body.contains("NUL character"));
-    browser.sign_in("admin@demo.test", "demo").await;
+    browser.sign_in("admin@demo.test", "demo-password").await;
     // In a contact's name: nothing is created.
     let before = contact_count(&app);
     let page = browser
@@ -77,7 +80,7 @@ async fn nul_bytes_are_a_400_never_a_500() {
 async fn a_form_that_does_not_parse_is_a_400_and_a_huge_one_a_413() {
     let app = TestApp::new().with_demo();
     let browser = app.browser();
-    browser.sign_in("admin@demo.test", "demo").await;
+    browser.sign_in("admin@demo.test", "demo-password").await;
     let (account, balance) = sms_balance(&app, &browser).await;
     let buy = format!("/iap/accounts/{account}/buy");
     // With a valid CSRF token, a wrong value is not "form expired": it is a bad request.

@@ -147,7 +147,7 @@ async fn type_into(client: &Client, css: &str, value: &str) {
 async fn sign_in_and_open_sms(client: &Client, base: &str) -> String {
     client.goto(&format!("{base}/login")).await.unwrap();
     type_into(client, "#email", "admin@demo.test").await;
-    type_into(client, "#password", "demo").await;
+    type_into(client, "#password", "demo-password").await;
     click(client, "form.stacked button[type=submit]").await;
     // Settings → search "IAP" → Contacts / Odoo IAP → View My Services.
     client
@@ -288,7 +288,7 @@ async fn the_sms_dialog_counts_while_typing_and_the_chatter_shows_the_message() 
     let (_processes, client, base) = start(&db).await;
     client.goto(&format!("{base}/login")).await.unwrap();
     type_into(&client, "#email", "user@demo.test").await;
-    type_into(&client, "#password", "demo").await;
+    type_into(&client, "#password", "demo-password").await;
     click(&client, "form.stacked button[type=submit]").await;
     heading_is(&client, "IAP Account").await;
     client.goto(&format!("{base}/contacts")).await.unwrap();
@@ -342,7 +342,7 @@ async fn the_operator_finds_the_demo_purchase_and_its_revenue_on_the_dashboard()
     client.goto(&format!("{base}/login")).await.unwrap();
 
     type_into(&client, "#email", "platform@demo.test").await;
-    type_into(&client, "#password", "demo").await;
+    type_into(&client, "#password", "demo-password").await;
     click(&client, "form.stacked button[type=submit]").await;
     client
         .wait()

@@ -18,7 +18,10 @@ use crate::harness::{Browser, TestApp};
 async fn admin(app: &TestApp) -> Browser<'_> {
     let browser = app.browser();
     assert_eq!(
-        browser.sign_in("admin@demo.test", "demo").await.status,
+        browser
+            .sign_in("admin@demo.test", "demo-password")
+            .await
+            .status,
         StatusCode::SEE_OTHER
     );
     browser
@@ -294,7 +297,7 @@ async fn only_admins_buy_and_only_their_own_orders() {
     let checkout = buy(&browser, account, "Starter Pack").await;
 
     let user = app.browser();
-    user.sign_in("user@demo.test", "demo").await;
+    user.sign_in("user@demo.test", "demo-password").await;
     assert_eq!(
         user.get(&format!("/iap/accounts/{account}/buy"))
             .await

@@ -286,11 +286,15 @@ fn settings_are_read_from_a_dot_env_file() {
 
 /// Serves on an external database until the banner is printed, then stops with SIGTERM.
 fn serve_once(db: &TestDb, extra: &[&str]) -> String {
+    serve_once_on(db, "127.0.0.1:0", extra)
+}
+
+fn serve_once_on(db: &TestDb, bind: &str, extra: &[&str]) -> String {
     use std::io::{BufRead, BufReader};
     let mut server = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
         .args(extra)
         .env("DATABASE_URL", &db.url)
-        .env("IAP_BIND", "127.0.0.1:0")
+        .env("IAP_BIND", bind)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -310,6 +314,26 @@ fn serve_once(db: &TestDb, extra: &[&str]) -> String {
     }
     assert!(server.wait().unwrap().success());
     banner
+}
+
+#[test]
+fn the_public_demo_logins_are_never_served_beyond_loopback_unless_asked() {
+    let db = TestDb::new();
+    iap_credits::demo::seed_demo(&mut db.conn()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
+        .env("DATABASE_URL", &db.url)
+        .env("IAP_BIND", "0.0.0.0:0")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, 1, "the demo logins");
+    assert!(stderr(&out).contains("can be reached from other machines"));
+    // Asked for explicitly, it serves (and says the logins).
+    let banner = serve_once_on(&db, "0.0.0.0:0", &["--demo"]);
+    assert!(banner.contains("platform@demo.test"), "{banner}");
+    // Without them, any address will do.
+    let fresh = TestDb::new();
+    assert!(!serve_once_on(&fresh, "0.0.0.0:0", &[]).contains("demo.test"));
 }
 
 #[test]

@@ -15,7 +15,7 @@ fn contact_id(location: &str) -> i64 {
 async fn create_search_edit_and_delete_a_contact() {
     let app = TestApp::new().with_demo();
     let browser = app.browser();
-    browser.sign_in("user@demo.test", "demo").await;
+    browser.sign_in("user@demo.test", "demo-password").await;
 
     let list = browser.get("/contacts").await;
     assert!(
@@ -112,7 +112,7 @@ fn urlencode(text: &str) -> String {
 async fn the_list_is_paginated_by_name() {
     let app = TestApp::new().with_demo();
     let browser = app.browser();
-    browser.sign_in("user@demo.test", "demo").await;
+    browser.sign_in("user@demo.test", "demo-password").await;
     for i in 0..25 {
         let name = format!("Paged {i:02}");
         browser
@@ -140,7 +140,7 @@ async fn the_list_is_paginated_by_name() {
 async fn another_databases_contacts_are_404_and_forms_need_csrf() {
     let app = TestApp::new().with_demo();
     let demo = app.browser();
-    demo.sign_in("user@demo.test", "demo").await;
+    demo.sign_in("user@demo.test", "demo-password").await;
     let created = demo
         .submit(
             "/contacts/new",

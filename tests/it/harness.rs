@@ -295,7 +295,7 @@ impl TestApp {
         }
     }
 
-    /// The demo database and logins (password "demo").
+    /// The demo database and logins (password "demo-password").
     pub fn with_demo(self) -> Self {
         iap_credits::demo::seed_demo(&mut self.db.conn()).expect("seed the demo");
         self

@@ -348,7 +348,7 @@ async fn warn_me_and_two_sms_from_the_pages_send_exactly_one_alert() {
 
     let app = TestApp::new().with_demo();
     let browser = app.browser();
-    browser.sign_in("admin@demo.test", "demo").await;
+    browser.sign_in("admin@demo.test", "demo-password").await;
     let (account_id, balance) = sms_balance(&app, &browser).await;
     assert_eq!(balance, Credits::whole(10));
     let account_page = format!("/iap/accounts/{account_id}");

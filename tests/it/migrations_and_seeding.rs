@@ -152,7 +152,10 @@ fn demo_is_created_once_with_three_logins_and_contacts() {
         ]
     );
     for (_, _, hash) in &logins {
-        assert!(iap_credits::auth::password::verify_password("demo", hash));
+        assert!(iap_credits::auth::password::verify_password(
+            "demo-password",
+            hash
+        ));
     }
     let countries: Vec<Option<String>> = contacts::table
         .filter(contacts::database_id.eq(demo_db.id))

@@ -24,7 +24,7 @@ async fn signing_in_leads_to_view_my_services_and_out_again() {
             "/login",
             &[
                 ("email", "Admin@Demo.test"),
-                ("password", "demo"),
+                ("password", "demo-password"),
                 ("next", "/settings"),
             ],
         )
@@ -77,12 +77,15 @@ async fn wrong_passwords_are_refused_then_throttled() {
     for _ in 0..4 {
         browser.sign_in("admin@demo.test", "wrong").await;
     }
-    let page = browser.sign_in("admin@demo.test", "demo").await;
+    let page = browser.sign_in("admin@demo.test", "demo-password").await;
     assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(page.body.contains("Too many failed attempts"));
     // Other logins are not affected.
     assert_eq!(
-        browser.sign_in("user@demo.test", "demo").await.status,
+        browser
+            .sign_in("user@demo.test", "demo-password")
+            .await
+            .status,
         StatusCode::SEE_OTHER
     );
 }
@@ -95,7 +98,7 @@ async fn forms_without_the_csrf_token_are_refused() {
     let page = browser
         .post(
             "/login",
-            &[("email", "admin@demo.test"), ("password", "demo")],
+            &[("email", "admin@demo.test"), ("password", "demo-password")],
         )
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
@@ -105,13 +108,16 @@ async fn forms_without_the_csrf_token_are_refused() {
             &[
                 ("csrf_token", "forged"),
                 ("email", "admin@demo.test"),
-                ("password", "demo"),
+                ("password", "demo-password"),
             ],
         )
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        browser.sign_in("admin@demo.test", "demo").await.status,
+        browser
+            .sign_in("admin@demo.test", "demo-password")
+            .await
+            .status,
         StatusCode::SEE_OTHER
     );
     let list = browser.get("/iap/accounts").await;
@@ -134,7 +140,7 @@ async fn forms_without_the_csrf_token_are_refused() {
 async fn a_form_posted_from_another_origin_is_refused_whatever_host_it_claims() {
     let app = TestApp::new().with_demo();
     let browser = app.browser();
-    let fields = [("email", "admin@demo.test"), ("password", "demo")];
+    let fields = [("email", "admin@demo.test"), ("password", "demo-password")];
     // The evil page's request claims the evil host too: only the configured base URL counts.
     let page = browser
         .submit_from(
@@ -169,7 +175,7 @@ fn account_id_in(list: &str, service: &str) -> iap_credits::ids::AccountId {
 async fn account_information_shows_balance_token_history_and_saves_warn_me() {
     let app = TestApp::new().with_demo();
     let browser = app.browser();
-    browser.sign_in("admin@demo.test", "demo").await;
+    browser.sign_in("admin@demo.test", "demo-password").await;
     let sms_id = account_id_in(&browser.get("/iap/accounts").await.body, "SMS");
     let path = format!("/iap/accounts/{sms_id}");
     let page = browser.get(&path).await;
@@ -275,7 +281,7 @@ async fn account_information_shows_balance_token_history_and_saves_warn_me() {
 async fn users_see_balances_but_not_settings_tokens_or_alert_forms() {
     let app = TestApp::new().with_demo();
     let browser = app.browser();
-    browser.sign_in("user@demo.test", "demo").await;
+    browser.sign_in("user@demo.test", "demo-password").await;
     let list = browser.get("/iap/accounts").await;
     assert_eq!(list.status, StatusCode::OK);
     let sms_id = account_id_in(&list.body, "SMS");
@@ -300,7 +306,7 @@ async fn another_databases_account_is_a_404() {
         Role::Admin,
     );
     let demo = app.browser();
-    demo.sign_in("admin@demo.test", "demo").await;
+    demo.sign_in("admin@demo.test", "demo-password").await;
     let sms_id = account_id_in(&demo.get("/iap/accounts").await.body, "SMS");
 
     let rival = app.browser();
@@ -357,7 +363,7 @@ async fn sign_in_only_follows_local_next_paths() {
                 "/login",
                 &[
                     ("email", "admin@demo.test"),
-                    ("password", "demo"),
+                    ("password", "demo-password"),
                     ("next", next),
                 ],
             )
@@ -370,7 +376,7 @@ async fn sign_in_only_follows_local_next_paths() {
 async fn the_history_is_newest_first_twenty_at_a_time() {
     let app = TestApp::new().with_demo();
     let browser = app.browser();
-    browser.sign_in("admin@demo.test", "demo").await;
+    browser.sign_in("admin@demo.test", "demo-password").await;
     let sms_id = account_id_in(&browser.get("/iap/accounts").await.body, "SMS");
     let mut conn = app.db.conn();
     for i in 1..=25 {

@@ -12,7 +12,7 @@ use crate::harness::TestApp;
 async fn sending_from_a_contact_charges_and_logs_in_the_chatter() {
     let app = TestApp::new().with_demo();
     let browser = app.browser();
-    browser.sign_in("user@demo.test", "demo").await;
+    browser.sign_in("user@demo.test", "demo-password").await;
     let (_, before) = sms_balance(&app, &browser).await;
     assert_eq!(before, Credits::whole(10), "trial credits");
     let lucille = contact_id(&browser, "Lucille Dupont").await;
@@ -168,7 +168,7 @@ async fn without_enough_credits_nothing_is_sent_and_buying_is_offered() {
 async fn a_mass_sms_from_the_contact_list() {
     let app = TestApp::new().with_demo();
     let browser = app.browser();
-    browser.sign_in("user@demo.test", "demo").await;
+    browser.sign_in("user@demo.test", "demo-password").await;
     let list = browser.get("/contacts").await;
     assert!(
         list.body
@@ -260,7 +260,7 @@ async fn a_mass_sms_from_the_contact_list() {
 async fn another_databases_contact_cannot_be_texted() {
     let app = TestApp::new().with_demo();
     let demo = app.browser();
-    demo.sign_in("user@demo.test", "demo").await;
+    demo.sign_in("user@demo.test", "demo-password").await;
     let brandon = contact_id(&demo, "Brandon Freeman").await;
     let rival = fixtures::signed_in(
         &app,
