@@ -65,14 +65,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    failed_sign_ins (id) {
-        id -> Int8,
-        email -> Text,
-        attempted_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
     holds (id) {
         id -> Int8,
         account_id -> Int8,
@@ -227,6 +219,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    sign_in_throttle (key) {
+        key -> Text,
+        failures -> Int4,
+        window_start -> Timestamptz,
+        lockouts -> Int4,
+        locked_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     sms_messages (id) {
         id -> Int8,
         database_id -> Int8,
@@ -305,7 +307,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     contacts,
     databases,
     email_outbox,
-    failed_sign_ins,
     holds,
     iap_accounts,
     idempotency_keys,
@@ -316,6 +317,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refunds,
     service_jobs,
     services,
+    sign_in_throttle,
     sms_messages,
     sms_prices,
     users,

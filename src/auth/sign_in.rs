@@ -1,18 +1,19 @@
-//! Signing in: argon2 verification with throttling of repeated failures per email address.
+//! Signing in: argon2 verification, throttled per client address and per account
+//! (`throttle`).
 
 use std::sync::OnceLock;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::password;
+use super::throttle;
 use crate::ids::{DatabaseId, UserId};
-use crate::schema::{databases, failed_sign_ins, users};
+use crate::schema::{databases, users};
 use crate::tenancy::Role;
 
-/// Failures allowed per email address within `WINDOW_MINUTES` before sign-in is refused.
-pub const MAX_FAILURES: i64 = 5;
-pub const WINDOW_MINUTES: i64 = 15;
+/// The longest email address (RFC 5321's path limit); longer ones are refused unread.
+pub const MAX_EMAIL_LEN: usize = 254;
 
 /// Who is signed in, with the name of their database.
 #[derive(Debug, Clone)]
@@ -39,8 +40,8 @@ impl SignedInUser {
 pub enum SignInError {
     #[error("Wrong email or password.")]
     InvalidCredentials,
-    #[error("Too many failed attempts. Try again in {WINDOW_MINUTES} minutes.")]
-    Throttled,
+    #[error("Too many failed attempts. Try again in {} minutes.", minutes_until(*.0))]
+    Throttled(DateTime<Utc>),
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
 }
@@ -51,21 +52,27 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| password::hash_password("decoy password").unwrap_or_default())
 }
 
+/// Whole minutes (at least one) until `until`.
+fn minutes_until(until: DateTime<Utc>) -> i64 {
+    ((until - Utc::now()).num_seconds().max(0) + 59)
+        .div_euclid(60)
+        .max(1)
+}
+
+/// Signs in `email` from the client `address`: the attempt is counted first (so throttled
+/// attempts check no password), then the password is checked.
 pub fn sign_in(
     conn: &mut PgConnection,
+    address: &str,
     email: &str,
     given_password: &str,
 ) -> Result<SignedInUser, SignInError> {
     let email = email.trim().to_lowercase();
-    let since = Utc::now() - chrono::Duration::minutes(WINDOW_MINUTES);
-    let failures: i64 = failed_sign_ins::table
-        .filter(failed_sign_ins::email.eq(&email))
-        .filter(failed_sign_ins::attempted_at.gt(since))
-        .count()
-        .get_result(conn)?;
-    if failures >= MAX_FAILURES {
-        return Err(SignInError::Throttled);
+    if email.len() > MAX_EMAIL_LEN {
+        return Err(SignInError::InvalidCredentials);
     }
+    throttle::reserve_attempt(conn, address, &email, Utc::now())?
+        .map_err(SignInError::Throttled)?;
     let found: Option<(UserId, String)> = users::table
         .filter(users::email.eq(&email))
         .select((users::id, users::password_hash))
@@ -75,16 +82,10 @@ pub fn sign_in(
     let verified = password::verify_password(given_password, hash);
     match found {
         Some((user_id, _)) if verified => {
-            diesel::delete(failed_sign_ins::table.filter(failed_sign_ins::email.eq(&email)))
-                .execute(conn)?;
+            throttle::forgive(conn, address, &email)?;
             load_user(conn, user_id)?.ok_or(SignInError::InvalidCredentials)
         }
-        _ => {
-            diesel::insert_into(failed_sign_ins::table)
-                .values(failed_sign_ins::email.eq(&email))
-                .execute(conn)?;
-            Err(SignInError::InvalidCredentials)
-        }
+        _ => Err(SignInError::InvalidCredentials),
     }
 }
 

@@ -79,12 +79,17 @@ pub struct LoginForm {
 pub async fn submit(
     state: web::Data<AppState>,
     session: Session,
+    req: actix_web::HttpRequest,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     let next = safe_next(form.next.as_deref());
     let (email, password) = (form.email.clone(), form.password);
+    // The TCP peer, never a header the client writes (X-Forwarded-For can say anything).
+    let address = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
     let outcome = with_conn(&state, move |conn| {
-        Ok(sign_in::sign_in(conn, &email, &password))
+        Ok(sign_in::sign_in(conn, &address, &email, &password))
     })
     .await?;
     match outcome {
@@ -95,7 +100,7 @@ pub async fn submit(
         Err(SignInError::Database(e)) => Err(e.into()),
         Err(refused) => {
             let status = match refused {
-                SignInError::Throttled => StatusCode::TOO_MANY_REQUESTS,
+                SignInError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::UNAUTHORIZED,
             };
             let page = LoginPage {

@@ -285,13 +285,21 @@ impl TestApp {
 pub struct Browser<'a> {
     app: &'a TestApp,
     cookies: std::cell::RefCell<std::collections::BTreeMap<String, String>>,
+    /// The client's address as the server sees it (the TCP peer).
+    address: std::net::SocketAddr,
 }
 
 impl TestApp {
     pub fn browser(&self) -> Browser<'_> {
+        self.browser_from("127.0.0.1")
+    }
+
+    /// A browser on another machine, at `ip`.
+    pub fn browser_from(&self, ip: &str) -> Browser<'_> {
         Browser {
             app: self,
             cookies: Default::default(),
+            address: std::net::SocketAddr::new(ip.parse().expect("an IP address"), 40_000),
         }
     }
 
@@ -317,6 +325,7 @@ impl Browser<'_> {
         } else {
             request.insert_header(("Cookie", cookie_header))
         };
+        let request = request.peer_addr(self.address);
         let response = test::call_service(&app, request.to_request()).await;
         for cookie in response.response().cookies() {
             let expired = cookie

@@ -22,6 +22,7 @@ mod mail_delivery;
 mod metering;
 mod migrations_and_seeding;
 mod pages;
+mod sign_in;
 mod sms;
 mod sms_pages;
 mod smtp_sink;

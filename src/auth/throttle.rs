@@ -1,0 +1,184 @@
+//! Sign-in throttling, kept in the database so that every instance shares it (owner of
+//! `sign_in_throttle`). Two keys count each attempt: the client's address and the account.
+//!
+//! - An **address** gets `ADDRESS_FAILURES` attempts in a window; then it is locked out, for
+//!   a minute the first time and twice as long each time after (at most an hour).
+//! - An **account** gets `ACCOUNT_FAILURES` attempts in a window from any number of addresses;
+//!   then it is locked for one short minute only, so that a stranger who knows an email
+//!   cannot keep its owner out for long.
+//!
+//! An attempt is counted *before* the password is checked, by one UPDATE on the key's row
+//! (which queues concurrent attempts on the same key), so parallel guesses get exactly as many
+//! password checks as the limits allow. A success forgives the account's count, and only its
+//! own attempt on the address (or an attacker could reset it with an account of their own).
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+
+use crate::schema::sign_in_throttle;
+
+pub const ADDRESS_FAILURES: i32 = 5;
+pub const ACCOUNT_FAILURES: i32 = 10;
+/// Counts start over after this long without reaching their limit.
+pub const WINDOW_MINUTES: i64 = 15;
+const FIRST_ADDRESS_LOCKOUT_SECONDS: i64 = 60;
+const MAX_ADDRESS_LOCKOUT_SECONDS: i64 = 3600;
+const ACCOUNT_LOCKOUT_SECONDS: i64 = 60;
+
+/// The key of a client address.
+pub fn address_key(address: &str) -> String {
+    format!("address:{}", address.chars().take(100).collect::<String>())
+}
+
+/// The key of an account (a normalized email).
+pub fn account_key(email: &str) -> String {
+    format!("account:{email}")
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sign_in_throttle, check_for_backend(diesel::pg::Pg))]
+struct Count {
+    failures: i32,
+    window_start: DateTime<Utc>,
+    lockouts: i32,
+    locked_until: Option<DateTime<Utc>>,
+}
+
+/// How long a key is locked out the `lockouts + 1`-th time.
+type Lockout = fn(i32) -> Duration;
+
+fn address_lockout(lockouts: i32) -> Duration {
+    let doublings = u32::try_from(lockouts.clamp(0, 12)).unwrap_or(0);
+    Duration::seconds((FIRST_ADDRESS_LOCKOUT_SECONDS << doublings).min(MAX_ADDRESS_LOCKOUT_SECONDS))
+}
+
+fn account_lockout(_lockouts: i32) -> Duration {
+    Duration::seconds(ACCOUNT_LOCKOUT_SECONDS)
+}
+
+/// Counts one attempt on `key` (its row locked for the rest of the transaction): `Ok(())` when
+/// it may go on to the password check, or the end of the lockout that refuses it. The attempt
+/// that reaches the limit is still checked; it locks the key for the ones after it.
+fn count(
+    conn: &mut PgConnection,
+    key: &str,
+    limit: i32,
+    lockout: Lockout,
+    now: DateTime<Utc>,
+) -> QueryResult<Result<(), DateTime<Utc>>> {
+    diesel::insert_into(sign_in_throttle::table)
+        .values((
+            sign_in_throttle::key.eq(key),
+            sign_in_throttle::window_start.eq(now),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    let row: Count = sign_in_throttle::table
+        .find(key)
+        .select(Count::as_select())
+        .for_update()
+        .first(conn)?;
+    if let Some(until) = row.locked_until.filter(|until| *until > now) {
+        return Ok(Err(until));
+    }
+    let window_over = row.window_start <= now - Duration::minutes(WINDOW_MINUTES);
+    let (failures, window_start) = if window_over {
+        (1, now)
+    } else {
+        (row.failures + 1, row.window_start)
+    };
+    let (failures, lockouts, locked_until) = if failures >= limit {
+        (0, row.lockouts + 1, Some(now + lockout(row.lockouts)))
+    } else {
+        (failures, row.lockouts, None)
+    };
+    diesel::update(sign_in_throttle::table.find(key))
+        .set((
+            sign_in_throttle::failures.eq(failures),
+            sign_in_throttle::window_start.eq(window_start),
+            sign_in_throttle::lockouts.eq(lockouts),
+            sign_in_throttle::locked_until.eq(locked_until),
+        ))
+        .execute(conn)?;
+    Ok(Ok(()))
+}
+
+/// Why the reservation's transaction ended without keeping its counts.
+enum Refused {
+    Until(DateTime<Utc>),
+    Database(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for Refused {
+    fn from(e: diesel::result::Error) -> Self {
+        Refused::Database(e)
+    }
+}
+
+/// Counts an attempt from `address` on the account `email`, both or neither (the address row
+/// first, always, so that two attempts never wait on each other in a circle): `Err(until)`
+/// when either is locked out, and then nothing is counted.
+pub fn reserve_attempt(
+    conn: &mut PgConnection,
+    address: &str,
+    email: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<Result<(), DateTime<Utc>>> {
+    let counted = conn.transaction(|conn| {
+        count(
+            conn,
+            &address_key(address),
+            ADDRESS_FAILURES,
+            address_lockout,
+            now,
+        )?
+        .map_err(Refused::Until)?;
+        count(
+            conn,
+            &account_key(email),
+            ACCOUNT_FAILURES,
+            account_lockout,
+            now,
+        )?
+        .map_err(Refused::Until)?;
+        Ok::<_, Refused>(())
+    });
+    match counted {
+        Ok(()) => Ok(Ok(())),
+        Err(Refused::Until(until)) => Ok(Err(until)),
+        Err(Refused::Database(e)) => Err(e),
+    }
+}
+
+/// The right password: the account's count starts over, and the address takes back this one
+/// attempt (unless it locked the address: a success never lifts a lockout, or an attacker
+/// could lift it with an account of their own).
+pub fn forgive(conn: &mut PgConnection, address: &str, email: &str) -> QueryResult<()> {
+    diesel::update(sign_in_throttle::table.find(account_key(email)))
+        .set(sign_in_throttle::failures.eq(0))
+        .execute(conn)?;
+    diesel::update(
+        sign_in_throttle::table
+            .find(address_key(address))
+            .filter(sign_in_throttle::locked_until.is_null())
+            .filter(sign_in_throttle::failures.gt(0)),
+    )
+    .set(sign_in_throttle::failures.eq(sign_in_throttle::failures - 1))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Forgets keys quiet for a day and not locked; returns how many.
+pub fn purge(conn: &mut PgConnection, now: DateTime<Utc>) -> QueryResult<usize> {
+    let day_ago = now - Duration::days(1);
+    diesel::delete(
+        sign_in_throttle::table
+            .filter(sign_in_throttle::window_start.lt(day_ago))
+            .filter(
+                sign_in_throttle::locked_until
+                    .is_null()
+                    .or(sign_in_throttle::locked_until.lt(now)),
+            ),
+    )
+    .execute(conn)
+}
