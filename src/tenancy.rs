@@ -151,10 +151,16 @@ pub fn parse_database_name(name: &str) -> Result<String, TenancyError> {
     Ok(name.to_string())
 }
 
-/// Lower-cased, syntactically valid email address.
+/// Lower-cased, syntactically valid email address: a plain `local@domain`, never a display
+/// name, a quoted local part, a comment or a second address.
 pub fn parse_email(email: &str) -> Result<String, TenancyError> {
     let normalized = email.trim().to_lowercase();
-    if email_address::EmailAddress::is_valid(&normalized) && normalized.contains('.') {
+    let plain = normalized.len() <= 254
+        && normalized.matches('@').count() == 1
+        && normalized
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-@".contains(c));
+    if plain && email_address::EmailAddress::is_valid(&normalized) && normalized.contains('.') {
         Ok(normalized)
     } else {
         Err(TenancyError::InvalidEmail(email.trim().to_string()))
@@ -260,6 +266,11 @@ mod tests {
             "@demo.test",
             "a b@demo.test",
             "admin@localhost",
+            "Ada <ada@demo.test>",
+            "\"ada lovelace\"@demo.test",
+            "ada@demo.test, eve@evil.example",
+            "ada@demo.test\nbcc: eve@evil.example",
+            "ada(comment)@demo.test",
         ] {
             assert!(parse_email(bad).is_err(), "{bad}");
         }

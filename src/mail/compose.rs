@@ -40,17 +40,20 @@ pub enum ComposeError {
 }
 
 impl Email {
-    /// The MIME message: a plain-text part and an HTML part. `message_id` stays the same for
-    /// every attempt, so a receiver can tell a repeat after a crash from a new message.
-    pub fn to_message(&self, from: &Mailbox, message_id: String) -> Result<Message, ComposeError> {
-        let mut builder = Message::builder()
+    /// The MIME message to one recipient (no one sees the others): a plain-text part and an
+    /// HTML part. `message_id` stays the same for every attempt, so a receiver can tell a
+    /// repeat after a crash from a new message.
+    pub fn to_message(
+        &self,
+        from: &Mailbox,
+        to: &Mailbox,
+        message_id: String,
+    ) -> Result<Message, ComposeError> {
+        Message::builder()
             .from(from.clone())
+            .to(to.clone())
             .subject(&self.subject)
-            .message_id(Some(message_id));
-        for to in &self.to {
-            builder = builder.to(to.clone());
-        }
-        builder
+            .message_id(Some(message_id))
             .multipart(MultiPart::alternative_plain_html(
                 self.text.clone(),
                 self.html.clone(),

@@ -55,18 +55,33 @@ pub struct OutboxEmail {
 }
 
 impl OutboxEmail {
-    /// Stable across attempts, unique across installations sharing nothing but the format.
-    fn message_id(&self, from_domain: &str) -> String {
+    /// The `n`-th recipient's Message-ID: stable across attempts, unique across installations
+    /// sharing nothing but the format.
+    fn message_id(&self, n: usize, from_domain: &str) -> String {
+        let recipient = if n == 0 {
+            String::new()
+        } else {
+            format!("-{n}")
+        };
         format!(
-            "<iap-outbox-{}-{}@{from_domain}>",
+            "<iap-outbox-{}{recipient}-{}@{from_domain}>",
             self.id,
             self.created_at.timestamp_micros()
         )
     }
 
-    /// The file name used by the file transport.
-    fn file_name(&self) -> String {
-        format!("{:06}-{}", self.id, self.kind.as_str().replace('_', "-"))
+    /// The file name of the `n`-th recipient's message with the file transport.
+    fn file_name(&self, n: usize) -> String {
+        let recipient = if n == 0 {
+            String::new()
+        } else {
+            format!("-{n}")
+        };
+        format!(
+            "{:06}-{}{recipient}",
+            self.id,
+            self.kind.as_str().replace('_', "-")
+        )
     }
 }
 
@@ -161,33 +176,37 @@ fn deliver_one(
         Err(e) => return record_failure(conn, email, &e.to_string(), true, now),
     };
     let domain = mailer.from().email.domain().to_string();
-    let message = match ready.to_message(mailer.from(), email.message_id(&domain)) {
-        Ok(message) => message,
-        Err(e) => return record_failure(conn, email, &e.to_string(), true, now),
-    };
-    match mailer.deliver(&email.file_name(), &message) {
-        Ok(()) => {
-            let recipients = ready
-                .to
-                .iter()
-                .map(|m| m.email.to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            diesel::update(email_outbox::table.find(email.id))
-                .set((
-                    email_outbox::status.eq(EmailStatus::Sent),
-                    email_outbox::attempts.eq(email.attempts + 1),
-                    email_outbox::recipients.eq(&recipients),
-                    email_outbox::subject.eq(&ready.subject),
-                    email_outbox::last_error.eq(None::<String>),
-                    email_outbox::closed_at.eq(now),
-                ))
-                .execute(conn)?;
-            tracing::info!(id = email.id, kind = %email.kind, to = %recipients, "email sent");
-            Ok(Outcome::Sent)
+    // One message per recipient, each with a Message-ID of its own (the same at every attempt).
+    let mut messages = Vec::with_capacity(ready.to.len());
+    for (n, to) in ready.to.iter().enumerate() {
+        match ready.to_message(mailer.from(), to, email.message_id(n, &domain)) {
+            Ok(message) => messages.push(message),
+            Err(e) => return record_failure(conn, email, &e.to_string(), true, now),
         }
-        Err(failure) => record_failure(conn, email, &failure.message, failure.permanent, now),
     }
+    for (n, message) in messages.iter().enumerate() {
+        if let Err(failure) = mailer.deliver(&email.file_name(n), message) {
+            return record_failure(conn, email, &failure.message, failure.permanent, now);
+        }
+    }
+    let recipients = ready
+        .to
+        .iter()
+        .map(|m| m.email.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    diesel::update(email_outbox::table.find(email.id))
+        .set((
+            email_outbox::status.eq(EmailStatus::Sent),
+            email_outbox::attempts.eq(email.attempts + 1),
+            email_outbox::recipients.eq(&recipients),
+            email_outbox::subject.eq(&ready.subject),
+            email_outbox::last_error.eq(None::<String>),
+            email_outbox::closed_at.eq(now),
+        ))
+        .execute(conn)?;
+    tracing::info!(id = email.id, kind = %email.kind, to = %recipients, "email sent");
+    Ok(Outcome::Sent)
 }
 
 fn record_failure(

@@ -136,6 +136,9 @@ pub struct AlertFields {
     warning_email: String,
 }
 
+/// How many addresses a Warning Email may list.
+pub const MAX_WARNING_EMAILS: usize = 5;
+
 /// Parses the alert form; on error, the form as typed with its messages.
 fn parse_alerts(fields: AlertFields) -> Result<AlertSettings, AlertForm> {
     let mut form = AlertForm {
@@ -153,12 +156,18 @@ fn parse_alerts(fields: AlertFields) -> Result<AlertSettings, AlertForm> {
         .map_err(|e| form.threshold_error = Some(format!("Threshold: {e}.")))
         .ok();
     let mut emails = Vec::new();
-    for part in form
+    let parts: Vec<&str> = form
         .warning_email
         .split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())
-    {
+        .collect();
+    if parts.len() > MAX_WARNING_EMAILS {
+        form.email_error = Some(format!(
+            "At most {MAX_WARNING_EMAILS} addresses receive the alert; each gets a message of its own."
+        ));
+    }
+    for part in parts.into_iter().take(MAX_WARNING_EMAILS) {
         match tenancy::parse_email(part) {
             Ok(email) => emails.push(email),
             Err(_) => {

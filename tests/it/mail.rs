@@ -164,8 +164,17 @@ fn a_purchase_rearms_the_alert_and_sends_a_receipt() {
         .first(&mut conn)
         .unwrap();
     assert!(!rearmed);
-    charge(&mut conn, account.id, "100"); // 40
-    charge(&mut conn, account.id, "1"); // 39
+    charge(&mut conn, account.id, "100"); // 40: a crossing within the hour of the first alert
+    let alerts_queued = |conn: &mut PgConnection| {
+        outbox_of(conn, account.id)
+            .iter()
+            .filter(|e| e.kind == EmailKind::LowCredit)
+            .count()
+    };
+    assert_eq!(alerts_queued(&mut conn), 1, "at most one alert an hour");
+    an_hour_passes(&mut conn, account.id);
+    charge(&mut conn, account.id, "1"); // 39: the first debit after that hour alerts
+    assert_eq!(alerts_queued(&mut conn), 2);
 
     let run = deliver(&mut conn, &smtp_mailer(&sink));
     assert_eq!(run.sent, 2, "the second alert and the receipt: {run:?}");
@@ -210,6 +219,17 @@ fn a_purchase_rearms_the_alert_and_sends_a_receipt() {
         deliver(&mut conn, &smtp_mailer(&sink)),
         DeliveryRun::default()
     );
+}
+
+/// Moves the account's alerts an hour and a minute into the past, as if that time had passed.
+fn an_hour_passes(conn: &mut PgConnection, account_id: iap_credits::ids::AccountId) {
+    diesel::sql_query(
+        "UPDATE email_outbox SET created_at = created_at - interval '61 minutes', \
+         closed_at = closed_at - interval '61 minutes' WHERE account_id = $1",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(account_id.0)
+    .execute(conn)
+    .unwrap();
 }
 
 pub fn database_name(conn: &mut PgConnection, database_id: DatabaseId) -> String {
@@ -325,18 +345,26 @@ fn saving_warn_me_while_below_alerts_once_and_later_settings_apply() {
     assert_eq!(outbox_of(&mut conn, account.id).len(), 1);
     let sink = SmtpSink::start();
     assert_eq!(deliver(&mut conn, &smtp_mailer(&sink)).sent, 1);
+    // One message per recipient: no one sees the other addresses.
+    let mut received: Vec<Vec<String>> = sink.received().into_iter().map(|m| m.rcpt_tos).collect();
+    received.sort();
     assert_eq!(
-        sink.received()[0].rcpt_tos,
-        ["second@customer.test", "third@customer.test"]
+        received,
+        [vec!["second@customer.test"], vec!["third@customer.test"]]
     );
 
-    // Turning Warn Me off cancels an alert not sent yet; on again while below alerts again.
+    // Toggling the settings within the hour queues nothing more (at most one alert an hour)…
+    warn_me(&mut conn, account.id, false, "40", "second@customer.test");
+    warn_me(&mut conn, account.id, true, "40", "second@customer.test");
+    assert_eq!(outbox_of(&mut conn, account.id).len(), 1);
+    // …after it, on again while below alerts again; off before it is sent cancels it.
+    an_hour_passes(&mut conn, account.id);
     warn_me(&mut conn, account.id, false, "40", "second@customer.test");
     warn_me(&mut conn, account.id, true, "40", "second@customer.test");
     warn_me(&mut conn, account.id, false, "40", "second@customer.test");
     let run = deliver(&mut conn, &smtp_mailer(&sink));
     assert_eq!((run.sent, run.cancelled), (0, 1));
-    assert_eq!(sink.received().len(), 1);
+    assert_eq!(sink.received().len(), 2);
 }
 
 /// The seed's "Low-credit notification" through the pages: Warn Me saved on the Account

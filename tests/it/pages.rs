@@ -246,6 +246,29 @@ async fn account_information_shows_balance_token_history_and_saves_warn_me() {
             .warn_me,
         "nothing saved"
     );
+    // Not a mass mailer: five plain addresses at most.
+    let six = "a@x.example, b@x.example, c@x.example, d@x.example, e@x.example, f@x.example";
+    for (emails, message) in [
+        (six, "At most 5 addresses receive the alert"),
+        (
+            "Ops <ops@acme.example>",
+            "“Ops &#60;ops@acme.example&#62;” is not a valid email address.",
+        ),
+    ] {
+        let page = browser
+            .submit(
+                &path,
+                &format!("{path}/alerts"),
+                &[
+                    ("warn_me", "on"),
+                    ("threshold", "5"),
+                    ("warning_email", emails),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{emails}");
+        assert!(page.body.contains(message), "{emails}");
+    }
 
     let page = browser
         .submit(
