@@ -411,6 +411,7 @@ fn serve(
         startup::spawn_maintenance(&state);
         startup::spawn_mail_worker(&state, mailer);
         startup::spawn_job_worker(&state);
+        startup::spawn_payment_reconciler(&state);
         tracing::info!("emails go to {mail_destination}");
         let app = Application::build(state, &bind)
             .with_context(|| format!("could not listen on {bind}"))?;

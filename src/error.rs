@@ -16,6 +16,9 @@ pub enum AppError {
     BadRequest(&'static str),
     #[error("the request is too large")]
     TooLarge,
+    /// The thing is busy with an earlier request (a payment under way).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
     /// Too few credits for what the user asked: the page offers to buy more.
     #[error("not enough credits: {available} available")]
     InsufficientCredits {
@@ -75,6 +78,9 @@ impl From<crate::orders::OrderError> for AppError {
         use crate::orders::OrderError as O;
         match e {
             O::NotFound | O::PackUnavailable => AppError::NotFound,
+            O::PaymentUnderWay => AppError::Conflict(
+                "A payment of this order is under way. Look at your orders again in a moment.",
+            ),
             O::Ledger(e) => e.into(),
             O::Database(e) => AppError::Database(e),
         }

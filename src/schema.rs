@@ -163,10 +163,15 @@ diesel::table! {
     payment_attempts (id) {
         id -> Int8,
         order_id -> Int8,
-        approved -> Bool,
-        message -> Text,
+        message -> Nullable<Text>,
         card_last4 -> Text,
         created_at -> Timestamptz,
+        status -> Text,
+        idempotency_key -> Text,
+        amount_minor -> Int8,
+        currency -> Text,
+        reference -> Nullable<Text>,
+        finished_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -130,6 +130,38 @@ pub fn spawn_job_worker(state: &AppState) {
     });
 }
 
+/// How often payments left half-way are reconciled (also once at start).
+const PAYMENTS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The payment reconciler: finishes the attempts a crash left between the provider's answer
+/// and the credits, asking the provider what became of each. Runs at start, then every minute.
+/// Must run inside the actix runtime; stops with it.
+pub fn spawn_payment_reconciler(state: &AppState) {
+    let (pool, provider) = (state.pool.clone(), state.payments.clone());
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(PAYMENTS_EVERY);
+        loop {
+            ticks.tick().await;
+            let (pool, provider) = (pool.clone(), provider.clone());
+            let run = web::block(move || {
+                let mut conn = pool.get()?;
+                anyhow::Ok(crate::orders::reconcile_payments(
+                    &mut conn,
+                    provider.as_ref(),
+                    chrono::Utc::now(),
+                )?)
+            })
+            .await;
+            match run {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(reconciled = n, "payments"),
+                Ok(Err(e)) => tracing::warn!("payment reconciler failed: {e:#}"),
+                Err(e) => tracing::warn!("payment reconciler failed: {e}"),
+            }
+        }
+    });
+}
+
 /// How often expired holds are released and old idempotency keys deleted.
 const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 

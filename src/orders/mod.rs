@@ -5,16 +5,18 @@
 //! `refunds` (`refunds`); `listing` is the operator's view of every database's orders.
 
 pub mod listing;
+pub mod payment;
 pub mod refunds;
+
+pub use payment::{PaymentResult, pay, reconcile_payments};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::credits::Credits;
 use crate::ids::{AccountId, DatabaseId, OrderId, PackId, UserId};
-use crate::ledger::{self, Actor, GrantKind, LedgerEntry, LedgerError};
+use crate::ledger::{self, LedgerEntry, LedgerError};
 use crate::money::{Currency, Price};
-use crate::payments::{Card, PaymentOutcome, PaymentProvider};
 use crate::schema::{orders, payment_attempts};
 use crate::sql_text_enum;
 
@@ -80,18 +82,10 @@ struct OrderInsertForm<'a> {
     expires_at: DateTime<Utc>,
 }
 
-/// What the provider said to one attempt to pay an order.
-#[derive(Insertable)]
-#[diesel(table_name = payment_attempts)]
-struct PaymentAttemptInsertForm<'a> {
-    order_id: OrderId,
-    approved: bool,
-    message: &'a str,
-    card_last4: &'a str,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
+    #[error("a payment of this order is under way; look again in a moment")]
+    PaymentUnderWay,
     #[error("no such order")]
     NotFound,
     #[error("this pack is not on sale for this account")]
@@ -172,99 +166,24 @@ pub fn purchase_entry(
     ledger::entries::purchase_of_order(conn, order_id)
 }
 
-#[derive(Debug)]
-pub enum PaymentResult {
-    /// Paid now: the credits are on the account.
-    Paid {
-        order: Order,
-        entry: LedgerEntry,
-    },
-    /// Paid before (a second tab, a re-submit): nothing charged or credited again.
-    AlreadyPaid(Order),
-    Declined {
-        order: Order,
-        message: String,
-    },
-    Expired(Order),
-}
-
-/// Pays a pending order and credits its pack, exactly once. The order row stays locked from
-/// before the payment until the credits are committed, so a concurrent payment of the same
-/// order waits and then finds it paid.
-pub fn pay(
-    conn: &mut PgConnection,
-    database_id: DatabaseId,
-    order_id: OrderId,
-    card: &Card,
-    provider: &dyn PaymentProvider,
-) -> Result<PaymentResult, OrderError> {
-    conn.transaction(|conn| {
-        let order: Order = orders::table
-            .filter(orders::id.eq(order_id))
-            .filter(orders::database_id.eq(database_id))
-            .select(Order::as_select())
-            .for_update()
-            .first(conn)
-            .optional()?
-            .ok_or(OrderError::NotFound)?;
-        match order.status {
-            OrderStatus::Pending if order.expires_at <= Utc::now() => {
-                return Ok(PaymentResult::Expired(mark_expired(conn, order.id)?));
-            }
-            OrderStatus::Pending => {}
-            OrderStatus::Expired => return Ok(PaymentResult::Expired(order)),
-            _ => return Ok(PaymentResult::AlreadyPaid(order)),
-        }
-        let outcome = provider.charge(&order.price(), card, &order.number());
-        let (approved, message) = match &outcome {
-            PaymentOutcome::Approved { reference } => (true, format!("Approved ({reference})")),
-            PaymentOutcome::Declined { message } => (false, message.clone()),
-        };
-        diesel::insert_into(payment_attempts::table)
-            .values(PaymentAttemptInsertForm {
-                order_id: order.id,
-                approved,
-                message: &message,
-                card_last4: card.last4(),
-            })
-            .execute(conn)?;
-        let PaymentOutcome::Approved { reference } = outcome else {
-            return Ok(PaymentResult::Declined { order, message });
-        };
-        let entry = ledger::grant(
-            conn,
-            order.account_id,
-            order.credits,
-            GrantKind::Purchase { order_id: order.id },
-            &format!("{} ({})", order.pack_name, order.number()),
-            &Actor::order(order.id),
-        )?;
-        let order = diesel::update(orders::table.find(order.id))
-            .set((
-                orders::status.eq(OrderStatus::Paid),
-                orders::paid_at.eq(diesel::dsl::now),
-                orders::payment_reference.eq(&reference),
-                orders::card_last4.eq(card.last4()),
-            ))
-            .returning(Order::as_returning())
-            .get_result(conn)?;
-        Ok(PaymentResult::Paid { order, entry })
-    })
-}
-
-fn mark_expired(conn: &mut PgConnection, order_id: OrderId) -> QueryResult<Order> {
+pub(crate) fn mark_expired(conn: &mut PgConnection, order_id: OrderId) -> QueryResult<Order> {
     diesel::update(orders::table.find(order_id))
         .set(orders::status.eq(OrderStatus::Expired))
         .returning(Order::as_returning())
         .get_result(conn)
 }
 
-/// Marks pending orders past their lifetime as expired; returns how many.
+/// Marks pending orders past their lifetime as expired (not one whose payment is under way:
+/// its outcome decides); returns how many.
 pub fn expire_stale_orders(conn: &mut PgConnection) -> QueryResult<usize> {
+    let paying = payment_attempts::table
+        .filter(payment_attempts::order_id.eq(orders::id))
+        .filter(payment_attempts::status.eq(payment::AttemptStatus::Started));
     diesel::update(
         orders::table
             .filter(orders::status.eq(OrderStatus::Pending))
-            .filter(orders::expires_at.le(Utc::now())),
+            .filter(orders::expires_at.le(Utc::now()))
+            .filter(diesel::dsl::not(diesel::dsl::exists(paying))),
     )
     .set(orders::status.eq(OrderStatus::Expired))
     .execute(conn)

@@ -1,6 +1,11 @@
 //! The mock provider: behaves like a real provider's test mode. 4242 4242 4242 4242 is
 //! approved; 4000 0000 0000 0002 is declined; 4000 0000 0000 9995 is declined for
-//! insufficient funds; any other valid number is approved.
+//! insufficient funds; any other valid number is approved. Like a real provider it remembers
+//! each idempotency key's outcome (for as long as the process lives): a repeat charges nothing
+//! and answers the same, and `lookup` tells what became of a key.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -13,21 +18,26 @@ pub const DECLINED_CARD: &str = "4000000000000002";
 pub const INSUFFICIENT_FUNDS_CARD: &str = "4000000000009995";
 
 #[derive(Debug, Default, Clone)]
-pub struct MockProvider;
+pub struct MockProvider {
+    /// Each idempotency key's outcome, as the provider's own records.
+    outcomes: Arc<Mutex<HashMap<String, PaymentOutcome>>>,
+}
 
 impl PaymentProvider for MockProvider {
-    fn charge(&self, _amount: &Price, card: &Card, _order_reference: &str) -> PaymentOutcome {
-        match card.number.as_str() {
-            DECLINED_CARD => PaymentOutcome::Declined {
-                message: "Your card was declined.".into(),
-            },
-            INSUFFICIENT_FUNDS_CARD => PaymentOutcome::Declined {
-                message: "Your card has insufficient funds.".into(),
-            },
-            _ => PaymentOutcome::Approved {
-                reference: reference("mock"),
-            },
-        }
+    fn charge(&self, _amount: &Price, card: &Card, idempotency_key: &str) -> PaymentOutcome {
+        let Ok(mut outcomes) = self.outcomes.lock() else {
+            return PaymentOutcome::Declined {
+                message: "The payment provider failed; nothing was charged.".into(),
+            };
+        };
+        outcomes
+            .entry(idempotency_key.to_string())
+            .or_insert_with(|| decide(card))
+            .clone()
+    }
+
+    fn lookup(&self, idempotency_key: &str) -> Option<PaymentOutcome> {
+        self.outcomes.lock().ok()?.get(idempotency_key).cloned()
     }
 
     /// Like a provider's test mode: refunds of its own payments succeed, anything else is
@@ -38,6 +48,21 @@ impl PaymentProvider for MockProvider {
         } else {
             Err(format!("no payment {payment_reference:?} to refund"))
         }
+    }
+}
+
+/// What the test-mode provider decides for a card.
+fn decide(card: &Card) -> PaymentOutcome {
+    match card.number.as_str() {
+        DECLINED_CARD => PaymentOutcome::Declined {
+            message: "Your card was declined.".into(),
+        },
+        INSUFFICIENT_FUNDS_CARD => PaymentOutcome::Declined {
+            message: "Your card has insufficient funds.".into(),
+        },
+        _ => PaymentOutcome::Approved {
+            reference: reference("mock"),
+        },
     }
 }
 

@@ -18,8 +18,13 @@ pub enum PaymentOutcome {
 
 /// A payment provider. The mock one lives in the app; a real one replaces it here.
 pub trait PaymentProvider: Send + Sync {
-    /// Charges `amount` to `card` for the order `order_reference`.
-    fn charge(&self, amount: &Price, card: &Card, order_reference: &str) -> PaymentOutcome;
+    /// Charges `amount` to `card`. `idempotency_key` names the attempt: a second call with the
+    /// same key is the same payment (the provider answers as it did and charges nothing again).
+    fn charge(&self, amount: &Price, card: &Card, idempotency_key: &str) -> PaymentOutcome;
+
+    /// What became of the attempt `idempotency_key`, or `None` if the provider never saw it
+    /// (then nothing was charged). The reconciler asks this after a crash.
+    fn lookup(&self, idempotency_key: &str) -> Option<PaymentOutcome>;
 
     /// Returns `amount` of the payment `payment_reference` to the card it came from; the
     /// refund's own reference, or why the provider refused.

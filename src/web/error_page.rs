@@ -28,6 +28,7 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) | AppError::Render(_) | AppError::Internal(_) => {
@@ -63,6 +64,7 @@ impl ResponseError for AppError {
             ),
             AppError::Forbidden(why) => ("Not allowed", *why),
             AppError::BadRequest(why) => ("This request cannot be read", *why),
+            AppError::Conflict(why) => ("Please wait", *why),
             AppError::TooLarge => (
                 "Too large",
                 "What was sent is larger than this page accepts. Shorten it and try again.",

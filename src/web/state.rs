@@ -42,7 +42,7 @@ impl AppState {
             base_url,
             session_key,
             charges,
-            payments: std::sync::Arc::new(crate::payments::MockProvider),
+            payments: std::sync::Arc::new(crate::payments::MockProvider::default()),
             sms: std::sync::Arc::new(crate::sms::gateway::SimulatedCarrier::default()),
         }
     }

@@ -50,7 +50,15 @@ fn the_dashboard_figures_match_the_hand_computed_ones() {
     .unwrap();
     spend(&mut conn, &beta_mail, "3");
     let ops = fixtures::operator(&mut conn);
-    refunds::refund_order(&mut conn, &ops, &MockProvider, starter.id, c("4"), "asked").unwrap();
+    refunds::refund_order(
+        &mut conn,
+        &ops,
+        &MockProvider::default(),
+        starter.id,
+        c("4"),
+        "asked",
+    )
+    .unwrap();
     // An order nobody paid, and an account below its threshold.
     let pack = catalog::active_packs(&mut conn, beta_mail.service_id)
         .unwrap()
@@ -143,8 +151,14 @@ fn a_fully_used_pack_has_nothing_to_refund_a_partly_used_one_its_unused_part() {
     let starter = who.buy(&mut conn, &sms, "Starter Pack");
     spend(&mut conn, &sms, "10");
     assert_eq!(refundable(&mut conn, &starter), Credits::ZERO);
-    let refused =
-        refunds::refund_order(&mut conn, &ops, &MockProvider, starter.id, c("1"), "sorry");
+    let refused = refunds::refund_order(
+        &mut conn,
+        &ops,
+        &MockProvider::default(),
+        starter.id,
+        c("1"),
+        "sorry",
+    );
     assert!(matches!(refused, Err(RefundError::TooMuch(z)) if z == Credits::ZERO));
 
     let standard = who.buy(&mut conn, &sms, "Standard Pack");
@@ -153,19 +167,26 @@ fn a_fully_used_pack_has_nothing_to_refund_a_partly_used_one_its_unused_part() {
     let too_much = refunds::refund_order(
         &mut conn,
         &ops,
-        &MockProvider,
+        &MockProvider::default(),
         standard.id,
         c("70.0001"),
         "x",
     );
     assert!(matches!(too_much, Err(RefundError::TooMuch(r)) if r == c("70")));
-    let blank = refunds::refund_order(&mut conn, &ops, &MockProvider, standard.id, c("1"), " ");
+    let blank = refunds::refund_order(
+        &mut conn,
+        &ops,
+        &MockProvider::default(),
+        standard.id,
+        c("1"),
+        " ",
+    );
     assert!(matches!(blank, Err(RefundError::MissingReason)));
 
     let refund = refunds::refund_order(
         &mut conn,
         &ops,
-        &MockProvider,
+        &MockProvider::default(),
         standard.id,
         c("70"),
         "unused",
@@ -227,15 +248,39 @@ fn credits_are_spent_oldest_first_so_trial_and_older_packs_go_first() {
     assert_eq!(refundable(&mut conn, &first), c("60"));
     assert_eq!(refundable(&mut conn, &second), c("10"));
     // Refunding the second pack leaves the first one's figure alone.
-    refunds::refund_order(&mut conn, &ops, &MockProvider, second.id, c("10"), "dup").unwrap();
+    refunds::refund_order(
+        &mut conn,
+        &ops,
+        &MockProvider::default(),
+        second.id,
+        c("10"),
+        "dup",
+    )
+    .unwrap();
     assert_eq!(refundable(&mut conn, &first), c("60"));
     let order = orders::find(&mut conn, who.database_id, second.id)
         .unwrap()
         .unwrap();
     assert_eq!(order.status, OrderStatus::Refunded);
     // A full refund in steps returns exactly the price.
-    let a = refunds::refund_order(&mut conn, &ops, &MockProvider, first.id, c("30"), "a").unwrap();
-    let b = refunds::refund_order(&mut conn, &ops, &MockProvider, first.id, c("30"), "b").unwrap();
+    let a = refunds::refund_order(
+        &mut conn,
+        &ops,
+        &MockProvider::default(),
+        first.id,
+        c("30"),
+        "a",
+    )
+    .unwrap();
+    let b = refunds::refund_order(
+        &mut conn,
+        &ops,
+        &MockProvider::default(),
+        first.id,
+        c("30"),
+        "b",
+    )
+    .unwrap();
     assert_eq!(a.amount_minor + b.amount_minor, 9_500 * 60 / 100);
 }
 
@@ -255,8 +300,15 @@ fn concurrent_refunds_of_one_order_take_its_credits_back_once() {
                 s.spawn(move || {
                     let mut conn = db.conn();
                     barrier.wait();
-                    refunds::refund_order(&mut conn, &ops, &MockProvider, order.id, c("100"), "x")
-                        .is_ok()
+                    refunds::refund_order(
+                        &mut conn,
+                        &ops,
+                        &MockProvider::default(),
+                        order.id,
+                        c("100"),
+                        "x",
+                    )
+                    .is_ok()
                 })
             })
             .collect();

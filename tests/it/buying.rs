@@ -234,7 +234,14 @@ fn concurrent_confirmations_of_one_order_credit_it_once() {
                 s.spawn(move || {
                     let mut conn = db.conn();
                     barrier.wait();
-                    orders::pay(&mut conn, demo.id, order.id, &card, &MockProvider).unwrap()
+                    orders::pay(
+                        &mut conn,
+                        demo.id,
+                        order.id,
+                        &card,
+                        &MockProvider::default(),
+                    )
+                    .unwrap()
                 })
             })
             .collect::<Vec<_>>()

@@ -91,7 +91,15 @@ impl Customer {
             orders::create_order(conn, self.database_id, account.id, pack.id, self.admin_id)
                 .unwrap();
         let card = Card::parse("Ada", "4242424242424242", "12/39", "123").unwrap();
-        match orders::pay(conn, self.database_id, order.id, &card, &MockProvider).unwrap() {
+        match orders::pay(
+            conn,
+            self.database_id,
+            order.id,
+            &card,
+            &MockProvider::default(),
+        )
+        .unwrap()
+        {
             PaymentResult::Paid { order, .. } => order,
             other => panic!("not paid: {other:?}"),
         }

@@ -153,7 +153,7 @@ fn a_purchase_rearms_the_alert_and_sends_a_receipt() {
         account.database_id,
         order.id,
         &card,
-        &MockProvider,
+        &MockProvider::default(),
     )
     .unwrap();
     assert!(matches!(paid, PaymentResult::Paid { .. }));
@@ -212,7 +212,7 @@ fn a_purchase_rearms_the_alert_and_sends_a_receipt() {
         account.database_id,
         order.id,
         &card,
-        &MockProvider,
+        &MockProvider::default(),
     )
     .unwrap();
     assert_eq!(

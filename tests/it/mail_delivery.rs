@@ -204,7 +204,7 @@ fn receipts_without_a_buyer_are_cancelled_not_retried() {
         account.database_id,
         order.id,
         &card,
-        &MockProvider,
+        &MockProvider::default(),
     )
     .unwrap();
     diesel::delete(users::table.find(buyer.id))

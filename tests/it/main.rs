@@ -22,6 +22,7 @@ mod mail_delivery;
 mod metering;
 mod migrations_and_seeding;
 mod pages;
+mod payments;
 mod sign_in;
 mod sms;
 mod sms_pages;
