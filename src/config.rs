@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -64,6 +64,10 @@ pub enum ConfigError {
     BaseUrl(String),
     #[error("IAP_SECRET_KEY must be at least {SECRET_KEY_MIN_LEN} characters long")]
     ShortSecretKey,
+    #[error(
+        "the secret key file {0} can be read by other users: run `chmod 600` on it (or make a new one)"
+    )]
+    SecretKeyExposed(PathBuf),
     #[error("could not keep the secret key in {path}: {source}")]
     SecretKeyFile {
         path: PathBuf,
@@ -115,6 +119,11 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, ConfigError> {
         source,
     };
     if let Ok(existing) = fs::read_to_string(path) {
+        // Whoever can read the key can forge sessions: refuse one others can read.
+        let mode = fs::metadata(path).map_err(io_err)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(ConfigError::SecretKeyExposed(path.to_path_buf()));
+        }
         let existing = existing.trim();
         if existing.len() >= SECRET_KEY_MIN_LEN {
             return Ok(existing.as_bytes().to_vec());
@@ -187,5 +196,21 @@ mod tests {
     fn short_secret_key_is_refused() {
         let c = config(&["--secret-key", "short"]);
         assert!(matches!(c.secret_key(), Err(ConfigError::ShortSecretKey)));
+    }
+
+    #[test]
+    fn a_secret_key_file_others_can_read_is_refused() {
+        let dir = std::env::temp_dir().join(format!("iap-key-{}", rand::random::<u64>()));
+        let c = config(&["--data-dir", dir.to_str().unwrap()]);
+        c.secret_key().unwrap();
+        let path = dir.join("secret_key");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            c.secret_key(),
+            Err(ConfigError::SecretKeyExposed(_))
+        ));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(c.secret_key().is_ok());
+        let _ = fs::remove_dir_all(dir);
     }
 }

@@ -118,7 +118,16 @@ impl Mailer {
                     std::fs::create_dir_all(dir)?;
                     let path = dir.join(format!("{name}.eml"));
                     let partial = dir.join(format!(".{name}.eml.partial"));
-                    std::fs::write(&partial, message.formatted())?;
+                    // Messages name customers and amounts: readable by the app's user only.
+                    use std::io::Write;
+                    use std::os::unix::fs::OpenOptionsExt;
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600)
+                        .open(&partial)?
+                        .write_all(&message.formatted())?;
                     std::fs::rename(&partial, &path)?;
                     Ok(path)
                 };

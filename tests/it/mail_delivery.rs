@@ -160,6 +160,9 @@ fn without_smtp_messages_are_written_as_eml_files() {
     let file = dir.join(format!("{id:06}-low-credit.eml"));
     let eml = std::fs::read_to_string(&file).unwrap();
     assert!(eml.contains("To: alerts@customer.test"), "{eml}");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "readable by the app's user only");
     assert!(
         eml.contains("Subject: Low SMS credits for Customer"),
         "{eml}"
