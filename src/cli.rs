@@ -86,6 +86,11 @@ pub enum Command {
     },
     /// Check the ledger's invariants for every account; exits 1 if any is broken.
     VerifyLedger,
+    /// End every session of a user at once (a lost laptop, a departed employee).
+    SignOutEverywhere {
+        #[arg(long)]
+        email: String,
+    },
     /// List the email outbox (alerts and receipts), newest first; or send a failed one again.
     Outbox {
         /// Only messages with this status.
@@ -307,6 +312,14 @@ fn run_with_database(cli: &Cli, database: &DatabaseHandle, base_url: String) -> 
                         .unwrap_or_default(),
                 );
             }
+            Ok(())
+        }
+        Command::SignOutEverywhere { email } => {
+            let mut conn = pool.get()?;
+            let user = tenancy::find_user_by_email(&mut conn, email)?
+                .ok_or_else(|| anyhow::anyhow!("there is no user with the email {email:?}"))?;
+            let ended = crate::auth::sessions::end_all_of(&mut conn, user.id, chrono::Utc::now())?;
+            println!("Ended {ended} session(s) of {}.", user.email);
             Ok(())
         }
         Command::VerifyLedger => {

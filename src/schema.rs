@@ -264,6 +264,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_sessions (id) {
+        id -> Text,
+        user_id -> Int8,
+        created_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int8,
         database_id -> Int8,
@@ -304,6 +314,7 @@ diesel::joinable!(sms_messages -> databases (database_id));
 diesel::joinable!(sms_messages -> holds (hold_id));
 diesel::joinable!(sms_messages -> service_jobs (job_id));
 diesel::joinable!(sms_messages -> users (sent_by));
+diesel::joinable!(user_sessions -> users (user_id));
 diesel::joinable!(users -> databases (database_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -325,5 +336,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sign_in_throttle,
     sms_messages,
     sms_prices,
+    user_sessions,
     users,
 );

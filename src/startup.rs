@@ -180,7 +180,8 @@ pub fn spawn_maintenance(state: &AppState) {
                 let expired = crate::ledger::expire_due_holds(&mut conn)?;
                 let keys = crate::ledger::idempotency::sweep_old_keys(&mut conn)?;
                 let orders = crate::orders::expire_stale_orders(&mut conn)?;
-                let throttles = crate::auth::throttle::purge(&mut conn, chrono::Utc::now())?;
+                let throttles = crate::auth::throttle::purge(&mut conn, chrono::Utc::now())?
+                    + crate::auth::sessions::purge(&mut conn, chrono::Utc::now())?;
                 let reports =
                     crate::sms::messages::apply_delivery_reports(&mut conn, sms.as_ref())?;
                 anyhow::Ok((expired, keys + orders + reports + throttles))

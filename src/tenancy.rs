@@ -202,6 +202,15 @@ pub fn find_database(conn: &mut PgConnection, name: &str) -> QueryResult<Option<
         .optional()
 }
 
+/// The user with this email (any case), if there is one.
+pub fn find_user_by_email(conn: &mut PgConnection, email: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::email.eq(email.trim().to_lowercase()))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// Whether a user has one of `emails`.
 pub fn any_user_with_email(conn: &mut PgConnection, emails: &[&str]) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(

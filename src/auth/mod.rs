@@ -2,5 +2,6 @@
 
 pub mod password;
 pub mod session;
+pub mod sessions;
 pub mod sign_in;
 pub mod throttle;

@@ -1,16 +1,13 @@
-//! What the session cookie holds: the signed-in user's id, a CSRF token and when it was last
-//! used (cookie sessions cannot be revoked early, so idleness is checked on every request).
+//! What the session cookie holds: the id of a server-side session (`sessions`, checked on every
+//! request) and a CSRF token. Nothing in it grants access by itself.
 
-use crate::ids::UserId;
 use actix_session::Session;
-use chrono::Utc;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-const USER_ID: &str = "uid";
+const SESSION_ID: &str = "sid";
 const CSRF: &str = "csrf";
-const LAST_SEEN: &str = "seen";
-/// Signed-in sessions end after this much inactivity.
+/// The cookie lasts as long as an idle session (the server decides the rest).
 pub const IDLE_TIMEOUT_SECONDS: i64 = 8 * 3600;
 
 fn random_token() -> String {
@@ -31,30 +28,22 @@ pub fn csrf_token(session: &Session) -> String {
     token
 }
 
-/// Starts a fresh session for the user (a new cookie and a new CSRF token: no fixation).
-pub fn begin(session: &Session, user_id: UserId) {
+/// Puts a fresh server-side session in the cookie (a new cookie and a new CSRF token: no
+/// fixation).
+pub fn begin(session: &Session, session_id: &str) {
     session.renew();
     session.clear();
-    let _ = session.insert(USER_ID, user_id);
+    let _ = session.insert(SESSION_ID, session_id);
     let _ = session.insert(CSRF, random_token());
-    let _ = session.insert(LAST_SEEN, Utc::now().timestamp());
 }
 
 pub fn end(session: &Session) {
     session.purge();
 }
 
-/// The signed-in user's id, unless the session has been idle too long (then it is ended).
-pub fn user_id(session: &Session) -> Option<UserId> {
-    let user_id = session.get::<UserId>(USER_ID).ok().flatten()?;
-    let last_seen = session.get::<i64>(LAST_SEEN).ok().flatten().unwrap_or(0);
-    let now = Utc::now().timestamp();
-    if now - last_seen > IDLE_TIMEOUT_SECONDS {
-        end(session);
-        return None;
-    }
-    let _ = session.insert(LAST_SEEN, now);
-    Some(user_id)
+/// The id of the server-side session the cookie names, if any.
+pub fn session_id(session: &Session) -> Option<String> {
+    session.get::<String>(SESSION_ID).ok().flatten()
 }
 
 /// Constant-time comparison, so a token cannot be guessed byte by byte from timings.

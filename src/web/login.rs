@@ -8,8 +8,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::session::CsrfForm;
-use crate::auth::session;
 use crate::auth::sign_in::{self, SignInError};
+use crate::auth::{session, sessions};
 use crate::error::AppError;
 use crate::web::state::{AppState, with_conn};
 use page::Nav;
@@ -89,12 +89,15 @@ pub async fn submit(
         .peer_addr()
         .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
     let outcome = with_conn(&state, move |conn| {
-        Ok(sign_in::sign_in(conn, &address, &email, &password))
+        Ok(match sign_in::sign_in(conn, &address, &email, &password) {
+            Ok(user) => Ok(sessions::start(conn, user.id, chrono::Utc::now())?),
+            Err(refused) => Err(refused),
+        })
     })
     .await?;
     match outcome {
-        Ok(user) => {
-            session::begin(&session, user.id);
+        Ok(session_id) => {
+            session::begin(&session, &session_id);
             Ok(page::see_other(next))
         }
         Err(SignInError::Database(e)) => Err(e.into()),
@@ -115,9 +118,20 @@ pub async fn submit(
     }
 }
 
-pub async fn logout(session: Session, _form: CsrfForm<page::EmptyForm>) -> HttpResponse {
+/// Signing out ends the server-side session too: a copy of the cookie stops working.
+pub async fn logout(
+    state: web::Data<AppState>,
+    session: Session,
+    _form: CsrfForm<page::EmptyForm>,
+) -> Result<HttpResponse, AppError> {
+    if let Some(session_id) = session::session_id(&session) {
+        with_conn(&state, move |conn| {
+            Ok(sessions::end(conn, &session_id, chrono::Utc::now())?)
+        })
+        .await?;
+    }
     session::end(&session);
-    page::see_other("/")
+    Ok(page::see_other("/"))
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use actix_web::error::PayloadError;
 use actix_web::{FromRequest, HttpRequest, web};
 use serde::de::DeserializeOwned;
 
-use crate::auth::session;
 use crate::auth::sign_in::{self, SignedInUser};
+use crate::auth::{session, sessions};
 use crate::error::AppError;
 use crate::web::state::{AppState, with_conn};
 
@@ -35,11 +35,17 @@ impl FromRequest for CurrentUser {
             .unwrap_or_else(|| "/".into());
         Box::pin(async move {
             let sign_in_required = AppError::SignInRequired { next };
-            let (Some(user_id), Some(state)) = (session::user_id(&session), state) else {
+            let (Some(session_id), Some(state)) = (session::session_id(&session), state) else {
                 return Err(sign_in_required);
             };
-            let user =
-                with_conn(&state, move |conn| Ok(sign_in::load_user(conn, user_id)?)).await?;
+            let user = with_conn(&state, move |conn| {
+                let now = chrono::Utc::now();
+                Ok(match sessions::user_of(conn, &session_id, now)? {
+                    Some(user_id) => sign_in::load_user(conn, user_id)?,
+                    None => None,
+                })
+            })
+            .await?;
             match user {
                 Some(user) => Ok(CurrentUser {
                     user,

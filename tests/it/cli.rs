@@ -409,3 +409,38 @@ struct IdRow {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     id: i64,
 }
+
+#[test]
+fn sign_out_everywhere_ends_every_session_of_a_user() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let customer = Customer::named(&mut conn, "Roaming", Subscription::None);
+    let user = customer.user(
+        &mut conn,
+        "roamer@roaming.test",
+        iap_credits::tenancy::Role::User,
+    );
+    let now = chrono::Utc::now();
+    let session = iap_credits::auth::sessions::start(&mut conn, user, now).unwrap();
+    let out = iap(
+        &db,
+        &["sign-out-everywhere", "--email", "Roamer@Roaming.test"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Ended 1 session(s) of roamer@roaming.test.\n"
+    );
+    assert_eq!(
+        iap_credits::auth::sessions::user_of(&mut conn, &session, now).unwrap(),
+        None
+    );
+    assert_clean_failure(
+        &iap(
+            &db,
+            &["sign-out-everywhere", "--email", "nobody@roaming.test"],
+        ),
+        1,
+        "there is no user with the email",
+    );
+}

@@ -311,6 +311,11 @@ impl TestApp {
 }
 
 impl Browser<'_> {
+    /// Takes the other browser's cookies, as someone who copied them would.
+    pub fn copy_cookies_of(&self, other: &Browser<'_>) {
+        *self.cookies.borrow_mut() = other.cookies.borrow().clone();
+    }
+
     async fn send(&self, request: test::TestRequest) -> Page {
         let app = test::init_service(build_app(self.app.state.clone())).await;
         let cookie_header: String = self

@@ -23,6 +23,7 @@ mod metering;
 mod migrations_and_seeding;
 mod pages;
 mod payments;
+mod sessions;
 mod sign_in;
 mod sms;
 mod sms_pages;

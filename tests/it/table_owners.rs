@@ -27,6 +27,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("sign_in_throttle", "src/auth/"),
     ("sms_messages", "src/sms/"),
     ("sms_prices", "src/sms/"),
+    ("user_sessions", "src/auth/"),
     ("users", "src/tenancy.rs"),
 ];
 
