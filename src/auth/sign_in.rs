@@ -40,7 +40,7 @@ impl SignedInUser {
 pub enum SignInError {
     #[error("Wrong email or password.")]
     InvalidCredentials,
-    #[error("Too many failed attempts. Try again in {} minutes.", minutes_until(*.0))]
+    #[error("Too many failed attempts. Try again in {}.", wait_text(*.0))]
     Throttled(DateTime<Utc>),
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
@@ -52,11 +52,15 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| password::hash_password("decoy password").unwrap_or_default())
 }
 
-/// Whole minutes (at least one) until `until`.
-fn minutes_until(until: DateTime<Utc>) -> i64 {
-    ((until - Utc::now()).num_seconds().max(0) + 59)
+/// "a minute", "5 minutes": the wait until `until`, in whole minutes (at least one).
+fn wait_text(until: DateTime<Utc>) -> String {
+    match ((until - Utc::now()).num_seconds().max(0) + 59)
         .div_euclid(60)
         .max(1)
+    {
+        1 => "a minute".into(),
+        minutes => format!("{minutes} minutes"),
+    }
 }
 
 /// Signs in `email` from the client `address`: the attempt is counted first (so throttled

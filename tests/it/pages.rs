@@ -81,7 +81,7 @@ async fn wrong_passwords_are_refused_then_throttled() {
     assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(
         page.body
-            .contains("Too many failed attempts. Try again in 1 minutes.")
+            .contains("Too many failed attempts. Try again in a minute.")
     );
     // That address is locked out for a minute, whatever login it tries…
     assert_eq!(
