@@ -358,6 +358,17 @@ impl Browser<'_> {
         self.send(test::TestRequest::get().uri(path)).await
     }
 
+    /// Posts a urlencoded body as given, byte for byte (to send what no browser would).
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Page {
+        self.send(
+            test::TestRequest::post()
+                .uri(path)
+                .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+                .set_payload(body),
+        )
+        .await
+    }
+
     /// Posts a form as a browser does (urlencoded), fields as given.
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
         let body = serde_urlencoded::to_string(fields).unwrap();

@@ -1,6 +1,7 @@
 //! Integration tests against real PostgreSQL (see `harness`).
 
 mod fixtures;
+mod fuzz_inputs;
 mod harness;
 
 mod admin;

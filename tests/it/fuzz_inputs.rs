@@ -1,0 +1,314 @@
+//! Random bytes in every field of every form and of the JSON API: NUL, control characters,
+//! invalid UTF-8 (read as U+FFFD, as browsers do), overlong sequences, huge numbers. Whatever
+//! arrives, the answer is never a 5xx, and a refusal (4xx) changes nothing in the database.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use iap_credits::ids::AccountId;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+use crate::fixtures::{contact_id, sms_balance};
+use crate::harness::{Browser, TestApp};
+
+/// Cases per test; the note of the issue records how many were tried.
+const CASES: u32 = 150;
+
+#[derive(QueryableByName, PartialEq, Eq, Debug)]
+struct Fingerprint {
+    #[diesel(sql_type = BigInt)]
+    rows: i64,
+    #[diesel(sql_type = Text)]
+    settings: String,
+}
+
+/// Every row count that a form or the API could change, and every account's settings.
+fn fingerprint(app: &TestApp) -> Fingerprint {
+    diesel::sql_query(
+        "SELECT (SELECT count(*) FROM contacts) + (SELECT count(*) FROM sms_messages)
+              + (SELECT count(*) FROM ledger_entries) + (SELECT count(*) FROM orders)
+              + (SELECT count(*) FROM payment_attempts) + (SELECT count(*) FROM refunds)
+              + (SELECT count(*) FROM audit_log) + (SELECT count(*) FROM services)
+              + (SELECT count(*) FROM packs) + (SELECT count(*) FROM sms_prices)
+              + (SELECT count(*) FROM holds) AS rows,
+                coalesce((SELECT string_agg(warn_me || ':' || threshold || ':' || warning_email
+                                            || ':' || token, ',' ORDER BY id)
+                          FROM iap_accounts), '') AS settings",
+    )
+    .get_result(&mut app.db.conn())
+    .unwrap()
+}
+
+/// Bytes a form field might carry: random ones, seeded with the nastiest.
+fn field_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let nasty = prop_oneof![
+        Just(vec![0u8]),
+        Just(vec![0xC0, 0x80]),       // overlong NUL
+        Just(vec![0xED, 0xA0, 0x80]), // a UTF-16 surrogate
+        Just(vec![0xFF, 0xFE]),
+        Just(b"\r\nSet-Cookie: x=1".to_vec()),
+        Just(b"99999999999999999999999".to_vec()),
+        Just(b"-1".to_vec()),
+        Just("é\u{202e}\u{7}".as_bytes().to_vec()),
+        Just(Vec::new()),
+    ];
+    (nasty, proptest::collection::vec(any::<u8>(), 0..24)).prop_map(|(mut a, b)| {
+        a.extend(b);
+        a
+    })
+}
+
+/// A form: where its page is, where it posts, and plausible values for its fields.
+struct Form {
+    page: String,
+    action: String,
+    fields: Vec<(&'static str, &'static str)>,
+    operator: bool,
+}
+
+fn encode(bytes: &[u8]) -> String {
+    percent_encoding::percent_encode(bytes, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[test]
+fn random_bytes_in_any_form_field_never_give_a_5xx_nor_a_change_when_refused() {
+    let system = actix_web::rt::System::new();
+    let app = TestApp::new().with_demo();
+    let (admin, operator, forms) = system.block_on(async {
+        let admin = app.browser();
+        admin.sign_in("admin@demo.test", "demo-password").await;
+        let operator = app.browser_from("192.0.2.50");
+        operator
+            .sign_in("platform@demo.test", "demo-password")
+            .await;
+        // Both are signed in, so every form is really reached.
+        assert_eq!(operator.get("/admin").await.status.as_u16(), 200);
+        assert_eq!(admin.get("/iap/accounts").await.status.as_u16(), 200);
+        let lucille = contact_id(&admin, "Lucille Dupont").await;
+        let (account, _) = sms_balance(&app, &admin).await;
+        let checkout = admin
+            .submit(
+                &format!("/iap/accounts/{account}/buy"),
+                &format!("/iap/accounts/{account}/buy"),
+                &[("pack_id", &pack_id(&app, account))],
+            )
+            .await
+            .location()
+            .to_string();
+        let forms = vec![
+            Form {
+                page: "/contacts/new".into(),
+                action: "/contacts/new".into(),
+                fields: vec![
+                    ("name", "Ann"),
+                    ("company", ""),
+                    ("email", ""),
+                    ("phone", ""),
+                    ("mobile", "+32 470 12 34 56"),
+                    ("country", "BE"),
+                ],
+                operator: false,
+            },
+            Form {
+                page: format!("/contacts/{lucille}/sms?to=mobile"),
+                action: format!("/contacts/{lucille}/sms"),
+                fields: vec![("to", "mobile"), ("message", "Hello")],
+                operator: false,
+            },
+            Form {
+                page: format!("/sms/mass?ids={lucille}"),
+                action: "/sms/mass".into(),
+                fields: vec![("ids", "1"), ("message", "Hello")],
+                operator: false,
+            },
+            Form {
+                page: format!("/iap/accounts/{account}"),
+                action: format!("/iap/accounts/{account}/alerts"),
+                fields: vec![
+                    ("warn_me", "on"),
+                    ("threshold", "5"),
+                    ("warning_email", "ops@demo.test"),
+                ],
+                operator: false,
+            },
+            Form {
+                page: checkout.clone(),
+                action: checkout.clone(),
+                fields: vec![
+                    ("holder", "Ada"),
+                    ("number", "4000000000000002"),
+                    ("expiry", "12/39"),
+                    ("cvc", "123"),
+                ],
+                operator: false,
+            },
+            Form {
+                page: "/admin/sms-prices".into(),
+                action: "/admin/sms-prices".into(),
+                fields: vec![
+                    ("country_code", "FR"),
+                    ("country_name", "France"),
+                    ("price", "0.1"),
+                ],
+                operator: true,
+            },
+            Form {
+                page: format!("/admin/accounts/{account}"),
+                action: format!("/admin/accounts/{account}/adjust"),
+                fields: vec![
+                    ("direction", "credit"),
+                    ("credits", "1"),
+                    ("reason", "fuzz"),
+                ],
+                operator: true,
+            },
+            Form {
+                page: "/admin/catalog/services/new".into(),
+                action: "/admin/catalog/services/new".into(),
+                fields: vec![
+                    ("slug", "fuzz"),
+                    ("name", "Fuzz"),
+                    ("provider", "P"),
+                    ("description", ""),
+                    ("trial_credits", "0"),
+                    ("sort_order", "1"),
+                ],
+                operator: true,
+            },
+        ];
+        (admin, operator, forms)
+    });
+    let field_count: usize = forms.iter().map(|f| f.fields.len()).sum();
+    let mut runner = TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (0..field_count, field_bytes());
+    runner
+        .run(&strategy, |(pick, bytes)| {
+            // The `pick`-th field of all the forms.
+            let mut index = pick;
+            let form = forms
+                .iter()
+                .find(|f| {
+                    if index < f.fields.len() {
+                        true
+                    } else {
+                        index -= f.fields.len();
+                        false
+                    }
+                })
+                .unwrap();
+            let browser: &Browser<'_> = if form.operator { &operator } else { &admin };
+            let before = fingerprint(&app);
+            let page = system.block_on(async {
+                let token = browser.get(&form.page).await.csrf_token().unwrap();
+                let mut body = format!("csrf_token={}", encode(token.as_bytes()));
+                for (i, (name, value)) in form.fields.iter().enumerate() {
+                    let value = if i == index {
+                        encode(&bytes)
+                    } else {
+                        encode(value.as_bytes())
+                    };
+                    body += &format!("&{name}={value}");
+                }
+                browser.post_raw(&form.action, body.into_bytes()).await
+            });
+            let field = form.fields[index].0;
+            prop_assert!(
+                page.status.as_u16() < 500,
+                "{} {field}={bytes:?}: {}",
+                form.action,
+                page.status
+            );
+            // A refusal changes nothing. (A declined card, 402, is an answer of the payment
+            // provider: its attempt is recorded on purpose.)
+            if page.status.is_client_error() && page.status.as_u16() != 402 {
+                prop_assert_eq!(
+                    fingerprint(&app),
+                    before,
+                    "{} {}={:?}",
+                    form.action,
+                    field,
+                    bytes
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn pack_id(app: &TestApp, account: AccountId) -> String {
+    let account = iap_credits::ledger::accounts::by_id(&mut app.db.conn(), account)
+        .unwrap()
+        .unwrap();
+    iap_credits::catalog::active_packs(&mut app.db.conn(), account.service_id).unwrap()[0]
+        .id
+        .to_string()
+}
+
+#[test]
+fn random_text_in_any_api_field_is_a_json_4xx_that_changes_nothing() {
+    let system = actix_web::rt::System::new();
+    let app = TestApp::new().with_demo();
+    let token = {
+        let mut conn = app.db.conn();
+        let demo = iap_credits::tenancy::find_database(&mut conn, "Demo Company")
+            .unwrap()
+            .unwrap();
+        let sms = iap_credits::catalog::service_by_slug(&mut conn, "sms")
+            .unwrap()
+            .unwrap();
+        iap_credits::ledger::accounts::get_or_create(&mut conn, demo.id, sms.id)
+            .unwrap()
+            .token
+    };
+    let mut runner = TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let value = prop_oneof![
+        any::<String>().prop_map(serde_json::Value::String),
+        any::<i64>().prop_map(|n| serde_json::json!(n)),
+        any::<f64>().prop_map(|f| serde_json::json!(f)),
+        Just(serde_json::json!("\u{0}")),
+        Just(serde_json::json!(null)),
+        Just(serde_json::json!([1, 2])),
+    ];
+    let endpoints = [
+        ("/api/v1/charges", ["credits", "description"]),
+        ("/api/v1/holds", ["credits", "description"]),
+        ("/api/v1/holds", ["expires_in_seconds", "description"]),
+        ("/api/v1/holds/1/capture", ["credits", "credits"]),
+    ];
+    let strategy = (
+        0..endpoints.len(),
+        0..2usize,
+        value,
+        any::<String>(),
+        any::<bool>(),
+    );
+    runner
+        .run(&strategy, |(e, f, value, raw, send_raw)| {
+            let (path, names) = endpoints[e];
+            let body = if send_raw {
+                raw
+            } else {
+                let mut body = serde_json::json!({"credits": "1", "description": "fuzz"});
+                body[names[f]] = value;
+                body.to_string()
+            };
+            let before = fingerprint(&app);
+            let (status, json) =
+                system.block_on(app.api("POST", path, Some(&token), None, Some(&body)));
+            prop_assert!(status.as_u16() < 500, "{path} {body:?}: {status} {json}");
+            if status.is_client_error() {
+                prop_assert!(json["error"]["code"].is_string(), "{json}");
+                prop_assert_eq!(fingerprint(&app), before, "{} {:?}", path, body);
+            }
+            Ok(())
+        })
+        .unwrap();
+}
