@@ -103,11 +103,13 @@ pub fn create_service(
     input: &ServiceInput,
 ) -> Result<Service, FormError> {
     let mut errors = FieldErrors::default();
-    let slug = Slug::parse(&input.slug).map_err(|e| errors.add("slug", e.to_string()));
+    let slug = Slug::parse(&input.slug);
+    if let Err(e) = &slug {
+        errors.add("slug", e.to_string());
+    }
     let fields = validate_service(input, &mut errors);
-    errors.into_result().map_err(FormError::Invalid)?;
-    let Ok(slug) = slug else {
-        unreachable!("a slug that did not parse left its message in the errors")
+    let (Ok(slug), true) = (slug, errors.is_empty()) else {
+        return Err(FormError::Invalid(errors));
     };
     conn.transaction(|conn| {
         let created: Option<Service> = diesel::insert_into(services::table)

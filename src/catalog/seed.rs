@@ -143,7 +143,11 @@ pub fn seed_catalog(conn: &mut PgConnection) -> QueryResult<usize> {
         let mut added = 0;
         for (position, seed) in CATALOG.iter().enumerate() {
             let order = i32::try_from(position * 10).unwrap_or(i32::MAX);
-            let slug = Slug::parse(seed.slug).expect("the seed's slugs are valid");
+            let slug = Slug::parse(seed.slug).map_err(|e| {
+                diesel::result::Error::QueryBuilderError(
+                    format!("seed {:?}: {e}", seed.slug).into(),
+                )
+            })?;
             let inserted: Option<ServiceId> = diesel::insert_into(services::table)
                 .values(ServiceInsertForm {
                     slug: &slug,
@@ -181,4 +185,16 @@ pub fn seed_catalog(conn: &mut PgConnection) -> QueryResult<usize> {
         }
         Ok(added)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_seed_slug_is_a_valid_slug() {
+        for seed in CATALOG {
+            assert!(Slug::parse(seed.slug).is_ok(), "{}", seed.slug);
+        }
+    }
 }

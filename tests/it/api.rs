@@ -4,22 +4,9 @@
 use actix_web::http::StatusCode;
 use diesel::prelude::*;
 use iap_credits::credits::Credits;
-use iap_credits::ledger::IapAccount;
-use iap_credits::tenancy::Subscription;
 
-use crate::fixtures::{self, Customer};
+use crate::fixtures::{balance_of, funded_account};
 use crate::harness::{TestApp, error_code};
-
-/// An SMS account of a new customer, holding `credits`.
-fn funded_account(app: &TestApp, credits: &str) -> IapAccount {
-    let mut conn = app.db.conn();
-    Customer::new(&mut conn, Subscription::None).funded(&mut conn, "sms", credits)
-}
-
-fn balance_of(app: &TestApp, account: &IapAccount) -> (Credits, Credits) {
-    let a = fixtures::reload(&mut app.db.conn(), account.id);
-    (a.balance, a.reserved)
-}
 
 fn ledger_rows(app: &TestApp) -> i64 {
     iap_credits::schema::ledger_entries::table

@@ -3,23 +3,11 @@
 
 use actix_web::http::StatusCode;
 use iap_credits::credits::Credits;
-use iap_credits::ledger::{self, Actor, GrantKind, IapAccount, accounts};
-use iap_credits::tenancy::Subscription;
+use iap_credits::ledger::{self, Actor, GrantKind, accounts};
 use serde_json::Value;
 
-use crate::fixtures::{self, Customer};
+use crate::fixtures::{balance_of, funded_account};
 use crate::harness::{TestApp, error_code};
-
-/// An SMS account of a new customer, holding `credits`.
-fn funded_account(app: &TestApp, credits: &str) -> IapAccount {
-    let mut conn = app.db.conn();
-    Customer::new(&mut conn, Subscription::None).funded(&mut conn, "sms", credits)
-}
-
-fn balance_of(app: &TestApp, account: &IapAccount) -> (Credits, Credits) {
-    let a = fixtures::reload(&mut app.db.conn(), account.id);
-    (a.balance, a.reserved)
-}
 
 #[actix_web::test]
 async fn hold_then_capture_part_then_conflicts() {

@@ -126,6 +126,18 @@ pub async fn signed_in<'a>(
     browser
 }
 
+/// An SMS account of a new customer, holding `credits`.
+pub fn funded_account(app: &TestApp, credits: &str) -> IapAccount {
+    let mut conn = app.db.conn();
+    Customer::new(&mut conn, Subscription::None).funded(&mut conn, "sms", credits)
+}
+
+/// (balance, reserved) of the account now.
+pub fn balance_of(app: &TestApp, account: &IapAccount) -> (Credits, Credits) {
+    let a = reload(&mut app.db.conn(), account.id);
+    (a.balance, a.reserved)
+}
+
 /// The platform operator, in a database of its own.
 pub fn operator(conn: &mut PgConnection) -> Operator {
     let platform = Customer::named(conn, "Platform", Subscription::None);
