@@ -199,6 +199,7 @@ fn init_tracing(filter: &str) {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let base_url = cli.config.base_url()?;
+    cli.config.prepare_data_dir()?;
     let database = DatabaseHandle::open(&cli.config)?;
     let result = run_with_database(&cli, &database, base_url);
     // Stop the embedded PostgreSQL whatever happened, once the pool is gone.

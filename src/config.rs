@@ -68,6 +68,11 @@ pub enum ConfigError {
         "the secret key file {0} can be read by other users: run `chmod 600` on it (or make a new one)"
     )]
     SecretKeyExposed(PathBuf),
+    #[error("could not prepare the data dir {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("could not keep the secret key in {path}: {source}")]
     SecretKeyFile {
         path: PathBuf,
@@ -99,6 +104,16 @@ impl Config {
         }
     }
 
+    /// Creates the data dir readable by the app's user only (0700), and takes group and other
+    /// permissions away from one that exists and is ours: it holds the secret key, mail and
+    /// (embedded) the database cluster.
+    pub fn prepare_data_dir(&self) -> Result<(), ConfigError> {
+        ensure_private_dir(&self.data_dir).map_err(|source| ConfigError::DataDir {
+            path: self.data_dir.clone(),
+            source,
+        })
+    }
+
     /// The session key: `IAP_SECRET_KEY`, else the one kept in `<data_dir>/secret_key`
     /// (generated on first need, readable by the owner only).
     pub fn secret_key(&self) -> Result<Vec<u8>, ConfigError> {
@@ -111,6 +126,24 @@ impl Config {
         }
         load_or_create_secret(&self.data_dir.join("secret_key"))
     }
+}
+
+/// `dir` created 0700 (with any missing parents), or made 0700 when it exists, is ours and
+/// others could read or enter it. Group traverse alone (0710) is kept: that is how a root run
+/// lets the `postgres` user reach the embedded cluster inside. A folder of someone else's is
+/// left as it is.
+pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let meta = fs::metadata(dir)?;
+    if meta.uid() == nix::unistd::geteuid().as_raw() && meta.permissions().mode() & 0o067 != 0 {
+        tracing::info!(dir = %dir.display(), "making the data dir private (0700)");
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, ConfigError> {
@@ -130,7 +163,7 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, ConfigError> {
         }
     }
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(io_err)?;
+        ensure_private_dir(parent).map_err(io_err)?;
     }
     let key: String = rand::rng()
         .sample_iter(Alphanumeric)
@@ -161,6 +194,22 @@ mod tests {
 
     fn config(args: &[&str]) -> Config {
         Probe::parse_from(std::iter::once("probe").chain(args.iter().copied())).config
+    }
+
+    #[test]
+    fn the_data_dir_is_made_private() {
+        let root = std::env::temp_dir().join(format!("iap-datadir-{}", rand::random::<u64>()));
+        let dir = root.join("var");
+        ensure_private_dir(&dir).unwrap();
+        let mode = |d: &Path| fs::metadata(d).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        ensure_private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700, "an existing open data dir is closed");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o710)).unwrap();
+        ensure_private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o710, "group traverse (root runs) is kept");
+        fs::remove_dir_all(root).unwrap();
     }
 
     #[test]

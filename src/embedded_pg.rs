@@ -9,7 +9,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -150,6 +150,9 @@ impl EmbeddedPostgres {
             .map_err(|e| setup_err("create the data dir", &options.data_dir, e))?;
         let data_dir = fs::canonicalize(&options.data_dir)
             .map_err(|e| setup_err("resolve the data dir", &options.data_dir, e))?;
+        if let Some(user) = &run_as {
+            let_postgres_traverse(&data_dir, user)?;
+        }
         let cluster_dir = place_cluster(&data_dir, &options.fallback_root, run_as.as_ref())?;
         let lock_dir = cluster_dir
             .parent()
@@ -318,8 +321,12 @@ impl EmbeddedPostgres {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&log_path)
             .map_err(|e| setup_err("open", &log_path, e))?;
+        // A log made by an older version may be readable by others.
+        fs::set_permissions(&log_path, fs::Permissions::from_mode(0o600))
+            .map_err(|e| setup_err("set permissions of", &log_path, e))?;
         let log_err = log
             .try_clone()
             .map_err(|e| setup_err("open", &log_path, e))?;
@@ -519,8 +526,56 @@ fn socket_dir_for(cluster_dir: &Path, run_as: Option<&User>) -> Result<PathBuf, 
         geteuid().as_raw(),
         fnv1a(cluster_dir.as_os_str().as_encoded_bytes()) & 0xffff_ffff_ffff
     ));
-    create_owned_dir(&short, run_as)?;
+    create_private_temp_dir(&short, run_as)?;
     Ok(short)
+}
+
+/// A 0700 folder in a world-writable place such as /tmp, owned by the user PostgreSQL runs as.
+/// Made without following symlinks: anybody may have put something at that name first, so a
+/// symlink, a file, or a folder of somebody else's (or that others can enter) is refused.
+fn create_private_temp_dir(dir: &Path, run_as: Option<&User>) -> Result<(), LaunchError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(setup_err("create", dir, e)),
+    }
+    let meta = fs::symlink_metadata(dir).map_err(|e| setup_err("inspect", dir, e))?;
+    let owner = run_as.map_or(geteuid(), |user| user.uid).as_raw();
+    let ours = meta.uid() == owner || meta.uid() == geteuid().as_raw();
+    if meta.file_type().is_symlink()
+        || !meta.is_dir()
+        || !ours
+        || meta.permissions().mode() & 0o077 != 0
+    {
+        return Err(LaunchError::Setup(format!(
+            "{} exists and is not a private folder of ours (a symlink, a file, someone else's, or open to others): remove it, or choose an IAP_DATA_DIR with a shorter path",
+            dir.display()
+        )));
+    }
+    if let Some(user) = run_as
+        && meta.uid() != user.uid.as_raw()
+    {
+        // Not a symlink (checked above), and /tmp's sticky bit keeps others from swapping it.
+        chown(dir, Some(user.uid), Some(user.gid))
+            .map_err(|e| setup_err("hand over to the postgres user", dir, e))?;
+    }
+    Ok(())
+}
+
+/// Run as root, the data dir (0700, root's) would shut the `postgres` user out of the cluster
+/// inside: its group gets traverse only (0710 root:postgres), which opens no file in it to
+/// anyone but root (the secret key and mail files are 0600).
+fn let_postgres_traverse(data_dir: &Path, user: &User) -> Result<(), LaunchError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(data_dir).map_err(|e| setup_err("read", data_dir, e))?;
+    if meta.uid() != geteuid().as_raw() {
+        return Ok(());
+    }
+    chown(data_dir, None, Some(user.gid))
+        .map_err(|e| setup_err("give the postgres group traverse on", data_dir, e))?;
+    fs::set_permissions(data_dir, fs::Permissions::from_mode(0o710))
+        .map_err(|e| setup_err("set permissions of", data_dir, e))
 }
 
 /// A 0700 folder owned by the user PostgreSQL runs as.
@@ -656,6 +711,36 @@ mod tests {
             pg.database_url("db"),
             "postgresql://postgres@localhost/db?host=%2Ftmp%2Fa%20b&port=5432"
         );
+    }
+
+    #[test]
+    fn a_socket_folder_planted_in_tmp_is_refused() {
+        let root = tempfile_dir();
+        // A symlink to a folder someone wants us to hand over.
+        let target = root.join("target");
+        fs::create_dir(&target).unwrap();
+        let link = root.join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = create_private_temp_dir(&link, None).unwrap_err();
+        assert!(err.to_string().contains("not a private folder"), "{err}");
+        // A folder others can enter.
+        let open = root.join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(create_private_temp_dir(&open, None).is_err());
+        // A file.
+        let file = root.join("file");
+        fs::write(&file, "x").unwrap();
+        assert!(create_private_temp_dir(&file, None).is_err());
+        // A fresh name becomes a private folder, and is accepted again at the next start.
+        let fresh = root.join("fresh");
+        create_private_temp_dir(&fresh, None).unwrap();
+        assert_eq!(
+            fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        create_private_temp_dir(&fresh, None).unwrap();
+        fs::remove_dir_all(root).unwrap();
     }
 
     fn tempfile_dir() -> PathBuf {

@@ -115,7 +115,7 @@ impl Mailer {
                 // Written whole under a temporary name, then renamed: a reader never sees half
                 // a message, and a retry simply rewrites the same file.
                 let write = || -> std::io::Result<PathBuf> {
-                    std::fs::create_dir_all(dir)?;
+                    crate::config::ensure_private_dir(dir)?;
                     let path = dir.join(format!("{name}.eml"));
                     let partial = dir.join(format!(".{name}.eml.partial"));
                     // Messages name customers and amounts: readable by the app's user only.
