@@ -419,13 +419,15 @@ fn serve(
         .context("the secret key is too short for a session key")?;
     let mailer = crate::mail::Mailer::from_config(&cli.config, &base_url)?;
     let mail_destination = mailer.describe();
-    let state = AppState::new(pool, base_url.clone(), session_key);
+    let mut state = AppState::new(pool, base_url.clone(), session_key);
+    state.database_health = database.health();
     let bind = cli.config.bind.clone();
     actix_web::rt::System::new().block_on(async move {
         startup::spawn_maintenance(&state);
         startup::spawn_mail_worker(&state, mailer);
         startup::spawn_job_worker(&state);
         startup::spawn_payment_reconciler(&state);
+        startup::spawn_pool_refresher(&state);
         tracing::info!("emails go to {mail_destination}");
         let app = Application::build(state, &bind)
             .with_context(|| format!("could not listen on {bind}"))?;

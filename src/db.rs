@@ -33,6 +33,22 @@ fn pool_builder() -> diesel::r2d2::Builder<ConnectionManager<PgConnection>> {
         .test_on_check_out(false)
 }
 
+/// Takes every idle connection of `pool` once and pings it: a dead one (its server restarted)
+/// fails, which marks it broken, and the pool drops it when it is handed back. Returns how many
+/// were dead.
+pub fn drop_dead_idle_connections(pool: &DbPool) -> usize {
+    use diesel::RunQueryDsl;
+    let mut taken = Vec::new();
+    let mut dead = 0;
+    while let Some(mut conn) = pool.try_get() {
+        if diesel::sql_query("SELECT 1").execute(&mut conn).is_err() {
+            dead += 1;
+        }
+        taken.push(conn);
+    }
+    dead
+}
+
 /// Applies the pending migrations; several processes may call this at once.
 pub fn run_migrations(conn: &mut PgConnection) -> Result<Vec<String>, MigrationError> {
     conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;

@@ -13,6 +13,8 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
@@ -120,14 +122,24 @@ fn debian_bin_dirs(root: &Path) -> Vec<PathBuf> {
 /// A running embedded cluster, shared with any other process using the same data dir.
 #[derive(Debug)]
 pub struct EmbeddedPostgres {
+    postmaster: Arc<Postmaster>,
+    /// Held shared while this process uses the cluster; `None` once released.
+    users_lock: Option<File>,
+    /// Restarts PostgreSQL when it exits under us; stopped before we leave.
+    supervisor: Option<Supervisor>,
+    health: DatabaseHealth,
+}
+
+/// The cluster's places and the postmaster this process started, shared with the supervisor.
+#[derive(Debug)]
+struct Postmaster {
     cluster_dir: PathBuf,
     socket_dir: PathBuf,
     lock_dir: PathBuf,
+    bin_dir: PathBuf,
     run_as: Option<User>,
-    /// Held shared while this process uses the cluster; `None` once released.
-    users_lock: Option<File>,
-    /// The postmaster when this process started it (to reap it after stopping).
-    child: Option<Child>,
+    /// The postmaster when this process started it (to reap it after it stops).
+    child: Mutex<Option<Child>>,
 }
 
 impl EmbeddedPostgres {
@@ -169,49 +181,56 @@ impl EmbeddedPostgres {
             .lock_shared()
             .map_err(|e| setup_err("lock", &lock_dir, e))?;
 
-        let mut pg = EmbeddedPostgres {
-            cluster_dir,
-            socket_dir,
-            lock_dir,
-            run_as,
+        let pg = EmbeddedPostgres {
+            postmaster: Arc::new(Postmaster {
+                cluster_dir,
+                socket_dir,
+                lock_dir,
+                bin_dir,
+                run_as,
+                child: Mutex::new(None),
+            }),
             users_lock: Some(users_lock),
-            child: None,
+            supervisor: None,
+            health: DatabaseHealth::default(),
         };
         // On error `pg` is dropped, which stops a postmaster this call started.
-        pg.bring_up(&bin_dir)?;
+        pg.postmaster.bring_up()?;
+        pg.postmaster.ensure_app_database()?;
         drop(start_lock);
         Ok(pg)
     }
 
-    fn bring_up(&mut self, bin_dir: &Path) -> Result<(), LaunchError> {
-        if !self.cluster_dir.join("PG_VERSION").is_file() {
-            self.init_cluster(bin_dir)?;
+    /// Watches PostgreSQL from now on: when it exits (killed, crashed, stopped by hand) it is
+    /// started again, with a back-off from 1 s to a minute between failed attempts, each
+    /// logged. `health()` says meanwhile whether the database is up.
+    pub fn supervise(&mut self) {
+        if self.supervisor.is_none() {
+            self.supervisor = Some(Supervisor::spawn(
+                self.postmaster.clone(),
+                self.health.clone(),
+            ));
         }
-        if self.running_postmaster().is_none() {
-            self.spawn_postmaster(bin_dir)?;
-        } else {
-            tracing::info!(cluster = %self.cluster_dir.display(), "joining the running embedded PostgreSQL");
-        }
-        self.wait_until_ready()?;
-        self.ensure_app_database()
+    }
+
+    /// Whether the cluster is up, as the supervisor last saw it.
+    pub fn health(&self) -> DatabaseHealth {
+        self.health.clone()
     }
 
     /// The cluster's data folder (`PGDATA`).
     pub fn cluster_dir(&self) -> &Path {
-        &self.cluster_dir
+        &self.postmaster.cluster_dir
     }
 
     /// The folder holding the server's unix socket.
     pub fn socket_dir(&self) -> &Path {
-        &self.socket_dir
+        &self.postmaster.socket_dir
     }
 
     /// A libpq URL for `database` over the cluster's unix socket.
     pub fn database_url(&self, database: &str) -> String {
-        let socket_dir = self.socket_dir.to_string_lossy();
-        let host =
-            percent_encoding::utf8_percent_encode(&socket_dir, percent_encoding::NON_ALPHANUMERIC);
-        format!("postgresql://{SUPERUSER}@localhost/{database}?host={host}&port={PORT}")
+        self.postmaster.database_url(database)
     }
 
     /// URL of the application database.
@@ -225,24 +244,70 @@ impl EmbeddedPostgres {
     }
 
     fn leave(&mut self) -> Result<(), LaunchError> {
+        // No restart may race the stop.
+        if let Some(supervisor) = self.supervisor.take() {
+            supervisor.stop();
+        }
         let Some(users_lock) = self.users_lock.take() else {
             return Ok(());
         };
-        let start_lock = open_lock(&self.lock_dir.join("postgres.lock"))?;
+        let lock_dir = &self.postmaster.lock_dir;
+        let start_lock = open_lock(&lock_dir.join("postgres.lock"))?;
         start_lock
             .lock()
-            .map_err(|e| setup_err("lock", &self.lock_dir, e))?;
+            .map_err(|e| setup_err("lock", lock_dir, e))?;
         drop(users_lock);
-        let users_lock = open_lock(&self.lock_dir.join("postgres.users.lock"))?;
+        let users_lock = open_lock(&lock_dir.join("postgres.users.lock"))?;
         if last_user(&users_lock) {
-            self.stop_postmaster()?;
+            self.postmaster.stop_postmaster()?;
         } else {
             tracing::info!("embedded PostgreSQL left running for the other processes using it");
         }
         Ok(())
     }
+}
 
-    fn init_cluster(&self, bin_dir: &Path) -> Result<(), LaunchError> {
+impl Postmaster {
+    fn child(&self) -> std::sync::MutexGuard<'_, Option<Child>> {
+        self.child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Forgets (and reaps) the postmaster this process started once it has exited, so that a
+    /// dead one is not taken for a live one.
+    fn reap_exited_child(&self) {
+        let mut child = self.child();
+        if child
+            .as_mut()
+            .is_some_and(|c| !matches!(c.try_wait(), Ok(None)))
+        {
+            *child = None;
+        }
+    }
+
+    fn database_url(&self, database: &str) -> String {
+        let socket_dir = self.socket_dir.to_string_lossy();
+        let host =
+            percent_encoding::utf8_percent_encode(&socket_dir, percent_encoding::NON_ALPHANUMERIC);
+        format!("postgresql://{SUPERUSER}@localhost/{database}?host={host}&port={PORT}")
+    }
+
+    /// Creates the cluster on first use, starts the postmaster unless one serves it already,
+    /// and waits until it accepts connections. The caller holds `postgres.lock`.
+    fn bring_up(&self) -> Result<(), LaunchError> {
+        if !self.cluster_dir.join("PG_VERSION").is_file() {
+            self.init_cluster()?;
+        }
+        if self.running_postmaster().is_none() {
+            self.spawn_postmaster()?;
+        } else {
+            tracing::info!(cluster = %self.cluster_dir.display(), "joining the running embedded PostgreSQL");
+        }
+        self.wait_until_ready()
+    }
+
+    fn init_cluster(&self) -> Result<(), LaunchError> {
         // A folder without PG_VERSION is an initdb that never finished: start it over. Anything
         // else in the way is not ours to delete.
         if self.cluster_dir.exists() {
@@ -261,10 +326,10 @@ impl EmbeddedPostgres {
             fs::remove_dir_all(&self.cluster_dir)
                 .map_err(|e| setup_err("clear the unfinished cluster", &self.cluster_dir, e))?;
         }
-        self.create_owned_dir(&self.cluster_dir)?;
+        create_owned_dir(&self.cluster_dir, self.run_as.as_ref())?;
         tracing::info!(cluster = %self.cluster_dir.display(), "creating the embedded PostgreSQL cluster");
         let output = self
-            .command(&bin_dir.join("initdb"))
+            .command(&self.bin_dir.join("initdb"))
             .arg("--pgdata")
             .arg(&self.cluster_dir)
             .args([
@@ -316,7 +381,7 @@ impl EmbeddedPostgres {
         None
     }
 
-    fn spawn_postmaster(&mut self, bin_dir: &Path) -> Result<(), LaunchError> {
+    fn spawn_postmaster(&self) -> Result<(), LaunchError> {
         let log_path = self.lock_dir.join("postgres.log");
         let log = OpenOptions::new()
             .create(true)
@@ -332,7 +397,7 @@ impl EmbeddedPostgres {
             .map_err(|e| setup_err("open", &log_path, e))?;
         tracing::info!(cluster = %self.cluster_dir.display(), socket = %self.socket_dir.display(), "starting the embedded PostgreSQL");
         let child = self
-            .command(&bin_dir.join("postgres"))
+            .command(&self.bin_dir.join("postgres"))
             .arg("-D")
             .arg(&self.cluster_dir)
             .arg("-k")
@@ -346,21 +411,26 @@ impl EmbeddedPostgres {
             .process_group(0)
             .spawn()
             .map_err(|e| LaunchError::Start(format!("could not run postgres: {e}")))?;
-        self.child = Some(child);
+        *self.child() = Some(child);
         Ok(())
     }
 
-    fn wait_until_ready(&mut self) -> Result<(), LaunchError> {
+    fn wait_until_ready(&self) -> Result<(), LaunchError> {
         let url = self.database_url("postgres");
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if PgConnection::establish(&url).is_ok() {
                 return Ok(());
             }
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                self.child = None;
+            let exited = {
+                let mut child = self.child();
+                let status = child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                if status.is_some() {
+                    *child = None;
+                }
+                status
+            };
+            if let Some(status) = exited {
                 return Err(LaunchError::Start(format!(
                     "postgres exited ({status}); its log {} ends with: {}",
                     self.lock_dir.join("postgres.log").display(),
@@ -386,7 +456,7 @@ impl EmbeddedPostgres {
     }
 
     /// Fast shutdown (clients disconnected, clean checkpoint), then immediate if it hangs.
-    fn stop_postmaster(&mut self) -> Result<(), LaunchError> {
+    fn stop_postmaster(&self) -> Result<(), LaunchError> {
         let pid_file = self.cluster_dir.join("postmaster.pid");
         if let Some(pid) = self.running_postmaster() {
             tracing::info!("stopping the embedded PostgreSQL");
@@ -404,7 +474,7 @@ impl EmbeddedPostgres {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        if let Some(mut child) = self.child.take() {
+        if let Some(mut child) = self.child().take() {
             let _ = child.wait();
         }
         if pid_file.exists() && self.running_postmaster().is_some() {
@@ -417,8 +487,8 @@ impl EmbeddedPostgres {
         Ok(())
     }
 
-    fn postmaster_alive(&mut self, pid: Pid) -> bool {
-        if let Some(child) = self.child.as_mut()
+    fn postmaster_alive(&self, pid: Pid) -> bool {
+        if let Some(child) = self.child().as_mut()
             && child.id() == pid.as_raw() as u32
         {
             return matches!(child.try_wait(), Ok(None));
@@ -437,10 +507,6 @@ impl EmbeddedPostgres {
         }
         cmd
     }
-
-    fn create_owned_dir(&self, dir: &Path) -> Result<(), LaunchError> {
-        create_owned_dir(dir, self.run_as.as_ref())
-    }
 }
 
 impl Drop for EmbeddedPostgres {
@@ -449,6 +515,124 @@ impl Drop for EmbeddedPostgres {
             tracing::error!("{e}");
         }
     }
+}
+
+/// Whether the embedded database is up, as its supervisor sees it. Cheap to clone and to read
+/// (an atomic): `/healthz` asks it on every call.
+#[derive(Debug, Clone, Default)]
+pub struct DatabaseHealth(Arc<HealthInner>);
+
+#[derive(Debug, Default)]
+struct HealthInner {
+    /// `UP`, `RESTARTING` or `FAILED`.
+    state: AtomicU8,
+    /// Restarts that brought PostgreSQL back, since this process started.
+    restarts: AtomicU64,
+}
+
+const UP: u8 = 0;
+const RESTARTING: u8 = 1;
+const FAILED: u8 = 2;
+
+impl DatabaseHealth {
+    /// PostgreSQL exited and the last attempt to start it again failed.
+    pub fn is_failed(&self) -> bool {
+        self.0.state.load(Ordering::Acquire) == FAILED
+    }
+
+    /// PostgreSQL runs (it may be starting again after a restart).
+    pub fn is_up(&self) -> bool {
+        self.0.state.load(Ordering::Acquire) == UP
+    }
+
+    /// How many times PostgreSQL was brought back: connections made before a restart are dead.
+    pub fn restarts(&self) -> u64 {
+        self.0.restarts.load(Ordering::Acquire)
+    }
+
+    fn set(&self, state: u8) {
+        self.0.state.store(state, Ordering::Release);
+    }
+}
+
+/// How often the supervisor looks at the postmaster.
+const SUPERVISE_EVERY: Duration = Duration::from_secs(1);
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// The thread that restarts PostgreSQL; it ends when its sender is dropped.
+#[derive(Debug)]
+struct Supervisor {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Supervisor {
+    fn spawn(postmaster: Arc<Postmaster>, health: DatabaseHealth) -> Self {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("postgres-supervisor".into())
+            .spawn(move || supervise(&postmaster, &health, &stopped))
+            .expect("a thread can be spawned at start");
+        Supervisor { stop, thread }
+    }
+
+    fn stop(self) {
+        drop(self.stop);
+        let _ = self.thread.join();
+    }
+}
+
+fn supervise(
+    postmaster: &Postmaster,
+    health: &DatabaseHealth,
+    stopped: &std::sync::mpsc::Receiver<()>,
+) {
+    let mut wait = SUPERVISE_EVERY;
+    let mut backoff = BACKOFF_FIRST;
+    let mut attempt = 0u32;
+    // Any message or a dropped sender both mean "stop".
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
+        postmaster.reap_exited_child();
+        if postmaster.running_postmaster().is_some() {
+            wait = SUPERVISE_EVERY;
+            continue;
+        }
+        if health.is_up() {
+            tracing::error!("the embedded PostgreSQL exited; starting it again");
+            health.set(RESTARTING);
+        }
+        attempt += 1;
+        match restart(postmaster) {
+            Ok(()) => {
+                tracing::warn!(attempt, "the embedded PostgreSQL is running again");
+                health.0.restarts.fetch_add(1, Ordering::AcqRel);
+                health.set(UP);
+                (wait, backoff, attempt) = (SUPERVISE_EVERY, BACKOFF_FIRST, 0);
+            }
+            Err(e) => {
+                tracing::error!(
+                    attempt,
+                    retry_in_seconds = backoff.as_secs(),
+                    "the embedded PostgreSQL could not be started again: {e}"
+                );
+                health.set(FAILED);
+                wait = backoff;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+/// One attempt to bring the postmaster back, under the start lock so that it races no other
+/// process starting or stopping the same cluster.
+fn restart(postmaster: &Postmaster) -> Result<(), LaunchError> {
+    let lock_dir = &postmaster.lock_dir;
+    let start_lock = open_lock(&lock_dir.join("postgres.lock"))?;
+    start_lock
+        .lock()
+        .map_err(|e| setup_err("lock", lock_dir, e))?;
+    postmaster.bring_up()
 }
 
 /// Creates `<db>` unless it exists (the app database, or a test database).
@@ -699,13 +883,13 @@ mod tests {
 
     #[test]
     fn socket_urls_are_percent_encoded() {
-        let pg = EmbeddedPostgres {
+        let pg = Postmaster {
             cluster_dir: "/x".into(),
             socket_dir: "/tmp/a b".into(),
             lock_dir: "/".into(),
+            bin_dir: "/".into(),
             run_as: None,
-            users_lock: None,
-            child: None,
+            child: Mutex::new(None),
         };
         assert_eq!(
             pg.database_url("db"),

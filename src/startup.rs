@@ -11,7 +11,7 @@ use actix_web::{App, HttpServer, web};
 use crate::catalog::seed::seed_catalog;
 use crate::config::Config;
 use crate::db::{self, DbPool};
-use crate::embedded_pg::{EmbeddedPostgres, LaunchError, LaunchOptions};
+use crate::embedded_pg::{DatabaseHealth, EmbeddedPostgres, LaunchError, LaunchOptions};
 pub use crate::web::state::AppState;
 
 /// The database the process uses, with the embedded cluster kept alive as long as it is held.
@@ -30,7 +30,8 @@ impl DatabaseHandle {
             }),
             None => {
                 let options = LaunchOptions::new(&config.data_dir, config.pg_bin.clone());
-                let pg = EmbeddedPostgres::start(&options)?;
+                let mut pg = EmbeddedPostgres::start(&options)?;
+                pg.supervise();
                 Ok(DatabaseHandle {
                     url: pg.app_database_url(),
                     embedded: Some(pg),
@@ -41,6 +42,12 @@ impl DatabaseHandle {
 
     pub fn is_embedded(&self) -> bool {
         self.embedded.is_some()
+    }
+
+    /// The embedded cluster's supervisor's view; `None` for an external database, which its
+    /// own operators watch.
+    pub fn health(&self) -> Option<DatabaseHealth> {
+        self.embedded.as_ref().map(EmbeddedPostgres::health)
     }
 
     /// Leaves the embedded cluster (stopping it when no other process uses it).
@@ -158,6 +165,33 @@ pub fn spawn_payment_reconciler(state: &AppState) {
                 Ok(Err(e)) => tracing::warn!("payment reconciler failed: {e:#}"),
                 Err(e) => tracing::warn!("payment reconciler failed: {e}"),
             }
+        }
+    });
+}
+
+/// After the embedded PostgreSQL was restarted, the pool's idle connections are dead: each is
+/// tried once here (a dead one is then dropped by the pool) so that no request meets one.
+/// Must run inside the actix runtime; stops with it.
+pub fn spawn_pool_refresher(state: &AppState) {
+    let Some(health) = state.database_health.clone() else {
+        return;
+    };
+    let pool = state.pool.clone();
+    actix_web::rt::spawn(async move {
+        let mut seen = health.restarts();
+        let mut ticks = actix_web::rt::time::interval(std::time::Duration::from_millis(500));
+        loop {
+            ticks.tick().await;
+            if health.restarts() == seen {
+                continue;
+            }
+            seen = health.restarts();
+            let pool = pool.clone();
+            let dropped = web::block(move || db::drop_dead_idle_connections(&pool)).await;
+            tracing::info!(
+                dropped = dropped.unwrap_or(0),
+                "pool refreshed after a PostgreSQL restart"
+            );
         }
     });
 }

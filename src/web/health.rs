@@ -1,4 +1,5 @@
-//! `/healthz`: the process serves. `/readyz`: the database answers too.
+//! `/healthz`: the process serves, and its embedded PostgreSQL is not beyond restarting.
+//! `/readyz`: the database answers too.
 
 use actix_web::{HttpResponse, web};
 use diesel::RunQueryDsl;
@@ -6,7 +7,18 @@ use diesel::RunQueryDsl;
 use crate::error::AppError;
 use crate::web::state::{AppState, with_conn};
 
-pub async fn healthz() -> HttpResponse {
+pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    // While the supervisor restarts a PostgreSQL that just exited we stay healthy; once a
+    // restart failed, the process cannot serve and a process manager should know it.
+    if state
+        .database_health
+        .as_ref()
+        .is_some_and(|h| h.is_failed())
+    {
+        return HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("the embedded PostgreSQL is down and could not be started again");
+    }
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 

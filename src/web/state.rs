@@ -20,6 +20,8 @@ pub struct AppState {
     pub payments: std::sync::Arc<dyn crate::payments::PaymentProvider>,
     /// The SMS carrier: the simulated one unless replaced.
     pub sms: std::sync::Arc<dyn crate::sms::gateway::SmsGateway>,
+    /// The embedded PostgreSQL's supervisor's view (`None` with an external database).
+    pub database_health: Option<crate::embedded_pg::DatabaseHealth>,
 }
 
 impl AppState {
@@ -44,6 +46,7 @@ impl AppState {
             charges,
             payments: std::sync::Arc::new(crate::payments::MockProvider::default()),
             sms: std::sync::Arc::new(crate::sms::gateway::SimulatedCarrier::default()),
+            database_health: None,
         }
     }
 }

@@ -80,11 +80,21 @@ fn later_starts_reuse_the_data() {
 
 /// Runs the real server on `data` until it prints its URL; returns it with its postmaster.
 fn start_server(data: &Path) -> (std::process::Child, Pid) {
+    let (server, pid, _) = start_server_at(data);
+    (server, pid)
+}
+
+/// The same, with the `host:port` it serves on.
+fn start_server_at(data: &Path) -> (std::process::Child, Pid, String) {
+    let host = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().to_string()
+    };
     use std::io::{BufRead, BufReader};
     let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_iap-credits"))
         .env_remove("DATABASE_URL")
         .env("IAP_DATA_DIR", data)
-        .env("IAP_BIND", "127.0.0.1:0")
+        .env("IAP_BIND", &host)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -98,7 +108,115 @@ fn start_server(data: &Path) -> (std::process::Child, Pid) {
     // Keep reading what it prints, as a terminal would.
     std::thread::spawn(move || lines.for_each(drop));
     let pid = postmaster_pid(&data.join("postgres")).unwrap();
-    (server, pid)
+    (server, pid, host)
+}
+
+/// The status of `GET path` on `host_port` (`None` when nothing answers).
+fn http_status(host_port: &str, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(host_port).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host_port}\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Polls `path` until it answers `status`, for at most `seconds`.
+fn wait_for_status(host_port: &str, path: &str, status: u16, seconds: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        let got = http_status(host_port, path);
+        if got == Some(status) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} still answers {got:?}, not {status}, after {seconds} s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Kills the server if the test fails half-way, so that no orphan holds the test's output.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[test]
+fn a_killed_postgres_is_restarted_and_healthz_fails_while_it_cannot_be() {
+    let data = scratch_dir("supervised");
+    let (server, pid, host) = start_server_at(&data);
+    let mut server = KillOnDrop(server);
+    assert_eq!(http_status(&host, "/healthz"), Some(200));
+    let cluster = data.join("postgres");
+
+    // Killed: the supervisor starts it again and pages work without a restart of the app.
+    kill(pid, Signal::SIGKILL).unwrap();
+    wait_until_dead(pid);
+    wait_for_status(&host, "/readyz", 200, 30);
+    let restarted = postmaster_pid(&cluster).expect("a new postmaster");
+    assert_ne!(restarted, pid);
+    for _ in 0..20 {
+        assert_eq!(
+            http_status(&host, "/login"),
+            Some(200),
+            "no dead pooled connection"
+        );
+    }
+
+    // Killed and unable to start (a broken setting): /healthz says so.
+    let conf = cluster.join("postgresql.conf");
+    let good = fs::read_to_string(&conf).unwrap();
+    fs::write(&conf, format!("{good}\nshared_buffers = 'not a size'\n")).unwrap();
+    kill(restarted, Signal::SIGKILL).unwrap();
+    wait_until_dead(restarted);
+    wait_for_status(&host, "/healthz", 503, 30);
+    assert_eq!(http_status(&host, "/readyz"), Some(503));
+
+    // Repaired: the next attempt of the back-off brings it back.
+    fs::write(&conf, good).unwrap();
+    wait_for_status(&host, "/healthz", 200, 90);
+    wait_for_status(&host, "/readyz", 200, 30);
+    assert_eq!(http_status(&host, "/login"), Some(200));
+
+    kill(Pid::from_raw(server.0.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(server.0.wait().unwrap().success());
+    let last = postmaster_pid(&cluster);
+    assert!(
+        last.is_none_or(|p| !alive(p)),
+        "PostgreSQL stopped with the app"
+    );
+}
+
+#[test]
+fn the_data_dir_and_the_postgres_log_are_private() {
+    use std::os::unix::fs::MetadataExt;
+    let data = scratch_dir("private-data");
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
+    let (server, pid) = start_server(&data);
+    let mut server = KillOnDrop(server);
+    let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o777;
+    if nix::unistd::geteuid().is_root() {
+        // The postgres user may only pass through, to reach its cluster.
+        assert_eq!(mode(&data), 0o710);
+    } else {
+        assert_eq!(mode(&data), 0o700);
+    }
+    assert_eq!(mode(&data.join("postgres.log")), 0o600);
+    assert_eq!(mode(&data.join("secret_key")), 0o600);
+    kill(Pid::from_raw(server.0.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(server.0.wait().unwrap().success());
+    wait_until_dead(pid);
 }
 
 #[test]
