@@ -208,8 +208,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn run_with_database(cli: &Cli, database: &DatabaseHandle, base_url: String) -> anyhow::Result<()> {
-    let pool = db::connect(&database.url).context("could not connect to the database")?;
-    startup::prepare_database(&pool)?;
+    let pool = startup::prepare_database(database)?;
     match cli.command.as_ref().unwrap_or(&Command::Serve) {
         Command::Serve => serve(cli, database, pool, base_url),
         Command::Migrate => {

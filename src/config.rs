@@ -19,6 +19,11 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// With DATABASE_URL (the schema's owner, which runs the migrations): the role that serves
+    /// requests, with only the privileges the app grants it at start.
+    #[arg(long, env = "DATABASE_APP_URL", global = true, hide_env_values = true)]
+    pub database_app_url: Option<String>,
+
     /// Folder for the embedded PostgreSQL cluster, the generated secret key and mail files.
     #[arg(long, env = "IAP_DATA_DIR", default_value = "./var", global = true)]
     pub data_dir: PathBuf,
@@ -104,10 +109,14 @@ impl Config {
         }
     }
 
-    /// Creates the data dir readable by the app's user only (0700), and takes group and other
-    /// permissions away from one that exists and is ours: it holds the secret key, mail and
-    /// (embedded) the database cluster.
+    /// Takes group and other permissions away from the data dir when it exists and is ours: it
+    /// holds the secret key, mail and (embedded) the database cluster.
     pub fn prepare_data_dir(&self) -> Result<(), ConfigError> {
+        // Not made when nothing needs it (an external database, SMTP and IAP_SECRET_KEY):
+        // whatever keeps a file there makes it private first.
+        if !self.data_dir.exists() {
+            return Ok(());
+        }
         ensure_private_dir(&self.data_dir).map_err(|source| ConfigError::DataDir {
             path: self.data_dir.clone(),
             source,

@@ -51,13 +51,86 @@ pub fn drop_dead_idle_connections(pool: &DbPool) -> usize {
 
 /// Applies the pending migrations; several processes may call this at once.
 pub fn run_migrations(conn: &mut PgConnection) -> Result<Vec<String>, MigrationError> {
+    migrate_and_grant(conn, None)
+}
+
+/// Applies the pending migrations as the schema's owner, then gives `app_role` (the role that
+/// serves requests) exactly the privileges of `APP_PRIVILEGES`. Several processes may call this
+/// at once: an advisory lock takes them in turn.
+pub fn migrate_and_grant(
+    conn: &mut PgConnection,
+    app_role: Option<&str>,
+) -> Result<Vec<String>, MigrationError> {
     conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
     let applied = conn
         .run_pending_migrations(MIGRATIONS)
         .map(|versions| versions.iter().map(ToString::to_string).collect())
         .map_err(|e| MigrationError::Migration(e.to_string()));
+    let granted = match (&applied, app_role) {
+        (Ok(_), Some(role)) => grant_app_privileges(conn, role),
+        _ => Ok(()),
+    };
     conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+    granted?;
     applied
+}
+
+/// The role a connection acts as.
+pub fn current_role(conn: &mut PgConnection) -> diesel::QueryResult<String> {
+    use diesel::RunQueryDsl;
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
+        "current_user::text",
+    ))
+    .get_result(conn)
+}
+
+/// The role the embedded cluster serves requests as.
+pub const APP_ROLE: &str = "iap_app";
+
+/// What the role serving requests may do, table by table; anything else (DDL, TRUNCATE, any
+/// other UPDATE or DELETE) is refused by PostgreSQL itself. The ledger, the audit log and the
+/// refunds take new rows only; an order may only move through its states.
+pub const APP_PRIVILEGES: &[(&str, &str)] = &[
+    ("app_events", "SELECT, INSERT"),
+    ("audit_log", "SELECT, INSERT"),
+    ("contacts", "SELECT, INSERT, UPDATE, DELETE"),
+    ("databases", "SELECT, INSERT"),
+    ("email_outbox", "SELECT, INSERT, UPDATE"),
+    ("holds", "SELECT, INSERT, UPDATE"),
+    ("iap_accounts", "SELECT, INSERT, UPDATE"),
+    ("idempotency_keys", "SELECT, INSERT, UPDATE, DELETE"),
+    ("ledger_entries", "SELECT, INSERT"),
+    (
+        "orders",
+        "SELECT, INSERT, UPDATE (status, paid_at, payment_reference, card_last4)",
+    ),
+    ("packs", "SELECT, INSERT, UPDATE"),
+    ("payment_attempts", "SELECT, INSERT, UPDATE"),
+    ("refunds", "SELECT, INSERT"),
+    ("service_jobs", "SELECT, INSERT, UPDATE"),
+    ("services", "SELECT, INSERT, UPDATE"),
+    ("sign_in_throttle", "SELECT, INSERT, UPDATE, DELETE"),
+    ("sms_messages", "SELECT, INSERT, UPDATE"),
+    ("sms_prices", "SELECT, INSERT, UPDATE"),
+    ("user_sessions", "SELECT, INSERT, UPDATE, DELETE"),
+    ("users", "SELECT, INSERT"),
+];
+
+/// Gives `role` the privileges of `APP_PRIVILEGES` and no others (what an older version granted
+/// and this one no longer needs is taken back), in one transaction.
+pub fn grant_app_privileges(conn: &mut PgConnection, role: &str) -> diesel::QueryResult<()> {
+    use diesel::Connection;
+    let role = crate::embedded_pg::quote_ident(role);
+    let mut sql = format!(
+        "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role};\n\
+         REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role};\n\
+         GRANT USAGE ON SCHEMA public TO {role};\n\
+         GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role};\n"
+    );
+    for (table, privileges) in APP_PRIVILEGES {
+        sql += &format!("GRANT {privileges} ON {table} TO {role};\n");
+    }
+    conn.transaction(|conn| conn.batch_execute(&sql))
 }
 
 #[derive(Debug, thiserror::Error)]

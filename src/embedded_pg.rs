@@ -158,7 +158,7 @@ impl EmbeddedPostgres {
             None
         };
 
-        fs::create_dir_all(&options.data_dir)
+        crate::config::ensure_private_dir(&options.data_dir)
             .map_err(|e| setup_err("create the data dir", &options.data_dir, e))?;
         let data_dir = fs::canonicalize(&options.data_dir)
             .map_err(|e| setup_err("resolve the data dir", &options.data_dir, e))?;
@@ -228,14 +228,25 @@ impl EmbeddedPostgres {
         &self.postmaster.socket_dir
     }
 
-    /// A libpq URL for `database` over the cluster's unix socket.
+    /// A libpq URL for `database` over the cluster's unix socket, as the superuser (who owns
+    /// the schema and runs the migrations).
     pub fn database_url(&self, database: &str) -> String {
-        self.postmaster.database_url(database)
+        self.postmaster.database_url(SUPERUSER, database)
     }
 
-    /// URL of the application database.
+    /// The same as `role`: `crate::db::APP_ROLE` serves requests.
+    pub fn database_url_as(&self, role: &str, database: &str) -> String {
+        self.postmaster.database_url(role, database)
+    }
+
+    /// URL of the application database, as its owner.
     pub fn app_database_url(&self) -> String {
         self.database_url(APP_DATABASE)
+    }
+
+    /// URL of the application database, as the role that serves requests.
+    pub fn request_database_url(&self) -> String {
+        self.database_url_as(crate::db::APP_ROLE, APP_DATABASE)
     }
 
     /// Leaves the cluster; stops PostgreSQL when no other process still uses it.
@@ -286,11 +297,11 @@ impl Postmaster {
         }
     }
 
-    fn database_url(&self, database: &str) -> String {
+    fn database_url(&self, role: &str, database: &str) -> String {
         let socket_dir = self.socket_dir.to_string_lossy();
         let host =
             percent_encoding::utf8_percent_encode(&socket_dir, percent_encoding::NON_ALPHANUMERIC);
-        format!("postgresql://{SUPERUSER}@localhost/{database}?host={host}&port={PORT}")
+        format!("postgresql://{role}@localhost/{database}?host={host}&port={PORT}")
     }
 
     /// Creates the cluster on first use, starts the postmaster unless one serves it already,
@@ -416,7 +427,7 @@ impl Postmaster {
     }
 
     fn wait_until_ready(&self) -> Result<(), LaunchError> {
-        let url = self.database_url("postgres");
+        let url = self.database_url(SUPERUSER, "postgres");
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if PgConnection::establish(&url).is_ok() {
@@ -449,10 +460,16 @@ impl Postmaster {
     }
 
     fn ensure_app_database(&self) -> Result<(), LaunchError> {
-        let mut conn = PgConnection::establish(&self.database_url("postgres"))
+        let mut conn = PgConnection::establish(&self.database_url(SUPERUSER, "postgres"))
             .map_err(|e| LaunchError::Start(e.to_string()))?;
         create_database_if_missing(&mut conn, APP_DATABASE)
-            .map_err(|e| LaunchError::Start(format!("could not create {APP_DATABASE}: {e}")))
+            .map_err(|e| LaunchError::Start(format!("could not create {APP_DATABASE}: {e}")))?;
+        create_role_if_missing(&mut conn, crate::db::APP_ROLE).map_err(|e| {
+            LaunchError::Start(format!(
+                "could not create the role {}: {e}",
+                crate::db::APP_ROLE
+            ))
+        })
     }
 
     /// Fast shutdown (clients disconnected, clean checkpoint), then immediate if it hangs.
@@ -647,6 +664,27 @@ pub fn create_database_if_missing(conn: &mut PgConnection, name: &str) -> diesel
     .get_result(conn)?;
     if !exists {
         diesel::sql_query(format!("CREATE DATABASE {}", quote_ident(name))).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Creates the login role `name` unless it exists: no superuser, no role or database creation,
+/// and no password (the cluster only listens on its private unix socket).
+pub fn create_role_if_missing(conn: &mut PgConnection, name: &str) -> diesel::QueryResult<()> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
+    let exists: bool = diesel::select(
+        sql::<Bool>("EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ")
+            .bind::<Text, _>(name)
+            .sql(")"),
+    )
+    .get_result(conn)?;
+    if !exists {
+        diesel::sql_query(format!(
+            "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT",
+            quote_ident(name)
+        ))
+        .execute(conn)?;
     }
     Ok(())
 }
@@ -892,7 +930,7 @@ mod tests {
             child: Mutex::new(None),
         };
         assert_eq!(
-            pg.database_url("db"),
+            pg.database_url("postgres", "db"),
             "postgresql://postgres@localhost/db?host=%2Ftmp%2Fa%20b&port=5432"
         );
     }

@@ -16,16 +16,24 @@ pub use crate::web::state::AppState;
 
 /// The database the process uses, with the embedded cluster kept alive as long as it is held.
 pub struct DatabaseHandle {
-    pub url: String,
+    /// As the schema's owner: migrations and grants only.
+    pub owner_url: String,
+    /// As the role that serves requests and runs commands.
+    pub request_url: String,
     pub embedded: Option<EmbeddedPostgres>,
 }
 
 impl DatabaseHandle {
-    /// `DATABASE_URL` when set, else the embedded cluster under the data dir.
+    /// `DATABASE_URL` (with `DATABASE_APP_URL` for requests) when set, else the embedded
+    /// cluster under the data dir, served as `db::APP_ROLE`.
     pub fn open(config: &Config) -> Result<Self, LaunchError> {
         match &config.database_url {
             Some(url) => Ok(DatabaseHandle {
-                url: url.clone(),
+                owner_url: url.clone(),
+                request_url: config
+                    .database_app_url
+                    .clone()
+                    .unwrap_or_else(|| url.clone()),
                 embedded: None,
             }),
             None => {
@@ -33,7 +41,8 @@ impl DatabaseHandle {
                 let mut pg = EmbeddedPostgres::start(&options)?;
                 pg.supervise();
                 Ok(DatabaseHandle {
-                    url: pg.app_database_url(),
+                    owner_url: pg.app_database_url(),
+                    request_url: pg.request_database_url(),
                     embedded: Some(pg),
                 })
             }
@@ -59,18 +68,38 @@ impl DatabaseHandle {
     }
 }
 
-/// Migrations, then the catalog: run at every start.
-pub fn prepare_database(pool: &DbPool) -> anyhow::Result<()> {
-    let mut conn = pool.get()?;
-    let applied = db::run_migrations(&mut conn)?;
+/// Migrations and grants as the owner, then the catalog: run at every start. Returns the pool
+/// that serves requests, connected as the restricted role.
+pub fn prepare_database(database: &DatabaseHandle) -> anyhow::Result<DbPool> {
+    use anyhow::Context;
+    use diesel::Connection;
+    let mut owner = diesel::PgConnection::establish(&database.owner_url)
+        .context("could not connect to the database as its owner (DATABASE_URL)")?;
+    let pool = db::connect(&database.request_url)
+        .context("could not connect to the database as the app's role")?;
+    let app_role = db::current_role(&mut *pool.get()?)?;
+    let owner_role = db::current_role(&mut owner)?;
+    let app_role = if app_role == owner_role {
+        if !database.is_embedded() {
+            tracing::warn!(
+                role = %owner_role,
+                "requests are served as the schema's owner, who could change the ledger's rules: \
+                 set DATABASE_APP_URL to a role of its own (see the README)"
+            );
+        }
+        None
+    } else {
+        Some(app_role)
+    };
+    let applied = db::migrate_and_grant(&mut owner, app_role.as_deref())?;
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");
     }
-    let added = seed_catalog(&mut conn)?;
+    let added = seed_catalog(&mut owner)?;
     if added > 0 {
         tracing::info!(added, "added services to the catalog");
     }
-    Ok(())
+    Ok(pool)
 }
 
 /// How often the outbox is checked for messages due.

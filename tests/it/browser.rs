@@ -56,7 +56,7 @@ async fn start(db: &TestDb) -> (Processes, Client, String) {
     let base = format!("http://127.0.0.1:{app_port}");
     let server = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
         .args(["--demo"])
-        .env("DATABASE_URL", &db.url)
+        .envs(db.env())
         .env("IAP_BIND", format!("127.0.0.1:{app_port}"))
         .env("IAP_BASE_URL", &base)
         .env("RUST_LOG", "warn")

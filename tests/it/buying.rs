@@ -283,7 +283,7 @@ async fn an_expired_order_cannot_be_paid() {
     let checkout = buy(&browser, account, "Starter Pack").await;
     diesel::update(orders_table::table)
         .set(orders_table::expires_at.eq(chrono::Utc::now() - chrono::Duration::minutes(1)))
-        .execute(&mut app.db.conn())
+        .execute(&mut app.db.owner_conn())
         .unwrap();
     let page = pay(&browser, &checkout, "4242424242424242").await;
     assert_eq!(page.status, StatusCode::GONE);

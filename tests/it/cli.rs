@@ -15,7 +15,7 @@ use crate::harness::{TestDb, launch_options, scratch_dir};
 fn iap(db: &TestDb, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_iap-credits"))
         .args(args)
-        .env("DATABASE_URL", &db.url)
+        .envs(db.env())
         .env("RUST_LOG", "warn")
         .output()
         .unwrap()
@@ -173,7 +173,7 @@ fn invalid_arguments_are_explained() {
 #[test]
 fn migrate_applies_and_seeds_an_empty_database() {
     let db = TestDb::new();
-    let mut conn = db.conn();
+    let mut conn = db.owner_conn();
     diesel::connection::SimpleConnection::batch_execute(
         &mut conn,
         "DROP SCHEMA public CASCADE; CREATE SCHEMA public",
@@ -263,7 +263,14 @@ fn commands_join_the_postgres_a_running_server_uses() {
 fn settings_are_read_from_a_dot_env_file() {
     let db = TestDb::new();
     let dir = scratch_dir("dotenv");
-    std::fs::write(dir.join(".env"), format!("DATABASE_URL={}\n", db.url)).unwrap();
+    std::fs::write(
+        dir.join(".env"),
+        format!(
+            "DATABASE_URL={}\nDATABASE_APP_URL={}\n",
+            db.owner_url, db.url
+        ),
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
         .args(["create-database", "From Dotenv", "--subscription", "demo"])
         .current_dir(&dir)
@@ -293,7 +300,7 @@ fn serve_once_on(db: &TestDb, bind: &str, extra: &[&str]) -> String {
     use std::io::{BufRead, BufReader};
     let mut server = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
         .args(extra)
-        .env("DATABASE_URL", &db.url)
+        .envs(db.env())
         .env("IAP_BIND", bind)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
@@ -321,7 +328,7 @@ fn the_public_demo_logins_are_never_served_beyond_loopback_unless_asked() {
     let db = TestDb::new();
     iap_credits::demo::seed_demo(&mut db.conn()).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
-        .env("DATABASE_URL", &db.url)
+        .envs(db.env())
         .env("IAP_BIND", "0.0.0.0:0")
         .env("RUST_LOG", "warn")
         .output()

@@ -30,6 +30,13 @@ impl TestCluster {
             .expect("the test cluster is running")
             .database_url(name)
     }
+
+    fn request_url(&self, name: &str) -> String {
+        let pg = self.pg.lock().expect("cluster lock");
+        pg.as_ref()
+            .expect("the test cluster is running")
+            .database_url_as(db::APP_ROLE, name)
+    }
 }
 
 static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
@@ -82,7 +89,7 @@ fn cluster() -> &'static TestCluster {
         {
             let mut conn =
                 PgConnection::establish(&pg.database_url(TEMPLATE)).expect("connect to template");
-            db::run_migrations(&mut conn).expect("migrate the template");
+            db::migrate_and_grant(&mut conn, Some(db::APP_ROLE)).expect("migrate the template");
             seed_catalog(&mut conn).expect("seed the template's catalog");
         }
         TestCluster {
@@ -152,6 +159,9 @@ fn stop_postmasters_under(dir: &Path) {
 /// A database of the test's own, cloned from the migrated template, dropped afterwards.
 pub struct TestDb {
     pub name: String,
+    /// As the schema's owner (the superuser).
+    pub owner_url: String,
+    /// As the role that serves requests, as the app connects.
     pub url: String,
 }
 
@@ -172,12 +182,30 @@ impl TestDb {
         ))
         .execute(&mut admin)
         .expect("clone the template database");
-        let url = cluster.database_url(&name);
-        TestDb { name, url }
+        TestDb {
+            owner_url: cluster.database_url(&name),
+            url: cluster.request_url(&name),
+            name,
+        }
     }
 
+    /// The environment the binary needs to use this database as a deployment would: the
+    /// owner's URL for migrations and the restricted role's for requests.
+    pub fn env(&self) -> [(&'static str, String); 2] {
+        [
+            ("DATABASE_URL", self.owner_url.clone()),
+            ("DATABASE_APP_URL", self.url.clone()),
+        ]
+    }
+
+    /// A connection as the app makes it (the restricted role).
     pub fn conn(&self) -> PgConnection {
         PgConnection::establish(&self.url).expect("connect to the test database")
+    }
+
+    /// A connection as the schema's owner, for what the app itself may not do.
+    pub fn owner_conn(&self) -> PgConnection {
+        PgConnection::establish(&self.owner_url).expect("connect to the test database")
     }
 
     pub fn pool(&self) -> DbPool {

@@ -199,7 +199,7 @@ fn a_killed_postgres_is_restarted_and_healthz_fails_while_it_cannot_be() {
 }
 
 #[test]
-fn the_data_dir_and_the_postgres_log_are_private() {
+fn the_server_keeps_its_files_private_and_serves_as_the_restricted_role() {
     use std::os::unix::fs::MetadataExt;
     let data = scratch_dir("private-data");
     fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
@@ -214,6 +214,26 @@ fn the_data_dir_and_the_postgres_log_are_private() {
     }
     assert_eq!(mode(&data.join("postgres.log")), 0o600);
     assert_eq!(mode(&data.join("secret_key")), 0o600);
+
+    // Every connection of the server's pool is the app's role, not the superuser.
+    let pg = EmbeddedPostgres::start(&launch_options(&data)).unwrap();
+    let mut conn = PgConnection::establish(&pg.app_database_url()).unwrap();
+    #[derive(QueryableByName)]
+    struct Role {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        usename: String,
+    }
+    let roles: Vec<Role> = diesel::sql_query(
+        "SELECT DISTINCT usename::text AS usename FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .load(&mut conn)
+    .unwrap();
+    let roles: Vec<String> = roles.into_iter().map(|r| r.usename).collect();
+    assert_eq!(roles, [iap_credits::db::APP_ROLE]);
+    drop(conn);
+    pg.stop().unwrap();
+
     kill(Pid::from_raw(server.0.id() as i32), Signal::SIGTERM).unwrap();
     assert!(server.0.wait().unwrap().success());
     wait_until_dead(pid);

@@ -272,7 +272,7 @@ fn verify_ledger_finds_a_balance_changed_behind_its_back() {
     assert_eq!(report.discrepancies[0].account_id, a.id);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_iap-credits"))
         .arg("verify-ledger")
-        .env("DATABASE_URL", &db.url)
+        .envs(db.env())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -211,7 +211,7 @@ fn receipts_without_a_buyer_are_cancelled_not_retried() {
     )
     .unwrap();
     diesel::delete(users::table.find(buyer.id))
-        .execute(&mut conn)
+        .execute(&mut db.owner_conn())
         .unwrap();
     let mailer = Mailer::files(scratch_dir("mail"), FROM, BASE).unwrap();
     assert_eq!(deliver(&mut conn, &mailer).cancelled, 1);

@@ -24,6 +24,7 @@ mod metering;
 mod migrations_and_seeding;
 mod pages;
 mod payments;
+mod privileges;
 mod sessions;
 mod sign_in;
 mod sms;

@@ -16,7 +16,7 @@ use crate::harness::TestDb;
 #[test]
 fn migrations_are_applied_once_and_revert_cleanly() {
     let db = TestDb::new();
-    let mut conn = db.conn();
+    let mut conn = db.owner_conn();
     // The template is already migrated: nothing is pending.
     assert!(run_migrations(&mut conn).unwrap().is_empty());
     let all = MigrationSource::<Pg>::migrations(&MIGRATIONS)
@@ -166,7 +166,9 @@ fn demo_is_created_once_with_three_logins_and_contacts() {
     assert!(countries.len() >= 5, "contacts in several countries");
 
     // Deleting the demo does not bring it back on the next start.
-    diesel::delete(databases::table).execute(&mut conn).unwrap();
+    diesel::delete(databases::table)
+        .execute(&mut db.owner_conn())
+        .unwrap();
     assert!(!seed_demo(&mut conn).unwrap());
     assert_eq!(
         databases::table

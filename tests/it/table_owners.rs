@@ -39,6 +39,16 @@ const ALLOWED: &[(&str, &str, &str)] = &[];
 struct Write {
     table: String,
     line: usize,
+    /// INSERT, UPDATE or DELETE.
+    kind: &'static str,
+}
+
+fn kind_of(word: &str) -> &'static str {
+    match word {
+        "insert_into" | "INSERT INTO" => "INSERT",
+        "update" | "UPDATE" => "UPDATE",
+        _ => "DELETE",
+    }
 }
 
 /// The tables `schema.rs` declares.
@@ -62,24 +72,26 @@ fn writes_in(source: &str, tables: &[String]) -> Vec<Write> {
         }
     }
     let dsl =
-        Regex::new(r"\b(?:insert_into|update|delete)\(\s*(?:crate::schema::)?([a-z_]+)::table\b")
+        Regex::new(r"\b(insert_into|update|delete)\(\s*(?:crate::schema::)?([a-z_]+)::table\b")
             .unwrap();
-    let sql = Regex::new(r"\b(?:INSERT INTO|UPDATE|DELETE FROM)\s+([a-z_]+)\b").unwrap();
+    let sql = Regex::new(r"\b(INSERT INTO|UPDATE|DELETE FROM)\s+([a-z_]+)\b").unwrap();
     let line_of = |offset: usize| source[..offset].matches('\n').count() + 1;
     let mut found = Vec::new();
     for c in dsl.captures_iter(source) {
-        if let Some(table) = aliases.get(&c[1]) {
+        if let Some(table) = aliases.get(&c[2]) {
             found.push(Write {
                 table: table.clone(),
                 line: line_of(c.get(0).unwrap().start()),
+                kind: kind_of(&c[1]),
             });
         }
     }
     for c in sql.captures_iter(source) {
-        if tables.contains(&c[1].to_string()) {
+        if tables.contains(&c[2].to_string()) {
             found.push(Write {
-                table: c[1].to_string(),
+                table: c[2].to_string(),
                 line: line_of(c.get(0).unwrap().start()),
+                kind: kind_of(&c[1]),
             });
         }
     }
@@ -96,6 +108,71 @@ fn is_owned_by(file: &str, owner: &str) -> bool {
     } else {
         file == owner
     }
+}
+
+/// Privileges the app's role holds though no write in `src/` shows them: (table, privilege,
+/// why). Everything else granted must be used, and everything used must be granted.
+const GRANTED_WITHOUT_A_WRITE_IN_SRC: &[(&str, &str, &str)] = &[
+    (
+        "email_outbox",
+        "INSERT",
+        "the low-credit alert and receipt triggers queue mail as the role whose write fired them",
+    ),
+    (
+        "sms_prices",
+        "UPDATE",
+        "set_price is an upsert (ON CONFLICT DO UPDATE)",
+    ),
+];
+
+/// The kinds of write (INSERT/UPDATE/DELETE) a GRANT list names.
+fn granted_writes(privileges: &str) -> Vec<&'static str> {
+    ["INSERT", "UPDATE", "DELETE"]
+        .into_iter()
+        .filter(|kind| privileges.contains(kind))
+        .collect()
+}
+
+#[test]
+fn the_apps_role_may_write_what_src_writes_and_nothing_more() {
+    use iap_credits::db::APP_PRIVILEGES;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tables = schema_tables(&std::fs::read_to_string(root.join("src/schema.rs")).unwrap());
+    let mut granted: Vec<&str> = APP_PRIVILEGES.iter().map(|(t, _)| *t).collect();
+    granted.sort();
+    assert_eq!(granted, tables, "APP_PRIVILEGES names every table once");
+
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut used: BTreeMap<(String, &str), String> = BTreeMap::new();
+    for path in files.iter().filter(|p| !p.ends_with("schema.rs")) {
+        for write in writes_in(&std::fs::read_to_string(path).unwrap(), &tables) {
+            used.entry((write.table, write.kind))
+                .or_insert_with(|| format!("{}:{}", path.display(), write.line));
+        }
+    }
+    let mut problems = Vec::new();
+    for ((table, kind), at) in &used {
+        let privileges = APP_PRIVILEGES.iter().find(|(t, _)| t == table).unwrap().1;
+        if !granted_writes(privileges).contains(kind) {
+            problems.push(format!(
+                "{at} needs {kind} on {table}, which is not granted"
+            ));
+        }
+    }
+    for (table, privileges) in APP_PRIVILEGES {
+        for kind in granted_writes(privileges) {
+            let explained = GRANTED_WITHOUT_A_WRITE_IN_SRC
+                .iter()
+                .any(|(t, k, _)| t == table && *k == kind);
+            if !used.contains_key(&(table.to_string(), kind)) && !explained {
+                problems.push(format!(
+                    "{kind} on {table} is granted but nothing in src/ does it"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -179,17 +256,17 @@ fn f(conn: &mut PgConnection) {
     orders::table.select(orders::id).load(conn);
 }
 "#;
-    let found: Vec<(String, usize)> = writes_in(source, &tables)
+    let found: Vec<(String, usize, &str)> = writes_in(source, &tables)
         .into_iter()
-        .map(|w| (w.table, w.line))
+        .map(|w| (w.table, w.line, w.kind))
         .collect();
     assert_eq!(
         found,
         [
-            ("orders".to_string(), 4),
-            ("holds".to_string(), 5),
-            ("users".to_string(), 8),
-            ("sms_messages".to_string(), 9),
+            ("orders".to_string(), 4, "INSERT"),
+            ("holds".to_string(), 5, "UPDATE"),
+            ("users".to_string(), 8, "DELETE"),
+            ("sms_messages".to_string(), 9, "UPDATE"),
         ]
     );
     assert!(is_owned_by("src/orders/refunds.rs", "src/orders/"));
