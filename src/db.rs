@@ -88,8 +88,9 @@ pub fn current_role(conn: &mut PgConnection) -> diesel::QueryResult<String> {
 pub const APP_ROLE: &str = "iap_app";
 
 /// What the role serving requests may do, table by table; anything else (DDL, TRUNCATE, any
-/// other UPDATE or DELETE) is refused by PostgreSQL itself. The ledger, the audit log and the
-/// refunds take new rows only; an order may only move through its states.
+/// other UPDATE or DELETE) is refused by PostgreSQL itself. The ledger and the audit log take
+/// new rows only; an order or a refund may only move through its states, never change its
+/// amounts.
 pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("app_events", "SELECT, INSERT"),
     ("audit_log", "SELECT, INSERT"),
@@ -106,7 +107,10 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ),
     ("packs", "SELECT, INSERT, UPDATE"),
     ("payment_attempts", "SELECT, INSERT, UPDATE"),
-    ("refunds", "SELECT, INSERT"),
+    (
+        "refunds",
+        "SELECT, INSERT, UPDATE (status, provider_reference, failure, reversal_entry_id, finished_at)",
+    ),
     ("service_jobs", "SELECT, INSERT, UPDATE"),
     ("services", "SELECT, INSERT, UPDATE"),
     ("sign_in_throttle", "SELECT, INSERT, UPDATE, DELETE"),

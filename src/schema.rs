@@ -183,10 +183,14 @@ diesel::table! {
         credits -> Int8,
         amount_minor -> Int8,
         currency -> Text,
-        provider_reference -> Text,
+        provider_reference -> Nullable<Text>,
         refunded_by -> Nullable<Int8>,
         reason -> Text,
         created_at -> Timestamptz,
+        status -> Text,
+        failure -> Nullable<Text>,
+        reversal_entry_id -> Nullable<Int8>,
+        finished_at -> Nullable<Timestamptz>,
     }
 }
 

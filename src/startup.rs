@@ -169,8 +169,8 @@ pub fn spawn_job_worker(state: &AppState) {
 /// How often payments left half-way are reconciled (also once at start).
 const PAYMENTS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The payment reconciler: finishes the attempts a crash left between the provider's answer
-/// and the credits, asking the provider what became of each. Runs at start, then every minute.
+/// The payment reconciler: finishes the payment attempts and refunds a crash left between
+/// their two transactions, asking the provider what became of each. Runs at start, then every minute.
 /// Must run inside the actix runtime; stops with it.
 pub fn spawn_payment_reconciler(state: &AppState) {
     let (pool, provider) = (state.pool.clone(), state.payments.clone());
@@ -181,11 +181,12 @@ pub fn spawn_payment_reconciler(state: &AppState) {
             let (pool, provider) = (pool.clone(), provider.clone());
             let run = web::block(move || {
                 let mut conn = pool.get()?;
-                anyhow::Ok(crate::orders::reconcile_payments(
-                    &mut conn,
-                    provider.as_ref(),
-                    chrono::Utc::now(),
-                )?)
+                let now = chrono::Utc::now();
+                let payments =
+                    crate::orders::reconcile_payments(&mut conn, provider.as_ref(), now)?;
+                let refunds =
+                    crate::orders::refunds::reconcile_refunds(&mut conn, provider.as_ref(), now)?;
+                anyhow::Ok(payments + refunds)
             })
             .await;
             match run {

@@ -17,7 +17,7 @@ pub use entries::{EntryKind, LedgerEntry};
 pub use holds::{Hold, HoldStatus};
 pub use operations::{
     GrantKind, adjust, authorize, cancel, capture, charge, expire_due_holds, grant, refresh,
-    refund, unused_credits_of_order,
+    refund, refund_refused, unused_credits_of_order,
 };
 
 use crate::credits::Credits;

@@ -246,6 +246,32 @@ pub fn refund(
     })
 }
 
+/// Gives back the credits of a refund the payment provider refused: a positive `refund` row on
+/// the same order, so that the order's refunded credits net back to what was really refunded.
+pub fn refund_refused(
+    conn: &mut PgConnection,
+    account_id: AccountId,
+    order_id: OrderId,
+    amount: Credits,
+    reason: &str,
+    actor: &Actor,
+) -> Result<LedgerEntry, LedgerError> {
+    positive(amount)?;
+    conn.transaction(|conn| {
+        let mut account = accounts::lock(conn, account_id)?;
+        entries::append(
+            conn,
+            &mut account,
+            Change {
+                order_id: Some(order_id),
+                ..Change::posted(EntryKind::Refund, amount.units())
+            },
+            actor,
+            reason,
+        )
+    })
+}
+
 /// Debits credits at once.
 pub fn charge(
     conn: &mut PgConnection,

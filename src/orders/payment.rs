@@ -24,7 +24,7 @@ use super::{Order, OrderError, OrderStatus, mark_expired};
 use crate::ids::{DatabaseId, OrderId};
 use crate::ledger::{self, Actor, GrantKind, LedgerEntry, LedgerError};
 use crate::money::{Currency, Price};
-use crate::payments::{Card, PaymentOutcome, PaymentProvider};
+use crate::payments::{Card, PaymentOutcome, PaymentProvider, RefundOutcome};
 use crate::schema::{orders, payment_attempts};
 use crate::sql_text_enum;
 
@@ -269,11 +269,13 @@ fn finish(
         Ok::<_, OrderError>(Ok(()))
     })?;
     if let Err(reference) = credited {
-        let message = match provider.refund(&attempt.amount(), &reference) {
-            Ok(refund) => format!(
+        // Keyed after the attempt: the reconciler's retry is the same refund.
+        let key = format!("{}-refund", attempt.idempotency_key);
+        let message = match provider.refund(&attempt.amount(), &reference, &key) {
+            RefundOutcome::Refunded { reference: refund } => format!(
                 "Approved ({reference}) but the account cannot hold these credits: refunded ({refund})."
             ),
-            Err(e) => {
+            RefundOutcome::Refused { message: e } => {
                 tracing::error!(
                     attempt = attempt.id,
                     "an uncreditable payment could not be refunded: {e}"

@@ -2,6 +2,17 @@
 //! account as a `refund` ledger row, the matching share of the price goes back to the card, the
 //! order becomes refunded or partly refunded, and the audit log says who did it and why.
 //! Owner of `refunds`.
+//!
+//! Two phases, so that no transaction waits on the provider and no crash loses track of money:
+//! 1. one transaction takes the credits back and records the refund `pending` (the credits
+//!    cannot be spent while the money is on its way);
+//! 2. the provider is called, outside any transaction, with the key `refund-<id>`;
+//! 3. a second transaction records its answer: `succeeded` (the order becomes refunded or
+//!    partly refunded), or `failed` and the credits are given back.
+//!
+//! A crash between 1 and 3 leaves the refund `pending`; `reconcile_refunds` (at start and every
+//! minute) asks the provider about the key and finishes it, sending it again if the provider
+//! never saw it.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -13,8 +24,17 @@ use crate::credits::Credits;
 use crate::ids::{OrderId, UserId};
 use crate::ledger::{self, Actor, LedgerError};
 use crate::money::{Currency, Price};
-use crate::payments::PaymentProvider;
+use crate::payments::{PaymentProvider, RefundOutcome};
 use crate::schema::{orders, refunds};
+
+// Where a refund stands: `pending` between its two transactions.
+crate::sql_text_enum! {
+    pub enum RefundStatus {
+        Pending => "pending",
+        Succeeded => "succeeded",
+        Failed => "failed",
+    }
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = refunds, check_for_backend(diesel::pg::Pg))]
@@ -25,16 +45,27 @@ pub struct Refund {
     pub credits: Credits,
     pub amount_minor: i64,
     pub currency: Currency,
-    pub provider_reference: String,
+    pub provider_reference: Option<String>,
     pub reason: String,
     pub created_at: DateTime<Utc>,
+    pub status: RefundStatus,
+    pub failure: Option<String>,
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 impl Refund {
     pub fn amount(&self) -> Price {
         Price::new(self.amount_minor, self.currency.clone())
     }
+
+    /// The key the provider knows this refund by.
+    pub fn idempotency_key(&self) -> String {
+        format!("refund-{}", self.id)
+    }
 }
+
+/// How long a refund may stay `pending` before the reconciler takes it for interrupted.
+pub const REFUND_TIMEOUT_SECONDS: i64 = 60;
 
 /// A refund's row as written.
 #[derive(Insertable)]
@@ -45,9 +76,9 @@ struct RefundInsertForm<'a> {
     credits: Credits,
     amount_minor: i64,
     currency: &'a Currency,
-    provider_reference: &'a str,
     refunded_by: UserId,
     reason: &'a str,
+    status: RefundStatus,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,10 +128,14 @@ pub fn refund_state(conn: &mut PgConnection, order: &Order) -> Result<RefundStat
         .order(refunds::id)
         .select(Refund::as_select())
         .load(conn)?;
-    let refunded = refunds.iter().fold(Credits::ZERO, |mut sum, r| {
-        sum += r.credits;
-        sum
-    });
+    // A pending refund's credits are already out of the account: they count.
+    let refunded = refunds
+        .iter()
+        .filter(|r| r.status != RefundStatus::Failed)
+        .fold(Credits::ZERO, |mut sum, r| {
+            sum += r.credits;
+            sum
+        });
     let refundable = if order.is_paid() {
         let account =
             ledger::accounts::by_id(conn, order.account_id)?.ok_or(RefundError::NotFound)?;
@@ -126,7 +161,9 @@ fn money_for(price_minor: i64, total: Credits, refunded_before: Credits, credits
     )) - share(refunded_before)
 }
 
-/// Refunds `credits` of the paid order `order_id`, with the operator's `reason`.
+/// Refunds `credits` of the paid order `order_id`, with the operator's `reason`: the three
+/// steps of the module in a row. A refusal by the provider gives the credits back and is
+/// answered as `RefundError::Provider`.
 pub fn refund_order(
     conn: &mut PgConnection,
     operator: &Operator,
@@ -135,6 +172,28 @@ pub fn refund_order(
     credits: Credits,
     reason: &str,
 ) -> Result<Refund, RefundError> {
+    let (pending, payment_reference) = begin(conn, operator, order_id, credits, reason)?;
+    let outcome = provider.refund(
+        &pending.amount(),
+        &payment_reference,
+        &pending.idempotency_key(),
+    );
+    let refund = finish(conn, pending.id, outcome)?;
+    match (&refund.status, &refund.failure) {
+        (RefundStatus::Failed, Some(message)) => Err(RefundError::Provider(message.clone())),
+        _ => Ok(refund),
+    }
+}
+
+/// Step 1: checks the refund, takes the credits back and records it `pending`, with the audit
+/// line of the operator's decision. Returns it with the payment it returns money of.
+fn begin(
+    conn: &mut PgConnection,
+    operator: &Operator,
+    order_id: OrderId,
+    credits: Credits,
+    reason: &str,
+) -> Result<(Refund, String), RefundError> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(RefundError::MissingReason);
@@ -168,13 +227,6 @@ pub fn refund_order(
             &Actor::operator(operator),
         )?;
         let amount_minor = money_for(order.price_minor, order.credits, before.refunded, credits);
-        let amount = Price::new(amount_minor, order.currency.clone());
-        let provider_reference = provider
-            .refund(
-                &amount,
-                order.payment_reference.as_deref().unwrap_or_default(),
-            )
-            .map_err(RefundError::Provider)?;
         let refund: Refund = diesel::insert_into(refunds::table)
             .values(RefundInsertForm {
                 order_id: order.id,
@@ -182,21 +234,19 @@ pub fn refund_order(
                 credits,
                 amount_minor,
                 currency: &order.currency,
-                provider_reference: &provider_reference,
                 refunded_by: operator.user_id,
                 reason,
+                status: RefundStatus::Pending,
             })
             .returning(Refund::as_returning())
             .get_result(conn)?;
         let refunded_now = Credits::from_units(before.refunded.units() + credits.units());
+        // What the order becomes once the provider has returned the money.
         let status = if refunded_now >= order.credits {
             OrderStatus::Refunded
         } else {
             OrderStatus::PartlyRefunded
         };
-        diesel::update(orders::table.find(order.id))
-            .set(orders::status.eq(status))
-            .execute(conn)?;
         audit::record(
             conn,
             operator,
@@ -211,16 +261,127 @@ pub fn refund_order(
                 })),
                 after: Some(json!({
                     "status": status.as_str(),
+                    "refund": refund.id,
                     "refunded_credits": refunded_now.to_string(),
                     "refund_credits": credits.to_string(),
-                    "refund_amount": amount.to_string(),
+                    "refund_amount": refund.amount().to_string(),
                     "ledger_entry": entry.id,
-                    "provider_reference": provider_reference,
                 })),
             },
         )?;
-        Ok(refund)
+        Ok((refund, order.payment_reference.unwrap_or_default()))
     })
+}
+
+/// Step 3: records the provider's answer on a pending refund, once (the row is locked and must
+/// still be pending). Returns the refund as it now stands.
+fn finish(
+    conn: &mut PgConnection,
+    refund_id: i64,
+    outcome: RefundOutcome,
+) -> Result<Refund, RefundError> {
+    conn.transaction(|conn| {
+        let refund: Refund = refunds::table
+            .find(refund_id)
+            .select(Refund::as_select())
+            .for_update()
+            .first(conn)?;
+        if refund.status != RefundStatus::Pending {
+            return Ok(refund); // finished meanwhile (the reconciler, another request)
+        }
+        let order: Order = orders::table
+            .find(refund.order_id)
+            .select(Order::as_select())
+            .for_update()
+            .first(conn)?;
+        let finished = match outcome {
+            RefundOutcome::Refunded { reference } => {
+                let refund: Refund = diesel::update(refunds::table.find(refund.id))
+                    .set((
+                        refunds::status.eq(RefundStatus::Succeeded),
+                        refunds::provider_reference.eq(reference),
+                        refunds::finished_at.eq(diesel::dsl::now),
+                    ))
+                    .returning(Refund::as_returning())
+                    .get_result(conn)?;
+                let refunded: Vec<Credits> = refunds::table
+                    .filter(refunds::order_id.eq(order.id))
+                    .filter(refunds::status.eq(RefundStatus::Succeeded))
+                    .select(refunds::credits)
+                    .load(conn)?;
+                let refunded: i64 = refunded.iter().map(|c| c.units()).sum();
+                let status = if refunded >= order.credits.units() {
+                    OrderStatus::Refunded
+                } else {
+                    OrderStatus::PartlyRefunded
+                };
+                diesel::update(orders::table.find(order.id))
+                    .set(orders::status.eq(status))
+                    .execute(conn)?;
+                refund
+            }
+            RefundOutcome::Refused { message } => {
+                let reversal = ledger::refund_refused(
+                    conn,
+                    order.account_id,
+                    order.id,
+                    refund.credits,
+                    &format!("Refund {} refused by the payment provider", refund.id),
+                    &Actor::system("refund"),
+                )?;
+                diesel::update(refunds::table.find(refund.id))
+                    .set((
+                        refunds::status.eq(RefundStatus::Failed),
+                        refunds::failure.eq(message),
+                        refunds::reversal_entry_id.eq(reversal.id),
+                        refunds::finished_at.eq(diesel::dsl::now),
+                    ))
+                    .returning(Refund::as_returning())
+                    .get_result(conn)?
+            }
+        };
+        Ok(finished)
+    })
+}
+
+/// The reconciler: finishes the refunds left `pending` for longer than their request could
+/// take, asking the provider about each key — and sending it again when the provider never saw
+/// it (the operator asked for that refund; the key makes a repeat harmless). Returns how many
+/// it finished.
+pub fn reconcile_refunds(
+    conn: &mut PgConnection,
+    provider: &dyn PaymentProvider,
+    now: DateTime<Utc>,
+) -> Result<usize, RefundError> {
+    let stale: Vec<Refund> = refunds::table
+        .filter(refunds::status.eq(RefundStatus::Pending))
+        .filter(refunds::created_at.le(now - chrono::Duration::seconds(REFUND_TIMEOUT_SECONDS)))
+        .order(refunds::id)
+        .limit(100)
+        .select(Refund::as_select())
+        .load(conn)?;
+    let mut finished = 0;
+    for refund in stale {
+        let key = refund.idempotency_key();
+        let outcome = match provider.lookup_refund(&key) {
+            Some(outcome) => outcome,
+            None => {
+                let payment_reference: Option<String> = orders::table
+                    .find(refund.order_id)
+                    .select(orders::payment_reference)
+                    .first(conn)?;
+                provider.refund(
+                    &refund.amount(),
+                    payment_reference.as_deref().unwrap_or_default(),
+                    &key,
+                )
+            }
+        };
+        let refund = finish(conn, refund.id, outcome)?;
+        tracing::info!(refund = refund.id, order = %refund.order_id, status = refund.status.as_str(), "refund reconciled");
+        finished += 1;
+    }
+    Ok(finished)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-use super::{Card, PaymentOutcome, PaymentProvider};
+use super::{Card, PaymentOutcome, PaymentProvider, RefundOutcome};
 use crate::money::Price;
 
 pub const APPROVED_CARD: &str = "4242424242424242";
@@ -21,6 +21,8 @@ pub const INSUFFICIENT_FUNDS_CARD: &str = "4000000000009995";
 pub struct MockProvider {
     /// Each idempotency key's outcome, as the provider's own records.
     outcomes: Arc<Mutex<HashMap<String, PaymentOutcome>>>,
+    /// The same for refunds.
+    refunds: Arc<Mutex<HashMap<String, RefundOutcome>>>,
 }
 
 impl PaymentProvider for MockProvider {
@@ -41,13 +43,36 @@ impl PaymentProvider for MockProvider {
     }
 
     /// Like a provider's test mode: refunds of its own payments succeed, anything else is
-    /// refused.
-    fn refund(&self, _amount: &Price, payment_reference: &str) -> Result<String, String> {
-        if payment_reference.starts_with("mock_") {
-            Ok(reference("mock_refund"))
-        } else {
-            Err(format!("no payment {payment_reference:?} to refund"))
-        }
+    /// refused; a key already seen gets its first answer again.
+    fn refund(
+        &self,
+        _amount: &Price,
+        payment_reference: &str,
+        idempotency_key: &str,
+    ) -> RefundOutcome {
+        let Ok(mut refunds) = self.refunds.lock() else {
+            return RefundOutcome::Refused {
+                message: "The payment provider failed; nothing was refunded.".into(),
+            };
+        };
+        refunds
+            .entry(idempotency_key.to_string())
+            .or_insert_with(|| {
+                if payment_reference.starts_with("mock_") {
+                    RefundOutcome::Refunded {
+                        reference: reference("mock_refund"),
+                    }
+                } else {
+                    RefundOutcome::Refused {
+                        message: format!("no payment {payment_reference:?} to refund"),
+                    }
+                }
+            })
+            .clone()
+    }
+
+    fn lookup_refund(&self, idempotency_key: &str) -> Option<RefundOutcome> {
+        self.refunds.lock().ok()?.get(idempotency_key).cloned()
     }
 }
 

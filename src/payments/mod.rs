@@ -26,7 +26,24 @@ pub trait PaymentProvider: Send + Sync {
     /// (then nothing was charged). The reconciler asks this after a crash.
     fn lookup(&self, idempotency_key: &str) -> Option<PaymentOutcome>;
 
-    /// Returns `amount` of the payment `payment_reference` to the card it came from; the
-    /// refund's own reference, or why the provider refused.
-    fn refund(&self, amount: &Price, payment_reference: &str) -> Result<String, String>;
+    /// Returns `amount` of the payment `payment_reference` to the card it came from.
+    /// `idempotency_key` names the refund: a second call with the same key is the same refund
+    /// (answered as before, nothing returned twice).
+    fn refund(
+        &self,
+        amount: &Price,
+        payment_reference: &str,
+        idempotency_key: &str,
+    ) -> RefundOutcome;
+
+    /// What became of the refund `idempotency_key`, or `None` if the provider never saw it
+    /// (then nothing was returned). The reconciler asks this after a crash.
+    fn lookup_refund(&self, idempotency_key: &str) -> Option<RefundOutcome>;
+}
+
+/// The provider's answer to a refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    Refunded { reference: String },
+    Refused { message: String },
 }

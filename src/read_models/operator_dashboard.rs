@@ -187,7 +187,7 @@ const REFUNDS: &str = "
     JOIN orders o ON o.id = r.order_id
     JOIN iap_accounts a ON a.id = o.account_id
     JOIN services s ON s.id = a.service_id
-    WHERE r.created_at >= $1 AND r.created_at < $2
+    WHERE r.created_at >= $1 AND r.created_at < $2 AND r.status = 'succeeded'
     GROUP BY 1, 2, 3, 4";
 
 const CONSUMPTION: &str = "

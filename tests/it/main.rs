@@ -25,6 +25,7 @@ mod migrations_and_seeding;
 mod pages;
 mod payments;
 mod privileges;
+mod refunds;
 mod sessions;
 mod sign_in;
 mod sms;

@@ -10,7 +10,7 @@ use iap_credits::credits::Credits;
 use iap_credits::money::Price;
 use iap_credits::orders::payment::{AttemptStatus, attempts_of};
 use iap_credits::orders::{self, Order, OrderStatus, PaymentResult, reconcile_payments};
-use iap_credits::payments::{Card, MockProvider, PaymentOutcome, PaymentProvider};
+use iap_credits::payments::{Card, MockProvider, PaymentOutcome, PaymentProvider, RefundOutcome};
 use iap_credits::schema::email_outbox;
 use iap_credits::tenancy::Subscription;
 
@@ -36,8 +36,12 @@ impl PaymentProvider for CrashingProvider {
         self.real.lookup(key)
     }
 
-    fn refund(&self, amount: &Price, reference: &str) -> Result<String, String> {
-        self.real.refund(amount, reference)
+    fn refund(&self, amount: &Price, reference: &str, key: &str) -> RefundOutcome {
+        self.real.refund(amount, reference, key)
+    }
+
+    fn lookup_refund(&self, key: &str) -> Option<RefundOutcome> {
+        self.real.lookup_refund(key)
     }
 }
 
