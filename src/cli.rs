@@ -86,6 +86,16 @@ pub enum Command {
     },
     /// Check the ledger's invariants for every account; exits 1 if any is broken.
     VerifyLedger,
+    /// Make an API key for a service provider (Odoo's `iap_authorize`/`capture`/`cancel`);
+    /// prints it once, as JSON.
+    CreateProviderKey {
+        /// The service's slug, e.g. `sms`.
+        #[arg(long)]
+        service: String,
+        /// Whose key it is, e.g. the provider's name.
+        #[arg(long)]
+        name: String,
+    },
     /// End every session of a user at once (a lost laptop, a departed employee).
     SignOutEverywhere {
         #[arg(long)]
@@ -312,6 +322,19 @@ fn run_with_database(cli: &Cli, database: &DatabaseHandle, base_url: String) -> 
                         .unwrap_or_default(),
                 );
             }
+            Ok(())
+        }
+        Command::CreateProviderKey { service, name } => {
+            let mut conn = pool.get()?;
+            let found = catalog::service_by_slug(&mut conn, service)?
+                .ok_or_else(|| anyhow::anyhow!("there is no service with the slug {service:?}"))?;
+            let created = crate::provider_keys::create(&mut conn, found.id, name)?;
+            let shown = serde_json::json!({
+                "key": created.key,
+                "service": found.slug.as_str(),
+                "name": created.record.name,
+            });
+            println!("{shown}");
             Ok(())
         }
         Command::SignOutEverywhere { email } => {

@@ -105,8 +105,13 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
         "orders",
         "SELECT, INSERT, UPDATE (status, paid_at, payment_reference, card_last4)",
     ),
+    ("iap_transactions", "SELECT, INSERT"),
     ("packs", "SELECT, INSERT, UPDATE"),
     ("payment_attempts", "SELECT, INSERT, UPDATE"),
+    (
+        "provider_keys",
+        "SELECT, INSERT, UPDATE (last_used_at, revoked_at)",
+    ),
     (
         "refunds",
         "SELECT, INSERT, UPDATE (status, provider_reference, failure, reversal_entry_id, finished_at)",

@@ -43,6 +43,7 @@ diesel::table! {
         name -> Text,
         subscription -> Text,
         created_at -> Timestamptz,
+        dbuuid -> Nullable<Text>,
     }
 }
 
@@ -93,6 +94,7 @@ diesel::table! {
         threshold -> Int8,
         warning_email -> Text,
         low_credit_alerted -> Bool,
+        token_sha1 -> Nullable<Text>,
     }
 }
 
@@ -288,6 +290,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    provider_keys (id) {
+        id -> Int8,
+        service_id -> Int8,
+        name -> Text,
+        key_sha256 -> Text,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    iap_transactions (token) {
+        token -> Text,
+        hold_id -> Int8,
+        account_id -> Int8,
+        provider_key_id -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(audit_log -> databases (database_id));
 diesel::joinable!(audit_log -> users (operator_id));
 diesel::joinable!(contacts -> databases (database_id));
@@ -295,6 +319,9 @@ diesel::joinable!(email_outbox -> databases (database_id));
 diesel::joinable!(email_outbox -> iap_accounts (account_id));
 diesel::joinable!(email_outbox -> orders (order_id));
 diesel::joinable!(holds -> iap_accounts (account_id));
+diesel::joinable!(iap_transactions -> holds (hold_id));
+diesel::joinable!(iap_transactions -> iap_accounts (account_id));
+diesel::joinable!(iap_transactions -> provider_keys (provider_key_id));
 diesel::joinable!(iap_accounts -> databases (database_id));
 diesel::joinable!(iap_accounts -> services (service_id));
 diesel::joinable!(ledger_entries -> holds (hold_id));
@@ -306,6 +333,7 @@ diesel::joinable!(orders -> packs (pack_id));
 diesel::joinable!(orders -> users (created_by));
 diesel::joinable!(packs -> services (service_id));
 diesel::joinable!(payment_attempts -> orders (order_id));
+diesel::joinable!(provider_keys -> services (service_id));
 diesel::joinable!(refunds -> ledger_entries (ledger_entry_id));
 diesel::joinable!(refunds -> orders (order_id));
 diesel::joinable!(refunds -> users (refunded_by));
@@ -329,11 +357,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_outbox,
     holds,
     iap_accounts,
+    iap_transactions,
     idempotency_keys,
     ledger_entries,
     orders,
     packs,
     payment_attempts,
+    provider_keys,
     refunds,
     service_jobs,
     services,

@@ -95,6 +95,10 @@ pub fn prepare_database(database: &DatabaseHandle) -> anyhow::Result<DbPool> {
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");
     }
+    let hashed = crate::ledger::accounts::backfill_token_sha1(&mut owner)?;
+    if hashed > 0 {
+        tracing::info!(hashed, "kept the SHA-1 of older account tokens");
+    }
     let added = seed_catalog(&mut owner)?;
     if added > 0 {
         tracing::info!(added, "added services to the catalog");
@@ -356,8 +360,13 @@ pub fn build_app(
             https,
             DefaultHeaders::new().add(("Strict-Transport-Security", HSTS)),
         ))
-        .wrap(Logger::new("%r %s %b %Dms"))
+        // The path without its query: Odoo's "Buy credits" link carries an account token there.
+        .wrap(
+            Logger::new("%{method}xi %U %s %b %Dms")
+                .custom_request_replace("method", |req| req.method().to_string()),
+        )
         .configure(crate::api::routes)
+        .configure(crate::odoo::routes)
         .configure(crate::web::routes)
         .default_service(web::to(crate::web::not_found))
 }

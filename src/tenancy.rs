@@ -189,6 +189,39 @@ pub fn create_database(
         })
 }
 
+/// The database an Odoo database is known as here, by its `dbuuid` (a canonical lowercase
+/// UUID, already checked): registered on first sight with no subscription (so no trial
+/// credits; the operator can give one later). Concurrent first calls find one database.
+pub fn database_for_dbuuid(conn: &mut PgConnection, dbuuid: &str) -> QueryResult<Database> {
+    let find = |conn: &mut PgConnection| {
+        databases::table
+            .filter(databases::dbuuid.eq(dbuuid))
+            .select(Database::as_select())
+            .first(conn)
+            .optional()
+    };
+    if let Some(found) = find(conn)? {
+        return Ok(found);
+    }
+    diesel::insert_into(databases::table)
+        .values((
+            databases::name.eq(format!("Odoo {dbuuid}")),
+            databases::subscription.eq(Subscription::None),
+            databases::dbuuid.eq(dbuuid),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    find(conn)?.ok_or(diesel::result::Error::NotFound)
+}
+
+/// The `dbuuid` a database is known by through Odoo's protocol, if any.
+pub fn dbuuid_of(conn: &mut PgConnection, id: DatabaseId) -> QueryResult<Option<String>> {
+    databases::table
+        .find(id)
+        .select(databases::dbuuid)
+        .first(conn)
+}
+
 /// Case-insensitive lookup, as names are unique regardless of case.
 pub fn find_database(conn: &mut PgConnection, name: &str) -> QueryResult<Option<Database>> {
     databases::table

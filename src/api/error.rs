@@ -102,7 +102,7 @@ impl ApiError {
                 ApiError::new(S::UNPROCESSABLE_ENTITY, "missing_reason", error.to_string())
             }
             LedgerError::HoldNotFound | LedgerError::AccountNotFound => ApiError::not_found(),
-            LedgerError::UnknownToken => ApiError::unauthorized(),
+            LedgerError::UnknownToken | LedgerError::TokenRefused => ApiError::unauthorized(),
             LedgerError::HoldExpired => {
                 ApiError::new(S::CONFLICT, "hold_expired", error.to_string())
             }

@@ -144,6 +144,41 @@ pub fn service_by_slug(conn: &mut PgConnection, slug: &str) -> QueryResult<Optio
         .optional()
 }
 
+/// Odoo's technical names of our services where they are not the slug with `_` for `-`.
+const ODOO_NAMES: &[(&str, &str)] = &[
+    ("invoice_ocr", "documents-digitization"),
+    ("reveal", "lead-generation"),
+    ("itsme_proxy", "itsme"),
+];
+
+/// The slug of the service Odoo calls `technical_name` (`sms`, `partner_autocomplete`,
+/// `reveal`, …).
+pub fn slug_for_odoo_name(technical_name: &str) -> String {
+    ODOO_NAMES
+        .iter()
+        .find(|(odoo, _)| *odoo == technical_name)
+        .map(|(_, slug)| (*slug).to_string())
+        .unwrap_or_else(|| technical_name.replace('_', "-"))
+}
+
+/// The name Odoo knows the service `slug` by (the inverse of `slug_for_odoo_name`).
+pub fn odoo_name_for_slug(slug: &str) -> String {
+    ODOO_NAMES
+        .iter()
+        .find(|(_, ours)| *ours == slug)
+        .map(|(odoo, _)| (*odoo).to_string())
+        .unwrap_or_else(|| slug.replace('-', "_"))
+}
+
+/// The active service Odoo calls `technical_name`.
+pub fn service_by_odoo_name(
+    conn: &mut PgConnection,
+    technical_name: &str,
+) -> QueryResult<Option<Service>> {
+    let found = service_by_slug(conn, &slug_for_odoo_name(technical_name))?;
+    Ok(found.filter(|s| s.active))
+}
+
 /// A service's packs on sale, in display order.
 pub fn active_packs(conn: &mut PgConnection, service_id: ServiceId) -> QueryResult<Vec<Pack>> {
     packs::table

@@ -36,7 +36,29 @@ pub struct IapAccount {
 struct AccountInsertForm {
     database_id: DatabaseId,
     service_id: ServiceId,
+    token_sha1: String,
     token: String,
+}
+
+impl AccountInsertForm {
+    fn new(database_id: DatabaseId, service_id: ServiceId, token: String) -> Self {
+        AccountInsertForm {
+            database_id,
+            service_id,
+            token_sha1: token_sha1(&token),
+            token,
+        }
+    }
+}
+
+/// The SHA-1 of a token, hex: Odoo's hashed "Buy credits" link names the account by it, so
+/// that the token itself never travels in a URL.
+pub fn token_sha1(token: &str) -> String {
+    use sha1::{Digest, Sha1};
+    Sha1::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The low-credit alert settings of an account, validated.
@@ -76,41 +98,108 @@ pub fn get_or_create(
     }
     conn.transaction(|conn| {
         let created: Option<IapAccount> = diesel::insert_into(iap_accounts::table)
-            .values(AccountInsertForm {
-                database_id,
-                service_id,
-                token: new_token(),
-            })
+            .values(AccountInsertForm::new(database_id, service_id, new_token()))
             .on_conflict((iap_accounts::database_id, iap_accounts::service_id))
             .do_nothing()
             .returning(IapAccount::as_returning())
             .get_result(conn)
             .optional()?;
-        let Some(mut account) = created else {
+        let Some(account) = created else {
             // Someone else created it meanwhile.
             return find(conn, database_id, service_id)?.ok_or(LedgerError::AccountNotFound);
         };
-        let (subscription, trial, service_name): (Subscription, Credits, String) = databases::table
-            .inner_join(iap_accounts::table.on(iap_accounts::database_id.eq(databases::id)))
-            .inner_join(services::table.on(services::id.eq(iap_accounts::service_id)))
-            .filter(iap_accounts::id.eq(account.id))
-            .select((
-                databases::subscription,
-                services::trial_credits,
-                services::name,
-            ))
-            .first(conn)?;
-        if subscription.gets_trial_credits() && trial > Credits::ZERO {
-            entries::append(
-                conn,
-                &mut account,
-                entries::Change::posted(super::EntryKind::Trial, trial.units()),
-                &Actor::system("trial"),
-                &format!("Free trial credits for {service_name}"),
-            )?;
-        }
-        Ok(account)
+        welcome(conn, account)
     })
+}
+
+/// The account of `database_id` for `service_id` whose token is `token` — a token the client
+/// made itself (Odoo's `uuid4().hex`), met here for the first time or again. Created with its
+/// trial credits when new; the same account whatever runs concurrently (the token and the
+/// (database, service) pair are unique). A token already bound elsewhere, or a database that
+/// already has this service's account under another token, is refused.
+pub fn get_or_create_with_token(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    service_id: ServiceId,
+    token: &str,
+) -> Result<IapAccount, LedgerError> {
+    let matches = |a: &IapAccount| a.database_id == database_id && a.service_id == service_id;
+    if let Some(account) = by_token(conn, token)? {
+        return if matches(&account) {
+            Ok(account)
+        } else {
+            Err(LedgerError::TokenRefused)
+        };
+    }
+    conn.transaction(|conn| {
+        let created: Option<IapAccount> = diesel::insert_into(iap_accounts::table)
+            .values(AccountInsertForm::new(
+                database_id,
+                service_id,
+                token.to_string(),
+            ))
+            .on_conflict_do_nothing()
+            .returning(IapAccount::as_returning())
+            .get_result(conn)
+            .optional()?;
+        match created {
+            Some(account) => welcome(conn, account),
+            // The same token made meanwhile by a concurrent call, or a conflict of another kind.
+            None => match by_token(conn, token)? {
+                Some(account) if matches(&account) => Ok(account),
+                _ => Err(LedgerError::TokenRefused),
+            },
+        }
+    })
+}
+
+/// A new account's first ledger row: the service's trial credits, when the database's
+/// subscription grants them.
+fn welcome(conn: &mut PgConnection, mut account: IapAccount) -> Result<IapAccount, LedgerError> {
+    let (subscription, trial, service_name): (Subscription, Credits, String) = databases::table
+        .inner_join(iap_accounts::table.on(iap_accounts::database_id.eq(databases::id)))
+        .inner_join(services::table.on(services::id.eq(iap_accounts::service_id)))
+        .filter(iap_accounts::id.eq(account.id))
+        .select((
+            databases::subscription,
+            services::trial_credits,
+            services::name,
+        ))
+        .first(conn)?;
+    if subscription.gets_trial_credits() && trial > Credits::ZERO {
+        entries::append(
+            conn,
+            &mut account,
+            entries::Change::posted(super::EntryKind::Trial, trial.units()),
+            &Actor::system("trial"),
+            &format!("Free trial credits for {service_name}"),
+        )?;
+    }
+    Ok(account)
+}
+
+/// The account whose token's SHA-1 is `sha1_hex` (the hashed "Buy credits" link).
+pub fn by_token_sha1(conn: &mut PgConnection, sha1_hex: &str) -> QueryResult<Option<IapAccount>> {
+    iap_accounts::table
+        .filter(iap_accounts::token_sha1.eq(sha1_hex.to_ascii_lowercase()))
+        .select(IapAccount::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Fills the token SHA-1 of accounts made before it was kept (PostgreSQL has no SHA-1 of its
+/// own). Run at start; returns how many it filled.
+pub fn backfill_token_sha1(conn: &mut PgConnection) -> QueryResult<usize> {
+    let missing: Vec<(AccountId, String)> = iap_accounts::table
+        .filter(iap_accounts::token_sha1.is_null())
+        .select((iap_accounts::id, iap_accounts::token))
+        .load(conn)?;
+    for (id, token) in &missing {
+        diesel::update(iap_accounts::table.find(*id))
+            .set(iap_accounts::token_sha1.eq(token_sha1(token)))
+            .execute(conn)?;
+    }
+    Ok(missing.len())
 }
 
 pub fn find(
@@ -213,6 +302,7 @@ pub fn regenerate_token(conn: &mut PgConnection, account_id: AccountId) -> Query
     let token = new_token();
     diesel::update(iap_accounts::table.find(account_id))
         .set((
+            iap_accounts::token_sha1.eq(token_sha1(&token)),
             iap_accounts::token.eq(&token),
             iap_accounts::updated_at.eq(diesel::dsl::now),
         ))

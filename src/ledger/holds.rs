@@ -13,7 +13,8 @@ use crate::sql_text_enum;
 
 /// Holds last 10 minutes unless asked otherwise, and never more than 30 days.
 pub const DEFAULT_HOLD_TTL: Duration = Duration::from_secs(600);
-pub const MAX_HOLD_TTL: Duration = Duration::from_secs(30 * 86_400);
+/// 180 days: Odoo's providers hold for 4,320 hours by default.
+pub const MAX_HOLD_TTL: Duration = Duration::from_secs(180 * 86_400);
 
 sql_text_enum! {
     pub enum HoldStatus {

@@ -41,6 +41,10 @@ impl Actor {
     pub fn order(order_id: OrderId) -> Self {
         Actor(format!("order:{order_id}"))
     }
+    /// A service provider, through one of its keys (Odoo's protocol).
+    pub fn provider_key(key_id: i64) -> Self {
+        Actor(format!("provider:key:{key_id}"))
+    }
     pub fn cli() -> Self {
         Actor("cli".into())
     }
@@ -81,6 +85,10 @@ pub enum LedgerError {
     AccountNotFound,
     #[error("no account has this token")]
     UnknownToken,
+    #[error(
+        "this token belongs to another account, or the database already has this service's account under another token"
+    )]
+    TokenRefused,
     #[error("the result would exceed the largest balance an account can hold")]
     Overflow,
     #[error(transparent)]

@@ -451,3 +451,53 @@ fn sign_out_everywhere_ends_every_session_of_a_user() {
         "there is no user with the email",
     );
 }
+
+#[test]
+fn create_provider_key_prints_the_key_once_and_keeps_only_its_hash() {
+    let db = TestDb::new();
+    let out = iap(
+        &db,
+        &[
+            "create-provider-key",
+            "--service",
+            "sms",
+            "--name",
+            "Acme SMS",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = shown["key"].as_str().unwrap();
+    assert!(key.starts_with("iapk_") && key.len() == 45, "{key}");
+    assert_eq!(shown["service"], "sms");
+    assert_eq!(shown["name"], "Acme SMS");
+    let mut conn = db.conn();
+    let stored: Vec<String> = diesel::sql_query("SELECT key_sha256 AS k FROM provider_keys")
+        .load::<KeyHash>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.k)
+        .collect();
+    assert_eq!(stored.len(), 1);
+    assert!(
+        !stored[0].contains(key) && stored[0].len() == 64,
+        "only a hash is kept"
+    );
+    assert!(
+        iap_credits::provider_keys::authenticate(&mut conn, key)
+            .unwrap()
+            .is_some()
+    );
+    let unknown = iap(
+        &db,
+        &["create-provider-key", "--service", "nope", "--name", "x"],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("no service with the slug"));
+}
+
+#[derive(diesel::QueryableByName)]
+struct KeyHash {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    k: String,
+}

@@ -303,6 +303,23 @@ impl TestApp {
         (status, json)
     }
 
+    /// POSTs `body` as JSON to `path`, as Odoo's `iap_jsonrpc` does; returns the status and
+    /// the body, parsed (a body that is not JSON fails the test: the client could not read it).
+    pub async fn rpc(&self, path: &str, body: &str) -> (StatusCode, serde_json::Value) {
+        let app = test::init_service(build_app(self.state.clone())).await;
+        let request = test::TestRequest::post()
+            .uri(path)
+            .insert_header(("Content-Type", "application/json"))
+            .set_payload(body.to_string())
+            .to_request();
+        let response = test::call_service(&app, request).await;
+        let status = response.status();
+        let bytes = test::read_body(response).await;
+        let json = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes)));
+        (status, json)
+    }
+
     /// A page as a new visitor (no cookies) gets it.
     pub async fn get(&self, path: &str) -> Page {
         self.browser().get(path).await

@@ -177,7 +177,7 @@ fn cancel_releases_everything_and_is_harmless_twice() {
             &mut conn,
             a.id,
             c("1"),
-            Some(Duration::from_secs(31 * 86_400)),
+            Some(Duration::from_secs(181 * 86_400)),
             "",
             &Actor::cli()
         ),

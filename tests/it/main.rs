@@ -22,6 +22,7 @@ mod mail;
 mod mail_delivery;
 mod metering;
 mod migrations_and_seeding;
+mod odoo;
 mod pages;
 mod payments;
 mod privileges;

@@ -1,0 +1,67 @@
+//! Odoo's own IAP protocol, so that an unmodified Odoo database (its `iap.endpoint` pointed
+//! here) and service providers written against Odoo's `iap_tools` use this server. A thin
+//! adapter: `rpc` reads and answers the JSON-RPC envelope, `params` reads the params into our
+//! types, `iap` runs the calls on the ledger's own operations.
+
+pub mod iap;
+pub mod params;
+pub mod rpc;
+pub mod transactions;
+
+use actix_web::http::Method;
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::PgConnection;
+use serde_json::{Map, Value};
+
+use crate::web::state::AppState;
+use rpc::{RpcError, answer, read_call};
+
+/// What a call runs: a connection, the base URL, the params.
+type CallFn = fn(&mut PgConnection, &str, &Map<String, Value>) -> Result<Value, RpcError>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let calls: [(&str, CallFn); 4] = [
+        ("/iap/1/balance", iap::balance),
+        ("/iap/1/authorize", iap::authorize),
+        ("/iap/1/capture", iap::capture),
+        ("/iap/1/cancel", iap::cancel),
+    ];
+    for (path, call) in calls {
+        cfg.route(
+            path,
+            web::route().to(
+                move |state: web::Data<AppState>, req: HttpRequest, payload: web::Payload| {
+                    serve(state, req, payload, call)
+                },
+            ),
+        );
+    }
+}
+
+/// Reads the envelope, runs the call on the blocking pool, answers in the envelope.
+async fn serve(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+    call: CallFn,
+) -> HttpResponse {
+    if req.method() != Method::POST {
+        return answer(
+            Value::Null,
+            Err(RpcError::User("JSON-RPC calls are POSTed".into())),
+        );
+    }
+    let request = match read_call(payload).await {
+        Ok(request) => request,
+        Err((id, error)) => return answer(id, Err(error)),
+    };
+    let (pool, base_url) = (state.pool.clone(), state.base_url.clone());
+    let params = request.params;
+    let outcome = web::block(move || {
+        let mut conn = pool.get()?;
+        call(&mut conn, &base_url, &params)
+    })
+    .await
+    .unwrap_or(Err(RpcError::Internal));
+    answer(request.id, outcome)
+}

@@ -1,0 +1,54 @@
+//! The transaction tokens `/iap/1/authorize` answers: each names one hold, made by one provider
+//! key on one account. Owner of `iap_transactions`.
+
+use diesel::prelude::*;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+use crate::ids::{AccountId, HoldId};
+use crate::schema::iap_transactions;
+
+const TOKEN_LEN: usize = 48;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = iap_transactions, check_for_backend(diesel::pg::Pg))]
+pub struct Transaction {
+    pub token: String,
+    pub hold_id: HoldId,
+    pub account_id: AccountId,
+    pub provider_key_id: i64,
+}
+
+/// Records a new hold's transaction (in the hold's own transaction); returns its token.
+pub fn record(
+    conn: &mut PgConnection,
+    hold_id: HoldId,
+    account_id: AccountId,
+    provider_key_id: i64,
+) -> QueryResult<String> {
+    let token: String = rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(TOKEN_LEN)
+        .map(char::from)
+        .collect();
+    diesel::insert_into(iap_transactions::table)
+        .values((
+            iap_transactions::token.eq(&token),
+            iap_transactions::hold_id.eq(hold_id),
+            iap_transactions::account_id.eq(account_id),
+            iap_transactions::provider_key_id.eq(provider_key_id),
+        ))
+        .execute(conn)?;
+    Ok(token)
+}
+
+pub fn find(conn: &mut PgConnection, token: &str) -> QueryResult<Option<Transaction>> {
+    if token.len() != TOKEN_LEN {
+        return Ok(None);
+    }
+    iap_transactions::table
+        .find(token)
+        .select(Transaction::as_select())
+        .first(conn)
+        .optional()
+}
