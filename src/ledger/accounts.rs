@@ -70,6 +70,69 @@ pub struct AlertSettings {
     pub warning_email: String,
 }
 
+/// How many addresses a Warning Email may list (each gets a message of its own).
+pub const MAX_WARNING_EMAILS: usize = 5;
+
+/// Why alert settings were refused, field by field (the Account Information form shows each
+/// next to its field; Odoo's protocol answers them as a UserError).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertErrors {
+    pub threshold: Option<String>,
+    pub email: Option<String>,
+}
+
+impl AlertSettings {
+    /// Warn Me, Threshold and Warning Email as typed: an empty threshold is 0; the email is up
+    /// to `MAX_WARNING_EMAILS` plain addresses separated by commas, required when Warn Me is on.
+    pub fn parse(
+        warn_me: bool,
+        threshold: &str,
+        warning_email: &str,
+    ) -> Result<AlertSettings, AlertErrors> {
+        let mut errors = AlertErrors::default();
+        let threshold = threshold.trim();
+        let threshold = if threshold.is_empty() {
+            Ok(Credits::ZERO)
+        } else {
+            Credits::parse(threshold)
+        };
+        let threshold = threshold
+            .map_err(|e| errors.threshold = Some(format!("Threshold: {e}.")))
+            .ok();
+        let parts: Vec<&str> = warning_email
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        if parts.len() > MAX_WARNING_EMAILS {
+            errors.email = Some(format!(
+                "At most {MAX_WARNING_EMAILS} addresses receive the alert; each gets a message of its own."
+            ));
+        }
+        let mut emails = Vec::new();
+        for part in parts.into_iter().take(MAX_WARNING_EMAILS) {
+            match crate::tenancy::parse_email(part) {
+                Ok(email) => emails.push(email),
+                Err(_) => {
+                    errors.email = Some(format!("“{part}” is not a valid email address."));
+                    break;
+                }
+            }
+        }
+        if errors.email.is_none() && warn_me && emails.is_empty() {
+            errors.email = Some("Enter the email address that receives the alert.".into());
+        }
+        match threshold {
+            Some(threshold) if errors == AlertErrors::default() => Ok(AlertSettings {
+                warn_me,
+                threshold,
+                warning_email: emails.join(", "),
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
 impl IapAccount {
     /// Credits that can be spent now: the balance less what active holds reserve.
     pub fn available(&self) -> Credits {

@@ -3,6 +3,7 @@
 //! adapter: `rpc` reads and answers the JSON-RPC envelope, `params` reads the params into our
 //! types, `iap` runs the calls on the ledger's own operations.
 
+pub mod accounts;
 pub mod iap;
 pub mod params;
 pub mod rpc;
@@ -20,11 +21,21 @@ use rpc::{RpcError, answer, read_call};
 type CallFn = fn(&mut PgConnection, &str, &Map<String, Value>) -> Result<Value, RpcError>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let calls: [(&str, CallFn); 4] = [
+    let calls: [(&str, CallFn); 8] = [
         ("/iap/1/balance", iap::balance),
         ("/iap/1/authorize", iap::authorize),
         ("/iap/1/capture", iap::capture),
         ("/iap/1/cancel", iap::cancel),
+        (
+            "/iap/1/get-accounts-information",
+            accounts::get_accounts_information,
+        ),
+        ("/iap/services-token", accounts::services_token),
+        (
+            "/iap/1/update-warning-email-alerts",
+            accounts::update_warning_email_alerts,
+        ),
+        ("/iap/update-warning-odoo", accounts::update_warning_odoo),
     ];
     for (path, call) in calls {
         cfg.route(

@@ -8,13 +8,11 @@ use serde::Deserialize;
 
 use super::session::{Admin, CsrfForm, CurrentUser};
 use crate::catalog::{self, Service};
-use crate::credits::Credits;
 use crate::error::AppError;
 use crate::ids::AccountId;
 use crate::ledger::accounts::{self, AlertSettings};
 use crate::ledger::{self, IapAccount, LedgerEntry, entries};
 use crate::pagination::{Keyset, Page};
-use crate::tenancy;
 use crate::web::state::{AppState, with_conn};
 use page::Nav;
 
@@ -136,57 +134,21 @@ pub struct AlertFields {
     warning_email: String,
 }
 
-/// How many addresses a Warning Email may list.
-pub const MAX_WARNING_EMAILS: usize = 5;
-
 /// Parses the alert form; on error, the form as typed with its messages.
 fn parse_alerts(fields: AlertFields) -> Result<AlertSettings, AlertForm> {
-    let mut form = AlertForm {
+    let form = AlertForm {
         warn_me: fields.warn_me.is_some(),
         threshold: fields.threshold.trim().to_string(),
         warning_email: fields.warning_email.trim().to_string(),
         ..AlertForm::default()
     };
-    let threshold = if form.threshold.is_empty() {
-        Ok(Credits::ZERO)
-    } else {
-        Credits::parse(&form.threshold)
-    };
-    let threshold = threshold
-        .map_err(|e| form.threshold_error = Some(format!("Threshold: {e}.")))
-        .ok();
-    let mut emails = Vec::new();
-    let parts: Vec<&str> = form
-        .warning_email
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    if parts.len() > MAX_WARNING_EMAILS {
-        form.email_error = Some(format!(
-            "At most {MAX_WARNING_EMAILS} addresses receive the alert; each gets a message of its own."
-        ));
-    }
-    for part in parts.into_iter().take(MAX_WARNING_EMAILS) {
-        match tenancy::parse_email(part) {
-            Ok(email) => emails.push(email),
-            Err(_) => {
-                form.email_error = Some(format!("“{part}” is not a valid email address."));
-                break;
-            }
+    AlertSettings::parse(form.warn_me, &form.threshold, &form.warning_email).map_err(|errors| {
+        AlertForm {
+            threshold_error: errors.threshold,
+            email_error: errors.email,
+            ..form
         }
-    }
-    if form.email_error.is_none() && form.warn_me && emails.is_empty() {
-        form.email_error = Some("Enter the email address that receives the alert.".into());
-    }
-    match (threshold, &form.email_error) {
-        (Some(threshold), None) => Ok(AlertSettings {
-            warn_me: form.warn_me,
-            threshold,
-            warning_email: emails.join(", "),
-        }),
-        _ => Err(form),
-    }
+    })
 }
 
 pub async fn save_alerts(

@@ -671,3 +671,120 @@ async fn malformed_calls_get_the_right_odoo_error_and_change_nothing() {
     );
     assert_eq!(available(&mut conn, &token), balance_before);
 }
+
+#[actix_web::test]
+async fn the_account_form_reads_balances_and_sets_alerts_like_account_information() {
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let (sms, reveal) = (odoo_token(), odoo_token());
+    call(
+        &app,
+        "/iap/1/balance",
+        json!({"dbuuid": DBUUID, "account_token": sms, "service_name": "sms"}),
+    )
+    .await
+    .unwrap();
+    fund(&mut conn, &sms, "7.25");
+    // A token of another database is left out of the answer.
+    let foreign = odoo_token();
+    call(
+        &app,
+        "/iap/1/balance",
+        json!({"dbuuid": OTHER_DBUUID, "account_token": foreign, "service_name": "sms"}),
+    )
+    .await
+    .unwrap();
+    let information = call(
+        &app,
+        "/iap/1/get-accounts-information",
+        json!({"dbuuid": DBUUID, "iap_accounts": [
+            {"token": sms, "service": "sms"},
+            {"token": reveal, "service": "reveal"},
+            {"token": foreign, "service": "sms"},
+        ]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(information[&sms]["balance"], json!(7.25));
+    assert_eq!(information[&sms]["registered"], "registered");
+    assert_eq!(
+        information[&reveal]["balance"],
+        json!(0.0),
+        "registered on first sight"
+    );
+    assert!(information.get(&foreign).is_none(), "{information}");
+
+    // Odoo 18's alert form: a threshold and the users to warn.
+    let alerts = |emails: Value| json!({"account_token": sms, "warning_threshold": 5, "warning_emails": emails});
+    let set = alerts(json!([{"email": "ops@acme.test", "lang_code": "en_US"}]));
+    assert_eq!(
+        call(&app, "/iap/1/update-warning-email-alerts", set).await,
+        Ok(json!(true))
+    );
+    let account = ledger::accounts::by_token(&mut conn, &sms)
+        .unwrap()
+        .unwrap();
+    assert!(account.warn_me);
+    assert_eq!(account.threshold, c("5"));
+    assert_eq!(account.warning_email, "ops@acme.test");
+    // The form's own rules: at most 5 addresses, plain ones.
+    let six: Vec<Value> = (0..6)
+        .map(|i| json!({"email": format!("u{i}@acme.test")}))
+        .collect();
+    let Err((name, message)) = call(
+        &app,
+        "/iap/1/update-warning-email-alerts",
+        alerts(json!(six)),
+    )
+    .await
+    else {
+        panic!("six addresses accepted");
+    };
+    assert_eq!(name, USER);
+    assert!(message.contains("At most 5"), "{message}");
+    let named = alerts(json!([{"email": "Ops <ops@acme.test>"}]));
+    assert_eq!(
+        error_name(call(&app, "/iap/1/update-warning-email-alerts", named).await),
+        USER
+    );
+    let unchanged = ledger::accounts::by_token(&mut conn, &sms)
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged.warning_email, "ops@acme.test");
+
+    // Odoo 16/17: the three fields of the form, and the list of known accounts.
+    let old_form = json!({"account_token": sms, "dbuuid": DBUUID, "warn_me": false,
+                          "warning_threshold": 2.5, "warning_email": "a@acme.test, b@acme.test"});
+    assert_eq!(
+        call(&app, "/iap/update-warning-odoo", old_form).await,
+        Ok(json!(true))
+    );
+    let listed = call(
+        &app,
+        "/iap/services-token",
+        json!({"dbuuid": DBUUID, "iap_accounts": [sms, odoo_token(), foreign]}),
+    )
+    .await
+    .unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(
+        listed.len(),
+        1,
+        "only this database's known accounts: {listed:?}"
+    );
+    assert_eq!(listed[0]["service_name"], "sms");
+    assert_eq!(listed[0]["warn_me"], false);
+    assert_eq!(listed[0]["warning_threshold"], json!(2.5));
+    assert_eq!(listed[0]["warning_email"], "a@acme.test, b@acme.test");
+    assert_eq!(
+        listed[0]["account_uuid_hashed"],
+        ledger::accounts::token_sha1(&sms)
+    );
+    // Unknown tokens set nothing.
+    let unknown =
+        json!({"account_token": odoo_token(), "warning_threshold": 1, "warning_emails": []});
+    assert_eq!(
+        error_name(call(&app, "/iap/1/update-warning-email-alerts", unknown).await),
+        ACCESS
+    );
+}
