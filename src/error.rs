@@ -26,6 +26,14 @@ pub enum AppError {
         service_name: String,
         available: crate::credits::Credits,
     },
+    /// An Odoo "Buy credits" link that is damaged (400) or names no account here (404).
+    #[error("bad buy link: {0}")]
+    BadLink(String),
+    #[error("unknown account in a buy link")]
+    UnknownLink,
+    /// Too many wrong credentials from one address: try again after a while.
+    #[error("too many attempts")]
+    TooManyAttempts,
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
@@ -34,6 +42,18 @@ pub enum AppError {
     Render(#[from] askama::Error),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<crate::odoo::credit_link::LinkError> for AppError {
+    fn from(e: crate::odoo::credit_link::LinkError) -> Self {
+        use crate::odoo::credit_link::LinkError as L;
+        match e {
+            L::Malformed(why) => AppError::BadLink(why),
+            L::UnknownAccount => AppError::UnknownLink,
+            L::Internal => AppError::Internal("buy link".into()),
+            L::Database(e) => AppError::Database(e),
+        }
+    }
 }
 
 impl From<diesel::r2d2::PoolError> for AppError {

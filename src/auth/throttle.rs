@@ -168,6 +168,46 @@ pub fn forgive(conn: &mut PgConnection, address: &str, email: &str) -> QueryResu
     Ok(())
 }
 
+/// Failed lookups of a credential carried in a link (Odoo's hashed "Buy credits" link) that an
+/// address may make in a window before it is locked out like a sign-in address.
+pub const LOOKUP_FAILURES: i32 = 10;
+
+fn lookup_key(address: &str) -> String {
+    format!("lookup:{}", address.chars().take(100).collect::<String>())
+}
+
+/// When the address's lookups are locked out, until when.
+pub fn lookup_locked(
+    conn: &mut PgConnection,
+    address: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<DateTime<Utc>>> {
+    let until: Option<Option<DateTime<Utc>>> = sign_in_throttle::table
+        .find(lookup_key(address))
+        .select(sign_in_throttle::locked_until)
+        .first(conn)
+        .optional()?;
+    Ok(until.flatten().filter(|until| *until > now))
+}
+
+/// Counts one failed lookup from `address`.
+pub fn count_failed_lookup(
+    conn: &mut PgConnection,
+    address: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        count(
+            conn,
+            &lookup_key(address),
+            LOOKUP_FAILURES,
+            address_lockout,
+            now,
+        )
+        .map(drop)
+    })
+}
+
 /// Forgets keys quiet for a day and not locked; returns how many.
 pub fn purge(conn: &mut PgConnection, now: DateTime<Utc>) -> QueryResult<usize> {
     let day_ago = now - Duration::days(1);

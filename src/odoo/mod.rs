@@ -4,6 +4,7 @@
 //! types, `iap` runs the calls on the ledger's own operations.
 
 pub mod accounts;
+pub mod credit_link;
 pub mod iap;
 pub mod params;
 pub mod rpc;

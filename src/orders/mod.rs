@@ -78,7 +78,7 @@ struct OrderInsertForm<'a> {
     credits: Credits,
     price_minor: i64,
     currency: &'a Currency,
-    created_by: UserId,
+    created_by: Option<UserId>,
     expires_at: DateTime<Utc>,
 }
 
@@ -104,6 +104,18 @@ pub fn create_order(
     account_id: AccountId,
     pack_id: PackId,
     user_id: UserId,
+) -> Result<Order, OrderError> {
+    create_order_by(conn, database_id, account_id, pack_id, Some(user_id))
+}
+
+/// The same, by `user_id` when a signed-in user buys, or by nobody we know (Odoo's "Buy
+/// credits" link, whose holder is not a user here; the receipt then goes to no one).
+pub fn create_order_by(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    account_id: AccountId,
+    pack_id: PackId,
+    user_id: Option<UserId>,
 ) -> Result<Order, OrderError> {
     let account = ledger::accounts::of_database(conn, database_id, account_id)?
         .ok_or(OrderError::NotFound)?;

@@ -90,13 +90,50 @@ pub struct CheckoutForm {
     pub declined: Option<String>,
 }
 
+/// Where the checkout's form and links lead: the signed-in pages, or Odoo's buy link's own.
+pub struct CheckoutUrls {
+    pub pay: String,
+    pub receipt: String,
+    pub buy_again: String,
+}
+
+impl CheckoutUrls {
+    fn signed_in(order: &Order) -> Self {
+        CheckoutUrls {
+            pay: format!("/checkout/{}", order.id),
+            receipt: format!("/orders/{}", order.id),
+            buy_again: format!("/iap/accounts/{}/buy", order.account_id),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "buy/checkout.html")]
-struct CheckoutPage {
+pub struct CheckoutPage {
+    pub nav: Nav,
+    pub order: Order,
+    pub service: Service,
+    pub form: CheckoutForm,
+    pub urls: CheckoutUrls,
+}
+
+/// The checkout page of `order`, its links made by `urls`.
+pub fn checkout_page_with(
+    conn: &mut diesel::PgConnection,
     nav: Nav,
     order: Order,
-    service: Service,
     form: CheckoutForm,
+    urls: fn(&Order) -> CheckoutUrls,
+) -> Result<CheckoutPage, AppError> {
+    let account = accounts::by_id(conn, order.account_id)?.ok_or(AppError::NotFound)?;
+    let service = catalog::service_by_id(conn, account.service_id)?;
+    Ok(CheckoutPage {
+        nav,
+        urls: urls(&order),
+        order,
+        service,
+        form,
+    })
 }
 
 fn checkout_page(
@@ -105,14 +142,13 @@ fn checkout_page(
     order: Order,
     form: CheckoutForm,
 ) -> Result<CheckoutPage, AppError> {
-    let account = accounts::by_id(conn, order.account_id)?.ok_or(AppError::NotFound)?;
-    let service = catalog::service_by_id(conn, account.service_id)?;
-    Ok(CheckoutPage {
-        nav: Nav::for_user(current),
+    checkout_page_with(
+        conn,
+        Nav::for_user(current),
         order,
-        service,
         form,
-    })
+        CheckoutUrls::signed_in,
+    )
 }
 
 pub async fn checkout(
@@ -138,14 +174,9 @@ pub struct PayForm {
     cvc: String,
 }
 
-pub async fn pay(
-    state: web::Data<AppState>,
-    Admin(current): Admin,
-    path: web::Path<OrderId>,
-    CsrfForm(form): CsrfForm<PayForm>,
-) -> Result<HttpResponse, AppError> {
-    let order_id = path.into_inner();
-    let provider = state.payments.clone();
+/// The card of a posted checkout form, and the form as it may be shown again: a valid card
+/// number never comes back in a page (its last 4 digits only), the CVC never.
+pub fn read_card(form: &PayForm) -> (Result<Card, CardErrors>, CheckoutForm) {
     let typed = CheckoutForm {
         holder: form.holder.trim().to_string(),
         number: form.number.trim().to_string(),
@@ -169,37 +200,72 @@ pub async fn pay(
             }
         }
     };
-    let outcome = with_conn(&state, move |conn| {
-        let database_id = current.user.database_id;
-        let order = orders::find(conn, database_id, order_id)?.ok_or(AppError::NotFound)?;
-        let card = match card {
-            Ok(card) => card,
-            Err(errors) => {
-                let form = CheckoutForm { errors, ..typed };
-                return Ok(Err((
-                    checkout_page(conn, &current, order, form)?,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                )));
-            }
-        };
-        match orders::pay(conn, database_id, order_id, &card, provider.as_ref())? {
+    (card, typed)
+}
+
+/// What paying came to: the order paid (now or before), or the checkout to show again.
+pub enum Paid {
+    Done(OrderId),
+    Again(Box<(Order, CheckoutForm, StatusCode)>),
+}
+
+/// Pays the database's order with the card, exactly once (see `orders::pay`).
+pub fn pay_order(
+    conn: &mut diesel::PgConnection,
+    database_id: crate::ids::DatabaseId,
+    order_id: OrderId,
+    card: Result<Card, CardErrors>,
+    typed: CheckoutForm,
+    provider: &dyn crate::payments::PaymentProvider,
+) -> Result<Paid, AppError> {
+    let order = orders::find(conn, database_id, order_id)?.ok_or(AppError::NotFound)?;
+    let card = match card {
+        Ok(card) => card,
+        Err(errors) => {
+            let form = CheckoutForm { errors, ..typed };
+            return Ok(Paid::Again(Box::new((
+                order,
+                form,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ))));
+        }
+    };
+    Ok(
+        match orders::pay(conn, database_id, order_id, &card, provider)? {
             PaymentResult::Paid { order, .. } | PaymentResult::AlreadyPaid(order) => {
-                Ok(Ok(order.id))
+                Paid::Done(order.id)
             }
             PaymentResult::Declined { order, message } => {
                 let form = CheckoutForm {
                     declined: Some(message),
                     ..typed
                 };
-                Ok(Err((
-                    checkout_page(conn, &current, order, form)?,
-                    StatusCode::PAYMENT_REQUIRED,
-                )))
+                Paid::Again(Box::new((order, form, StatusCode::PAYMENT_REQUIRED)))
             }
-            PaymentResult::Expired(order) => Ok(Err((
-                checkout_page(conn, &current, order, typed)?,
-                StatusCode::GONE,
-            ))),
+            PaymentResult::Expired(order) => {
+                Paid::Again(Box::new((order, typed, StatusCode::GONE)))
+            }
+        },
+    )
+}
+
+pub async fn pay(
+    state: web::Data<AppState>,
+    Admin(current): Admin,
+    path: web::Path<OrderId>,
+    CsrfForm(form): CsrfForm<PayForm>,
+) -> Result<HttpResponse, AppError> {
+    let order_id = path.into_inner();
+    let provider = state.payments.clone();
+    let (card, typed) = read_card(&form);
+    let outcome = with_conn(&state, move |conn| {
+        let database_id = current.user.database_id;
+        match pay_order(conn, database_id, order_id, card, typed, provider.as_ref())? {
+            Paid::Done(order_id) => Ok(Ok(order_id)),
+            Paid::Again(again) => {
+                let (order, form, status) = *again;
+                Ok(Err((checkout_page(conn, &current, order, form)?, status)))
+            }
         }
     })
     .await?;

@@ -29,6 +29,9 @@ impl ResponseError for AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::BadLink(_) => StatusCode::BAD_REQUEST,
+            AppError::UnknownLink => StatusCode::NOT_FOUND,
+            AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             AppError::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) | AppError::Render(_) | AppError::Internal(_) => {
@@ -65,6 +68,15 @@ impl ResponseError for AppError {
             AppError::Forbidden(why) => ("Not allowed", *why),
             AppError::BadRequest(why) => ("This request cannot be read", *why),
             AppError::Conflict(why) => ("Please wait", *why),
+            AppError::BadLink(why) => ("This link cannot be used", why.as_str()),
+            AppError::UnknownLink => (
+                "Account not found",
+                "This “Buy credits” link does not name an account of this IAP server. Open Buy credits again from your Odoo database.",
+            ),
+            AppError::TooManyAttempts => (
+                "Too many attempts",
+                "Too many links that name no account came from your address. Try again in a few minutes.",
+            ),
             AppError::TooLarge => (
                 "Too large",
                 "What was sent is larger than this page accepts. Shorten it and try again.",

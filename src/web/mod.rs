@@ -10,6 +10,7 @@ pub mod contacts;
 pub mod error_page;
 pub mod health;
 pub mod iap_accounts;
+pub mod iap_link;
 pub mod login;
 pub mod page;
 pub mod session;
@@ -60,6 +61,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sms/mass", web::get().to(sms::mass_dialog))
         .route("/sms/mass", web::post().to(sms::mass_send))
         .route("/services/{slug}", web::get().to(catalog::service_page))
+        // Odoo's "Buy credits" link: no sign-in, the link is the credential.
+        .route("/iap/1/credit", web::get().to(iap_link::open))
+        .route("/iap/1/credit/order", web::post().to(iap_link::order))
+        .route("/iap/1/credit/packs", web::get().to(iap_link::packs_again))
+        .route(
+            "/iap/1/credit/checkout/{order}",
+            web::get().to(iap_link::checkout),
+        )
+        .route(
+            "/iap/1/credit/checkout/{order}",
+            web::post().to(iap_link::pay),
+        )
+        .route(
+            "/iap/1/credit/receipt/{order}",
+            web::get().to(iap_link::receipt),
+        )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/static/{file}", web::get().to(assets::static_file));

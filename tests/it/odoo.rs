@@ -788,3 +788,142 @@ async fn the_account_form_reads_balances_and_sets_alerts_like_account_informatio
         ACCESS
     );
 }
+
+/// The link Odoo's "Buy credits" button opens.
+fn buy_link(token: &str, credit: &str) -> String {
+    format!("/iap/1/credit?dbuuid={DBUUID}&service_name=sms&account_token={token}&credit={credit}")
+}
+
+/// The id of the pack whose radio is checked on a link's page.
+fn checked_pack(body: &str) -> Option<String> {
+    let at = body.find(" checked")?;
+    let value = body[..at].rfind("value=\"")? + 7;
+    Some(body[value..].split('"').next()?.to_string())
+}
+
+fn pack_id(conn: &mut PgConnection, name: &str) -> String {
+    let sms = catalog::service_by_slug(conn, "sms").unwrap().unwrap();
+    catalog::active_packs(conn, sms.id)
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name == name)
+        .unwrap()
+        .id
+        .to_string()
+}
+
+#[actix_web::test]
+async fn the_buy_link_sells_a_pack_without_signing_in_credited_once() {
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let token = odoo_token();
+    let browser = app.browser();
+
+    // A new token: the link registers it, and offers the smallest pack covering 120 credits.
+    let page = browser.get(&buy_link(&token, "120")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Buy Credits for SMS"));
+    assert!(page.body.contains(&format!("Odoo {DBUUID}")));
+    assert!(
+        !page.body.contains(&token),
+        "the token is never shown in a page"
+    );
+    let advanced = pack_id(&mut conn, "Advanced Pack");
+    assert_eq!(checked_pack(&page.body), Some(advanced.clone()));
+    let small = browser.get(&buy_link(&token, "3")).await;
+    assert_eq!(
+        checked_pack(&small.body),
+        Some(pack_id(&mut conn, "Starter Pack"))
+    );
+
+    let ordered = browser
+        .submit(
+            &buy_link(&token, "120"),
+            "/iap/1/credit/order",
+            &[("pack_id", &advanced)],
+        )
+        .await;
+    assert_eq!(ordered.status, StatusCode::SEE_OTHER, "{}", ordered.body);
+    let checkout = ordered.location().to_string();
+    assert!(
+        checkout.starts_with("/iap/1/credit/checkout/"),
+        "{checkout}"
+    );
+    let card = [
+        ("holder", "Ada Lovelace"),
+        ("number", "4242 4242 4242 4242"),
+        ("expiry", "12/39"),
+        ("cvc", "123"),
+    ];
+    let csrf = browser.get(&checkout).await.csrf_token().unwrap();
+    let mut form = vec![("csrf_token", csrf.as_str())];
+    form.extend_from_slice(&card);
+    let paid = browser.post(&checkout, &form).await;
+    assert_eq!(paid.status, StatusCode::SEE_OTHER, "{}", paid.body);
+    let receipt = browser.get(paid.location()).await;
+    assert!(
+        receipt.body.contains("your credits are available"),
+        "{}",
+        receipt.body
+    );
+    assert!(receipt.body.contains("go back to your Odoo database"));
+    // Paying again (a re-post, a second tab) credits nothing more.
+    let again = browser.post(&checkout, &form).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert!(browser.get(&checkout).await.body.contains("already paid"));
+    let balance = json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"});
+    assert_eq!(
+        call(&app, "/iap/1/balance", balance).await,
+        Ok(json!(500.0))
+    );
+
+    // The hashed link finds the same account by the SHA-1 of its token.
+    let hashed = format!(
+        "/iap/1/credit?dbuuid={DBUUID}&service_name=sms&account_token={}&hashed=1",
+        ledger::accounts::token_sha1(&token)
+    );
+    let page = app.browser().get(&hashed).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("500"), "the current balance is shown");
+    assert_consistent(&mut conn);
+}
+
+#[actix_web::test]
+async fn a_link_naming_no_account_is_a_404_and_guessing_is_throttled() {
+    let app = TestApp::new();
+    let browser = app.browser_from("203.0.113.9");
+    let unknown = |n: u32| {
+        format!(
+            "/iap/1/credit?dbuuid={DBUUID}&service_name=sms&account_token={:040x}&hashed=1",
+            u128::from(n)
+        )
+    };
+    let page = browser.get(&unknown(1)).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(
+        page.body.contains("does not name an account"),
+        "{}",
+        page.body
+    );
+    for n in 2..=10 {
+        browser.get(&unknown(n)).await;
+    }
+    let locked = browser.get(&unknown(11)).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    // Another address is not held back by this one.
+    let other = app.browser_from("198.51.100.7").get(&unknown(12)).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    // A damaged link says what is wrong; nothing of a link's pages opens without one.
+    let damaged = app.browser().get("/iap/1/credit?service_name=sms").await;
+    assert_eq!(damaged.status, StatusCode::BAD_REQUEST);
+    assert!(damaged.body.contains("names no account"));
+    let stranger = app.browser();
+    assert_eq!(
+        stranger.get("/iap/1/credit/checkout/1").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        stranger.get("/iap/1/credit/packs").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
