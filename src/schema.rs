@@ -257,6 +257,8 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         job_id -> Nullable<Int8>,
+        odoo_uuid -> Nullable<Text>,
+        webhook_url -> Nullable<Text>,
     }
 }
 

@@ -6,6 +6,7 @@
 use diesel::PgConnection;
 use serde_json::{Map, Value, json};
 
+use super::Context;
 use super::iap::account_for;
 use super::params::{Params, is_token};
 use super::rpc::{RpcError, credits_number};
@@ -33,7 +34,7 @@ fn list<'a>(params: &'a Params, name: &str) -> Result<&'a Vec<Value>, RpcError> 
 /// that are not this database's are left out.
 pub fn get_accounts_information(
     conn: &mut PgConnection,
-    _base_url: &str,
+    _ctx: &Context,
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
@@ -89,7 +90,7 @@ pub fn get_accounts_information(
 /// alert settings.
 pub fn services_token(
     conn: &mut PgConnection,
-    _base_url: &str,
+    _ctx: &Context,
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
@@ -165,7 +166,7 @@ fn save(
 /// while anyone is to be warned.
 pub fn update_warning_email_alerts(
     conn: &mut PgConnection,
-    _base_url: &str,
+    _ctx: &Context,
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
@@ -190,7 +191,7 @@ pub fn update_warning_email_alerts(
 /// `/iap/update-warning-odoo` (16/17): Warn Me, Threshold and Warning Email as the form has them.
 pub fn update_warning_odoo(
     conn: &mut PgConnection,
-    _base_url: &str,
+    _ctx: &Context,
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);

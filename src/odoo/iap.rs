@@ -8,6 +8,7 @@ use std::time::Duration;
 use diesel::PgConnection;
 use serde_json::{Map, Value, json};
 
+use super::Context;
 use super::params::{Dbuuid, Params};
 use super::rpc::{RpcError, credits_number};
 use super::transactions;
@@ -90,7 +91,7 @@ fn ledger_error(e: LedgerError) -> RpcError {
 /// `/iap/1/balance`: the credits the account can spend now, as a number.
 pub fn balance(
     conn: &mut PgConnection,
-    _base_url: &str,
+    _ctx: &Context,
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
@@ -107,7 +108,7 @@ pub fn balance(
 /// transaction token that capture and cancel name.
 pub fn authorize(
     conn: &mut PgConnection,
-    base_url: &str,
+    ctx: &Context,
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
@@ -132,7 +133,7 @@ pub fn authorize(
     let insufficient = |lacking: Credits| RpcError::InsufficientCredit {
         credit: lacking,
         service_name: catalog::odoo_name_for_slug(service.slug.as_str()),
-        base_url: credit_url(base_url),
+        base_url: credit_url(&ctx.base_url),
     };
     let Some(account) = account_for(conn, dbuuid.as_ref(), token, Some(&service))? else {
         // Never seen: it has no credits yet; the "Buy credits" link registers it.
@@ -174,7 +175,7 @@ fn transaction(
 /// the rest. A capture already made answers the same and changes nothing.
 pub fn capture(
     conn: &mut PgConnection,
-    _base_url: &str,
+    _ctx: &Context,
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
@@ -206,7 +207,7 @@ pub fn capture(
 /// `/iap/1/cancel`: releases the hold. Cancelling again (or after expiry) answers the same.
 pub fn cancel(
     conn: &mut PgConnection,
-    _base_url: &str,
+    _ctx: &Context,
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);

@@ -8,6 +8,7 @@ pub mod credit_link;
 pub mod iap;
 pub mod params;
 pub mod rpc;
+pub mod sms;
 pub mod transactions;
 
 use actix_web::http::Method;
@@ -18,11 +19,19 @@ use serde_json::{Map, Value};
 use crate::web::state::AppState;
 use rpc::{RpcError, answer, read_call};
 
-/// What a call runs: a connection, the base URL, the params.
-type CallFn = fn(&mut PgConnection, &str, &Map<String, Value>) -> Result<Value, RpcError>;
+/// What a call may use besides its connection and params.
+pub struct Context {
+    /// Absolute URL of this server, without a trailing slash.
+    pub base_url: String,
+    /// The SMS carrier.
+    pub sms: std::sync::Arc<dyn crate::sms::gateway::SmsGateway>,
+}
+
+/// What a call runs.
+type CallFn = fn(&mut PgConnection, &Context, &Map<String, Value>) -> Result<Value, RpcError>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let calls: [(&str, CallFn); 8] = [
+    let calls: [(&str, CallFn); 11] = [
         ("/iap/1/balance", iap::balance),
         ("/iap/1/authorize", iap::authorize),
         ("/iap/1/capture", iap::capture),
@@ -37,6 +46,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             accounts::update_warning_email_alerts,
         ),
         ("/iap/update-warning-odoo", accounts::update_warning_odoo),
+        // Under Odoo's `sms.endpoint` (the same base URL).
+        ("/api/sms/3/send", sms::send_v3),
+        ("/iap/sms/3/send", sms::send_v3),
+        ("/iap/sms/2/send", sms::send_v2),
     ];
     for (path, call) in calls {
         cfg.route(
@@ -67,11 +80,15 @@ async fn serve(
         Ok(request) => request,
         Err((id, error)) => return answer(id, Err(error)),
     };
-    let (pool, base_url) = (state.pool.clone(), state.base_url.clone());
+    let pool = state.pool.clone();
+    let context = Context {
+        base_url: state.base_url.clone(),
+        sms: state.sms.clone(),
+    };
     let params = request.params;
     let outcome = web::block(move || {
         let mut conn = pool.get()?;
-        call(&mut conn, &base_url, &params)
+        call(&mut conn, &context, &params)
     })
     .await
     .unwrap_or(Err(RpcError::Internal));

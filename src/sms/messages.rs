@@ -39,6 +39,8 @@ pub struct SmsMessage {
     pub carrier_reference: Option<String>,
     pub job_id: Option<JobId>,
     pub created_at: DateTime<Utc>,
+    /// The sending Odoo database's own id of the message (its SMS API), if it came that way.
+    pub odoo_uuid: Option<String>,
 }
 
 impl SmsMessage {
@@ -76,6 +78,49 @@ pub fn insert(conn: &mut PgConnection, rows: &[SmsInsertForm<'_>]) -> QueryResul
         .values(rows)
         .returning(SmsMessage::as_returning())
         .get_results(conn)
+}
+
+/// A message an Odoo database sent through its SMS API, as recorded before sending.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = sms_messages)]
+pub struct OdooSmsInsertForm<'a> {
+    pub database_id: DatabaseId,
+    pub recipient: &'a str,
+    pub body: &'a str,
+    pub encoding: &'a str,
+    pub parts: i32,
+    pub cost: Credits,
+    pub status: SmsStatus,
+    pub hold_id: HoldId,
+    pub job_id: JobId,
+    pub odoo_uuid: &'a str,
+    pub webhook_url: Option<&'a str>,
+}
+
+/// Writes the messages whose uuid the database has not used yet; returns those written (a uuid
+/// written meanwhile by a concurrent call is skipped, not sent twice).
+pub fn insert_odoo(
+    conn: &mut PgConnection,
+    rows: &[OdooSmsInsertForm<'_>],
+) -> QueryResult<Vec<SmsMessage>> {
+    diesel::insert_into(sms_messages::table)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(SmsMessage::as_returning())
+        .get_results(conn)
+}
+
+/// Which of `uuids` the database already sent.
+pub fn odoo_uuids_known(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    uuids: &[&str],
+) -> QueryResult<Vec<String>> {
+    sms_messages::table
+        .filter(sms_messages::database_id.eq(database_id))
+        .filter(sms_messages::odoo_uuid.eq_any(uuids))
+        .select(sms_messages::odoo_uuid.assume_not_null())
+        .load(conn)
 }
 
 /// A job's messages, in the order they were written.

@@ -2,6 +2,7 @@
 //! gateway, the message records, and sending from contacts through the common paid-service
 //! steps (`metering`).
 
+pub mod api_send;
 pub mod encoding;
 pub mod gateway;
 pub mod messages;

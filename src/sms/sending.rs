@@ -22,7 +22,7 @@ pub const SMS_SERVICE: &str = "sms";
 
 /// A hold for SMS outlives every attempt of its job (`metering::MAX_ATTEMPTS` leases), plus a
 /// second per message of a batch.
-fn hold_ttl(messages: usize) -> Duration {
+pub(super) fn hold_ttl(messages: usize) -> Duration {
     metering::LEASE * (metering::MAX_ATTEMPTS as u32 + 1) + Duration::from_secs(messages as u64)
 }
 
@@ -98,7 +98,7 @@ pub fn quote(conn: &mut PgConnection, recipient_e164: &str, body: &str) -> Query
 
 /// The message's count, unless it is empty, longer than the most parts allowed, or holds
 /// control characters (a NUL byte cannot even be stored).
-fn checked_count(body: &str) -> Result<SmsCount, SendError> {
+pub(super) fn checked_count(body: &str) -> Result<SmsCount, SendError> {
     if body
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\r')

@@ -23,6 +23,14 @@ const INSUFFICIENT: &str = "odoo.addons.iap.tools.iap_tools.InsufficientCreditEr
 const ACCESS: &str = "odoo.exceptions.AccessError";
 const USER: &str = "odoo.exceptions.UserError";
 
+/// What the calls use besides the database, as the server gives it.
+fn ctx() -> iap_credits::odoo::Context {
+    iap_credits::odoo::Context {
+        base_url: "http://x".into(),
+        sms: Arc::new(iap_credits::sms::gateway::SimulatedCarrier::default()),
+    }
+}
+
 /// A token as Odoo makes them: `uuid4().hex`.
 fn odoo_token() -> String {
     format!("{:032x}", rand::random::<u128>())
@@ -295,7 +303,7 @@ fn thirty_two_first_calls_with_one_new_token_make_one_account() {
                 let params =
                     json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"});
                 start.wait();
-                iap::balance(&mut conn, "http://x", params.as_object().unwrap())
+                iap::balance(&mut conn, &ctx(), params.as_object().unwrap())
             })
         })
         .collect();
@@ -317,10 +325,10 @@ fn thirty_two_captures_of_one_transaction_capture_once() {
     let key = provider_key(&mut conn, "sms");
     let token = odoo_token();
     let register = json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"});
-    iap::balance(&mut conn, "http://x", register.as_object().unwrap()).unwrap();
+    iap::balance(&mut conn, &ctx(), register.as_object().unwrap()).unwrap();
     fund(&mut conn, &token, "100");
     let params = json!({"account_token": token, "key": key, "credit": 10});
-    let held = iap::authorize(&mut conn, "http://x", params.as_object().unwrap()).unwrap();
+    let held = iap::authorize(&mut conn, &ctx(), params.as_object().unwrap()).unwrap();
     let start = Arc::new(Barrier::new(32));
     let threads: Vec<_> = (0..32)
         .map(|_| {
@@ -329,7 +337,7 @@ fn thirty_two_captures_of_one_transaction_capture_once() {
             std::thread::spawn(move || {
                 let mut conn = PgConnection::establish(&url).unwrap();
                 start.wait();
-                iap::capture(&mut conn, "http://x", params.as_object().unwrap())
+                iap::capture(&mut conn, &ctx(), params.as_object().unwrap())
             })
         })
         .collect();
@@ -926,4 +934,95 @@ async fn a_link_naming_no_account_is_a_404_and_guessing_is_throttled() {
         stranger.get("/iap/1/credit/packs").await.status,
         StatusCode::NOT_FOUND
     );
+}
+
+#[actix_web::test]
+async fn sms_sent_as_odoo_sends_them_get_a_state_per_number_and_are_charged_once() {
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let token = odoo_token();
+    let register = json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"});
+    call(&app, "/iap/1/balance", register).await.unwrap();
+    // Enough for the Belgian number (0.0826), not for the American one after it as well.
+    fund(&mut conn, &token, "0.09");
+    let uuid = |n: u32| format!("{n:032x}");
+    let send = |numbers: Value| {
+        json!({"account_token": token, "dbuuid": DBUUID,
+               "webhook_url": "https://odoo.example/sms/status",
+               "messages": [{"content": "Your order has shipped.", "numbers": numbers}]})
+    };
+    let numbers = json!([
+        {"uuid": uuid(1), "number": "+32470123456"},
+        {"uuid": uuid(2), "number": "0470 12"},
+        {"uuid": uuid(3), "number": "+14155550199"},
+        {"uuid": uuid(1), "number": "+32470123456"},
+    ]);
+    let answer = call(&app, "/api/sms/3/send", send(numbers)).await.unwrap();
+    let states: Vec<(String, String)> = answer
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["uuid"].as_str().unwrap().to_string(),
+                r["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (uuid(1), "success".to_string()),
+            (uuid(2), "wrong_number_format".to_string()),
+            (uuid(3), "insufficient_credit".to_string()),
+            (uuid(1), "duplicate_message".to_string()),
+        ],
+        "{answer}"
+    );
+    let price = answer[0]["credit"].as_f64().unwrap();
+    assert!(price > 0.0 && answer[1].get("credit").is_none(), "{answer}");
+    let left = available(&mut conn, &token);
+    assert_eq!(
+        Credits::parse(&answer[0]["credit"].to_string())
+            .unwrap()
+            .units()
+            + left.units(),
+        c("0.09").units(),
+        "the one sent is charged, nothing else"
+    );
+    // The same uuid again (Odoo retrying): nothing sent or charged twice.
+    let again = call(
+        &app,
+        "/iap/sms/3/send",
+        send(json!([{"uuid": uuid(1), "number": "+32470123456"}])),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again[0]["state"], "duplicate_message");
+    assert_eq!(available(&mut conn, &token), left);
+    // Odoo 13-15's shape, by record id.
+    fund(&mut conn, &token, "10");
+    let v2 = json!({"account_token": token, "dbuuid": DBUUID,
+                    "messages": [{"res_id": 7, "number": "+32470123456", "content": "Hi"}]});
+    let answer = call(&app, "/iap/sms/2/send", v2).await.unwrap();
+    assert_eq!(answer[0]["res_id"], 7);
+    assert_eq!(answer[0]["state"], "success");
+    // Messages sent this way are in the SMS history beside in-app ones.
+    let recorded: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(*) FROM sms_messages WHERE odoo_uuid IS NOT NULL)",
+    ))
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(recorded, 2);
+    // A text that cannot be sent refuses the call, naming it; nothing is written.
+    let before = row_counts(&mut conn);
+    let bad = json!({"account_token": token, "dbuuid": DBUUID,
+                     "messages": [{"content": "bell\u{7}", "numbers": [{"uuid": uuid(9), "number": "+32470123456"}]}]});
+    let Err((name, message)) = call(&app, "/api/sms/3/send", bad).await else {
+        panic!("control characters sent");
+    };
+    assert_eq!(name, USER);
+    assert!(message.contains("messages[0].content"), "{message}");
+    assert_eq!(row_counts(&mut conn), before);
+    assert_consistent(&mut conn);
 }
