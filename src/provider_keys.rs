@@ -109,3 +109,44 @@ pub fn of_service(conn: &mut PgConnection, service_id: ServiceId) -> QueryResult
         .select(ProviderKey::as_select())
         .load(conn)
 }
+
+/// Revokes key `id` of the service `service_id` at once, in the audit log with the operator
+/// and reason. Revoking a revoked key changes nothing. `false` when there is no such key.
+pub fn revoke(
+    conn: &mut PgConnection,
+    operator: &crate::audit::Operator,
+    service_id: ServiceId,
+    id: i64,
+) -> QueryResult<bool> {
+    conn.transaction(|conn| {
+        let key: Option<ProviderKey> = provider_keys::table
+            .find(id)
+            .filter(provider_keys::service_id.eq(service_id))
+            .select(ProviderKey::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?;
+        let Some(key) = key else {
+            return Ok(false);
+        };
+        if key.revoked_at.is_some() {
+            return Ok(true);
+        }
+        diesel::update(provider_keys::table.find(id))
+            .set(provider_keys::revoked_at.eq(diesel::dsl::now))
+            .execute(conn)?;
+        crate::audit::record(
+            conn,
+            operator,
+            crate::audit::Action {
+                action: "provider_key.revoke",
+                subject: format!("provider_key:{id}"),
+                database_id: None,
+                reason: None,
+                before: Some(serde_json::json!({"name": key.name, "revoked": false})),
+                after: Some(serde_json::json!({"name": key.name, "revoked": true})),
+            },
+        )?;
+        Ok(true)
+    })
+}

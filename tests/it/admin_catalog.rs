@@ -299,3 +299,61 @@ async fn the_sms_price_table_is_edited_and_used_at_once() {
     assert_eq!(entries[0].before.as_ref().unwrap()["price"], "0.0760");
     assert_eq!(entries[0].after.as_ref().unwrap()["price"], "0.0900");
 }
+
+#[actix_web::test]
+async fn the_operator_sees_a_services_provider_keys_and_revokes_one_audited() {
+    let app = TestApp::new().with_demo();
+    let mut conn = app.db.conn();
+    let sms = catalog::service_by_slug(&mut conn, "sms").unwrap().unwrap();
+    let made = iap_credits::provider_keys::create(&mut conn, sms.id, "Acme SMS").unwrap();
+    assert!(
+        iap_credits::provider_keys::authenticate(&mut conn, &made.key)
+            .unwrap()
+            .is_some()
+    );
+    let ops = app.browser();
+    ops.sign_in("platform@demo.test", "demo-password").await;
+    let page_path = format!("/admin/catalog/services/{}", sms.id);
+    let page = ops.get(&page_path).await;
+    assert!(page.body.contains("Provider keys") && page.body.contains("Acme SMS"));
+    assert!(!page.body.contains(&made.key), "a key is never shown again");
+    let revoke = format!(
+        "/admin/catalog/services/{}/keys/{}/revoke",
+        sms.id, made.record.id
+    );
+    let done = ops.submit(&page_path, &revoke, &[]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert!(ops.get(&page_path).await.body.contains("revoked"));
+    assert!(
+        iap_credits::provider_keys::authenticate(&mut conn, &made.key)
+            .unwrap()
+            .is_none(),
+        "a revoked key works no more"
+    );
+    let audited = audit::list(
+        &mut conn,
+        &AuditFilter {
+            subject: format!("provider_key:{}", made.record.id),
+            ..AuditFilter::default()
+        },
+        10,
+    )
+    .unwrap();
+    assert_eq!(audited.len(), 1);
+    assert_eq!(audited[0].action, "provider_key.revoke");
+    // Another service's path does not reach this key; a customer cannot revoke at all.
+    let other = catalog::service_by_slug(&mut conn, "snailmail")
+        .unwrap()
+        .unwrap();
+    let wrong = format!(
+        "/admin/catalog/services/{}/keys/{}/revoke",
+        other.id, made.record.id
+    );
+    assert_eq!(
+        ops.submit(&page_path, &wrong, &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let customer = app.browser();
+    customer.sign_in("admin@demo.test", "demo-password").await;
+    assert_eq!(customer.get(&page_path).await.status, StatusCode::NOT_FOUND);
+}

@@ -47,6 +47,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(services::update_service),
         )
         .route(
+            "/admin/catalog/services/{id}/keys/{key}/revoke",
+            web::post().to(services::revoke_key),
+        )
+        .route(
             "/admin/catalog/services/{id}/packs",
             web::post().to(services::create_pack),
         )

@@ -43,6 +43,8 @@ struct ServicePage {
     pack_form: PackInput,
     pack_errors: FieldErrors,
     saved: bool,
+    /// The service providers' keys (Odoo's protocol), revoked ones included.
+    keys: Vec<crate::provider_keys::ProviderKey>,
 }
 
 impl ServicePage {
@@ -59,6 +61,7 @@ impl ServicePage {
             pack_form: PackInput::blank(),
             pack_errors: FieldErrors::default(),
             saved: false,
+            keys: Vec::new(),
         }
     }
 }
@@ -106,6 +109,7 @@ fn service_page(
     let mut page = ServicePage::new(nav);
     page.form = ServiceInput::from_service(&service);
     page.packs = catalog::packs_of(conn, id)?;
+    page.keys = crate::provider_keys::of_service(conn, id)?;
     page.service = Some(service);
     Ok(page)
 }
@@ -249,4 +253,27 @@ pub async fn update_pack(
         ))),
         Err(page) => page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY),
     }
+}
+
+/// `POST /admin/catalog/services/{id}/keys/{key}/revoke`: the key stops working at once.
+pub async fn revoke_key(
+    state: web::Data<AppState>,
+    operator: PlatformOperator,
+    path: web::Path<(ServiceId, i64)>,
+    CsrfForm(_): CsrfForm<crate::web::page::EmptyForm>,
+) -> Result<HttpResponse, AppError> {
+    let (service_id, key_id) = path.into_inner();
+    let operator = operator.operator();
+    let found = with_conn(&state, move |conn| {
+        Ok(crate::provider_keys::revoke(
+            conn, &operator, service_id, key_id,
+        )?)
+    })
+    .await?;
+    if !found {
+        return Err(AppError::NotFound);
+    }
+    Ok(page::see_other(format!(
+        "/admin/catalog/services/{service_id}?saved=1#keys"
+    )))
 }
