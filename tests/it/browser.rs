@@ -387,3 +387,92 @@ async fn the_operator_finds_the_demo_purchase_and_its_revenue_on_the_dashboard()
     snapshot(&client, "11-admin-order").await;
     client.close().await.unwrap();
 }
+
+/// The available credits of the account of `token`, read in the database.
+fn available_of(db: &TestDb, token: &str) -> String {
+    let mut conn = db.conn();
+    iap_credits::ledger::accounts::by_token(&mut conn, token)
+        .unwrap()
+        .unwrap()
+        .available()
+        .to_display()
+}
+
+/// Pays the checkout on screen with the approved test card; returns the page's text after.
+async fn pay_on_checkout(client: &Client) -> String {
+    heading_is(client, "Checkout").await;
+    type_into(client, "#holder", "Grace Hopper").await;
+    type_into(client, "#number", "4242 4242 4242 4242").await;
+    type_into(client, "#expiry", "12/39").await;
+    type_into(client, "#cvc", "123").await;
+    click(client, "form.stacked button[type=submit]").await;
+    text_when(client, "main", |t| t.contains("credits are available")).await
+}
+
+#[tokio::test]
+async fn odoos_buy_credits_link_plain_and_hashed_in_a_browser() {
+    let db = TestDb::new();
+    let (_processes, client, base) = start(&db).await;
+    // An Odoo database's token, met first by its balance call.
+    let dbuuid = "8e2b6c4a-1d2f-11ef-9a3b-0242ac120002";
+    let token = format!("{:032x}", rand::random::<u128>());
+    let context = iap_credits::odoo::Context {
+        base_url: base.clone(),
+        sms: std::sync::Arc::new(iap_credits::sms::gateway::SimulatedCarrier::default()),
+    };
+    let register = json!({"dbuuid": dbuuid, "account_token": token, "service_name": "sms"});
+    iap_credits::odoo::iap::balance(&mut db.conn(), &context, register.as_object().unwrap())
+        .unwrap();
+
+    // The plain link, as Odoo 18's "Buy credits" button opens it, lacking 120 credits.
+    client
+        .goto(&format!(
+            "{base}/iap/1/credit?dbuuid={dbuuid}&service_name=sms&account_token={token}&credit=120"
+        ))
+        .await
+        .unwrap();
+    heading_is(&client, "Buy Credits for SMS").await;
+    snapshot(&client, "odoo-1-buy-link").await;
+    let chosen = client
+        .find(Locator::Css("input[name=pack_id]:checked + label"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(chosen.starts_with("Advanced Pack"), "{chosen}");
+    click(&client, "form.stacked button[type=submit]").await;
+    let receipt = pay_on_checkout(&client).await;
+    assert!(
+        receipt.contains("go back to your Odoo database"),
+        "{receipt}"
+    );
+    snapshot(&client, "odoo-2-receipt").await;
+    assert_eq!(available_of(&db, &token), "500");
+
+    // The hashed link: the token never travels; the Starter Pack this time.
+    let sha1 = iap_credits::ledger::accounts::token_sha1(&token);
+    client
+        .goto(&format!(
+            "{base}/iap/1/credit?dbuuid={dbuuid}&service_name=sms&account_token={sha1}&hashed=1"
+        ))
+        .await
+        .unwrap();
+    heading_is(&client, "Buy Credits for SMS").await;
+    assert!(text(&client, "main .lead").await.contains("500"));
+    click(&client, "label[for^=pack-]").await;
+    click(&client, "form.stacked button[type=submit]").await;
+    pay_on_checkout(&client).await;
+    assert_eq!(available_of(&db, &token), "510");
+
+    // A hashed link that names no account: a clear page, not the packs.
+    client
+        .goto(&format!(
+            "{base}/iap/1/credit?service_name=sms&account_token={}&hashed=1",
+            "0".repeat(40)
+        ))
+        .await
+        .unwrap();
+    heading_is(&client, "Account not found").await;
+    client.close().await.unwrap();
+}
