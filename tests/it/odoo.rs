@@ -1014,6 +1014,23 @@ async fn sms_sent_as_odoo_sends_them_get_a_state_per_number_and_are_charged_once
     .get_result(&mut conn)
     .unwrap();
     assert_eq!(recorded, 2);
+    // The operator sees them on the database's page, marked as sent through the API.
+    let ops = crate::fixtures::operator(&mut conn);
+    let browser = app.browser();
+    browser.sign_in(&ops.email, crate::fixtures::PASSWORD).await;
+    let account = ledger::accounts::by_token(&mut conn, &token)
+        .unwrap()
+        .unwrap();
+    let page = browser
+        .get(&format!("/admin/databases/{}", account.database_id))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.body.matches("Odoo SMS API").count(),
+        2,
+        "{}",
+        page.body
+    );
     // A text that cannot be sent refuses the call, naming it; nothing is written.
     let before = row_counts(&mut conn);
     let bad = json!({"account_token": token, "dbuuid": DBUUID,

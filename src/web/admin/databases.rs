@@ -62,6 +62,8 @@ struct DatabasePage {
     nav: Nav,
     database: DatabaseRow,
     accounts: Vec<AccountRow>,
+    /// Its latest SMS, sent from its contacts or through Odoo's SMS API.
+    sms: Vec<crate::sms::messages::SmsMessage>,
 }
 
 pub async fn show(
@@ -70,15 +72,18 @@ pub async fn show(
     path: web::Path<DatabaseId>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let (database, accounts) = with_conn(&state, move |conn| {
+    let (database, accounts, sms) = with_conn(&state, move |conn| {
         let database = tenancy::database_row(conn, id)?.ok_or(AppError::NotFound)?;
-        Ok((database, accounts::accounts_of(conn, id)?))
+        let mut sms = crate::sms::messages::history(conn, id)?;
+        sms.truncate(50);
+        Ok((database, accounts::accounts_of(conn, id)?, sms))
     })
     .await?;
     page::render(&DatabasePage {
         nav: Nav::for_user(&operator.0),
         database,
         accounts,
+        sms,
     })
 }
 
