@@ -450,6 +450,7 @@ fn serve(
         startup::spawn_job_worker(&state);
         startup::spawn_payment_reconciler(&state);
         startup::spawn_pool_refresher(&state);
+        startup::spawn_webhook_worker(&state);
         tracing::info!("emails go to {mail_destination}");
         let app = Application::build(state, &bind)
             .with_context(|| format!("could not listen on {bind}"))?;

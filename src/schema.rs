@@ -259,6 +259,10 @@ diesel::table! {
         job_id -> Nullable<Int8>,
         odoo_uuid -> Nullable<Text>,
         webhook_url -> Nullable<Text>,
+        webhook_attempts -> Int4,
+        webhook_next_at -> Nullable<Timestamptz>,
+        webhook_reported_at -> Nullable<Timestamptz>,
+        webhook_error -> Nullable<Text>,
     }
 }
 

@@ -8,3 +8,4 @@ pub mod gateway;
 pub mod messages;
 pub mod pricing;
 pub mod sending;
+pub mod webhooks;

@@ -1043,3 +1043,135 @@ async fn sms_sent_as_odoo_sends_them_get_a_state_per_number_and_are_charged_once
     assert_eq!(row_counts(&mut conn), before);
     assert_consistent(&mut conn);
 }
+
+/// A database's `/sms/status` endpoint, as the test's own little HTTP server: it records the
+/// JSON bodies it takes, and answers 503 while down.
+struct Webhook {
+    url: String,
+    received: Arc<std::sync::Mutex<Vec<Value>>>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn start_webhook() -> Webhook {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/sms/status", listener.local_addr().unwrap());
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (r, d) = (received.clone(), down.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let answer = if d.load(std::sync::atomic::Ordering::SeqCst) {
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_string()
+            } else {
+                r.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                let ok = r#"{"jsonrpc":"2.0","id":null,"result":"OK"}"#;
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{ok}",
+                    ok.len()
+                )
+            };
+            let _ = reader.get_mut().write_all(answer.as_bytes());
+        }
+    });
+    Webhook {
+        url,
+        received,
+        down,
+    }
+}
+
+#[actix_web::test]
+async fn delivery_reports_reach_the_webhook_once_even_after_it_was_down() {
+    use iap_credits::sms::webhooks::{WebhookRun, deliver_due};
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let token = odoo_token();
+    let register = json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"});
+    call(&app, "/iap/1/balance", register).await.unwrap();
+    fund(&mut conn, &token, "10");
+    let webhook = start_webhook();
+    let (delivered, lost) = (format!("{:032x}", 1), format!("{:032x}", 2));
+    let send = json!({"account_token": token, "dbuuid": DBUUID, "webhook_url": webhook.url,
+    "messages": [{"content": "Hello", "numbers": [
+        {"uuid": delivered, "number": "+32470123456"},
+        // The simulated carrier cannot reach numbers ending in 0000.
+        {"uuid": lost, "number": "+32470120000"},
+    ]}]});
+    let answer = call(&app, "/api/sms/3/send", send).await.unwrap();
+    assert_eq!(answer[0]["state"], "success");
+    assert_eq!(answer[1]["state"], "success");
+    let client = awc::Client::default();
+    let now = chrono::Utc::now();
+    // Nothing to report before the carrier's delivery reports.
+    assert_eq!(
+        deliver_due(&app.state.pool, &client, now).await.unwrap(),
+        WebhookRun::default()
+    );
+    iap_credits::sms::messages::apply_delivery_reports(&mut conn, app.state.sms.as_ref()).unwrap();
+
+    // The webhook is down: nothing is lost, it is tried again later.
+    webhook
+        .down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let run = deliver_due(&app.state.pool, &client, now).await.unwrap();
+    assert_eq!(
+        run,
+        WebhookRun {
+            reported: 0,
+            failed: 2
+        }
+    );
+    webhook
+        .down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let too_soon = deliver_due(&app.state.pool, &client, now).await.unwrap();
+    assert_eq!(too_soon, WebhookRun::default(), "it waits for its delay");
+    let later = now + chrono::Duration::seconds(31);
+    let run = deliver_due(&app.state.pool, &client, later).await.unwrap();
+    assert_eq!(
+        run,
+        WebhookRun {
+            reported: 2,
+            failed: 0
+        }
+    );
+    let next_day = now + chrono::Duration::days(1);
+    assert_eq!(
+        deliver_due(&app.state.pool, &client, next_day)
+            .await
+            .unwrap(),
+        WebhookRun::default(),
+        "reported once"
+    );
+    let received = webhook.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let statuses = &received[0]["params"]["message_statuses"];
+    assert_eq!(received[0]["jsonrpc"], "2.0");
+    let by_status = |status: &str| {
+        statuses
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["sms_status"] == status)
+            .map(|s| s["uuids"].clone())
+    };
+    assert_eq!(by_status("delivered"), Some(json!([delivered])));
+    assert_eq!(by_status("not_delivered"), Some(json!([lost])));
+}
