@@ -11,8 +11,13 @@ use proptest::test_runner::{Config, TestRunner};
 use crate::fixtures::{contact_id, sms_balance};
 use crate::harness::{Browser, TestApp};
 
-/// Cases per test; the note of the issue records how many were tried.
-const CASES: u32 = 150;
+/// Cases per test (`IAP_FUZZ_CASES` asks for more, for a deeper run by hand).
+fn cases() -> u32 {
+    std::env::var("IAP_FUZZ_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(150)
+}
 
 #[derive(QueryableByName, PartialEq, Eq, Debug)]
 struct Fingerprint {
@@ -180,7 +185,7 @@ fn random_bytes_in_any_form_field_never_give_a_5xx_nor_a_change_when_refused() {
     });
     let field_count: usize = forms.iter().map(|f| f.fields.len()).sum();
     let mut runner = TestRunner::new(Config {
-        cases: CASES,
+        cases: cases(),
         failure_persistence: None,
         ..Config::default()
     });
@@ -265,7 +270,7 @@ fn random_text_in_any_api_field_is_a_json_4xx_that_changes_nothing() {
             .token
     };
     let mut runner = TestRunner::new(Config {
-        cases: CASES,
+        cases: cases(),
         failure_persistence: None,
         ..Config::default()
     });
@@ -307,6 +312,148 @@ fn random_text_in_any_api_field_is_a_json_4xx_that_changes_nothing() {
             if status.is_client_error() {
                 prop_assert!(json["error"]["code"].is_string(), "{json}");
                 prop_assert_eq!(fingerprint(&app), before, "{} {:?}", path, body);
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Every row count a JSON-RPC call could change, and the accounts' settings.
+fn rpc_fingerprint(app: &TestApp) -> (Fingerprint, Vec<i64>) {
+    let counts = [
+        "databases",
+        "iap_accounts",
+        "iap_transactions",
+        "provider_keys",
+    ]
+    .iter()
+    .map(|table| {
+        diesel::select(diesel::dsl::sql::<BigInt>(&format!(
+            "(SELECT count(*) FROM {table})"
+        )))
+        .get_result(&mut app.db.conn())
+        .unwrap()
+    })
+    .collect();
+    (fingerprint(app), counts)
+}
+
+#[test]
+fn random_values_in_any_odoo_call_are_an_odoo_error_that_changes_nothing() {
+    use serde_json::{Value, json};
+    let system = actix_web::rt::System::new();
+    let app = TestApp::new();
+    let dbuuid = "8e2b6c4a-1d2f-11ef-9a3b-0242ac120002";
+    let token = format!("{:032x}", 7u128);
+    let (key, transaction) = {
+        let mut conn = app.db.conn();
+        let sms = iap_credits::catalog::service_by_slug(&mut conn, "sms")
+            .unwrap()
+            .unwrap();
+        let key = iap_credits::provider_keys::create(&mut conn, sms.id, "fuzz")
+            .unwrap()
+            .key;
+        let context = iap_credits::odoo::Context {
+            base_url: "http://x".into(),
+            sms: app.state.sms.clone(),
+        };
+        let register = json!({"dbuuid": dbuuid, "account_token": token, "service_name": "sms"});
+        iap_credits::odoo::iap::balance(&mut conn, &context, register.as_object().unwrap())
+            .unwrap();
+        let account = iap_credits::ledger::accounts::by_token(&mut conn, &token)
+            .unwrap()
+            .unwrap();
+        iap_credits::ledger::grant(
+            &mut conn,
+            account.id,
+            iap_credits::credits::Credits::parse("50").unwrap(),
+            iap_credits::ledger::GrantKind::Adjustment,
+            "fuzz money",
+            &iap_credits::ledger::Actor::cli(),
+        )
+        .unwrap();
+        let params = json!({"account_token": token, "key": key, "credit": 5});
+        let held =
+            iap_credits::odoo::iap::authorize(&mut conn, &context, params.as_object().unwrap())
+                .unwrap();
+        (key, held.as_str().unwrap().to_string())
+    };
+    let calls: Vec<(&str, Value)> = vec![
+        (
+            "/iap/1/balance",
+            json!({"dbuuid": dbuuid, "account_token": token, "service_name": "sms"}),
+        ),
+        (
+            "/iap/1/authorize",
+            json!({"account_token": token, "key": key, "credit": 1, "description": "x", "ttl": 1, "dbuuid": dbuuid}),
+        ),
+        (
+            "/iap/1/capture",
+            json!({"token": transaction, "key": key, "credit_to_capture": 1}),
+        ),
+        ("/iap/1/cancel", json!({"token": transaction, "key": key})),
+        (
+            "/iap/update-warning-odoo",
+            json!({"account_token": token, "dbuuid": dbuuid, "warn_me": true, "warning_threshold": 1, "warning_email": "a@b.test"}),
+        ),
+        (
+            "/iap/1/get-accounts-information",
+            json!({"dbuuid": dbuuid, "iap_accounts": [{"token": token, "service": "sms"}]}),
+        ),
+        (
+            "/api/sms/3/send",
+            json!({"account_token": token, "dbuuid": dbuuid, "webhook_url": "http://x/sms/status", "messages": [{"content": "hi", "numbers": [{"uuid": "u1", "number": "+32470123456"}]}]}),
+        ),
+    ];
+    let value = prop_oneof![
+        any::<String>().prop_map(Value::String),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_map(|f| json!(f)),
+        Just(json!("\u{0}")),
+        Just(json!(null)),
+        Just(json!([1, 2])),
+        Just(json!({"a": 1})),
+        Just(json!(1e300)),
+        Just(json!(0.00001)),
+    ];
+    let strategy = (0..calls.len(), 0..8usize, value, any::<String>(), 0..10u8);
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let names = [
+        "odoo.addons.iap.tools.iap_tools.InsufficientCreditError",
+        "odoo.exceptions.AccessError",
+        "odoo.exceptions.UserError",
+    ];
+    runner
+        .run(&strategy, |(c, f, value, raw, shape)| {
+            let (path, base) = &calls[c];
+            let body = match shape {
+                // A body that is not a call at all.
+                0 => raw,
+                1 => json!({"jsonrpc": "2.0", "method": "call", "params": value, "id": 1})
+                    .to_string(),
+                _ => {
+                    let mut params = base.clone();
+                    let keys: Vec<String> = params.as_object().unwrap().keys().cloned().collect();
+                    params[&keys[f % keys.len()]] = value;
+                    json!({"jsonrpc": "2.0", "method": "call", "params": params, "id": 1})
+                        .to_string()
+                }
+            };
+            let before = rpc_fingerprint(&app);
+            let (status, answer) = system.block_on(app.rpc(path, &body));
+            prop_assert_eq!(status.as_u16(), 200, "{} {:?}: {}", path, body, answer);
+            prop_assert_eq!(&answer["jsonrpc"], "2.0");
+            if let Some(error) = answer.get("error") {
+                let name = error["data"]["name"].as_str().unwrap_or_default();
+                prop_assert!(names.contains(&name), "{path} {body:?}: {answer}");
+                prop_assert!(error["data"]["message"].is_string());
+                prop_assert_eq!(rpc_fingerprint(&app), before, "{} {:?}", path, body);
+            } else {
+                prop_assert!(answer.get("result").is_some(), "{answer}");
             }
             Ok(())
         })
