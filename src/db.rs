@@ -96,6 +96,8 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("audit_log", "SELECT, INSERT"),
     ("contacts", "SELECT, INSERT, UPDATE, DELETE"),
     ("databases", "SELECT, INSERT"),
+    ("directory_companies", "SELECT"),
+    ("directory_people", "SELECT"),
     ("email_outbox", "SELECT, INSERT, UPDATE"),
     ("holds", "SELECT, INSERT, UPDATE"),
     ("iap_accounts", "SELECT, INSERT, UPDATE"),

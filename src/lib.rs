@@ -10,6 +10,7 @@ pub mod contacts;
 pub mod credits;
 pub mod db;
 pub mod demo;
+pub mod directory;
 pub mod embedded_pg;
 pub mod error;
 pub mod forms;

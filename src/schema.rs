@@ -318,9 +318,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    directory_companies (id) {
+        id -> Int8,
+        name -> Text,
+        legal_form -> Text,
+        country_code -> Text,
+        street -> Text,
+        postal_code -> Text,
+        city -> Text,
+        vat -> Nullable<Text>,
+        domain -> Text,
+        phone -> Text,
+        industry -> Text,
+        employees -> Int4,
+        founded -> Int4,
+    }
+}
+
+diesel::table! {
+    directory_people (id) {
+        id -> Int8,
+        company_id -> Int8,
+        name -> Text,
+        job_title -> Text,
+        seniority -> Text,
+        department -> Text,
+        email -> Text,
+    }
+}
+
 diesel::joinable!(audit_log -> databases (database_id));
 diesel::joinable!(audit_log -> users (operator_id));
 diesel::joinable!(contacts -> databases (database_id));
+diesel::joinable!(directory_people -> directory_companies (company_id));
 diesel::joinable!(email_outbox -> databases (database_id));
 diesel::joinable!(email_outbox -> iap_accounts (account_id));
 diesel::joinable!(email_outbox -> orders (order_id));
@@ -360,6 +391,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     contacts,
     databases,
+    directory_companies,
+    directory_people,
     email_outbox,
     holds,
     iap_accounts,

@@ -103,6 +103,10 @@ pub fn prepare_database(database: &DatabaseHandle) -> anyhow::Result<DbPool> {
     if added > 0 {
         tracing::info!(added, "added services to the catalog");
     }
+    let companies = crate::directory::seed(&mut owner, crate::directory::generate::COMPANIES)?;
+    if companies > 0 {
+        tracing::info!(companies, "generated the simulated company directory");
+    }
     Ok(pool)
 }
 

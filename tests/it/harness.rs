@@ -91,6 +91,8 @@ fn cluster() -> &'static TestCluster {
                 PgConnection::establish(&pg.database_url(TEMPLATE)).expect("connect to template");
             db::migrate_and_grant(&mut conn, Some(db::APP_ROLE)).expect("migrate the template");
             seed_catalog(&mut conn).expect("seed the template's catalog");
+            iap_credits::directory::seed(&mut conn, iap_credits::directory::generate::COMPANIES)
+                .expect("seed the template's company directory");
         }
         TestCluster {
             pg: Mutex::new(Some(pg)),

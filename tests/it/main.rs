@@ -15,6 +15,7 @@ mod buying;
 mod catalog_pages;
 mod cli;
 mod contacts;
+mod directory;
 mod launcher;
 mod ledger;
 mod ledger_races;

@@ -1,0 +1,2 @@
+DROP TABLE directory_people;
+DROP TABLE directory_companies;
