@@ -131,7 +131,7 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
 /// and this one no longer needs is taken back), in one transaction.
 pub fn grant_app_privileges(conn: &mut PgConnection, role: &str) -> diesel::QueryResult<()> {
     use diesel::Connection;
-    let role = crate::embedded_pg::quote_ident(role);
+    let role = quote_ident(role);
     let mut sql = format!(
         "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role};\n\
          REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role};\n\
@@ -150,6 +150,11 @@ pub enum MigrationError {
     Migration(String),
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
+}
+
+/// Quotes an SQL identifier (database and role names cannot be bound as parameters).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// `text` matched literally inside a LIKE pattern (its `%`, `_` and `\` escaped).

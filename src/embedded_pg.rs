@@ -689,10 +689,7 @@ pub fn create_role_if_missing(conn: &mut PgConnection, name: &str) -> diesel::Qu
     Ok(())
 }
 
-/// Quotes an SQL identifier (database names cannot be bound as parameters).
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+pub use crate::db::quote_ident;
 
 /// `<data_dir>/postgres`, or — when root and the `postgres` user cannot reach the data dir —
 /// a persistent folder under `fallback_root` named after the data dir.

@@ -96,6 +96,15 @@ fn send(
     })
 }
 
+/// The call's `messages`, a list.
+fn messages_param<'a>(params: &'a Params) -> Result<&'a Vec<Value>, RpcError> {
+    match params.0.get("messages") {
+        Some(Value::Array(messages)) => Ok(messages),
+        None | Some(Value::Null) => Err(RpcError::missing("messages")),
+        Some(_) => Err(RpcError::invalid("messages", "a list")),
+    }
+}
+
 fn outcome_json(outcome: &NumberOutcome, id_name: &str, id: Value) -> Value {
     let mut answer = Map::new();
     answer.insert(id_name.into(), id);
@@ -114,11 +123,7 @@ pub fn send_v3(
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
-    let messages = match params.0.get("messages") {
-        Some(Value::Array(messages)) => messages,
-        None | Some(Value::Null) => return Err(RpcError::missing("messages")),
-        Some(_) => return Err(RpcError::invalid("messages", "a list")),
-    };
+    let messages = messages_param(&params)?;
     let mut requests = Vec::new();
     let mut paths = Vec::new();
     for (i, message) in messages.iter().enumerate() {
@@ -174,11 +179,7 @@ pub fn send_v2(
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
-    let messages = match params.0.get("messages") {
-        Some(Value::Array(messages)) => messages,
-        None | Some(Value::Null) => return Err(RpcError::missing("messages")),
-        Some(_) => return Err(RpcError::invalid("messages", "a list")),
-    };
+    let messages = messages_param(&params)?;
     let mut requests = Vec::new();
     let mut ids = Vec::new();
     for (i, message) in messages.iter().take(MAX_NUMBERS + 1).enumerate() {
