@@ -6,6 +6,7 @@
 //! `directory_people`.
 
 pub mod generate;
+pub mod provider;
 pub mod vat;
 
 use std::collections::HashSet;
@@ -49,7 +50,7 @@ impl Company {
 }
 
 /// One of a company's people.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = directory_people, check_for_backend(diesel::pg::Pg))]
 pub struct Person {
     pub id: i64,

@@ -124,3 +124,67 @@ fn searches_find_companies_by_name_vat_and_domain() {
     assert!(people.iter().all(|p| p.email.ends_with(&target.domain)));
     assert!(target.logo_svg().starts_with("<svg"));
 }
+
+#[test]
+fn the_provider_mines_companies_and_their_people_by_criteria() {
+    use iap_credits::directory::provider::{CompanyDirectory, MiningCriteria, SimulatedDirectory};
+    let db = TestDb::new();
+    let provider = SimulatedDirectory(db.pool());
+    let criteria = MiningCriteria {
+        companies: 5,
+        countries: vec!["BE".into(), "FR".into()],
+        industries: vec!["J".into(), "M".into()],
+        min_employees: 10,
+        max_employees: 500,
+        contacts_per_company: 2,
+        seniorities: vec!["manager".into(), "director".into(), "executive".into()],
+        departments: vec![],
+        exclude: vec![],
+    };
+    let found = provider.mine(&criteria).unwrap();
+    assert_eq!(found.len(), 5);
+    for m in &found {
+        let c = &m.company;
+        assert!(["BE", "FR"].contains(&c.country_code.as_str()), "{c:?}");
+        assert!(["J", "M"].contains(&c.industry.as_str()));
+        assert!((10..=500).contains(&c.employees));
+        assert!(m.people.len() <= 2);
+        for p in &m.people {
+            assert_eq!(p.company_id, c.id);
+            assert_ne!(p.seniority, "junior");
+            assert_ne!(p.seniority, "senior");
+        }
+    }
+    // Companies the asker has already are skipped: the next ones come instead.
+    let again = provider
+        .mine(&MiningCriteria {
+            exclude: found.iter().map(|m| m.company.id).collect(),
+            ..criteria.clone()
+        })
+        .unwrap();
+    assert_eq!(again.len(), 5);
+    assert!(
+        again
+            .iter()
+            .all(|m| found.iter().all(|f| f.company.id != m.company.id))
+    );
+    // Narrow criteria find fewer than asked; no people asked, none given.
+    let rare = provider
+        .mine(&MiningCriteria {
+            companies: 200,
+            countries: vec!["LU".into()],
+            industries: vec!["A".into()],
+            min_employees: 20_000,
+            max_employees: 50_000,
+            contacts_per_company: 0,
+            ..MiningCriteria::default()
+        })
+        .unwrap();
+    assert!(rare.len() < 200, "{}", rare.len());
+    assert!(rare.iter().all(|m| m.people.is_empty()));
+    // Enrich answers everything known of one company; search is free suggestions.
+    let known = provider.enrich(found[0].company.id).unwrap().unwrap();
+    assert_eq!(known, found[0].company);
+    assert!(provider.enrich(999_999).unwrap().is_none());
+    assert!(!provider.search(&known.name).unwrap().is_empty());
+}
