@@ -94,11 +94,13 @@ pub const APP_ROLE: &str = "iap_app";
 pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("app_events", "SELECT, INSERT"),
     ("audit_log", "SELECT, INSERT"),
+    ("contact_events", "SELECT, INSERT"),
     ("contacts", "SELECT, INSERT, UPDATE, DELETE"),
     ("databases", "SELECT, INSERT"),
     ("directory_companies", "SELECT"),
     ("directory_people", "SELECT"),
     ("email_outbox", "SELECT, INSERT, UPDATE"),
+    ("enrichments", "SELECT, INSERT, UPDATE (status)"),
     ("holds", "SELECT, INSERT, UPDATE"),
     ("iap_accounts", "SELECT, INSERT, UPDATE"),
     ("idempotency_keys", "SELECT, INSERT, UPDATE, DELETE"),

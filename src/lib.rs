@@ -22,6 +22,7 @@ pub mod money;
 pub mod odoo;
 pub mod orders;
 pub mod pagination;
+pub mod partner_autocomplete;
 pub mod payments;
 pub mod period;
 pub mod provider_keys;

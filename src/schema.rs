@@ -34,6 +34,15 @@ diesel::table! {
         country -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        street -> Nullable<Text>,
+        postal_code -> Nullable<Text>,
+        city -> Nullable<Text>,
+        vat -> Nullable<Text>,
+        website -> Nullable<Text>,
+        industry -> Nullable<Text>,
+        employees -> Nullable<Int4>,
+        logo_svg -> Nullable<Text>,
+        directory_company_id -> Nullable<Int8>,
     }
 }
 
@@ -348,8 +357,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    contact_events (id) {
+        id -> Int8,
+        database_id -> Int8,
+        contact_id -> Int8,
+        body -> Text,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    enrichments (id) {
+        id -> Int8,
+        job_id -> Int8,
+        database_id -> Int8,
+        contact_id -> Nullable<Int8>,
+        company_id -> Int8,
+        requested_by -> Nullable<Int8>,
+        status -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(audit_log -> databases (database_id));
 diesel::joinable!(audit_log -> users (operator_id));
+diesel::joinable!(contact_events -> contacts (contact_id));
 diesel::joinable!(contacts -> databases (database_id));
 diesel::joinable!(directory_people -> directory_companies (company_id));
 diesel::joinable!(email_outbox -> databases (database_id));
@@ -389,11 +423,13 @@ diesel::joinable!(users -> databases (database_id));
 diesel::allow_tables_to_appear_in_same_query!(
     app_events,
     audit_log,
+    contact_events,
     contacts,
     databases,
     directory_companies,
     directory_people,
     email_outbox,
+    enrichments,
     holds,
     iap_accounts,
     iap_transactions,

@@ -22,6 +22,107 @@ pub struct Contact {
     pub phone: Option<String>,
     pub mobile: Option<String>,
     pub country: Option<String>,
+    pub street: Option<String>,
+    pub postal_code: Option<String>,
+    pub city: Option<String>,
+    pub vat: Option<String>,
+    pub website: Option<String>,
+    pub industry: Option<String>,
+    pub employees: Option<i32>,
+    pub logo_svg: Option<String>,
+    pub directory_company_id: Option<i64>,
+}
+
+/// A note in a contact's chatter other than an SMS (an enrichment, …).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::contact_events, check_for_backend(diesel::pg::Pg))]
+pub struct ContactEvent {
+    pub id: i64,
+    pub body: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Adds a note to the contact's chatter.
+pub fn add_event(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    contact_id: ContactId,
+    user_id: Option<crate::ids::UserId>,
+    body: &str,
+) -> QueryResult<()> {
+    use crate::schema::contact_events;
+    diesel::insert_into(contact_events::table)
+        .values((
+            contact_events::database_id.eq(database_id),
+            contact_events::contact_id.eq(contact_id),
+            contact_events::created_by.eq(user_id),
+            contact_events::body.eq(body),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// The contact's notes, newest first.
+pub fn events_of(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    contact_id: ContactId,
+) -> QueryResult<Vec<ContactEvent>> {
+    use crate::schema::contact_events;
+    contact_events::table
+        .filter(contact_events::database_id.eq(database_id))
+        .filter(contact_events::contact_id.eq(contact_id))
+        .order(contact_events::id.desc())
+        .limit(100)
+        .select(ContactEvent::as_select())
+        .load(conn)
+}
+
+/// What a company directory gives a contact: everything (a paid enrichment), or only the
+/// website and logo (free, when the credits are short).
+pub fn apply_company(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    contact_id: ContactId,
+    company: &crate::directory::Company,
+    everything: bool,
+) -> QueryResult<usize> {
+    let scope = contacts::table
+        .filter(contacts::id.eq(contact_id))
+        .filter(contacts::database_id.eq(database_id));
+    if everything {
+        diesel::update(scope)
+            .set((
+                contacts::company.eq(company.full_name()),
+                contacts::street.eq(&company.street),
+                contacts::postal_code.eq(&company.postal_code),
+                contacts::city.eq(&company.city),
+                contacts::country.eq(&company.country_code),
+                contacts::vat.eq(&company.vat),
+                contacts::website.eq(company.website()),
+                contacts::industry.eq(&company.industry),
+                contacts::employees.eq(company.employees),
+                contacts::logo_svg.eq(company.logo_svg()),
+                contacts::directory_company_id.eq(company.id),
+                contacts::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)?;
+        // The directory's phone, when it is a number we can dial (stored as E.164).
+        if let Ok(number) = PhoneNumber::parse(&company.phone, Some(&company.country_code)) {
+            diesel::update(scope)
+                .set(contacts::phone.eq(number.e164()))
+                .execute(conn)?;
+        }
+        Ok(1)
+    } else {
+        diesel::update(scope)
+            .set((
+                contacts::website.eq(company.website()),
+                contacts::logo_svg.eq(company.logo_svg()),
+                contacts::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+    }
 }
 
 /// A contact form as typed, kept to show it again with its errors.

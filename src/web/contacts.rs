@@ -72,6 +72,9 @@ struct ShowPage {
     nav: Nav,
     contact: Contact,
     chatter: Vec<crate::sms::messages::SmsMessage>,
+    events: Vec<contacts::ContactEvent>,
+    /// Set after an enrichment that found too few credits: the account to buy for.
+    short_of_credits: Option<crate::ids::AccountId>,
 }
 
 impl ShowPage {
@@ -80,22 +83,116 @@ impl ShowPage {
     }
 }
 
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    short: Option<crate::ids::AccountId>,
+}
+
 pub async fn show(
     state: web::Data<AppState>,
     current: CurrentUser,
     path: web::Path<ContactId>,
+    query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id) = (path.into_inner(), current.user.database_id);
-    let (contact, chatter) = with_conn(&state, move |conn| {
+    let (contact, chatter, events) = with_conn(&state, move |conn| {
         let contact = contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)?;
         let chatter = crate::sms::messages::chatter(conn, database_id, id)?;
-        Ok((contact, chatter))
+        let events = contacts::events_of(conn, database_id, id)?;
+        Ok((contact, chatter, events))
     })
     .await?;
     page::render(&ShowPage {
         nav: Nav::for_user(&current),
         contact,
         chatter,
+        events,
+        short_of_credits: query.short,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "contacts/companies.html")]
+struct CompaniesPage {
+    nav: Nav,
+    contact: Contact,
+    query: String,
+    companies: Vec<crate::directory::Company>,
+}
+
+#[derive(Deserialize)]
+pub struct FindQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /contacts/{id}/companies?q=`: Partner Autocomplete's suggestions (free).
+pub async fn find_company(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<ContactId>,
+    query: web::Query<FindQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (id, database_id) = (path.into_inner(), current.user.database_id);
+    let directory = state.directory.clone();
+    let typed = query.into_inner().q;
+    let shown = typed.clone();
+    let (contact, companies) = with_conn(&state, move |conn| {
+        let contact = contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)?;
+        let companies = crate::partner_autocomplete::suggest(directory.as_ref(), &typed)
+            .map_err(|e| AppError::Unavailable(e.to_string()))?;
+        Ok((contact, companies))
+    })
+    .await?;
+    page::render(&CompaniesPage {
+        nav: Nav::for_user(&current),
+        contact,
+        query: shown,
+        companies,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct EnrichForm {
+    company_id: i64,
+}
+
+/// `POST /contacts/{id}/enrich`: fills the contact from the chosen company, for 1 credit.
+pub async fn enrich(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<ContactId>,
+    CsrfForm(form): CsrfForm<EnrichForm>,
+) -> Result<HttpResponse, AppError> {
+    use crate::partner_autocomplete::{EnrichError, Enriched};
+    let (id, database_id, user_id) = (path.into_inner(), current.user.database_id, current.user.id);
+    let directory = state.directory.clone();
+    let outcome = with_conn(
+        &state,
+        move |conn| match crate::partner_autocomplete::enrich(
+            conn,
+            &directory,
+            database_id,
+            user_id,
+            id,
+            form.company_id,
+        ) {
+            Ok(outcome) => Ok(outcome),
+            Err(EnrichError::ContactNotFound | EnrichError::CompanyNotFound) => {
+                Err(AppError::NotFound)
+            }
+            Err(EnrichError::Database(e)) => Err(e.into()),
+            Err(e) => Err(AppError::Internal(e.to_string())),
+        },
+    )
+    .await?;
+    Ok(match outcome {
+        Enriched::WebsiteAndLogoOnly { account_id, .. } => {
+            page::see_other(format!("/contacts/{id}?short={account_id}#enrichment"))
+        }
+        Enriched::Charged | Enriched::AlreadyEnriched => {
+            page::see_other(format!("/contacts/{id}#chatter"))
+        }
     })
 }
 

@@ -55,6 +55,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/contacts/{id}/edit", web::get().to(contacts::edit_form))
         .route("/contacts/{id}/edit", web::post().to(contacts::update))
         .route("/contacts/{id}/delete", web::post().to(contacts::delete))
+        .route(
+            "/contacts/{id}/companies",
+            web::get().to(contacts::find_company),
+        )
+        .route("/contacts/{id}/enrich", web::post().to(contacts::enrich))
         .route("/contacts/{id}/sms", web::get().to(sms::dialog))
         .route("/contacts/{id}/sms", web::post().to(sms::send))
         .route("/sms", web::get().to(sms::history))

@@ -20,6 +20,8 @@ pub struct AppState {
     pub payments: std::sync::Arc<dyn crate::payments::PaymentProvider>,
     /// The SMS carrier: the simulated one unless replaced.
     pub sms: std::sync::Arc<dyn crate::sms::gateway::SmsGateway>,
+    /// The company directory (the simulated one unless replaced).
+    pub directory: std::sync::Arc<dyn crate::directory::provider::CompanyDirectory>,
     /// The embedded PostgreSQL's supervisor's view (`None` with an external database).
     pub database_health: Option<crate::embedded_pg::DatabaseHealth>,
 }
@@ -27,9 +29,13 @@ pub struct AppState {
 impl AppState {
     /// The paid services the job worker runs, with this state's providers.
     pub fn paid_services(&self) -> crate::metering::Services {
-        crate::metering::Services::default().with(std::sync::Arc::new(
-            crate::sms::sending::SmsWorker(self.sms.clone()),
-        ))
+        crate::metering::Services::default()
+            .with(std::sync::Arc::new(crate::sms::sending::SmsWorker(
+                self.sms.clone(),
+            )))
+            .with(std::sync::Arc::new(
+                crate::partner_autocomplete::PartnerAutocompleteWorker(self.directory.clone()),
+            ))
     }
 }
 
@@ -40,6 +46,9 @@ impl AppState {
             crate::api::answers::charge_renderer(base_url.clone()),
         );
         AppState {
+            directory: std::sync::Arc::new(crate::directory::provider::SimulatedDirectory(
+                pool.clone(),
+            )),
             pool,
             base_url,
             session_key,

@@ -25,6 +25,7 @@ mod metering;
 mod migrations_and_seeding;
 mod odoo;
 mod pages;
+mod partner_autocomplete;
 mod payments;
 mod privileges;
 mod refunds;

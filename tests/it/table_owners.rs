@@ -11,11 +11,13 @@ use regex::Regex;
 const OWNERS: &[(&str, &str)] = &[
     ("app_events", "src/demo.rs"),
     ("audit_log", "src/audit.rs"),
+    ("contact_events", "src/contacts/"),
     ("contacts", "src/contacts/"),
     ("databases", "src/tenancy.rs"),
     ("directory_companies", "src/directory/"),
     ("directory_people", "src/directory/"),
     ("email_outbox", "src/mail/"),
+    ("enrichments", "src/partner_autocomplete.rs"),
     ("holds", "src/ledger/"),
     ("iap_accounts", "src/ledger/"),
     ("iap_transactions", "src/odoo/"),

@@ -1,0 +1,12 @@
+DROP TABLE enrichments;
+DROP TABLE contact_events;
+ALTER TABLE contacts
+    DROP COLUMN directory_company_id,
+    DROP COLUMN logo_svg,
+    DROP COLUMN employees,
+    DROP COLUMN industry,
+    DROP COLUMN website,
+    DROP COLUMN vat,
+    DROP COLUMN city,
+    DROP COLUMN postal_code,
+    DROP COLUMN street;

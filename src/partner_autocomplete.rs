@@ -1,0 +1,207 @@
+//! Partner Autocomplete: suggestions of companies as a user types (free), and the enrichment
+//! of a company contact from the directory for `ENRICHMENT_PRICE` — on the common paid-service
+//! steps: the credit is held and the request recorded before the directory is asked, the
+//! contact is filled and its chatter told in the provider step, and the credit captured once.
+//! Enriching a contact again with the company it has costs nothing; with too few credits only
+//! the website and logo are filled in (free). Owner of `enrichments`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::prelude::*;
+
+use crate::contacts;
+use crate::credits::Credits;
+use crate::directory::Company;
+use crate::directory::provider::{CompanyDirectory, DirectoryError};
+use crate::ids::{AccountId, ContactId, DatabaseId, UserId};
+use crate::ledger::Actor;
+use crate::metering::{self, Job, MeteringError, PaidService, PerformError, Request};
+use crate::schema::enrichments;
+
+pub const SERVICE: &str = "partner-autocomplete";
+/// What one enrichment costs.
+pub const ENRICHMENT_PRICE: Credits = Credits::from_units(10_000);
+/// The hold outlives every attempt of the job.
+fn hold_ttl() -> Duration {
+    metering::LEASE * (metering::MAX_ATTEMPTS as u32 + 1)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnrichError {
+    #[error("no such contact")]
+    ContactNotFound,
+    #[error("no such company in the directory")]
+    CompanyNotFound,
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error(transparent)]
+    Metering(MeteringError),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+impl From<MeteringError> for EnrichError {
+    fn from(e: MeteringError) -> Self {
+        match e {
+            MeteringError::Database(e) => EnrichError::Database(e),
+            other => EnrichError::Metering(other),
+        }
+    }
+}
+
+/// What an enrichment came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Enriched {
+    /// Filled in, and `ENRICHMENT_PRICE` spent.
+    Charged,
+    /// The contact has this company already: nothing to pay.
+    AlreadyEnriched,
+    /// Too few credits: only the website and logo were filled in, nothing spent.
+    WebsiteAndLogoOnly {
+        account_id: AccountId,
+        available: Credits,
+    },
+}
+
+/// Companies for what was typed (free).
+pub fn suggest(
+    directory: &dyn CompanyDirectory,
+    query: &str,
+) -> Result<Vec<Company>, DirectoryError> {
+    directory.search(query)
+}
+
+/// Enriches the database's contact with the directory's company `company_id`.
+pub fn enrich(
+    conn: &mut PgConnection,
+    directory: &Arc<dyn CompanyDirectory>,
+    database_id: DatabaseId,
+    user_id: UserId,
+    contact_id: ContactId,
+    company_id: i64,
+) -> Result<Enriched, EnrichError> {
+    let contact =
+        contacts::find(conn, database_id, contact_id)?.ok_or(EnrichError::ContactNotFound)?;
+    if contact.directory_company_id == Some(company_id) {
+        return Ok(Enriched::AlreadyEnriched);
+    }
+    let actor = Actor::user(user_id);
+    let description = format!("Partner Autocomplete: {}", contact.name);
+    let request = Request {
+        database_id,
+        service: SERVICE,
+        credits: ENRICHMENT_PRICE,
+        hold_ttl: hold_ttl(),
+        description: &description,
+        actor: &actor,
+    };
+    let begun = metering::begin(conn, &request, |conn, job| {
+        diesel::insert_into(enrichments::table)
+            .values((
+                enrichments::job_id.eq(job.id),
+                enrichments::database_id.eq(database_id),
+                enrichments::contact_id.eq(contact_id),
+                enrichments::company_id.eq(company_id),
+                enrichments::requested_by.eq(user_id),
+            ))
+            .execute(conn)
+    });
+    let job = match begun {
+        Ok((job, _)) => job,
+        Err(MeteringError::InsufficientCredits {
+            account_id,
+            available,
+            ..
+        }) => {
+            // The free part: what any visitor of the company's site sees.
+            let company = directory
+                .enrich(company_id)?
+                .ok_or(EnrichError::CompanyNotFound)?;
+            contacts::apply_company(conn, database_id, contact_id, &company, false)?;
+            return Ok(Enriched::WebsiteAndLogoOnly {
+                account_id,
+                available,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let worker = PartnerAutocompleteWorker(directory.clone());
+    let finished = metering::run(conn, &worker, job.id)?;
+    let done: i64 = enrichments::table
+        .filter(enrichments::job_id.eq(job.id))
+        .filter(enrichments::status.eq("done"))
+        .count()
+        .get_result(conn)?;
+    match (finished, done) {
+        (_, 1) => Ok(Enriched::Charged),
+        _ => Err(EnrichError::CompanyNotFound),
+    }
+}
+
+/// An enrichment waiting for the directory: id, database, contact, company, asker.
+type PendingEnrichment = (i64, DatabaseId, Option<ContactId>, i64, Option<UserId>);
+
+/// The worker's Partner Autocomplete: the provider step and what a job used.
+pub struct PartnerAutocompleteWorker(pub Arc<dyn CompanyDirectory>);
+
+impl PaidService for PartnerAutocompleteWorker {
+    fn slug(&self) -> &'static str {
+        SERVICE
+    }
+
+    fn perform(&self, conn: &mut PgConnection, job: &Job) -> Result<(), PerformError> {
+        let pending: Vec<PendingEnrichment> = enrichments::table
+            .filter(enrichments::job_id.eq(job.id))
+            .filter(enrichments::status.eq("pending"))
+            .select((
+                enrichments::id,
+                enrichments::database_id,
+                enrichments::contact_id,
+                enrichments::company_id,
+                enrichments::requested_by,
+            ))
+            .load(conn)?;
+        for (id, database_id, contact_id, company_id, user_id) in pending {
+            // Asked with no transaction open; the answer is saved in a short one.
+            let company = self
+                .0
+                .enrich(company_id)
+                .map_err(|e| PerformError(e.to_string()))?;
+            conn.transaction(|conn| {
+                let status = match (company.as_ref(), contact_id) {
+                    (Some(company), Some(contact_id)) => {
+                        contacts::apply_company(conn, database_id, contact_id, company, true)?;
+                        contacts::add_event(
+                            conn,
+                            database_id,
+                            contact_id,
+                            user_id,
+                            &format!(
+                                "Enriched with Partner Autocomplete ({}), {} credit",
+                                company.full_name(),
+                                ENRICHMENT_PRICE.to_display()
+                            ),
+                        )?;
+                        "done"
+                    }
+                    // The contact was deleted meanwhile, or the company left the directory.
+                    _ => "failed",
+                };
+                diesel::update(enrichments::table.find(id))
+                    .set(enrichments::status.eq(status))
+                    .execute(conn)
+            })?;
+        }
+        Ok(())
+    }
+
+    fn settle(&self, conn: &mut PgConnection, job: &Job, _giving_up: bool) -> QueryResult<Credits> {
+        let done: i64 = enrichments::table
+            .filter(enrichments::job_id.eq(job.id))
+            .filter(enrichments::status.eq("done"))
+            .count()
+            .get_result(conn)?;
+        Ok(Credits::from_units(ENRICHMENT_PRICE.units() * done))
+    }
+}

@@ -1,0 +1,175 @@
+//! Partner Autocomplete: suggestions are free; enriching a company contact fills it from the
+//! directory for 1 credit on the paid-service steps, tells its chatter, costs nothing again for
+//! the same company, and with too few credits fills only the website and logo.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use iap_credits::contacts::{self, ValidContact};
+use iap_credits::directory::provider::{CompanyDirectory, SimulatedDirectory};
+use iap_credits::ids::ContactId;
+use iap_credits::partner_autocomplete::{self, Enriched};
+use iap_credits::tenancy::{Role, Subscription};
+
+use crate::fixtures::{Customer, PASSWORD, assert_consistent, c, reload};
+use crate::harness::{TestApp, TestDb};
+
+fn company_contact(conn: &mut diesel::PgConnection, customer: &Customer, name: &str) -> ContactId {
+    contacts::create(
+        conn,
+        customer.database_id,
+        &ValidContact {
+            name: name.into(),
+            company: Some(name.into()),
+            email: None,
+            phone: None,
+            mobile: None,
+            country: None,
+        },
+    )
+    .unwrap()
+    .id
+}
+
+#[test]
+fn enriching_costs_one_credit_once_and_short_credits_fill_website_and_logo_only() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let directory: Arc<dyn CompanyDirectory> = Arc::new(SimulatedDirectory(db.pool()));
+    let customer = Customer::new(&mut conn, Subscription::None);
+    let user = customer.user(&mut conn, "ada@example.test", Role::User);
+    let account = customer.funded(&mut conn, "partner-autocomplete", "2");
+    let contact = company_contact(&mut conn, &customer, "Acme");
+    let enrich = |conn: &mut diesel::PgConnection, company: i64| {
+        partner_autocomplete::enrich(
+            conn,
+            &directory,
+            customer.database_id,
+            user,
+            contact,
+            company,
+        )
+        .unwrap()
+    };
+
+    assert_eq!(enrich(&mut conn, 1234), Enriched::Charged);
+    assert_eq!(reload(&mut conn, account.id).balance, c("1"));
+    let known = iap_credits::directory::company(&mut conn, 1234)
+        .unwrap()
+        .unwrap();
+    let filled = contacts::find(&mut conn, customer.database_id, contact)
+        .unwrap()
+        .unwrap();
+    assert_eq!(filled.vat, known.vat);
+    assert_eq!(filled.city.as_deref(), Some(known.city.as_str()));
+    assert_eq!(filled.country.as_deref(), Some(known.country_code.as_str()));
+    assert_eq!(filled.website, Some(known.website()));
+    assert_eq!(filled.company, Some(known.full_name()));
+    assert_eq!(filled.employees, Some(known.employees));
+    assert!(
+        filled
+            .logo_svg
+            .as_deref()
+            .is_some_and(|l| l.starts_with("<svg"))
+    );
+    let events = contacts::events_of(&mut conn, customer.database_id, contact).unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(
+        events[0]
+            .body
+            .starts_with("Enriched with Partner Autocomplete"),
+        "{}",
+        events[0].body
+    );
+    assert!(events[0].body.ends_with("1 credit"), "{}", events[0].body);
+
+    // The same company again: nothing to pay, nothing written.
+    assert_eq!(enrich(&mut conn, 1234), Enriched::AlreadyEnriched);
+    assert_eq!(reload(&mut conn, account.id).balance, c("1"));
+    // Another company: the last credit.
+    assert_eq!(enrich(&mut conn, 77), Enriched::Charged);
+    assert_eq!(reload(&mut conn, account.id).balance, c("0"));
+    // None left: only the website and logo of the third company, free.
+    let third = iap_credits::directory::company(&mut conn, 555)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        enrich(&mut conn, 555),
+        Enriched::WebsiteAndLogoOnly { account_id, .. } if account_id == account.id
+    ));
+    let partly = contacts::find(&mut conn, customer.database_id, contact)
+        .unwrap()
+        .unwrap();
+    assert_eq!(partly.website, Some(third.website()));
+    assert_ne!(partly.vat, third.vat, "the paid fields stay as they were");
+    assert_eq!(reload(&mut conn, account.id).balance, c("0"));
+    assert_eq!(
+        contacts::events_of(&mut conn, customer.database_id, contact)
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_consistent(&mut conn);
+}
+
+#[actix_web::test]
+async fn find_company_and_enrich_work_without_javascript() {
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let customer = Customer::named(&mut conn, "Widgets", Subscription::None);
+    customer.user(&mut conn, "sam@widgets.test", Role::User);
+    let account = customer.funded(&mut conn, "partner-autocomplete", "5");
+    let target = iap_credits::directory::company(&mut conn, 4321)
+        .unwrap()
+        .unwrap();
+    let contact = company_contact(&mut conn, &customer, &target.name);
+    let browser = app.browser();
+    browser.sign_in("sam@widgets.test", PASSWORD).await;
+
+    let page = browser.get(&format!("/contacts/{contact}")).await;
+    assert!(page.body.contains("Find company"));
+    let typed: String = target.name.chars().take(6).collect();
+    let found = browser
+        .get(&format!(
+            "/contacts/{contact}/companies?q={}",
+            urlencode(&typed)
+        ))
+        .await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert!(found.body.contains("Enrich (1 credit)"), "{}", found.body);
+    let enriched = browser
+        .submit(
+            &format!(
+                "/contacts/{contact}/companies?q={}",
+                urlencode(&target.name)
+            ),
+            &format!("/contacts/{contact}/enrich"),
+            &[("company_id", &target.id.to_string())],
+        )
+        .await;
+    assert_eq!(enriched.status, StatusCode::SEE_OTHER);
+    let page = browser.get(&format!("/contacts/{contact}")).await;
+    assert!(
+        page.body.contains("Enriched with Partner Autocomplete"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&target.domain));
+    assert_eq!(reload(&mut conn, account.id).balance, c("4"));
+    // Another database's contact is not there to enrich.
+    let stranger = Customer::named(&mut conn, "Others", Subscription::None);
+    let theirs = company_contact(&mut conn, &stranger, "Theirs");
+    let refused = browser
+        .submit(
+            &format!("/contacts/{contact}"),
+            &format!("/contacts/{theirs}/enrich"),
+            &[("company_id", "1")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    assert_eq!(reload(&mut conn, account.id).balance, c("4"));
+}
+
+fn urlencode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
