@@ -443,6 +443,11 @@ fn serve(
     let mail_destination = mailer.describe();
     let mut state = AppState::new(pool, base_url.clone(), session_key);
     state.database_health = database.health();
+    // The simulated directory plays a remote provider: connections of its own, so that a request
+    // holding one of the app's connections never waits for a second from the same pool.
+    state.directory = std::sync::Arc::new(crate::directory::provider::SimulatedDirectory(
+        db::connect_lazily(&database.request_url),
+    ));
     let bind = cli.config.bind.clone();
     actix_web::rt::System::new().block_on(async move {
         startup::spawn_maintenance(&state);

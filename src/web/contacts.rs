@@ -137,13 +137,16 @@ pub async fn find_company(
     let directory = state.directory.clone();
     let typed = query.into_inner().q;
     let shown = typed.clone();
-    let (contact, companies) = with_conn(&state, move |conn| {
-        let contact = contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)?;
-        let companies = crate::partner_autocomplete::suggest(directory.as_ref(), &typed)
-            .map_err(|e| AppError::Unavailable(e.to_string()))?;
-        Ok((contact, companies))
+    let contact = with_conn(&state, move |conn| {
+        contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)
     })
     .await?;
+    // The provider is asked holding none of our connections.
+    let companies = web::block(move || {
+        crate::partner_autocomplete::suggest(directory.as_ref(), &typed)
+            .map_err(|e| AppError::Unavailable(e.to_string()))
+    })
+    .await??;
     page::render(&CompaniesPage {
         nav: Nav::for_user(&current),
         contact,

@@ -20,7 +20,8 @@ pub struct AppState {
     pub payments: std::sync::Arc<dyn crate::payments::PaymentProvider>,
     /// The SMS carrier: the simulated one unless replaced.
     pub sms: std::sync::Arc<dyn crate::sms::gateway::SmsGateway>,
-    /// The company directory (the simulated one unless replaced).
+    /// The company directory (the simulated one unless replaced; the server gives it a pool
+    /// of its own).
     pub directory: std::sync::Arc<dyn crate::directory::provider::CompanyDirectory>,
     /// The embedded PostgreSQL's supervisor's view (`None` with an external database).
     pub database_health: Option<crate::embedded_pg::DatabaseHealth>,
