@@ -206,10 +206,7 @@ impl EmbeddedPostgres {
     /// logged. `health()` says meanwhile whether the database is up.
     pub fn supervise(&mut self) {
         if self.supervisor.is_none() {
-            self.supervisor = Some(Supervisor::spawn(
-                self.postmaster.clone(),
-                self.health.clone(),
-            ));
+            self.supervisor = Supervisor::spawn(self.postmaster.clone(), self.health.clone());
         }
     }
 
@@ -585,13 +582,19 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    fn spawn(postmaster: Arc<Postmaster>, health: DatabaseHealth) -> Self {
+    /// `None` (logged) when the system cannot start a thread: the app runs unsupervised.
+    fn spawn(postmaster: Arc<Postmaster>, health: DatabaseHealth) -> Option<Self> {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("postgres-supervisor".into())
-            .spawn(move || supervise(&postmaster, &health, &stopped))
-            .expect("a thread can be spawned at start");
-        Supervisor { stop, thread }
+            .spawn(move || supervise(&postmaster, &health, &stopped));
+        match thread {
+            Ok(thread) => Some(Supervisor { stop, thread }),
+            Err(e) => {
+                tracing::error!("the embedded PostgreSQL will not be supervised: {e}");
+                None
+            }
+        }
     }
 
     fn stop(self) {
