@@ -50,7 +50,7 @@ fn card() -> Card {
 }
 
 /// An order of the SMS Standard Pack (100 credits) of a new customer.
-fn order(conn: &mut PgConnection) -> (Customer, Order) {
+pub fn standard_pack_order(conn: &mut PgConnection) -> (Customer, Order) {
     let customer = Customer::new(conn, Subscription::None);
     let account = customer.account(conn, "sms");
     let pack = iap_credits::catalog::active_packs(conn, account.service_id)
@@ -85,7 +85,7 @@ fn after_the_timeout() -> chrono::DateTime<Utc> {
 fn a_crash_after_the_card_was_charged_is_credited_once_by_the_reconciler() {
     let db = TestDb::new();
     let mut conn = db.conn();
-    let (customer, order) = order(&mut conn);
+    let (customer, order) = standard_pack_order(&mut conn);
     let real = MockProvider::default();
     let crashing = CrashingProvider {
         real: real.clone(),
@@ -134,7 +134,7 @@ fn a_crash_after_the_card_was_charged_is_credited_once_by_the_reconciler() {
 fn a_crash_before_the_provider_was_called_charges_nothing_and_the_order_stays_open() {
     let db = TestDb::new();
     let mut conn = db.conn();
-    let (customer, order) = order(&mut conn);
+    let (customer, order) = standard_pack_order(&mut conn);
     let real = MockProvider::default();
     let crashing = CrashingProvider {
         real: real.clone(),
@@ -168,7 +168,7 @@ fn a_crash_before_the_provider_was_called_charges_nothing_and_the_order_stays_op
 fn an_approved_charge_the_account_cannot_hold_goes_back_to_the_card() {
     let db = TestDb::new();
     let mut conn = db.conn();
-    let (customer, order) = order(&mut conn);
+    let (customer, order) = standard_pack_order(&mut conn);
     // Fill the account up to 50 credits below the largest balance an account can hold.
     let most = 1_000 * iap_credits::credits::MAX_CREDITS * iap_credits::credits::UNITS_PER_CREDIT;
     iap_credits::ledger::grant(

@@ -15,7 +15,6 @@ use iap_credits::orders::refunds::{
 };
 use iap_credits::orders::{self, Order, OrderStatus};
 use iap_credits::payments::{Card, MockProvider, PaymentOutcome, PaymentProvider, RefundOutcome};
-use iap_credits::tenancy::Subscription;
 
 use crate::fixtures::{self, Customer, assert_consistent, c, reload};
 use crate::harness::TestDb;
@@ -99,21 +98,7 @@ impl PaymentProvider for Provider {
 
 /// A paid Standard Pack (100 credits, 95.00 EUR) of a new customer, bought through `provider`.
 fn paid_order(conn: &mut PgConnection, provider: &dyn PaymentProvider) -> (Customer, Order) {
-    let customer = Customer::new(conn, Subscription::None);
-    let account = customer.account(conn, "sms");
-    let pack = iap_credits::catalog::active_packs(conn, account.service_id)
-        .unwrap()
-        .into_iter()
-        .find(|p| p.name == "Standard Pack")
-        .unwrap();
-    let order = orders::create_order(
-        conn,
-        customer.database_id,
-        account.id,
-        pack.id,
-        customer.admin_id,
-    )
-    .unwrap();
+    let (customer, order) = crate::payments::standard_pack_order(conn);
     let card = Card::parse("Ada", "4242424242424242", "12/39", "123").unwrap();
     orders::pay(conn, customer.database_id, order.id, &card, provider).unwrap();
     let order = orders::find(conn, customer.database_id, order.id)
