@@ -214,6 +214,16 @@ pub fn database_for_dbuuid(conn: &mut PgConnection, dbuuid: &str) -> QueryResult
     find(conn)?.ok_or(diesel::result::Error::NotFound)
 }
 
+/// A database's name ("" if it is gone).
+pub fn database_name(conn: &mut PgConnection, id: DatabaseId) -> QueryResult<String> {
+    Ok(databases::table
+        .find(id)
+        .select(databases::name)
+        .first(conn)
+        .optional()?
+        .unwrap_or_default())
+}
+
 /// The `dbuuid` a database is known by through Odoo's protocol, if any.
 pub fn dbuuid_of(conn: &mut PgConnection, id: DatabaseId) -> QueryResult<Option<String>> {
     databases::table

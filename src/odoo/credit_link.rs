@@ -106,9 +106,7 @@ pub fn resolve(conn: &mut PgConnection, query: &LinkQuery) -> Result<Linked, Lin
         ledger::LedgerError::Database(e) => LinkError::Database(e),
         _ => LinkError::UnknownAccount,
     })?;
-    let database_name = tenancy::database_row(conn, account.database_id)?
-        .map(|d| d.name)
-        .unwrap_or_default();
+    let database_name = tenancy::database_name(conn, account.database_id)?;
     let packs = catalog::active_packs(conn, service.id)?;
     let lacking = query
         .credit

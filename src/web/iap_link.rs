@@ -238,9 +238,7 @@ pub async fn receipt(
         let order = granted_order(conn, &grant, order_id)?;
         let account = accounts::by_id(conn, order.account_id)?.ok_or(AppError::NotFound)?;
         let service = crate::catalog::service_by_id(conn, account.service_id)?;
-        let database_name = crate::tenancy::database_row(conn, account.database_id)?
-            .map(|d| d.name)
-            .unwrap_or_default();
+        let database_name = crate::tenancy::database_name(conn, account.database_id)?;
         Ok(LinkReceiptPage {
             nav,
             purchase: orders::purchase_entry(conn, order.id)?,
@@ -265,9 +263,7 @@ pub async fn packs_again(
         let account = accounts::by_id(conn, grant.account_id)?.ok_or(AppError::NotFound)?;
         let service = crate::catalog::service_by_id(conn, account.service_id)?;
         let packs = crate::catalog::active_packs(conn, service.id)?;
-        let database_name = crate::tenancy::database_row(conn, account.database_id)?
-            .map(|d| d.name)
-            .unwrap_or_default();
+        let database_name = crate::tenancy::database_name(conn, account.database_id)?;
         Ok(LinkPacksPage {
             nav,
             preselected: credit_link::smallest_covering(&packs, crate::credits::Credits::ZERO),
