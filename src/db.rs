@@ -104,6 +104,13 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("holds", "SELECT, INSERT, UPDATE"),
     ("iap_accounts", "SELECT, INSERT, UPDATE"),
     ("idempotency_keys", "SELECT, INSERT, UPDATE, DELETE"),
+    ("lead_contacts", "SELECT, INSERT"),
+    ("lead_events", "SELECT, INSERT"),
+    (
+        "lead_requests",
+        "SELECT, INSERT, UPDATE (status, companies_found, contacts_found)",
+    ),
+    ("leads", "SELECT, INSERT"),
     ("ledger_entries", "SELECT, INSERT"),
     (
         "orders",
@@ -125,6 +132,7 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("sign_in_throttle", "SELECT, INSERT, UPDATE, DELETE"),
     ("sms_messages", "SELECT, INSERT, UPDATE"),
     ("sms_prices", "SELECT, INSERT, UPDATE"),
+    ("usage_prices", "SELECT, INSERT, UPDATE (credits)"),
     ("user_sessions", "SELECT, INSERT, UPDATE, DELETE"),
     ("users", "SELECT, INSERT"),
 ];

@@ -38,3 +38,11 @@ crate::sql_id! {
     /// A paid-service job.
     pub struct JobId;
 }
+crate::sql_id! {
+    /// A lead of a database's CRM.
+    pub struct LeadId;
+}
+crate::sql_id! {
+    /// A "Generate Leads" request.
+    pub struct LeadRequestId;
+}

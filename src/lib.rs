@@ -15,6 +15,7 @@ pub mod embedded_pg;
 pub mod error;
 pub mod forms;
 pub mod ids;
+pub mod leads;
 pub mod ledger;
 pub mod mail;
 pub mod metering;

@@ -1,5 +1,5 @@
 //! Partner Autocomplete: suggestions of companies as a user types (free), and the enrichment
-//! of a company contact from the directory for `ENRICHMENT_PRICE` — on the common paid-service
+//! of a company contact from the directory for the catalog's price per enrichment — on the common paid-service
 //! steps: the credit is held and the request recorded before the directory is asked, the
 //! contact is filled and its chatter told in the provider step, and the credit captured once.
 //! Enriching a contact again with the company it has costs nothing; with too few credits only
@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 
+use crate::catalog::usage_prices;
 use crate::contacts;
 use crate::credits::Credits;
 use crate::directory::Company;
@@ -20,8 +21,6 @@ use crate::metering::{self, Job, MeteringError, PaidService, PerformError, Reque
 use crate::schema::enrichments;
 
 pub const SERVICE: &str = "partner-autocomplete";
-/// What one enrichment costs.
-pub const ENRICHMENT_PRICE: Credits = Credits::from_units(10_000);
 /// The hold outlives every attempt of the job.
 fn hold_ttl() -> Duration {
     metering::LEASE * (metering::MAX_ATTEMPTS as u32 + 1)
@@ -53,8 +52,8 @@ impl From<MeteringError> for EnrichError {
 /// What an enrichment came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Enriched {
-    /// Filled in, and `ENRICHMENT_PRICE` spent.
-    Charged,
+    /// Filled in, and the price spent.
+    Charged(Credits),
     /// The contact has this company already: nothing to pay.
     AlreadyEnriched,
     /// Too few credits: only the website and logo were filled in, nothing spent.
@@ -86,12 +85,13 @@ pub fn enrich(
     if contact.directory_company_id == Some(company_id) {
         return Ok(Enriched::AlreadyEnriched);
     }
+    let price = usage_prices::price(conn, SERVICE, usage_prices::ENRICHMENT)?;
     let actor = Actor::user(user_id);
     let description = format!("Partner Autocomplete: {}", contact.name);
     let request = Request {
         database_id,
         service: SERVICE,
-        credits: ENRICHMENT_PRICE,
+        credits: price,
         hold_ttl: hold_ttl(),
         description: &description,
         actor: &actor,
@@ -104,6 +104,7 @@ pub fn enrich(
                 enrichments::contact_id.eq(contact_id),
                 enrichments::company_id.eq(company_id),
                 enrichments::requested_by.eq(user_id),
+                enrichments::price.eq(price),
             ))
             .execute(conn)
     });
@@ -134,13 +135,20 @@ pub fn enrich(
         .count()
         .get_result(conn)?;
     match (finished, done) {
-        (_, 1) => Ok(Enriched::Charged),
+        (_, 1) => Ok(Enriched::Charged(price)),
         _ => Err(EnrichError::CompanyNotFound),
     }
 }
 
-/// An enrichment waiting for the directory: id, database, contact, company, asker.
-type PendingEnrichment = (i64, DatabaseId, Option<ContactId>, i64, Option<UserId>);
+/// An enrichment waiting for the directory: id, database, contact, company, asker, price.
+type PendingEnrichment = (
+    i64,
+    DatabaseId,
+    Option<ContactId>,
+    i64,
+    Option<UserId>,
+    Credits,
+);
 
 /// The worker's Partner Autocomplete: the provider step and what a job used.
 pub struct PartnerAutocompleteWorker(pub Arc<dyn CompanyDirectory>);
@@ -160,9 +168,10 @@ impl PaidService for PartnerAutocompleteWorker {
                 enrichments::contact_id,
                 enrichments::company_id,
                 enrichments::requested_by,
+                enrichments::price,
             ))
             .load(conn)?;
-        for (id, database_id, contact_id, company_id, user_id) in pending {
+        for (id, database_id, contact_id, company_id, user_id, price) in pending {
             // Asked with no transaction open; the answer is saved in a short one.
             let company = self
                 .0
@@ -178,9 +187,14 @@ impl PaidService for PartnerAutocompleteWorker {
                             contact_id,
                             user_id,
                             &format!(
-                                "Enriched with Partner Autocomplete ({}), {} credit",
+                                "Enriched with Partner Autocomplete ({}), {} {}",
                                 company.full_name(),
-                                ENRICHMENT_PRICE.to_display()
+                                price.to_display(),
+                                if price == Credits::whole(1) {
+                                    "credit"
+                                } else {
+                                    "credits"
+                                }
                             ),
                         )?;
                         "done"
@@ -197,11 +211,15 @@ impl PaidService for PartnerAutocompleteWorker {
     }
 
     fn settle(&self, conn: &mut PgConnection, job: &Job, _giving_up: bool) -> QueryResult<Credits> {
-        let done: i64 = enrichments::table
+        let prices: Vec<Credits> = enrichments::table
             .filter(enrichments::job_id.eq(job.id))
             .filter(enrichments::status.eq("done"))
-            .count()
-            .get_result(conn)?;
-        Ok(Credits::from_units(ENRICHMENT_PRICE.units() * done))
+            .select(enrichments::price)
+            .load(conn)?;
+        let mut used = Credits::ZERO;
+        for price in prices {
+            used += price;
+        }
+        Ok(used)
     }
 }

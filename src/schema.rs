@@ -378,6 +378,86 @@ diesel::table! {
         requested_by -> Nullable<Int8>,
         status -> Text,
         created_at -> Timestamptz,
+        price -> Int8,
+    }
+}
+
+diesel::table! {
+    usage_prices (service_id, unit) {
+        service_id -> Int8,
+        unit -> Text,
+        label -> Text,
+        credits -> Int8,
+    }
+}
+
+diesel::table! {
+    lead_requests (id) {
+        id -> Int8,
+        job_id -> Int8,
+        database_id -> Int8,
+        requested_by -> Nullable<Int8>,
+        form_key -> Text,
+        lead_count -> Int4,
+        countries -> Array<Text>,
+        industries -> Array<Text>,
+        min_employees -> Int4,
+        max_employees -> Int4,
+        contacts_per_company -> Int4,
+        seniorities -> Array<Text>,
+        departments -> Array<Text>,
+        price_per_company -> Int8,
+        price_per_contact -> Int8,
+        status -> Text,
+        companies_found -> Int4,
+        contacts_found -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    leads (id) {
+        id -> Int8,
+        database_id -> Int8,
+        request_id -> Nullable<Int8>,
+        directory_company_id -> Nullable<Int8>,
+        name -> Text,
+        country_code -> Nullable<Text>,
+        street -> Nullable<Text>,
+        postal_code -> Nullable<Text>,
+        city -> Nullable<Text>,
+        vat -> Nullable<Text>,
+        website -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        industry -> Nullable<Text>,
+        employees -> Nullable<Int4>,
+        logo_svg -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    lead_contacts (id) {
+        id -> Int8,
+        database_id -> Int8,
+        lead_id -> Int8,
+        directory_person_id -> Nullable<Int8>,
+        name -> Text,
+        job_title -> Nullable<Text>,
+        seniority -> Nullable<Text>,
+        department -> Nullable<Text>,
+        email -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    lead_events (id) {
+        id -> Int8,
+        database_id -> Int8,
+        lead_id -> Int8,
+        body -> Text,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -395,6 +475,11 @@ diesel::joinable!(iap_transactions -> iap_accounts (account_id));
 diesel::joinable!(iap_transactions -> provider_keys (provider_key_id));
 diesel::joinable!(iap_accounts -> databases (database_id));
 diesel::joinable!(iap_accounts -> services (service_id));
+diesel::joinable!(lead_contacts -> leads (lead_id));
+diesel::joinable!(lead_events -> leads (lead_id));
+diesel::joinable!(lead_requests -> service_jobs (job_id));
+diesel::joinable!(leads -> lead_requests (request_id));
+diesel::joinable!(usage_prices -> services (service_id));
 diesel::joinable!(ledger_entries -> holds (hold_id));
 diesel::joinable!(ledger_entries -> iap_accounts (account_id));
 diesel::joinable!(ledger_entries -> orders (order_id));
@@ -434,6 +519,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     iap_accounts,
     iap_transactions,
     idempotency_keys,
+    lead_contacts,
+    lead_events,
+    lead_requests,
+    leads,
     ledger_entries,
     orders,
     packs,
@@ -445,6 +534,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sign_in_throttle,
     sms_messages,
     sms_prices,
+    usage_prices,
     user_sessions,
     users,
 );

@@ -1,9 +1,11 @@
-//! The catalog: the in-app services on sale and the packs of credits each is sold in. Owner of
-//! `services` and `packs`: the seed (`seed`) and the operator's edits (`manage`) are its only
-//! writers; everyone else reads through the functions here.
+//! The catalog: the in-app services on sale, the packs of credits each is sold in and what a
+//! unit of use costs (`usage_prices`). Owner of `services`, `packs` and `usage_prices`: the seed
+//! (`seed`) and the operator's edits (`manage`, `usage_prices`) are its only writers; everyone
+//! else reads through the functions here.
 
 pub mod manage;
 pub mod seed;
+pub mod usage_prices;
 
 use diesel::prelude::*;
 

@@ -183,6 +183,7 @@ pub fn seed_catalog(conn: &mut PgConnection) -> QueryResult<usize> {
                 .execute(conn)?;
             added += 1;
         }
+        super::usage_prices::seed(conn)?;
         Ok(added)
     })
 }

@@ -193,7 +193,7 @@ pub async fn enrich(
         Enriched::WebsiteAndLogoOnly { account_id, .. } => {
             page::see_other(format!("/contacts/{id}?short={account_id}#enrichment"))
         }
-        Enriched::Charged | Enriched::AlreadyEnriched => {
+        Enriched::Charged(_) | Enriched::AlreadyEnriched => {
             page::see_other(format!("/contacts/{id}#chatter"))
         }
     })

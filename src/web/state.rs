@@ -37,6 +37,9 @@ impl AppState {
             .with(std::sync::Arc::new(
                 crate::partner_autocomplete::PartnerAutocompleteWorker(self.directory.clone()),
             ))
+            .with(std::sync::Arc::new(
+                crate::leads::generation::LeadGenerationWorker(self.directory.clone()),
+            ))
     }
 }
 

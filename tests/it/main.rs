@@ -17,6 +17,7 @@ mod cli;
 mod contacts;
 mod directory;
 mod launcher;
+mod leads;
 mod ledger;
 mod ledger_races;
 mod mail;

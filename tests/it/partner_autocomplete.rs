@@ -52,7 +52,7 @@ fn enriching_costs_one_credit_once_and_short_credits_fill_website_and_logo_only(
         .unwrap()
     };
 
-    assert_eq!(enrich(&mut conn, 1234), Enriched::Charged);
+    assert_eq!(enrich(&mut conn, 1234), Enriched::Charged(c("1")));
     assert_eq!(reload(&mut conn, account.id).balance, c("1"));
     let known = iap_credits::directory::company(&mut conn, 1234)
         .unwrap()
@@ -87,7 +87,7 @@ fn enriching_costs_one_credit_once_and_short_credits_fill_website_and_logo_only(
     assert_eq!(enrich(&mut conn, 1234), Enriched::AlreadyEnriched);
     assert_eq!(reload(&mut conn, account.id).balance, c("1"));
     // Another company: the last credit.
-    assert_eq!(enrich(&mut conn, 77), Enriched::Charged);
+    assert_eq!(enrich(&mut conn, 77), Enriched::Charged(c("1")));
     assert_eq!(reload(&mut conn, account.id).balance, c("0"));
     // None left: only the website and logo of the third company, free.
     let third = iap_credits::directory::company(&mut conn, 555)

@@ -22,6 +22,10 @@ const OWNERS: &[(&str, &str)] = &[
     ("iap_accounts", "src/ledger/"),
     ("iap_transactions", "src/odoo/"),
     ("idempotency_keys", "src/ledger/"),
+    ("lead_contacts", "src/leads/"),
+    ("lead_events", "src/leads/"),
+    ("lead_requests", "src/leads/"),
+    ("leads", "src/leads/"),
     ("ledger_entries", "src/ledger/"),
     ("orders", "src/orders/"),
     ("packs", "src/catalog/"),
@@ -33,6 +37,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("sign_in_throttle", "src/auth/"),
     ("sms_messages", "src/sms/"),
     ("sms_prices", "src/sms/"),
+    ("usage_prices", "src/catalog/"),
     ("user_sessions", "src/auth/"),
     ("users", "src/tenancy.rs"),
 ];
