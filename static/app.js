@@ -120,3 +120,27 @@ document.addEventListener("submit", (event) => {
   const message = event.target.dataset && event.target.dataset.confirm;
   if (message && !window.confirm(message)) event.preventDefault();
 });
+
+// Generate Leads: the maximum cost (leads × (price per company + contacts × price per contact))
+// while typing, in exact 0.0001-credit units as the server counts them.
+(() => {
+  const output = document.getElementById("max-cost");
+  if (!output) return;
+  const leads = document.querySelector("[data-lead-count]");
+  const contacts = document.querySelector("[data-contact-count]");
+  const perCompany = Number(output.dataset.perCompany);
+  const perContact = Number(output.dataset.perContact);
+  const show = (units) => {
+    const whole = Math.floor(units / 10000).toLocaleString("en-US");
+    const fraction = String(units % 10000).padStart(4, "0").replace(/0+$/, "");
+    return fraction ? `${whole}.${fraction}` : whole;
+  };
+  const update = () => {
+    const n = Number(leads.value);
+    const k = Number(contacts.value);
+    const valid = Number.isInteger(n) && n >= 1 && n <= 200 && Number.isInteger(k) && k >= 0 && k <= 5;
+    output.value = valid ? show(n * (perCompany + k * perContact)) : "—";
+  };
+  leads.addEventListener("input", update);
+  contacts.addEventListener("input", update);
+})();

@@ -11,6 +11,7 @@ pub mod error_page;
 pub mod health;
 pub mod iap_accounts;
 pub mod iap_link;
+pub mod leads;
 pub mod login;
 pub mod page;
 pub mod session;
@@ -62,6 +63,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/contacts/{id}/enrich", web::post().to(contacts::enrich))
         .route("/contacts/{id}/sms", web::get().to(sms::dialog))
         .route("/contacts/{id}/sms", web::post().to(sms::send))
+        .route("/leads", web::get().to(leads::list))
+        .route("/leads/generate", web::get().to(leads::generate_form))
+        .route("/leads/generate", web::post().to(leads::generate))
+        .route("/leads/requests/{id}", web::get().to(leads::request))
+        .route("/leads/{id}", web::get().to(leads::show))
         .route("/sms", web::get().to(sms::history))
         .route("/sms/mass", web::get().to(sms::mass_dialog))
         .route("/sms/mass", web::post().to(sms::mass_send))
