@@ -223,3 +223,35 @@ impl PaidService for PartnerAutocompleteWorker {
         Ok(used)
     }
 }
+
+/// An enrichment as the operator's pages list it.
+#[derive(Debug, Clone, PartialEq, Queryable)]
+pub struct EnrichmentRow {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub company: String,
+    pub status: String,
+    pub price: Credits,
+}
+
+/// The database's latest enrichments, newest first (one query, the company's name joined).
+pub fn latest(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    limit: i64,
+) -> QueryResult<Vec<EnrichmentRow>> {
+    use crate::schema::directory_companies;
+    enrichments::table
+        .inner_join(
+            directory_companies::table.on(directory_companies::id.eq(enrichments::company_id)),
+        )
+        .filter(enrichments::database_id.eq(database_id))
+        .order(enrichments::id.desc())
+        .limit(limit)
+        .select((
+            enrichments::created_at,
+            directory_companies::name,
+            enrichments::status,
+            enrichments::price,
+        ))
+        .load(conn)
+}

@@ -565,3 +565,122 @@ async fn generate_leads_works_without_javascript() {
     assert!(eve.get("/leads").await.body.contains("No leads yet."));
     assert_consistent(&mut conn);
 }
+
+#[actix_web::test]
+async fn the_operator_sees_both_services_used_and_edits_their_prices() {
+    use crate::harness::TestApp;
+    use actix_web::http::StatusCode;
+    let app = TestApp::new().with_demo();
+    let mut conn = app.db.conn();
+    let customer = Customer::named(&mut conn, "Users Of Both", Subscription::None);
+    let user = customer.user(&mut conn, "bo@users.test", Role::User);
+    customer.funded(&mut conn, "lead-generation", "50");
+    customer.funded(&mut conn, "partner-autocomplete", "5");
+    let directory = simulated(&app.db);
+    let mut request = ask(4, 1);
+    request.countries = vec!["IT".into()];
+    let id =
+        generation::generate(&mut conn, &directory, customer.database_id, user, &request).unwrap();
+    let (done, charged) = generation::request(&mut conn, customer.database_id, id)
+        .unwrap()
+        .unwrap();
+    let contact = iap_credits::contacts::create(
+        &mut conn,
+        customer.database_id,
+        &iap_credits::contacts::ValidContact {
+            name: "Somebody".into(),
+            company: Some("Somebody".into()),
+            email: None,
+            phone: None,
+            mobile: None,
+            country: None,
+        },
+    )
+    .unwrap();
+    iap_credits::partner_autocomplete::enrich(
+        &mut conn,
+        &directory,
+        customer.database_id,
+        user,
+        contact.id,
+        42,
+    )
+    .unwrap();
+    let company = iap_credits::directory::company(&mut conn, 42)
+        .unwrap()
+        .unwrap();
+
+    let ops = app.browser();
+    ops.sign_in("platform@demo.test", "demo-password").await;
+    let dashboard = ops.get("/admin?period=30").await;
+    for service in ["Lead Generation", "Partner Autocomplete"] {
+        assert!(
+            dashboard
+                .body
+                .contains(&format!("<th scope=\"row\">{service}</th>"))
+        );
+    }
+    assert!(dashboard.body.contains(&format!(
+        "<td class=\"num\">{}</td></tr>",
+        charged.unwrap().to_display()
+    )));
+    let page = ops
+        .get(&format!("/admin/databases/{}", customer.database_id))
+        .await;
+    assert!(page.body.contains("id=\"lead-requests\""), "{}", page.body);
+    assert!(page.body.contains(&format!("{} × 1", done.lead_count)));
+    assert!(page.body.contains(&company.name));
+
+    // The prices, on the service's page: a bad one comes back with its message and the value.
+    let service = catalog::service_by_slug(&mut conn, "lead-generation")
+        .unwrap()
+        .unwrap();
+    let at = format!("/admin/catalog/services/{}", service.id);
+    let shown = ops.get(&at).await;
+    assert!(shown.body.contains("Credits per contact found"));
+    let bad = ops
+        .submit(
+            &at,
+            &format!("{at}/usage-prices/contact"),
+            &[("credits", "1,5")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("id=\"usage-contact-error\""));
+    assert!(bad.body.contains("value=\"1,5\""));
+    let unknown = ops
+        .submit(
+            &at,
+            &format!("{at}/usage-prices/minute"),
+            &[("credits", "1")],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let saved = ops
+        .submit(
+            &at,
+            &format!("{at}/usage-prices/contact"),
+            &[("credits", "0.25")],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        usage_prices::price(&mut conn, "lead-generation", "contact").unwrap(),
+        c("0.25")
+    );
+    let audit = ops.get("/admin/audit?action=usage_price.").await;
+    assert!(
+        audit
+            .body
+            .contains(&format!("service:{}:contact", service.id)),
+        "{}",
+        audit.body
+    );
+    // The customer's form shows the new price.
+    let customer_browser = app.browser();
+    customer_browser
+        .sign_in("bo@users.test", crate::fixtures::PASSWORD)
+        .await;
+    let form = customer_browser.get("/leads/generate").await;
+    assert!(form.body.contains("data-per-contact=\"2500\""));
+}

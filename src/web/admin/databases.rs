@@ -64,6 +64,9 @@ struct DatabasePage {
     accounts: Vec<AccountRow>,
     /// Its latest SMS, sent from its contacts or through Odoo's SMS API.
     sms: Vec<crate::sms::messages::SmsMessage>,
+    /// Its latest Partner Autocomplete enrichments and Lead Generation requests.
+    enrichments: Vec<crate::partner_autocomplete::EnrichmentRow>,
+    lead_requests: Vec<crate::leads::generation::RequestWithCharge>,
 }
 
 pub async fn show(
@@ -72,19 +75,21 @@ pub async fn show(
     path: web::Path<DatabaseId>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let (database, accounts, sms) = with_conn(&state, move |conn| {
+    let page = with_conn(&state, move |conn| {
         let database = tenancy::database_row(conn, id)?.ok_or(AppError::NotFound)?;
         let mut sms = crate::sms::messages::history(conn, id)?;
         sms.truncate(50);
-        Ok((database, accounts::accounts_of(conn, id)?, sms))
+        Ok(DatabasePage {
+            nav: Nav::for_user(&operator.0),
+            database,
+            accounts: accounts::accounts_of(conn, id)?,
+            sms,
+            enrichments: crate::partner_autocomplete::latest(conn, id, 20)?,
+            lead_requests: crate::leads::generation::requests(conn, id, 20)?,
+        })
     })
     .await?;
-    page::render(&DatabasePage {
-        nav: Nav::for_user(&operator.0),
-        database,
-        accounts,
-        sms,
-    })
+    page::render(&page)
 }
 
 /// The adjustment form as typed.

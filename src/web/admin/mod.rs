@@ -51,6 +51,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(services::revoke_key),
         )
         .route(
+            "/admin/catalog/services/{id}/usage-prices/{unit}",
+            web::post().to(services::set_usage_price),
+        )
+        .route(
             "/admin/catalog/services/{id}/packs",
             web::post().to(services::create_pack),
         )

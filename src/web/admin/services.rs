@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use crate::catalog::manage::{self, PackInput, ServiceInput};
+use crate::catalog::usage_prices::{self, UsagePrice};
 use crate::catalog::{self, Pack, Service};
 use crate::error::AppError;
 use crate::forms::{FieldErrors, FormError};
@@ -45,6 +46,27 @@ struct ServicePage {
     saved: bool,
     /// The service providers' keys (Odoo's protocol), revoked ones included.
     keys: Vec<crate::provider_keys::ProviderKey>,
+    /// What a unit of use costs (Partner Autocomplete, Lead Generation), with what was typed
+    /// and its message for the one that came back with an error.
+    usage_prices: Vec<UsagePrice>,
+    usage_price_error: Option<(String, String, String)>,
+}
+
+impl ServicePage {
+    /// The value to show in a unit's field: what was typed when it came back with an error.
+    fn usage_price_value(&self, price: &UsagePrice) -> String {
+        match &self.usage_price_error {
+            Some((unit, typed, _)) if *unit == price.unit => typed.clone(),
+            _ => price.credits.to_form_text(),
+        }
+    }
+
+    fn usage_price_message(&self, price: &UsagePrice) -> Option<String> {
+        match &self.usage_price_error {
+            Some((unit, _, message)) if *unit == price.unit => Some(message.clone()),
+            _ => None,
+        }
+    }
 }
 
 impl ServicePage {
@@ -62,6 +84,8 @@ impl ServicePage {
             pack_errors: FieldErrors::default(),
             saved: false,
             keys: Vec::new(),
+            usage_prices: Vec::new(),
+            usage_price_error: None,
         }
     }
 }
@@ -110,6 +134,7 @@ fn service_page(
     page.form = ServiceInput::from_service(&service);
     page.packs = catalog::packs_of(conn, id)?;
     page.keys = crate::provider_keys::of_service(conn, id)?;
+    page.usage_prices = usage_prices::of_service(conn, id)?;
     page.service = Some(service);
     Ok(page)
 }
@@ -160,6 +185,42 @@ pub async fn update_service(
     match outcome {
         None => Ok(page::see_other(format!(
             "/admin/catalog/services/{id}?saved=1"
+        ))),
+        Some(page) => page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct UsagePriceForm {
+    #[serde(default)]
+    credits: String,
+}
+
+/// `POST /admin/catalog/services/{id}/usage-prices/{unit}`: sets what one unit costs (audited).
+pub async fn set_usage_price(
+    state: web::Data<AppState>,
+    operator: PlatformOperator,
+    path: web::Path<(ServiceId, String)>,
+    CsrfForm(form): CsrfForm<UsagePriceForm>,
+) -> Result<HttpResponse, AppError> {
+    let ((id, unit), nav) = (path.into_inner(), Nav::for_user(&operator.0));
+    let operator = operator.operator();
+    let outcome = with_conn(&state, move |conn| {
+        match usage_prices::update(conn, &operator, id, &unit, &form.credits) {
+            Ok(_) => Ok(None),
+            Err(FormError::Invalid(errors)) => {
+                let mut page = service_page(conn, nav, id)?;
+                let message = errors.get("credits").cloned().unwrap_or_default();
+                page.usage_price_error = Some((unit, form.credits, message));
+                Ok(Some(page))
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await?;
+    match outcome {
+        None => Ok(page::see_other(format!(
+            "/admin/catalog/services/{id}?saved=1#usage-prices"
         ))),
         Some(page) => page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY),
     }
