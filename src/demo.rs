@@ -116,6 +116,7 @@ fn demo_contacts() -> Vec<ContactInput> {
                 phone: phone.unwrap_or_default().to_string(),
                 mobile: mobile.unwrap_or_default().to_string(),
                 country: country.to_string(),
+                ..ContactInput::default()
             },
         )
         .collect()

@@ -56,6 +56,9 @@ pub enum Enriched {
     Charged(Credits),
     /// The contact has this company already: nothing to pay.
     AlreadyEnriched,
+    /// The directory did not answer: the credit stays held and the worker tries again; the
+    /// contact is filled (and the credit captured) when it answers.
+    UnderWay,
     /// Too few credits: only the website and logo were filled in, nothing spent.
     WebsiteAndLogoOnly {
         account_id: AccountId,
@@ -125,17 +128,22 @@ pub fn enrich(
                 available,
             });
         }
+        // A company id the directory never had: nothing was held or written.
+        Err(MeteringError::Database(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            _,
+        ))) => return Err(EnrichError::CompanyNotFound),
         Err(e) => return Err(e.into()),
     };
     let worker = PartnerAutocompleteWorker(directory.clone());
-    let finished = metering::run(conn, &worker, job.id)?;
-    let done: i64 = enrichments::table
+    metering::run(conn, &worker, job.id)?;
+    let status: String = enrichments::table
         .filter(enrichments::job_id.eq(job.id))
-        .filter(enrichments::status.eq("done"))
-        .count()
-        .get_result(conn)?;
-    match (finished, done) {
-        (_, 1) => Ok(Enriched::Charged(price)),
+        .select(enrichments::status)
+        .first(conn)?;
+    match status.as_str() {
+        "done" => Ok(Enriched::Charged(price)),
+        "pending" => Ok(Enriched::UnderWay),
         _ => Err(EnrichError::CompanyNotFound),
     }
 }

@@ -43,6 +43,7 @@ diesel::table! {
         employees -> Nullable<Int4>,
         logo_svg -> Nullable<Text>,
         directory_company_id -> Nullable<Int8>,
+        is_company -> Bool,
     }
 }
 

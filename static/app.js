@@ -144,3 +144,150 @@ document.addEventListener("submit", (event) => {
   leads.addEventListener("input", update);
   contacts.addEventListener("input", update);
 })();
+
+// Partner Autocomplete in the contact form: while "Is a company" is ticked, typing 3 letters
+// of the name (or a VAT number) suggests companies in an ARIA 1.2 combobox (arrow keys, Enter,
+// Escape). Choosing one fills the name and country and marks the contact to be enriched on
+// save (paid); typing again cancels that choice.
+(() => {
+  const name = document.querySelector("input[data-suggest]");
+  const isCompany = document.getElementById("is_company");
+  const list = document.getElementById("company-suggestions");
+  const chosen = document.getElementById("enrich_with");
+  const notice = document.getElementById("enrich-notice");
+  if (!name || !isCompany || !list || !chosen || !notice) return;
+  let suggestions = [];
+  let active = -1;
+  let timer = null;
+  let controller = null;
+
+  name.setAttribute("role", "combobox");
+  name.setAttribute("aria-autocomplete", "list");
+  name.setAttribute("aria-controls", list.id);
+  name.setAttribute("aria-expanded", "false");
+
+  const close = () => {
+    list.hidden = true;
+    list.replaceChildren();
+    suggestions = [];
+    active = -1;
+    name.setAttribute("aria-expanded", "false");
+    name.removeAttribute("aria-activedescendant");
+  };
+  const highlight = (index) => {
+    active = index;
+    list.querySelectorAll("[role=option]").forEach((option, i) => {
+      option.setAttribute("aria-selected", String(i === index));
+    });
+    if (index >= 0) {
+      name.setAttribute("aria-activedescendant", `company-option-${index}`);
+      list.children[index].scrollIntoView({ block: "nearest" });
+    } else {
+      name.removeAttribute("aria-activedescendant");
+    }
+  };
+  const showNotice = (company) => {
+    notice.replaceChildren();
+    notice.append(`Saving enriches this contact with ${company.name} for ${name.dataset.price} credit: address, VAT, website, phone, industry, size and logo. `);
+    const undo = document.createElement("button");
+    undo.type = "button";
+    undo.className = "link-button";
+    undo.textContent = "Do not enrich";
+    undo.addEventListener("click", () => {
+      chosen.value = "";
+      notice.hidden = true;
+      name.focus();
+    });
+    notice.append(undo);
+    notice.hidden = false;
+  };
+  const choose = (index) => {
+    const company = suggestions[index];
+    if (!company) return;
+    name.value = company.name;
+    chosen.value = String(company.id);
+    const country = document.getElementById("country");
+    if (country && !country.value) country.value = company.country;
+    const companyField = document.getElementById("company");
+    if (companyField && !companyField.value) companyField.value = company.name;
+    close();
+    showNotice(company);
+  };
+  const render = () => {
+    list.replaceChildren();
+    suggestions.forEach((company, i) => {
+      const option = document.createElement("li");
+      option.id = `company-option-${i}`;
+      option.setAttribute("role", "option");
+      option.setAttribute("aria-selected", "false");
+      const title = document.createElement("span");
+      title.className = "suggestion-name";
+      title.textContent = company.name;
+      const where = document.createElement("span");
+      where.className = "suggestion-meta";
+      where.textContent = [company.city, company.country, company.vat].filter(Boolean).join(" · ");
+      option.append(title, where);
+      // mousedown, not click: it comes before the field's blur closes the list.
+      option.addEventListener("mousedown", (event) => {
+        event.preventDefault();
+        choose(i);
+      });
+      list.append(option);
+    });
+    const open = suggestions.length > 0;
+    list.hidden = !open;
+    name.setAttribute("aria-expanded", String(open));
+    active = -1;
+  };
+  const lookUp = async () => {
+    const typed = name.value.trim();
+    if (!isCompany.checked || typed.length < 3) {
+      close();
+      return;
+    }
+    if (controller) controller.abort();
+    controller = new AbortController();
+    try {
+      const url = `${name.dataset.suggest}?q=${encodeURIComponent(typed)}`;
+      const answer = await fetch(url, { signal: controller.signal, headers: { Accept: "application/json" } });
+      if (!answer.ok) { close(); return; }
+      suggestions = await answer.json();
+      render();
+    } catch (error) {
+      if (error.name !== "AbortError") close();
+    }
+  };
+
+  name.addEventListener("input", () => {
+    if (chosen.value) {
+      chosen.value = "";
+      notice.hidden = true;
+    }
+    clearTimeout(timer);
+    timer = setTimeout(lookUp, 200);
+  });
+  name.addEventListener("keydown", (event) => {
+    if (list.hidden) return;
+    if (event.key === "ArrowDown") {
+      event.preventDefault();
+      highlight((active + 1) % suggestions.length);
+    } else if (event.key === "ArrowUp") {
+      event.preventDefault();
+      highlight(active <= 0 ? suggestions.length - 1 : active - 1);
+    } else if (event.key === "Enter" && active >= 0) {
+      event.preventDefault();
+      choose(active);
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      close();
+    }
+  });
+  name.addEventListener("blur", () => setTimeout(close, 150));
+  isCompany.addEventListener("change", () => {
+    if (!isCompany.checked) {
+      close();
+      chosen.value = "";
+      notice.hidden = true;
+    }
+  });
+})();

@@ -3,4 +3,5 @@ DROP TABLE lead_contacts;
 DROP TABLE leads;
 DROP TABLE lead_requests;
 ALTER TABLE enrichments DROP COLUMN price;
+ALTER TABLE contacts DROP COLUMN is_company;
 DROP TABLE usage_prices;

@@ -10,6 +10,11 @@ CREATE TABLE usage_prices (
     PRIMARY KEY (service_id, unit)
 );
 
+-- A contact that is a company (Odoo's "Company" type): Partner Autocomplete suggests
+-- companies while its name is typed.
+ALTER TABLE contacts ADD COLUMN is_company BOOLEAN NOT NULL DEFAULT false;
+UPDATE contacts SET is_company = true WHERE directory_company_id IS NOT NULL;
+
 -- Enrichments keep the price they were held at.
 ALTER TABLE enrichments ADD COLUMN price BIGINT NOT NULL DEFAULT 10000 CHECK (price >= 0);
 ALTER TABLE enrichments ALTER COLUMN price DROP DEFAULT;

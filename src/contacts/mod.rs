@@ -31,6 +31,7 @@ pub struct Contact {
     pub employees: Option<i32>,
     pub logo_svg: Option<String>,
     pub directory_company_id: Option<i64>,
+    pub is_company: bool,
 }
 
 /// A note in a contact's chatter other than an SMS (an enrichment, …).
@@ -104,6 +105,7 @@ pub fn apply_company(
                 contacts::employees.eq(company.employees),
                 contacts::logo_svg.eq(company.logo_svg()),
                 contacts::directory_company_id.eq(company.id),
+                contacts::is_company.eq(true),
                 contacts::updated_at.eq(diesel::dsl::now),
             ))
             .execute(conn)?;
@@ -139,11 +141,20 @@ pub struct ContactInput {
     pub mobile: String,
     #[serde(default)]
     pub country: String,
+    /// The "Is a company" checkbox.
+    #[serde(default)]
+    pub is_company: Option<String>,
+    /// The directory company picked from Partner Autocomplete's suggestions: saving enriches
+    /// the contact with it (paid).
+    #[serde(default)]
+    pub enrich_with: String,
 }
 
 impl ContactInput {
     pub fn from_contact(c: &Contact) -> Self {
         ContactInput {
+            is_company: c.is_company.then(|| "on".into()),
+            enrich_with: String::new(),
             name: c.name.clone(),
             company: c.company.clone().unwrap_or_default(),
             email: c.email.clone().unwrap_or_default(),
@@ -174,6 +185,7 @@ pub struct ValidContact {
     pub phone: Option<String>,
     pub mobile: Option<String>,
     pub country: Option<String>,
+    pub is_company: bool,
 }
 
 fn optional(text: &str) -> Option<String> {
@@ -224,7 +236,16 @@ impl ContactInput {
             phone,
             mobile,
             country,
+            is_company: self.is_company.is_some(),
         })
+    }
+
+    /// The directory company to enrich with on save, for a company contact.
+    pub fn company_to_enrich(&self) -> Option<i64> {
+        self.is_company
+            .as_ref()
+            .and_then(|_| self.enrich_with.trim().parse().ok())
+            .filter(|id: &i64| *id > 0)
     }
 }
 

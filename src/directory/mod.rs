@@ -49,6 +49,17 @@ impl Company {
     }
 }
 
+/// An industry's NACE section as people read it: "Manufacturing (NACE C)".
+pub fn industry_label(code: &str) -> String {
+    generate::INDUSTRIES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or_else(
+            || code.to_string(),
+            |(c, name)| format!("{name} (NACE {c})"),
+        )
+}
+
 /// One of a company's people.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = directory_people, check_for_backend(diesel::pg::Pg))]

@@ -11,6 +11,7 @@ use crate::contacts::{self, Contact, ContactErrors, ContactInput, phone};
 use crate::error::AppError;
 use crate::ids::ContactId;
 use crate::pagination::Page;
+use crate::partner_autocomplete::Enriched;
 use crate::web::state::{AppState, with_conn};
 use page::Nav;
 
@@ -75,6 +76,9 @@ struct ShowPage {
     events: Vec<contacts::ContactEvent>,
     /// Set after an enrichment that found too few credits: the account to buy for.
     short_of_credits: Option<crate::ids::AccountId>,
+    /// What came of an enrichment asked with the form: "under-way" (the directory has not
+    /// answered yet) or "failed".
+    enrichment: Option<String>,
 }
 
 impl ShowPage {
@@ -86,6 +90,7 @@ impl ShowPage {
 #[derive(Deserialize)]
 pub struct ShowQuery {
     short: Option<crate::ids::AccountId>,
+    enrichment: Option<String>,
 }
 
 pub async fn show(
@@ -108,6 +113,7 @@ pub async fn show(
         chatter,
         events,
         short_of_credits: query.short,
+        enrichment: query.enrichment.clone(),
     })
 }
 
@@ -167,36 +173,110 @@ pub async fn enrich(
     path: web::Path<ContactId>,
     CsrfForm(form): CsrfForm<EnrichForm>,
 ) -> Result<HttpResponse, AppError> {
-    use crate::partner_autocomplete::{EnrichError, Enriched};
     let (id, database_id, user_id) = (path.into_inner(), current.user.database_id, current.user.id);
     let directory = state.directory.clone();
-    let outcome = with_conn(
-        &state,
-        move |conn| match crate::partner_autocomplete::enrich(
-            conn,
-            &directory,
-            database_id,
-            user_id,
-            id,
-            form.company_id,
-        ) {
-            Ok(outcome) => Ok(outcome),
-            Err(EnrichError::ContactNotFound | EnrichError::CompanyNotFound) => {
-                Err(AppError::NotFound)
-            }
-            Err(EnrichError::Database(e)) => Err(e.into()),
-            Err(e) => Err(AppError::Internal(e.to_string())),
-        },
-    )
+    let outcome = with_conn(&state, move |conn| {
+        enrich_contact(conn, &directory, database_id, user_id, id, form.company_id)
+    })
     .await?;
-    Ok(match outcome {
+    Ok(after_enrichment(id, outcome))
+}
+
+fn enrich_contact(
+    conn: &mut crate::db::DbConn,
+    directory: &std::sync::Arc<dyn crate::directory::provider::CompanyDirectory>,
+    database_id: crate::ids::DatabaseId,
+    user_id: crate::ids::UserId,
+    contact_id: ContactId,
+    company_id: i64,
+) -> Result<Enriched, AppError> {
+    use crate::partner_autocomplete::EnrichError;
+    match crate::partner_autocomplete::enrich(
+        conn,
+        directory,
+        database_id,
+        user_id,
+        contact_id,
+        company_id,
+    ) {
+        Ok(outcome) => Ok(outcome),
+        Err(EnrichError::ContactNotFound | EnrichError::CompanyNotFound) => Err(AppError::NotFound),
+        Err(EnrichError::Database(e)) => Err(e.into()),
+        Err(e) => Err(AppError::Internal(e.to_string())),
+    }
+}
+
+/// Where the browser goes after an enrichment: the contact, with what came of it.
+fn after_enrichment(id: ContactId, outcome: Enriched) -> HttpResponse {
+    match outcome {
         Enriched::WebsiteAndLogoOnly { account_id, .. } => {
             page::see_other(format!("/contacts/{id}?short={account_id}#enrichment"))
+        }
+        Enriched::UnderWay => {
+            page::see_other(format!("/contacts/{id}?enrichment=under-way#enrichment"))
         }
         Enriched::Charged(_) | Enriched::AlreadyEnriched => {
             page::see_other(format!("/contacts/{id}#chatter"))
         }
+    }
+}
+
+/// Where the browser goes after saving the contact form: the contact, with what came of the
+/// enrichment it asked for. The contact is saved whatever the enrichment's fate.
+fn after_save(id: ContactId, enriched: Option<Result<Enriched, AppError>>) -> HttpResponse {
+    match enriched {
+        None => page::see_other(format!("/contacts/{id}")),
+        Some(Ok(outcome)) => after_enrichment(id, outcome),
+        Some(Err(e)) => {
+            tracing::warn!(contact = %id, "saved, but not enriched: {e}");
+            page::see_other(format!("/contacts/{id}?enrichment=failed#enrichment"))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SuggestQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// A suggestion as the contact form's script shows it.
+#[derive(serde::Serialize)]
+struct Suggestion {
+    id: i64,
+    name: String,
+    city: String,
+    country: String,
+    vat: Option<String>,
+    website: String,
+}
+
+/// `GET /companies/suggest?q=`: Partner Autocomplete's suggestions as JSON, for the contact
+/// form's script (free; signed-in users only).
+pub async fn suggest(
+    state: web::Data<AppState>,
+    _current: CurrentUser,
+    query: web::Query<SuggestQuery>,
+) -> Result<HttpResponse, AppError> {
+    let directory = state.directory.clone();
+    let typed = query.into_inner().q;
+    let companies = web::block(move || {
+        crate::partner_autocomplete::suggest(directory.as_ref(), &typed)
+            .map_err(|e| AppError::Unavailable(e.to_string()))
     })
+    .await??;
+    let suggestions: Vec<Suggestion> = companies
+        .into_iter()
+        .map(|c| Suggestion {
+            id: c.id,
+            name: c.full_name(),
+            website: c.website(),
+            city: c.city,
+            country: c.country_code,
+            vat: c.vat,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(suggestions))
 }
 
 #[derive(Template)]
@@ -207,29 +287,47 @@ struct FormPage {
     id: Option<ContactId>,
     input: ContactInput,
     errors: ContactErrors,
+    /// What an enrichment costs now (Partner Autocomplete's price in the catalog).
+    enrichment_price: crate::credits::Credits,
 }
 
-fn form_page(
+async fn form_page(
+    state: &AppState,
     current: &CurrentUser,
     id: Option<ContactId>,
     input: ContactInput,
     errors: ContactErrors,
-) -> FormPage {
-    FormPage {
+) -> Result<FormPage, AppError> {
+    let enrichment_price = with_conn(state, |conn| {
+        Ok(crate::catalog::usage_prices::price(
+            conn,
+            crate::partner_autocomplete::SERVICE,
+            crate::catalog::usage_prices::ENRICHMENT,
+        )?)
+    })
+    .await?;
+    Ok(FormPage {
         nav: Nav::for_user(current),
         id,
         input,
         errors,
-    }
+        enrichment_price,
+    })
 }
 
-pub async fn new_form(current: CurrentUser) -> Result<HttpResponse, AppError> {
-    page::render(&form_page(
+pub async fn new_form(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+) -> Result<HttpResponse, AppError> {
+    let page = form_page(
+        &state,
         &current,
         None,
         ContactInput::default(),
         ContactErrors::default(),
-    ))
+    )
+    .await?;
+    page::render(&page)
 }
 
 pub async fn create(
@@ -240,18 +338,20 @@ pub async fn create(
     let valid = match input.validate() {
         Ok(valid) => valid,
         Err(errors) => {
-            return page::render_with_status(
-                &form_page(&current, None, input, errors),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            );
+            let page = form_page(&state, &current, None, input, errors).await?;
+            return page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    let database_id = current.user.database_id;
-    let contact = with_conn(&state, move |conn| {
-        Ok(contacts::create(conn, database_id, &valid)?)
+    let (database_id, user_id) = (current.user.database_id, current.user.id);
+    let (directory, enrich_with) = (state.directory.clone(), input.company_to_enrich());
+    let (id, enriched) = with_conn(&state, move |conn| {
+        let id = contacts::create(conn, database_id, &valid)?.id;
+        let enriched = enrich_with
+            .map(|company| enrich_contact(conn, &directory, database_id, user_id, id, company));
+        Ok((id, enriched))
     })
     .await?;
-    Ok(page::see_other(format!("/contacts/{}", contact.id)))
+    Ok(after_save(id, enriched))
 }
 
 pub async fn edit_form(
@@ -264,12 +364,15 @@ pub async fn edit_form(
         contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)
     })
     .await?;
-    page::render(&form_page(
+    let page = form_page(
+        &state,
         &current,
         Some(id),
         ContactInput::from_contact(&contact),
         ContactErrors::default(),
-    ))
+    )
+    .await?;
+    page::render(&page)
 }
 
 pub async fn update(
@@ -287,17 +390,19 @@ pub async fn update(
                 contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)
             })
             .await?;
-            return page::render_with_status(
-                &form_page(&current, Some(id), input, errors),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            );
+            let page = form_page(&state, &current, Some(id), input, errors).await?;
+            return page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    with_conn(&state, move |conn| {
-        contacts::update(conn, database_id, id, &valid)?.ok_or(AppError::NotFound)
+    let user_id = current.user.id;
+    let (directory, enrich_with) = (state.directory.clone(), input.company_to_enrich());
+    let enriched = with_conn(&state, move |conn| {
+        contacts::update(conn, database_id, id, &valid)?.ok_or(AppError::NotFound)?;
+        Ok(enrich_with
+            .map(|company| enrich_contact(conn, &directory, database_id, user_id, id, company)))
     })
     .await?;
-    Ok(page::see_other(format!("/contacts/{id}")))
+    Ok(after_save(id, enriched))
 }
 
 pub async fn delete(

@@ -84,19 +84,6 @@ struct ShowPage {
     events: Vec<LeadEvent>,
 }
 
-impl ShowPage {
-    fn industry_name(&self, code: &str) -> String {
-        industry_name(code)
-    }
-}
-
-fn industry_name(code: &str) -> String {
-    INDUSTRIES.iter().find(|(c, _)| *c == code).map_or_else(
-        || code.to_string(),
-        |(c, name)| format!("{name} (NACE {c})"),
-    )
-}
-
 pub async fn show(
     state: web::Data<AppState>,
     current: CurrentUser,
@@ -284,7 +271,7 @@ impl RequestPage {
             self.request
                 .industries
                 .iter()
-                .map(|c| industry_name(c))
+                .map(|c| crate::directory::industry_label(c))
                 .collect::<Vec<_>>()
                 .join(", ")
         }

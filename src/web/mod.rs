@@ -61,6 +61,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(contacts::find_company),
         )
         .route("/contacts/{id}/enrich", web::post().to(contacts::enrich))
+        .route("/companies/suggest", web::get().to(contacts::suggest))
         .route("/contacts/{id}/sms", web::get().to(sms::dialog))
         .route("/contacts/{id}/sms", web::post().to(sms::send))
         .route("/leads", web::get().to(leads::list))

@@ -476,3 +476,169 @@ async fn odoos_buy_credits_link_plain_and_hashed_in_a_browser() {
     heading_is(&client, "Account not found").await;
     client.close().await.unwrap();
 }
+
+/// The Account Information page of the signed-in user's `service` (from View My Services).
+async fn account_information_of(client: &Client, base: &str, service: &str) -> String {
+    client.goto(&format!("{base}/iap/accounts")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::LinkText(service))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    heading_is(client, "Account Information").await;
+    client.current_url().await.unwrap().to_string()
+}
+
+#[tokio::test]
+async fn partner_autocomplete_suggests_as_you_type_and_enriches_for_one_credit() {
+    use fantoccini::key::Key;
+    let db = TestDb::new();
+    let target = {
+        let mut conn = db.conn();
+        iap_credits::directory::company(&mut conn, 4321)
+            .unwrap()
+            .unwrap()
+    };
+    let (_processes, client, base) = start(&db).await;
+    client.goto(&format!("{base}/login")).await.unwrap();
+    type_into(&client, "#email", "user@demo.test").await;
+    type_into(&client, "#password", "demo-password").await;
+    click(&client, "form.stacked button[type=submit]").await;
+    heading_is(&client, "IAP Account").await;
+    let account_url = account_information_of(&client, &base, "Partner Autocomplete").await;
+    let before: i64 = balance(&client, &account_url).await.parse().unwrap();
+
+    client.goto(&format!("{base}/contacts/new")).await.unwrap();
+    heading_is(&client, "New contact").await;
+    click(&client, "#is_company").await;
+    type_into(&client, "#name", &target.name).await;
+    let suggestions = text_when(&client, "#company-suggestions", |t| {
+        t.contains(&target.full_name())
+    })
+    .await;
+    let name = client.find(Locator::Css("#name")).await.unwrap();
+    assert_eq!(
+        name.attr("aria-expanded").await.unwrap().as_deref(),
+        Some("true")
+    );
+    // Down to the company with the keyboard, then Enter.
+    let options = client
+        .find_all(Locator::Css("#company-suggestions [role=option]"))
+        .await
+        .unwrap();
+    let mut index = None;
+    for (i, option) in options.iter().enumerate() {
+        let text = option.text().await.unwrap();
+        if text.contains(&target.full_name()) && text.contains(&target.city) {
+            index = Some(i);
+            break;
+        }
+    }
+    let index = index.unwrap_or_else(|| panic!("{} not in {suggestions}", target.full_name()));
+    for _ in 0..=index {
+        name.send_keys(&char::from(Key::Down).to_string())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        name.attr("aria-activedescendant").await.unwrap(),
+        Some(format!("company-option-{index}"))
+    );
+    snapshot(&client, "10-partner-autocomplete").await;
+    name.send_keys(&char::from(Key::Enter).to_string())
+        .await
+        .unwrap();
+    let notice = text_when(&client, "#enrich-notice", |t| {
+        t.starts_with("Saving enriches")
+    })
+    .await;
+    assert!(notice.contains(&target.full_name()), "{notice}");
+    assert_eq!(
+        name.prop("value").await.unwrap().as_deref(),
+        Some(target.full_name().as_str())
+    );
+    click(&client, "form.stacked button.primary[type=submit]").await;
+    heading_is(&client, &target.full_name()).await;
+    let facts = text(&client, "dl.facts").await;
+    assert!(facts.contains(&target.domain), "{facts}");
+    assert!(facts.contains(&target.city), "{facts}");
+    if let Some(vat) = &target.vat {
+        assert!(facts.contains(vat), "{facts}");
+    }
+    let chatter = text(&client, "#chatter").await;
+    assert!(
+        chatter.contains("Enriched with Partner Autocomplete"),
+        "{chatter}"
+    );
+    snapshot(&client, "11-enriched-contact").await;
+    let after: i64 = balance(&client, &account_url).await.parse().unwrap();
+    assert_eq!(before - after, 1, "one credit gone");
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn generating_five_leads_with_two_contacts_shows_the_leads_and_the_exact_cost() {
+    let db = TestDb::new();
+    let (_processes, client, base) = start(&db).await;
+    client.goto(&format!("{base}/login")).await.unwrap();
+    type_into(&client, "#email", "user@demo.test").await;
+    type_into(&client, "#password", "demo-password").await;
+    click(&client, "form.stacked button[type=submit]").await;
+    heading_is(&client, "IAP Account").await;
+    let account_url = account_information_of(&client, &base, "Lead Generation").await;
+    let before: i64 = balance(&client, &account_url).await.parse().unwrap();
+
+    client
+        .wait()
+        .for_element(Locator::LinkText("Leads"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    heading_is(&client, "Leads").await;
+    click(&client, "a.button.primary[href='/leads/generate']").await;
+    heading_is(&client, "Generate Leads").await;
+    type_into(&client, "#leads", "5").await;
+    type_into(&client, "#contacts", "2").await;
+    // The maximum, live: 5 × (1 + 2).
+    text_when(&client, "#max-cost", |t| t == "15").await;
+    type_into(&client, "#contacts", "9").await;
+    text_when(&client, "#max-cost", |t| t == "—").await;
+    type_into(&client, "#contacts", "2").await;
+    text_when(&client, "#max-cost", |t| t == "15").await;
+    click(&client, "input[name=country][value=NL]").await;
+    snapshot(&client, "12-generate-leads").await;
+    click(&client, "#generate button.primary[type=submit]").await;
+    let found = text_when(&client, "main .alert", |t| t.starts_with("Found")).await;
+    // "Found 5 companies and N contacts for X credits."
+    let words: Vec<&str> = found.split_whitespace().collect();
+    assert_eq!(words[1], "5", "{found}");
+    let contacts: i64 = words[4].parse().unwrap();
+    let cost: i64 = words[words.len() - 2].parse().unwrap();
+    assert!(contacts <= 10, "{found}");
+    assert_eq!(cost, 5 + contacts, "{found}");
+    snapshot(&client, "13-lead-request").await;
+    let leads = client
+        .find_all(Locator::Css("main ul li a[href^='/leads/']"))
+        .await
+        .unwrap();
+    assert_eq!(leads.len(), 5);
+    leads[0].click().await.unwrap();
+    text_when(&client, "#chatter", |t| {
+        t.contains("Generated by Lead Generation")
+    })
+    .await;
+    client.goto(&format!("{base}/leads")).await.unwrap();
+    let rows = client
+        .find_all(Locator::Css("table.list tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 5);
+    let after: i64 = balance(&client, &account_url).await.parse().unwrap();
+    assert_eq!(before - after, cost, "exactly the cost shown");
+    client.close().await.unwrap();
+}

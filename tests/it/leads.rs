@@ -594,6 +594,7 @@ async fn the_operator_sees_both_services_used_and_edits_their_prices() {
             phone: None,
             mobile: None,
             country: None,
+            is_company: true,
         },
     )
     .unwrap();

@@ -25,6 +25,7 @@ fn company_contact(conn: &mut diesel::PgConnection, customer: &Customer, name: &
             phone: None,
             mobile: None,
             country: None,
+            is_company: true,
         },
     )
     .unwrap()
@@ -172,4 +173,97 @@ async fn find_company_and_enrich_work_without_javascript() {
 
 fn urlencode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[actix_web::test]
+async fn the_contact_form_enriches_a_company_picked_from_the_suggestions() {
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let customer = Customer::named(&mut conn, "Formers", Subscription::None);
+    customer.user(&mut conn, "fay@formers.test", Role::User);
+    let account = customer.funded(&mut conn, "partner-autocomplete", "3");
+    let target = iap_credits::directory::company(&mut conn, 999)
+        .unwrap()
+        .unwrap();
+    // Suggestions are for signed-in users only.
+    let anonymous = app.browser().get("/companies/suggest?q=abc").await;
+    assert_ne!(anonymous.status, StatusCode::OK);
+    let browser = app.browser();
+    browser.sign_in("fay@formers.test", PASSWORD).await;
+    let form = browser.get("/contacts/new").await;
+    assert!(form.body.contains("Is a company"));
+    assert!(form.body.contains("data-suggest=\"/companies/suggest\""));
+    let suggested = browser
+        .get(&format!("/companies/suggest?q={}", urlencode(&target.name)))
+        .await;
+    assert_eq!(suggested.status, StatusCode::OK);
+    let found: serde_json::Value = serde_json::from_str(&suggested.body).unwrap();
+    assert!(
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == target.id && s["name"] == target.full_name().as_str()),
+        "{found}"
+    );
+    if let Some(vat) = &target.vat {
+        let by_vat = browser.get(&format!("/companies/suggest?q={vat}")).await;
+        assert!(by_vat.body.contains(&format!("\"id\":{}", target.id)));
+    }
+    assert_eq!(browser.get("/companies/suggest?q=ab").await.body, "[]");
+
+    // Saved with the pick: created and enriched, 1 credit.
+    let created = browser
+        .submit(
+            "/contacts/new",
+            "/contacts/new",
+            &[
+                ("is_company", "on"),
+                ("name", &target.full_name()),
+                ("enrich_with", &target.id.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER);
+    assert!(
+        created.location().ends_with("#chatter"),
+        "{}",
+        created.location()
+    );
+    let page = browser.get(created.location()).await;
+    assert!(page.body.contains("Enriched with Partner Autocomplete"));
+    assert!(page.body.contains(&target.domain));
+    assert_eq!(reload(&mut conn, account.id).balance, c("2"));
+
+    // A pick the directory never had: the contact is saved, nothing is charged, and it says so.
+    let unknown = browser
+        .submit(
+            "/contacts/new",
+            "/contacts/new",
+            &[
+                ("is_company", "on"),
+                ("name", "Ghost Ltd"),
+                ("enrich_with", "99999999"),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::SEE_OTHER);
+    assert!(unknown.location().contains("enrichment=failed"));
+    let page = browser.get(unknown.location()).await;
+    assert!(page.body.contains("could not be found in the directory"));
+    assert_eq!(reload(&mut conn, account.id).balance, c("2"));
+    // Not a company: the pick is ignored.
+    let person = browser
+        .submit(
+            "/contacts/new",
+            "/contacts/new",
+            &[
+                ("name", "Just A Person"),
+                ("enrich_with", &target.id.to_string()),
+            ],
+        )
+        .await;
+    assert!(!person.location().contains('#'));
+    assert_eq!(reload(&mut conn, account.id).balance, c("2"));
+    assert_consistent(&mut conn);
 }

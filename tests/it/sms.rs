@@ -230,6 +230,7 @@ fn a_bad_number_is_not_charged_and_an_unreachable_one_is() {
             phone: None,
             mobile: Some("12ab".into()),
             country: None,
+            is_company: false,
         },
     )
     .unwrap()
