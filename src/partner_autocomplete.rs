@@ -148,6 +148,64 @@ pub fn enrich(
     }
 }
 
+/// What an enrichment asked by an Odoo database came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OdooEnriched {
+    /// The price was spent: the caller hands the company over.
+    Charged(Credits),
+    /// Too few credits: nothing was held or spent.
+    InsufficientCredits { available: Credits, needed: Credits },
+}
+
+/// Charges the database for the company an Odoo database asked to enrich with. The directory
+/// was asked first (the data is in hand, so nothing is charged for data that never came), then
+/// the price is held and captured on the common steps; Odoo keeps the data itself.
+pub fn enrich_for_odoo(
+    conn: &mut PgConnection,
+    directory: &Arc<dyn CompanyDirectory>,
+    database_id: DatabaseId,
+    company: &Company,
+) -> Result<OdooEnriched, EnrichError> {
+    let price = usage_prices::price(conn, SERVICE, usage_prices::ENRICHMENT)?;
+    let actor = Actor::system("odoo");
+    let description = format!("Partner Autocomplete (Odoo): {}", company.full_name());
+    let request = Request {
+        database_id,
+        service: SERVICE,
+        credits: price,
+        hold_ttl: hold_ttl(),
+        description: &description,
+        actor: &actor,
+    };
+    let begun = metering::begin(conn, &request, |conn, job| {
+        diesel::insert_into(enrichments::table)
+            .values((
+                enrichments::job_id.eq(job.id),
+                enrichments::database_id.eq(database_id),
+                enrichments::company_id.eq(company.id),
+                enrichments::price.eq(price),
+                enrichments::source.eq("odoo"),
+            ))
+            .execute(conn)
+    });
+    let job = match begun {
+        Ok((job, _)) => job,
+        Err(MeteringError::InsufficientCredits {
+            available, needed, ..
+        }) => return Ok(OdooEnriched::InsufficientCredits { available, needed }),
+        Err(e) => return Err(e.into()),
+    };
+    let worker = PartnerAutocompleteWorker(directory.clone());
+    let finished = metering::run(conn, &worker, job.id)?;
+    if finished.is_some_and(|j| j.status == metering::JobStatus::Done) {
+        Ok(OdooEnriched::Charged(price))
+    } else {
+        // Not finished now: give it up rather than charge later for an answer not sent.
+        metering::abandon(conn, &worker, job.id)?;
+        Err(EnrichError::CompanyNotFound)
+    }
+}
+
 /// An enrichment waiting for the directory: id, database, contact, company, asker, price.
 type PendingEnrichment = (
     i64,
@@ -170,6 +228,7 @@ impl PaidService for PartnerAutocompleteWorker {
         let pending: Vec<PendingEnrichment> = enrichments::table
             .filter(enrichments::job_id.eq(job.id))
             .filter(enrichments::status.eq("pending"))
+            .filter(enrichments::source.eq("contact"))
             .select((
                 enrichments::id,
                 enrichments::database_id,
@@ -179,6 +238,15 @@ impl PaidService for PartnerAutocompleteWorker {
                 enrichments::price,
             ))
             .load(conn)?;
+        // Asked by Odoo: the data was handed over with the request; nothing left to fetch.
+        diesel::update(
+            enrichments::table
+                .filter(enrichments::job_id.eq(job.id))
+                .filter(enrichments::status.eq("pending"))
+                .filter(enrichments::source.eq("odoo")),
+        )
+        .set(enrichments::status.eq("done"))
+        .execute(conn)?;
         for (id, database_id, contact_id, company_id, user_id, price) in pending {
             // Asked with no transaction open; the answer is saved in a short one.
             let company = self

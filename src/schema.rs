@@ -380,6 +380,7 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamptz,
         price -> Int8,
+        source -> Text,
     }
 }
 

@@ -18,6 +18,9 @@ UPDATE contacts SET is_company = true WHERE directory_company_id IS NOT NULL;
 -- Enrichments keep the price they were held at.
 ALTER TABLE enrichments ADD COLUMN price BIGINT NOT NULL DEFAULT 10000 CHECK (price >= 0);
 ALTER TABLE enrichments ALTER COLUMN price DROP DEFAULT;
+-- Asked from a contact of the app, or by an Odoo database (which keeps the data itself).
+ALTER TABLE enrichments ADD COLUMN source TEXT NOT NULL DEFAULT 'contact'
+    CHECK (source IN ('contact', 'odoo'));
 
 -- Lead Generation: one row per "Generate Leads" request, the service's records on the
 -- paid-service steps (one job per request). The maximum is held; what was found is captured.

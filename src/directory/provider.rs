@@ -137,3 +137,22 @@ pub fn mine(conn: &mut PgConnection, criteria: &MiningCriteria) -> QueryResult<V
         })
         .collect())
 }
+
+/// A provider that is never reachable: what a deployment without a directory contract has, and
+/// how tests see the app behave while the provider is down.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UnavailableDirectory;
+
+impl CompanyDirectory for UnavailableDirectory {
+    fn search(&self, _: &str) -> Result<Vec<Company>, DirectoryError> {
+        Err(DirectoryError("no directory is configured".into()))
+    }
+
+    fn enrich(&self, _: i64) -> Result<Option<Company>, DirectoryError> {
+        Err(DirectoryError("no directory is configured".into()))
+    }
+
+    fn mine(&self, _: &MiningCriteria) -> Result<Vec<MinedCompany>, DirectoryError> {
+        Err(DirectoryError("no directory is configured".into()))
+    }
+}

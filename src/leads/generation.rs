@@ -300,12 +300,24 @@ pub fn generate(
     user_id: UserId,
     request: &ValidLeadRequest,
 ) -> Result<LeadRequestId, GenerateError> {
+    generate_for(conn, directory, database_id, Some(user_id), request)
+}
+
+/// `generate` for a user of the database, or (`None`) for the database itself through Odoo's
+/// protocol.
+pub fn generate_for(
+    conn: &mut PgConnection,
+    directory: &Arc<dyn CompanyDirectory>,
+    database_id: DatabaseId,
+    user_id: Option<UserId>,
+    request: &ValidLeadRequest,
+) -> Result<LeadRequestId, GenerateError> {
     if let Some(existing) = by_form_key(conn, database_id, &request.form_key)? {
         return Ok(existing);
     }
     let prices = LeadPrices::current(conn)?;
     let maximum = prices.maximum(request.lead_count, request.contacts_per_company);
-    let actor = Actor::user(user_id);
+    let actor = user_id.map_or_else(|| Actor::system("odoo"), Actor::user);
     let description = format!("Lead Generation: up to {} leads", request.lead_count);
     let metered = Request {
         database_id,
@@ -380,6 +392,24 @@ fn by_form_key(
         .select(lead_requests::id)
         .first(conn)
         .optional()
+}
+
+/// Gives up the request's job if the directory has not answered yet (for a caller that must
+/// answer now): nothing is charged and the hold is released. Whether it was given up.
+pub fn give_up_if_pending(
+    conn: &mut PgConnection,
+    directory: &Arc<dyn CompanyDirectory>,
+    request_id: LeadRequestId,
+) -> Result<bool, GenerateError> {
+    let (job_id, status): (crate::ids::JobId, String) = lead_requests::table
+        .find(request_id)
+        .select((lead_requests::job_id, lead_requests::status))
+        .first(conn)?;
+    if status != "pending" {
+        return Ok(false);
+    }
+    metering::abandon(conn, &LeadGenerationWorker(directory.clone()), job_id)?;
+    Ok(true)
 }
 
 /// A request as its pages show it.

@@ -117,6 +117,20 @@ pub fn contacts_of(
         .load(conn)
 }
 
+/// The contacts of several leads in one query, by lead then id.
+pub fn contacts_of_leads(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    lead_ids: &[LeadId],
+) -> QueryResult<Vec<LeadContact>> {
+    lead_contacts::table
+        .filter(lead_contacts::database_id.eq(database_id))
+        .filter(lead_contacts::lead_id.eq_any(lead_ids))
+        .order((lead_contacts::lead_id, lead_contacts::id))
+        .select(LeadContact::as_select())
+        .load(conn)
+}
+
 /// The lead's chatter, newest first.
 pub fn events_of(
     conn: &mut PgConnection,

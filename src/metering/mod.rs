@@ -190,6 +190,17 @@ pub fn run(
     }
 }
 
+/// Gives up a job its own request still holds (a caller that must answer now and cannot wait
+/// for the worker's retries): what it used is captured, the rest released, the job closed
+/// failed. A job closed meanwhile is left as it is.
+pub fn abandon(
+    conn: &mut PgConnection,
+    service: &dyn PaidService,
+    job_id: JobId,
+) -> Result<Job, MeteringError> {
+    finish(conn, service, job_id, true)
+}
+
 fn lease() -> chrono::Duration {
     chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::MAX)
 }

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod credit_link;
+pub mod directory;
 pub mod iap;
 pub mod params;
 pub mod rpc;
@@ -25,13 +26,15 @@ pub struct Context {
     pub base_url: String,
     /// The SMS carrier.
     pub sms: std::sync::Arc<dyn crate::sms::gateway::SmsGateway>,
+    /// The company directory (Partner Autocomplete, lead mining).
+    pub directory: std::sync::Arc<dyn crate::directory::provider::CompanyDirectory>,
 }
 
 /// What a call runs.
 type CallFn = fn(&mut PgConnection, &Context, &Map<String, Value>) -> Result<Value, RpcError>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let calls: [(&str, CallFn); 11] = [
+    let calls: [(&str, CallFn); 16] = [
         ("/iap/1/balance", iap::balance),
         ("/iap/1/authorize", iap::authorize),
         ("/iap/1/capture", iap::capture),
@@ -50,6 +53,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         ("/api/sms/3/send", sms::send_v3),
         ("/iap/sms/3/send", sms::send_v3),
         ("/iap/sms/2/send", sms::send_v2),
+        // Under `iap.partner_autocomplete.endpoint` and `reveal.endpoint` (the same base URL).
+        ("/api/dnb/1/search_by_name", directory::search_by_name),
+        ("/api/dnb/1/search_by_vat", directory::search_by_vat),
+        ("/api/dnb/1/enrich_by_domain", directory::enrich_by_domain),
+        ("/api/dnb/1/enrich_by_duns", directory::enrich_by_duns),
+        (
+            "/iap/clearbit/1/lead_mining_request",
+            directory::lead_mining_request,
+        ),
     ];
     for (path, call) in calls {
         cfg.route(
@@ -84,6 +96,7 @@ async fn serve(
     let context = Context {
         base_url: state.base_url.clone(),
         sms: state.sms.clone(),
+        directory: state.directory.clone(),
     };
     let params = request.params;
     let outcome = web::block(move || {

@@ -345,6 +345,7 @@ fn random_values_in_any_odoo_call_are_an_odoo_error_that_changes_nothing() {
     let app = TestApp::new();
     let dbuuid = "8e2b6c4a-1d2f-11ef-9a3b-0242ac120002";
     let token = format!("{:032x}", 7u128);
+    let (pa_token, reveal_token) = (format!("{:032x}", 8u128), format!("{:032x}", 9u128));
     let (key, transaction) = {
         let mut conn = app.db.conn();
         let sms = iap_credits::catalog::service_by_slug(&mut conn, "sms")
@@ -356,6 +357,7 @@ fn random_values_in_any_odoo_call_are_an_odoo_error_that_changes_nothing() {
         let context = iap_credits::odoo::Context {
             base_url: "http://x".into(),
             sms: app.state.sms.clone(),
+            directory: app.state.directory.clone(),
         };
         let register = json!({"dbuuid": dbuuid, "account_token": token, "service_name": "sms"});
         iap_credits::odoo::iap::balance(&mut conn, &context, register.as_object().unwrap())
@@ -376,6 +378,16 @@ fn random_values_in_any_odoo_call_are_an_odoo_error_that_changes_nothing() {
         let held =
             iap_credits::odoo::iap::authorize(&mut conn, &context, params.as_object().unwrap())
                 .unwrap();
+        // The directory's services, their tokens met first by a balance call.
+        for (service, token) in [
+            ("partner_autocomplete", &pa_token),
+            ("reveal", &reveal_token),
+        ] {
+            let register =
+                json!({"dbuuid": dbuuid, "account_token": token, "service_name": service});
+            iap_credits::odoo::iap::balance(&mut conn, &context, register.as_object().unwrap())
+                .unwrap();
+        }
         (key, held.as_str().unwrap().to_string())
     };
     let calls: Vec<(&str, Value)> = vec![
@@ -403,6 +415,22 @@ fn random_values_in_any_odoo_call_are_an_odoo_error_that_changes_nothing() {
         (
             "/api/sms/3/send",
             json!({"account_token": token, "dbuuid": dbuuid, "webhook_url": "http://x/sms/status", "messages": [{"content": "hi", "numbers": [{"uuid": "u1", "number": "+32470123456"}]}]}),
+        ),
+        (
+            "/api/dnb/1/search_by_name",
+            json!({"db_uuid": dbuuid, "account_token": pa_token, "query": "Nova", "query_country_code": "BE"}),
+        ),
+        (
+            "/api/dnb/1/enrich_by_duns",
+            json!({"db_uuid": dbuuid, "account_token": pa_token, "duns": "000000042"}),
+        ),
+        (
+            "/api/dnb/1/enrich_by_domain",
+            json!({"db_uuid": dbuuid, "account_token": pa_token, "domain": "example.com"}),
+        ),
+        (
+            "/iap/clearbit/1/lead_mining_request",
+            json!({"dbuuid": dbuuid, "account_token": reveal_token, "data": {"lead_number": 1, "search_type": "people", "countries": ["BE"], "contact_number": 1, "industry_ids": ["C"]}}),
         ),
     ];
     let value = prop_oneof![

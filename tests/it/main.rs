@@ -25,6 +25,7 @@ mod mail_delivery;
 mod metering;
 mod migrations_and_seeding;
 mod odoo;
+mod odoo_directory;
 mod pages;
 mod partner_autocomplete;
 mod payments;

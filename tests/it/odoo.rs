@@ -17,22 +17,23 @@ use serde_json::{Value, json};
 use crate::fixtures::{assert_consistent, c};
 use crate::harness::{TestApp, TestDb};
 
-const DBUUID: &str = "8e2b6c4a-1d2f-11ef-9a3b-0242ac120002";
+pub(crate) const DBUUID: &str = "8e2b6c4a-1d2f-11ef-9a3b-0242ac120002";
 const OTHER_DBUUID: &str = "0f0f0f0f-1d2f-11ef-9a3b-0242ac120002";
-const INSUFFICIENT: &str = "odoo.addons.iap.tools.iap_tools.InsufficientCreditError";
+pub(crate) const INSUFFICIENT: &str = "odoo.addons.iap.tools.iap_tools.InsufficientCreditError";
 const ACCESS: &str = "odoo.exceptions.AccessError";
-const USER: &str = "odoo.exceptions.UserError";
+pub(crate) const USER: &str = "odoo.exceptions.UserError";
 
 /// What the calls use besides the database, as the server gives it.
 fn ctx() -> iap_credits::odoo::Context {
     iap_credits::odoo::Context {
         base_url: "http://x".into(),
         sms: Arc::new(iap_credits::sms::gateway::SimulatedCarrier::default()),
+        directory: Arc::new(iap_credits::directory::provider::UnavailableDirectory),
     }
 }
 
 /// A token as Odoo makes them: `uuid4().hex`.
-fn odoo_token() -> String {
+pub(crate) fn odoo_token() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
@@ -41,7 +42,11 @@ fn envelope(params: Value) -> String {
 }
 
 /// A call as `iap_jsonrpc` makes it: the result, or the error's `(data.name, data.message)`.
-async fn call(app: &TestApp, path: &str, params: Value) -> Result<Value, (String, String)> {
+pub(crate) async fn call(
+    app: &TestApp,
+    path: &str,
+    params: Value,
+) -> Result<Value, (String, String)> {
     let (status, body) = app.rpc(path, &envelope(params)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["jsonrpc"], "2.0");
@@ -58,7 +63,7 @@ async fn call(app: &TestApp, path: &str, params: Value) -> Result<Value, (String
     }
 }
 
-fn error_name(outcome: Result<Value, (String, String)>) -> String {
+pub(crate) fn error_name(outcome: Result<Value, (String, String)>) -> String {
     match outcome {
         Ok(result) => panic!("succeeded with {result}"),
         Err((name, _)) => name,
@@ -72,7 +77,7 @@ fn provider_key(conn: &mut PgConnection, slug: &str) -> String {
         .key
 }
 
-fn fund(conn: &mut PgConnection, token: &str, credits: &str) {
+pub(crate) fn fund(conn: &mut PgConnection, token: &str, credits: &str) {
     let account = ledger::accounts::by_token(conn, token).unwrap().unwrap();
     ledger::grant(
         conn,
@@ -85,7 +90,7 @@ fn fund(conn: &mut PgConnection, token: &str, credits: &str) {
     .unwrap();
 }
 
-fn available(conn: &mut PgConnection, token: &str) -> Credits {
+pub(crate) fn available(conn: &mut PgConnection, token: &str) -> Credits {
     ledger::accounts::by_token(conn, token)
         .unwrap()
         .unwrap()
