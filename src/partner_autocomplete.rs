@@ -66,6 +66,49 @@ pub enum Enriched {
     },
 }
 
+/// An enrichment as asked: for a contact of the app (and its user), or by an Odoo database.
+struct Asked {
+    database_id: DatabaseId,
+    company_id: i64,
+    price: Credits,
+    contact: Option<(ContactId, UserId)>,
+    description: String,
+}
+
+/// The common steps' first one: holds the price and records the enrichment, together.
+fn begin(conn: &mut PgConnection, asked: &Asked) -> Result<Job, MeteringError> {
+    let actor = match asked.contact {
+        Some((_, user_id)) => Actor::user(user_id),
+        None => Actor::system("odoo"),
+    };
+    let request = Request {
+        database_id: asked.database_id,
+        service: SERVICE,
+        credits: asked.price,
+        hold_ttl: hold_ttl(),
+        description: &asked.description,
+        actor: &actor,
+    };
+    let (job, _) = metering::begin(conn, &request, |conn, job| {
+        diesel::insert_into(enrichments::table)
+            .values((
+                enrichments::job_id.eq(job.id),
+                enrichments::database_id.eq(asked.database_id),
+                enrichments::contact_id.eq(asked.contact.map(|(c, _)| c)),
+                enrichments::company_id.eq(asked.company_id),
+                enrichments::requested_by.eq(asked.contact.map(|(_, u)| u)),
+                enrichments::price.eq(asked.price),
+                enrichments::source.eq(if asked.contact.is_some() {
+                    "contact"
+                } else {
+                    "odoo"
+                }),
+            ))
+            .execute(conn)
+    })?;
+    Ok(job)
+}
+
 /// Companies for what was typed (free).
 pub fn suggest(
     directory: &dyn CompanyDirectory,
@@ -89,30 +132,15 @@ pub fn enrich(
         return Ok(Enriched::AlreadyEnriched);
     }
     let price = usage_prices::price(conn, SERVICE, usage_prices::ENRICHMENT)?;
-    let actor = Actor::user(user_id);
-    let description = format!("Partner Autocomplete: {}", contact.name);
-    let request = Request {
+    let asked = Asked {
         database_id,
-        service: SERVICE,
-        credits: price,
-        hold_ttl: hold_ttl(),
-        description: &description,
-        actor: &actor,
+        company_id,
+        price,
+        contact: Some((contact_id, user_id)),
+        description: format!("Partner Autocomplete: {}", contact.name),
     };
-    let begun = metering::begin(conn, &request, |conn, job| {
-        diesel::insert_into(enrichments::table)
-            .values((
-                enrichments::job_id.eq(job.id),
-                enrichments::database_id.eq(database_id),
-                enrichments::contact_id.eq(contact_id),
-                enrichments::company_id.eq(company_id),
-                enrichments::requested_by.eq(user_id),
-                enrichments::price.eq(price),
-            ))
-            .execute(conn)
-    });
-    let job = match begun {
-        Ok((job, _)) => job,
+    let job = match begin(conn, &asked) {
+        Ok(job) => job,
         Err(MeteringError::InsufficientCredits {
             account_id,
             available,
@@ -167,29 +195,15 @@ pub fn enrich_for_odoo(
     company: &Company,
 ) -> Result<OdooEnriched, EnrichError> {
     let price = usage_prices::price(conn, SERVICE, usage_prices::ENRICHMENT)?;
-    let actor = Actor::system("odoo");
-    let description = format!("Partner Autocomplete (Odoo): {}", company.full_name());
-    let request = Request {
+    let asked = Asked {
         database_id,
-        service: SERVICE,
-        credits: price,
-        hold_ttl: hold_ttl(),
-        description: &description,
-        actor: &actor,
+        company_id: company.id,
+        price,
+        contact: None,
+        description: format!("Partner Autocomplete (Odoo): {}", company.full_name()),
     };
-    let begun = metering::begin(conn, &request, |conn, job| {
-        diesel::insert_into(enrichments::table)
-            .values((
-                enrichments::job_id.eq(job.id),
-                enrichments::database_id.eq(database_id),
-                enrichments::company_id.eq(company.id),
-                enrichments::price.eq(price),
-                enrichments::source.eq("odoo"),
-            ))
-            .execute(conn)
-    });
-    let job = match begun {
-        Ok((job, _)) => job,
+    let job = match begin(conn, &asked) {
+        Ok(job) => job,
         Err(MeteringError::InsufficientCredits {
             available, needed, ..
         }) => return Ok(OdooEnriched::InsufficientCredits { available, needed }),

@@ -286,11 +286,7 @@ async fn warn_me_reveals_threshold_and_warning_email() {
 async fn the_sms_dialog_counts_while_typing_and_the_chatter_shows_the_message() {
     let db = TestDb::new();
     let (_processes, client, base) = start(&db).await;
-    client.goto(&format!("{base}/login")).await.unwrap();
-    type_into(&client, "#email", "user@demo.test").await;
-    type_into(&client, "#password", "demo-password").await;
-    click(&client, "form.stacked button[type=submit]").await;
-    heading_is(&client, "IAP Account").await;
+    sign_in_as_user(&client, &base).await;
     client.goto(&format!("{base}/contacts")).await.unwrap();
     client
         .wait()
@@ -478,6 +474,15 @@ async fn odoos_buy_credits_link_plain_and_hashed_in_a_browser() {
     client.close().await.unwrap();
 }
 
+/// Signs in as the demo's user, who lands on View My Services.
+async fn sign_in_as_user(client: &Client, base: &str) {
+    client.goto(&format!("{base}/login")).await.unwrap();
+    type_into(client, "#email", "user@demo.test").await;
+    type_into(client, "#password", "demo-password").await;
+    click(client, "form.stacked button[type=submit]").await;
+    heading_is(client, "IAP Account").await;
+}
+
 /// The Account Information page of the signed-in user's `service` (from View My Services).
 async fn account_information_of(client: &Client, base: &str, service: &str) -> String {
     client.goto(&format!("{base}/iap/accounts")).await.unwrap();
@@ -504,11 +509,7 @@ async fn partner_autocomplete_suggests_as_you_type_and_enriches_for_one_credit()
             .unwrap()
     };
     let (_processes, client, base) = start(&db).await;
-    client.goto(&format!("{base}/login")).await.unwrap();
-    type_into(&client, "#email", "user@demo.test").await;
-    type_into(&client, "#password", "demo-password").await;
-    click(&client, "form.stacked button[type=submit]").await;
-    heading_is(&client, "IAP Account").await;
+    sign_in_as_user(&client, &base).await;
     let account_url = account_information_of(&client, &base, "Partner Autocomplete").await;
     let before: i64 = balance(&client, &account_url).await.parse().unwrap();
 
@@ -584,11 +585,7 @@ async fn partner_autocomplete_suggests_as_you_type_and_enriches_for_one_credit()
 async fn generating_five_leads_with_two_contacts_shows_the_leads_and_the_exact_cost() {
     let db = TestDb::new();
     let (_processes, client, base) = start(&db).await;
-    client.goto(&format!("{base}/login")).await.unwrap();
-    type_into(&client, "#email", "user@demo.test").await;
-    type_into(&client, "#password", "demo-password").await;
-    click(&client, "form.stacked button[type=submit]").await;
-    heading_is(&client, "IAP Account").await;
+    sign_in_as_user(&client, &base).await;
     let account_url = account_information_of(&client, &base, "Lead Generation").await;
     let before: i64 = balance(&client, &account_url).await.parse().unwrap();
 

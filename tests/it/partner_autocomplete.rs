@@ -267,3 +267,47 @@ async fn the_contact_form_enriches_a_company_picked_from_the_suggestions() {
     assert_eq!(reload(&mut conn, account.id).balance, c("2"));
     assert_consistent(&mut conn);
 }
+
+#[test]
+fn an_enrichment_the_directory_does_not_answer_is_under_way_and_finished_by_the_worker() {
+    use iap_credits::directory::provider::UnavailableDirectory;
+    use iap_credits::metering::{self, Services};
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let customer = Customer::new(&mut conn, Subscription::None);
+    let user = customer.user(&mut conn, "ada@example.test", Role::User);
+    let account = customer.funded(&mut conn, "partner-autocomplete", "1");
+    let contact = company_contact(&mut conn, &customer, "Late");
+    let down: Arc<dyn CompanyDirectory> = Arc::new(UnavailableDirectory);
+    let outcome =
+        partner_autocomplete::enrich(&mut conn, &down, customer.database_id, user, contact, 321)
+            .unwrap();
+    assert_eq!(outcome, Enriched::UnderWay);
+    let held = reload(&mut conn, account.id);
+    assert_eq!(
+        (held.balance, held.available()),
+        (c("1"), c("0")),
+        "held, not spent"
+    );
+
+    // The directory is back: the worker finishes the job once, after its lease.
+    let up: Arc<dyn CompanyDirectory> = Arc::new(SimulatedDirectory(db.pool()));
+    let services = Services::default().with(Arc::new(
+        partner_autocomplete::PartnerAutocompleteWorker(up),
+    ));
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let run = metering::run_due(&mut conn, &services, later, 10).unwrap();
+    assert_eq!(run.finished, 1);
+    assert_eq!(reload(&mut conn, account.id).balance, c("0"));
+    let filled = contacts::find(&mut conn, customer.database_id, contact)
+        .unwrap()
+        .unwrap();
+    assert_eq!(filled.directory_company_id, Some(321));
+    assert_eq!(
+        metering::run_due(&mut conn, &services, later, 10)
+            .unwrap()
+            .finished,
+        0
+    );
+    assert_consistent(&mut conn);
+}
