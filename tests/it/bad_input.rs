@@ -41,7 +41,12 @@ async fn nul_bytes_are_a_400_never_a_500() {
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert_eq!(contact_count(&app), before);
     // In a search.
-    for path in ["/contacts?q=a%00b", "/admin/databases?q=%00"] {
+    for path in [
+        "/contacts?q=a%00b",
+        "/admin/databases?q=%00",
+        "/leads?q=%00",
+        "/companies/suggest?q=abc%00",
+    ] {
         let page = browser.get(path).await;
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
         assert!(page.body.contains("NUL character"), "{path}");
