@@ -133,6 +133,19 @@ async fn click(client: &Client, css: &str) {
         .unwrap();
 }
 
+/// Follows the link whose text is `text`, once it is there.
+async fn click_link(client: &Client, text: &str) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::LinkText(text))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn type_into(client: &Client, css: &str, value: &str) {
     let field = client
         .wait()
@@ -150,14 +163,7 @@ async fn sign_in_and_open_sms(client: &Client, base: &str) -> String {
     type_into(client, "#password", "demo-password").await;
     click(client, "form.stacked button[type=submit]").await;
     // Settings → search "IAP" → Contacts / Odoo IAP → View My Services.
-    client
-        .wait()
-        .for_element(Locator::LinkText("Settings"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(client, "Settings").await;
     heading_is(client, "Settings").await;
     type_into(client, "#settings-search", "IAP").await;
     assert_eq!(text(client, ".setting h3").await, "Odoo IAP");
@@ -165,14 +171,7 @@ async fn sign_in_and_open_sms(client: &Client, base: &str) -> String {
     click(client, ".setting a.button").await;
     heading_is(client, "IAP Account").await;
     snapshot(client, "2-iap-accounts").await;
-    client
-        .wait()
-        .for_element(Locator::LinkText("SMS"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(client, "SMS").await;
     heading_is(client, "Account Information").await;
     snapshot(client, "3-account-information").await;
     client.current_url().await.unwrap().to_string()
@@ -288,14 +287,7 @@ async fn the_sms_dialog_counts_while_typing_and_the_chatter_shows_the_message() 
     let (_processes, client, base) = start(&db).await;
     sign_in_as_user(&client, &base).await;
     client.goto(&format!("{base}/contacts")).await.unwrap();
-    client
-        .wait()
-        .for_element(Locator::LinkText("Lucille Dupont"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "Lucille Dupont").await;
     heading_is(&client, "Lucille Dupont").await;
     let contact_url = client.current_url().await.unwrap();
     click(&client, "a.sms-link[href$='to=mobile']").await;
@@ -340,14 +332,7 @@ async fn the_operator_finds_the_demo_purchase_and_its_revenue_on_the_dashboard()
     type_into(&client, "#email", "platform@demo.test").await;
     type_into(&client, "#password", "demo-password").await;
     click(&client, "form.stacked button[type=submit]").await;
-    client
-        .wait()
-        .for_element(Locator::LinkText("Admin"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "Admin").await;
     heading_is(&client, "Dashboard").await;
     let revenue = text(&client, "#revenue tbody").await;
     assert_eq!(revenue, "EUR 1 95.00 EUR 0.00 EUR 95.00 EUR");
@@ -486,14 +471,7 @@ async fn sign_in_as_user(client: &Client, base: &str) {
 /// The Account Information page of the signed-in user's `service` (from View My Services).
 async fn account_information_of(client: &Client, base: &str, service: &str) -> String {
     client.goto(&format!("{base}/iap/accounts")).await.unwrap();
-    client
-        .wait()
-        .for_element(Locator::LinkText(service))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(client, service).await;
     heading_is(client, "Account Information").await;
     client.current_url().await.unwrap().to_string()
 }
@@ -589,14 +567,7 @@ async fn generating_five_leads_with_two_contacts_shows_the_leads_and_the_exact_c
     let account_url = account_information_of(&client, &base, "Lead Generation").await;
     let before: i64 = balance(&client, &account_url).await.parse().unwrap();
 
-    client
-        .wait()
-        .for_element(Locator::LinkText("Leads"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "Leads").await;
     heading_is(&client, "Leads").await;
     click(&client, "a.button.primary[href='/leads/generate']").await;
     heading_is(&client, "Generate Leads").await;
