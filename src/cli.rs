@@ -174,6 +174,10 @@ impl From<RoleArg> for Role {
 
 /// Entry point of the binary: errors are one line on stderr and exit code 1, never a panic.
 pub fn main() -> ExitCode {
+    // The PDF reader's child process (see `documents::pdf`): no configuration, no database.
+    if std::env::args().nth(1).as_deref() == Some("inspect-pdf") {
+        return inspect_pdf();
+    }
     let _ = dotenvy::dotenv();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
@@ -193,6 +197,32 @@ pub fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads a PDF on stdin and prints what it holds as JSON; "refused: <reason>" and exit code 2
+/// when it cannot be read. Run by `documents::pdf::PdfInspector` under memory and CPU limits.
+fn inspect_pdf() -> ExitCode {
+    use std::io::{Read, Write};
+    let mut input = Vec::new();
+    if std::io::stdin()
+        .take(crate::documents::MAX_BYTES as u64 + 1)
+        .read_to_end(&mut input)
+        .is_err()
+    {
+        eprintln!("refused: the PDF could not be read");
+        return ExitCode::from(2);
+    }
+    match crate::documents::pdf::run_helper(&input) {
+        Ok(facts) => {
+            let json = serde_json::to_vec(&facts).unwrap_or_default();
+            let _ = std::io::stdout().write_all(&json);
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            eprintln!("refused: {reason}");
+            ExitCode::from(2)
         }
     }
 }

@@ -97,8 +97,10 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("contact_events", "SELECT, INSERT"),
     ("contacts", "SELECT, INSERT, UPDATE, DELETE"),
     ("databases", "SELECT, INSERT"),
+    ("digitizations", "SELECT, INSERT, UPDATE (status)"),
     ("directory_companies", "SELECT"),
     ("directory_people", "SELECT"),
+    ("documents", "SELECT, INSERT"),
     ("email_outbox", "SELECT, INSERT, UPDATE"),
     ("enrichments", "SELECT, INSERT, UPDATE (status)"),
     ("holds", "SELECT, INSERT, UPDATE"),
@@ -135,6 +137,7 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("usage_prices", "SELECT, INSERT, UPDATE (credits)"),
     ("user_sessions", "SELECT, INSERT, UPDATE, DELETE"),
     ("users", "SELECT, INSERT"),
+    ("vendor_bills", "SELECT, INSERT, UPDATE"),
 ];
 
 /// Gives `role` the privileges of `APP_PRIVILEGES` and no others (what an older version granted

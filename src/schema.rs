@@ -385,6 +385,56 @@ diesel::table! {
 }
 
 diesel::table! {
+    documents (id) {
+        id -> Int8,
+        database_id -> Int8,
+        uploaded_by -> Nullable<Int8>,
+        file_name -> Text,
+        media_type -> Text,
+        size_bytes -> Int4,
+        sha256 -> Text,
+        pages -> Nullable<Int4>,
+        content -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    vendor_bills (id) {
+        id -> Int8,
+        database_id -> Int8,
+        document_id -> Int8,
+        status -> Text,
+        vendor -> Nullable<Text>,
+        invoice_number -> Nullable<Text>,
+        invoice_date -> Nullable<Date>,
+        due_date -> Nullable<Date>,
+        currency -> Nullable<Text>,
+        total_minor -> Nullable<Int8>,
+        tax_minor -> Nullable<Int8>,
+        vat -> Nullable<Text>,
+        confidence -> Jsonb,
+        extracted_text -> Nullable<Text>,
+        reviewed -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    digitizations (id) {
+        id -> Int8,
+        job_id -> Int8,
+        database_id -> Int8,
+        bill_id -> Int8,
+        requested_by -> Nullable<Int8>,
+        price -> Int8,
+        status -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     usage_prices (service_id, unit) {
         service_id -> Int8,
         unit -> Text,
@@ -477,6 +527,8 @@ diesel::joinable!(iap_transactions -> iap_accounts (account_id));
 diesel::joinable!(iap_transactions -> provider_keys (provider_key_id));
 diesel::joinable!(iap_accounts -> databases (database_id));
 diesel::joinable!(iap_accounts -> services (service_id));
+diesel::joinable!(digitizations -> vendor_bills (bill_id));
+diesel::joinable!(vendor_bills -> documents (document_id));
 diesel::joinable!(lead_contacts -> leads (lead_id));
 diesel::joinable!(lead_events -> leads (lead_id));
 diesel::joinable!(lead_requests -> service_jobs (job_id));
@@ -514,7 +566,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     contacts,
     databases,
     directory_companies,
+    digitizations,
     directory_people,
+    documents,
     email_outbox,
     enrichments,
     holds,
@@ -539,4 +593,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     usage_prices,
     user_sessions,
     users,
+    vendor_bills,
 );

@@ -3,6 +3,7 @@
 mod fixtures;
 mod fuzz_inputs;
 mod harness;
+mod sample_bills;
 
 mod admin;
 mod admin_catalog;
@@ -15,6 +16,7 @@ mod buying;
 mod catalog_pages;
 mod cli;
 mod contacts;
+mod digitization;
 mod directory;
 mod launcher;
 mod leads;

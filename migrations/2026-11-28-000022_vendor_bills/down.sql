@@ -1,0 +1,3 @@
+DROP TABLE digitizations;
+DROP TABLE vendor_bills;
+DROP TABLE documents;

@@ -1,0 +1,81 @@
+//! Optical character recognition behind a trait, so that another engine (or a paid OCR API) can
+//! replace the default: Tesseract, the standard open-source engine (Debian's `tesseract-ocr`),
+//! run as a child process with a memory and CPU limit.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+#[derive(Debug, thiserror::Error)]
+#[error("OCR failed: {0}")]
+pub struct OcrError(pub String);
+
+pub trait OcrEngine: Send + Sync {
+    /// The text of a PNG or JPEG image.
+    fn recognize(&self, image: &[u8]) -> Result<String, OcrError>;
+}
+
+/// Tesseract's command line: `tesseract stdin stdout -l eng`.
+#[derive(Debug, Clone)]
+pub struct Tesseract {
+    pub program: String,
+    pub languages: String,
+}
+
+impl Default for Tesseract {
+    fn default() -> Self {
+        Tesseract {
+            program: "tesseract".into(),
+            languages: "eng".into(),
+        }
+    }
+}
+
+const MEMORY_LIMIT: u64 = 1024 * 1024 * 1024;
+const CPU_SECONDS: u64 = 60;
+
+impl OcrEngine for Tesseract {
+    fn recognize(&self, image: &[u8]) -> Result<String, OcrError> {
+        let mut command = Command::new(&self.program);
+        command
+            .args(["stdin", "stdout", "-l", &self.languages, "--psm", "4"])
+            // One thread: two cores serve requests too.
+            .env("OMP_THREAD_LIMIT", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        #[cfg(unix)]
+        {
+            use nix::sys::resource::{Resource, setrlimit};
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                command.pre_exec(|| {
+                    setrlimit(Resource::RLIMIT_AS, MEMORY_LIMIT, MEMORY_LIMIT)?;
+                    setrlimit(Resource::RLIMIT_CPU, CPU_SECONDS, CPU_SECONDS)?;
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command.spawn().map_err(|e| {
+            OcrError(format!(
+                "{} could not be started ({e}): install Debian's tesseract-ocr",
+                self.program
+            ))
+        })?;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let input = image.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let output = child
+            .wait_with_output()
+            .map_err(|e| OcrError(e.to_string()))?;
+        let _ = writer.join();
+        if !output.status.success() {
+            return Err(OcrError(
+                String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            ));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}

@@ -1,0 +1,208 @@
+//! What a PDF holds, read with lopdf and pdf-extract: its pages' sizes, its text layer, and the
+//! JPEG images of a scanned one. An uploaded PDF is untrusted (a decompression bomb, a file that
+//! sends a parser into a loop), so it is read in a child process of our own binary
+//! (`iap-credits inspect-pdf`) with a memory and CPU limit: a bomb kills the child, never the
+//! server.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+/// The most memory and CPU one inspection may use.
+const MEMORY_LIMIT: u64 = 768 * 1024 * 1024;
+const CPU_SECONDS: u64 = 20;
+/// More pages than any bill, letter or contract: refused before its text is read.
+pub const MAX_PAGES: usize = 200;
+
+/// A page's size in PostScript points (1/72 inch).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PageSize {
+    pub width: f32,
+    pub height: f32,
+}
+
+impl PageSize {
+    /// A4 (595 × 842 pt) either way round, within 2 points.
+    pub fn is_a4(&self) -> bool {
+        let (short, long) = if self.width <= self.height {
+            (self.width, self.height)
+        } else {
+            (self.height, self.width)
+        };
+        (short - 595.3).abs() <= 2.0 && (long - 841.9).abs() <= 2.0
+    }
+}
+
+/// What a PDF holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PdfFacts {
+    pub pages: Vec<PageSize>,
+    /// The text layer, page by page (empty for a scan).
+    pub text: Vec<String>,
+    /// The JPEG images of its pages (a scan), base64, at most one per page.
+    pub jpegs: Vec<String>,
+}
+
+impl PdfFacts {
+    pub fn text(&self) -> String {
+        self.text.join("\n")
+    }
+
+    pub fn jpeg_images(&self) -> Vec<Vec<u8>> {
+        self.jpegs
+            .iter()
+            .filter_map(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PdfError {
+    #[error("this file is not a PDF that can be read: {0}")]
+    Unreadable(String),
+    #[error("this PDF has more than {MAX_PAGES} pages")]
+    TooManyPages,
+    #[error("this PDF took too much memory or time to read, and was refused")]
+    TooCostly,
+    #[error("the PDF reader could not be started: {0}")]
+    Helper(String),
+}
+
+/// Reads PDFs in a limited child process: `helper` is this app's own binary.
+#[derive(Debug, Clone)]
+pub struct PdfInspector {
+    pub helper: PathBuf,
+}
+
+impl PdfInspector {
+    /// The running binary as the helper (the server and the CLI).
+    pub fn current() -> Self {
+        PdfInspector {
+            helper: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("iap-credits")),
+        }
+    }
+
+    pub fn inspect(&self, pdf: &[u8]) -> Result<PdfFacts, PdfError> {
+        let mut command = Command::new(&self.helper);
+        command
+            .arg("inspect-pdf")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("RUST_LOG", "off");
+        limit(&mut command);
+        let mut child = command
+            .spawn()
+            .map_err(|e| PdfError::Helper(e.to_string()))?;
+        // Written from a thread, so that a child that stops reading cannot block us.
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let input = pdf.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let output = child
+            .wait_with_output()
+            .map_err(|e| PdfError::Helper(e.to_string()))?;
+        let _ = writer.join();
+        if !output.status.success() {
+            let said = String::from_utf8_lossy(&output.stderr).trim().to_string();
+            return Err(match said.strip_prefix("refused: ") {
+                Some("too many pages") => PdfError::TooManyPages,
+                Some(reason) => PdfError::Unreadable(reason.to_string()),
+                // Killed by its limits (SIGKILL, SIGXCPU) or out of memory.
+                None => PdfError::TooCostly,
+            });
+        }
+        serde_json::from_slice(&output.stdout).map_err(|e| PdfError::Helper(e.to_string()))
+    }
+}
+
+#[cfg(unix)]
+fn limit(command: &mut Command) {
+    use nix::sys::resource::{Resource, setrlimit};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            setrlimit(Resource::RLIMIT_AS, MEMORY_LIMIT, MEMORY_LIMIT)?;
+            setrlimit(Resource::RLIMIT_CPU, CPU_SECONDS, CPU_SECONDS)?;
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(unix))]
+fn limit(_: &mut Command) {}
+
+/// The helper's work, in the child: reads the PDF from `input`, answers JSON facts, or exits 2
+/// with "refused: <reason>" on stderr.
+pub fn run_helper(input: &[u8]) -> Result<PdfFacts, String> {
+    let document = lopdf::Document::load_mem(input).map_err(|e| e.to_string())?;
+    let pages = document.get_pages();
+    if pages.len() > MAX_PAGES {
+        return Err("too many pages".into());
+    }
+    if pages.is_empty() {
+        return Err("it has no page".into());
+    }
+    let mut facts = PdfFacts::default();
+    for page_id in pages.values() {
+        facts.pages.push(page_size(&document, *page_id));
+        if let Some(jpeg) = page_jpeg(&document, *page_id) {
+            facts
+                .jpegs
+                .push(base64::engine::general_purpose::STANDARD.encode(jpeg));
+        }
+    }
+    facts.text = pdf_extract::extract_text_from_mem_by_pages(input).unwrap_or_default();
+    Ok(facts)
+}
+
+/// The page's MediaBox, inherited from its parents when it has none of its own.
+fn page_size(document: &lopdf::Document, page_id: lopdf::ObjectId) -> PageSize {
+    let mut node = document.get_dictionary(page_id).ok();
+    for _ in 0..32 {
+        let Some(dict) = node else { break };
+        if let Ok(lopdf::Object::Array(b)) = dict.get(b"MediaBox").map(|o| match o {
+            lopdf::Object::Reference(id) => document
+                .get_object(*id)
+                .cloned()
+                .unwrap_or(lopdf::Object::Null),
+            other => other.clone(),
+        }) && b.len() == 4
+        {
+            let n: Vec<f32> = b.iter().map(|o| o.as_float().unwrap_or(0.0)).collect();
+            return PageSize {
+                width: (n[2] - n[0]).abs(),
+                height: (n[3] - n[1]).abs(),
+            };
+        }
+        node = dict
+            .get(b"Parent")
+            .and_then(|p| p.as_reference())
+            .and_then(|id| document.get_dictionary(id))
+            .ok();
+    }
+    // The PDF default when no box is given: US Letter.
+    PageSize {
+        width: 612.0,
+        height: 792.0,
+    }
+}
+
+/// The page's largest JPEG image (DCTDecode: its stream is the JPEG file itself).
+fn page_jpeg(document: &lopdf::Document, page_id: lopdf::ObjectId) -> Option<Vec<u8>> {
+    let images = document.get_page_images(page_id).ok()?;
+    images
+        .into_iter()
+        .filter(|i| {
+            i.filters
+                .as_ref()
+                .is_some_and(|f| f.iter().any(|f| f == "DCTDecode"))
+        })
+        .max_by_key(|i| i.width * i.height)
+        .map(|i| i.content.to_vec())
+}

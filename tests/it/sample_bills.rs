@@ -1,0 +1,259 @@
+//! Real-looking vendor bills for the digitization tests: each from a company of the directory
+//! (its name, address and a VAT number that passes its country's check), in its country's way
+//! of writing dates and amounts, with varied labels. As a PDF with a text layer (lopdf), and as
+//! a PNG rendered from it (Debian's pdftoppm), like a scan.
+
+use chrono::NaiveDate;
+use diesel::PgConnection;
+use lopdf::content::{Content, Operation};
+use lopdf::{Document, Object, Stream, dictionary};
+
+/// A bill and what a reader should find on it.
+#[derive(Debug, Clone)]
+pub struct SampleBill {
+    pub vendor: String,
+    pub vat: Option<String>,
+    pub number: String,
+    pub date: NaiveDate,
+    pub due: NaiveDate,
+    pub currency: &'static str,
+    pub total_minor: i64,
+    pub tax_minor: i64,
+    /// The bill's text, line by line, as printed.
+    pub lines: Vec<String>,
+}
+
+const MONTHS: &[&str] = &[
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+fn date_text(country: &str, d: NaiveDate) -> String {
+    use chrono::Datelike;
+    match country {
+        "US" | "CA" => format!("{} {}, {}", MONTHS[d.month0() as usize], d.day(), d.year()),
+        "GB" | "AU" => format!("{} {} {}", d.day(), MONTHS[d.month0() as usize], d.year()),
+        "DE" | "AT" | "CH" | "NO" | "DK" | "FI" | "PL" | "CZ" => d.format("%d.%m.%Y").to_string(),
+        "FR" | "BE" | "ES" | "IT" | "PT" | "LU" => d.format("%d/%m/%Y").to_string(),
+        _ => d.format("%Y-%m-%d").to_string(),
+    }
+}
+
+fn amount_text(country: &str, minor: i64) -> String {
+    let whole = (minor / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(match country {
+                "US" | "GB" | "AU" | "CA" => ',',
+                "CH" => '\'',
+                "FR" | "SE" | "FI" | "CZ" | "PL" | "LU" | "NO" => ' ',
+                _ => '.',
+            });
+        }
+        grouped.push(c);
+    }
+    let decimal = match country {
+        "US" | "GB" | "AU" | "CA" | "CH" => '.',
+        _ => ',',
+    };
+    format!("{grouped}{decimal}{:02}", minor % 100)
+}
+
+fn currency_of(country: &str) -> &'static str {
+    match country {
+        "US" => "USD",
+        "GB" => "GBP",
+        "CH" => "CHF",
+        "SE" => "SEK",
+        "DK" => "DKK",
+        "NO" => "NOK",
+        "PL" => "PLN",
+        "CZ" => "CZK",
+        "CA" => "CAD",
+        "AU" => "AUD",
+        _ => "EUR",
+    }
+}
+
+/// Bill number `n`: deterministic, varied.
+pub fn sample(conn: &mut PgConnection, n: u64) -> SampleBill {
+    let company = iap_credits::directory::company(conn, (n * 193 % 19_000 + 1) as i64)
+        .unwrap()
+        .unwrap();
+    let country = company.country_code.as_str();
+    let date = NaiveDate::from_ymd_opt(2026, 1 + (n % 12) as u32, 1 + (n * 7 % 28) as u32).unwrap();
+    let due = date + chrono::Duration::days([14, 30, 45, 60][(n % 4) as usize]);
+    let number = match n % 4 {
+        0 => format!("INV-2026-{:05}", 17 + n * 13),
+        1 => format!("F2026/{:04}", 100 + n),
+        2 => format!("{}", 26_000 + n * 7),
+        _ => format!("RE{:06}", 3_000 + n * 31),
+    };
+    let currency = currency_of(country);
+    let items = [
+        (
+            "Consulting services",
+            2 + n % 5,
+            12_500 + (n as i64 % 7) * 1_000,
+        ),
+        ("Office supplies", 1 + n % 9, 1_999 + (n as i64 % 13) * 100),
+        ("Software licence", 1, 49_900 + (n as i64 % 3) * 10_000),
+    ];
+    let rate = [21, 19, 20, 10, 25][(n % 5) as usize];
+    let mut lines = vec![
+        company.full_name(),
+        company.street.clone(),
+        format!("{} {}", company.postal_code, company.city),
+    ];
+    let vat = company.vat.clone();
+    if let Some(vat) = &vat {
+        lines.push(match n % 3 {
+            0 => format!("VAT: {vat}"),
+            1 => format!("VAT number {vat}"),
+            _ => format!("Tax ID: {vat}"),
+        });
+    }
+    lines.push(format!("Phone {}", company.phone));
+    lines.push(if n.is_multiple_of(2) {
+        "INVOICE".into()
+    } else {
+        "Tax invoice".into()
+    });
+    lines.push(match n % 3 {
+        0 => format!("Invoice No.: {number}"),
+        1 => format!("Invoice number {number}"),
+        _ => format!("Invoice # {number}"),
+    });
+    lines.push(match n % 3 {
+        0 => format!("Invoice date: {}", date_text(country, date)),
+        1 => format!("Date: {}", date_text(country, date)),
+        _ => format!("Issue date {}", date_text(country, date)),
+    });
+    lines.push(match n % 2 {
+        0 => format!("Due date: {}", date_text(country, due)),
+        _ => format!("Payment due {}", date_text(country, due)),
+    });
+    lines.push("Bill to: Demo Company, Rue de la Loi 16, 1000 Brussels".into());
+    lines.push("Description    Qty    Unit price    Amount".into());
+    let mut subtotal = 0;
+    for (what, qty, unit) in items {
+        let amount = unit * qty as i64;
+        subtotal += amount;
+        lines.push(format!(
+            "{what}    {qty}    {}    {}",
+            amount_text(country, unit),
+            amount_text(country, amount)
+        ));
+    }
+    let tax = subtotal * rate / 100;
+    let total = subtotal + tax;
+    lines.push(format!("Subtotal    {}", amount_text(country, subtotal)));
+    lines.push(match n % 2 {
+        0 => format!("VAT {rate}%    {}", amount_text(country, tax)),
+        _ => format!("Tax ({rate}%)    {}", amount_text(country, tax)),
+    });
+    lines.push(match n % 3 {
+        0 => format!("Total due    {currency} {}", amount_text(country, total)),
+        1 => format!("Amount due    {} {currency}", amount_text(country, total)),
+        _ => format!("Total    {currency} {}", amount_text(country, total)),
+    });
+    lines.push("Payment terms: 30 days. Thank you for your business.".into());
+    SampleBill {
+        vendor: company.full_name(),
+        vat,
+        number,
+        date,
+        due,
+        currency,
+        total_minor: total,
+        tax_minor: tax,
+        lines,
+    }
+}
+
+/// Text as Helvetica's WinAnsi bytes (what is not Latin-1 prints as "?").
+fn win_ansi(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| if (c as u32) < 256 { c as u8 } else { b'?' })
+        .collect()
+}
+
+/// The bill as an A4 PDF with a text layer.
+pub fn pdf(bill: &SampleBill) -> Vec<u8> {
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! {
+        "Type" => "Font",
+        "Subtype" => "Type1",
+        "BaseFont" => "Helvetica",
+        "Encoding" => "WinAnsiEncoding",
+    });
+    let resources_id = doc.add_object(dictionary! {
+        "Font" => dictionary! { "F1" => font_id },
+    });
+    let mut operations = Vec::new();
+    let mut y = 790;
+    for (i, line) in bill.lines.iter().enumerate() {
+        let size = if i == 0 { 16 } else { 11 };
+        operations.push(Operation::new("BT", vec![]));
+        operations.push(Operation::new("Tf", vec!["F1".into(), size.into()]));
+        operations.push(Operation::new("Td", vec![56.into(), y.into()]));
+        operations.push(Operation::new(
+            "Tj",
+            vec![Object::string_literal(win_ansi(line))],
+        ));
+        operations.push(Operation::new("ET", vec![]));
+        y -= if i == 0 { 26 } else { 20 };
+    }
+    let content = Content { operations };
+    let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page",
+        "Parent" => pages_id,
+        "Contents" => content_id,
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages",
+            "Kids" => vec![page_id.into()],
+            "Count" => 1,
+            "Resources" => resources_id,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! {
+        "Type" => "Catalog",
+        "Pages" => pages_id,
+    });
+    doc.trailer.set("Root", catalog_id);
+    let mut bytes = Vec::new();
+    doc.save_to(&mut bytes).unwrap();
+    bytes
+}
+
+/// The PDF rendered to a PNG at 200 dpi, as a scanner would give it.
+pub fn png(pdf: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bill.pdf");
+    std::fs::write(&input, pdf).unwrap();
+    let status = std::process::Command::new("pdftoppm")
+        .args(["-png", "-r", "200", "-singlefile"])
+        .arg(&input)
+        .arg(dir.path().join("bill"))
+        .status()
+        .expect("pdftoppm (Debian's poppler-utils) renders the sample bills: .ci/run installs it");
+    assert!(status.success());
+    std::fs::read(dir.path().join("bill.png")).unwrap()
+}
