@@ -137,3 +137,153 @@ fn ocr_reads_the_same_bills_rendered_as_scans() {
         assert!(n >= 9, "{name}: {report}\n{}", misses.join("\n---\n"));
     }
 }
+
+fn readers() -> std::sync::Arc<iap_credits::digitization::Readers> {
+    std::sync::Arc::new(iap_credits::digitization::Readers {
+        pdf: inspector(),
+        ocr: std::sync::Arc::new(iap_credits::digitization::ocr::Tesseract::default()),
+    })
+}
+
+#[test]
+fn digitize_costs_one_credit_once_and_nothing_for_an_unreadable_file() {
+    use crate::fixtures::{Customer, assert_consistent, c, reload};
+    use iap_credits::digitization::{self, Digitized};
+    use iap_credits::documents;
+    use iap_credits::tenancy::{Role, Subscription};
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let customer = Customer::new(&mut conn, Subscription::None);
+    let user = customer.user(&mut conn, "ada@example.test", Role::User);
+    let account = customer.funded(&mut conn, "documents-digitization", "1");
+    let readers = readers();
+    let bill = sample_bills::sample(&mut conn, 3);
+    let upload = documents::check(&inspector(), "bill.pdf", sample_bills::pdf(&bill)).unwrap();
+    let made = digitization::create_bill(&mut conn, customer.database_id, user, &upload).unwrap();
+
+    let digitize = |conn: &mut diesel::PgConnection, id| {
+        digitization::digitize(conn, &readers, customer.database_id, user, id).unwrap()
+    };
+    assert_eq!(digitize(&mut conn, made.id), Digitized::Done(c("1")));
+    assert_eq!(reload(&mut conn, account.id).balance, c("0"));
+    let (read, _) = digitization::find(&mut conn, customer.database_id, made.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.status, "digitized");
+    assert_eq!(read.invoice_number.as_deref(), Some(bill.number.as_str()));
+    assert_eq!(read.total_minor, Some(bill.total_minor));
+    assert_eq!(read.confidence_of("total"), Some(95));
+    // Again: read already, nothing to pay.
+    assert_eq!(digitize(&mut conn, made.id), Digitized::AlreadyDigitized);
+
+    // No credits left: refused before anything is read or written.
+    let second = digitization::create_bill(&mut conn, customer.database_id, user, &upload).unwrap();
+    assert!(matches!(
+        digitize(&mut conn, second.id),
+        Digitized::InsufficientCredits { account_id, .. } if account_id == account.id
+    ));
+    customer.funded(&mut conn, "documents-digitization", "1");
+
+    // A PDF with nothing a bill is made of: unreadable, nothing charged.
+    let blank = sample_bills::pdf(&SampleBill {
+        lines: vec!["Lorem ipsum dolor sit amet, consectetur adipiscing elit.".into()],
+        ..bill.clone()
+    });
+    let upload = documents::check(&inspector(), "notes.pdf", blank).unwrap();
+    let unreadable =
+        digitization::create_bill(&mut conn, customer.database_id, user, &upload).unwrap();
+    assert_eq!(digitize(&mut conn, unreadable.id), Digitized::Unreadable);
+    let after = reload(&mut conn, account.id);
+    assert_eq!((after.balance, after.available()), (c("1"), c("1")));
+    let (read, _) = digitization::find(&mut conn, customer.database_id, unreadable.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.status, "unreadable");
+
+    // An image: OCR, one credit.
+    let png = sample_bills::png(&sample_bills::pdf(&bill));
+    let upload = documents::check(&inspector(), "scan.png", png).unwrap();
+    assert_eq!(upload.media_type, documents::PNG);
+    let scan = digitization::create_bill(&mut conn, customer.database_id, user, &upload).unwrap();
+    assert_eq!(digitize(&mut conn, scan.id), Digitized::Done(c("1")));
+    let (read, _) = digitization::find(&mut conn, customer.database_id, scan.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.invoice_number.as_deref(), Some(bill.number.as_str()));
+    assert_eq!(reload(&mut conn, account.id).balance, c("0"));
+    // Another database's bill is not there.
+    let stranger = Customer::new(&mut conn, Subscription::None);
+    assert!(
+        digitization::find(&mut conn, stranger.database_id, scan.id)
+            .unwrap()
+            .is_none()
+    );
+    assert_consistent(&mut conn);
+}
+
+#[test]
+fn bad_files_are_refused_with_a_clear_error() {
+    use iap_credits::documents::pdf::PdfError;
+    use iap_credits::documents::{self, UploadError};
+    use lopdf::dictionary;
+    use std::io::Write;
+    let check =
+        |name: &str, content: Vec<u8>| documents::check(&inspector(), name, content).map(|_| ());
+    assert_eq!(check("bill.pdf", Vec::new()), Err(UploadError::Empty));
+    assert_eq!(
+        check("bill.pdf", b"just some text, renamed".to_vec()),
+        Err(UploadError::WrongType)
+    );
+    // A Windows executable renamed .png.
+    assert_eq!(
+        check("bill.png", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00".repeat(10)),
+        Err(UploadError::WrongType)
+    );
+    let mut big = b"%PDF-1.5\n".to_vec();
+    big.resize(11 * 1024 * 1024, b' ');
+    assert_eq!(check("big.pdf", big), Err(UploadError::TooLarge));
+    assert!(matches!(
+        check("broken.pdf", b"%PDF-1.5\nthis is not a PDF at all".to_vec()),
+        Err(UploadError::Pdf(PdfError::Unreadable(_)))
+    ));
+    // A decompression bomb: 2 MB that inflate to 2 GB in the page's content stream.
+    let mut zeros = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let chunk = vec![b' '; 1 << 20];
+    for _ in 0..2048 {
+        zeros.write_all(&chunk).unwrap();
+    }
+    let bomb_stream = zeros.finish().unwrap();
+    let mut doc = lopdf::Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let content_id = doc.add_object(
+        lopdf::Stream::new(dictionary! { "Filter" => "FlateDecode" }, bomb_stream)
+            .with_compression(false),
+    );
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+    });
+    doc.objects.insert(
+        pages_id,
+        lopdf::Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+        }),
+    );
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog);
+    let mut bomb = Vec::new();
+    doc.save_to(&mut bomb).unwrap();
+    assert!(bomb.len() < 10 * 1024 * 1024, "{}", bomb.len());
+    let started = std::time::Instant::now();
+    let refused = check("bomb.pdf", bomb);
+    eprintln!("the bomb: {refused:?} after {:?}", started.elapsed());
+    assert!(
+        matches!(
+            refused,
+            Err(UploadError::Pdf(
+                PdfError::TooCostly | PdfError::Unreadable(_)
+            ))
+        ),
+        "{refused:?}"
+    );
+}
