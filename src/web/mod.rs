@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod assets;
+pub mod bills;
 pub mod buy;
 pub mod catalog;
 pub mod contacts;
@@ -64,6 +65,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/companies/suggest", web::get().to(contacts::suggest))
         .route("/contacts/{id}/sms", web::get().to(sms::dialog))
         .route("/contacts/{id}/sms", web::post().to(sms::send))
+        .route("/bills", web::get().to(bills::list))
+        .route("/bills", web::post().to(bills::upload))
+        .route("/bills/{id}", web::get().to(bills::show))
+        .route("/bills/{id}", web::post().to(bills::review))
+        .route("/bills/{id}/file", web::get().to(bills::file))
+        .route("/bills/{id}/digitize", web::post().to(bills::digitize))
         .route("/leads", web::get().to(leads::list))
         .route("/leads/generate", web::get().to(leads::generate_form))
         .route("/leads/generate", web::post().to(leads::generate))

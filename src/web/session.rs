@@ -188,6 +188,109 @@ fn same_origin(origin: &str, base: &str) -> bool {
             && origin.port_or_known_default() == base.port_or_known_default())
 }
 
+/// A file upload form (`multipart/form-data`) whose CSRF token and origin are checked: its
+/// text fields and its one file. A file larger than `documents::MAX_BYTES` is not read past
+/// the limit: it comes back marked too large.
+pub struct CsrfUpload {
+    pub fields: Vec<(String, String)>,
+    pub file: Option<UploadedFile>,
+}
+
+pub struct UploadedFile {
+    pub file_name: String,
+    pub content: Vec<u8>,
+    pub too_large: bool,
+}
+
+/// The most a text field of an upload form may hold.
+const MAX_UPLOAD_FIELD: usize = 64 * 1024;
+
+impl CsrfUpload {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl FromRequest for CsrfUpload {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        use futures_util::StreamExt;
+        let session: Session = req.get_session();
+        let origin_ok = origin_is_ours(req);
+        let mut multipart = actix_multipart::Multipart::new(req.headers(), payload.take());
+        Box::pin(async move {
+            let unreadable = || AppError::BadRequest(FORM_UNREADABLE);
+            let mut fields = Vec::new();
+            let mut file = None;
+            while let Some(item) = multipart.next().await {
+                let mut item = item.map_err(|_| unreadable())?;
+                let disposition = item.content_disposition().cloned();
+                let name = disposition
+                    .as_ref()
+                    .and_then(|d| d.get_name())
+                    .unwrap_or_default()
+                    .to_string();
+                let file_name = disposition
+                    .as_ref()
+                    .and_then(|d| d.get_filename())
+                    .map(str::to_string);
+                let limit = if file_name.is_some() {
+                    crate::documents::MAX_BYTES
+                } else {
+                    MAX_UPLOAD_FIELD
+                };
+                let mut content = Vec::new();
+                let mut too_large = false;
+                while let Some(chunk) = item.next().await {
+                    let chunk = chunk.map_err(|_| unreadable())?;
+                    if content.len() + chunk.len() > limit {
+                        too_large = true;
+                        // Read on without keeping it, so that the form's other fields arrive.
+                        continue;
+                    }
+                    content.extend_from_slice(&chunk);
+                }
+                match file_name {
+                    Some(file_name) if file.is_none() => {
+                        file = Some(UploadedFile {
+                            file_name,
+                            content,
+                            too_large,
+                        });
+                    }
+                    Some(_) => return Err(AppError::BadRequest(FORM_UNREADABLE)),
+                    None if too_large => return Err(AppError::TooLarge),
+                    None => {
+                        let value = String::from_utf8(content).map_err(|_| unreadable())?;
+                        if value.contains('\0') || name.contains('\0') {
+                            return Err(AppError::BadRequest(NUL_IN_FORM));
+                        }
+                        fields.push((name, value));
+                    }
+                }
+            }
+            let given = fields
+                .iter()
+                .find(|(k, _)| k == "csrf_token")
+                .map(|(_, v)| v.clone());
+            let expected = session.get::<String>("csrf").ok().flatten();
+            let valid =
+                matches!((given, expected), (Some(g), Some(e)) if session::tokens_match(&g, &e));
+            if !valid || !origin_ok {
+                return Err(AppError::Forbidden(
+                    "This form expired or did not come from this site. Go back, reload the page and try again.",
+                ));
+            }
+            Ok(CsrfUpload { fields, file })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::same_origin;

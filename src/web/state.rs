@@ -23,6 +23,8 @@ pub struct AppState {
     /// The company directory (the simulated one unless replaced; the server gives it a pool
     /// of its own).
     pub directory: std::sync::Arc<dyn crate::directory::provider::CompanyDirectory>,
+    /// What reads uploaded documents: the PDF reader (a child process of this binary) and OCR.
+    pub readers: std::sync::Arc<crate::digitization::Readers>,
     /// The embedded PostgreSQL's supervisor's view (`None` with an external database).
     pub database_health: Option<crate::embedded_pg::DatabaseHealth>,
 }
@@ -39,6 +41,9 @@ impl AppState {
             ))
             .with(std::sync::Arc::new(
                 crate::leads::generation::LeadGenerationWorker(self.directory.clone()),
+            ))
+            .with(std::sync::Arc::new(
+                crate::digitization::DigitizationWorker(self.readers.clone()),
             ))
     }
 }
@@ -59,6 +64,10 @@ impl AppState {
             charges,
             payments: std::sync::Arc::new(crate::payments::MockProvider::default()),
             sms: std::sync::Arc::new(crate::sms::gateway::SimulatedCarrier::default()),
+            readers: std::sync::Arc::new(crate::digitization::Readers {
+                pdf: crate::documents::pdf::PdfInspector::current(),
+                ocr: std::sync::Arc::new(crate::digitization::ocr::Tesseract::default()),
+            }),
             database_health: None,
         }
     }

@@ -287,3 +287,134 @@ fn bad_files_are_refused_with_a_clear_error() {
         "{refused:?}"
     );
 }
+
+#[actix_web::test]
+async fn vendor_bills_work_without_javascript() {
+    use crate::fixtures::{Customer, PASSWORD, assert_consistent, c, reload};
+    use crate::harness::TestApp;
+    use actix_web::http::StatusCode;
+    use iap_credits::tenancy::{Role, Subscription};
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let customer = Customer::named(&mut conn, "Payables", Subscription::None);
+    customer.user(&mut conn, "pat@payables.test", Role::User);
+    let browser = app.browser();
+    browser.sign_in("pat@payables.test", PASSWORD).await;
+    let bill = sample_bills::sample(&mut conn, 8);
+    let pdf = sample_bills::pdf(&bill);
+
+    let empty = browser.get("/bills").await;
+    assert!(empty.body.contains("No bills yet."), "{}", empty.body);
+    // Bad files: the list again, the message next to the file field, nothing stored.
+    let renamed = browser
+        .upload(
+            "/bills",
+            "/bills",
+            &[],
+            ("file", "bill.pdf", b"not a pdf at all"),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(renamed.body.contains("id=\"file-error\""));
+    assert!(renamed.body.contains("whatever its name says"));
+    let big = vec![b'%'; 11 * 1024 * 1024];
+    let too_big = browser
+        .upload("/bills", "/bills", &[], ("file", "big.pdf", &big))
+        .await;
+    assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(too_big.body.contains("larger than 10 MB"));
+    let nothing = browser
+        .upload("/bills", "/bills", &[], ("file", "", b""))
+        .await;
+    assert_eq!(nothing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(browser.get("/bills").await.body.contains("No bills yet."));
+
+    // Upload, then Digitize with no credits: refused with the Buy link, nothing read.
+    let uploaded = browser
+        .upload("/bills", "/bills", &[], ("file", "march/bill 8.pdf", &pdf))
+        .await;
+    assert_eq!(uploaded.status, StatusCode::SEE_OTHER, "{}", uploaded.body);
+    let at = uploaded.location().to_string();
+    let page = browser.get(&at).await;
+    assert!(
+        page.body.contains("bill 8.pdf"),
+        "the name without its folder"
+    );
+    assert!(page.body.contains("Digitize (1 credit)"));
+    let short = browser.submit(&at, &format!("{at}/digitize"), &[]).await;
+    assert_eq!(short.status, StatusCode::SEE_OTHER);
+    let page = browser.get(short.location()).await;
+    assert!(page.body.contains("Buy Credits for Documents Digitization"));
+    let account = customer.funded(&mut conn, "documents-digitization", "2");
+    let done = browser.submit(&at, &format!("{at}/digitize"), &[]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let page = browser.get(&at).await;
+    assert!(
+        page.body.contains(&format!("value=\"{}\"", bill.number)),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("95% sure"));
+    assert_eq!(reload(&mut conn, account.id).balance, c("1"));
+    // Posted again (a double click): read already, nothing charged.
+    browser.submit(&at, &format!("{at}/digitize"), &[]).await;
+    assert_eq!(reload(&mut conn, account.id).balance, c("1"));
+
+    // The review: a bad date and VAT come back with their messages and values; then saved.
+    let bad = browser
+        .submit(
+            &at,
+            &at,
+            &[
+                ("vendor", "Fixed Vendor SA"),
+                ("invoice_date", "14 March"),
+                ("vat", "BE0123456789"),
+                ("total", "12.5x"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("Enter a date as YYYY-MM-DD."));
+    assert!(bad.body.contains("fails its country"));
+    assert!(bad.body.contains("value=\"Fixed Vendor SA\""));
+    let saved = browser
+        .submit(
+            &at,
+            &at,
+            &[
+                ("vendor", "Fixed Vendor SA"),
+                ("invoice_number", &bill.number),
+                ("invoice_date", "2026-03-14"),
+                ("currency", "eur"),
+                ("total", "1190.00"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let list = browser.get("/bills").await;
+    assert!(list.body.contains("Fixed Vendor SA"));
+    assert!(list.body.contains("EUR 1,190.00"));
+
+    // The file: to its database only, as a file, never as a page of the site.
+    let file = browser.get(&format!("{at}/file")).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.header("content-type"), "application/pdf");
+    assert!(file.header("content-security-policy").contains("sandbox"));
+    assert_eq!(file.bytes, pdf);
+    let other = Customer::named(&mut conn, "Elsewhere Ltd", Subscription::None);
+    other.user(&mut conn, "eve@elsewhere.test", Role::User);
+    let eve = app.browser();
+    eve.sign_in("eve@elsewhere.test", PASSWORD).await;
+    assert_eq!(
+        eve.get(&format!("{at}/file")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(eve.get(&at).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        eve.submit("/bills", &format!("{at}/digitize"), &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_consistent(&mut conn);
+}

@@ -237,7 +237,9 @@ pub struct TestApp {
 pub struct Page {
     pub status: StatusCode,
     pub headers: HeaderMap,
+    /// The body as text (what is not UTF-8 replaced).
     pub body: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Page {
@@ -252,11 +254,16 @@ impl Page {
 impl TestApp {
     pub fn new() -> TestApp {
         let db = TestDb::new();
-        let state = AppState::new(
+        let mut state = AppState::new(
             db.pool(),
             "http://127.0.0.1:8080".into(),
             actix_web::cookie::Key::generate(),
         );
+        // The PDF reader is the app's binary, not this test binary.
+        state.readers = std::sync::Arc::new(iap_credits::digitization::Readers {
+            pdf: crate::digitization::inspector(),
+            ocr: std::sync::Arc::new(iap_credits::digitization::ocr::Tesseract::default()),
+        });
         TestApp { db, state }
     }
 
@@ -397,8 +404,47 @@ impl Browser<'_> {
         Page {
             status,
             headers,
-            body: String::from_utf8(body.to_vec()).expect("UTF-8 body"),
+            body: String::from_utf8_lossy(&body).into_owned(),
+            bytes: body.to_vec(),
         }
+    }
+
+    /// Posts an upload form (multipart) with the CSRF token of the page at `from`: its text
+    /// fields, and one file.
+    pub async fn upload(
+        &self,
+        from: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, &[u8]),
+    ) -> Page {
+        let token = self.get(from).await.csrf_token().unwrap();
+        let boundary = "----iap-credits-test-boundary-7f3a";
+        let mut body = Vec::new();
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        for (name, value) in all {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        let (field, file_name, content) = file;
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(content);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        self.send(
+            test::TestRequest::post()
+                .uri(action)
+                .insert_header((
+                    "Content-Type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                ))
+                .set_payload(body),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Page {

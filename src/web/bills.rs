@@ -1,0 +1,276 @@
+//! The Vendor Bills app: upload a bill, see it, **Digitize** it (Documents Digitization), and
+//! review the fields it read.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::session::{CsrfForm, CsrfUpload, CurrentUser};
+use crate::credits::Credits;
+use crate::digitization::{self, BillInput, DigitizeError, Digitized, VendorBill};
+use crate::documents::{self, Document, UploadError};
+use crate::error::AppError;
+use crate::forms::{FieldErrors, FormError};
+use crate::ids::AccountId;
+use crate::pagination::Page;
+use crate::web::page::{self, Nav};
+use crate::web::state::{AppState, with_conn};
+
+#[derive(Template)]
+#[template(path = "bills/list.html")]
+struct ListPage {
+    nav: Nav,
+    bills: Vec<(VendorBill, Document)>,
+    next: Option<i64>,
+    /// What was wrong with the file just uploaded.
+    upload_error: Option<String>,
+}
+
+impl ListPage {
+    fn amount(minor: &Option<i64>) -> String {
+        VendorBill::amount_text(*minor)
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    before: Option<i64>,
+}
+
+async fn list_page(
+    state: &AppState,
+    current: &CurrentUser,
+    before: Option<i64>,
+    upload_error: Option<String>,
+) -> Result<ListPage, AppError> {
+    let database_id = current.user.database_id;
+    let found = with_conn(state, move |conn| {
+        Ok(digitization::list(conn, database_id, before)?)
+    })
+    .await?;
+    let Page { rows, next } = digitization::PAGE_SIZE.page(found, |(b, _)| b.id);
+    Ok(ListPage {
+        nav: Nav::for_user(current),
+        bills: rows,
+        next,
+        upload_error,
+    })
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let page = list_page(&state, &current, query.before, None).await?;
+    page::render(&page)
+}
+
+/// The list again, with what was wrong with the file next to the file field.
+async fn refused(
+    state: &AppState,
+    current: &CurrentUser,
+    error: UploadError,
+) -> Result<HttpResponse, AppError> {
+    let status = match error {
+        UploadError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    let page = list_page(state, current, None, Some(error.to_string())).await?;
+    page::render_with_status(&page, status)
+}
+
+/// `POST /bills`: uploads a bill (multipart), checked by its content.
+pub async fn upload(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    form: CsrfUpload,
+) -> Result<HttpResponse, AppError> {
+    let Some(file) = form.file.filter(|f| !f.content.is_empty() || f.too_large) else {
+        return refused(&state, &current, UploadError::Empty).await;
+    };
+    if file.too_large {
+        return refused(&state, &current, UploadError::TooLarge).await;
+    }
+    let readers = state.readers.clone();
+    // Read (a PDF in its limited child process) holding no connection.
+    let checked = web::block(move || documents::check(&readers.pdf, &file.file_name, file.content))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let checked = match checked {
+        Ok(checked) => checked,
+        Err(error) => return refused(&state, &current, error).await,
+    };
+    let (database_id, user_id) = (current.user.database_id, current.user.id);
+    let bill = with_conn(&state, move |conn| {
+        Ok(digitization::create_bill(
+            conn,
+            database_id,
+            user_id,
+            &checked,
+        )?)
+    })
+    .await?;
+    Ok(page::see_other(format!("/bills/{}", bill.id)))
+}
+
+#[derive(Template)]
+#[template(path = "bills/show.html")]
+struct ShowPage {
+    nav: Nav,
+    bill: VendorBill,
+    document: Document,
+    input: BillInput,
+    errors: FieldErrors,
+    price: Credits,
+    notice: Option<String>,
+    /// Too few credits to digitize: the account to buy for.
+    short_of_credits: Option<AccountId>,
+}
+
+impl ShowPage {
+    /// "95% sure", for a field digitization filled in.
+    fn sure(&self, field: &str) -> String {
+        self.bill
+            .confidence_of(field)
+            .map(|c| format!("{c}% sure"))
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    short: Option<AccountId>,
+    notice: Option<String>,
+}
+
+async fn show_page(state: &AppState, current: &CurrentUser, id: i64) -> Result<ShowPage, AppError> {
+    let database_id = current.user.database_id;
+    let ((bill, document), price) = with_conn(state, move |conn| {
+        let found = digitization::find(conn, database_id, id)?.ok_or(AppError::NotFound)?;
+        let price = crate::catalog::usage_prices::price(
+            conn,
+            digitization::SERVICE,
+            crate::catalog::usage_prices::DOCUMENT,
+        )?;
+        Ok((found, price))
+    })
+    .await?;
+    Ok(ShowPage {
+        nav: Nav::for_user(current),
+        input: BillInput::from_bill(&bill),
+        bill,
+        document,
+        errors: FieldErrors::default(),
+        price,
+        notice: None,
+        short_of_credits: None,
+    })
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<i64>,
+    query: web::Query<ShowQuery>,
+) -> Result<HttpResponse, AppError> {
+    let mut page = show_page(&state, &current, path.into_inner()).await?;
+    page.short_of_credits = query.short;
+    page.notice = match query.notice.as_deref() {
+        Some("unreadable") => Some(
+            "Nothing a bill is made of (an invoice number, a date, a total) could be read from this file. Nothing was charged."
+                .into(),
+        ),
+        Some("under-way") => Some(
+            "The reader did not finish: the credit is held, not spent, and the fields appear here as soon as it does."
+                .into(),
+        ),
+        Some("saved") => Some("Saved.".into()),
+        _ => None,
+    };
+    page::render(&page)
+}
+
+/// `GET /bills/{id}/file`: the bill's file, to its database's users only.
+pub async fn file(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let (id, database_id) = (path.into_inner(), current.user.database_id);
+    let (document, content) = with_conn(&state, move |conn| {
+        let (_, document) = digitization::find(conn, database_id, id)?.ok_or(AppError::NotFound)?;
+        let content =
+            documents::content(conn, database_id, document.id)?.ok_or(AppError::NotFound)?;
+        Ok((document, content))
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type(document.media_type.as_str())
+        .insert_header((
+            "Content-Disposition",
+            format!("inline; filename=\"{}\"", document.file_name),
+        ))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        // Shown as a file, never as a page of this site.
+        .insert_header(("Content-Security-Policy", "sandbox; default-src 'none'"))
+        .insert_header(("Cache-Control", "private, no-store"))
+        .body(content))
+}
+
+/// `POST /bills/{id}/digitize`: reads the bill's fields for the price of one document.
+pub async fn digitize(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<i64>,
+    _form: CsrfForm<page::EmptyForm>,
+) -> Result<HttpResponse, AppError> {
+    let (id, database_id, user_id) = (path.into_inner(), current.user.database_id, current.user.id);
+    let readers = state.readers.clone();
+    let outcome = with_conn(&state, move |conn| {
+        digitization::digitize(conn, &readers, database_id, user_id, id).map_err(|e| match e {
+            DigitizeError::NotFound => AppError::NotFound,
+            DigitizeError::Database(e) => e.into(),
+            other => AppError::Internal(other.to_string()),
+        })
+    })
+    .await?;
+    Ok(page::see_other(match outcome {
+        Digitized::Done(_) | Digitized::AlreadyDigitized => format!("/bills/{id}#fields"),
+        Digitized::Unreadable => format!("/bills/{id}?notice=unreadable"),
+        Digitized::UnderWay => format!("/bills/{id}?notice=under-way"),
+        Digitized::InsufficientCredits { account_id, .. } => {
+            format!("/bills/{id}?short={account_id}#digitize")
+        }
+    }))
+}
+
+/// `POST /bills/{id}`: the fields as the user reviewed them.
+pub async fn review(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<i64>,
+    CsrfForm(input): CsrfForm<BillInput>,
+) -> Result<HttpResponse, AppError> {
+    let (id, database_id) = (path.into_inner(), current.user.database_id);
+    let kept = input.clone();
+    let saved = with_conn(&state, move |conn| {
+        match digitization::save_review(conn, database_id, id, &kept) {
+            Ok(_) => Ok(None),
+            Err(FormError::Invalid(errors)) => Ok(Some(errors)),
+            Err(FormError::NotFound) => Err(AppError::NotFound),
+            Err(FormError::Database(e)) => Err(e.into()),
+        }
+    })
+    .await?;
+    match saved {
+        None => Ok(page::see_other(format!("/bills/{id}?notice=saved#fields"))),
+        Some(errors) => {
+            let mut page = show_page(&state, &current, id).await?;
+            page.input = input;
+            page.errors = errors;
+            page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+    }
+}
