@@ -611,3 +611,58 @@ async fn generating_five_leads_with_two_contacts_shows_the_leads_and_the_exact_c
     assert_eq!(before - after, cost, "exactly the cost shown");
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn uploading_a_bill_and_digitizing_it_shows_its_fields_for_one_credit() {
+    let db = TestDb::new();
+    let (bill, pdf_path, _dir) = {
+        let mut conn = db.conn();
+        let bill = crate::sample_bills::sample(&mut conn, 42);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bill-42.pdf");
+        std::fs::write(&path, crate::sample_bills::pdf(&bill)).unwrap();
+        (bill, path, dir)
+    };
+    let (_processes, client, base) = start(&db).await;
+    sign_in_as_user(&client, &base).await;
+    let account_url = account_information_of(&client, &base, "Documents Digitization").await;
+    let before: i64 = balance(&client, &account_url).await.parse().unwrap();
+    assert!(before >= 1, "the demo's trial credits");
+
+    click_link(&client, "Vendor Bills").await;
+    heading_is(&client, "Vendor Bills").await;
+    let file = client.find(Locator::Css("#file")).await.unwrap();
+    file.send_keys(pdf_path.to_str().unwrap()).await.unwrap();
+    click(&client, "#upload button[type=submit]").await;
+    heading_is(&client, "bill-42.pdf").await;
+    click(&client, "#digitize button[type=submit]").await;
+    let vendor = text_when(&client, "main h1", |t| t != "bill-42.pdf").await;
+    assert_eq!(vendor, bill.vendor);
+    let number = client
+        .find(Locator::Css("#invoice_number"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(number.as_deref(), Some(bill.number.as_str()));
+    let total = client
+        .find(Locator::Css("#total"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        total,
+        Some(format!(
+            "{}.{:02}",
+            bill.total_minor / 100,
+            bill.total_minor % 100
+        ))
+    );
+    snapshot(&client, "14-digitized-bill").await;
+    let after: i64 = balance(&client, &account_url).await.parse().unwrap();
+    assert_eq!(before - after, 1, "one credit gone");
+    client.close().await.unwrap();
+}
