@@ -115,12 +115,18 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("leads", "SELECT, INSERT"),
     ("ledger_entries", "SELECT, INSERT"),
     (
+        "letters",
+        "SELECT, INSERT, UPDATE (status, provider_reference, error, sent_at, finished_at)",
+    ),
+    (
         "orders",
         "SELECT, INSERT, UPDATE (status, paid_at, payment_reference, card_last4)",
     ),
     ("iap_transactions", "SELECT, INSERT"),
     ("packs", "SELECT, INSERT, UPDATE"),
     ("payment_attempts", "SELECT, INSERT, UPDATE"),
+    ("postage_countries", "SELECT, INSERT, UPDATE, DELETE"),
+    ("postage_zones", "SELECT, UPDATE"),
     (
         "provider_keys",
         "SELECT, INSERT, UPDATE (last_used_at, revoked_at)",

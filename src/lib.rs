@@ -32,6 +32,7 @@ pub mod provider_keys;
 pub mod read_models;
 pub mod schema;
 pub mod sms;
+pub mod snailmail;
 mod sql_enum;
 pub mod startup;
 pub mod tenancy;

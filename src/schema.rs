@@ -435,6 +435,53 @@ diesel::table! {
 }
 
 diesel::table! {
+    postage_zones (zone) {
+        zone -> Text,
+        name -> Text,
+        base_price -> Int8,
+        per_sheet -> Int8,
+        colour_per_page -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    postage_countries (country) {
+        country -> Text,
+        zone -> Text,
+    }
+}
+
+diesel::table! {
+    letters (id) {
+        id -> Int8,
+        job_id -> Int8,
+        database_id -> Int8,
+        document_id -> Int8,
+        contact_id -> Nullable<Int8>,
+        sent_by -> Nullable<Int8>,
+        recipient -> Text,
+        street -> Text,
+        postal_code -> Text,
+        city -> Text,
+        country -> Text,
+        pages -> Int4,
+        sheets -> Int4,
+        colour -> Bool,
+        duplex -> Bool,
+        cover -> Bool,
+        zone -> Text,
+        price -> Int8,
+        status -> Text,
+        provider_reference -> Nullable<Text>,
+        error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     usage_prices (service_id, unit) {
         service_id -> Int8,
         unit -> Text,
@@ -530,6 +577,8 @@ diesel::joinable!(iap_accounts -> services (service_id));
 diesel::joinable!(digitizations -> vendor_bills (bill_id));
 diesel::joinable!(vendor_bills -> documents (document_id));
 diesel::joinable!(lead_contacts -> leads (lead_id));
+diesel::joinable!(letters -> documents (document_id));
+diesel::joinable!(postage_countries -> postage_zones (zone));
 diesel::joinable!(lead_events -> leads (lead_id));
 diesel::joinable!(lead_requests -> service_jobs (job_id));
 diesel::joinable!(leads -> lead_requests (request_id));
@@ -580,9 +629,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     lead_requests,
     leads,
     ledger_entries,
+    letters,
     orders,
     packs,
     payment_attempts,
+    postage_countries,
+    postage_zones,
     provider_keys,
     refunds,
     service_jobs,

@@ -265,12 +265,12 @@ const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(30
 /// expires stale orders and applies SMS delivery reports. Must run inside the actix runtime;
 /// stops with it.
 pub fn spawn_maintenance(state: &AppState) {
-    let (pool, sms) = (state.pool.clone(), state.sms.clone());
+    let (pool, sms, post) = (state.pool.clone(), state.sms.clone(), state.post.clone());
     actix_web::rt::spawn(async move {
         let mut ticks = actix_web::rt::time::interval(MAINTENANCE_EVERY);
         loop {
             ticks.tick().await;
-            let (pool, sms) = (pool.clone(), sms.clone());
+            let (pool, sms, post) = (pool.clone(), sms.clone(), post.clone());
             let swept = web::block(move || {
                 let mut conn = pool.get()?;
                 let expired = crate::ledger::expire_due_holds(&mut conn)?;
@@ -279,7 +279,8 @@ pub fn spawn_maintenance(state: &AppState) {
                 let throttles = crate::auth::throttle::purge(&mut conn, chrono::Utc::now())?
                     + crate::auth::sessions::purge(&mut conn, chrono::Utc::now())?;
                 let reports =
-                    crate::sms::messages::apply_delivery_reports(&mut conn, sms.as_ref())?;
+                    crate::sms::messages::apply_delivery_reports(&mut conn, sms.as_ref())?
+                        + crate::snailmail::track(&mut conn, post.as_ref(), None)?;
                 anyhow::Ok((expired, keys + orders + reports + throttles))
             })
             .await;

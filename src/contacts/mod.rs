@@ -141,6 +141,12 @@ pub struct ContactInput {
     pub mobile: String,
     #[serde(default)]
     pub country: String,
+    #[serde(default)]
+    pub street: String,
+    #[serde(default)]
+    pub postal_code: String,
+    #[serde(default)]
+    pub city: String,
     /// The "Is a company" checkbox.
     #[serde(default)]
     pub is_company: Option<String>,
@@ -161,6 +167,9 @@ impl ContactInput {
             phone: c.phone.as_deref().map(phone::display).unwrap_or_default(),
             mobile: c.mobile.as_deref().map(phone::display).unwrap_or_default(),
             country: c.country.clone().unwrap_or_default(),
+            street: c.street.clone().unwrap_or_default(),
+            postal_code: c.postal_code.clone().unwrap_or_default(),
+            city: c.city.clone().unwrap_or_default(),
         }
     }
 }
@@ -173,6 +182,7 @@ pub struct ContactErrors {
     pub phone: Option<String>,
     pub mobile: Option<String>,
     pub country: Option<String>,
+    pub address: Option<String>,
 }
 
 /// A contact ready to store: the only way to write a contact's fields (new or changed).
@@ -185,6 +195,9 @@ pub struct ValidContact {
     pub phone: Option<String>,
     pub mobile: Option<String>,
     pub country: Option<String>,
+    pub street: Option<String>,
+    pub postal_code: Option<String>,
+    pub city: Option<String>,
     pub is_company: bool,
 }
 
@@ -224,6 +237,12 @@ impl ContactInput {
                 }
             })
         };
+        if [&self.street, &self.postal_code, &self.city]
+            .iter()
+            .any(|part| part.trim().chars().count() > 200)
+        {
+            errors.address = Some("An address line has at most 200 characters.".into());
+        }
         let phone = number(&self.phone, &mut errors.phone);
         let mobile = number(&self.mobile, &mut errors.mobile);
         if errors != ContactErrors::default() {
@@ -236,6 +255,9 @@ impl ContactInput {
             phone,
             mobile,
             country,
+            street: optional(&self.street),
+            postal_code: optional(&self.postal_code),
+            city: optional(&self.city),
             is_company: self.is_company.is_some(),
         })
     }
@@ -423,4 +445,17 @@ mod tests {
         .unwrap_err();
         assert!(errors.email.is_some());
     }
+}
+
+/// The database's contacts as choices for a form (id and name, by name; at most 1,000).
+pub fn choices(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+) -> QueryResult<Vec<(ContactId, String)>> {
+    contacts::table
+        .filter(contacts::database_id.eq(database_id))
+        .order((contacts::name, contacts::id))
+        .limit(1_000)
+        .select((contacts::id, contacts::name))
+        .load(conn)
 }

@@ -13,6 +13,7 @@ pub mod health;
 pub mod iap_accounts;
 pub mod iap_link;
 pub mod leads;
+pub mod letters;
 pub mod login;
 pub mod page;
 pub mod session;
@@ -71,6 +72,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/bills/{id}", web::post().to(bills::review))
         .route("/bills/{id}/file", web::get().to(bills::file))
         .route("/bills/{id}/digitize", web::post().to(bills::digitize))
+        .route("/letters", web::get().to(letters::list))
+        .route("/letters", web::post().to(letters::upload))
+        .route("/documents/{id}/post", web::get().to(letters::send_form))
+        .route("/documents/{id}/post", web::post().to(letters::send))
         .route("/leads", web::get().to(leads::list))
         .route("/leads/generate", web::get().to(leads::generate_form))
         .route("/leads/generate", web::post().to(leads::generate))

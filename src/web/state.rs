@@ -23,6 +23,8 @@ pub struct AppState {
     /// The company directory (the simulated one unless replaced; the server gives it a pool
     /// of its own).
     pub directory: std::sync::Arc<dyn crate::directory::provider::CompanyDirectory>,
+    /// The postal service (Snailmail): the simulated one unless replaced.
+    pub post: std::sync::Arc<dyn crate::snailmail::post::PostalService>,
     /// What reads uploaded documents: the PDF reader (a child process of this binary) and OCR.
     pub readers: std::sync::Arc<crate::digitization::Readers>,
     /// The embedded PostgreSQL's supervisor's view (`None` with an external database).
@@ -45,6 +47,9 @@ impl AppState {
             .with(std::sync::Arc::new(
                 crate::digitization::DigitizationWorker(self.readers.clone()),
             ))
+            .with(std::sync::Arc::new(crate::snailmail::SnailmailWorker(
+                self.post.clone(),
+            )))
     }
 }
 
@@ -64,6 +69,7 @@ impl AppState {
             charges,
             payments: std::sync::Arc::new(crate::payments::MockProvider::default()),
             sms: std::sync::Arc::new(crate::sms::gateway::SimulatedCarrier::default()),
+            post: std::sync::Arc::new(crate::snailmail::post::SimulatedPost::default()),
             readers: std::sync::Arc::new(crate::digitization::Readers {
                 pdf: crate::documents::pdf::PdfInspector::current(),
                 ocr: std::sync::Arc::new(crate::digitization::ocr::Tesseract::default()),

@@ -595,6 +595,9 @@ async fn the_operator_sees_both_services_used_and_edits_their_prices() {
             mobile: None,
             country: None,
             is_company: true,
+            street: None,
+            postal_code: None,
+            city: None,
         },
     )
     .unwrap();

@@ -38,4 +38,5 @@ mod sign_in;
 mod sms;
 mod sms_pages;
 mod smtp_sink;
+mod snailmail;
 mod table_owners;

@@ -26,6 +26,9 @@ fn company_contact(conn: &mut diesel::PgConnection, customer: &Customer, name: &
             mobile: None,
             country: None,
             is_company: true,
+            street: None,
+            postal_code: None,
+            city: None,
         },
     )
     .unwrap()

@@ -257,3 +257,48 @@ pub fn png(pdf: &[u8]) -> Vec<u8> {
     assert!(status.success());
     std::fs::read(dir.path().join("bill.png")).unwrap()
 }
+
+/// A letter of `pages` pages of `width` × `height` points, each with a line of text.
+pub fn letter_pdf(pages: usize, width: i64, height: i64) -> Vec<u8> {
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+    });
+    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
+    let mut kids = Vec::new();
+    for n in 1..=pages {
+        let content = Content {
+            operations: vec![
+                Operation::new("BT", vec![]),
+                Operation::new("Tf", vec!["F1".into(), 12.into()]),
+                Operation::new("Td", vec![56.into(), (height - 80).into()]),
+                Operation::new(
+                    "Tj",
+                    vec![Object::string_literal(format!("Dear customer, page {n}."))],
+                ),
+                Operation::new("ET", vec![]),
+            ],
+        };
+        let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
+        let page_id = doc.add_object(dictionary! {
+            "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+        });
+        kids.push(page_id.into());
+    }
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages",
+            "Kids" => kids,
+            "Count" => pages as i64,
+            "Resources" => resources_id,
+            "MediaBox" => vec![0.into(), 0.into(), width.into(), height.into()],
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    let mut bytes = Vec::new();
+    doc.save_to(&mut bytes).unwrap();
+    bytes
+}

@@ -231,6 +231,9 @@ fn a_bad_number_is_not_charged_and_an_unreachable_one_is() {
             mobile: Some("12ab".into()),
             country: None,
             is_company: false,
+            street: None,
+            postal_code: None,
+            city: None,
         },
     )
     .unwrap()

@@ -1,0 +1,3 @@
+DROP TABLE letters;
+DROP TABLE postage_countries;
+DROP TABLE postage_zones;

@@ -1,0 +1,464 @@
+//! Snailmail: **Send by Post** prints a PDF (a vendor bill or any uploaded PDF) and posts it to
+//! a contact, on the common paid-service steps:
+//!
+//! - checks first, before anything is held: a complete address in a served country, an A4 PDF
+//!   of at most 20 pages (read in the PDF reader's limited child process);
+//! - **begin**: the postage is held and the letter recorded (`queued`);
+//! - **perform**: the letter is handed to the postal provider with its id as the idempotency
+//!   key, and its answer saved (`sent`, or `refused`);
+//! - **settle**: an accepted letter is charged its postage, a refused one nothing;
+//! - then its status follows the provider (`delivered`, `undeliverable`), on the Letters list
+//!   and in the contact's chatter, tracked by the maintenance task and whenever the list is
+//!   shown.
+//!
+//! Owner of `letters`; `postage` owns the price table.
+
+pub mod post;
+pub mod postage;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::contacts::{self, Contact};
+use crate::credits::Credits;
+use crate::documents::pdf::PdfInspector;
+use crate::documents::{self, Document};
+use crate::ids::{AccountId, ContactId, DatabaseId, UserId};
+use crate::ledger::Actor;
+use crate::metering::{self, Job, MeteringError, PaidService, PerformError, Request};
+use crate::schema::letters;
+use post::{PostHandoff, PostalService, Posting, Tracking};
+use postage::LetterOptions;
+
+pub const SERVICE: &str = "snailmail";
+pub const MAX_PAGES: i32 = 20;
+/// Letters per page of the list.
+pub const PAGE_SIZE: crate::pagination::Keyset = crate::pagination::Keyset(50);
+
+fn hold_ttl() -> Duration {
+    metering::LEASE * (metering::MAX_ATTEMPTS as u32 + 1)
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = letters, check_for_backend(diesel::pg::Pg))]
+pub struct Letter {
+    pub id: i64,
+    pub database_id: DatabaseId,
+    pub document_id: i64,
+    pub contact_id: Option<ContactId>,
+    pub recipient: String,
+    pub street: String,
+    pub postal_code: String,
+    pub city: String,
+    pub country: String,
+    pub pages: i32,
+    pub sheets: i32,
+    pub colour: bool,
+    pub duplex: bool,
+    pub cover: bool,
+    pub price: Credits,
+    pub status: String,
+    pub provider_reference: Option<String>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Why a letter cannot be sent, said before anything is held.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum LetterRefused {
+    #[error("Only a PDF can be sent by post.")]
+    NotAPdf,
+    #[error("The letter has {0} pages; at most {MAX_PAGES} can be posted.")]
+    TooManyPages(i32),
+    #[error("Page {0} is not A4: only A4 documents can be posted.")]
+    NotA4(usize),
+    #[error("{0}")]
+    Unreadable(String),
+    #[error("The contact's address is incomplete: {0} missing. Complete it on the contact's page.")]
+    IncompleteAddress(&'static str),
+    #[error("Letters to {0} are not posted (no postage zone serves that country).")]
+    CountryNotServed(String),
+}
+
+/// A letter ready to send: where, how many pages, what it costs.
+#[derive(Debug, Clone)]
+pub struct Quote {
+    pub contact: Contact,
+    pub document: Document,
+    pub pages: i32,
+    pub sheets: i32,
+    pub options: LetterOptions,
+    pub zone: String,
+    pub zone_name: String,
+    pub price: Credits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(transparent)]
+    Refused(#[from] LetterRefused),
+    #[error("no such document or contact")]
+    NotFound,
+    #[error(transparent)]
+    Metering(MeteringError),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+impl From<MeteringError> for SendError {
+    fn from(e: MeteringError) -> Self {
+        match e {
+            MeteringError::Database(e) => SendError::Database(e),
+            other => SendError::Metering(other),
+        }
+    }
+}
+
+/// The address's missing part, if any.
+fn missing_part(contact: &Contact) -> Option<&'static str> {
+    let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+    if blank(&contact.street) {
+        Some("the street")
+    } else if blank(&contact.postal_code) {
+        Some("the postal code")
+    } else if blank(&contact.city) {
+        Some("the city")
+    } else if blank(&contact.country) {
+        Some("the country")
+    } else {
+        None
+    }
+}
+
+/// What sending the document to the contact would cost, or why it cannot be sent. The PDF is
+/// read (pages, sizes) in the PDF reader's child process: call it holding no transaction.
+pub fn quote(
+    conn: &mut PgConnection,
+    inspector: &PdfInspector,
+    database_id: DatabaseId,
+    document_id: i64,
+    contact_id: ContactId,
+    options: LetterOptions,
+) -> Result<Quote, SendError> {
+    let document = documents::find(conn, database_id, document_id)?.ok_or(SendError::NotFound)?;
+    let contact = contacts::find(conn, database_id, contact_id)?.ok_or(SendError::NotFound)?;
+    if !document.is_pdf() {
+        return Err(LetterRefused::NotAPdf.into());
+    }
+    if let Some(part) = missing_part(&contact) {
+        return Err(LetterRefused::IncompleteAddress(part).into());
+    }
+    let country = contact.country.clone().unwrap_or_default();
+    let zone = postage::zone_of(conn, &country)?
+        .ok_or_else(|| LetterRefused::CountryNotServed(country.clone()))?;
+    let content = documents::content(conn, database_id, document_id)?.ok_or(SendError::NotFound)?;
+    let facts = inspector
+        .inspect(&content)
+        .map_err(|e| LetterRefused::Unreadable(e.to_string()))?;
+    let pages = i32::try_from(facts.pages.len()).unwrap_or(i32::MAX);
+    if pages > MAX_PAGES {
+        return Err(LetterRefused::TooManyPages(pages).into());
+    }
+    if let Some(i) = facts.pages.iter().position(|p| !p.is_a4()) {
+        return Err(LetterRefused::NotA4(i + 1).into());
+    }
+    Ok(Quote {
+        price: zone.price(pages, options),
+        sheets: postage::sheets(pages, options),
+        zone: zone.zone,
+        zone_name: zone.name,
+        contact,
+        document,
+        pages,
+        options,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sent {
+    /// Accepted by the post: the postage spent.
+    Sent { letter_id: i64, price: Credits },
+    /// The post refused it: nothing charged.
+    Refused { letter_id: i64, reason: String },
+    /// The post did not answer: the postage stays held, the worker hands it over.
+    UnderWay { letter_id: i64 },
+    InsufficientCredits {
+        account_id: AccountId,
+        available: Credits,
+        needed: Credits,
+    },
+}
+
+/// **Send by Post** the quoted letter.
+pub fn send(
+    conn: &mut PgConnection,
+    post: &Arc<dyn PostalService>,
+    database_id: DatabaseId,
+    user_id: UserId,
+    quote: &Quote,
+) -> Result<Sent, SendError> {
+    let actor = Actor::user(user_id);
+    let description = format!("Letter to {}", quote.contact.name);
+    let request = Request {
+        database_id,
+        service: SERVICE,
+        credits: quote.price,
+        hold_ttl: hold_ttl(),
+        description: &description,
+        actor: &actor,
+    };
+    let c = &quote.contact;
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let begun = metering::begin(conn, &request, |conn, job| {
+        diesel::insert_into(letters::table)
+            .values((
+                letters::job_id.eq(job.id),
+                letters::database_id.eq(database_id),
+                letters::document_id.eq(quote.document.id),
+                letters::contact_id.eq(c.id),
+                letters::sent_by.eq(user_id),
+                letters::recipient.eq(&c.name),
+                letters::street.eq(text(&c.street)),
+                letters::postal_code.eq(text(&c.postal_code)),
+                letters::city.eq(text(&c.city)),
+                letters::country.eq(text(&c.country)),
+                letters::pages.eq(quote.pages),
+                letters::sheets.eq(quote.sheets),
+                letters::colour.eq(quote.options.colour),
+                letters::duplex.eq(quote.options.duplex),
+                letters::cover.eq(quote.options.cover),
+                letters::zone.eq(&quote.zone),
+                letters::price.eq(quote.price),
+            ))
+            .returning(letters::id)
+            .get_result::<i64>(conn)
+    });
+    let (job, letter_id) = match begun {
+        Ok(begun) => begun,
+        Err(MeteringError::InsufficientCredits {
+            account_id,
+            available,
+            needed,
+        }) => {
+            return Ok(Sent::InsufficientCredits {
+                account_id,
+                available,
+                needed,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    metering::run(conn, &SnailmailWorker(post.clone()), job.id)?;
+    let letter = find(conn, database_id, letter_id)?.ok_or(SendError::NotFound)?;
+    Ok(match letter.status.as_str() {
+        "queued" => Sent::UnderWay { letter_id },
+        "refused" | "failed" => Sent::Refused {
+            letter_id,
+            reason: letter.error.unwrap_or_default(),
+        },
+        _ => Sent::Sent {
+            letter_id,
+            price: letter.price,
+        },
+    })
+}
+
+pub fn find(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    id: i64,
+) -> QueryResult<Option<Letter>> {
+    letters::table
+        .filter(letters::database_id.eq(database_id))
+        .filter(letters::id.eq(id))
+        .select(Letter::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A page of the database's letters, newest first.
+pub fn list(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    before: Option<i64>,
+) -> QueryResult<Vec<Letter>> {
+    let mut query = letters::table
+        .filter(letters::database_id.eq(database_id))
+        .order(letters::id.desc())
+        .limit(PAGE_SIZE.fetch())
+        .select(Letter::as_select())
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(letters::id.lt(before));
+    }
+    query.load(conn)
+}
+
+/// Writes a line in the chatter of the letter's contact, if it still exists.
+fn tell_contact(conn: &mut PgConnection, letter: &Letter, body: &str) -> QueryResult<()> {
+    if let Some(contact_id) = letter.contact_id {
+        contacts::add_event(conn, letter.database_id, contact_id, None, body)?;
+    }
+    Ok(())
+}
+
+/// The worker's Snailmail: the hand-off to the post and what a job used.
+pub struct SnailmailWorker(pub Arc<dyn PostalService>);
+
+impl PaidService for SnailmailWorker {
+    fn slug(&self) -> &'static str {
+        SERVICE
+    }
+
+    fn perform(&self, conn: &mut PgConnection, job: &Job) -> Result<(), PerformError> {
+        let queued: Vec<Letter> = letters::table
+            .filter(letters::job_id.eq(job.id))
+            .filter(letters::status.eq("queued"))
+            .select(Letter::as_select())
+            .load(conn)?;
+        for letter in queued {
+            let pdf = documents::content(conn, letter.database_id, letter.document_id)?
+                .ok_or_else(|| PerformError("the letter's document is gone".into()))?;
+            let posting = Posting {
+                recipient: &letter.recipient,
+                street: &letter.street,
+                postal_code: &letter.postal_code,
+                city: &letter.city,
+                country: &letter.country,
+                pdf: &pdf,
+                colour: letter.colour,
+                duplex: letter.duplex,
+                cover: letter.cover,
+            };
+            // Handed over with no transaction open; the answer saved in a short one.
+            let handoff = self
+                .0
+                .post(&posting, &format!("letter-{}", letter.id))
+                .map_err(PerformError)?;
+            conn.transaction(|conn| {
+                let (status, reference, error) = match &handoff {
+                    PostHandoff::Accepted { reference } => ("sent", Some(reference.as_str()), None),
+                    PostHandoff::Refused { reason } => ("refused", None, Some(reason.as_str())),
+                };
+                let changed = diesel::update(
+                    letters::table
+                        .find(letter.id)
+                        .filter(letters::status.eq("queued")),
+                )
+                .set((
+                    letters::status.eq(status),
+                    letters::provider_reference.eq(reference),
+                    letters::error.eq(error),
+                    letters::sent_at.eq(reference.map(|_| Utc::now())),
+                ))
+                .execute(conn)?;
+                if changed == 1 {
+                    let body = match &handoff {
+                        PostHandoff::Accepted { .. } => format!(
+                            "Letter sent by post ({} {}), {} credits",
+                            letter.pages,
+                            if letter.pages == 1 { "page" } else { "pages" },
+                            letter.price.to_display()
+                        ),
+                        PostHandoff::Refused { reason } => {
+                            format!("Letter refused by the post: {reason}. Nothing was charged.")
+                        }
+                    };
+                    tell_contact(conn, &letter, &body)?;
+                }
+                QueryResult::Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn settle(&self, conn: &mut PgConnection, job: &Job, giving_up: bool) -> QueryResult<Credits> {
+        if giving_up {
+            diesel::update(
+                letters::table
+                    .filter(letters::job_id.eq(job.id))
+                    .filter(letters::status.eq("queued")),
+            )
+            .set((
+                letters::status.eq("failed"),
+                letters::error.eq("the postal service did not answer"),
+            ))
+            .execute(conn)?;
+        }
+        let prices: Vec<Credits> = letters::table
+            .filter(letters::job_id.eq(job.id))
+            .filter(letters::status.eq_any(["sent", "delivered", "undeliverable"]))
+            .select(letters::price)
+            .load(conn)?;
+        let mut used = Credits::ZERO;
+        for price in prices {
+            used += price;
+        }
+        Ok(used)
+    }
+}
+
+/// Asks the post where the letters in transit are (those of `database_id`, or all) and records
+/// what changed: delivered or undeliverable, in the contact's chatter too. The provider is asked
+/// with no transaction open. Returns how many letters changed.
+pub fn track(
+    conn: &mut PgConnection,
+    post: &dyn PostalService,
+    database_id: Option<DatabaseId>,
+) -> QueryResult<usize> {
+    let mut query = letters::table
+        .filter(letters::status.eq("sent"))
+        .order(letters::id)
+        .limit(500)
+        .select(Letter::as_select())
+        .into_boxed();
+    if let Some(database_id) = database_id {
+        query = query.filter(letters::database_id.eq(database_id));
+    }
+    let in_transit: Vec<Letter> = query.load(conn)?;
+    let mut changed = 0;
+    for letter in in_transit {
+        let Some(reference) = letter.provider_reference.as_deref() else {
+            continue;
+        };
+        let (status, error, body) = match post.track(reference) {
+            Ok(Tracking::InTransit) => continue,
+            Ok(Tracking::Delivered) => ("delivered", None, "Letter delivered".to_string()),
+            Ok(Tracking::Undeliverable { reason }) => (
+                "undeliverable",
+                Some(reason.clone()),
+                format!("Letter undeliverable: {reason}"),
+            ),
+            Err(e) => {
+                tracing::warn!(
+                    letter = letter.id,
+                    "the post did not say where a letter is: {e}"
+                );
+                continue;
+            }
+        };
+        changed += conn.transaction(|conn| {
+            let n = diesel::update(
+                letters::table
+                    .find(letter.id)
+                    .filter(letters::status.eq("sent")),
+            )
+            .set((
+                letters::status.eq(status),
+                letters::error.eq(error),
+                letters::finished_at.eq(Utc::now()),
+            ))
+            .execute(conn)?;
+            if n == 1 {
+                tell_contact(conn, &letter, &body)?;
+            }
+            QueryResult::Ok(n)
+        })?;
+    }
+    Ok(changed)
+}

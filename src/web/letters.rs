@@ -1,0 +1,266 @@
+//! Snailmail's pages: **Letters** (the database's letters and their status, and a PDF to post)
+//! and **Send by Post** for a document (choose the contact and the options, see the price,
+//! send).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::session::{CsrfForm, CsrfUpload, CurrentUser};
+use crate::documents::{self, Document, UploadError};
+use crate::error::AppError;
+use crate::ids::{AccountId, ContactId};
+use crate::pagination::Page;
+use crate::snailmail::postage::LetterOptions;
+use crate::snailmail::{self, Letter, Quote, SendError, Sent};
+use crate::web::page::{self, Nav};
+use crate::web::state::{AppState, with_conn};
+
+#[derive(Template)]
+#[template(path = "letters/list.html")]
+struct ListPage {
+    nav: Nav,
+    letters: Vec<Letter>,
+    next: Option<i64>,
+    upload_error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    before: Option<i64>,
+}
+
+async fn list_page(
+    state: &AppState,
+    current: &CurrentUser,
+    before: Option<i64>,
+    upload_error: Option<String>,
+) -> Result<ListPage, AppError> {
+    let database_id = current.user.database_id;
+    let post = state.post.clone();
+    let found = with_conn(state, move |conn| {
+        // Where the letters in transit are now (the post is asked with no transaction open).
+        snailmail::track(conn, post.as_ref(), Some(database_id))?;
+        Ok(snailmail::list(conn, database_id, before)?)
+    })
+    .await?;
+    let Page { rows, next } = snailmail::PAGE_SIZE.page(found, |l| l.id);
+    Ok(ListPage {
+        nav: Nav::for_user(current),
+        letters: rows,
+        next,
+        upload_error,
+    })
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let page = list_page(&state, &current, query.before, None).await?;
+    page::render(&page)
+}
+
+/// `POST /letters`: a PDF to send by post (any PDF, not a bill).
+pub async fn upload(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    form: CsrfUpload,
+) -> Result<HttpResponse, AppError> {
+    let refused = |error: UploadError| {
+        let status = match error {
+            UploadError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        (status, error.to_string())
+    };
+    let outcome = match form.file.filter(|f| !f.content.is_empty() || f.too_large) {
+        None => Err(refused(UploadError::Empty)),
+        Some(f) if f.too_large => Err(refused(UploadError::TooLarge)),
+        Some(file) => {
+            let readers = state.readers.clone();
+            web::block(move || documents::check(&readers.pdf, &file.file_name, file.content))
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?
+                .map_err(refused)
+                .and_then(|checked| {
+                    if checked.media_type == documents::PDF {
+                        Ok(checked)
+                    } else {
+                        Err((
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "Only a PDF can be sent by post.".to_string(),
+                        ))
+                    }
+                })
+        }
+    };
+    match outcome {
+        Ok(checked) => {
+            let (database_id, user_id) = (current.user.database_id, current.user.id);
+            let document = with_conn(&state, move |conn| {
+                Ok(documents::store(
+                    conn,
+                    database_id,
+                    Some(user_id),
+                    &checked,
+                )?)
+            })
+            .await?;
+            Ok(page::see_other(format!("/documents/{}/post", document.id)))
+        }
+        Err((status, message)) => {
+            let page = list_page(&state, &current, None, Some(message)).await?;
+            page::render_with_status(&page, status)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "letters/send.html")]
+struct SendPage {
+    nav: Nav,
+    document: Document,
+    contacts: Vec<(ContactId, String)>,
+    chosen: Option<ContactId>,
+    options: LetterOptions,
+    quote: Option<Quote>,
+    refusal: Option<String>,
+    /// Too few Snailmail credits: (account, needed, available).
+    shortfall: Option<(AccountId, String, String)>,
+}
+
+impl SendPage {
+    fn selected(&self, id: &ContactId) -> bool {
+        self.chosen == Some(*id)
+    }
+}
+
+/// The send form's fields (GET for the price, POST to send).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SendInput {
+    contact: Option<String>,
+    colour: Option<String>,
+    duplex: Option<String>,
+    cover: Option<String>,
+}
+
+impl SendInput {
+    fn contact(&self) -> Option<ContactId> {
+        self.contact.as_deref().and_then(|c| c.parse().ok())
+    }
+
+    fn options(&self) -> LetterOptions {
+        LetterOptions {
+            colour: self.colour.is_some(),
+            duplex: self.duplex.is_some(),
+            cover: self.cover.is_some(),
+        }
+    }
+}
+
+/// The page for `document_id` with the quote for the chosen contact (read holding no
+/// transaction: the PDF is read in the PDF reader's child process).
+async fn send_page(
+    state: &AppState,
+    current: &CurrentUser,
+    document_id: i64,
+    input: &SendInput,
+) -> Result<SendPage, AppError> {
+    let database_id = current.user.database_id;
+    let (chosen, options) = (input.contact(), input.options());
+    let inspector = state.readers.pdf.clone();
+    let (document, contacts, quoted) = with_conn(state, move |conn| {
+        let document =
+            documents::find(conn, database_id, document_id)?.ok_or(AppError::NotFound)?;
+        let contacts = crate::contacts::choices(conn, database_id)?;
+        let quoted = match chosen {
+            None => None,
+            Some(contact) => Some(snailmail::quote(
+                conn,
+                &inspector,
+                database_id,
+                document_id,
+                contact,
+                options,
+            )),
+        };
+        Ok((document, contacts, quoted))
+    })
+    .await?;
+    let (quote, refusal) = match quoted {
+        None => (None, None),
+        Some(Ok(quote)) => (Some(quote), None),
+        Some(Err(SendError::Refused(why))) => (None, Some(why.to_string())),
+        Some(Err(SendError::NotFound)) => return Err(AppError::NotFound),
+        Some(Err(SendError::Database(e))) => return Err(e.into()),
+        Some(Err(e)) => return Err(AppError::Internal(e.to_string())),
+    };
+    Ok(SendPage {
+        nav: Nav::for_user(current),
+        document,
+        contacts,
+        chosen,
+        options,
+        quote,
+        refusal,
+        shortfall: None,
+    })
+}
+
+pub async fn send_form(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<i64>,
+    query: web::Query<SendInput>,
+) -> Result<HttpResponse, AppError> {
+    let page = send_page(&state, &current, path.into_inner(), &query).await?;
+    if page.refusal.is_some() {
+        return page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    page::render(&page)
+}
+
+/// `POST /documents/{id}/post`: **Send by Post**, priced again at the moment it is sent.
+pub async fn send(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<i64>,
+    CsrfForm(input): CsrfForm<SendInput>,
+) -> Result<HttpResponse, AppError> {
+    let document_id = path.into_inner();
+    let mut page = send_page(&state, &current, document_id, &input).await?;
+    let Some(quote) = page.quote.clone() else {
+        if page.refusal.is_none() {
+            page.refusal = Some("Choose the contact to send it to.".into());
+        }
+        return page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+    };
+    let (database_id, user_id) = (current.user.database_id, current.user.id);
+    let post = state.post.clone();
+    let sent = with_conn(&state, move |conn| {
+        snailmail::send(conn, &post, database_id, user_id, &quote).map_err(|e| match e {
+            SendError::NotFound => AppError::NotFound,
+            SendError::Database(e) => e.into(),
+            other => AppError::Internal(other.to_string()),
+        })
+    })
+    .await?;
+    match sent {
+        Sent::Sent { letter_id, .. }
+        | Sent::Refused { letter_id, .. }
+        | Sent::UnderWay { letter_id } => {
+            Ok(page::see_other(format!("/letters#letter-{letter_id}")))
+        }
+        Sent::InsufficientCredits {
+            account_id,
+            available,
+            needed,
+        } => {
+            page.shortfall = Some((account_id, needed.to_display(), available.to_display()));
+            page::render_with_status(&page, StatusCode::PAYMENT_REQUIRED)
+        }
+    }
+}
