@@ -207,6 +207,8 @@ fn optional(text: &str) -> Option<String> {
 }
 
 impl ContactInput {
+    // The form's messages, made once per request: their size is no cost worth a box.
+    #[allow(clippy::result_large_err)]
     pub fn validate(&self) -> Result<ValidContact, ContactErrors> {
         let mut errors = ContactErrors::default();
         let name = self.name.trim();
@@ -411,6 +413,19 @@ pub fn delete(
     .map(|n| n == 1)
 }
 
+/// The database's contacts as choices for a form (id and name, by name; at most 1,000).
+pub fn choices(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+) -> QueryResult<Vec<(ContactId, String)>> {
+    contacts::table
+        .filter(contacts::database_id.eq(database_id))
+        .order((contacts::name, contacts::id))
+        .limit(1_000)
+        .select((contacts::id, contacts::name))
+        .load(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,17 +460,4 @@ mod tests {
         .unwrap_err();
         assert!(errors.email.is_some());
     }
-}
-
-/// The database's contacts as choices for a form (id and name, by name; at most 1,000).
-pub fn choices(
-    conn: &mut PgConnection,
-    database_id: DatabaseId,
-) -> QueryResult<Vec<(ContactId, String)>> {
-    contacts::table
-        .filter(contacts::database_id.eq(database_id))
-        .order((contacts::name, contacts::id))
-        .limit(1_000)
-        .select((contacts::id, contacts::name))
-        .load(conn)
 }

@@ -176,17 +176,9 @@ async fn send_page(
         let document =
             documents::find(conn, database_id, document_id)?.ok_or(AppError::NotFound)?;
         let contacts = crate::contacts::choices(conn, database_id)?;
-        let quoted = match chosen {
-            None => None,
-            Some(contact) => Some(snailmail::quote(
-                conn,
-                &inspector,
-                database_id,
-                document_id,
-                contact,
-                options,
-            )),
-        };
+        let quoted = chosen.map(|contact| {
+            snailmail::quote(conn, &inspector, database_id, document_id, contact, options)
+        });
         Ok((document, contacts, quoted))
     })
     .await?;

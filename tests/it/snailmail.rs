@@ -275,3 +275,162 @@ fn a_letter_is_posted_once_charged_when_accepted_and_followed_to_delivery() {
     assert_eq!(after.balance, c("3.7"));
     assert_consistent(&mut conn);
 }
+
+#[actix_web::test]
+async fn send_by_post_works_without_javascript() {
+    use crate::fixtures::PASSWORD;
+    use crate::harness::TestApp;
+    use actix_web::http::StatusCode;
+    let app = TestApp::new().with_demo();
+    let mut conn = app.db.conn();
+    let customer = Customer::named(&mut conn, "Posters", Subscription::None);
+    customer.user(&mut conn, "pia@posters.test", Role::User);
+    let lucille = contact(&mut conn, &customer, "1000", "BE");
+    let browser = app.browser();
+    browser.sign_in("pia@posters.test", PASSWORD).await;
+
+    // The contact form takes a postal address.
+    let edited = browser
+        .submit(
+            &format!("/contacts/{lucille}/edit"),
+            &format!("/contacts/{lucille}/edit"),
+            &[
+                ("name", "Lucille Dupont"),
+                ("street", "Rue Neuve 1"),
+                ("postal_code", "1000"),
+                ("city", "Brussels"),
+                ("country", "BE"),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::SEE_OTHER);
+
+    // A non-PDF is refused on the Letters page; a 2-page A4 PDF goes to the send form.
+    let png = crate::sample_bills::png(&letter_pdf(1, A4.0, A4.1));
+    let refused = browser
+        .upload("/letters", "/letters", &[], ("file", "scan.png", &png))
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("Only a PDF can be sent by post."));
+    let uploaded = browser
+        .upload(
+            "/letters",
+            "/letters",
+            &[],
+            ("file", "reminder.pdf", &letter_pdf(2, A4.0, A4.1)),
+        )
+        .await;
+    assert_eq!(uploaded.status, StatusCode::SEE_OTHER, "{}", uploaded.body);
+    let form_at = uploaded.location().to_string();
+    let form = browser.get(&form_at).await;
+    assert!(form.body.contains("Lucille Dupont"));
+    // The price form is a GET: it must not put the session's CSRF token in the URL.
+    let price_form = &form.body[form.body.find("id=\"price-form\"").unwrap()..];
+    let price_form = &price_form[..price_form.find("</form>").unwrap()];
+    assert!(!price_form.contains("csrf_token"));
+    // The price for the options, then Send.
+    let priced = browser
+        .get(&format!("{form_at}?contact={lucille}&duplex=on"))
+        .await;
+    assert_eq!(priced.status, StatusCode::OK);
+    assert!(
+        priced.body.contains("<strong class=\"price\">1</strong>"),
+        "{}",
+        priced.body
+    );
+    assert!(priced.body.contains("2 on 1 sheet"));
+    let short = browser
+        .submit(
+            &format!("{form_at}?contact={lucille}&duplex=on"),
+            &form_at,
+            &[("contact", &lucille.to_string()), ("duplex", "on")],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::PAYMENT_REQUIRED);
+    assert!(short.body.contains("Buy Credits for Snailmail"));
+    let account = customer.funded(&mut conn, "snailmail", "3");
+    let sent = browser
+        .submit(
+            &format!("{form_at}?contact={lucille}&duplex=on"),
+            &form_at,
+            &[("contact", &lucille.to_string()), ("duplex", "on")],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    assert!(sent.location().starts_with("/letters#letter-"));
+    let letters = browser.get("/letters").await;
+    assert!(
+        letters.body.contains("Rue Neuve 1, 1000 Brussels, BE"),
+        "{}",
+        letters.body
+    );
+    assert!(letters.body.contains("black and white, duplex"));
+    assert!(letters.body.contains("<td class=\"status\">sent</td>"));
+    assert_eq!(reload(&mut conn, account.id).balance, c("2"));
+    let page = browser.get(&format!("/contacts/{lucille}")).await;
+    assert!(
+        page.body
+            .contains("Letter sent by post (2 pages), 1 credits")
+    );
+
+    // A contact in a country no zone serves: refused before anything is held.
+    let tokyo = contact(&mut conn, &customer, "100-0001", "JP");
+    let refused = browser.get(&format!("{form_at}?contact={tokyo}")).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("Letters to JP are not posted"));
+    let posted = browser
+        .submit(&form_at, &form_at, &[("contact", &tokyo.to_string())])
+        .await;
+    assert_eq!(posted.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reload(&mut conn, account.id).balance, c("2"));
+
+    // The operator's postage page: a bad price comes back with its message; a good one saves.
+    let ops = app.browser();
+    ops.sign_in("platform@demo.test", "demo-password").await;
+    let table = ops.get("/admin/postage").await;
+    assert!(table.body.contains("id=\"zone-europe\""));
+    let bad = ops
+        .submit(
+            "/admin/postage",
+            "/admin/postage/world",
+            &[
+                ("base_price", "abc"),
+                ("per_sheet", "0.3"),
+                ("colour_per_page", "0.1"),
+                ("countries", "US CA JP"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("id=\"world-base_price-error\""));
+    assert!(bad.body.contains("value=\"abc\""));
+    let saved = ops
+        .submit(
+            "/admin/postage",
+            "/admin/postage/world",
+            &[
+                ("base_price", "2.5"),
+                ("per_sheet", "0.25"),
+                ("colour_per_page", "0.1"),
+                ("countries", "US CA JP"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let priced = browser.get(&format!("{form_at}?contact={tokyo}")).await;
+    assert!(
+        priced
+            .body
+            .contains("<strong class=\"price\">2.75</strong>"),
+        "{}",
+        priced.body
+    );
+    // Another database sees none of it.
+    let other = Customer::named(&mut conn, "Elsewhere Post", Subscription::None);
+    other.user(&mut conn, "eve@elsewhere-post.test", Role::User);
+    let eve = app.browser();
+    eve.sign_in("eve@elsewhere-post.test", PASSWORD).await;
+    assert_eq!(eve.get(&form_at).await.status, StatusCode::NOT_FOUND);
+    assert!(eve.get("/letters").await.body.contains("No letters yet."));
+    assert_consistent(&mut conn);
+}

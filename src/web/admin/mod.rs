@@ -8,6 +8,7 @@ pub mod charts;
 pub mod dashboard;
 pub mod databases;
 pub mod orders;
+pub mod postage;
 pub mod services;
 pub mod sms_prices;
 
@@ -66,6 +67,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/catalog/packs/{id}",
             web::post().to(services::update_pack),
         )
+        .route("/admin/postage", web::get().to(postage::list))
+        .route("/admin/postage/{zone}", web::post().to(postage::update))
         .route("/admin/sms-prices", web::get().to(sms_prices::list))
         .route("/admin/sms-prices", web::post().to(sms_prices::set_price))
         .route(
