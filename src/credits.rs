@@ -111,6 +111,16 @@ impl Credits {
         }
     }
 
+    /// With its unit, as a sentence says it: "1 credit", "0.5 credits", "1,000 credits".
+    pub fn with_unit(self) -> String {
+        let unit = if self == Credits::whole(1) {
+            "credit"
+        } else {
+            "credits"
+        };
+        format!("{} {unit}", self.to_display())
+    }
+
     /// As a person would type it in a form: like `to_display`, without thousands separators.
     pub fn to_form_text(self) -> String {
         self.to_display().replace(',', "")

@@ -360,10 +360,10 @@ impl PaidService for SnailmailWorker {
                 if changed == 1 {
                     let body = match &handoff {
                         PostHandoff::Accepted { .. } => format!(
-                            "Letter sent by post ({} {}), {} credits",
+                            "Letter sent by post ({} {}), {}",
                             letter.pages,
                             if letter.pages == 1 { "page" } else { "pages" },
-                            letter.price.to_display()
+                            letter.price.with_unit()
                         ),
                         PostHandoff::Refused { reason } => {
                             format!("Letter refused by the post: {reason}. Nothing was charged.")

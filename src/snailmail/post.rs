@@ -55,8 +55,13 @@ pub struct SimulatedPost {
 }
 
 impl Default for SimulatedPost {
+    /// Delivers after a minute, or after `IAP_SIMULATED_POST_DELIVERY_SECONDS`.
     fn default() -> Self {
-        SimulatedPost::new(Duration::from_secs(60))
+        let seconds = std::env::var("IAP_SIMULATED_POST_DELIVERY_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60);
+        SimulatedPost::new(Duration::from_secs(seconds))
     }
 }
 

@@ -60,6 +60,8 @@ async fn start(db: &TestDb) -> (Processes, Client, String) {
         .env("IAP_BIND", format!("127.0.0.1:{app_port}"))
         .env("IAP_BASE_URL", &base)
         .env("RUST_LOG", "warn")
+        // The simulated post delivers a second after it accepts a letter.
+        .env("IAP_SIMULATED_POST_DELIVERY_SECONDS", "1")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -664,5 +666,65 @@ async fn uploading_a_bill_and_digitizing_it_shows_its_fields_for_one_credit() {
     snapshot(&client, "14-digitized-bill").await;
     let after: i64 = balance(&client, &account_url).await.parse().unwrap();
     assert_eq!(before - after, 1, "one credit gone");
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_letter_sent_by_post_shows_its_price_and_is_delivered_in_the_letters_list() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let pdf_path = dir.path().join("reminder.pdf");
+    std::fs::write(&pdf_path, crate::sample_bills::letter_pdf(1, 595, 842)).unwrap();
+    let (_processes, client, base) = start(&db).await;
+    sign_in_as_user(&client, &base).await;
+    let account_url = account_information_of(&client, &base, "Snailmail").await;
+    let before: i64 = balance(&client, &account_url).await.parse().unwrap();
+
+    // Lucille gets a postal address in the contact form.
+    client.goto(&format!("{base}/contacts")).await.unwrap();
+    click_link(&client, "Lucille Dupont").await;
+    heading_is(&client, "Lucille Dupont").await;
+    click_link(&client, "Edit").await;
+    type_into(&client, "#street", "Rue Neuve 1").await;
+    type_into(&client, "#postal_code", "1000").await;
+    type_into(&client, "#city", "Brussels").await;
+    type_into(&client, "#country", "BE").await;
+    click(&client, "form.stacked button.primary[type=submit]").await;
+    heading_is(&client, "Lucille Dupont").await;
+
+    click_link(&client, "Letters").await;
+    heading_is(&client, "Letters").await;
+    let file = client.find(Locator::Css("#file")).await.unwrap();
+    file.send_keys(pdf_path.to_str().unwrap()).await.unwrap();
+    click(&client, "#upload button[type=submit]").await;
+    heading_is(&client, "Send by Post").await;
+    client
+        .find(Locator::Css("#contact"))
+        .await
+        .unwrap()
+        .select_by_label("Lucille Dupont")
+        .await
+        .unwrap();
+    click(&client, "#price-form button[type=submit]").await;
+    let price = text(&client, "#quote .price").await;
+    assert_eq!(price, "1", "a one-sheet letter in Belgium");
+    snapshot(&client, "15-send-by-post").await;
+    click(&client, "#send-form button[type=submit]").await;
+    heading_is(&client, "Letters").await;
+    text_when(&client, "table.list tbody tr td.status", |t| t == "sent").await;
+    // The post delivers a second later; the list asks it where the letter is.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        client.refresh().await.unwrap();
+        let status = text(&client, "table.list tbody tr td.status").await;
+        if status == "delivered" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {status}");
+    }
+    snapshot(&client, "16-letters").await;
+    let after: i64 = balance(&client, &account_url).await.parse().unwrap();
+    assert_eq!(before - after, 1, "the postage, once");
     client.close().await.unwrap();
 }

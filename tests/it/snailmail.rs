@@ -370,7 +370,7 @@ async fn send_by_post_works_without_javascript() {
     let page = browser.get(&format!("/contacts/{lucille}")).await;
     assert!(
         page.body
-            .contains("Letter sent by post (2 pages), 1 credits")
+            .contains("Letter sent by post (2 pages), 1 credit")
     );
 
     // A contact in a country no zone serves: refused before anything is held.
