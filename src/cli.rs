@@ -207,17 +207,22 @@ fn inspect_pdf() -> ExitCode {
     use std::io::{Read, Write};
     let mut input = Vec::new();
     if std::io::stdin()
-        .take(crate::documents::MAX_BYTES as u64 + 1)
+        // A signature page's request carries the PDF in base64: a third more.
+        .take(crate::documents::MAX_BYTES as u64 * 2)
         .read_to_end(&mut input)
         .is_err()
     {
         eprintln!("refused: the PDF could not be read");
         return ExitCode::from(2);
     }
-    match crate::documents::pdf::run_helper(&input) {
-        Ok(facts) => {
-            let json = serde_json::to_vec(&facts).unwrap_or_default();
-            let _ = std::io::stdout().write_all(&json);
+    let answer = match std::env::args().nth(2).as_deref() {
+        Some("append-page") => crate::documents::pdf::run_append_page(&input),
+        _ => crate::documents::pdf::run_helper(&input)
+            .map(|facts| serde_json::to_vec(&facts).unwrap_or_default()),
+    };
+    match answer {
+        Ok(bytes) => {
+            let _ = std::io::stdout().write_all(&bytes);
             ExitCode::SUCCESS
         }
         Err(reason) => {

@@ -123,6 +123,10 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
         "SELECT, INSERT, UPDATE (status, paid_at, payment_reference, card_last4)",
     ),
     ("iap_transactions", "SELECT, INSERT"),
+    (
+        "identifications",
+        "SELECT, INSERT, UPDATE (provider_session, status, finished_at)",
+    ),
     ("packs", "SELECT, INSERT, UPDATE"),
     ("payment_attempts", "SELECT, INSERT, UPDATE"),
     ("postage_countries", "SELECT, INSERT, UPDATE, DELETE"),
@@ -138,6 +142,14 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("service_jobs", "SELECT, INSERT, UPDATE"),
     ("services", "SELECT, INSERT, UPDATE"),
     ("sign_in_throttle", "SELECT, INSERT, UPDATE, DELETE"),
+    (
+        "sign_requests",
+        "SELECT, INSERT, UPDATE (status, signed_pdf, completed_at)",
+    ),
+    (
+        "signers",
+        "SELECT, INSERT, UPDATE (identified_name, identified_birth_date, identified_national_number, identified_at, signed_at, signed_from, signed_sha256)",
+    ),
     ("sms_messages", "SELECT, INSERT, UPDATE"),
     ("sms_prices", "SELECT, INSERT, UPDATE"),
     ("usage_prices", "SELECT, INSERT, UPDATE (credits)"),

@@ -31,6 +31,7 @@ pub mod period;
 pub mod provider_keys;
 pub mod read_models;
 pub mod schema;
+pub mod signing;
 pub mod sms;
 pub mod snailmail;
 mod sql_enum;

@@ -482,6 +482,56 @@ diesel::table! {
 }
 
 diesel::table! {
+    sign_requests (id) {
+        id -> Int8,
+        database_id -> Int8,
+        document_id -> Int8,
+        created_by -> Nullable<Int8>,
+        title -> Text,
+        document_sha256 -> Text,
+        status -> Text,
+        signed_pdf -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    signers (id) {
+        id -> Int8,
+        request_id -> Int8,
+        database_id -> Int8,
+        name -> Text,
+        email -> Text,
+        country -> Text,
+        itsme -> Bool,
+        token_hash -> Text,
+        expires_at -> Timestamptz,
+        identified_name -> Nullable<Text>,
+        identified_birth_date -> Nullable<Date>,
+        identified_national_number -> Nullable<Text>,
+        identified_at -> Nullable<Timestamptz>,
+        signed_at -> Nullable<Timestamptz>,
+        signed_from -> Nullable<Text>,
+        signed_sha256 -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    identifications (id) {
+        id -> Int8,
+        job_id -> Int8,
+        database_id -> Int8,
+        signer_id -> Int8,
+        price -> Int8,
+        provider_session -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     usage_prices (service_id, unit) {
         service_id -> Int8,
         unit -> Text,
@@ -576,6 +626,9 @@ diesel::joinable!(iap_accounts -> databases (database_id));
 diesel::joinable!(iap_accounts -> services (service_id));
 diesel::joinable!(digitizations -> vendor_bills (bill_id));
 diesel::joinable!(vendor_bills -> documents (document_id));
+diesel::joinable!(identifications -> signers (signer_id));
+diesel::joinable!(signers -> sign_requests (request_id));
+diesel::joinable!(sign_requests -> documents (document_id));
 diesel::joinable!(lead_contacts -> leads (lead_id));
 diesel::joinable!(letters -> documents (document_id));
 diesel::joinable!(postage_countries -> postage_zones (zone));
@@ -623,6 +676,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     holds,
     iap_accounts,
     iap_transactions,
+    identifications,
     idempotency_keys,
     lead_contacts,
     lead_events,
@@ -640,6 +694,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     service_jobs,
     services,
     sign_in_throttle,
+    sign_requests,
+    signers,
     sms_messages,
     sms_prices,
     usage_prices,

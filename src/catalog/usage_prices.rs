@@ -23,6 +23,12 @@ pub const SEED: &[(&str, &str, &str, i64)] = &[
     ("lead-generation", COMPANY, "Credits per company found", 1),
     ("lead-generation", CONTACT, "Credits per contact found", 1),
     (
+        "itsme",
+        IDENTIFICATION,
+        "Credits per itsme identification",
+        1,
+    ),
+    (
         "documents-digitization",
         DOCUMENT,
         "Credits per digitized document",
@@ -34,6 +40,7 @@ pub const ENRICHMENT: &str = "enrichment";
 pub const COMPANY: &str = "company";
 pub const CONTACT: &str = "contact";
 pub const DOCUMENT: &str = "document";
+pub const IDENTIFICATION: &str = "identification";
 
 /// The most one unit may cost: a typo of a few zeros is refused rather than charged.
 const MAX_PRICE: Credits = Credits::whole(10_000);

@@ -86,9 +86,25 @@ impl PdfInspector {
     }
 
     pub fn inspect(&self, pdf: &[u8]) -> Result<PdfFacts, PdfError> {
+        let output = self.run("inspect", pdf.to_vec())?;
+        serde_json::from_slice(&output).map_err(|e| PdfError::Helper(e.to_string()))
+    }
+
+    /// The PDF with one A4 page appended, showing `lines` (a signature page).
+    pub fn append_page(&self, pdf: &[u8], lines: &[String]) -> Result<Vec<u8>, PdfError> {
+        let input = serde_json::to_vec(&AppendRequest {
+            pdf: base64::engine::general_purpose::STANDARD.encode(pdf),
+            lines: lines.to_vec(),
+        })
+        .map_err(|e| PdfError::Helper(e.to_string()))?;
+        self.run("append-page", input)
+    }
+
+    /// Runs the helper's `mode` on `input` in the limited child process.
+    fn run(&self, mode: &str, input: Vec<u8>) -> Result<Vec<u8>, PdfError> {
         let mut command = Command::new(&self.helper);
         command
-            .arg("inspect-pdf")
+            .args(["inspect-pdf", mode])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -99,7 +115,6 @@ impl PdfInspector {
             .map_err(|e| PdfError::Helper(e.to_string()))?;
         // Written from a thread, so that a child that stops reading cannot block us.
         let mut stdin = child.stdin.take().expect("piped stdin");
-        let input = pdf.to_vec();
         let writer = std::thread::spawn(move || {
             let _ = stdin.write_all(&input);
         });
@@ -116,8 +131,81 @@ impl PdfInspector {
                 None => PdfError::TooCostly,
             });
         }
-        serde_json::from_slice(&output.stdout).map_err(|e| PdfError::Helper(e.to_string()))
+        Ok(output.stdout)
     }
+}
+
+/// What `append_page` hands the helper.
+#[derive(Serialize, Deserialize)]
+pub struct AppendRequest {
+    pub pdf: String,
+    pub lines: Vec<String>,
+}
+
+/// The helper's `append-page`: the PDF with an A4 page of `lines` (Helvetica, WinAnsi) added at
+/// the end of its page tree's root.
+pub fn run_append_page(input: &[u8]) -> Result<Vec<u8>, String> {
+    use lopdf::content::{Content, Operation};
+    use lopdf::{Object, Stream, dictionary};
+    let request: AppendRequest = serde_json::from_slice(input).map_err(|e| e.to_string())?;
+    let pdf = base64::engine::general_purpose::STANDARD
+        .decode(&request.pdf)
+        .map_err(|e| e.to_string())?;
+    let mut document = lopdf::Document::load_mem(&pdf).map_err(|e| e.to_string())?;
+    let pages_id = document
+        .catalog()
+        .and_then(|c| c.get(b"Pages"))
+        .and_then(|p| p.as_reference())
+        .map_err(|e| e.to_string())?;
+    let font_id = document.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        "Encoding" => "WinAnsiEncoding",
+    });
+    let mut operations = Vec::new();
+    let mut y = 780;
+    for (i, line) in request.lines.iter().enumerate() {
+        let bytes: Vec<u8> = line
+            .chars()
+            .map(|c| if (c as u32) < 256 { c as u8 } else { b'?' })
+            .collect();
+        operations.push(Operation::new("BT", vec![]));
+        operations.push(Operation::new(
+            "Tf",
+            vec!["F1".into(), if i == 0 { 16 } else { 10 }.into()],
+        ));
+        operations.push(Operation::new("Td", vec![56.into(), y.into()]));
+        operations.push(Operation::new("Tj", vec![Object::string_literal(bytes)]));
+        operations.push(Operation::new("ET", vec![]));
+        y -= if i == 0 { 28 } else { 15 };
+        if y < 40 {
+            break;
+        }
+    }
+    let content = Content { operations }.encode().map_err(|e| e.to_string())?;
+    let content_id = document.add_object(Stream::new(dictionary! {}, content));
+    let page_id = document.add_object(dictionary! {
+        "Type" => "Page",
+        "Parent" => pages_id,
+        "Contents" => content_id,
+        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        "Resources" => dictionary! { "Font" => dictionary! { "F1" => font_id } },
+    });
+    let pages = document
+        .get_object_mut(pages_id)
+        .and_then(Object::as_dict_mut)
+        .map_err(|e| e.to_string())?;
+    let count = pages.get(b"Count").and_then(Object::as_i64).unwrap_or(0);
+    let mut kids = pages
+        .get(b"Kids")
+        .and_then(Object::as_array)
+        .cloned()
+        .unwrap_or_default();
+    kids.push(page_id.into());
+    pages.set("Kids", kids);
+    pages.set("Count", count + 1);
+    let mut out = Vec::new();
+    document.save_to(&mut out).map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 #[cfg(unix)]

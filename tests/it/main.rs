@@ -35,6 +35,7 @@ mod privileges;
 mod refunds;
 mod sessions;
 mod sign_in;
+mod signing;
 mod sms;
 mod sms_pages;
 mod smtp_sink;

@@ -1,0 +1,3 @@
+DROP TABLE identifications;
+DROP TABLE signers;
+DROP TABLE sign_requests;
