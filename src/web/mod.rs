@@ -18,6 +18,7 @@ pub mod login;
 pub mod page;
 pub mod session;
 pub mod settings;
+pub mod sign;
 pub mod sms;
 pub mod state;
 
@@ -76,6 +77,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/letters", web::post().to(letters::upload))
         .route("/documents/{id}/post", web::get().to(letters::send_form))
         .route("/documents/{id}/post", web::post().to(letters::send))
+        .route("/sign", web::get().to(sign::list))
+        .route("/sign", web::post().to(sign::create))
+        .route("/sign/requests/{id}", web::get().to(sign::request))
+        .route(
+            "/sign/requests/{id}/signed.pdf",
+            web::get().to(sign::signed_pdf),
+        )
+        // A signer's pages: no sign-in, the link's token is the credential.
+        .route("/s/{token}", web::get().to(sign::signer_page))
+        .route("/s/{token}/document", web::get().to(sign::signer_document))
+        .route("/s/{token}/itsme", web::post().to(sign::identify))
+        .route("/s/{token}/itsme", web::get().to(sign::identified))
+        .route("/s/{token}/sign", web::post().to(sign::sign))
+        .route("/itsme-sim/{session}", web::get().to(sign::itsme_page))
+        .route("/itsme-sim/{session}", web::post().to(sign::itsme_decide))
         .route("/leads", web::get().to(leads::list))
         .route("/leads/generate", web::get().to(leads::generate_form))
         .route("/leads/generate", web::post().to(leads::generate))

@@ -25,6 +25,9 @@ pub struct AppState {
     pub directory: std::sync::Arc<dyn crate::directory::provider::CompanyDirectory>,
     /// The postal service (Snailmail): the simulated one unless replaced.
     pub post: std::sync::Arc<dyn crate::snailmail::post::PostalService>,
+    /// itsme (Sign): the simulated provider, whose page this app serves.
+    pub itsme: std::sync::Arc<dyn crate::signing::itsme::ItsmeProvider>,
+    pub itsme_sim: std::sync::Arc<crate::signing::itsme::SimulatedItsme>,
     /// What reads uploaded documents: the PDF reader (a child process of this binary) and OCR.
     pub readers: std::sync::Arc<crate::digitization::Readers>,
     /// The embedded PostgreSQL's supervisor's view (`None` with an external database).
@@ -50,6 +53,9 @@ impl AppState {
             .with(std::sync::Arc::new(crate::snailmail::SnailmailWorker(
                 self.post.clone(),
             )))
+            .with(std::sync::Arc::new(crate::signing::IdentificationWorker(
+                self.itsme.clone(),
+            )))
     }
 }
 
@@ -59,7 +65,10 @@ impl AppState {
             pool.clone(),
             crate::api::answers::charge_renderer(base_url.clone()),
         );
+        let itsme_sim = std::sync::Arc::new(crate::signing::itsme::SimulatedItsme::default());
         AppState {
+            itsme: itsme_sim.clone(),
+            itsme_sim,
             directory: std::sync::Arc::new(crate::directory::provider::SimulatedDirectory(
                 pool.clone(),
             )),

@@ -218,3 +218,141 @@ fn an_identification_is_charged_once_when_approved_and_never_when_denied() {
     );
     assert_consistent(&mut conn);
 }
+
+#[actix_web::test]
+async fn a_signer_identified_with_itsme_signs_without_javascript() {
+    use crate::harness::TestApp;
+    use actix_web::http::StatusCode;
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let customer = Customer::named(&mut conn, "Signatures", Subscription::None);
+    customer.user(&mut conn, "sol@signatures.test", Role::User);
+    let sender = app.browser();
+    sender
+        .sign_in("sol@signatures.test", crate::fixtures::PASSWORD)
+        .await;
+    let pdf = letter_pdf(1, 595, 842);
+    let fields = [
+        ("title", "Lease"),
+        ("name_0", "Ann Peeters"),
+        ("email_0", "ann@example.be"),
+        ("country_0", "BE"),
+        ("itsme_0", "on"),
+    ];
+
+    // itsme outside Belgium and the Netherlands: the form again, with the message by the row.
+    let refused = sender
+        .upload(
+            "/sign",
+            "/sign",
+            &[
+                ("title", "Lease"),
+                ("name_0", "Carla"),
+                ("email_0", "c@example.fr"),
+                ("country_0", "FR"),
+                ("itsme_0", "on"),
+            ],
+            ("file", "lease.pdf", &pdf),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .body
+            .contains("Belgium and the Netherlands only, not in FR")
+    );
+    assert!(refused.body.contains("value=\"Carla\""));
+    // No itsme credits: not sent, with the Buy link.
+    let short = sender
+        .upload("/sign", "/sign", &fields, ("file", "lease.pdf", &pdf))
+        .await;
+    assert_eq!(short.status, StatusCode::PAYMENT_REQUIRED);
+    assert!(
+        short
+            .body
+            .contains("Buy Credits for Signer identification with itsme")
+    );
+    let account = customer.funded(&mut conn, "itsme", "1");
+    let sent = sender
+        .upload("/sign", "/sign", &fields, ("file", "lease.pdf", &pdf))
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let at = sent.body.find("class=\"signer-link\" href=\"").unwrap()
+        + "class=\"signer-link\" href=\"".len();
+    let link = &sent.body[at..at + sent.body[at..].find('"').unwrap()];
+    let path = link.trim_start_matches("http://127.0.0.1:8080").to_string();
+    assert!(path.starts_with("/s/") && path.len() == 3 + 64, "{path}");
+
+    // The signer, with no account here.
+    let ann = app.browser();
+    let page = ann.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Identify with itsme"));
+    assert!(
+        !page.body.contains("id=\"sign\""),
+        "no signing before itsme"
+    );
+    let document = ann.get(&format!("{path}/document")).await;
+    assert_eq!(document.bytes, pdf);
+    let to_itsme = ann.submit(&path, &format!("{path}/itsme"), &[]).await;
+    assert_eq!(to_itsme.status, StatusCode::SEE_OTHER);
+    let itsme_page = to_itsme.location().to_string();
+    assert!(itsme_page.starts_with("/itsme-sim/"));
+    assert!(ann.get(&itsme_page).await.body.contains("Ann Peeters"));
+    let back = ann
+        .submit(&itsme_page, &itsme_page, &[("decision", "approve")])
+        .await;
+    assert_eq!(back.location(), format!("{path}/itsme"));
+    let done = ann.get(back.location()).await;
+    assert_eq!(done.location(), format!("{path}?identified=approved"));
+    // The return repeated (a reload): charged once.
+    ann.get(back.location()).await;
+    assert_eq!(reload(&mut conn, account.id).balance, c("0"));
+    let page = ann.get(done.location()).await;
+    assert!(page.body.contains("itsme identified you"));
+    assert!(
+        page.body
+            .contains("Identified with itsme as Ann Peeters (•••••••••")
+    );
+    let wrong = ann
+        .submit(&path, &format!("{path}/sign"), &[("name", "Bob")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.body.contains("Type your name as it is written here"));
+    let signed = ann
+        .submit(&path, &format!("{path}/sign"), &[("name", "Ann Peeters")])
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER);
+    assert!(
+        ann.get(&path)
+            .await
+            .body
+            .contains("You signed this document.")
+    );
+
+    // The sender: the certificate and the signed PDF.
+    let list = sender.get("/sign").await;
+    let at = list.body.find("/sign/requests/").unwrap();
+    let request_path = &list.body[at..at + list.body[at..].find('"').unwrap()];
+    let request = sender.get(request_path).await;
+    assert!(request.body.contains("<dd id=\"status\">completed</dd>"));
+    assert!(request.body.contains("Identified with itsme at"));
+    assert!(request.body.contains("Signed at"));
+    let signed_pdf = sender.get(&format!("{request_path}/signed.pdf")).await;
+    assert_eq!(signed_pdf.header("content-type"), "application/pdf");
+    let facts = inspector().inspect(&signed_pdf.bytes).unwrap();
+    assert_eq!(facts.pages.len(), 2);
+    // A bad or unknown link is a 404; another database cannot see the request.
+    assert_eq!(ann.get("/s/nonsense").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        ann.get(&format!("/s/{}", "a".repeat(64))).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let other = Customer::named(&mut conn, "Other Signers", Subscription::None);
+    other.user(&mut conn, "eve@other-signers.test", Role::User);
+    let eve = app.browser();
+    eve.sign_in("eve@other-signers.test", crate::fixtures::PASSWORD)
+        .await;
+    assert_eq!(eve.get(request_path).await.status, StatusCode::NOT_FOUND);
+    assert_consistent(&mut conn);
+}
