@@ -164,9 +164,14 @@ pub fn run_append_page(input: &[u8]) -> Result<Vec<u8>, String> {
     let mut operations = Vec::new();
     let mut y = 780;
     for (i, line) in request.lines.iter().enumerate() {
+        // WinAnsi: Latin-1, and the bullet of masked numbers at 0x95.
         let bytes: Vec<u8> = line
             .chars()
-            .map(|c| if (c as u32) < 256 { c as u8 } else { b'?' })
+            .map(|c| match c {
+                '•' => 0x95,
+                c if (c as u32) < 256 => c as u8,
+                _ => b'?',
+            })
             .collect();
         operations.push(Operation::new("BT", vec![]));
         operations.push(Operation::new(

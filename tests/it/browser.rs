@@ -728,3 +728,74 @@ async fn a_letter_sent_by_post_shows_its_price_and_is_delivered_in_the_letters_l
     assert_eq!(before - after, 1, "the postage, once");
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_signer_identified_with_itsme_signs_and_the_certificate_shows_it() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let pdf_path = dir.path().join("lease.pdf");
+    std::fs::write(&pdf_path, crate::sample_bills::letter_pdf(1, 595, 842)).unwrap();
+    let (_processes, client, base) = start(&db).await;
+    sign_in_as_user(&client, &base).await;
+    let account_url =
+        account_information_of(&client, &base, "Signer identification with itsme").await;
+    let before: i64 = balance(&client, &account_url).await.parse().unwrap();
+    assert!(before >= 1, "the demo's trial credits");
+
+    click_link(&client, "Sign").await;
+    heading_is(&client, "Sign").await;
+    type_into(&client, "#title", "Lease agreement").await;
+    let file = client.find(Locator::Css("#file")).await.unwrap();
+    file.send_keys(pdf_path.to_str().unwrap()).await.unwrap();
+    type_into(&client, "#name_0", "Ann Peeters").await;
+    type_into(&client, "#email_0", "ann@example.be").await;
+    type_into(&client, "#country_0", "BE").await;
+    click(&client, "#itsme_0").await;
+    click(&client, "#new-request button.primary[type=submit]").await;
+    heading_is(&client, "Sent for signature: Lease agreement").await;
+    let link = client
+        .find(Locator::Css("a.signer-link"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let request_page = client
+        .find(Locator::LinkText("The request and its signatures"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+
+    // The signer's link.
+    client.goto(&link).await.unwrap();
+    heading_is(&client, "Lease agreement").await;
+    click(&client, "#identify button[type=submit]").await;
+    heading_is(&client, "itsme").await;
+    snapshot(&client, "17-itsme").await;
+    click(&client, "button[value=approve]").await;
+    text_when(&client, "main .alert.ok", |t| {
+        t.contains("itsme identified you")
+    })
+    .await;
+    type_into(&client, "#name", "Ann Peeters").await;
+    click(&client, "#sign button[type=submit]").await;
+    text_when(&client, "#signed", |t| t.contains("You signed")).await;
+
+    client.goto(&format!("{base}{request_page}")).await.unwrap();
+    let certificate = text(&client, "#certificate").await;
+    assert!(
+        certificate.contains("Identified with itsme"),
+        "{certificate}"
+    );
+    assert!(certificate.contains("Ann Peeters"), "{certificate}");
+    assert!(certificate.contains("Signed at"), "{certificate}");
+    assert_eq!(text(&client, "#status").await, "completed");
+    snapshot(&client, "18-certificate").await;
+    let after: i64 = balance(&client, &account_url).await.parse().unwrap();
+    assert_eq!(before - after, 1, "one identification");
+    client.close().await.unwrap();
+}

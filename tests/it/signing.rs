@@ -210,6 +210,7 @@ fn an_identification_is_charged_once_when_approved_and_never_when_denied() {
     assert!(last.contains("Signature certificate: Contract"), "{last}");
     assert!(last.contains("Identified with itsme"), "{last}");
     assert!(last.contains(&document.sha256));
+    assert!(last.contains(&masked), "the masked number as shown: {last}");
 
     // A request whose identifications the credits do not cover is not sent.
     let short = signing::send_request(&mut conn, customer.database_id, user, &document, &valid);
