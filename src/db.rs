@@ -129,7 +129,7 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ),
     ("packs", "SELECT, INSERT, UPDATE"),
     ("payment_attempts", "SELECT, INSERT, UPDATE"),
-    ("postage_countries", "SELECT, INSERT, UPDATE, DELETE"),
+    ("postage_countries", "SELECT, INSERT, DELETE"),
     ("postage_zones", "SELECT, UPDATE"),
     (
         "provider_keys",

@@ -169,21 +169,28 @@ pub fn update_zone(
             ))
             .returning(Zone::as_returning())
             .get_result(conn)?;
+        // The zone's countries become exactly these: a country named here leaves its former
+        // zone.
         diesel::delete(
-            postage_countries::table
-                .filter(postage_countries::zone.eq(zone))
-                .filter(postage_countries::country.ne_all(&countries)),
+            postage_countries::table.filter(
+                postage_countries::zone
+                    .eq(zone)
+                    .or(postage_countries::country.eq_any(&countries)),
+            ),
         )
         .execute(conn)?;
-        for country in &countries {
-            diesel::insert_into(postage_countries::table)
-                .values((
+        let rows: Vec<_> = countries
+            .iter()
+            .map(|country| {
+                (
                     postage_countries::country.eq(country),
                     postage_countries::zone.eq(zone),
-                ))
-                .on_conflict(postage_countries::country)
-                .do_update()
-                .set(postage_countries::zone.eq(zone))
+                )
+            })
+            .collect();
+        if !rows.is_empty() {
+            diesel::insert_into(postage_countries::table)
+                .values(&rows)
                 .execute(conn)?;
         }
         audit::record(
