@@ -134,6 +134,13 @@ impl std::ops::AddAssign for Credits {
     }
 }
 
+/// What a job used, summed over its records.
+impl std::iter::Sum for Credits {
+    fn sum<I: Iterator<Item = Credits>>(iter: I) -> Credits {
+        Credits(iter.map(|c| c.0).sum())
+    }
+}
+
 /// The canonical form, with exactly four decimals ("12.3400"): used in JSON and ledgers.
 impl fmt::Display for Credits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

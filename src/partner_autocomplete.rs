@@ -306,11 +306,7 @@ impl PaidService for PartnerAutocompleteWorker {
             .filter(enrichments::status.eq("done"))
             .select(enrichments::price)
             .load(conn)?;
-        let mut used = Credits::ZERO;
-        for price in prices {
-            used += price;
-        }
-        Ok(used)
+        Ok(prices.into_iter().sum())
     }
 }
 

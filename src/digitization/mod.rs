@@ -322,11 +322,7 @@ impl PaidService for DigitizationWorker {
             .filter(digitizations::status.eq("done"))
             .select(digitizations::price)
             .load(conn)?;
-        let mut used = Credits::ZERO;
-        for price in prices {
-            used += price;
-        }
-        Ok(used)
+        Ok(prices.into_iter().sum())
     }
 }
 

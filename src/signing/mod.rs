@@ -575,11 +575,7 @@ impl PaidService for IdentificationWorker {
             .filter(identifications::status.eq("approved"))
             .select(identifications::price)
             .load(conn)?;
-        let mut used = Credits::ZERO;
-        for price in prices {
-            used += price;
-        }
-        Ok(used)
+        Ok(prices.into_iter().sum())
     }
 }
 

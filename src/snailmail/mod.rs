@@ -395,11 +395,7 @@ impl PaidService for SnailmailWorker {
             .filter(letters::status.eq_any(["sent", "delivered", "undeliverable"]))
             .select(letters::price)
             .load(conn)?;
-        let mut used = Credits::ZERO;
-        for price in prices {
-            used += price;
-        }
-        Ok(used)
+        Ok(prices.into_iter().sum())
     }
 }
 
