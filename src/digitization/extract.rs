@@ -101,8 +101,9 @@ static AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?:^|[^\d.,'])(\d{1,3}(?:[ ,.'\u{a0}]\d{3})+[.,]\d{2}|\d+[.,]\d{2})(?:[^\d%]|$)")
 });
 static INVOICE_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    // OCR may split a short prefix from its digits ("F 2026/0117"): it may stand apart.
     re(
-        r"(?i)\b(?:invoice|bill|facture|rechnung|factuur|fattura)\s*(?:no\.?|number|nr\.?|#|n°|num\.?)\s*[:#.]?\s*([A-Z0-9][A-Z0-9./_-]{1,40})",
+        r"(?i)\b(?:invoice|bill|facture|rechnung|factuur|fattura)\s*(?:no\.?|number|nr\.?|#|n°|num\.?)\s*[:#.]?\s*((?:[A-Z]{1,4} )?[A-Z0-9][A-Z0-9./_-]{1,40})",
     )
 });
 static INVOICE_WORD_NUMBER: LazyLock<Regex> =
@@ -355,7 +356,12 @@ pub fn extract(text: &str) -> Extracted {
     for (i, line) in lines.iter().enumerate() {
         if out.invoice_number.is_none() {
             if let Some(c) = INVOICE_NUMBER.captures(line) {
-                out.invoice_number = field(c[1].trim_end_matches(['.', ',']).to_string(), 95);
+                let number: String = c[1]
+                    .trim_end_matches(['.', ','])
+                    .chars()
+                    .filter(|ch| !ch.is_whitespace())
+                    .collect();
+                out.invoice_number = field(number, 95);
             } else if let Some(c) = INVOICE_WORD_NUMBER.captures(line)
                 && c[1].chars().any(|ch| ch.is_ascii_digit())
             {

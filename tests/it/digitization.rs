@@ -418,3 +418,37 @@ async fn vendor_bills_work_without_javascript() {
     );
     assert_consistent(&mut conn);
 }
+
+#[test]
+fn a_scanned_pdf_is_read_by_ocr_of_its_pages() {
+    use crate::fixtures::{Customer, c};
+    use iap_credits::digitization::{self, Digitized};
+    use iap_credits::documents;
+    use iap_credits::tenancy::{Role, Subscription};
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let customer = Customer::new(&mut conn, Subscription::None);
+    let user = customer.user(&mut conn, "ada@example.test", Role::User);
+    customer.funded(&mut conn, "documents-digitization", "1");
+    let bill = sample_bills::sample(&mut conn, 17);
+    let scan = sample_bills::scanned_pdf(&bill);
+    let upload = documents::check(&inspector(), "scan.pdf", scan).unwrap();
+    let facts = upload.pdf.as_ref().unwrap();
+    assert!(facts.text().trim().is_empty(), "no text layer");
+    assert_eq!(facts.jpeg_images().len(), 1);
+    let made = digitization::create_bill(&mut conn, customer.database_id, user, &upload).unwrap();
+    assert_eq!(
+        digitization::digitize(&mut conn, &readers(), customer.database_id, user, made.id).unwrap(),
+        Digitized::Done(c("1"))
+    );
+    let (read, _) = digitization::find(&mut conn, customer.database_id, made.id)
+        .unwrap()
+        .unwrap();
+    let text = read.extracted_text.clone().unwrap_or_default();
+    assert_eq!(
+        read.invoice_number.as_deref(),
+        Some(bill.number.as_str()),
+        "{text}"
+    );
+    assert_eq!(read.total_minor, Some(bill.total_minor), "{text}");
+}

@@ -302,3 +302,67 @@ pub fn letter_pdf(pages: usize, width: i64, height: i64) -> Vec<u8> {
     doc.save_to(&mut bytes).unwrap();
     bytes
 }
+
+/// The bill as a scanned PDF: one JPEG image a page (DCTDecode), no text layer.
+pub fn scanned_pdf(bill: &SampleBill) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bill.pdf");
+    std::fs::write(&input, pdf(bill)).unwrap();
+    let status = std::process::Command::new("pdftoppm")
+        .args(["-jpeg", "-r", "200", "-singlefile"])
+        .arg(&input)
+        .arg(dir.path().join("scan"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let jpeg = std::fs::read(dir.path().join("scan.jpg")).unwrap();
+    // 200 dpi of A4: 1654 × 2339 pixels.
+    let (width, height) = (1654, 2339);
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let image_id = doc.add_object(
+        Stream::new(
+            dictionary! {
+                "Type" => "XObject", "Subtype" => "Image", "Width" => width, "Height" => height,
+                "ColorSpace" => "DeviceRGB", "BitsPerComponent" => 8, "Filter" => "DCTDecode",
+            },
+            jpeg,
+        )
+        .with_compression(false),
+    );
+    let content = Content {
+        operations: vec![
+            Operation::new("q", vec![]),
+            Operation::new(
+                "cm",
+                vec![
+                    595.into(),
+                    0.into(),
+                    0.into(),
+                    842.into(),
+                    0.into(),
+                    0.into(),
+                ],
+            ),
+            Operation::new("Do", vec!["Im1".into()]),
+            Operation::new("Q", vec![]),
+        ],
+    };
+    let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+        "Resources" => dictionary! { "XObject" => dictionary! { "Im1" => image_id } },
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    let mut bytes = Vec::new();
+    doc.save_to(&mut bytes).unwrap();
+    bytes
+}

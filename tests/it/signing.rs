@@ -357,3 +357,47 @@ async fn a_signer_identified_with_itsme_signs_without_javascript() {
     assert_eq!(eve.get(request_path).await.status, StatusCode::NOT_FOUND);
     assert_consistent(&mut conn);
 }
+
+#[test]
+fn an_identification_never_finished_is_given_up_and_costs_nothing() {
+    use iap_credits::metering::{self, Services};
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let customer = Customer::new(&mut conn, Subscription::None);
+    let user = customer.user(&mut conn, "ada@example.test", Role::User);
+    let account = customer.funded(&mut conn, "itsme", "1");
+    let provider: Arc<dyn ItsmeProvider> = Arc::new(SimulatedItsme::default());
+    let checked = documents::check(&inspector(), "c.pdf", letter_pdf(1, 595, 842)).unwrap();
+    let document = documents::store(&mut conn, customer.database_id, Some(user), &checked).unwrap();
+    let valid = RequestInput::from_pairs(&pairs(&[
+        ("title", "Contract"),
+        ("name_0", "Ann Peeters"),
+        ("email_0", "ann@example.be"),
+        ("country_0", "BE"),
+        ("itsme_0", "on"),
+    ]))
+    .validate()
+    .unwrap();
+    let sent =
+        signing::send_request(&mut conn, customer.database_id, user, &document, &valid).unwrap();
+    let ann = signing::by_token(&mut conn, &sent.links[0].1)
+        .unwrap()
+        .unwrap()
+        .0;
+    signing::start_identification(&mut conn, &provider, &ann, "/s/x").unwrap();
+    assert_eq!(reload(&mut conn, account.id).available(), c("0"), "held");
+    // The signer never answers: the worker asks until it gives up, and releases the hold.
+    let services =
+        Services::default().with(Arc::new(signing::IdentificationWorker(provider.clone())));
+    for hours in 1..=8 {
+        let at = chrono::Utc::now() + chrono::Duration::hours(hours);
+        metering::run_due(&mut conn, &services, at, 10).unwrap();
+    }
+    let after = reload(&mut conn, account.id);
+    assert_eq!((after.balance, after.available()), (c("1"), c("1")));
+    assert_eq!(
+        signing::finish_identification(&mut conn, &provider, &ann).unwrap(),
+        Identified::Expired
+    );
+    assert_consistent(&mut conn);
+}
