@@ -204,6 +204,8 @@ pub struct UploadedFile {
 
 /// The most a text field of an upload form may hold.
 const MAX_UPLOAD_FIELD: usize = 64 * 1024;
+/// How much of a too large file is read (and dropped) before the upload is answered.
+const MAX_SKIPPED: usize = 4 * 1024 * 1024;
 
 impl CsrfUpload {
     pub fn field(&self, name: &str) -> Option<&str> {
@@ -246,15 +248,22 @@ impl FromRequest for CsrfUpload {
                 };
                 let mut content = Vec::new();
                 let mut too_large = false;
+                let mut skipped = 0usize;
                 while let Some(chunk) = item.next().await {
                     let chunk = chunk.map_err(|_| unreadable())?;
-                    if content.len() + chunk.len() > limit {
+                    if too_large || content.len() + chunk.len() > limit {
                         too_large = true;
-                        // Read on without keeping it, so that the form's other fields arrive.
+                        // Read on a little without keeping it (the form's last fields may
+                        // follow), never without end.
+                        skipped += chunk.len();
+                        if skipped > MAX_SKIPPED {
+                            break;
+                        }
                         continue;
                     }
                     content.extend_from_slice(&chunk);
                 }
+                let stop = too_large && skipped > MAX_SKIPPED;
                 match file_name {
                     Some(file_name) if file.is_none() => {
                         file = Some(UploadedFile {
@@ -262,6 +271,9 @@ impl FromRequest for CsrfUpload {
                             content,
                             too_large,
                         });
+                        if stop {
+                            break;
+                        }
                     }
                     Some(_) => return Err(AppError::BadRequest(FORM_UNREADABLE)),
                     None if too_large => return Err(AppError::TooLarge),

@@ -323,6 +323,12 @@ async fn vendor_bills_work_without_javascript() {
         .await;
     assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(too_big.body.contains("larger than 10 MB"));
+    // Far larger: answered without reading it all.
+    let huge = vec![b'%'; 40 * 1024 * 1024];
+    let way_too_big = browser
+        .upload("/bills", "/bills", &[], ("file", "huge.pdf", &huge))
+        .await;
+    assert_eq!(way_too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
     let nothing = browser
         .upload("/bills", "/bills", &[], ("file", "", b""))
         .await;
