@@ -84,6 +84,15 @@ pub fn current_role(conn: &mut PgConnection) -> diesel::QueryResult<String> {
     .get_result(conn)
 }
 
+/// Whether a write was refused by a unique key: a second of something that exists once (the
+/// same form posted twice, a double click).
+pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
 /// The role the embedded cluster serves requests as.
 pub const APP_ROLE: &str = "iap_app";
 

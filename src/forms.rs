@@ -61,3 +61,17 @@ pub enum FormError {
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
 }
+
+/// A new one-time key for a form whose effect must happen once: the same form posted twice
+/// (a double click, a reload) carries the same key, and the second post finds the first's work.
+pub fn new_form_key() -> String {
+    use rand::Rng;
+    let bytes: [u8; 16] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether a posted form key is one `new_form_key` could have made (16 to 64 letters and
+/// digits).
+pub fn is_form_key(key: &str) -> bool {
+    (16..=64).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric())
+}

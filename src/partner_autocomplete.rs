@@ -156,6 +156,10 @@ pub fn enrich(
                 available,
             });
         }
+        // The same enrichment asked twice at once: the other request does it (and is charged).
+        Err(MeteringError::Database(e)) if crate::db::is_unique_violation(&e) => {
+            return Ok(Enriched::AlreadyEnriched);
+        }
         // A company id the directory never had: nothing was held or written.
         Err(MeteringError::Database(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::ForeignKeyViolation,

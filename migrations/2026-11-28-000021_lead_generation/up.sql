@@ -22,6 +22,11 @@ ALTER TABLE enrichments ALTER COLUMN price DROP DEFAULT;
 ALTER TABLE enrichments ADD COLUMN source TEXT NOT NULL DEFAULT 'contact'
     CHECK (source IN ('contact', 'odoo'));
 
+-- The same contact and company enriched twice at once (a double click): one waits for the
+-- other and is refused here, so it is held and charged once.
+CREATE UNIQUE INDEX enrichments_one_pending ON enrichments (contact_id, company_id)
+    WHERE status = 'pending' AND source = 'contact';
+
 -- Lead Generation: one row per "Generate Leads" request, the service's records on the
 -- paid-service steps (one job per request). The maximum is held; what was found is captured.
 CREATE TABLE lead_requests (

@@ -56,3 +56,5 @@ CREATE TABLE digitizations (
     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX digitizations_by_bill ON digitizations (bill_id, id DESC);
+-- Digitize pressed twice at once: one digitization under way a bill, so one charge.
+CREATE UNIQUE INDEX digitizations_one_pending ON digitizations (bill_id) WHERE status = 'pending';

@@ -38,6 +38,8 @@ CREATE TABLE letters (
     document_id BIGINT NOT NULL REFERENCES documents (id) ON DELETE RESTRICT,
     contact_id BIGINT REFERENCES contacts (id) ON DELETE SET NULL,
     sent_by BIGINT REFERENCES users (id) ON DELETE SET NULL,
+    -- The send form's one-time key: the same form posted twice sends one letter.
+    form_key TEXT NOT NULL CHECK (length(form_key) BETWEEN 16 AND 64),
     recipient TEXT NOT NULL CHECK (btrim(recipient) <> ''),
     street TEXT NOT NULL CHECK (btrim(street) <> ''),
     postal_code TEXT NOT NULL CHECK (btrim(postal_code) <> ''),
@@ -59,4 +61,5 @@ CREATE TABLE letters (
     finished_at TIMESTAMPTZ
 );
 CREATE INDEX letters_by_database ON letters (database_id, id DESC);
+CREATE UNIQUE INDEX letters_one_per_form ON letters (database_id, form_key);
 CREATE INDEX letters_in_transit ON letters (id) WHERE status = 'sent';

@@ -5,6 +5,8 @@ CREATE TABLE sign_requests (
     database_id BIGINT NOT NULL REFERENCES databases (id) ON DELETE RESTRICT,
     document_id BIGINT NOT NULL REFERENCES documents (id) ON DELETE RESTRICT,
     created_by BIGINT REFERENCES users (id) ON DELETE SET NULL,
+    -- The form's one-time key: the same form posted twice sends one request.
+    form_key TEXT NOT NULL CHECK (length(form_key) BETWEEN 16 AND 64),
     title TEXT NOT NULL CHECK (btrim(title) <> '' AND length(title) <= 200),
     -- The SHA-256 of the document as sent: what every signer signs.
     document_sha256 TEXT NOT NULL CHECK (document_sha256 ~ '^[0-9a-f]{64}$'),
@@ -15,6 +17,7 @@ CREATE TABLE sign_requests (
     completed_at TIMESTAMPTZ
 );
 CREATE INDEX sign_requests_by_database ON sign_requests (database_id, id DESC);
+CREATE UNIQUE INDEX sign_requests_one_per_form ON sign_requests (database_id, form_key);
 
 CREATE TABLE signers (
     id BIGSERIAL PRIMARY KEY,
@@ -53,3 +56,6 @@ CREATE TABLE identifications (
     finished_at TIMESTAMPTZ
 );
 CREATE INDEX identifications_by_signer ON identifications (signer_id, id DESC);
+-- Identify pressed twice at once: one identification under way a signer, so one hold.
+CREATE UNIQUE INDEX identifications_one_pending ON identifications (signer_id)
+    WHERE status = 'pending';

@@ -224,6 +224,15 @@ pub fn digitize(
                 available,
             });
         }
+        // Digitize pressed twice at once: the other request reads it (and is charged).
+        Err(MeteringError::Database(e)) if crate::db::is_unique_violation(&e) => {
+            let (bill, _) = find(conn, database_id, bill_id)?.ok_or(DigitizeError::NotFound)?;
+            return Ok(if bill.status == "digitized" {
+                Digitized::AlreadyDigitized
+            } else {
+                Digitized::UnderWay
+            });
+        }
         Err(e) => return Err(e.into()),
     };
     metering::run(conn, &DigitizationWorker(readers.clone()), job.id)?;

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use rand::Rng;
 
 use super::add_events;
 use crate::catalog::usage_prices;
@@ -68,11 +67,7 @@ pub struct ValidLeadRequest {
     pub departments: Vec<String>,
 }
 
-/// A new form key: what makes a re-posted form one request.
-pub fn new_form_key() -> String {
-    let bytes: [u8; 16] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::forms::new_form_key;
 
 impl LeadRequestInput {
     /// The form as a new user first sees it.
@@ -206,7 +201,7 @@ impl LeadRequestInput {
             "departments",
         );
         let key = self.form_key.trim();
-        if !(16..=64).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if !crate::forms::is_form_key(key) {
             errors.add(
                 "leads",
                 "This form is out of date: reload the page and try again.",

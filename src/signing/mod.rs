@@ -93,6 +93,8 @@ impl Signer {
 /// The request form as typed: a title and up to five signer rows.
 #[derive(Debug, Clone, Default)]
 pub struct RequestInput {
+    /// The form's one-time key: posted twice, it sends one request.
+    pub form_key: String,
     pub title: String,
     /// (name, email, country, itsme)
     pub rows: Vec<(String, String, String, bool)>,
@@ -101,6 +103,7 @@ pub struct RequestInput {
 impl RequestInput {
     pub fn blank() -> Self {
         RequestInput {
+            form_key: crate::forms::new_form_key(),
             title: String::new(),
             rows: vec![Default::default(); MAX_SIGNERS],
         }
@@ -112,6 +115,10 @@ impl RequestInput {
         for (key, value) in pairs {
             if key == "title" {
                 input.title = value.clone();
+                continue;
+            }
+            if key == "form_key" {
+                input.form_key = value.clone();
                 continue;
             }
             let Some((field, n)) = key.rsplit_once('_') else {
@@ -135,6 +142,12 @@ impl RequestInput {
     /// the Netherlands. Blank rows are left out; at least one signer.
     pub fn validate(&self) -> Result<ValidRequest, FieldErrors> {
         let mut errors = FieldErrors::default();
+        if !crate::forms::is_form_key(&self.form_key) {
+            errors.add(
+                "title",
+                "This form is out of date: reload the page and try again.",
+            );
+        }
         let title = self.title.trim();
         if title.is_empty() {
             errors.add("title", "Give the request a title.");
@@ -177,6 +190,7 @@ impl RequestInput {
         }
         errors.into_result()?;
         Ok(ValidRequest {
+            form_key: self.form_key.clone(),
             title: title.to_string(),
             signers,
         })
@@ -193,6 +207,7 @@ pub struct ValidSigner {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidRequest {
+    pub form_key: String,
     pub title: String,
     pub signers: Vec<ValidSigner>,
 }
@@ -207,6 +222,9 @@ pub enum SignError {
     },
     #[error("only a PDF can be signed")]
     NotAPdf,
+    /// The same form was posted before: this is the request it sent.
+    #[error("sent already")]
+    AlreadySent(i64),
     #[error("not found")]
     NotFound,
     #[error("{0}")]
@@ -260,6 +278,9 @@ pub fn send_request(
     if !document.is_pdf() {
         return Err(SignError::NotAPdf);
     }
+    if let Some(id) = sent_with(conn, database_id, &request.form_key)? {
+        return Err(SignError::AlreadySent(id));
+    }
     let identifications = request.signers.iter().filter(|s| s.itsme).count() as i64;
     if identifications > 0 {
         let service = crate::catalog::service_by_slug(conn, SERVICE)?
@@ -277,12 +298,13 @@ pub fn send_request(
         }
     }
     let expires_at = Utc::now() + chrono::Duration::days(LINK_DAYS);
-    conn.transaction(|conn| {
+    let sent = conn.transaction(|conn| {
         let sign_request: SignRequest = diesel::insert_into(sign_requests::table)
             .values((
                 sign_requests::database_id.eq(database_id),
                 sign_requests::document_id.eq(document.id),
                 sign_requests::created_by.eq(user_id),
+                sign_requests::form_key.eq(&request.form_key),
                 sign_requests::title.eq(&request.title),
                 sign_requests::document_sha256.eq(&document.sha256),
             ))
@@ -310,7 +332,29 @@ pub fn send_request(
             request: sign_request,
             links,
         })
-    })
+    });
+    match sent {
+        // Posted twice at once: the other post sent it.
+        Err(e) if crate::db::is_unique_violation(&e) => {
+            let id = sent_with(conn, database_id, &request.form_key)?.ok_or(SignError::NotFound)?;
+            Err(SignError::AlreadySent(id))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// The request the form with this key sent, if it was sent.
+pub fn sent_with(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    form_key: &str,
+) -> QueryResult<Option<i64>> {
+    sign_requests::table
+        .filter(sign_requests::database_id.eq(database_id))
+        .filter(sign_requests::form_key.eq(form_key))
+        .select(sign_requests::id)
+        .first(conn)
+        .optional()
 }
 
 /// The database's requests, newest first.
@@ -427,7 +471,7 @@ pub fn start_identification(
                 description: &description,
                 actor: &actor,
             };
-            let (_, id) = metering::begin(conn, &request, |conn, job| {
+            let begun = metering::begin(conn, &request, |conn, job| {
                 diesel::insert_into(identifications::table)
                     .values((
                         identifications::job_id.eq(job.id),
@@ -437,8 +481,15 @@ pub fn start_identification(
                     ))
                     .returning(identifications::id)
                     .get_result::<i64>(conn)
-            })?;
-            id
+            });
+            match begun {
+                Ok((_, id)) => id,
+                // Pressed twice at once: the other press started it.
+                Err(MeteringError::Database(e)) if crate::db::is_unique_violation(&e) => {
+                    return Ok(Identified::Pending);
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     };
     let session = provider

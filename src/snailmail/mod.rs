@@ -201,7 +201,11 @@ pub fn send(
     database_id: DatabaseId,
     user_id: UserId,
     quote: &Quote,
+    form_key: &str,
 ) -> Result<Sent, SendError> {
+    if let Some(letter) = by_form_key(conn, database_id, form_key)? {
+        return Ok(sent_as(letter));
+    }
     let actor = Actor::user(user_id);
     let description = format!("Letter to {}", quote.contact.name);
     let request = Request {
@@ -222,6 +226,7 @@ pub fn send(
                 letters::document_id.eq(quote.document.id),
                 letters::contact_id.eq(c.id),
                 letters::sent_by.eq(user_id),
+                letters::form_key.eq(form_key),
                 letters::recipient.eq(&c.name),
                 letters::street.eq(text(&c.street)),
                 letters::postal_code.eq(text(&c.postal_code)),
@@ -251,11 +256,22 @@ pub fn send(
                 needed,
             });
         }
+        // The same form posted twice at once: the other post sent it.
+        Err(MeteringError::Database(e)) if crate::db::is_unique_violation(&e) => {
+            let letter = by_form_key(conn, database_id, form_key)?.ok_or(SendError::NotFound)?;
+            return Ok(sent_as(letter));
+        }
         Err(e) => return Err(e.into()),
     };
     metering::run(conn, &SnailmailWorker(post.clone()), job.id)?;
     let letter = find(conn, database_id, letter_id)?.ok_or(SendError::NotFound)?;
-    Ok(match letter.status.as_str() {
+    Ok(sent_as(letter))
+}
+
+/// What a letter's status says of its sending.
+fn sent_as(letter: Letter) -> Sent {
+    let letter_id = letter.id;
+    match letter.status.as_str() {
         "queued" => Sent::UnderWay { letter_id },
         "refused" | "failed" => Sent::Refused {
             letter_id,
@@ -265,7 +281,20 @@ pub fn send(
             letter_id,
             price: letter.price,
         },
-    })
+    }
+}
+
+fn by_form_key(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    form_key: &str,
+) -> QueryResult<Option<Letter>> {
+    letters::table
+        .filter(letters::database_id.eq(database_id))
+        .filter(letters::form_key.eq(form_key))
+        .select(Letter::as_select())
+        .first(conn)
+        .optional()
 }
 
 pub fn find(

@@ -130,6 +130,8 @@ struct SendPage {
     refusal: Option<String>,
     /// Too few Snailmail credits: (account, needed, available).
     shortfall: Option<(AccountId, String, String)>,
+    /// The send form's one-time key.
+    form_key: String,
 }
 
 impl SendPage {
@@ -141,6 +143,7 @@ impl SendPage {
 /// The send form's fields (GET for the price, POST to send).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SendInput {
+    form_key: Option<String>,
     contact: Option<String>,
     colour: Option<String>,
     duplex: Option<String>,
@@ -199,6 +202,7 @@ async fn send_page(
         quote,
         refusal,
         shortfall: None,
+        form_key: crate::forms::new_form_key(),
     })
 }
 
@@ -230,10 +234,18 @@ pub async fn send(
         }
         return page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
     };
+    let Some(form_key) = input
+        .form_key
+        .clone()
+        .filter(|k| crate::forms::is_form_key(k))
+    else {
+        page.refusal = Some("This form is out of date: show the price again, then send.".into());
+        return page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+    };
     let (database_id, user_id) = (current.user.database_id, current.user.id);
     let post = state.post.clone();
     let sent = with_conn(&state, move |conn| {
-        snailmail::send(conn, &post, database_id, user_id, &quote).map_err(|e| match e {
+        snailmail::send(conn, &post, database_id, user_id, &quote, &form_key).map_err(|e| match e {
             SendError::NotFound => AppError::NotFound,
             SendError::Database(e) => e.into(),
             other => AppError::Internal(other.to_string()),

@@ -109,19 +109,27 @@ pub async fn create(
         }
     };
     let (database_id, user_id) = (current.user.database_id, current.user.id);
+    // The document and the request together: a refused request leaves no file behind.
     let sent = with_conn(&state, move |conn| {
-        let document = documents::store(conn, database_id, Some(user_id), &checked)?;
-        match signing::send_request(conn, database_id, user_id, &document, &valid) {
+        let sent = diesel::Connection::transaction(conn, |conn| {
+            if let Some(id) = signing::sent_with(conn, database_id, &valid.form_key)? {
+                return Err(SignError::AlreadySent(id));
+            }
+            let document = documents::store(conn, database_id, Some(user_id), &checked)?;
+            signing::send_request(conn, database_id, user_id, &document, &valid)
+        });
+        match sent {
             Ok(sent) => Ok(Ok(sent)),
+            Err(SignError::AlreadySent(id)) => Ok(Err(Ok(id))),
             Err(SignError::InsufficientCredits {
                 account_id,
                 available,
                 needed,
-            }) => Ok(Err((
+            }) => Ok(Err(Err((
                 account_id,
                 needed.to_display(),
                 available.to_display(),
-            ))),
+            )))),
             Err(SignError::Database(e)) => Err(e.into()),
             Err(e) => Err(AppError::Internal(e.to_string())),
         }
@@ -140,7 +148,9 @@ pub async fn create(
                     .collect(),
             })
         }
-        Err(shortfall) => {
+        // The same form again: its request (the links were shown the first time).
+        Err(Ok(id)) => Ok(page::see_other(format!("/sign/requests/{id}"))),
+        Err(Err(shortfall)) => {
             let mut page = list_page(&state, &current, input).await?;
             page.shortfall = Some(shortfall);
             page::render_with_status(&page, StatusCode::PAYMENT_REQUIRED)

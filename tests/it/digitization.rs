@@ -458,3 +458,39 @@ fn a_scanned_pdf_is_read_by_ocr_of_its_pages() {
     );
     assert_eq!(read.total_minor, Some(bill.total_minor), "{text}");
 }
+
+#[test]
+fn digitize_pressed_twice_at_once_is_charged_once() {
+    use crate::fixtures::{Customer, c, reload};
+    use iap_credits::digitization::{self, Digitized};
+    use iap_credits::documents;
+    use iap_credits::tenancy::{Role, Subscription};
+    use std::sync::{Arc, Barrier};
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let customer = Customer::new(&mut conn, Subscription::None);
+    let user = customer.user(&mut conn, "ada@example.test", Role::User);
+    let account = customer.funded(&mut conn, "documents-digitization", "5");
+    let bill = sample_bills::sample(&mut conn, 5);
+    let upload = documents::check(&inspector(), "bill.pdf", sample_bills::pdf(&bill)).unwrap();
+    let made = digitization::create_bill(&mut conn, customer.database_id, user, &upload).unwrap();
+    let start = Arc::new(Barrier::new(4));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (pool, start, readers) = (db.pool(), start.clone(), readers());
+            let database_id = customer.database_id;
+            std::thread::spawn(move || {
+                let mut conn = pool.get().unwrap();
+                start.wait();
+                digitization::digitize(&mut conn, &readers, database_id, user, made.id).unwrap()
+            })
+        })
+        .collect();
+    let outcomes: Vec<Digitized> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let done = outcomes
+        .iter()
+        .filter(|o| matches!(o, Digitized::Done(_)))
+        .count();
+    assert_eq!(done, 1, "{outcomes:?}");
+    assert_eq!(reload(&mut conn, account.id).balance, c("4"));
+}

@@ -213,7 +213,16 @@ fn an_identification_is_charged_once_when_approved_and_never_when_denied() {
     assert!(last.contains(&masked), "the masked number as shown: {last}");
 
     // A request whose identifications the credits do not cover is not sent.
-    let short = signing::send_request(&mut conn, customer.database_id, user, &document, &valid);
+    let again = signing::send_request(&mut conn, customer.database_id, user, &document, &valid);
+    assert!(
+        matches!(again, Err(SignError::AlreadySent(id)) if id == sent.request.id),
+        "the same form twice"
+    );
+    let fresh = signing::ValidRequest {
+        form_key: iap_credits::forms::new_form_key(),
+        ..valid.clone()
+    };
+    let short = signing::send_request(&mut conn, customer.database_id, user, &document, &fresh);
     assert!(
         matches!(short, Err(SignError::InsufficientCredits { account_id, .. }) if account_id == account.id)
     );

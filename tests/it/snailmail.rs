@@ -188,7 +188,15 @@ fn a_letter_is_posted_once_charged_when_accepted_and_followed_to_delivery() {
     )
     .unwrap();
     assert_eq!(q.price, c("1.1"));
-    let sent = snailmail::send(&mut conn, &post, customer.database_id, user, &q).unwrap();
+    let sent = snailmail::send(
+        &mut conn,
+        &post,
+        customer.database_id,
+        user,
+        &q,
+        &iap_credits::forms::new_form_key(),
+    )
+    .unwrap();
     let Sent::Sent { letter_id, price } = sent else {
         panic!("{sent:?}")
     };
@@ -218,7 +226,15 @@ fn a_letter_is_posted_once_charged_when_accepted_and_followed_to_delivery() {
     assert_eq!(events[0].body, "Letter delivered");
 
     // Too few credits left for another: refused, nothing held.
-    let again = snailmail::send(&mut conn, &post, customer.database_id, user, &q).unwrap();
+    let again = snailmail::send(
+        &mut conn,
+        &post,
+        customer.database_id,
+        user,
+        &q,
+        &iap_credits::forms::new_form_key(),
+    )
+    .unwrap();
     assert!(
         matches!(again, Sent::InsufficientCredits { .. }),
         "{again:?}"
@@ -236,9 +252,15 @@ fn a_letter_is_posted_once_charged_when_accepted_and_followed_to_delivery() {
         plain,
     )
     .unwrap();
-    let Sent::Sent { letter_id, .. } =
-        snailmail::send(&mut conn, &post, customer.database_id, user, &q).unwrap()
-    else {
+    let Sent::Sent { letter_id, .. } = snailmail::send(
+        &mut conn,
+        &post,
+        customer.database_id,
+        user,
+        &q,
+        &iap_credits::forms::new_form_key(),
+    )
+    .unwrap() else {
         panic!()
     };
     snailmail::track(&mut conn, post.as_ref(), None).unwrap();
@@ -249,7 +271,15 @@ fn a_letter_is_posted_once_charged_when_accepted_and_followed_to_delivery() {
 
     // The post is down: the postage stays held; the worker hands it over once when it is back.
     simulated.set_down(true);
-    let under_way = snailmail::send(&mut conn, &post, customer.database_id, user, &q).unwrap();
+    let under_way = snailmail::send(
+        &mut conn,
+        &post,
+        customer.database_id,
+        user,
+        &q,
+        &iap_credits::forms::new_form_key(),
+    )
+    .unwrap();
     let Sent::UnderWay { letter_id } = under_way else {
         panic!("{under_way:?}")
     };
@@ -339,11 +369,18 @@ async fn send_by_post_works_without_javascript() {
         priced.body
     );
     assert!(priced.body.contains("2 on 1 sheet"));
+    let key_at = priced.body.find("name=\"form_key\" value=\"").unwrap()
+        + "name=\"form_key\" value=\"".len();
+    let form_key = priced.body[key_at..key_at + 32].to_string();
     let short = browser
         .submit(
             &format!("{form_at}?contact={lucille}&duplex=on"),
             &form_at,
-            &[("contact", &lucille.to_string()), ("duplex", "on")],
+            &[
+                ("form_key", form_key.as_str()),
+                ("contact", &lucille.to_string()),
+                ("duplex", "on"),
+            ],
         )
         .await;
     assert_eq!(short.status, StatusCode::PAYMENT_REQUIRED);
@@ -353,10 +390,27 @@ async fn send_by_post_works_without_javascript() {
         .submit(
             &format!("{form_at}?contact={lucille}&duplex=on"),
             &form_at,
-            &[("contact", &lucille.to_string()), ("duplex", "on")],
+            &[
+                ("form_key", form_key.as_str()),
+                ("contact", &lucille.to_string()),
+                ("duplex", "on"),
+            ],
         )
         .await;
     assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    // Posted again (a double click): the same letter, charged once.
+    let again = browser
+        .submit(
+            &format!("{form_at}?contact={lucille}&duplex=on"),
+            &form_at,
+            &[
+                ("form_key", form_key.as_str()),
+                ("contact", &lucille.to_string()),
+                ("duplex", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(again.location(), sent.location());
     assert!(sent.location().starts_with("/letters#letter-"));
     let letters = browser.get("/letters").await;
     assert!(
