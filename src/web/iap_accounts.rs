@@ -13,6 +13,7 @@ use crate::ids::AccountId;
 use crate::ledger::accounts::{self, AlertSettings};
 use crate::ledger::{self, IapAccount, LedgerEntry, entries};
 use crate::pagination::{Keyset, Page};
+use crate::read_models::forecast::{self, Forecast};
 use crate::web::state::{AppState, with_conn};
 use page::Nav;
 
@@ -23,6 +24,16 @@ const HISTORY_PAGE: Keyset = Keyset(20);
 struct AccountListPage {
     nav: Nav,
     rows: Vec<(Service, IapAccount)>,
+    forecasts: std::collections::HashMap<AccountId, Forecast>,
+}
+
+impl AccountListPage {
+    fn forecast_of(&self, account: &IapAccount) -> String {
+        self.forecasts
+            .get(&account.id)
+            .map(Forecast::sentence)
+            .unwrap_or_default()
+    }
 }
 
 pub async fn list(
@@ -30,13 +41,18 @@ pub async fn list(
     current: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     let database_id = current.user.database_id;
-    let rows = with_conn(&state, move |conn| {
-        Ok(accounts::all_for_database(conn, database_id)?)
+    let (rows, forecasts) = with_conn(&state, move |conn| {
+        let rows = accounts::all_for_database(conn, database_id)?;
+        let available: Vec<(AccountId, crate::credits::Credits)> =
+            rows.iter().map(|(_, a)| (a.id, a.available())).collect();
+        let forecasts = forecast::forecasts(conn, &available, chrono::Utc::now())?;
+        Ok((rows, forecasts))
     })
     .await?;
     page::render(&AccountListPage {
         nav: Nav::for_user(&current),
         rows,
+        forecasts,
     })
 }
 
@@ -72,6 +88,7 @@ struct AccountPage {
     history: Vec<LedgerEntry>,
     older: Option<i64>,
     alerts: AlertForm,
+    forecast: Forecast,
 }
 
 impl AccountPage {
@@ -102,7 +119,15 @@ fn load_page(
         rows: history,
         next: older,
     } = HISTORY_PAGE.page(rows, |e| e.id);
+    let forecast = forecast::forecasts(
+        conn,
+        &[(account.id, account.available())],
+        chrono::Utc::now(),
+    )?
+    .remove(&account.id)
+    .unwrap_or(Forecast::NotEnoughHistory);
     Ok(AccountPage {
+        forecast,
         nav: Nav::for_user(current),
         is_admin: current.user.is_admin(),
         alerts: alerts.unwrap_or_else(|| AlertForm::from_account(&account)),

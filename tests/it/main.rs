@@ -18,6 +18,7 @@ mod cli;
 mod contacts;
 mod digitization;
 mod directory;
+mod forecast;
 mod launcher;
 mod leads;
 mod ledger;

@@ -1,0 +1,63 @@
+//! The run-out forecast on the accounts' pages, read from the ledger in two queries.
+
+use std::collections::BTreeMap;
+
+use iap_credits::read_models::forecast::{self, Forecast};
+use iap_credits::tenancy::{Role, Subscription};
+
+use crate::fixtures::{Customer, PASSWORD, c, spend};
+use crate::harness::{TestApp, TestDb};
+
+#[test]
+fn the_forecast_reads_the_ledgers_daily_use() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let customer = Customer::new(&mut conn, Subscription::None);
+    let account = customer.funded(&mut conn, "sms", "100");
+    let quiet = customer.account(&mut conn, "lead-generation");
+    spend(&mut conn, &account, "6");
+    spend(&mut conn, &account, "4");
+    let now = chrono::Utc::now();
+    let accounts = [(account.id, c("90")), (quiet.id, c("20"))];
+    // Today: too young to say.
+    let today = forecast::forecasts(&mut conn, &accounts, now).unwrap();
+    assert_eq!(today[&account.id], Forecast::NotEnoughHistory);
+    assert_eq!(today[&quiet.id], Forecast::NotEnoughHistory);
+    // Eight days on: the 10 credits of that day set the pace.
+    let later = now + chrono::Duration::days(8);
+    let found = forecast::forecasts(&mut conn, &accounts, later).unwrap();
+    let mut spent = BTreeMap::new();
+    spent.insert(now.date_naive(), c("10").units());
+    let expected = forecast::forecast(&spent, Some(now.date_naive()), c("90"), later.date_naive());
+    assert!(matches!(expected, Forecast::Lasts { .. }), "{expected:?}");
+    assert_eq!(found[&account.id], expected);
+    // Forty days on: nothing in the window.
+    let much_later = now + chrono::Duration::days(40);
+    let found = forecast::forecasts(&mut conn, &accounts, much_later).unwrap();
+    assert_eq!(found[&account.id], Forecast::NoRecentUse);
+}
+
+#[actix_web::test]
+async fn the_pages_say_the_forecast() {
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let customer = Customer::named(&mut conn, "Forecasters", Subscription::None);
+    customer.user(&mut conn, "fran@forecasters.test", Role::User);
+    let account = customer.funded(&mut conn, "sms", "50");
+    spend(&mut conn, &account, "5");
+    let browser = app.browser();
+    browser.sign_in("fran@forecasters.test", PASSWORD).await;
+    let page = browser.get(&format!("/iap/accounts/{}", account.id)).await;
+    assert!(
+        page.body
+            .contains("<dd id=\"forecast\">Not enough history yet"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("exponentially weighted average"));
+    let list = browser.get("/iap/accounts").await;
+    assert!(
+        list.body
+            .contains("<td class=\"forecast\">Not enough history yet")
+    );
+}
