@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod adjustments;
 pub mod batch;
 pub mod entries;
+pub mod forecast;
 pub mod holds;
 pub mod idempotency;
 pub mod operations;

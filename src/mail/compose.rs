@@ -90,6 +90,7 @@ struct LowCreditText<'a> {
     database: &'a str,
     available: Credits,
     threshold: Credits,
+    forecast: &'a str,
     buy_url: &'a str,
     account_url: &'a str,
 }
@@ -101,6 +102,7 @@ struct LowCreditHtml<'a> {
     database: &'a str,
     available: Credits,
     threshold: Credits,
+    forecast: &'a str,
     buy_url: &'a str,
     account_url: &'a str,
 }
@@ -135,11 +137,18 @@ pub fn low_credit_alert(
     let buy_url = format!("{account_url}/buy");
     let (service, database) = (facts.service.as_str(), facts.database.as_str());
     let threshold = account.threshold;
+    let forecast =
+        crate::ledger::forecast::forecasts(conn, &[(account.id, available)], chrono::Utc::now())?
+            .remove(&account.id)
+            .map(|f| f.sentence())
+            .unwrap_or_default();
+    let forecast = forecast.as_str();
     let text = LowCreditText {
         service,
         database,
         available,
         threshold,
+        forecast,
         buy_url: &buy_url,
         account_url: &account_url,
     }
@@ -149,6 +158,7 @@ pub fn low_credit_alert(
         database,
         available,
         threshold,
+        forecast,
         buy_url: &buy_url,
         account_url: &account_url,
     }

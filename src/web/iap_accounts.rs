@@ -11,9 +11,9 @@ use crate::catalog::{self, Service};
 use crate::error::AppError;
 use crate::ids::AccountId;
 use crate::ledger::accounts::{self, AlertSettings};
+use crate::ledger::forecast::{self, Forecast};
 use crate::ledger::{self, IapAccount, LedgerEntry, entries};
 use crate::pagination::{Keyset, Page};
-use crate::read_models::forecast::{self, Forecast};
 use crate::web::state::{AppState, with_conn};
 use page::Nav;
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use iap_credits::read_models::forecast::{self, Forecast};
+use iap_credits::ledger::forecast::{self, Forecast};
 use iap_credits::tenancy::{Role, Subscription};
 
 use crate::fixtures::{Customer, PASSWORD, c, spend};

@@ -108,6 +108,8 @@ fn one_alert_per_crossing_however_many_debits_follow() {
     assert!(text.contains(&buy_link), "{text}");
     assert!(text.contains("Available: 37.5 credits"), "{text}");
     assert!(text.contains("Threshold: 50 credits"), "{text}");
+    // The run-out forecast: used today for the first time, too early to say.
+    assert!(text.contains("Not enough history yet"), "{text}");
     let html = mail.html.as_deref().unwrap();
     assert!(html.contains(&format!("href=\"{buy_link}\"")), "{html}");
 

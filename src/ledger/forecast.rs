@@ -1,5 +1,5 @@
 //! The run-out forecast: at the pace of the last 30 days, how long an account's available
-//! credits last. The pace is an exponentially weighted average of the daily credits spent
+//! credits last, read from the ledger. The pace is an exponentially weighted average of the daily credits spent
 //! (charges and captures) over the last 30 UTC days, each day weighing a fifth more than the
 //! day before it (α = 1/5), days without use counting as zero. Computed in integers (units of
 //! 0.0001 credit, scaled by 1,000), so it is the same on every machine.
