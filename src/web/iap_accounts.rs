@@ -12,12 +12,38 @@ use crate::error::AppError;
 use crate::ids::AccountId;
 use crate::ledger::accounts::{self, AlertSettings};
 use crate::ledger::forecast::{self, Forecast};
+use crate::ledger::usage::{self, UsageDay};
 use crate::ledger::{self, IapAccount, LedgerEntry, entries};
 use crate::pagination::{Keyset, Page};
+use crate::web::charts::{self, Series};
 use crate::web::state::{AppState, with_conn};
 use page::Nav;
 
 const HISTORY_PAGE: Keyset = Keyset(20);
+/// The days the usage chart covers.
+const USAGE_DAYS: i64 = 90;
+
+/// Credits spent and bought each day, as a chart (the page's table has the exact figures).
+fn usage_chart(days: &[UsageDay]) -> String {
+    let dates: Vec<chrono::NaiveDate> = days.iter().map(|d| d.day).collect();
+    // Drawing coordinates only: the figures shown are the exact ones in the table.
+    let as_number = |c: crate::credits::Credits| c.units() as f64 / 10_000.0;
+    charts::daily_lines(
+        "Credits spent and bought per day, last 90 days",
+        "credits",
+        &dates,
+        &[
+            Series {
+                name: "Spent".into(),
+                values: days.iter().map(|d| as_number(d.spent)).collect(),
+            },
+            Series {
+                name: "Bought".into(),
+                values: days.iter().map(|d| as_number(d.bought)).collect(),
+            },
+        ],
+    )
+}
 
 #[derive(Template)]
 #[template(path = "iap/accounts.html")]
@@ -89,6 +115,9 @@ struct AccountPage {
     older: Option<i64>,
     alerts: AlertForm,
     forecast: Forecast,
+    /// The last 90 days: the days with use (exact figures) and their chart.
+    usage: Vec<UsageDay>,
+    usage_chart: String,
 }
 
 impl AccountPage {
@@ -119,6 +148,23 @@ fn load_page(
         rows: history,
         next: older,
     } = HISTORY_PAGE.page(rows, |e| e.id);
+    let today = chrono::Utc::now().date_naive();
+    let days = usage::daily(
+        conn,
+        account.id,
+        today - chrono::Duration::days(USAGE_DAYS - 1),
+        today,
+    )?;
+    let active: Vec<UsageDay> = days
+        .iter()
+        .filter(|d| d.spent.units() != 0 || d.bought.units() != 0)
+        .cloned()
+        .collect();
+    let chart = if active.is_empty() {
+        String::new()
+    } else {
+        usage_chart(&days)
+    };
     let forecast = forecast::forecasts(
         conn,
         &[(account.id, account.available())],
@@ -128,6 +174,8 @@ fn load_page(
     .unwrap_or(Forecast::NotEnoughHistory);
     Ok(AccountPage {
         forecast,
+        usage_chart: chart,
+        usage: active,
         nav: Nav::for_user(current),
         is_admin: current.user.is_admin(),
         alerts: alerts.unwrap_or_else(|| AlertForm::from_account(&account)),

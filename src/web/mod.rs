@@ -7,6 +7,7 @@ pub mod assets;
 pub mod bills;
 pub mod buy;
 pub mod catalog;
+pub mod charts;
 pub mod contacts;
 pub mod error_page;
 pub mod health;

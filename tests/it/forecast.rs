@@ -60,4 +60,50 @@ async fn the_pages_say_the_forecast() {
         list.body
             .contains("<td class=\"forecast\">Not enough history yet")
     );
+    // The usage chart and its exact figures: today, 5 spent.
+    assert!(
+        page.body
+            .contains("aria-label=\"Credits spent and bought per day, last 90 days\"")
+    );
+    let today = chrono::Utc::now().date_naive();
+    assert!(
+        page.body.contains(&format!(
+            "<th scope=\"row\">{today}</th><td class=\"num\">5</td><td class=\"num\">0</td>"
+        )),
+        "{}",
+        page.body
+    );
+    // An account with no use says so instead of an empty chart.
+    let idle = customer.account(&mut conn, "snailmail");
+    let page = browser.get(&format!("/iap/accounts/{}", idle.id)).await;
+    assert!(
+        page.body
+            .contains("Nothing was spent or bought in the last 90 days.")
+    );
+}
+
+#[test]
+fn daily_usage_has_every_day_of_the_range() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let customer = Customer::new(&mut conn, Subscription::None);
+    let account = customer.funded(&mut conn, "sms", "20");
+    spend(&mut conn, &account, "1.5");
+    spend(&mut conn, &account, "2");
+    let today = chrono::Utc::now().date_naive();
+    let days = iap_credits::ledger::usage::daily(
+        &mut conn,
+        account.id,
+        today - chrono::Duration::days(89),
+        today,
+    )
+    .unwrap();
+    assert_eq!(days.len(), 90);
+    assert_eq!(days[0].day, today - chrono::Duration::days(89));
+    let last = days.last().unwrap();
+    assert_eq!(
+        (last.day, last.spent, last.bought),
+        (today, c("3.5"), c("0"))
+    );
+    assert!(days[..89].iter().all(|d| d.spent == c("0")));
 }

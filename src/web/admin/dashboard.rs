@@ -5,10 +5,10 @@ use askama::Template;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::charts::{self, Series};
 use crate::error::AppError;
 use crate::period::{Period, parse_day};
 use crate::read_models::operator_dashboard::{self, Dashboard};
+use crate::web::charts::{self, Series};
 use crate::web::page::{self, Nav};
 use crate::web::session::PlatformOperator;
 use crate::web::state::{AppState, with_conn};

@@ -4,7 +4,6 @@
 //! none themselves.
 
 pub mod audit;
-pub mod charts;
 pub mod dashboard;
 pub mod databases;
 pub mod orders;

@@ -1,4 +1,5 @@
-//! Charts for the operator's dashboard, drawn server-side to SVG by plotters. The figures in
+//! Charts for the operator's dashboard and the customers' Account Information, drawn
+//! server-side to SVG by plotters. The figures in
 //! the tables beside them are the exact ones; a chart only turns them into drawing coordinates.
 
 use chrono::NaiveDate;
