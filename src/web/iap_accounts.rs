@@ -272,3 +272,17 @@ pub async fn regenerate_token(
     .await?;
     Ok(page::see_other(format!("/iap/accounts/{account_id}")))
 }
+
+/// `GET /iap/accounts/{id}/ledger.csv`: the account's whole ledger, for its database's users.
+pub async fn ledger_csv(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<AccountId>,
+) -> Result<HttpResponse, AppError> {
+    let (id, database_id) = (path.into_inner(), current.user.database_id);
+    with_conn(&state, move |conn| {
+        accounts::of_database(conn, database_id, id)?.ok_or(AppError::NotFound)
+    })
+    .await?;
+    crate::web::ledger_csv::response(&state, id)
+}

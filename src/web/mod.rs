@@ -14,6 +14,7 @@ pub mod health;
 pub mod iap_accounts;
 pub mod iap_link;
 pub mod leads;
+pub mod ledger_csv;
 pub mod letters;
 pub mod login;
 pub mod page;
@@ -42,6 +43,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/iap/accounts/{id}/alerts",
             web::post().to(iap_accounts::save_alerts),
+        )
+        .route(
+            "/iap/accounts/{id}/ledger.csv",
+            web::get().to(iap_accounts::ledger_csv),
         )
         .route(
             "/iap/accounts/{id}/token",

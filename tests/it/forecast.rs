@@ -107,3 +107,50 @@ fn daily_usage_has_every_day_of_the_range() {
     );
     assert!(days[..89].iter().all(|d| d.spent == c("0")));
 }
+
+#[actix_web::test]
+async fn the_customer_downloads_the_account_ledger_as_csv() {
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let customer = Customer::named(&mut conn, "Exporters", Subscription::None);
+    customer.user(&mut conn, "xena@exporters.test", Role::User);
+    let account = customer.funded(&mut conn, "sms", "12");
+    iap_credits::ledger::charge(
+        &mut conn,
+        account.id,
+        c("2"),
+        "=HYPERLINK(\"http://evil.example\")",
+        &iap_credits::ledger::Actor::cli(),
+    )
+    .unwrap();
+    let browser = app.browser();
+    browser.sign_in("xena@exporters.test", PASSWORD).await;
+    let page = browser.get(&format!("/iap/accounts/{}", account.id)).await;
+    assert!(
+        page.body
+            .contains(&format!("/iap/accounts/{}/ledger.csv", account.id))
+    );
+    let csv = browser
+        .get(&format!("/iap/accounts/{}/ledger.csv", account.id))
+        .await;
+    assert_eq!(csv.status, actix_web::http::StatusCode::OK);
+    assert!(csv.header("content-type").starts_with("text/csv"));
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(
+        lines[0],
+        "id,created_at,kind,amount,reserved_change,balance_after,reserved_after,hold_id,order_id,actor,description"
+    );
+    assert_eq!(lines.len(), 3, "{}", csv.body);
+    assert!(
+        lines[2].contains("'=HYPERLINK"),
+        "a formula is escaped: {}",
+        lines[2]
+    );
+    // Another database's account is not there.
+    let other = Customer::named(&mut conn, "Not Exporters", Subscription::None);
+    let theirs = other.funded(&mut conn, "sms", "1");
+    let refused = browser
+        .get(&format!("/iap/accounts/{}/ledger.csv", theirs.id))
+        .await;
+    assert_eq!(refused.status, actix_web::http::StatusCode::NOT_FOUND);
+}
