@@ -106,14 +106,58 @@ fn draw(svg: &mut String, unit: &str, days: &[NaiveDate], series: &[Series]) -> 
 
 /// Drops the fixed width/height plotters puts on the root element, so CSS sizes the chart.
 fn strip_size(svg: &str) -> String {
+    strip_size_of(svg, WIDTH, HEIGHT)
+}
+
+fn strip_size_of(svg: &str, width: u32, height: u32) -> String {
     let Some(end) = svg.find('>') else {
         return svg.to_string();
     };
     let (head, rest) = svg.split_at(end);
     let head = head
-        .replacen(&format!("width=\"{WIDTH}\" "), "", 1)
-        .replacen(&format!("height=\"{HEIGHT}\" "), "", 1);
+        .replacen(&format!("width=\"{width}\" "), "", 1)
+        .replacen(&format!("height=\"{height}\" "), "", 1);
     format!("{head}{rest}")
+}
+
+const SPARK_WIDTH: u32 = 120;
+const SPARK_HEIGHT: u32 = 28;
+
+/// A sparkline: one small line of `values` (a value a day), no axes, labelled `label` (which
+/// should say what a screen reader needs: the total, the period).
+pub fn sparkline(label: &str, values: &[f64]) -> String {
+    let mut svg = String::new();
+    let drawn = (|| -> Result<(), String> {
+        let root =
+            SVGBackend::with_string(&mut svg, (SPARK_WIDTH, SPARK_HEIGHT)).into_drawing_area();
+        let top = values.iter().copied().fold(0.0_f64, f64::max);
+        let top = if top > 0.0 { top * 1.1 } else { 1.0 };
+        let last = values.len().saturating_sub(1).max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .margin(2)
+            .build_cartesian_2d(0..last, 0.0..top)
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new(
+                values.iter().copied().enumerate(),
+                PALETTE[0].stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    })();
+    if let Err(e) = drawn {
+        tracing::warn!("could not draw a sparkline: {e}");
+        return String::new();
+    }
+    let svg = svg.trim_start_matches(|c| c != '<').replacen(
+        "<svg ",
+        &format!(
+            "<svg role=\"img\" aria-label=\"{}\" class=\"sparkline\" ",
+            askama_escape(label)
+        ),
+        1,
+    );
+    strip_size_of(&svg, SPARK_WIDTH, SPARK_HEIGHT)
 }
 
 fn askama_escape(text: &str) -> String {
@@ -159,6 +203,18 @@ mod tests {
         assert!(svg.contains("Nov 1"), "{svg}");
         assert!(svg.contains("<polyline"), "{svg}");
         // The pages' Content-Security-Policy refuses inline style attributes.
+        assert!(!svg.contains("style="), "{svg}");
+    }
+
+    #[test]
+    fn a_sparkline_is_a_small_labelled_svg_without_inline_styles() {
+        let svg = sparkline(
+            "Credits spent per day, last 30 days: 12 in all",
+            &[0.0, 2.0, 10.0],
+        );
+        assert!(svg.starts_with("<svg role=\"img\" aria-label=\"Credits spent per day, last 30 days: 12 in all\" class=\"sparkline\""), "{svg}");
+        assert!(svg.contains("viewBox=\"0 0 120 28\""), "{svg}");
+        assert!(svg.contains("<polyline"), "{svg}");
         assert!(!svg.contains("style="), "{svg}");
     }
 }

@@ -51,9 +51,18 @@ struct AccountListPage {
     nav: Nav,
     rows: Vec<(Service, IapAccount)>,
     forecasts: std::collections::HashMap<AccountId, Forecast>,
+    /// Each account's last 30 days of use, as a sparkline.
+    sparklines: std::collections::HashMap<AccountId, String>,
 }
 
 impl AccountListPage {
+    fn sparkline_of(&self, account: &IapAccount) -> String {
+        self.sparklines
+            .get(&account.id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     fn forecast_of(&self, account: &IapAccount) -> String {
         self.forecasts
             .get(&account.id)
@@ -67,18 +76,36 @@ pub async fn list(
     current: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     let database_id = current.user.database_id;
-    let (rows, forecasts) = with_conn(&state, move |conn| {
+    let (rows, forecasts, spent) = with_conn(&state, move |conn| {
         let rows = accounts::all_for_database(conn, database_id)?;
         let available: Vec<(AccountId, crate::credits::Credits)> =
             rows.iter().map(|(_, a)| (a.id, a.available())).collect();
-        let forecasts = forecast::forecasts(conn, &available, chrono::Utc::now())?;
-        Ok((rows, forecasts))
+        let now = chrono::Utc::now();
+        let forecasts = forecast::forecasts(conn, &available, now)?;
+        let ids: Vec<AccountId> = available.iter().map(|(id, _)| *id).collect();
+        let today = now.date_naive();
+        let spent = usage::daily_spent(conn, &ids, today - chrono::Duration::days(29), today)?;
+        Ok((rows, forecasts, spent))
     })
     .await?;
+    let sparklines = spent
+        .into_iter()
+        .map(|(id, days)| {
+            let total: crate::credits::Credits = days.iter().copied().sum();
+            // Drawing coordinates only; the label says the exact total.
+            let values: Vec<f64> = days.iter().map(|c| c.units() as f64 / 10_000.0).collect();
+            let label = format!(
+                "Credits spent per day, last 30 days: {} in all",
+                total.to_display()
+            );
+            (id, charts::sparkline(&label, &values))
+        })
+        .collect();
     page::render(&AccountListPage {
         nav: Nav::for_user(&current),
         rows,
         forecasts,
+        sparklines,
     })
 }
 

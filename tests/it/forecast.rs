@@ -60,6 +60,14 @@ async fn the_pages_say_the_forecast() {
         list.body
             .contains("<td class=\"forecast\">Not enough history yet")
     );
+    // A sparkline a service, its label with the exact total.
+    assert!(
+        list.body.contains(
+            "aria-label=\"Credits spent per day, last 30 days: 5 in all\" class=\"sparkline\""
+        ),
+        "{}",
+        list.body
+    );
     // The usage chart and its exact figures: today, 5 spent.
     assert!(
         page.body
