@@ -2,8 +2,9 @@
 //! replace the default: Tesseract, the standard open-source engine (Debian's `tesseract-ocr`),
 //! run as a child process with a memory and CPU limit.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+use crate::documents::limited::{self, ChildError};
 
 #[derive(Debug, thiserror::Error)]
 #[error("OCR failed: {0}")]
@@ -39,38 +40,16 @@ impl OcrEngine for Tesseract {
         command
             .args(["stdin", "stdout", "-l", &self.languages, "--psm", "4"])
             // One thread: two cores serve requests too.
-            .env("OMP_THREAD_LIMIT", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        #[cfg(unix)]
-        {
-            use nix::sys::resource::{Resource, setrlimit};
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
-            unsafe {
-                command.pre_exec(|| {
-                    setrlimit(Resource::RLIMIT_AS, MEMORY_LIMIT, MEMORY_LIMIT)?;
-                    setrlimit(Resource::RLIMIT_CPU, CPU_SECONDS, CPU_SECONDS)?;
-                    Ok(())
-                });
-            }
-        }
-        let mut child = command.spawn().map_err(|e| {
-            OcrError(format!(
-                "{} could not be started ({e}): install Debian's tesseract-ocr",
-                self.program
-            ))
-        })?;
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        let input = image.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let output = child
-            .wait_with_output()
-            .map_err(|e| OcrError(e.to_string()))?;
-        let _ = writer.join();
+            .env("OMP_THREAD_LIMIT", "1");
+        let output = limited::run(command, image.to_vec(), MEMORY_LIMIT, CPU_SECONDS).map_err(
+            |e| match e {
+                ChildError::Start(e) => OcrError(format!(
+                    "{} could not be started ({e}): install Debian's tesseract-ocr",
+                    self.program
+                )),
+                other => OcrError(other.to_string()),
+            },
+        )?;
         if !output.status.success() {
             return Err(OcrError(
                 String::from_utf8_lossy(&output.stderr).trim().to_string(),

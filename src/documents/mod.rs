@@ -3,6 +3,7 @@
 //! JPEG, at most 10 MB, a PDF that can be read within limits), kept in the database with its
 //! SHA-256, and read back only within its database. Owner of `documents`.
 
+pub mod limited;
 pub mod pdf;
 
 use chrono::{DateTime, Utc};

@@ -4,9 +4,8 @@
 //! (`iap-credits inspect-pdf`) with a memory and CPU limit: a bomb kills the child, never the
 //! server.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -103,25 +102,9 @@ impl PdfInspector {
     /// Runs the helper's `mode` on `input` in the limited child process.
     fn run(&self, mode: &str, input: Vec<u8>) -> Result<Vec<u8>, PdfError> {
         let mut command = Command::new(&self.helper);
-        command
-            .args(["inspect-pdf", mode])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("RUST_LOG", "off");
-        limit(&mut command);
-        let mut child = command
-            .spawn()
+        command.args(["inspect-pdf", mode]).env("RUST_LOG", "off");
+        let output = super::limited::run(command, input, MEMORY_LIMIT, CPU_SECONDS)
             .map_err(|e| PdfError::Helper(e.to_string()))?;
-        // Written from a thread, so that a child that stops reading cannot block us.
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let output = child
-            .wait_with_output()
-            .map_err(|e| PdfError::Helper(e.to_string()))?;
-        let _ = writer.join();
         if !output.status.success() {
             let said = String::from_utf8_lossy(&output.stderr).trim().to_string();
             return Err(match said.strip_prefix("refused: ") {
@@ -212,23 +195,6 @@ pub fn run_append_page(input: &[u8]) -> Result<Vec<u8>, String> {
     document.save_to(&mut out).map_err(|e| e.to_string())?;
     Ok(out)
 }
-
-#[cfg(unix)]
-fn limit(command: &mut Command) {
-    use nix::sys::resource::{Resource, setrlimit};
-    use std::os::unix::process::CommandExt;
-    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            setrlimit(Resource::RLIMIT_AS, MEMORY_LIMIT, MEMORY_LIMIT)?;
-            setrlimit(Resource::RLIMIT_CPU, CPU_SECONDS, CPU_SECONDS)?;
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(unix))]
-fn limit(_: &mut Command) {}
 
 /// The helper's work, in the child: reads the PDF from `input`, answers JSON facts, or exits 2
 /// with "refused: <reason>" on stderr.
