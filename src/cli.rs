@@ -489,6 +489,7 @@ fn serve(
         startup::spawn_mail_worker(&state, mailer);
         startup::spawn_job_worker(&state);
         startup::spawn_payment_reconciler(&state);
+        startup::spawn_topup_worker(&state);
         startup::spawn_pool_refresher(&state);
         startup::spawn_webhook_worker(&state);
         tracing::info!("emails go to {mail_destination}");

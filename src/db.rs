@@ -102,6 +102,7 @@ pub const APP_ROLE: &str = "iap_app";
 /// amounts.
 pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("app_events", "SELECT, INSERT"),
+    ("auto_topups", "SELECT, INSERT, UPDATE"),
     ("audit_log", "SELECT, INSERT"),
     ("contact_events", "SELECT, INSERT"),
     ("contacts", "SELECT, INSERT, UPDATE, DELETE"),
@@ -129,7 +130,7 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ),
     (
         "orders",
-        "SELECT, INSERT, UPDATE (status, paid_at, payment_reference, card_last4)",
+        "SELECT, INSERT, UPDATE (status, paid_at, payment_reference, card_last4, next_attempt_at)",
     ),
     ("iap_transactions", "SELECT, INSERT"),
     (
@@ -138,6 +139,7 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ),
     ("packs", "SELECT, INSERT, UPDATE"),
     ("payment_attempts", "SELECT, INSERT, UPDATE"),
+    ("payment_methods", "SELECT, INSERT, DELETE"),
     ("postage_countries", "SELECT, INSERT, DELETE"),
     ("postage_zones", "SELECT, UPDATE"),
     (

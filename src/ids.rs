@@ -46,3 +46,7 @@ crate::sql_id! {
     /// A "Generate Leads" request.
     pub struct LeadRequestId;
 }
+crate::sql_id! {
+    /// A database's saved card (the provider's token for it).
+    pub struct PaymentMethodId;
+}

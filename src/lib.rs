@@ -37,4 +37,5 @@ pub mod snailmail;
 mod sql_enum;
 pub mod startup;
 pub mod tenancy;
+pub mod topup;
 pub mod web;

@@ -153,6 +153,42 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
         paid_at -> Nullable<Timestamptz>,
+        auto_topup -> Bool,
+        payment_method_id -> Nullable<Int8>,
+        next_attempt_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    payment_methods (id) {
+        id -> Int8,
+        database_id -> Int8,
+        provider_token -> Text,
+        brand -> Text,
+        last4 -> Text,
+        expiry_month -> Int2,
+        expiry_year -> Int2,
+        holder -> Text,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    auto_topups (account_id) {
+        account_id -> Int8,
+        database_id -> Int8,
+        enabled -> Bool,
+        below -> Int8,
+        pack_id -> Int8,
+        cap_count -> Nullable<Int4>,
+        cap_amount_minor -> Nullable<Int8>,
+        payment_method_id -> Nullable<Int8>,
+        declines_in_row -> Int4,
+        stopped_reason -> Nullable<Text>,
+        stopped_at -> Nullable<Timestamptz>,
+        updated_by -> Nullable<Int8>,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -645,6 +681,11 @@ diesel::joinable!(ledger_entries -> orders (order_id));
 diesel::joinable!(orders -> databases (database_id));
 diesel::joinable!(orders -> iap_accounts (account_id));
 diesel::joinable!(orders -> packs (pack_id));
+diesel::joinable!(orders -> payment_methods (payment_method_id));
+diesel::joinable!(payment_methods -> databases (database_id));
+diesel::joinable!(auto_topups -> iap_accounts (account_id));
+diesel::joinable!(auto_topups -> packs (pack_id));
+diesel::joinable!(auto_topups -> payment_methods (payment_method_id));
 diesel::joinable!(orders -> users (created_by));
 diesel::joinable!(packs -> services (service_id));
 diesel::joinable!(payment_attempts -> orders (order_id));
@@ -666,6 +707,8 @@ diesel::joinable!(users -> databases (database_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     app_events,
+    auto_topups,
+    payment_methods,
     audit_log,
     contact_events,
     contacts,

@@ -207,6 +207,35 @@ pub fn spawn_payment_reconciler(state: &AppState) {
     });
 }
 
+/// How often the top-up worker looks for top-ups to pay (a crossing is paid within this).
+const TOPUPS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Pays the automatic top-ups the database ordered (`topup::pay_due`). Must run inside the
+/// actix runtime; stops with it.
+pub fn spawn_topup_worker(state: &AppState) {
+    let (pool, provider) = (state.pool.clone(), state.payments.clone());
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(TOPUPS_EVERY);
+        loop {
+            ticks.tick().await;
+            let (pool, provider) = (pool.clone(), provider.clone());
+            let run = web::block(move || {
+                let mut conn = pool.get()?;
+                let run =
+                    crate::topup::pay_due(&mut conn, provider.as_ref(), chrono::Utc::now(), 20)?;
+                anyhow::Ok(run)
+            })
+            .await;
+            match run {
+                Ok(Ok(run)) if run == crate::topup::TopupRun::default() => {}
+                Ok(Ok(run)) => tracing::info!(?run, "automatic top-ups"),
+                Ok(Err(e)) => tracing::warn!("top-up worker failed: {e:#}"),
+                Err(e) => tracing::warn!("top-up worker failed: {e}"),
+            }
+        }
+    });
+}
+
 /// After the embedded PostgreSQL was restarted, the pool's idle connections are dead: each is
 /// tried once here (a dead one is then dropped by the pool) so that no request meets one.
 /// Must run inside the actix runtime; stops with it.

@@ -8,7 +8,7 @@ use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
 
 use crate::credits::Credits;
-use crate::ids::{AccountId, OrderId};
+use crate::ids::{AccountId, DatabaseId, OrderId};
 use crate::ledger::IapAccount;
 use crate::orders::Order;
 use crate::schema::{databases, iap_accounts, orders, services, users};
@@ -196,7 +196,8 @@ struct ReceiptHtml<'a> {
     account_url: &'a str,
 }
 
-/// The receipt of a paid order, to the user who bought it.
+/// The receipt of a paid order, to the user who bought it (an automatic top-up's, to the
+/// database's administrators).
 pub fn receipt(
     conn: &mut PgConnection,
     base_url: &str,
@@ -210,11 +211,16 @@ pub fn receipt(
     let Some(paid_at) = order.paid_at else {
         return Ok(Composed::Cancelled("the order is not paid".into()));
     };
-    let Some(to) = buyer.and_then(|email| email.parse::<Mailbox>().ok()) else {
+    let to: Vec<Mailbox> = match buyer {
+        Some(email) => email.parse::<Mailbox>().ok().into_iter().collect(),
+        None if order.auto_topup => admins(conn, order.database_id)?,
+        None => Vec::new(),
+    };
+    if to.is_empty() {
         return Ok(Composed::Cancelled(
             "the buyer's user no longer exists".into(),
         ));
-    };
+    }
     let facts = account_facts(conn, order.account_id)?;
     let (service, database) = (facts.service.as_str(), facts.database.as_str());
     let order_url = format!("{base_url}/orders/{}", order.id);
@@ -238,7 +244,7 @@ pub fn receipt(
     }
     .render()?;
     Ok(Composed::Ready(Email {
-        to: vec![to],
+        to,
         subject: format!(
             "Receipt for your order {}: {} {}",
             order.number(),
@@ -248,4 +254,152 @@ pub fn receipt(
         text,
         html,
     }))
+}
+
+/// The database's administrators' addresses.
+fn admins(conn: &mut PgConnection, database_id: DatabaseId) -> QueryResult<Vec<Mailbox>> {
+    let emails: Vec<String> = users::table
+        .filter(users::database_id.eq(database_id))
+        .filter(users::role.eq("admin"))
+        .order(users::id)
+        .select(users::email)
+        .load(conn)?;
+    Ok(emails.iter().filter_map(|e| e.parse().ok()).collect())
+}
+
+#[derive(Template)]
+#[template(path = "mail/notice.txt")]
+struct NoticeText<'a> {
+    lines: &'a [String],
+    link_text: &'a str,
+    link_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/notice.html")]
+struct NoticeHtml<'a> {
+    title: &'a str,
+    lines: &'a [String],
+    link_text: &'a str,
+    link_url: &'a str,
+}
+
+/// A short notice to the database's administrators: paragraphs and one link.
+fn notice(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    subject: String,
+    lines: &[String],
+    link_text: &str,
+    link_url: &str,
+) -> Result<Composed, ComposeError> {
+    let to = admins(conn, database_id)?;
+    if to.is_empty() {
+        return Ok(Composed::Cancelled("the database has no administrator".into()));
+    }
+    let text = NoticeText {
+        lines,
+        link_text,
+        link_url,
+    }
+    .render()?;
+    let html = NoticeHtml {
+        title: &subject,
+        lines,
+        link_text,
+        link_url,
+    }
+    .render()?;
+    Ok(Composed::Ready(Email {
+        to,
+        subject,
+        text,
+        html,
+    }))
+}
+
+/// An automatic top-up was declined; it is tried again (unless switched off since).
+pub fn auto_topup_declined(
+    conn: &mut PgConnection,
+    base_url: &str,
+    account_id: AccountId,
+    order_id: OrderId,
+) -> Result<Composed, ComposeError> {
+    let facts = account_facts(conn, account_id)?;
+    let order: Order = orders::table
+        .find(order_id)
+        .select(Order::as_select())
+        .first(conn)?;
+    let message = crate::orders::payment::attempts_of(conn, order_id)?
+        .pop()
+        .and_then(|a| a.message)
+        .unwrap_or_default();
+    let mut lines = vec![format!(
+        "The automatic top-up of your {} credits for {} ({}, {} credits for {}) was declined: {}",
+        facts.service,
+        facts.database,
+        order.number(),
+        order.credits.to_display(),
+        order.price(),
+        message
+    )];
+    match order.next_attempt_at {
+        Some(at) if order.status == crate::orders::OrderStatus::Pending => lines.push(format!(
+            "We will try again at {}. After 3 declines in a row the automatic top-up switches itself off.",
+            at.format("%Y-%m-%d %H:%M UTC")
+        )),
+        _ => {}
+    }
+    lines.push("You can choose another card on the account's page.".into());
+    let account_url = format!("{base_url}/iap/accounts/{account_id}");
+    notice(
+        conn,
+        facts.account.database_id,
+        format!(
+            "Automatic top-up of {} credits declined for {}",
+            facts.service, facts.database
+        ),
+        &lines,
+        "Account Information",
+        &account_url,
+    )
+}
+
+/// An automatic top-up switched itself off (or was switched off since, then nothing is said).
+pub fn auto_topup_stopped(
+    conn: &mut PgConnection,
+    base_url: &str,
+    account_id: AccountId,
+) -> Result<Composed, ComposeError> {
+    let facts = account_facts(conn, account_id)?;
+    let Some(settings) = crate::topup::find(conn, account_id)? else {
+        return Ok(Composed::Cancelled("no automatic top-up".into()));
+    };
+    let Some(reason) = settings.stopped_sentence() else {
+        return Ok(Composed::Cancelled(
+            "the automatic top-up was turned on again".into(),
+        ));
+    };
+    let lines = vec![
+        format!(
+            "The automatic top-up of your {} credits for {} is off: {reason}.",
+            facts.service, facts.database
+        ),
+        format!(
+            "The account has {} credits available. Turn the automatic top-up on again, or buy credits, on the account's page.",
+            facts.account.available().to_display()
+        ),
+    ];
+    let account_url = format!("{base_url}/iap/accounts/{account_id}");
+    notice(
+        conn,
+        facts.account.database_id,
+        format!(
+            "Automatic top-up of {} credits switched off for {}",
+            facts.service, facts.database
+        ),
+        &lines,
+        "Account Information",
+        &account_url,
+    )
 }

@@ -18,6 +18,8 @@ crate::sql_text_enum! {
     pub enum EmailKind {
         LowCredit => "low_credit",
         Receipt => "receipt",
+        AutoTopupDeclined => "auto_topup_declined",
+        AutoTopupStopped => "auto_topup_stopped",
     }
 }
 
@@ -161,6 +163,12 @@ fn deliver_one(
             compose::low_credit_alert(conn, &mailer.base_url, account)
         }
         (EmailKind::Receipt, _, Some(order)) => compose::receipt(conn, &mailer.base_url, order),
+        (EmailKind::AutoTopupDeclined, Some(account), Some(order)) => {
+            compose::auto_topup_declined(conn, &mailer.base_url, account, order)
+        }
+        (EmailKind::AutoTopupStopped, Some(account), _) => {
+            compose::auto_topup_stopped(conn, &mailer.base_url, account)
+        }
         _ => Ok(Composed::Cancelled(
             "the message lacks its account or order".into(),
         )),
@@ -250,6 +258,24 @@ fn close(
             email_outbox::status.eq(status),
             email_outbox::last_error.eq(reason),
             email_outbox::closed_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Queues the admins' email that an automatic top-up was declined (and will be retried).
+pub fn queue_auto_topup_declined(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    account_id: AccountId,
+    order_id: OrderId,
+) -> QueryResult<()> {
+    diesel::insert_into(email_outbox::table)
+        .values((
+            email_outbox::kind.eq(EmailKind::AutoTopupDeclined),
+            email_outbox::database_id.eq(database_id),
+            email_outbox::account_id.eq(account_id),
+            email_outbox::order_id.eq(order_id),
         ))
         .execute(conn)?;
     Ok(())

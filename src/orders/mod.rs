@@ -4,17 +4,18 @@
 //! single purchase row per order whatever happens. Owner of `orders`, `payment_attempts` and
 //! `refunds` (`refunds`); `listing` is the operator's view of every database's orders.
 
+pub mod auto;
 pub mod listing;
 pub mod payment;
 pub mod refunds;
 
-pub use payment::{PaymentResult, pay, reconcile_payments};
+pub use payment::{PaymentResult, PaymentSource, pay, pay_with, reconcile_payments};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::credits::Credits;
-use crate::ids::{AccountId, DatabaseId, OrderId, PackId, UserId};
+use crate::ids::{AccountId, DatabaseId, OrderId, PackId, PaymentMethodId, UserId};
 use crate::ledger::{self, LedgerEntry, LedgerError};
 use crate::money::{Currency, Price};
 use crate::schema::{orders, payment_attempts};
@@ -28,6 +29,8 @@ sql_text_enum! {
         Pending => "pending",
         Paid => "paid",
         Expired => "expired",
+        /// An automatic top-up declined three times in a row: nothing was charged.
+        Declined => "declined",
         Refunded => "refunded",
         PartlyRefunded => "partly_refunded",
     }
@@ -50,6 +53,10 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// Ordered by the automatic top-up (paid by the worker with `payment_method_id`).
+    pub auto_topup: bool,
+    pub payment_method_id: Option<PaymentMethodId>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 impl Order {
@@ -63,7 +70,10 @@ impl Order {
     }
 
     pub fn is_paid(&self) -> bool {
-        !matches!(self.status, OrderStatus::Pending | OrderStatus::Expired)
+        !matches!(
+            self.status,
+            OrderStatus::Pending | OrderStatus::Expired | OrderStatus::Declined
+        )
     }
 }
 

@@ -103,6 +103,22 @@ fn new_idempotency_key() -> String {
     format!("pay_{random}")
 }
 
+/// What an order is paid with: a card typed at checkout, or a saved card's token.
+#[derive(Debug, Clone, Copy)]
+pub enum PaymentSource<'a> {
+    Card(&'a Card),
+    Saved { token: &'a str, last4: &'a str },
+}
+
+impl PaymentSource<'_> {
+    fn last4(&self) -> &str {
+        match self {
+            PaymentSource::Card(card) => card.last4(),
+            PaymentSource::Saved { last4, .. } => last4,
+        }
+    }
+}
+
 /// What step 1 found.
 enum Start {
     Attempt(PaymentAttempt),
@@ -116,7 +132,7 @@ fn start(
     conn: &mut PgConnection,
     database_id: DatabaseId,
     order_id: OrderId,
-    card: &Card,
+    source: PaymentSource<'_>,
 ) -> Result<Start, OrderError> {
     conn.transaction(|conn| {
         let order: Order = orders::table
@@ -134,7 +150,9 @@ fn start(
                 )?)));
             }
             OrderStatus::Pending => {}
-            OrderStatus::Expired => return Ok(Start::Done(PaymentResult::Expired(order))),
+            OrderStatus::Expired | OrderStatus::Declined => {
+                return Ok(Start::Done(PaymentResult::Expired(order)));
+            }
             _ => return Ok(Start::Done(PaymentResult::AlreadyPaid(order))),
         }
         let in_flight: bool = diesel::select(diesel::dsl::exists(
@@ -154,7 +172,7 @@ fn start(
                 idempotency_key: &key,
                 amount_minor: order.price_minor,
                 currency: &order.currency,
-                card_last4: card.last4(),
+                card_last4: source.last4(),
             })
             .returning(PaymentAttempt::as_returning())
             .get_result(conn)?;
@@ -162,7 +180,8 @@ fn start(
     })
 }
 
-/// Pays a pending order and credits its pack, exactly once (see the module's steps).
+/// Pays a pending order with a typed card and credits its pack, exactly once (see the module's
+/// steps).
 pub fn pay(
     conn: &mut PgConnection,
     database_id: DatabaseId,
@@ -170,9 +189,26 @@ pub fn pay(
     card: &Card,
     provider: &dyn PaymentProvider,
 ) -> Result<PaymentResult, OrderError> {
+    pay_with(
+        conn,
+        database_id,
+        order_id,
+        PaymentSource::Card(card),
+        provider,
+    )
+}
+
+/// The same with any `PaymentSource`.
+pub fn pay_with(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    order_id: OrderId,
+    source: PaymentSource<'_>,
+    provider: &dyn PaymentProvider,
+) -> Result<PaymentResult, OrderError> {
     let waited_since = std::time::Instant::now();
     let attempt = loop {
-        match start(conn, database_id, order_id, card)? {
+        match start(conn, database_id, order_id, source)? {
             Start::Attempt(attempt) => break attempt,
             Start::Done(result) => return Ok(result),
             // A second tab: wait for the first one's outcome rather than charge again.
@@ -182,7 +218,14 @@ pub fn pay(
             Start::Busy => return Err(OrderError::PaymentUnderWay),
         }
     };
-    let outcome = provider.charge(&attempt.amount(), card, &attempt.idempotency_key);
+    let outcome = match source {
+        PaymentSource::Card(card) => {
+            provider.charge(&attempt.amount(), card, &attempt.idempotency_key)
+        }
+        PaymentSource::Saved { token, .. } => {
+            provider.charge_saved(&attempt.amount(), token, &attempt.idempotency_key)
+        }
+    };
     finish(conn, provider, &attempt, outcome)?;
     // The outcome as recorded (by this request, or by whoever finished it first).
     let order = super::find(conn, database_id, order_id)?.ok_or(OrderError::NotFound)?;

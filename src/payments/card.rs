@@ -18,6 +18,22 @@ impl Card {
     pub fn last4(&self) -> &str {
         &self.number[self.number.len() - 4..]
     }
+
+    /// The card's network, from its first digits (shown with a saved card).
+    pub fn brand(&self) -> &'static str {
+        let n = &self.number;
+        if n.starts_with('4') {
+            "Visa"
+        } else if n.starts_with("34") || n.starts_with("37") {
+            "American Express"
+        } else if (51..=55).contains(&n[..2].parse::<u32>().unwrap_or(0))
+            || (2221..=2720).contains(&n[..4].parse::<u32>().unwrap_or(0))
+        {
+            "Mastercard"
+        } else {
+            "Card"
+        }
+    }
 }
 
 /// A message per field that did not parse.

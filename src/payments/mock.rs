@@ -1,6 +1,8 @@
 //! The mock provider: behaves like a real provider's test mode. 4242 4242 4242 4242 is
 //! approved; 4000 0000 0000 0002 is declined; 4000 0000 0000 9995 is declined for
-//! insufficient funds; any other valid number is approved. Like a real provider it remembers
+//! insufficient funds; 4000 0000 0000 0341 can be saved but every payment with it is declined;
+//! any other valid number is approved. A saved card's token says how its payments end (like a
+//! provider's test tokens), so saved cards outlive the process as a real provider's do. Like a real provider it remembers
 //! each idempotency key's outcome (for as long as the process lives): a repeat charges nothing
 //! and answers the same, and `lookup` tells what became of a key.
 
@@ -16,6 +18,8 @@ use crate::money::Price;
 pub const APPROVED_CARD: &str = "4242424242424242";
 pub const DECLINED_CARD: &str = "4000000000000002";
 pub const INSUFFICIENT_FUNDS_CARD: &str = "4000000000009995";
+/// Saved without trouble; every payment with it is declined.
+pub const SAVED_THEN_DECLINED_CARD: &str = "4000000000000341";
 
 #[derive(Debug, Default, Clone)]
 pub struct MockProvider {
@@ -36,6 +40,32 @@ impl PaymentProvider for MockProvider {
             .entry(idempotency_key.to_string())
             .or_insert_with(|| decide(card))
             .clone()
+    }
+
+    fn save_card(&self, card: &Card) -> Result<String, String> {
+        let class = match card.number.as_str() {
+            DECLINED_CARD => return Err("Your card was declined.".into()),
+            INSUFFICIENT_FUNDS_CARD => "nofunds",
+            SAVED_THEN_DECLINED_CARD => "declined",
+            _ => "ok",
+        };
+        Ok(reference(&format!("mock_pm_{class}")))
+    }
+
+    fn charge_saved(&self, _amount: &Price, token: &str, idempotency_key: &str) -> PaymentOutcome {
+        let Ok(mut outcomes) = self.outcomes.lock() else {
+            return PaymentOutcome::Declined {
+                message: "The payment provider failed; nothing was charged.".into(),
+            };
+        };
+        outcomes
+            .entry(idempotency_key.to_string())
+            .or_insert_with(|| decide_saved(token))
+            .clone()
+    }
+
+    fn remove_card(&self, _token: &str) {
+        // Tokens carry their own behaviour here; nothing is kept to forget.
     }
 
     fn lookup(&self, idempotency_key: &str) -> Option<PaymentOutcome> {
@@ -88,6 +118,27 @@ fn decide(card: &Card) -> PaymentOutcome {
         _ => PaymentOutcome::Approved {
             reference: reference("mock"),
         },
+    }
+}
+
+/// What the test-mode provider decides for a saved card's token.
+fn decide_saved(token: &str) -> PaymentOutcome {
+    if token.starts_with("mock_pm_ok_") {
+        PaymentOutcome::Approved {
+            reference: reference("mock"),
+        }
+    } else if token.starts_with("mock_pm_nofunds_") {
+        PaymentOutcome::Declined {
+            message: "Your card has insufficient funds.".into(),
+        }
+    } else if token.starts_with("mock_pm_declined_") {
+        PaymentOutcome::Declined {
+            message: "Your card was declined.".into(),
+        }
+    } else {
+        PaymentOutcome::Declined {
+            message: "No such saved card.".into(),
+        }
     }
 }
 

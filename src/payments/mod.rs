@@ -2,6 +2,7 @@
 //! checkout form collects, and the mock provider (test mode, no real money).
 
 pub mod card;
+pub mod methods;
 pub mod mock;
 
 pub use card::{Card, CardErrors};
@@ -21,6 +22,16 @@ pub trait PaymentProvider: Send + Sync {
     /// Charges `amount` to `card`. `idempotency_key` names the attempt: a second call with the
     /// same key is the same payment (the provider answers as it did and charges nothing again).
     fn charge(&self, amount: &Price, card: &Card, idempotency_key: &str) -> PaymentOutcome;
+
+    /// Keeps `card` at the provider for later payments and answers its token (the number
+    /// stays with the provider), or why the card cannot be kept.
+    fn save_card(&self, card: &Card) -> Result<String, String>;
+
+    /// Charges `amount` to the saved card `token`; `idempotency_key` as for `charge`.
+    fn charge_saved(&self, amount: &Price, token: &str, idempotency_key: &str) -> PaymentOutcome;
+
+    /// Forgets the saved card `token` (a card removed by its owner cannot be charged again).
+    fn remove_card(&self, token: &str);
 
     /// What became of the attempt `idempotency_key`, or `None` if the provider never saw it
     /// (then nothing was charged). The reconciler asks this after a crash.

@@ -8,6 +8,7 @@ mod sample_bills;
 mod admin;
 mod admin_catalog;
 mod admin_pages;
+mod auto_topup;
 mod api;
 mod api_holds;
 mod bad_input;

@@ -63,6 +63,18 @@ impl PaymentProvider for Provider {
         self.real.lookup(key)
     }
 
+    fn save_card(&self, card: &Card) -> Result<String, String> {
+        self.real.save_card(card)
+    }
+
+    fn charge_saved(&self, amount: &Price, token: &str, key: &str) -> PaymentOutcome {
+        self.real.charge_saved(amount, token, key)
+    }
+
+    fn remove_card(&self, token: &str) {
+        self.real.remove_card(token)
+    }
+
     fn refund(&self, amount: &Price, reference: &str, key: &str) -> RefundOutcome {
         match self.mode {
             Refunds::CrashBefore => panic!("the process died before the refund left"),

@@ -10,6 +10,7 @@ use regex::Regex;
 /// Each table's owner: a file, or a folder (a module with its submodules).
 const OWNERS: &[(&str, &str)] = &[
     ("app_events", "src/demo.rs"),
+    ("auto_topups", "src/topup/"),
     ("audit_log", "src/audit.rs"),
     ("contact_events", "src/contacts/"),
     ("contacts", "src/contacts/"),
@@ -34,6 +35,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("orders", "src/orders/"),
     ("packs", "src/catalog/"),
     ("payment_attempts", "src/orders/"),
+    ("payment_methods", "src/payments/"),
     ("postage_countries", "src/snailmail/"),
     ("postage_zones", "src/snailmail/"),
     ("provider_keys", "src/provider_keys.rs"),
