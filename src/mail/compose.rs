@@ -295,7 +295,9 @@ fn notice(
 ) -> Result<Composed, ComposeError> {
     let to = admins(conn, database_id)?;
     if to.is_empty() {
-        return Ok(Composed::Cancelled("the database has no administrator".into()));
+        return Ok(Composed::Cancelled(
+            "the database has no administrator".into(),
+        ));
     }
     let text = NoticeText {
         lines,

@@ -14,7 +14,11 @@ use crate::schema::orders;
 pub const CLAIM_SECONDS: i64 = 120;
 
 /// Claims up to `limit` automatic top-ups due at `now`, each for `CLAIM_SECONDS`.
-pub fn claim_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> QueryResult<Vec<Order>> {
+pub fn claim_due(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<Order>> {
     conn.transaction(|conn| {
         let due: Vec<OrderId> = orders::table
             .filter(orders::auto_topup.eq(true))
@@ -86,7 +90,11 @@ pub fn month_usage(
 }
 
 /// The account's latest automatic top-ups, newest first.
-pub fn recent(conn: &mut PgConnection, account_id: AccountId, limit: i64) -> QueryResult<Vec<Order>> {
+pub fn recent(
+    conn: &mut PgConnection,
+    account_id: AccountId,
+    limit: i64,
+) -> QueryResult<Vec<Order>> {
     orders::table
         .filter(orders::account_id.eq(account_id))
         .filter(orders::auto_topup.eq(true))

@@ -115,6 +115,9 @@ fn decide(card: &Card) -> PaymentOutcome {
         INSUFFICIENT_FUNDS_CARD => PaymentOutcome::Declined {
             message: "Your card has insufficient funds.".into(),
         },
+        SAVED_THEN_DECLINED_CARD => PaymentOutcome::Declined {
+            message: "Your card was declined.".into(),
+        },
         _ => PaymentOutcome::Approved {
             reference: reference("mock"),
         },

@@ -357,6 +357,28 @@ pub fn remove_card(
     Ok(removed)
 }
 
+/// For each saved card of the database, the services whose automatic top-up (on) it pays.
+pub fn services_by_card(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+) -> QueryResult<std::collections::HashMap<PaymentMethodId, Vec<String>>> {
+    use crate::schema::services;
+    let rows: Vec<(Option<PaymentMethodId>, String)> = auto_topups::table
+        .inner_join(iap_accounts::table.inner_join(services::table))
+        .filter(auto_topups::database_id.eq(database_id))
+        .filter(auto_topups::enabled.eq(true))
+        .order(services::name)
+        .select((auto_topups::payment_method_id, services::name))
+        .load(conn)?;
+    let mut by_card = std::collections::HashMap::<PaymentMethodId, Vec<String>>::new();
+    for (card, service) in rows {
+        if let Some(card) = card {
+            by_card.entry(card).or_default().push(service);
+        }
+    }
+    Ok(by_card)
+}
+
 /// What one run of the worker did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TopupRun {

@@ -88,6 +88,8 @@ pub struct CheckoutForm {
     pub number_ending: Option<String>,
     pub errors: CardErrors,
     pub declined: Option<String>,
+    /// "Save this card for automatic top-ups" was ticked.
+    pub save_card: bool,
 }
 
 /// Where the checkout's form and links lead: the signed-in pages, or Odoo's buy link's own.
@@ -172,6 +174,7 @@ pub struct PayForm {
     number: String,
     expiry: String,
     cvc: String,
+    save_card: Option<String>,
 }
 
 /// The card of a posted checkout form, and the form as it may be shown again: a valid card
@@ -181,6 +184,7 @@ pub fn read_card(form: &PayForm) -> (Result<Card, CardErrors>, CheckoutForm) {
         holder: form.holder.trim().to_string(),
         number: form.number.trim().to_string(),
         expiry: form.expiry.trim().to_string(),
+        save_card: form.save_card.is_some(),
         ..CheckoutForm::default()
     };
     let card = Card::parse(&form.holder, &form.number, &form.expiry, &form.cvc);
@@ -258,10 +262,28 @@ pub async fn pay(
     let order_id = path.into_inner();
     let provider = state.payments.clone();
     let (card, typed) = read_card(&form);
+    let to_save = card.as_ref().ok().filter(|_| typed.save_card).cloned();
     let outcome = with_conn(&state, move |conn| {
         let database_id = current.user.database_id;
         match pay_order(conn, database_id, order_id, card, typed, provider.as_ref())? {
-            Paid::Done(order_id) => Ok(Ok(order_id)),
+            Paid::Done(order_id) => {
+                // Paid: now the card may be kept (no transaction is open; this calls the provider).
+                let saved = match to_save {
+                    Some(card) => {
+                        let user = Some(current.user.id);
+                        let saved = crate::payments::methods::save(
+                            conn,
+                            provider.as_ref(),
+                            database_id,
+                            user,
+                            &card,
+                        )?;
+                        Some(saved.is_ok())
+                    }
+                    None => None,
+                };
+                Ok(Ok((order_id, saved)))
+            }
             Paid::Again(again) => {
                 let (order, form, status) = *again;
                 Ok(Err((checkout_page(conn, &current, order, form)?, status)))
@@ -270,15 +292,25 @@ pub async fn pay(
     })
     .await?;
     match outcome {
-        Ok(order_id) => Ok(page::see_other(format!("/orders/{order_id}"))),
+        Ok((order_id, None)) => Ok(page::see_other(format!("/orders/{order_id}"))),
+        Ok((order_id, Some(saved))) => Ok(page::see_other(format!(
+            "/orders/{order_id}?card={}",
+            if saved { "saved" } else { "refused" }
+        ))),
         Err((page, status)) => page::render_with_status(&page, status),
     }
+}
+
+#[derive(Deserialize)]
+pub struct ReceiptQuery {
+    card: Option<String>,
 }
 
 #[derive(Template)]
 #[template(path = "buy/receipt.html")]
 struct ReceiptPage {
     nav: Nav,
+    card_notice: Option<&'static str>,
     order: Order,
     service: Service,
     purchase: Option<LedgerEntry>,
@@ -289,8 +321,16 @@ pub async fn receipt(
     state: web::Data<AppState>,
     Admin(current): Admin,
     path: web::Path<OrderId>,
+    query: web::Query<ReceiptQuery>,
 ) -> Result<HttpResponse, AppError> {
     let order_id = path.into_inner();
+    let card_notice = match query.card.as_deref() {
+        Some("saved") => Some("The card is saved for automatic top-ups (see Payment methods)."),
+        Some("refused") => {
+            Some("The payment went through, but the provider would not keep the card.")
+        }
+        _ => None,
+    };
     let page = with_conn(&state, move |conn| {
         let order =
             orders::find(conn, current.user.database_id, order_id)?.ok_or(AppError::NotFound)?;
@@ -298,6 +338,7 @@ pub async fn receipt(
         let service = catalog::service_by_id(conn, account.service_id)?;
         let purchase = orders::purchase_entry(conn, order.id)?;
         Ok(ReceiptPage {
+            card_notice,
             nav: Nav::for_user(&current),
             balance: account.balance.to_display(),
             order,

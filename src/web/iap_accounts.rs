@@ -15,6 +15,8 @@ use crate::ledger::forecast::{self, Forecast};
 use crate::ledger::usage::{self, UsageDay};
 use crate::ledger::{self, IapAccount, LedgerEntry, entries};
 use crate::pagination::{Keyset, Page};
+use crate::topup::{TopupErrors, TopupFields};
+use crate::web::auto_topup::{self, TopupSection};
 use crate::web::charts::{self, Series};
 use crate::web::state::{AppState, with_conn};
 use page::Nav;
@@ -133,8 +135,10 @@ impl AlertForm {
 
 #[derive(Template)]
 #[template(path = "iap/account.html")]
-struct AccountPage {
+pub struct AccountPage {
     nav: Nav,
+    /// The automatic top-up section (administrators only).
+    pub topup: Option<TopupSection>,
     is_admin: bool,
     service: Service,
     account: IapAccount,
@@ -159,13 +163,15 @@ pub struct HistoryQuery {
     before: Option<i64>,
 }
 
-/// Everything the Account Information page shows, for an account of the user's database.
-fn load_page(
+/// Everything the Account Information page shows, for an account of the user's database;
+/// `alerts` and `topup` are refused forms to show again.
+pub fn load_page(
     conn: &mut diesel::PgConnection,
     current: &CurrentUser,
     account_id: AccountId,
     before: Option<i64>,
     alerts: Option<AlertForm>,
+    topup: Option<(TopupFields, TopupErrors)>,
 ) -> Result<AccountPage, AppError> {
     accounts::of_database(conn, current.user.database_id, account_id)?.ok_or(AppError::NotFound)?;
     let account = ledger::refresh(conn, account_id)?;
@@ -199,7 +205,13 @@ fn load_page(
     )?
     .remove(&account.id)
     .unwrap_or(Forecast::NotEnoughHistory);
+    let topup = if current.user.is_admin() {
+        Some(auto_topup::load_section(conn, &account, topup)?)
+    } else {
+        None
+    };
     Ok(AccountPage {
+        topup,
         forecast,
         usage_chart: chart,
         usage: active,
@@ -221,7 +233,7 @@ pub async fn account_information(
 ) -> Result<HttpResponse, AppError> {
     let (account_id, before) = (path.into_inner(), query.before);
     let page = with_conn(&state, move |conn| {
-        load_page(conn, &current, account_id, before, None)
+        load_page(conn, &current, account_id, before, None, None)
     })
     .await?;
     page::render(&page)
@@ -265,12 +277,12 @@ pub async fn save_alerts(
         match parsed {
             Ok(settings) => {
                 accounts::save_alert_settings(conn, account_id, &settings)?;
-                let mut page = load_page(conn, &current, account_id, None, None)?;
+                let mut page = load_page(conn, &current, account_id, None, None, None)?;
                 page.alerts.saved = true;
                 Ok((page, true))
             }
             Err(form) => Ok((
-                load_page(conn, &current, account_id, None, Some(form))?,
+                load_page(conn, &current, account_id, None, Some(form), None)?,
                 false,
             )),
         }

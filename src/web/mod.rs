@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod assets;
+pub mod auto_topup;
 pub mod bills;
 pub mod buy;
 pub mod catalog;
@@ -18,6 +19,7 @@ pub mod ledger_csv;
 pub mod letters;
 pub mod login;
 pub mod page;
+pub mod payment_methods;
 pub mod session;
 pub mod settings;
 pub mod sign;
@@ -35,6 +37,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(login::submit))
         .route("/logout", web::post().to(login::logout))
         .route("/settings", web::get().to(settings::page))
+        .route(
+            "/settings/payment-methods",
+            web::get().to(payment_methods::page),
+        )
+        .route(
+            "/settings/payment-methods",
+            web::post().to(payment_methods::add),
+        )
+        .route(
+            "/settings/payment-methods/{id}/remove",
+            web::post().to(payment_methods::remove),
+        )
         .route("/iap/accounts", web::get().to(iap_accounts::list))
         .route(
             "/iap/accounts/{id}",
@@ -44,6 +58,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/iap/accounts/{id}/alerts",
             web::post().to(iap_accounts::save_alerts),
         )
+        .route("/iap/accounts/{id}/topup", web::post().to(auto_topup::save))
         .route(
             "/iap/accounts/{id}/ledger.csv",
             web::get().to(iap_accounts::ledger_csv),

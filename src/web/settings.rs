@@ -19,13 +19,22 @@ pub struct Setting {
     pub href: &'static str,
 }
 
-const SETTINGS: &[Setting] = &[Setting {
-    section: "Contacts",
-    label: "Odoo IAP",
-    help: "View your in-app purchase accounts: their credits, buy more, and low-credit alerts.",
-    button: "View My Services",
-    href: "/iap/accounts",
-}];
+const SETTINGS: &[Setting] = &[
+    Setting {
+        section: "Contacts",
+        label: "Odoo IAP",
+        help: "View your in-app purchase accounts: their credits, buy more, and low-credit alerts.",
+        button: "View My Services",
+        href: "/iap/accounts",
+    },
+    Setting {
+        section: "Billing",
+        label: "Payment methods",
+        help: "Cards saved for automatic top-ups: add or remove them.",
+        button: "Payment methods",
+        href: "/settings/payment-methods",
+    },
+];
 
 #[derive(Template)]
 #[template(path = "settings.html")]

@@ -151,7 +151,11 @@ fn one_top_up_per_crossing_even_with_32_concurrent_debits() {
     assert_eq!(reload(conn, account.id).balance, c("76"));
     assert_eq!(auto_orders(conn, &account).len(), 2);
     spend(conn, &account, "10");
-    assert_eq!(auto_orders(conn, &account).len(), 2, "still below: no new order");
+    assert_eq!(
+        auto_orders(conn, &account).len(),
+        2,
+        "still below: no new order"
+    );
     assert_consistent(conn);
 }
 
@@ -159,8 +163,7 @@ fn one_top_up_per_crossing_even_with_32_concurrent_debits() {
 fn a_pending_top_up_covers_the_next_crossing() {
     let db = TestDb::new();
     let conn = &mut db.conn();
-    let (customer, account, _) =
-        topping_up(conn, "120", "100", "4242424242424242", Cap::TopUps(5));
+    let (customer, account, _) = topping_up(conn, "120", "100", "4242424242424242", Cap::TopUps(5));
     spend(conn, &account, "30"); // 90: ordered
     // Back above by an adjustment, then below again before the worker ran: still one order.
     customer.funded(conn, "sms", "20");
@@ -177,14 +180,19 @@ fn declines_are_retried_later_and_the_third_in_a_row_switches_it_off() {
     let provider = MockProvider::default();
     spend(conn, &account, "60");
     // Microseconds, as PostgreSQL keeps them.
-    let now = Utc::now().duration_trunc(Duration::microseconds(1)).unwrap();
+    let now = Utc::now()
+        .duration_trunc(Duration::microseconds(1))
+        .unwrap();
 
     let run = topup::pay_due(conn, &provider, now, 20).unwrap();
     assert_eq!(run.declined, 1);
     let order = &auto_orders(conn, &account)[0];
     assert_eq!(order.status, OrderStatus::Pending);
     let retry = order.next_attempt_at.unwrap();
-    assert!(retry >= now + Duration::minutes(5) && retry < now + Duration::minutes(6), "{retry} vs {now}");
+    assert!(
+        retry >= now + Duration::minutes(5) && retry < now + Duration::minutes(6),
+        "{retry} vs {now}"
+    );
     assert_eq!(emails_of_account(conn, &account, "auto_topup_declined"), 1);
     // Not before its time.
     assert_eq!(
@@ -197,14 +205,29 @@ fn declines_are_retried_later_and_the_third_in_a_row_switches_it_off() {
         panic!("{declined_email:?}")
     };
     assert_eq!(email.to.len(), 1);
-    assert!(email.to[0].to_string().contains(&customer.name.to_lowercase().replace(' ', "-")));
-    assert!(email.text.contains("was declined: Your card was declined."), "{}", email.text);
-    assert!(email.text.contains("We will try again at"), "{}", email.text);
+    assert!(
+        email.to[0]
+            .to_string()
+            .contains(&customer.name.to_lowercase().replace(' ', "-"))
+    );
+    assert!(
+        email.text.contains("was declined: Your card was declined."),
+        "{}",
+        email.text
+    );
+    assert!(
+        email.text.contains("We will try again at"),
+        "{}",
+        email.text
+    );
 
     let run = topup::pay_due(conn, &provider, now + Duration::minutes(6), 20).unwrap();
     assert_eq!(run.declined, 1);
     let retry = auto_orders(conn, &account)[0].next_attempt_at.unwrap();
-    assert!(retry >= now + Duration::minutes(36), "30 minutes after the second");
+    assert!(
+        retry >= now + Duration::minutes(36),
+        "30 minutes after the second"
+    );
     assert!(topup::find(conn, account.id).unwrap().unwrap().enabled);
 
     let run = topup::pay_due(conn, &provider, now + Duration::minutes(40), 20).unwrap();
@@ -220,7 +243,13 @@ fn declines_are_retried_later_and_the_third_in_a_row_switches_it_off() {
     let Composed::Ready(email) = stopped else {
         panic!("{stopped:?}")
     };
-    assert!(email.text.contains("is off: the card was declined 3 times in a row"), "{}", email.text);
+    assert!(
+        email
+            .text
+            .contains("is off: the card was declined 3 times in a row"),
+        "{}",
+        email.text
+    );
     // Nothing was charged or credited; spending further orders nothing.
     assert_eq!(reload(conn, account.id).balance, c("90"));
     spend(conn, &account, "50");
@@ -236,7 +265,12 @@ fn the_monthly_cap_switches_it_off_instead_of_ordering_more() {
     // At most one top-up a month.
     let (_, account, _) = topping_up(conn, "150", "100", "4242424242424242", Cap::TopUps(1));
     spend(conn, &account, "60");
-    assert_eq!(topup::pay_due(conn, &provider, Utc::now(), 20).unwrap().paid, 1);
+    assert_eq!(
+        topup::pay_due(conn, &provider, Utc::now(), 20)
+            .unwrap()
+            .paid,
+        1
+    );
     assert_eq!(reload(conn, account.id).balance, c("190"));
     spend(conn, &account, "100");
     assert_eq!(auto_orders(conn, &account).len(), 1);
@@ -246,14 +280,17 @@ fn the_monthly_cap_switches_it_off_instead_of_ordering_more() {
     assert_eq!(emails_of_account(conn, &account, "auto_topup_stopped"), 1);
 
     // An amount: 150.00 EUR allows one Standard Pack (95.00 EUR), not two.
-    let (_, account, _) =
-        topping_up(conn, "150", "100", "4242424242424242", Cap::Amount(15_000));
+    let (_, account, _) = topping_up(conn, "150", "100", "4242424242424242", Cap::Amount(15_000));
     spend(conn, &account, "60");
     topup::pay_due(conn, &provider, Utc::now(), 20).unwrap();
     spend(conn, &account, "100");
     assert_eq!(auto_orders(conn, &account).len(), 1);
     assert_eq!(
-        topup::find(conn, account.id).unwrap().unwrap().stopped_reason.as_deref(),
+        topup::find(conn, account.id)
+            .unwrap()
+            .unwrap()
+            .stopped_reason
+            .as_deref(),
         Some("cap")
     );
     let usage = orders::auto::month_usage(conn, account.id, Utc::now()).unwrap();
@@ -345,7 +382,11 @@ fn removing_the_card_switches_the_top_up_off_and_drops_its_pending_order() {
     let settings = topup::find(conn, account.id).unwrap().unwrap();
     assert!(!settings.enabled);
     assert_eq!(settings.stopped_reason.as_deref(), Some("card_removed"));
-    assert!(methods::of_database(conn, customer.database_id).unwrap().is_empty());
+    assert!(
+        methods::of_database(conn, customer.database_id)
+            .unwrap()
+            .is_empty()
+    );
     let run = topup::pay_due(conn, &provider, Utc::now(), 20).unwrap();
     assert_eq!(run.dropped, 1);
     assert_eq!(auto_orders(conn, &account)[0].status, OrderStatus::Expired);

@@ -1,0 +1,241 @@
+//! The "Top up automatically" form of Account Information (administrators): its fields as
+//! saved or as typed, with a message per field, and what the top-up did this month.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::iap_accounts::load_page;
+use super::session::{Admin, CsrfForm};
+use crate::catalog::{self, Pack};
+use crate::error::AppError;
+use crate::ids::AccountId;
+use crate::ledger::{IapAccount, accounts};
+use crate::money::Price;
+use crate::orders::{self, Order};
+use crate::payments::methods::{self, PaymentMethod};
+use crate::topup::{self, AutoTopup, Cap, TopupErrors, TopupFields, TopupSettings};
+use crate::web::page;
+use crate::web::state::{AppState, with_conn};
+
+/// Everything the section shows.
+pub struct TopupSection {
+    pub fields: TopupFields,
+    pub errors: TopupErrors,
+    pub saved: bool,
+    pub settings: Option<AutoTopup>,
+    pub packs: Vec<Pack>,
+    pub cards: Vec<PaymentMethod>,
+    /// This month's top-ups: how many, and their amount.
+    pub month_count: i64,
+    pub month_amount: Option<Price>,
+    pub recent: Vec<Order>,
+}
+
+impl TopupSection {
+    pub fn is_on(&self) -> bool {
+        self.settings.as_ref().is_some_and(|s| s.enabled)
+    }
+
+    /// "at most 3 top-ups a month" / "at most 200.00 EUR a month".
+    pub fn cap_text(&self) -> String {
+        let Some(settings) = &self.settings else {
+            return String::new();
+        };
+        let currency = self
+            .packs
+            .first()
+            .map(|p| p.currency.clone())
+            .unwrap_or_else(crate::money::Currency::eur);
+        match settings.cap() {
+            Cap::TopUps(1) => "at most 1 top-up a month".into(),
+            Cap::TopUps(n) => format!("at most {n} top-ups a month"),
+            Cap::Amount(minor) => format!("at most {} a month", Price::new(minor, currency)),
+        }
+    }
+
+    pub fn pack_name(&self) -> String {
+        let id = self.settings.as_ref().map(|s| s.pack_id);
+        self.packs
+            .iter()
+            .find(|p| Some(p.id) == id)
+            .map(|p| {
+                format!(
+                    "{} ({} credits, {})",
+                    p.name,
+                    p.credits.to_display(),
+                    p.price()
+                )
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn card_label(&self) -> String {
+        let id = self.settings.as_ref().and_then(|s| s.payment_method_id);
+        self.cards
+            .iter()
+            .find(|c| Some(c.id) == id)
+            .map(PaymentMethod::label)
+            .unwrap_or_default()
+    }
+}
+
+/// The form's fields from the saved settings, or the defaults: trigger at the Threshold, the
+/// service's second pack (the first when it has one), 3 top-ups a month, the first card.
+fn fields_of(
+    account: &IapAccount,
+    settings: Option<&AutoTopup>,
+    packs: &[Pack],
+    cards: &[PaymentMethod],
+) -> TopupFields {
+    match settings {
+        Some(s) => {
+            let (cap_kind, cap_count, cap_amount) = match s.cap() {
+                Cap::TopUps(n) => ("count", n.to_string(), String::new()),
+                Cap::Amount(minor) => (
+                    "amount",
+                    "3".to_string(),
+                    Price::new(minor, crate::money::Currency::eur()).amount_text(),
+                ),
+            };
+            TopupFields {
+                enabled: s.enabled,
+                below: s.below.to_form_text(),
+                pack_id: s.pack_id.to_string(),
+                cap_kind: cap_kind.into(),
+                cap_count,
+                cap_amount,
+                payment_method_id: s
+                    .payment_method_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+            }
+        }
+        None => TopupFields {
+            enabled: false,
+            below: if account.threshold.units() > 0 {
+                account.threshold.to_form_text()
+            } else {
+                String::new()
+            },
+            pack_id: packs
+                .get(1)
+                .or(packs.first())
+                .map(|p| p.id.to_string())
+                .unwrap_or_default(),
+            cap_kind: "count".into(),
+            cap_count: "3".into(),
+            cap_amount: String::new(),
+            payment_method_id: cards.first().map(|c| c.id.to_string()).unwrap_or_default(),
+        },
+    }
+}
+
+/// The section of the account's page; `typed` is a refused form to show again.
+pub fn load_section(
+    conn: &mut diesel::PgConnection,
+    account: &IapAccount,
+    typed: Option<(TopupFields, TopupErrors)>,
+) -> Result<TopupSection, AppError> {
+    let settings = topup::find(conn, account.id)?;
+    let packs = catalog::active_packs(conn, account.service_id)?;
+    let cards = methods::of_database(conn, account.database_id)?;
+    let now = chrono::Utc::now();
+    let (month_count, month_minor) = orders::auto::month_usage(conn, account.id, now)?;
+    let recent = orders::auto::recent(conn, account.id, 5)?;
+    let month_amount = recent
+        .first()
+        .map(|o| Price::new(month_minor, o.currency.clone()));
+    let (fields, errors) = typed.unwrap_or_else(|| {
+        (
+            fields_of(account, settings.as_ref(), &packs, &cards),
+            TopupErrors::default(),
+        )
+    });
+    Ok(TopupSection {
+        fields,
+        errors,
+        saved: false,
+        settings,
+        packs,
+        cards,
+        month_count,
+        month_amount,
+        recent,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct TopupForm {
+    enabled: Option<String>,
+    below: String,
+    pack_id: String,
+    cap_kind: String,
+    cap_count: Option<String>,
+    cap_amount: Option<String>,
+    payment_method_id: Option<String>,
+}
+
+pub async fn save(
+    state: web::Data<AppState>,
+    Admin(current): Admin,
+    path: web::Path<AccountId>,
+    CsrfForm(form): CsrfForm<TopupForm>,
+) -> Result<HttpResponse, AppError> {
+    let account_id = path.into_inner();
+    let fields = TopupFields {
+        enabled: form.enabled.is_some(),
+        below: form.below.trim().to_string(),
+        pack_id: form.pack_id.trim().to_string(),
+        cap_kind: if form.cap_kind == "amount" {
+            "amount"
+        } else {
+            "count"
+        }
+        .to_string(),
+        cap_count: form.cap_count.unwrap_or_default().trim().to_string(),
+        cap_amount: form.cap_amount.unwrap_or_default().trim().to_string(),
+        payment_method_id: form
+            .payment_method_id
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    };
+    let (page, saved) = with_conn(&state, move |conn| {
+        let (database_id, user_id) = (current.user.database_id, current.user.id);
+        accounts::of_database(conn, database_id, account_id)?.ok_or(AppError::NotFound)?;
+        let refused = match TopupSettings::parse(&fields) {
+            Ok(settings) => {
+                topup::save(conn, database_id, account_id, Some(user_id), &settings)?.err()
+            }
+            Err(errors) => Some(errors),
+        };
+        match refused {
+            None => {
+                let mut page = load_page(conn, &current, account_id, None, None, None)?;
+                if let Some(section) = page.topup.as_mut() {
+                    section.saved = true;
+                }
+                Ok((page, true))
+            }
+            Some(errors) => Ok((
+                load_page(
+                    conn,
+                    &current,
+                    account_id,
+                    None,
+                    None,
+                    Some((fields, errors)),
+                )?,
+                false,
+            )),
+        }
+    })
+    .await?;
+    let status = if saved {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    page::render_with_status(&page, status)
+}
