@@ -73,11 +73,14 @@ pub fn get_accounts_information(
             Some(account) => {
                 let account =
                     ledger::refresh(conn, account.id).map_err(|e| RpcError::User(e.to_string()))?;
-                json!({
-                    "balance": credits_number(account.available()),
-                    "warning_threshold": credits_number(account.threshold),
-                    "registered": "registered",
-                })
+                let mut information = super::auto_refill::information(conn, &account)?;
+                information.insert("balance".into(), credits_number(account.available()));
+                information.insert(
+                    "warning_threshold".into(),
+                    credits_number(account.threshold),
+                );
+                information.insert("registered".into(), json!("registered"));
+                Value::Object(information)
             }
             None => json!({"balance": 0.0, "warning_threshold": 0.0, "registered": "unregistered"}),
         };

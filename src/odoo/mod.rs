@@ -4,6 +4,7 @@
 //! types, `iap` runs the calls on the ledger's own operations.
 
 pub mod accounts;
+pub mod auto_refill;
 pub mod credit_link;
 pub mod directory;
 pub mod iap;
@@ -34,7 +35,7 @@ pub struct Context {
 type CallFn = fn(&mut PgConnection, &Context, &Map<String, Value>) -> Result<Value, RpcError>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let calls: [(&str, CallFn); 16] = [
+    let calls: [(&str, CallFn); 17] = [
         ("/iap/1/balance", iap::balance),
         ("/iap/1/authorize", iap::authorize),
         ("/iap/1/capture", iap::capture),
@@ -49,6 +50,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             accounts::update_warning_email_alerts,
         ),
         ("/iap/update-warning-odoo", accounts::update_warning_odoo),
+        (
+            "/iap/1/update-auto-refill-settings",
+            auto_refill::update_auto_refill_settings,
+        ),
         // Under Odoo's `sms.endpoint` (the same base URL).
         ("/api/sms/3/send", sms::send_v3),
         ("/iap/sms/3/send", sms::send_v3),
@@ -63,6 +68,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             directory::lead_mining_request,
         ),
     ];
+    auto_refill::routes(cfg);
     for (path, call) in calls {
         cfg.route(
             path,

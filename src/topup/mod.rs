@@ -459,3 +459,77 @@ fn declined(
         }
     })
 }
+
+/// Odoo's auto-refill settings (`/iap/1/update-auto-refill-settings`): a threshold ("this many
+/// credits or less") and a pack, either of them 0 to switch it off. Odoo has no card or limit
+/// of its own: the saved settings keep theirs; the first time, the database's first saved card
+/// and 3 top-ups a month. Answers why it cannot be on, as Odoo shows it.
+pub fn set_from_odoo(
+    conn: &mut PgConnection,
+    account: &crate::ledger::IapAccount,
+    threshold: Credits,
+    pack_id: Option<PackId>,
+) -> QueryResult<Result<(), String>> {
+    let previous = find(conn, account.id)?;
+    let on = threshold.units() > 0 && pack_id.is_some();
+    if !on {
+        let Some(previous) = previous else {
+            return Ok(Ok(()));
+        };
+        let settings = TopupSettings {
+            enabled: false,
+            below: previous.below,
+            pack_id: previous.pack_id,
+            cap: previous.cap(),
+            payment_method_id: previous.payment_method_id,
+        };
+        return Ok(
+            save(conn, account.database_id, account.id, None, &settings)?
+                .map(|_| ())
+                .map_err(|e| odoo_message(&e)),
+        );
+    }
+    let card = match previous.as_ref().and_then(|p| p.payment_method_id) {
+        Some(card) => Some(card),
+        None => methods::of_database(conn, account.database_id)?
+            .into_iter()
+            .find(|c| !c.is_expired(Utc::now()))
+            .map(|c| c.id),
+    };
+    let Some(card) = card else {
+        return Ok(Err(
+            "No card is saved for automatic top-ups: an administrator adds one in Settings → Payment methods."
+                .into(),
+        ));
+    };
+    let settings = TopupSettings {
+        enabled: true,
+        // "This many or less": below the next 0.0001.
+        below: Credits::from_units(threshold.units().saturating_add(1)),
+        pack_id: pack_id.unwrap_or(PackId(0)),
+        cap: previous.as_ref().map_or(Cap::TopUps(3), AutoTopup::cap),
+        payment_method_id: Some(card),
+    };
+    Ok(
+        save(conn, account.database_id, account.id, None, &settings)?
+            .map(|_| ())
+            .map_err(|e| odoo_message(&e)),
+    )
+}
+
+/// Odoo's view of the settings: (threshold, pack) — "this many or less", 0 and none when off.
+pub fn odoo_view(settings: Option<&AutoTopup>) -> (Credits, Option<PackId>) {
+    match settings {
+        Some(s) if s.enabled => (Credits::from_units(s.below.units() - 1), Some(s.pack_id)),
+        _ => (Credits::ZERO, None),
+    }
+}
+
+fn odoo_message(errors: &TopupErrors) -> String {
+    [&errors.below, &errors.pack, &errors.cap, &errors.card]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ")
+}

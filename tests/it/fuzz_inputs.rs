@@ -413,6 +413,10 @@ fn random_values_in_any_odoo_call_are_an_odoo_error_that_changes_nothing() {
             json!({"dbuuid": dbuuid, "iap_accounts": [{"token": token, "service": "sms"}]}),
         ),
         (
+            "/iap/1/update-auto-refill-settings",
+            json!({"account_token": token, "auto_refill_threshold": 5, "auto_refill_pack_id": 2}),
+        ),
+        (
             "/api/sms/3/send",
             json!({"account_token": token, "dbuuid": dbuuid, "webhook_url": "http://x/sms/status", "messages": [{"content": "hi", "numbers": [{"uuid": "u1", "number": "+32470123456"}]}]}),
         ),

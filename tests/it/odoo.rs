@@ -1180,3 +1180,163 @@ async fn delivery_reports_reach_the_webhook_once_even_after_it_was_down() {
     assert_eq!(by_status("delivered"), Some(json!([delivered])));
     assert_eq!(by_status("not_delivered"), Some(json!([lost])));
 }
+
+#[actix_web::test]
+async fn odoo_19_sets_the_auto_refill_and_reads_it_back_with_the_packs() {
+    use iap_credits::payments::{Card, MockProvider, methods};
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let token = odoo_token();
+    call(
+        &app,
+        "/iap/1/balance",
+        json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"}),
+    )
+    .await
+    .unwrap();
+    let account = ledger::accounts::by_token(&mut conn, &token)
+        .unwrap()
+        .unwrap();
+    let standard: i64 = pack_id(&mut conn, "Standard Pack").parse().unwrap();
+    // Above the threshold: turning it on orders nothing yet.
+    fund(&mut conn, &token, "10");
+    let set = |threshold: Value, pack: Value| json!({"account_token": token, "auto_refill_threshold": threshold, "auto_refill_pack_id": pack});
+    // No card saved yet: Odoo is told why.
+    let answer = call(
+        &app,
+        "/iap/1/update-auto-refill-settings",
+        set(json!(5.0), json!(standard)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer["status"], "error");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("Payment methods"),
+        "{answer}"
+    );
+    let answer = call(
+        &app,
+        "/iap/1/update-auto-refill-settings",
+        set(json!(5.0), json!(999_999)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        answer["error"],
+        "This pack is not on sale for this service."
+    );
+
+    let card = Card::parse("Ada", "4242424242424242", "12/39", "123").unwrap();
+    methods::save(
+        &mut conn,
+        &MockProvider::default(),
+        account.database_id,
+        None,
+        &card,
+    )
+    .unwrap()
+    .unwrap();
+    let answer = call(
+        &app,
+        "/iap/1/update-auto-refill-settings",
+        set(json!(5.0), json!(standard)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer, json!({"status": "success"}));
+    let settings = iap_credits::topup::find(&mut conn, account.id)
+        .unwrap()
+        .unwrap();
+    assert!(settings.enabled);
+    assert_eq!(settings.below.to_form_text(), "5.0001", "5 or less");
+    assert_eq!(settings.cap(), iap_credits::topup::Cap::TopUps(3));
+
+    let information = call(
+        &app,
+        "/iap/1/get-accounts-information",
+        json!({"dbuuid": DBUUID, "iap_accounts": [{"token": token, "service": "sms"}]}),
+    )
+    .await
+    .unwrap();
+    let info = &information[&token];
+    assert_eq!(info["auto_refill_threshold"], json!(5.0));
+    assert_eq!(info["auto_refill_pack_id"], json!(standard));
+    let packs = info["service"]["packs"].as_array().unwrap();
+    assert!(packs.iter().any(|p| p["id"] == json!(standard)
+        && p["credit"] == json!(100.0)
+        && p["price"] == json!(95.0)
+        && p["name"] == "Standard Pack"));
+
+    // Exactly 5 left is "5 or less": a top-up is ordered.
+    ledger::charge(
+        &mut conn,
+        account.id,
+        Credits::parse("4.9999").unwrap(),
+        "",
+        &ledger::Actor::cli(),
+    )
+    .unwrap();
+    let left = call(
+        &app,
+        "/iap/1/balance",
+        json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(left, json!(5.0001));
+    assert_eq!(
+        iap_credits::orders::auto::recent(&mut conn, account.id, 5)
+            .unwrap()
+            .len(),
+        0,
+        "5.0001 is above 5"
+    );
+    ledger::charge(
+        &mut conn,
+        account.id,
+        Credits::parse("0.0001").unwrap(),
+        "",
+        &ledger::Actor::cli(),
+    )
+    .unwrap();
+    assert_eq!(
+        iap_credits::orders::auto::recent(&mut conn, account.id, 5)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Threshold 0 switches it off, as Odoo's form does.
+    let answer = call(
+        &app,
+        "/iap/1/update-auto-refill-settings",
+        set(json!(0.0), json!(0)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer, json!({"status": "success"}));
+    assert!(
+        !iap_credits::topup::find(&mut conn, account.id)
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
+    let information = call(
+        &app,
+        "/iap/1/get-accounts-information",
+        json!({"dbuuid": DBUUID, "iap_accounts": [{"token": token, "service": "sms"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(information[&token]["auto_refill_threshold"], json!(0.0));
+    assert_eq!(information[&token]["auto_refill_pack_id"], json!(false));
+    // Odoo's "manage payment methods" link leads to Payment methods.
+    let link = app
+        .get(&format!("/iap/1/update-auto-refill-payment-methods?account_token={token}&dbuuid={DBUUID}&client_iap_account_id=1"))
+        .await;
+    assert_eq!(link.status, StatusCode::SEE_OTHER);
+    assert_eq!(link.header("location"), "/settings/payment-methods");
+}
