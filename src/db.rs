@@ -103,6 +103,7 @@ pub const APP_ROLE: &str = "iap_app";
 pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("app_events", "SELECT, INSERT"),
     ("auto_topups", "SELECT, INSERT, UPDATE"),
+    ("billing_details", "SELECT, INSERT, UPDATE"),
     ("audit_log", "SELECT, INSERT"),
     ("contact_events", "SELECT, INSERT"),
     ("contacts", "SELECT, INSERT, UPDATE, DELETE"),
@@ -116,6 +117,9 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("holds", "SELECT, INSERT, UPDATE"),
     ("iap_accounts", "SELECT, INSERT, UPDATE"),
     ("idempotency_keys", "SELECT, INSERT, UPDATE, DELETE"),
+    ("invoice_counters", "SELECT, INSERT, UPDATE"),
+    ("invoice_settings", "SELECT, UPDATE"),
+    ("invoices", "SELECT, INSERT"),
     ("lead_contacts", "SELECT, INSERT"),
     ("lead_events", "SELECT, INSERT"),
     (

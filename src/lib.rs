@@ -17,6 +17,7 @@ pub mod embedded_pg;
 pub mod error;
 pub mod forms;
 pub mod ids;
+pub mod invoices;
 pub mod leads;
 pub mod ledger;
 pub mod mail;

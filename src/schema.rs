@@ -160,6 +160,59 @@ diesel::table! {
 }
 
 diesel::table! {
+    invoice_settings (id) {
+        id -> Int2,
+        seller_name -> Text,
+        seller_address -> Text,
+        seller_vat -> Text,
+        vat_rate_bp -> Nullable<Int4>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    billing_details (database_id) {
+        database_id -> Int8,
+        company_name -> Text,
+        address -> Text,
+        vat_number -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    invoice_counters (year) {
+        year -> Int2,
+        last -> Int4,
+    }
+}
+
+diesel::table! {
+    invoices (id) {
+        id -> Int8,
+        order_id -> Int8,
+        database_id -> Int8,
+        year -> Int2,
+        number -> Int4,
+        issued_at -> Timestamptz,
+        seller_name -> Text,
+        seller_address -> Text,
+        seller_vat -> Text,
+        buyer_name -> Text,
+        buyer_address -> Text,
+        buyer_vat -> Text,
+        buyer_email -> Text,
+        service_name -> Text,
+        pack_name -> Text,
+        credits -> Int8,
+        total_minor -> Int8,
+        currency -> Text,
+        vat_rate_bp -> Nullable<Int4>,
+        vat_minor -> Int8,
+    }
+}
+
+diesel::table! {
     payment_methods (id) {
         id -> Int8,
         database_id -> Int8,
@@ -683,6 +736,9 @@ diesel::joinable!(orders -> iap_accounts (account_id));
 diesel::joinable!(orders -> packs (pack_id));
 diesel::joinable!(orders -> payment_methods (payment_method_id));
 diesel::joinable!(payment_methods -> databases (database_id));
+diesel::joinable!(invoices -> orders (order_id));
+diesel::joinable!(invoices -> databases (database_id));
+diesel::joinable!(billing_details -> databases (database_id));
 diesel::joinable!(auto_topups -> iap_accounts (account_id));
 diesel::joinable!(auto_topups -> packs (pack_id));
 diesel::joinable!(auto_topups -> payment_methods (payment_method_id));
@@ -708,6 +764,10 @@ diesel::joinable!(users -> databases (database_id));
 diesel::allow_tables_to_appear_in_same_query!(
     app_events,
     auto_topups,
+    billing_details,
+    invoice_counters,
+    invoice_settings,
+    invoices,
     payment_methods,
     audit_log,
     contact_events,

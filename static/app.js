@@ -291,3 +291,8 @@ document.addEventListener("submit", (event) => {
     }
   });
 })();
+
+// Print buttons (the invoice page).
+document.querySelectorAll("[data-print]").forEach((button) => {
+  button.addEventListener("click", () => window.print());
+});

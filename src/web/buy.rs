@@ -311,6 +311,8 @@ pub struct ReceiptQuery {
 struct ReceiptPage {
     nav: Nav,
     card_notice: Option<&'static str>,
+    /// The invoice's reference, once the order is paid.
+    invoice: Option<String>,
     order: Order,
     service: Service,
     purchase: Option<LedgerEntry>,
@@ -337,8 +339,10 @@ pub async fn receipt(
         let account = accounts::by_id(conn, order.account_id)?.ok_or(AppError::NotFound)?;
         let service = catalog::service_by_id(conn, account.service_id)?;
         let purchase = orders::purchase_entry(conn, order.id)?;
+        let invoice = crate::invoices::references_of(conn, &[order.id])?.remove(&order.id);
         Ok(ReceiptPage {
             card_notice,
+            invoice,
             nav: Nav::for_user(&current),
             balance: account.balance.to_display(),
             order,
@@ -358,6 +362,13 @@ struct OrdersPage {
     nav: Nav,
     orders: Vec<Order>,
     older: Option<OrderId>,
+    invoices: std::collections::HashMap<OrderId, String>,
+}
+
+impl OrdersPage {
+    fn invoice_of(&self, order: &Order) -> Option<&String> {
+        self.invoices.get(&order.id)
+    }
 }
 
 #[derive(Deserialize)]
@@ -371,13 +382,10 @@ pub async fn order_history(
     query: web::Query<OrdersQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (database_id, before) = (current.user.database_id, query.before);
-    let rows = with_conn(&state, move |conn| {
-        Ok(orders::history(
-            conn,
-            database_id,
-            before,
-            ORDERS_PAGE.fetch(),
-        )?)
+    let (rows, invoices) = with_conn(&state, move |conn| {
+        let rows = orders::history(conn, database_id, before, ORDERS_PAGE.fetch())?;
+        let ids: Vec<OrderId> = rows.iter().map(|o| o.id).collect();
+        Ok((rows, crate::invoices::references_of(conn, &ids)?))
     })
     .await?;
     let Page {
@@ -388,5 +396,6 @@ pub async fn order_history(
         nav: Nav::for_user(&current),
         orders,
         older,
+        invoices,
     })
 }

@@ -14,6 +14,7 @@ pub mod error_page;
 pub mod health;
 pub mod iap_accounts;
 pub mod iap_link;
+pub mod invoices;
 pub mod leads;
 pub mod ledger_csv;
 pub mod letters;
@@ -73,6 +74,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/checkout/{order}", web::post().to(buy::pay))
         .route("/orders", web::get().to(buy::order_history))
         .route("/orders/{order}", web::get().to(buy::receipt))
+        .route("/orders/{order}/invoice", web::get().to(invoices::page))
+        .route("/orders/{order}/invoice.pdf", web::get().to(invoices::pdf))
+        .route("/settings/billing", web::get().to(invoices::billing))
+        .route("/settings/billing", web::post().to(invoices::save_billing))
+        .route("/admin/invoicing", web::get().to(invoices::seller))
+        .route("/admin/invoicing", web::post().to(invoices::save_seller))
         .route("/contacts", web::get().to(contacts::list))
         .route("/contacts/new", web::get().to(contacts::new_form))
         .route("/contacts/new", web::post().to(contacts::create))

@@ -29,6 +29,13 @@ const SETTINGS: &[Setting] = &[
     },
     Setting {
         section: "Billing",
+        label: "Billing details",
+        help: "Your company's name, address and VAT number, as your invoices print them.",
+        button: "Billing details",
+        href: "/settings/billing",
+    },
+    Setting {
+        section: "Billing",
         label: "Payment methods",
         help: "Cards saved for automatic top-ups: add or remove them.",
         button: "Payment methods",
@@ -94,6 +101,8 @@ mod tests {
         assert_eq!(matching("IAP")[0].1[0].label, "Odoo IAP");
         assert_eq!(matching("view my services")[0].0, "Contacts");
         assert!(matching("payroll").is_empty());
-        assert_eq!(matching("").len(), 1);
+        assert_eq!(matching("").len(), 2, "Contacts and Billing");
+        assert_eq!(matching("card")[0].1[0].label, "Payment methods");
+        assert_eq!(matching("vat")[0].1[0].label, "Billing details");
     }
 }

@@ -21,6 +21,7 @@ mod contacts;
 mod digitization;
 mod directory;
 mod forecast;
+mod invoices;
 mod launcher;
 mod leads;
 mod ledger;

@@ -11,6 +11,7 @@ use regex::Regex;
 const OWNERS: &[(&str, &str)] = &[
     ("app_events", "src/demo.rs"),
     ("auto_topups", "src/topup/"),
+    ("billing_details", "src/invoices/"),
     ("audit_log", "src/audit.rs"),
     ("contact_events", "src/contacts/"),
     ("contacts", "src/contacts/"),
@@ -26,6 +27,9 @@ const OWNERS: &[(&str, &str)] = &[
     ("iap_transactions", "src/odoo/"),
     ("identifications", "src/signing/"),
     ("idempotency_keys", "src/ledger/"),
+    ("invoice_counters", "src/invoices/"),
+    ("invoice_settings", "src/invoices/"),
+    ("invoices", "src/invoices/"),
     ("lead_contacts", "src/leads/"),
     ("lead_events", "src/leads/"),
     ("lead_requests", "src/leads/"),
@@ -144,6 +148,26 @@ const GRANTED_WITHOUT_A_WRITE_IN_SRC: &[(&str, &str, &str)] = &[
         "sms_prices",
         "UPDATE",
         "set_price is an upsert (ON CONFLICT DO UPDATE)",
+    ),
+    (
+        "billing_details",
+        "UPDATE",
+        "save_billing_details is an upsert (ON CONFLICT DO UPDATE)",
+    ),
+    (
+        "invoice_counters",
+        "INSERT",
+        "the invoice trigger takes the year's next number as the role that marked the order paid",
+    ),
+    (
+        "invoice_counters",
+        "UPDATE",
+        "the invoice trigger takes the year's next number as the role that marked the order paid",
+    ),
+    (
+        "invoices",
+        "INSERT",
+        "the invoice trigger issues it as the role that marked the order paid",
     ),
 ];
 
