@@ -52,11 +52,17 @@ fn chromedriver() -> &'static str {
 
 /// The app on its own database with the demo data, and a browser session.
 async fn start(db: &TestDb) -> (Processes, Client, String) {
+    start_with(db, &[]).await
+}
+
+/// The same with more environment for the app (`SMTP_URL`, …).
+async fn start_with(db: &TestDb, env: &[(&str, String)]) -> (Processes, Client, String) {
     let app_port = free_port();
     let base = format!("http://127.0.0.1:{app_port}");
     let server = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
         .args(["--demo"])
         .envs(db.env())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("IAP_BIND", format!("127.0.0.1:{app_port}"))
         .env("IAP_BASE_URL", &base)
         .env("RUST_LOG", "warn")
@@ -798,4 +804,156 @@ async fn a_signer_identified_with_itsme_signs_and_the_certificate_shows_it() {
     let after: i64 = balance(&client, &account_url).await.parse().unwrap();
     assert_eq!(before - after, 1, "one identification");
     client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_card_saved_at_checkout_tops_up_automatically_when_the_api_spends_below_the_trigger() {
+    let db = TestDb::new();
+    let sink = crate::smtp_sink::SmtpSink::start();
+    let (_processes, client, base) = start_with(&db, &[("SMTP_URL", sink.url())]).await;
+    let account_url = sign_in_and_open_sms(&client, &base).await;
+    assert_eq!(
+        balance(&client, &account_url).await,
+        "10",
+        "the trial credits"
+    );
+
+    // Buy Credit → Standard Pack → pay, ticking "Save this card for automatic top-ups".
+    let account_tab = client.window().await.unwrap();
+    click(&client, "a.button[target=_blank]").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let new_tab = loop {
+        let windows = client.windows().await.unwrap();
+        if let Some(tab) = windows.into_iter().find(|w| *w != account_tab) {
+            break tab;
+        }
+        assert!(Instant::now() < deadline, "Buy Credit opened no new tab");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    client.switch_to_window(new_tab).await.unwrap();
+    click(&client, "button[aria-label='Buy Standard Pack']").await;
+    heading_is(&client, "Checkout").await;
+    type_into(&client, "#holder", "Ada Lovelace").await;
+    type_into(&client, "#number", "4242 4242 4242 4242").await;
+    type_into(&client, "#expiry", "12/39").await;
+    type_into(&client, "#cvc", "123").await;
+    click(&client, "#save_card").await;
+    click(&client, "form.stacked button[type=submit]").await;
+    let receipt = text_when(&client, "main", |t| t.contains("credits are available")).await;
+    assert!(
+        receipt.contains("The card is saved for automatic top-ups"),
+        "{receipt}"
+    );
+    snapshot(&client, "topup-1-card-saved").await;
+    client.close_window().await.unwrap();
+    client.switch_to_window(account_tab).await.unwrap();
+    assert_eq!(balance(&client, &account_url).await, "110");
+
+    // Top up automatically: below 50, buy the Standard Pack, at most 3 a month, with the card.
+    let below = client.find(Locator::Css("#topup_below")).await.unwrap();
+    below.clear().await.unwrap();
+    below.send_keys("50").await.unwrap();
+    client
+        .find(Locator::Css("#topup_pack"))
+        .await
+        .unwrap()
+        .select_by_label("Standard Pack — 100 credits for 95.00 EUR")
+        .await
+        .unwrap();
+    click(&client, "#topup_enabled").await;
+    click(&client, "form.topup button[type=submit]").await;
+    let status = text_when(&client, "#topup-status", |t| t.contains("On:")).await;
+    assert!(
+        status.contains("when available credits fall below 50, buy Standard Pack (100 credits, 95.00 EUR) with the Visa ending 4242"),
+        "{status}"
+    );
+    client
+        .execute("document.getElementById('topup').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    snapshot(&client, "topup-2-on").await;
+
+    // The account's token, as the admin reveals it, spends 70 through the API: 110 → 40.
+    let token = client
+        .execute(
+            "return document.querySelector('details.token > code').textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let token = token.as_str().unwrap().to_string();
+    let charged = client
+        .execute_async(
+            "const [token, done] = arguments;
+             fetch('/api/v1/charges', {method: 'POST', headers: {'Authorization': 'Bearer ' + token,
+               'Content-Type': 'application/json', 'Idempotency-Key': 'browser-topup-1'},
+               body: JSON.stringify({credits: '70', description: 'campaign'})})
+               .then(r => r.json().then(b => done([r.status, b.balance])));",
+            vec![json!(token)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(charged, json!([201, "40.0000"]));
+
+    // The worker pays the top-up with the saved card: 40 + 100.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let shown = balance(&client, &account_url).await;
+        if shown == "140" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no top-up credited: {shown}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let topups = text(&client, "table.topups").await;
+    assert!(
+        topups.contains("Standard Pack") && topups.contains("paid"),
+        "{topups}"
+    );
+    assert!(text(&client, "#topup-status").await.contains("On:"));
+    // The forecast sentence and the usage chart are on the page.
+    let forecast = text(&client, "#forecast").await;
+    // Today's use only: under 7 days of history.
+    assert!(
+        forecast.starts_with("Not enough history yet to say how long these credits last."),
+        "{forecast}"
+    );
+    assert!(
+        client.find(Locator::Css("#usage svg")).await.is_ok(),
+        "the usage chart"
+    );
+    client
+        .execute("document.getElementById('topup').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    snapshot(&client, "topup-3-credited").await;
+
+    // One receipt for the top-up reaches the SMTP server (the first is the checkout's).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let receipts = loop {
+        let receipts: Vec<_> = sink
+            .received()
+            .into_iter()
+            .filter(|m| m.subject.starts_with("Receipt for your order"))
+            .collect();
+        if receipts.len() >= 2 || Instant::now() > deadline {
+            break receipts;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(receipts.len(), 2, "{receipts:?}");
+    let topup_receipt = &receipts[1];
+    assert_eq!(topup_receipt.rcpt_tos, ["admin@demo.test"]);
+    assert!(
+        topup_receipt.subject.contains("SMS Standard Pack"),
+        "{}",
+        topup_receipt.subject
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let all_receipts = sink
+        .received()
+        .into_iter()
+        .filter(|m| m.subject.starts_with("Receipt for your order"))
+        .count();
+    assert_eq!(all_receipts, 2, "one receipt a paid order, no more");
 }
