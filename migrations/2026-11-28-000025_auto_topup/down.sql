@@ -2,6 +2,7 @@ DROP TRIGGER iap_accounts_auto_topup ON iap_accounts;
 DROP FUNCTION iap_accounts_auto_topup();
 DROP FUNCTION auto_topup_order(BIGINT);
 DROP FUNCTION auto_topup_stop(BIGINT, TEXT, BIGINT);
+DROP FUNCTION auto_topup_declined(BIGINT, BIGINT);
 DELETE FROM email_outbox WHERE kind IN ('auto_topup_declined', 'auto_topup_stopped');
 ALTER TABLE email_outbox
     DROP CONSTRAINT email_outbox_kind_fields_check,

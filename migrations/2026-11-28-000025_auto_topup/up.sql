@@ -92,6 +92,16 @@ BEGIN
 END
 $$;
 
+-- Tells the admins that the account's top-up `p_order_id` was declined (it is tried again).
+CREATE FUNCTION auto_topup_declined(p_account_id BIGINT, p_order_id BIGINT)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO email_outbox (kind, database_id, account_id, order_id)
+    SELECT 'auto_topup_declined', database_id, p_account_id, p_order_id
+    FROM auto_topups WHERE account_id = p_account_id;
+END
+$$;
+
 -- Orders the account's top-up if it is on, none is in flight, its pack is on sale and the
 -- month's cap allows it; reaching the cap (or a withdrawn pack) switches it off instead. The
 -- caller holds the account's row lock, so concurrent debits take their turn here.

@@ -263,24 +263,6 @@ fn close(
     Ok(())
 }
 
-/// Queues the admins' email that an automatic top-up was declined (and will be retried).
-pub fn queue_auto_topup_declined(
-    conn: &mut PgConnection,
-    database_id: DatabaseId,
-    account_id: AccountId,
-    order_id: OrderId,
-) -> QueryResult<()> {
-    diesel::insert_into(email_outbox::table)
-        .values((
-            email_outbox::kind.eq(EmailKind::AutoTopupDeclined),
-            email_outbox::database_id.eq(database_id),
-            email_outbox::account_id.eq(account_id),
-            email_outbox::order_id.eq(order_id),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
 /// Messages of `status`, newest first (the operator's view of failures, for instance).
 pub fn list(
     conn: &mut PgConnection,

@@ -444,18 +444,22 @@ fn declined(
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
     conn.transaction(|conn| {
-        let (database_id, declines): (DatabaseId, i32) =
-            diesel::update(auto_topups::table.find(account_id))
-                .set(auto_topups::declines_in_row.eq(auto_topups::declines_in_row + 1))
-                .returning((auto_topups::database_id, auto_topups::declines_in_row))
-                .get_result(conn)?;
+        let declines: i32 = diesel::update(auto_topups::table.find(account_id))
+            .set(auto_topups::declines_in_row.eq(auto_topups::declines_in_row + 1))
+            .returning(auto_topups::declines_in_row)
+            .get_result(conn)?;
         if declines >= MAX_DECLINES {
             orders::auto::close(conn, order_id, OrderStatus::Declined)?;
             stop(conn, account_id, "declined", Some(order_id))
         } else {
             let wait = RETRY_AFTER_SECONDS[(declines as usize - 1).min(1)];
             orders::auto::retry_at(conn, order_id, now + Duration::seconds(wait))?;
-            crate::mail::outbox::queue_auto_topup_declined(conn, database_id, account_id, order_id)
+            // The admins' email is queued by the database, as every email is.
+            diesel::sql_query("SELECT auto_topup_declined($1, $2)")
+                .bind::<BigInt, _>(account_id)
+                .bind::<BigInt, _>(order_id)
+                .execute(conn)?;
+            Ok(())
         }
     })
 }

@@ -1,22 +1,16 @@
-//! The "Top up automatically" form of Account Information (administrators): its fields as
-//! saved or as typed, with a message per field, and what the top-up did this month.
+//! The "Top up automatically" section of Account Information (administrators): its fields as
+//! saved or as typed, with a message per field, and what the top-up did this month. Its form
+//! is posted to `iap_accounts::save_topup`.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::iap_accounts::load_page;
-use super::session::{Admin, CsrfForm};
 use crate::catalog::{self, Pack};
 use crate::error::AppError;
-use crate::ids::AccountId;
-use crate::ledger::{IapAccount, accounts};
+use crate::ledger::IapAccount;
 use crate::money::Price;
 use crate::orders::{self, Order};
 use crate::payments::methods::{self, PaymentMethod};
-use crate::topup::{self, AutoTopup, Cap, TopupErrors, TopupFields, TopupSettings};
-use crate::web::page;
-use crate::web::state::{AppState, with_conn};
+use crate::topup::{self, AutoTopup, Cap, TopupErrors, TopupFields};
 
 /// Everything the section shows.
 pub struct TopupSection {
@@ -165,6 +159,7 @@ pub fn load_section(
     })
 }
 
+/// The form as posted.
 #[derive(Deserialize)]
 pub struct TopupForm {
     enabled: Option<String>,
@@ -176,66 +171,26 @@ pub struct TopupForm {
     payment_method_id: Option<String>,
 }
 
-pub async fn save(
-    state: web::Data<AppState>,
-    Admin(current): Admin,
-    path: web::Path<AccountId>,
-    CsrfForm(form): CsrfForm<TopupForm>,
-) -> Result<HttpResponse, AppError> {
-    let account_id = path.into_inner();
-    let fields = TopupFields {
-        enabled: form.enabled.is_some(),
-        below: form.below.trim().to_string(),
-        pack_id: form.pack_id.trim().to_string(),
-        cap_kind: if form.cap_kind == "amount" {
-            "amount"
-        } else {
-            "count"
-        }
-        .to_string(),
-        cap_count: form.cap_count.unwrap_or_default().trim().to_string(),
-        cap_amount: form.cap_amount.unwrap_or_default().trim().to_string(),
-        payment_method_id: form
-            .payment_method_id
-            .unwrap_or_default()
-            .trim()
+impl TopupForm {
+    /// The fields as typed, trimmed.
+    pub fn fields(self) -> TopupFields {
+        TopupFields {
+            enabled: self.enabled.is_some(),
+            below: self.below.trim().to_string(),
+            pack_id: self.pack_id.trim().to_string(),
+            cap_kind: if self.cap_kind == "amount" {
+                "amount"
+            } else {
+                "count"
+            }
             .to_string(),
-    };
-    let (page, saved) = with_conn(&state, move |conn| {
-        let (database_id, user_id) = (current.user.database_id, current.user.id);
-        accounts::of_database(conn, database_id, account_id)?.ok_or(AppError::NotFound)?;
-        let refused = match TopupSettings::parse(&fields) {
-            Ok(settings) => {
-                topup::save(conn, database_id, account_id, Some(user_id), &settings)?.err()
-            }
-            Err(errors) => Some(errors),
-        };
-        match refused {
-            None => {
-                let mut page = load_page(conn, &current, account_id, None, None, None)?;
-                if let Some(section) = page.topup.as_mut() {
-                    section.saved = true;
-                }
-                Ok((page, true))
-            }
-            Some(errors) => Ok((
-                load_page(
-                    conn,
-                    &current,
-                    account_id,
-                    None,
-                    None,
-                    Some((fields, errors)),
-                )?,
-                false,
-            )),
+            cap_count: self.cap_count.unwrap_or_default().trim().to_string(),
+            cap_amount: self.cap_amount.unwrap_or_default().trim().to_string(),
+            payment_method_id: self
+                .payment_method_id
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
         }
-    })
-    .await?;
-    let status = if saved {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    page::render_with_status(&page, status)
+    }
 }

@@ -15,7 +15,7 @@ use crate::ledger::forecast::{self, Forecast};
 use crate::ledger::usage::{self, UsageDay};
 use crate::ledger::{self, IapAccount, LedgerEntry, entries};
 use crate::pagination::{Keyset, Page};
-use crate::topup::{TopupErrors, TopupFields};
+use crate::topup::{self, TopupErrors, TopupFields, TopupSettings};
 use crate::web::auto_topup::{self, TopupSection};
 use crate::web::charts::{self, Series};
 use crate::web::state::{AppState, with_conn};
@@ -135,10 +135,10 @@ impl AlertForm {
 
 #[derive(Template)]
 #[template(path = "iap/account.html")]
-pub struct AccountPage {
+struct AccountPage {
     nav: Nav,
     /// The automatic top-up section (administrators only).
-    pub topup: Option<TopupSection>,
+    topup: Option<TopupSection>,
     is_admin: bool,
     service: Service,
     account: IapAccount,
@@ -165,7 +165,7 @@ pub struct HistoryQuery {
 
 /// Everything the Account Information page shows, for an account of the user's database;
 /// `alerts` and `topup` are refused forms to show again.
-pub fn load_page(
+fn load_page(
     conn: &mut diesel::PgConnection,
     current: &CurrentUser,
     account_id: AccountId,
@@ -289,6 +289,54 @@ pub async fn save_alerts(
     })
     .await?;
     let status = if valid {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    page::render_with_status(&page, status)
+}
+
+/// Saves "Top up automatically"; a refused form comes back with its messages (422).
+pub async fn save_topup(
+    state: web::Data<AppState>,
+    Admin(current): Admin,
+    path: web::Path<AccountId>,
+    CsrfForm(form): CsrfForm<auto_topup::TopupForm>,
+) -> Result<HttpResponse, AppError> {
+    let account_id = path.into_inner();
+    let fields = form.fields();
+    let (page, saved) = with_conn(&state, move |conn| {
+        let (database_id, user_id) = (current.user.database_id, current.user.id);
+        accounts::of_database(conn, database_id, account_id)?.ok_or(AppError::NotFound)?;
+        let refused = match TopupSettings::parse(&fields) {
+            Ok(settings) => {
+                topup::save(conn, database_id, account_id, Some(user_id), &settings)?.err()
+            }
+            Err(errors) => Some(errors),
+        };
+        match refused {
+            None => {
+                let mut page = load_page(conn, &current, account_id, None, None, None)?;
+                if let Some(section) = page.topup.as_mut() {
+                    section.saved = true;
+                }
+                Ok((page, true))
+            }
+            Some(errors) => Ok((
+                load_page(
+                    conn,
+                    &current,
+                    account_id,
+                    None,
+                    None,
+                    Some((fields, errors)),
+                )?,
+                false,
+            )),
+        }
+    })
+    .await?;
+    let status = if saved {
         actix_web::http::StatusCode::OK
     } else {
         actix_web::http::StatusCode::UNPROCESSABLE_ENTITY

@@ -59,7 +59,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/iap/accounts/{id}/alerts",
             web::post().to(iap_accounts::save_alerts),
         )
-        .route("/iap/accounts/{id}/topup", web::post().to(auto_topup::save))
+        .route(
+            "/iap/accounts/{id}/topup",
+            web::post().to(iap_accounts::save_topup),
+        )
         .route(
             "/iap/accounts/{id}/ledger.csv",
             web::get().to(iap_accounts::ledger_csv),
