@@ -478,6 +478,7 @@ fn serve(
     let mail_destination = mailer.describe();
     let mut state = AppState::new(pool, base_url.clone(), session_key);
     state.database_health = database.health();
+    state.server_timing = cli.config.server_timing;
     // The simulated directory plays a remote provider: connections of its own, so that a request
     // holding one of the app's connections never waits for a second from the same pool.
     state.directory = std::sync::Arc::new(crate::directory::provider::SimulatedDirectory(

@@ -58,6 +58,11 @@ pub struct Config {
     #[arg(long, env = "PG_BIN", global = true)]
     pub pg_bin: Option<PathBuf>,
 
+    /// Answer API charges with a `Server-Timing` header of where their time went (parse,
+    /// queue, SQL, commit, answer): for benchmarks, off by default.
+    #[arg(long, env = "IAP_SERVER_TIMING", global = true)]
+    pub server_timing: bool,
+
     /// Log filter, e.g. `info` or `iap_credits=debug,actix_web=info`.
     #[arg(long = "log", env = "RUST_LOG", default_value = "info", global = true)]
     pub rust_log: String,

@@ -174,6 +174,7 @@ pub async fn create_charge(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let received = std::time::Instant::now();
     let token = bearer_token(&req).ok_or_else(ApiError::unauthorized)?;
     let key = idempotency_key(&req)?;
     let parsed: ChargeBody = parse_body(&body, false)?;
@@ -188,19 +189,42 @@ pub async fn create_charge(
         description,
         idempotency: key.map(|key| (key, request)),
     };
-    let answer = state.charges.charge(charge).await.map_err(|e| {
+    let parsed_at = std::time::Instant::now();
+    let (answer, times) = state.charges.charge(charge).await;
+    let answered_from = std::time::Instant::now();
+    let answer = answer.map_err(|e| {
         tracing::error!("charge failed: {e}");
         ApiError::internal()
     })?;
-    match answer {
+    let mut response = match answer {
         ChargeAnswer::Fresh(result) => {
             let stored =
                 charge_renderer(state.base_url.clone())(&result).ok_or_else(ApiError::internal)?;
-            Ok(respond(stored, false))
+            respond(stored, false)
         }
-        ChargeAnswer::Stored { response, replayed } => Ok(respond(response, replayed)),
-        ChargeAnswer::Conflict => Err(idempotency_conflict()),
+        ChargeAnswer::Stored { response, replayed } => respond(response, replayed),
+        ChargeAnswer::Conflict => return Err(idempotency_conflict()),
+    };
+    if state.server_timing {
+        // Where this charge's time went (the benchmark reads it; off unless asked for).
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let timing = format!(
+            "parse;dur={:.3}, queue;dur={:.3}, sql;dur={:.3}, commit;dur={:.3}, answer;dur={:.3}, batch;desc={}",
+            ms(parsed_at - received),
+            ms(times.queue),
+            ms(times.sql),
+            ms(times.commit),
+            ms(answered_from.elapsed()),
+            times.batch_size
+        );
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&timing) {
+            response.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static("server-timing"),
+                value,
+            );
+        }
     }
+    Ok(response)
 }
 
 #[derive(Deserialize)]

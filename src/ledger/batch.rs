@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use diesel::prelude::*;
@@ -59,9 +60,23 @@ pub enum ChargeAnswer {
 /// Turns a result into the answer to store with its idempotency key; `None` for faults.
 pub type Render = Arc<dyn Fn(&ChargeResult) -> Option<StoredResponse> + Send + Sync>;
 
+/// Where a charge's time went inside the batcher (the benchmark's per-stage timing).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTimes {
+    /// From queued to its batch's start (waiting for a worker and the batches before it).
+    pub queue: Duration,
+    /// Its batch's SQL, before the commit.
+    pub sql: Duration,
+    /// Its batch's COMMIT (the WAL flush).
+    pub commit: Duration,
+    /// How many charges its batch held.
+    pub batch_size: usize,
+}
+
 type Job = (
     ChargeRequest,
-    oneshot::Sender<Result<ChargeAnswer, LedgerError>>,
+    Instant,
+    oneshot::Sender<(Result<ChargeAnswer, LedgerError>, StageTimes)>,
 );
 
 #[derive(Clone)]
@@ -84,15 +99,19 @@ impl ChargeBatcher {
         ChargeBatcher { jobs }
     }
 
-    /// Queues a charge and waits for its committed result.
-    pub async fn charge(&self, request: ChargeRequest) -> Result<ChargeAnswer, LedgerError> {
+    /// Queues a charge and waits for its committed result, with where its time went.
+    pub async fn charge(
+        &self,
+        request: ChargeRequest,
+    ) -> (Result<ChargeAnswer, LedgerError>, StageTimes) {
+        let broken = || LedgerError::Database(diesel::result::Error::BrokenTransactionManager);
         let (answer, receive) = oneshot::channel();
-        self.jobs
-            .send((request, answer))
-            .map_err(|_| LedgerError::Database(diesel::result::Error::BrokenTransactionManager))?;
+        if self.jobs.send((request, Instant::now(), answer)).is_err() {
+            return (Err(broken()), StageTimes::default());
+        }
         receive
             .await
-            .map_err(|_| LedgerError::Database(diesel::result::Error::BrokenTransactionManager))?
+            .unwrap_or_else(|_| (Err(broken()), StageTimes::default()))
     }
 }
 
@@ -118,36 +137,67 @@ fn worker(queue: &Mutex<mpsc::UnboundedReceiver<Job>>, pool: &DbPool, render: &R
 }
 
 fn run_batch(pool: &DbPool, batch: Vec<Job>, render: &Render) {
+    let started = Instant::now();
+    let batch_size = batch.len();
     let mut conn = match pool.get() {
         Ok(conn) => conn,
         Err(e) => {
             tracing::error!("charge batch: no connection: {e}");
-            for (_, answer) in batch {
-                let _ = answer.send(Err(LedgerError::Database(
-                    diesel::result::Error::BrokenTransactionManager,
-                )));
+            for (_, _, answer) in batch {
+                let _ = answer.send((
+                    Err(LedgerError::Database(
+                        diesel::result::Error::BrokenTransactionManager,
+                    )),
+                    StageTimes::default(),
+                ));
             }
             return;
         }
     };
-    let (requests, answers): (Vec<ChargeRequest>, Vec<_>) = batch.into_iter().unzip();
-    match conn.transaction(|conn| apply_batch(conn, &requests, render)) {
+    let mut requests = Vec::with_capacity(batch_size);
+    let mut answers = Vec::with_capacity(batch_size);
+    for (request, queued_at, answer) in batch {
+        let times = StageTimes {
+            queue: started.saturating_duration_since(queued_at),
+            batch_size,
+            ..StageTimes::default()
+        };
+        requests.push(request);
+        answers.push((answer, times));
+    }
+    let mut sql_done = started;
+    let outcome = conn.transaction(|conn| {
+        let results = apply_batch(conn, &requests, render);
+        sql_done = Instant::now();
+        results
+    });
+    let (sql, commit) = (sql_done - started, sql_done.elapsed());
+    match outcome {
         Ok(results) => {
-            for ((request, answer), result) in requests.into_iter().zip(answers).zip(results) {
+            for ((request, (answer, times)), result) in
+                requests.into_iter().zip(answers).zip(results)
+            {
                 let answer_now = match result {
                     Some(result) => Ok(ChargeAnswer::Fresh(Box::new(result))),
                     // Its key was taken by another request of this batch or a concurrent
                     // caller: answered now, after the commit, by the one-at-a-time path.
                     None => one_by_one(&mut conn, request, render),
                 };
-                let _ = answer.send(answer_now);
+                let _ = answer.send((
+                    answer_now,
+                    StageTimes {
+                        sql,
+                        commit,
+                        ..times
+                    },
+                ));
             }
         }
         Err(e) => {
             // A fault in the batch must not fail every charge in it: retry each on its own.
             tracing::warn!("charge batch failed ({e}); retrying its charges one by one");
-            for (request, answer) in requests.into_iter().zip(answers) {
-                let _ = answer.send(one_by_one(&mut conn, request, render));
+            for (request, (answer, times)) in requests.into_iter().zip(answers) {
+                let _ = answer.send((one_by_one(&mut conn, request, render), times));
             }
         }
     }

@@ -32,6 +32,8 @@ pub struct AppState {
     pub readers: std::sync::Arc<crate::digitization::Readers>,
     /// The embedded PostgreSQL's supervisor's view (`None` with an external database).
     pub database_health: Option<crate::embedded_pg::DatabaseHealth>,
+    /// Answer API charges with a `Server-Timing` header of their stages (`IAP_SERVER_TIMING`).
+    pub server_timing: bool,
 }
 
 impl AppState {
@@ -84,6 +86,7 @@ impl AppState {
                 ocr: std::sync::Arc::new(crate::digitization::ocr::Tesseract::default()),
             }),
             database_health: None,
+            server_timing: false,
         }
     }
 }
