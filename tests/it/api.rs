@@ -325,3 +325,43 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing() {
     assert_eq!(balance_of(&app, &a), (Credits::whole(5), Credits::ZERO));
     assert_eq!(ledger_rows(&app), rows_before, "no half-written rows");
 }
+
+#[actix_web::test]
+async fn a_charge_says_where_its_time_went_only_when_the_server_is_asked_to() {
+    use actix_web::test;
+    let mut app = TestApp::new();
+    let a = funded_account(&app, "10");
+    for timing in [false, true] {
+        app.state.server_timing = timing;
+        let service = test::init_service(iap_credits::startup::build_app(app.state.clone())).await;
+        let request = test::TestRequest::post()
+            .uri("/api/v1/charges")
+            .insert_header(("Authorization", format!("Bearer {}", a.token)))
+            .insert_header(("Content-Type", "application/json"))
+            .set_payload(r#"{"credits":"1"}"#)
+            .to_request();
+        let response = test::call_service(&service, request).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let header = response
+            .headers()
+            .get("server-timing")
+            .map(|v| v.to_str().unwrap().to_string());
+        match (timing, header) {
+            (false, None) => {}
+            (true, Some(header)) => {
+                for stage in [
+                    "parse;dur=",
+                    "queue;dur=",
+                    "sql;dur=",
+                    "commit;dur=",
+                    "answer;dur=",
+                    "batch;desc=1",
+                ] {
+                    assert!(header.contains(stage), "{stage} not in {header}");
+                }
+            }
+            (timing, header) => panic!("timing {timing}: {header:?}"),
+        }
+    }
+    assert_eq!(balance_of(&app, &a).0, Credits::whole(8));
+}
