@@ -397,17 +397,24 @@ fn run_with_database(cli: &Cli, database: &DatabaseHandle, base_url: String) -> 
                     Credits::from_units(d.active_holds_sum),
                 );
             }
+            for m in &report.rollup_mismatches {
+                println!(
+                    "{} of account {} on {} differs from the rows it sums",
+                    m.rollup, m.account_id, m.day
+                );
+            }
             if report.is_consistent() {
                 println!(
-                    "The ledger is consistent: {} accounts checked.",
+                    "The ledger is consistent: {} accounts checked, daily rollups equal to the ledger.",
                     report.accounts_checked
                 );
                 Ok(())
             } else {
                 anyhow::bail!(
-                    "the ledger is inconsistent for {} of {} accounts",
+                    "the ledger is inconsistent for {} of {} accounts; {} rollup day(s) differ",
                     report.discrepancies.len(),
-                    report.accounts_checked
+                    report.accounts_checked,
+                    report.rollup_mismatches.len()
                 )
             }
         }

@@ -127,6 +127,7 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
         "SELECT, INSERT, UPDATE (status, companies_found, contacts_found)",
     ),
     ("leads", "SELECT, INSERT"),
+    ("ledger_daily", "SELECT, INSERT, UPDATE"),
     ("ledger_entries", "SELECT, INSERT"),
     (
         "letters",
@@ -154,6 +155,7 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
         "refunds",
         "SELECT, INSERT, UPDATE (status, provider_reference, failure, reversal_entry_id, finished_at)",
     ),
+    ("sales_daily", "SELECT, INSERT, UPDATE"),
     ("service_jobs", "SELECT, INSERT, UPDATE"),
     ("services", "SELECT, INSERT, UPDATE"),
     ("sign_in_throttle", "SELECT, INSERT, UPDATE, DELETE"),

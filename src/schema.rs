@@ -213,6 +213,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    ledger_daily (account_id, day) {
+        account_id -> Int8,
+        day -> Date,
+        spent -> Int8,
+        spent_count -> Int8,
+        bought -> Int8,
+        first_spent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sales_daily (account_id, day, currency) {
+        account_id -> Int8,
+        day -> Date,
+        currency -> Text,
+        orders -> Int8,
+        credits_sold -> Int8,
+        revenue_minor -> Int8,
+        refunds -> Int8,
+        credits_refunded -> Int8,
+        refunded_minor -> Int8,
+    }
+}
+
+diesel::table! {
     payment_methods (id) {
         id -> Int8,
         database_id -> Int8,
@@ -739,6 +764,8 @@ diesel::joinable!(payment_methods -> databases (database_id));
 diesel::joinable!(invoices -> orders (order_id));
 diesel::joinable!(invoices -> databases (database_id));
 diesel::joinable!(billing_details -> databases (database_id));
+diesel::joinable!(ledger_daily -> iap_accounts (account_id));
+diesel::joinable!(sales_daily -> iap_accounts (account_id));
 diesel::joinable!(auto_topups -> iap_accounts (account_id));
 diesel::joinable!(auto_topups -> packs (pack_id));
 diesel::joinable!(auto_topups -> payment_methods (payment_method_id));
@@ -768,7 +795,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     invoice_counters,
     invoice_settings,
     invoices,
+    ledger_daily,
     payment_methods,
+    sales_daily,
     audit_log,
     contact_events,
     contacts,

@@ -109,19 +109,18 @@ pub fn forecasts(
     let ids: Vec<i64> = accounts.iter().map(|(id, _)| id.0).collect();
     let since = now - chrono::Duration::days(WINDOW_DAYS + 1);
     let days: Vec<DaySpent> = diesel::sql_query(
-        "SELECT account_id, (created_at AT TIME ZONE 'UTC')::date AS day,
-                (-sum(amount))::bigint AS spent
-         FROM ledger_entries
-         WHERE account_id = ANY($1) AND kind IN ('charge', 'capture') AND created_at >= $2
-         GROUP BY 1, 2",
+        "SELECT account_id, day, spent
+         FROM ledger_daily
+         WHERE account_id = ANY($1) AND day >= $2 AND spent_count > 0",
     )
     .bind::<Array<BigInt>, _>(&ids)
-    .bind::<Timestamptz, _>(since)
+    .bind::<diesel::sql_types::Date, _>(since.date_naive())
     .load(conn)?;
     let firsts: Vec<FirstUse> = diesel::sql_query(
         "SELECT a.id AS account_id,
-                (SELECT min(e.created_at) FROM ledger_entries e
-                 WHERE e.account_id = a.id AND e.kind IN ('charge', 'capture')) AS first
+                (SELECT d.first_spent_at FROM ledger_daily d
+                 WHERE d.account_id = a.id AND d.spent_count > 0
+                 ORDER BY d.day LIMIT 1) AS first
          FROM unnest($1::bigint[]) AS a(id)",
     )
     .bind::<Array<BigInt>, _>(&ids)

@@ -1,5 +1,6 @@
-//! An account's daily use, read from its ledger: credits spent (charges and captures) and
-//! bought (purchases) on each UTC day, every day of the range present (zero when idle).
+//! An account's daily use: credits spent (charges and captures) and bought (purchases) on each
+//! UTC day, every day of the range present (zero when idle). Read from the daily rollup
+//! (`ledger_daily`, kept by a trigger on the ledger), so its cost does not grow with the ledger.
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -33,21 +34,10 @@ pub fn daily(
     last: NaiveDate,
 ) -> QueryResult<Vec<UsageDay>> {
     let rows: Vec<Row> = diesel::sql_query(
-        "WITH used AS (
-             SELECT (created_at AT TIME ZONE 'UTC')::date AS day,
-                    COALESCE(-sum(amount) FILTER (WHERE kind IN ('charge', 'capture')), 0) AS spent,
-                    COALESCE(sum(amount) FILTER (WHERE kind = 'purchase'), 0) AS bought
-             FROM ledger_entries
-             WHERE account_id = $1
-               AND kind IN ('charge', 'capture', 'purchase')
-               AND created_at >= $2::date AT TIME ZONE 'UTC'
-               AND created_at < ($3::date + 1) AT TIME ZONE 'UTC'
-             GROUP BY 1
-         )
-         SELECT d.day::date AS day, COALESCE(u.spent, 0)::bigint AS spent,
+        "SELECT d.day::date AS day, COALESCE(u.spent, 0)::bigint AS spent,
                 COALESCE(u.bought, 0)::bigint AS bought
          FROM generate_series($2::date, $3::date, interval '1 day') AS d(day)
-         LEFT JOIN used u ON u.day = d.day::date
+         LEFT JOIN ledger_daily u ON u.account_id = $1 AND u.day = d.day::date
          ORDER BY 1",
     )
     .bind::<BigInt, _>(account_id)
@@ -85,13 +75,9 @@ pub fn daily_spent(
     use diesel::sql_types::Array;
     let ids: Vec<i64> = accounts.iter().map(|a| a.0).collect();
     let rows: Vec<AccountDay> = diesel::sql_query(
-        "SELECT account_id, (created_at AT TIME ZONE 'UTC')::date AS day,
-                (-sum(amount))::bigint AS spent
-         FROM ledger_entries
-         WHERE account_id = ANY($1) AND kind IN ('charge', 'capture')
-           AND created_at >= $2::date AT TIME ZONE 'UTC'
-           AND created_at < ($3::date + 1) AT TIME ZONE 'UTC'
-         GROUP BY 1, 2",
+        "SELECT account_id, day, spent
+         FROM ledger_daily
+         WHERE account_id = ANY($1) AND day BETWEEN $2 AND $3 AND spent_count > 0",
     )
     .bind::<Array<BigInt>, _>(&ids)
     .bind::<Date, _>(first)

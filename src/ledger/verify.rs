@@ -24,17 +24,73 @@ pub struct Discrepancy {
     pub last_balance_after: Option<i64>,
 }
 
+/// A day of a daily rollup that differs from what it sums.
+#[derive(Debug, Clone, QueryableByName, PartialEq, Eq)]
+pub struct RollupMismatch {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub rollup: String,
+    #[diesel(sql_type = BigInt)]
+    pub account_id: AccountId,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    pub day: chrono::NaiveDate,
+}
+
 #[derive(Debug, Clone)]
 pub struct Report {
     pub accounts_checked: i64,
     pub discrepancies: Vec<Discrepancy>,
+    /// Days where `ledger_daily` or `sales_daily` differ from the rows they sum.
+    pub rollup_mismatches: Vec<RollupMismatch>,
 }
 
 impl Report {
     pub fn is_consistent(&self) -> bool {
-        self.discrepancies.is_empty()
+        self.discrepancies.is_empty() && self.rollup_mismatches.is_empty()
     }
 }
+
+/// The daily rollups recomputed from the ledger, the orders and the refunds, compared.
+const ROLLUP_MISMATCHES: &str = "
+    WITH ledger AS (
+        SELECT account_id, (created_at AT TIME ZONE 'UTC')::date AS day,
+               COALESCE(-sum(amount) FILTER (WHERE kind IN ('charge', 'capture')), 0) AS spent,
+               count(*) FILTER (WHERE kind IN ('charge', 'capture')) AS spent_count,
+               COALESCE(sum(amount) FILTER (WHERE kind = 'purchase'), 0) AS bought
+        FROM ledger_entries WHERE kind IN ('charge', 'capture', 'purchase') GROUP BY 1, 2),
+    sales AS (
+        SELECT account_id, (paid_at AT TIME ZONE 'UTC')::date AS day, currency,
+               count(*) AS orders, sum(credits) AS credits_sold, sum(price_minor) AS revenue_minor
+        FROM orders WHERE paid_at IS NOT NULL GROUP BY 1, 2, 3),
+    refunded AS (
+        SELECT o.account_id, (r.created_at AT TIME ZONE 'UTC')::date AS day, r.currency,
+               count(*) AS refunds, sum(r.credits) AS credits_refunded,
+               sum(r.amount_minor) AS refunded_minor
+        FROM refunds r JOIN orders o ON o.id = r.order_id
+        WHERE r.status = 'succeeded' GROUP BY 1, 2, 3),
+    money AS (
+        SELECT coalesce(s.account_id, f.account_id) AS account_id, coalesce(s.day, f.day) AS day,
+               coalesce(s.currency, f.currency) AS currency,
+               coalesce(s.orders, 0) AS orders, coalesce(s.credits_sold, 0) AS credits_sold,
+               coalesce(s.revenue_minor, 0) AS revenue_minor, coalesce(f.refunds, 0) AS refunds,
+               coalesce(f.credits_refunded, 0) AS credits_refunded,
+               coalesce(f.refunded_minor, 0) AS refunded_minor
+        FROM sales s FULL JOIN refunded f
+          ON f.account_id = s.account_id AND f.day = s.day AND f.currency = s.currency)
+    SELECT 'ledger_daily' AS rollup, coalesce(l.account_id, d.account_id) AS account_id,
+           coalesce(l.day, d.day) AS day
+    FROM ledger l FULL JOIN ledger_daily d ON d.account_id = l.account_id AND d.day = l.day
+    WHERE (coalesce(l.spent, 0), coalesce(l.spent_count, 0), coalesce(l.bought, 0))
+          IS DISTINCT FROM (coalesce(d.spent, 0), coalesce(d.spent_count, 0), coalesce(d.bought, 0))
+    UNION ALL
+    SELECT 'sales_daily', coalesce(m.account_id, d.account_id), coalesce(m.day, d.day)
+    FROM money m FULL JOIN sales_daily d
+      ON d.account_id = m.account_id AND d.day = m.day AND d.currency = m.currency
+    WHERE (coalesce(m.orders, 0), coalesce(m.credits_sold, 0), coalesce(m.revenue_minor, 0),
+           coalesce(m.refunds, 0), coalesce(m.credits_refunded, 0), coalesce(m.refunded_minor, 0))
+          IS DISTINCT FROM
+          (coalesce(d.orders, 0), coalesce(d.credits_sold, 0), coalesce(d.revenue_minor, 0),
+           coalesce(d.refunds, 0), coalesce(d.credits_refunded, 0), coalesce(d.refunded_minor, 0))
+    ORDER BY 1, 2, 3";
 
 #[derive(QueryableByName)]
 struct Count {
@@ -78,9 +134,11 @@ pub fn verify_ledger(conn: &mut PgConnection) -> QueryResult<Report> {
              ORDER BY a.id",
             )
             .load::<Discrepancy>(conn)?;
+            let rollup_mismatches = diesel::sql_query(ROLLUP_MISMATCHES).load(conn)?;
             Ok(Report {
                 accounts_checked,
                 discrepancies,
+                rollup_mismatches,
             })
         })
 }

@@ -169,47 +169,52 @@ struct Row {
     minor: i64,
 }
 
+// Sales, refunds and consumption come from the daily rollups (`sales_daily`, `ledger_daily`),
+// kept by triggers: the dashboard's cost does not grow with the ledger. The period's bounds
+// are whole UTC days.
 const SALES: &str = "
-    SELECT (o.paid_at AT TIME ZONE 'UTC')::date AS day, s.name AS service,
-           s.sort_order::bigint AS sort_order, o.currency, count(*) AS count,
-           sum(o.credits)::bigint AS credits, sum(o.price_minor)::bigint AS minor
-    FROM orders o
-    JOIN iap_accounts a ON a.id = o.account_id
+    SELECT r.day, s.name AS service, s.sort_order::bigint AS sort_order, r.currency,
+           sum(r.orders)::bigint AS count, sum(r.credits_sold)::bigint AS credits,
+           sum(r.revenue_minor)::bigint AS minor
+    FROM sales_daily r
+    JOIN iap_accounts a ON a.id = r.account_id
     JOIN services s ON s.id = a.service_id
-    WHERE o.paid_at >= $1 AND o.paid_at < $2
+    WHERE r.day >= ($1 AT TIME ZONE 'UTC')::date AND r.day < ($2 AT TIME ZONE 'UTC')::date
+      AND r.orders > 0
     GROUP BY 1, 2, 3, 4";
 
 const REFUNDS: &str = "
-    SELECT (r.created_at AT TIME ZONE 'UTC')::date AS day, s.name AS service,
-           s.sort_order::bigint AS sort_order, r.currency, count(*) AS count,
-           sum(r.credits)::bigint AS credits, sum(r.amount_minor)::bigint AS minor
-    FROM refunds r
-    JOIN orders o ON o.id = r.order_id
-    JOIN iap_accounts a ON a.id = o.account_id
+    SELECT r.day, s.name AS service, s.sort_order::bigint AS sort_order, r.currency,
+           sum(r.refunds)::bigint AS count, sum(r.credits_refunded)::bigint AS credits,
+           sum(r.refunded_minor)::bigint AS minor
+    FROM sales_daily r
+    JOIN iap_accounts a ON a.id = r.account_id
     JOIN services s ON s.id = a.service_id
-    WHERE r.created_at >= $1 AND r.created_at < $2 AND r.status = 'succeeded'
+    WHERE r.day >= ($1 AT TIME ZONE 'UTC')::date AND r.day < ($2 AT TIME ZONE 'UTC')::date
+      AND r.refunds > 0
     GROUP BY 1, 2, 3, 4";
 
 const CONSUMPTION: &str = "
-    SELECT (e.created_at AT TIME ZONE 'UTC')::date AS day, s.name AS service,
-           s.sort_order::bigint AS sort_order, NULL::text AS currency, count(*) AS count,
-           (-sum(e.amount))::bigint AS credits, 0::bigint AS minor
-    FROM ledger_entries e
-    JOIN iap_accounts a ON a.id = e.account_id
+    SELECT l.day, s.name AS service, s.sort_order::bigint AS sort_order,
+           NULL::text AS currency, sum(l.spent_count)::bigint AS count,
+           sum(l.spent)::bigint AS credits, 0::bigint AS minor
+    FROM ledger_daily l
+    JOIN iap_accounts a ON a.id = l.account_id
     JOIN services s ON s.id = a.service_id
-    WHERE e.kind IN ('charge', 'capture') AND e.created_at >= $1 AND e.created_at < $2
+    WHERE l.day >= ($1 AT TIME ZONE 'UTC')::date AND l.day < ($2 AT TIME ZONE 'UTC')::date
+      AND l.spent_count > 0
     GROUP BY 1, 2, 3, 4";
 
 const TOP_CONSUMERS: &str = "
     SELECT d.id AS database_id, d.name AS database, s.name AS service,
-           (-sum(e.amount))::bigint AS consumed
-    FROM ledger_entries e
-    JOIN iap_accounts a ON a.id = e.account_id
+           sum(l.spent)::bigint AS consumed
+    FROM ledger_daily l
+    JOIN iap_accounts a ON a.id = l.account_id
     JOIN services s ON s.id = a.service_id
     JOIN databases d ON d.id = a.database_id
-    WHERE e.kind IN ('charge', 'capture') AND e.created_at >= $1 AND e.created_at < $2
+    WHERE l.day >= ($1 AT TIME ZONE 'UTC')::date AND l.day < ($2 AT TIME ZONE 'UTC')::date
     GROUP BY d.id, d.name, s.name
-    HAVING sum(e.amount) < 0
+    HAVING sum(l.spent) > 0
     ORDER BY consumed DESC, d.name
     LIMIT 10";
 

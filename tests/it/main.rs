@@ -37,6 +37,7 @@ mod partner_autocomplete;
 mod payments;
 mod privileges;
 mod refunds;
+mod rollups;
 mod sessions;
 mod sign_in;
 mod signing;

@@ -34,6 +34,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("lead_events", "src/leads/"),
     ("lead_requests", "src/leads/"),
     ("leads", "src/leads/"),
+    ("ledger_daily", "src/ledger/"),
     ("ledger_entries", "src/ledger/"),
     ("letters", "src/snailmail/"),
     ("orders", "src/orders/"),
@@ -44,6 +45,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("postage_zones", "src/snailmail/"),
     ("provider_keys", "src/provider_keys.rs"),
     ("refunds", "src/orders/"),
+    ("sales_daily", "src/orders/"),
     ("service_jobs", "src/metering/"),
     ("services", "src/catalog/"),
     ("sign_in_throttle", "src/auth/"),
@@ -163,6 +165,26 @@ const GRANTED_WITHOUT_A_WRITE_IN_SRC: &[(&str, &str, &str)] = &[
         "invoice_counters",
         "UPDATE",
         "the invoice trigger takes the year's next number as the role that marked the order paid",
+    ),
+    (
+        "ledger_daily",
+        "INSERT",
+        "the ledger's statement trigger sums each statement's rows into the day's rollup",
+    ),
+    (
+        "ledger_daily",
+        "UPDATE",
+        "the ledger's statement trigger sums each statement's rows into the day's rollup",
+    ),
+    (
+        "sales_daily",
+        "INSERT",
+        "the paid-order and refund triggers add to the day's rollup",
+    ),
+    (
+        "sales_daily",
+        "UPDATE",
+        "the paid-order and refund triggers add to the day's rollup",
     ),
     (
         "invoices",
