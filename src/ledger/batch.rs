@@ -8,18 +8,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, SmallInt, Text};
 use tokio::sync::{mpsc, oneshot};
 
-use super::entries::{EntryKind, LedgerEntry};
+use super::entries::LedgerEntry;
 use super::idempotency::{self, Outcome, StoredResponse};
 use super::{Actor, IapAccount, LedgerError, holds, operations};
 use crate::credits::Credits;
 use crate::db::DbPool;
-use crate::ids::{AccountId, ServiceId};
-use crate::schema::{iap_accounts, idempotency_keys, ledger_entries, services};
+use crate::ids::AccountId;
+use crate::schema::{iap_accounts, idempotency_keys, services};
 
 /// Most charges applied in one transaction.
 const MAX_BATCH: usize = 256;
@@ -84,16 +83,50 @@ pub struct ChargeBatcher {
     jobs: mpsc::UnboundedSender<Job>,
 }
 
+/// Most tokens the batcher remembers (then it forgets them all and learns again).
+const TOKEN_CACHE_SIZE: usize = 100_000;
+
+/// Token → account, learnt from the database. A hint only: the batch reads each account's row
+/// under its lock and checks the token there, so a regenerated token (here or on another
+/// instance) is refused at once, and forgotten.
+#[derive(Default)]
+struct TokenCache(Mutex<HashMap<String, AccountId>>);
+
+impl TokenCache {
+    fn get(&self, token: &str) -> Option<AccountId> {
+        self.0.lock().ok()?.get(token).copied()
+    }
+
+    fn learn(&self, found: impl IntoIterator<Item = (String, AccountId)>) {
+        if let Ok(mut cache) = self.0.lock() {
+            for (token, id) in found {
+                if cache.len() >= TOKEN_CACHE_SIZE {
+                    cache.clear();
+                }
+                cache.insert(token, id);
+            }
+        }
+    }
+
+    fn forget(&self, token: &str) {
+        if let Ok(mut cache) = self.0.lock() {
+            cache.remove(token);
+        }
+    }
+}
+
 impl ChargeBatcher {
     /// Starts the worker threads; they stop when the last clone of the batcher is dropped.
     pub fn start(pool: DbPool, render: Render) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
+        let tokens = Arc::new(TokenCache::default());
         for n in 0..WORKERS {
-            let (queue, pool, render) = (queue.clone(), pool.clone(), render.clone());
+            let (queue, pool, render, tokens) =
+                (queue.clone(), pool.clone(), render.clone(), tokens.clone());
             std::thread::Builder::new()
                 .name(format!("charge-batcher-{n}"))
-                .spawn(move || worker(&queue, &pool, &render))
+                .spawn(move || worker(&queue, &pool, &render, &tokens))
                 .expect("spawn a charge batcher thread");
         }
         ChargeBatcher { jobs }
@@ -115,7 +148,12 @@ impl ChargeBatcher {
     }
 }
 
-fn worker(queue: &Mutex<mpsc::UnboundedReceiver<Job>>, pool: &DbPool, render: &Render) {
+fn worker(
+    queue: &Mutex<mpsc::UnboundedReceiver<Job>>,
+    pool: &DbPool,
+    render: &Render,
+    tokens: &TokenCache,
+) {
     loop {
         let batch = {
             let Ok(mut queue) = queue.lock() else { return };
@@ -132,11 +170,11 @@ fn worker(queue: &Mutex<mpsc::UnboundedReceiver<Job>>, pool: &DbPool, render: &R
             batch
         };
         tracing::debug!(size = batch.len(), "charge batch");
-        run_batch(pool, batch, render);
+        run_batch(pool, batch, render, tokens);
     }
 }
 
-fn run_batch(pool: &DbPool, batch: Vec<Job>, render: &Render) {
+fn run_batch(pool: &DbPool, batch: Vec<Job>, render: &Render, tokens: &TokenCache) {
     let started = Instant::now();
     let batch_size = batch.len();
     let mut conn = match pool.get() {
@@ -167,7 +205,7 @@ fn run_batch(pool: &DbPool, batch: Vec<Job>, render: &Render) {
     }
     let mut sql_done = started;
     let outcome = conn.transaction(|conn| {
-        let results = apply_batch(conn, &requests, render);
+        let results = apply_batch(conn, &requests, render, tokens);
         sql_done = Instant::now();
         results
     });
@@ -256,22 +294,62 @@ fn apply_batch(
     conn: &mut PgConnection,
     requests: &[ChargeRequest],
     render: &Render,
+    cache: &TokenCache,
 ) -> Result<Vec<Option<ChargeResult>>, LedgerError> {
-    // 1. Resolve the tokens; an unknown one is answered 401 and takes no further part.
-    let tokens: Vec<&str> = requests.iter().map(|r| r.token.as_str()).collect();
-    let by_token: HashMap<String, AccountId> = iap_accounts::table
-        .filter(iap_accounts::token.eq_any(&tokens))
-        .select((iap_accounts::token, iap_accounts::id))
-        .load::<(String, AccountId)>(conn)?
-        .into_iter()
-        .collect();
-    let account_of: Vec<Option<AccountId>> = requests
+    // 1. Resolve the tokens (the cache's hint, else the database); an unknown one is answered
+    //    401 and takes no further part. Each hint is checked under the account's lock (step 3).
+    let mut account_of: Vec<Option<AccountId>> =
+        requests.iter().map(|r| cache.get(&r.token)).collect();
+    let unknown: Vec<&str> = requests
         .iter()
-        .map(|r| by_token.get(&r.token).copied())
+        .zip(&account_of)
+        .filter(|(_, id)| id.is_none())
+        .map(|(r, _)| r.token.as_str())
         .collect();
+    if !unknown.is_empty() {
+        let found: HashMap<String, AccountId> = iap_accounts::table
+            .filter(iap_accounts::token.eq_any(&unknown))
+            .select((iap_accounts::token, iap_accounts::id))
+            .load::<(String, AccountId)>(conn)?
+            .into_iter()
+            .collect();
+        for (r, id) in requests.iter().zip(account_of.iter_mut()) {
+            if id.is_none() {
+                *id = found.get(&r.token).copied();
+            }
+        }
+        cache.learn(found);
+    }
+    // 2. Lock the accounts in id order (no deadlocks), with their service's slug and whether
+    //    a hold of theirs is due, in one statement (due holds are released first, then read
+    //    again); a hint whose row no longer has its token is an unknown token.
+    let mut account_ids: Vec<AccountId> = account_of.iter().flatten().copied().collect();
+    account_ids.sort_unstable();
+    account_ids.dedup();
+    let mut locked = lock_accounts(conn, &account_ids)?;
+    let due: Vec<AccountId> = locked
+        .iter()
+        .filter(|l| l.due)
+        .map(|l| l.account.id)
+        .collect();
+    if !due.is_empty() {
+        for id in due {
+            operations::expire_holds_of(conn, id)?;
+        }
+        locked = lock_accounts(conn, &account_ids)?;
+    }
+    for (r, id) in requests.iter().zip(account_of.iter_mut()) {
+        let current = id.and_then(|id| locked.iter().find(|l| l.account.id == id));
+        if current.is_none_or(|l| l.account.token != r.token) {
+            if id.is_some() {
+                cache.forget(&r.token);
+            }
+            *id = None;
+        }
+    }
     let scope_of = |i: usize| account_of[i].map(|id| Actor::api(id).as_str().to_string());
 
-    // 2. Claim the idempotency keys; a key seen twice in the batch, or already stored, is left
+    // 3. Claim the idempotency keys; a key seen twice in the batch, or already stored, is left
     //    to the one-at-a-time path (which replays or refuses it).
     let mut seen = HashSet::new();
     let mut wanted = Vec::new();
@@ -317,32 +395,9 @@ fn apply_batch(
         })
         .collect();
 
-    // 3. Release expired holds of these accounts, then lock them in id order (no deadlocks).
-    let mut account_ids: Vec<AccountId> = account_of.iter().flatten().copied().collect();
-    account_ids.sort_unstable();
-    account_ids.dedup();
-    for id in holds::accounts_with_due_holds_among(conn, &account_ids, Utc::now())? {
-        operations::expire_holds_of(conn, id)?;
-    }
-    let locked: Vec<IapAccount> = iap_accounts::table
-        .filter(iap_accounts::id.eq_any(&account_ids))
-        .order(iap_accounts::id)
-        .select(IapAccount::as_select())
-        .for_update()
-        .load(conn)?;
-    let service_ids: Vec<ServiceId> = locked.iter().map(|a| a.service_id).collect();
-    let slugs: HashMap<ServiceId, String> = services::table
-        .filter(services::id.eq_any(&service_ids))
-        .select((services::id, services::slug))
-        .load::<(ServiceId, String)>(conn)?
-        .into_iter()
-        .collect();
     let mut accounts: HashMap<AccountId, (IapAccount, String)> = locked
         .into_iter()
-        .map(|a| {
-            let slug = slugs.get(&a.service_id).cloned().unwrap_or_default();
-            (a.id, (a, slug))
-        })
+        .map(|l| (l.account.id, (l.account, l.slug)))
         .collect();
 
     // 4. Decide each charge in arrival order against the running balances.
@@ -373,45 +428,32 @@ fn apply_batch(
         }
     }
 
-    // 5. Write the ledger rows and the balances: one statement each.
+    // 5. Write the ledger rows and the balances, in one statement.
     if !new_rows.is_empty() {
         let actors: Vec<String> = (0..requests.len())
             .map(|i| scope_of(i).unwrap_or_default())
             .collect();
-        let values: Vec<_> = new_rows
+        let values: Vec<NewCharge> = new_rows
             .iter()
             .map(|(i, balance_after, reserved_after)| {
                 let r = &requests[*i];
-                (
-                    ledger_entries::account_id.eq(account_of[*i].unwrap_or(AccountId(0))),
-                    ledger_entries::kind.eq(EntryKind::Charge),
-                    ledger_entries::amount.eq(Credits::from_units(-r.amount.units())),
-                    ledger_entries::reserved_change.eq(Credits::ZERO),
-                    ledger_entries::balance_after.eq(*balance_after),
-                    ledger_entries::reserved_after.eq(*reserved_after),
-                    ledger_entries::actor.eq(actors[*i].clone()),
-                    ledger_entries::description.eq(r.description.as_str()),
-                )
+                NewCharge {
+                    account_id: account_of[*i].unwrap_or(AccountId(0)),
+                    amount: -r.amount.units(),
+                    balance_after: balance_after.units(),
+                    reserved_after: reserved_after.units(),
+                    actor: actors[*i].clone(),
+                    description: r.description.clone(),
+                }
             })
             .collect();
-        let mut written: Vec<LedgerEntry> = diesel::insert_into(ledger_entries::table)
-            .values(&values)
-            .returning(LedgerEntry::as_returning())
-            .get_results(conn)?;
-        // Ids follow the order of the VALUES list.
-        written.sort_by_key(|e| e.id);
         let (ids, balances): (Vec<AccountId>, Vec<i64>) = accounts
             .values()
             .map(|(a, _)| (a.id, a.balance.units()))
             .unzip();
-        diesel::sql_query(
-            "UPDATE iap_accounts AS a SET balance = v.balance, updated_at = now()
-             FROM unnest($1::bigint[], $2::bigint[]) AS v(id, balance)
-             WHERE a.id = v.id AND a.balance <> v.balance",
-        )
-        .bind::<Array<BigInt>, _>(&ids)
-        .bind::<Array<BigInt>, _>(&balances)
-        .execute(conn)?;
+        let mut written = write_charges(conn, &ids, &balances, &values)?;
+        // Ids follow the order of the rows given.
+        written.sort_by_key(|e| e.id);
         for ((i, balance_after, reserved_after), entry) in new_rows.iter().zip(written) {
             let (account, _) = &accounts[&account_of[*i].unwrap_or(AccountId(0))];
             let account = IapAccount {
@@ -452,4 +494,92 @@ fn apply_batch(
         .execute(conn)?;
     }
     Ok(results)
+}
+
+/// An account locked for a batch, with its service's slug and whether a hold of it is due.
+struct Locked {
+    account: IapAccount,
+    slug: String,
+    due: bool,
+}
+
+/// Locks the accounts (in id order) and reads what the batch needs of them, in one statement.
+fn lock_accounts(conn: &mut PgConnection, ids: &[AccountId]) -> QueryResult<Vec<Locked>> {
+    use diesel::dsl::{exists, now};
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let due = exists(
+        crate::schema::holds::table
+            .filter(crate::schema::holds::account_id.eq(iap_accounts::id))
+            .filter(crate::schema::holds::status.eq(holds::HoldStatus::Active))
+            .filter(crate::schema::holds::expires_at.le(now)),
+    );
+    // The slug by a subquery: a join would lock the service's row too.
+    let slug = services::table
+        .filter(services::id.eq(iap_accounts::service_id))
+        .select(services::slug)
+        .single_value();
+    let rows: Vec<(IapAccount, Option<String>, bool)> = iap_accounts::table
+        .filter(iap_accounts::id.eq_any(ids))
+        .order(iap_accounts::id)
+        .select((IapAccount::as_select(), slug, due))
+        .for_update()
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(account, slug, due)| Locked {
+            account,
+            slug: slug.unwrap_or_default(),
+            due,
+        })
+        .collect())
+}
+
+/// A charge's ledger row, as the batch writes it.
+struct NewCharge {
+    account_id: AccountId,
+    amount: i64,
+    balance_after: i64,
+    reserved_after: i64,
+    actor: String,
+    description: String,
+}
+
+/// Writes the batch's ledger rows and the accounts' new balances in one statement.
+fn write_charges(
+    conn: &mut PgConnection,
+    ids: &[AccountId],
+    balances: &[i64],
+    rows: &[NewCharge],
+) -> QueryResult<Vec<LedgerEntry>> {
+    let column = |f: fn(&NewCharge) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+    let accounts: Vec<AccountId> = rows.iter().map(|r| r.account_id).collect();
+    let actors: Vec<&str> = rows.iter().map(|r| r.actor.as_str()).collect();
+    let descriptions: Vec<&str> = rows.iter().map(|r| r.description.as_str()).collect();
+    diesel::sql_query(
+        "WITH balances AS (
+             UPDATE iap_accounts AS a SET balance = v.balance, updated_at = now()
+             FROM unnest($1::bigint[], $2::bigint[]) AS v(id, balance)
+             WHERE a.id = v.id AND a.balance <> v.balance
+         )
+         INSERT INTO ledger_entries (account_id, kind, amount, reserved_change, balance_after,
+                                     reserved_after, actor, description)
+         SELECT r.account_id, 'charge', r.amount, 0, r.balance_after, r.reserved_after, r.actor,
+                r.description
+         FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[])
+              WITH ORDINALITY AS r(account_id, amount, balance_after, reserved_after, actor,
+                                   description, n)
+         ORDER BY r.n
+         RETURNING *",
+    )
+    .bind::<Array<BigInt>, _>(ids)
+    .bind::<Array<BigInt>, _>(balances)
+    .bind::<Array<BigInt>, _>(&accounts)
+    .bind::<Array<BigInt>, _>(column(|r| r.amount))
+    .bind::<Array<BigInt>, _>(column(|r| r.balance_after))
+    .bind::<Array<BigInt>, _>(column(|r| r.reserved_after))
+    .bind::<Array<Text>, _>(&actors)
+    .bind::<Array<Text>, _>(&descriptions)
+    .load(conn)
 }

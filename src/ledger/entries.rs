@@ -24,7 +24,7 @@ sql_text_enum! {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, serde::Serialize)]
 #[diesel(table_name = ledger_entries, check_for_backend(diesel::pg::Pg))]
 pub struct LedgerEntry {
     pub id: i64,

@@ -93,21 +93,6 @@ pub(super) fn due(
         .load(conn)
 }
 
-/// Which of `account_ids` have an active hold past its expiry.
-pub(super) fn accounts_with_due_holds_among(
-    conn: &mut PgConnection,
-    account_ids: &[AccountId],
-    now: DateTime<Utc>,
-) -> QueryResult<Vec<AccountId>> {
-    holds::table
-        .filter(holds::account_id.eq_any(account_ids))
-        .filter(holds::status.eq(HoldStatus::Active))
-        .filter(holds::expires_at.le(now))
-        .select(holds::account_id)
-        .distinct()
-        .load(conn)
-}
-
 /// Accounts with at least one active hold past its expiry (at most `limit`).
 pub(super) fn accounts_with_due_holds(
     conn: &mut PgConnection,

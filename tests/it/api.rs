@@ -365,3 +365,31 @@ async fn a_charge_says_where_its_time_went_only_when_the_server_is_asked_to() {
     }
     assert_eq!(balance_of(&app, &a).0, Credits::whole(8));
 }
+
+#[actix_web::test]
+async fn a_regenerated_token_stops_charging_at_once_though_the_batcher_remembered_it() {
+    let app = TestApp::new();
+    let a = funded_account(&app, "10");
+    let charge = |token: String| {
+        let app = &app;
+        async move {
+            app.api(
+                "POST",
+                "/api/v1/charges",
+                Some(&token),
+                None,
+                Some(r#"{"credits":"1"}"#),
+            )
+            .await
+            .0
+        }
+    };
+    // Learnt by the batcher's cache.
+    assert_eq!(charge(a.token.clone()).await, StatusCode::CREATED);
+    let new_token =
+        iap_credits::ledger::accounts::regenerate_token(&mut app.db.conn(), a.id).unwrap();
+    assert_eq!(charge(a.token.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(charge(new_token.clone()).await, StatusCode::CREATED);
+    assert_eq!(charge(a.token.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(balance_of(&app, &a).0, Credits::whole(8));
+}
