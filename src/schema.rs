@@ -105,6 +105,7 @@ diesel::table! {
         warning_email -> Text,
         low_credit_alerted -> Bool,
         token_sha1 -> Nullable<Text>,
+        auto_topup_below -> Nullable<Int8>,
     }
 }
 

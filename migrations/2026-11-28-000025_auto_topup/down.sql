@@ -1,5 +1,8 @@
 DROP TRIGGER iap_accounts_auto_topup ON iap_accounts;
 DROP FUNCTION iap_accounts_auto_topup();
+DROP TRIGGER auto_topups_mirror ON auto_topups;
+DROP FUNCTION auto_topups_mirror();
+ALTER TABLE iap_accounts DROP COLUMN auto_topup_below;
 DROP FUNCTION auto_topup_order(BIGINT);
 DROP FUNCTION auto_topup_stop(BIGINT, TEXT, BIGINT);
 DROP FUNCTION auto_topup_declined(BIGINT, BIGINT);

@@ -148,17 +148,33 @@ BEGIN
 END
 $$;
 
+-- The account's trigger level while its top-up is on (NULL while off), mirrored from
+-- auto_topups by the database: the debit trigger's WHEN reads it on the row itself, so a debit
+-- that crosses nothing calls no function at all.
+ALTER TABLE iap_accounts ADD COLUMN auto_topup_below BIGINT;
+
+CREATE FUNCTION auto_topups_mirror() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_below BIGINT := CASE WHEN NEW.enabled THEN NEW.below END;
+BEGIN
+    UPDATE iap_accounts SET auto_topup_below = v_below
+    WHERE id = NEW.account_id AND auto_topup_below IS DISTINCT FROM v_below;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER auto_topups_mirror
+    AFTER INSERT OR UPDATE OF enabled, below ON auto_topups
+    FOR EACH ROW
+    EXECUTE FUNCTION auto_topups_mirror();
+
 -- A debit (charge, batched charges, hold, capture, adjustment) that takes the available
 -- credits from at or above the trigger to below it orders one top-up, in its own transaction.
 CREATE FUNCTION iap_accounts_auto_topup() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    v_below BIGINT;
 BEGIN
-    SELECT below INTO v_below FROM auto_topups WHERE account_id = NEW.id AND enabled;
-    IF FOUND AND OLD.balance - OLD.reserved >= v_below AND NEW.balance - NEW.reserved < v_below THEN
-        PERFORM auto_topup_order(NEW.id);
-    END IF;
+    PERFORM auto_topup_order(NEW.id);
     RETURN NULL;
 END
 $$;
@@ -166,5 +182,7 @@ $$;
 CREATE TRIGGER iap_accounts_auto_topup
     AFTER UPDATE OF balance, reserved ON iap_accounts
     FOR EACH ROW
-    WHEN (NEW.balance - NEW.reserved < OLD.balance - OLD.reserved)
+    WHEN (NEW.auto_topup_below IS NOT NULL
+          AND NEW.balance - NEW.reserved < NEW.auto_topup_below
+          AND OLD.balance - OLD.reserved >= NEW.auto_topup_below)
     EXECUTE FUNCTION iap_accounts_auto_topup();
