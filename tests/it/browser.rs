@@ -185,8 +185,8 @@ async fn sign_in_and_open_sms(client: &Client, base: &str) -> String {
     client.current_url().await.unwrap().to_string()
 }
 
-/// Buy Credit opens "Buy Credits for SMS" in a new tab; Buy the pack; pay with `card`.
-async fn buy_in_new_tab(client: &Client, pack: &str, card: &str) -> String {
+/// Clicks Buy Credit, which opens a new tab, and switches to it; returns the account's tab.
+async fn open_buy_credit_tab(client: &Client) -> fantoccini::wd::WindowHandle {
     let account_tab = client.window().await.unwrap();
     click(client, "a.button[target=_blank]").await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -199,6 +199,12 @@ async fn buy_in_new_tab(client: &Client, pack: &str, card: &str) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     client.switch_to_window(new_tab).await.unwrap();
+    account_tab
+}
+
+/// Buy Credit opens "Buy Credits for SMS" in a new tab; Buy the pack; pay with `card`.
+async fn buy_in_new_tab(client: &Client, pack: &str, card: &str) -> String {
+    let account_tab = open_buy_credit_tab(client).await;
     heading_is(client, "Buy Credits for SMS").await;
     snapshot(client, "4-buy-credits").await;
     click(client, &format!("button[aria-label='Buy {pack}']")).await;
@@ -819,18 +825,7 @@ async fn a_card_saved_at_checkout_tops_up_automatically_when_the_api_spends_belo
     );
 
     // Buy Credit → Standard Pack → pay, ticking "Save this card for automatic top-ups".
-    let account_tab = client.window().await.unwrap();
-    click(&client, "a.button[target=_blank]").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let new_tab = loop {
-        let windows = client.windows().await.unwrap();
-        if let Some(tab) = windows.into_iter().find(|w| *w != account_tab) {
-            break tab;
-        }
-        assert!(Instant::now() < deadline, "Buy Credit opened no new tab");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    client.switch_to_window(new_tab).await.unwrap();
+    let account_tab = open_buy_credit_tab(&client).await;
     click(&client, "button[aria-label='Buy Standard Pack']").await;
     heading_is(&client, "Checkout").await;
     type_into(&client, "#holder", "Ada Lovelace").await;
