@@ -17,24 +17,7 @@ use crate::fixtures::{Customer, PASSWORD, operator};
 use crate::harness::{TestApp, TestDb};
 
 /// A pending Standard Pack order of a new customer.
-fn pending_order(conn: &mut PgConnection) -> (Customer, orders::Order) {
-    let customer = Customer::new(conn, Subscription::None);
-    let account = customer.account(conn, "sms");
-    let pack = catalog::active_packs(conn, account.service_id)
-        .unwrap()
-        .into_iter()
-        .find(|p| p.name == "Standard Pack")
-        .unwrap();
-    let order = orders::create_order(
-        conn,
-        customer.database_id,
-        account.id,
-        pack.id,
-        customer.admin_id,
-    )
-    .unwrap();
-    (customer, order)
-}
+use crate::payments::standard_pack_order as pending_order;
 
 #[test]
 fn invoice_numbers_have_no_gap_under_concurrent_payments_and_declines_take_none() {
