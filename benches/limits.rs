@@ -1,6 +1,6 @@
 //! The figures issue 17 holds the app to, each against its reference measured in the same run.
 //! Run with `cargo bench --bench limits` (options: `-- --seconds N` per charge run, default 10;
-//! `--quick` skips the 10,000,000-row load).
+//! `--quick` skips the 10,000,000-row load; `--charges-only` stops after the charge runs).
 //!
 //! It starts the app (the release binary, with `IAP_SERVER_TIMING` on) on an embedded
 //! PostgreSQL in a temp folder, and measures, with PostgreSQL's default fsync and
@@ -50,6 +50,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
     let quick = args.iter().any(|a| a == "--quick");
+    let charges_only = args.iter().any(|a| a == "--charges-only");
     let duration = Duration::from_secs(seconds);
     let data = std::env::temp_dir().join(format!("iap-bench-{}", std::process::id()));
     std::fs::create_dir_all(&data).unwrap();
@@ -106,6 +107,15 @@ fn main() {
         duration,
     );
 
+    if charges_only {
+        print_charges(&app_a, &app_b, floor_a, floor_b, tables_a, tables_b);
+        drop(conn);
+        drop(server);
+        let _ = pg.stop();
+        let _ = std::fs::remove_dir_all(&data);
+        return;
+    }
+
     // 2. Memory after 100,000 API requests.
     let done = requests.load(Ordering::Relaxed);
     if done < MEMORY_REQUESTS {
@@ -151,39 +161,7 @@ fn main() {
     let report = ledger::verify::verify_ledger(&mut conn).unwrap();
     drop(conn);
 
-    let stages = app_a.stages.medians();
-    println!();
-    println!(
-        "measure                                               now          reference        ratio   target"
-    );
-    println!(
-        "(a) charges/s, 32 clients over 20 accounts            {:>8.0}/s   floor {:>8.0}/s   {:>5.2}x   >= 1.2x",
-        app_a.rate,
-        floor_a,
-        app_a.rate / floor_a
-    );
-    println!(
-        "(b) charges/s, all on one hot account                 {:>8.0}/s   floor {:>8.0}/s   {:>5.2}x   within 10% of (a): {:+.0}%",
-        app_b.rate,
-        floor_b,
-        app_b.rate / floor_b,
-        (app_b.rate / app_a.rate - 1.0) * 100.0
-    );
-    println!(
-        "    second line: pgbench on the app's tables           (a) {:>8.0}/s ({:.2}x)   (b) {:>8.0}/s ({:.2}x)",
-        tables_a,
-        app_a.rate / tables_a,
-        tables_b,
-        app_b.rate / tables_b
-    );
-    println!(
-        "    latency (a) p50 {:.1} ms, p99 {:.1} ms; (b) p50 {:.1} ms, p99 {:.1} ms; errors {} + {}",
-        app_a.p50, app_a.p99, app_b.p50, app_b.p99, app_a.errors, app_b.errors
-    );
-    println!(
-        "    one charge (a), medians: parse {:.3} ms, queue {:.3} ms, batch SQL {:.3} ms, commit {:.3} ms, answer {:.3} ms; batch of {:.0}",
-        stages[0], stages[1], stages[2], stages[3], stages[4], stages[5]
-    );
+    print_charges(&app_a, &app_b, floor_a, floor_b, tables_a, tables_b);
     println!(
         "Account Information, 1,000,000 rows vs 1,000 (median)   {:>8.1} ms   {:>8.1} ms          {:>5.2}x   <= 1.1x",
         page_big,
@@ -230,6 +208,50 @@ fn main() {
     drop(server);
     let _ = pg.stop();
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The charge runs' lines of the report.
+fn print_charges(
+    app_a: &HttpRun,
+    app_b: &HttpRun,
+    floor_a: f64,
+    floor_b: f64,
+    tables_a: f64,
+    tables_b: f64,
+) {
+    let stages = app_a.stages.medians();
+    println!();
+    println!(
+        "measure                                               now          reference        ratio   target"
+    );
+    println!(
+        "(a) charges/s, 32 clients over 20 accounts            {:>8.0}/s   floor {:>8.0}/s   {:>5.2}x   >= 1.2x",
+        app_a.rate,
+        floor_a,
+        app_a.rate / floor_a
+    );
+    println!(
+        "(b) charges/s, all on one hot account                 {:>8.0}/s   floor {:>8.0}/s   {:>5.2}x   within 10% of (a): {:+.0}%",
+        app_b.rate,
+        floor_b,
+        app_b.rate / floor_b,
+        (app_b.rate / app_a.rate - 1.0) * 100.0
+    );
+    println!(
+        "    second line: pgbench on the app's tables           (a) {:>8.0}/s ({:.2}x)   (b) {:>8.0}/s ({:.2}x)",
+        tables_a,
+        app_a.rate / tables_a,
+        tables_b,
+        app_b.rate / tables_b
+    );
+    println!(
+        "    latency (a) p50 {:.1} ms, p99 {:.1} ms; (b) p50 {:.1} ms, p99 {:.1} ms; errors {} + {}",
+        app_a.p50, app_a.p99, app_b.p50, app_b.p99, app_a.errors, app_b.errors
+    );
+    println!(
+        "    one charge (a), medians: parse {:.3} ms, queue {:.3} ms, batch SQL {:.3} ms, commit {:.3} ms, answer {:.3} ms; batch of {:.0}",
+        stages[0], stages[1], stages[2], stages[3], stages[4], stages[5]
+    );
 }
 
 #[derive(QueryableByName)]

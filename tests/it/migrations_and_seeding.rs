@@ -11,6 +11,7 @@ use iap_credits::demo::{self, seed_demo};
 use iap_credits::schema::{contacts, databases, packs, services, users};
 use iap_credits::tenancy::{self, Role, Subscription};
 
+use crate::fixtures::Customer;
 use crate::harness::TestDb;
 
 #[test]
@@ -57,6 +58,52 @@ fn constraints_refuse_impossible_rows() {
         diesel::sql_query("INSERT INTO databases (name, subscription) VALUES ('X', 'gold')")
             .execute(&mut conn);
     assert!(bad_subscription.is_err());
+}
+
+/// The token rules (32 to 128 of `A-Za-z0-9_-`; a SHA-1 of 40 hex digits) hold as a length and
+/// a character class, which every debit's UPDATE checks cheaply.
+#[test]
+fn account_tokens_keep_their_format() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let account = Customer::new(&mut conn, Subscription::None).account(&mut conn, "sms");
+    let set_token = |conn: &mut PgConnection, token: &str| {
+        diesel::sql_query("UPDATE iap_accounts SET token = $1 WHERE id = $2")
+            .bind::<diesel::sql_types::Text, _>(token)
+            .bind::<diesel::sql_types::BigInt, _>(account.id.0)
+            .execute(conn)
+    };
+    let set_sha1 = |conn: &mut PgConnection, sha1: &str| {
+        diesel::sql_query("UPDATE iap_accounts SET token_sha1 = $1 WHERE id = $2")
+            .bind::<diesel::sql_types::Text, _>(sha1)
+            .bind::<diesel::sql_types::BigInt, _>(account.id.0)
+            .execute(conn)
+    };
+    for good in [
+        "a".repeat(32),
+        "Z9_-".repeat(32),
+        format!("{}x", "0".repeat(42)),
+    ] {
+        assert!(set_token(&mut conn, &good).is_ok(), "{good} is a token");
+    }
+    for bad in [
+        "a".repeat(31),
+        "a".repeat(129),
+        format!("{}é", "a".repeat(40)),
+        format!("{} a", "a".repeat(40)),
+        format!("{}\n", "a".repeat(40)),
+    ] {
+        assert!(set_token(&mut conn, &bad).is_err(), "{bad:?} is refused");
+    }
+    assert!(set_sha1(&mut conn, &"0123456789abcdef0123".repeat(2)).is_ok());
+    for bad in [
+        "0".repeat(39),
+        "0".repeat(41),
+        "A".repeat(40),
+        format!("{}g", "0".repeat(39)),
+    ] {
+        assert!(set_sha1(&mut conn, &bad).is_err(), "{bad:?} is refused");
+    }
 }
 
 #[test]
