@@ -1,6 +1,6 @@
 //! The figures issue 17 holds the app to, each against its reference measured in the same run.
 //! Run with `cargo bench --bench limits` (options: `-- --seconds N` per charge run, default 10;
-//! `--quick` skips the 10,000,000-row load; `--charges-only` stops after the charge runs).
+//! `--quick` skips the 10,000,000-row load; `--charges-only` stops after the charge runs and the memory figure).
 //!
 //! It starts the app (the release binary, with `IAP_SERVER_TIMING` on) on an embedded
 //! PostgreSQL in a temp folder, and measures, with PostgreSQL's default fsync and
@@ -37,6 +37,7 @@ use iap_credits::tenancy::{self, Role, Subscription};
 const CLIENTS: usize = 32;
 const SPREAD_ACCOUNTS: usize = 20;
 const MEMORY_REQUESTS: u64 = 100_000;
+const WARM_UP: Duration = Duration::from_secs(3);
 const PAGE_SAMPLES: usize = 25;
 const DASHBOARD_SAMPLES: usize = 9;
 const PASSWORD: &str = "bench password";
@@ -70,6 +71,10 @@ fn main() {
     // 1. Charges.
     let charges_url = format!("{base}/api/v1/charges");
     let requests = Arc::new(AtomicU64::new(0));
+    // Warm up first (connections, prepared statements, caches), over every account, so that
+    // neither run pays for it.
+    let all_tokens: Vec<String> = spread.tokens.iter().chain(&hot.tokens).cloned().collect();
+    drive_http(&charges_url, &all_tokens, WARM_UP, &requests);
     let app_a = drive_http(&charges_url, &spread.tokens, duration, &requests);
     let app_b = drive_http(&charges_url, &[hot.tokens[0].clone()], duration, &requests);
     let pgbench = find_binaries(None).unwrap().join("pgbench");
@@ -107,15 +112,6 @@ fn main() {
         duration,
     );
 
-    if charges_only {
-        print_charges(&app_a, &app_b, floor_a, floor_b, tables_a, tables_b);
-        drop(conn);
-        drop(server);
-        let _ = pg.stop();
-        let _ = std::fs::remove_dir_all(&data);
-        return;
-    }
-
     // 2. Memory after 100,000 API requests.
     let done = requests.load(Ordering::Relaxed);
     if done < MEMORY_REQUESTS {
@@ -127,6 +123,15 @@ fn main() {
         );
     }
     let rss = rss_mib(server.id());
+    if charges_only {
+        print_charges(&app_a, &app_b, floor_a, floor_b, tables_a, tables_b);
+        print_rss(rss);
+        drop(conn);
+        drop(server);
+        let _ = pg.stop();
+        let _ = std::fs::remove_dir_all(&data);
+        return;
+    }
 
     // 3 and 4. Pages and the dashboard, over ledgers of growing size.
     let operator = operator_session(&mut conn, &base);
@@ -191,10 +196,7 @@ fn main() {
             dashboard_1m
         );
     }
-    println!(
-        "server RSS after {} API requests                  {:>8.1} MiB                               <= 64 MiB",
-        MEMORY_REQUESTS, rss
-    );
+    print_rss(rss);
     println!(
         "restart to the first /healthz 200                     {:>8.2} s                                 <= 1 s",
         restart.as_secs_f64()
@@ -208,6 +210,13 @@ fn main() {
     drop(server);
     let _ = pg.stop();
     let _ = std::fs::remove_dir_all(&data);
+}
+
+fn print_rss(rss: f64) {
+    println!(
+        "server RSS after {} API requests                  {:>8.1} MiB                               <= 64 MiB",
+        MEMORY_REQUESTS, rss
+    );
 }
 
 /// The charge runs' lines of the report.
@@ -250,6 +259,11 @@ fn print_charges(
     );
     println!(
         "    one charge (a), medians: parse {:.3} ms, queue {:.3} ms, batch SQL {:.3} ms, commit {:.3} ms, answer {:.3} ms; batch of {:.0}",
+        stages[0], stages[1], stages[2], stages[3], stages[4], stages[5]
+    );
+    let stages = app_b.stages.medians();
+    println!(
+        "    one charge (b), medians: parse {:.3} ms, queue {:.3} ms, batch SQL {:.3} ms, commit {:.3} ms, answer {:.3} ms; batch of {:.0}",
         stages[0], stages[1], stages[2], stages[3], stages[4], stages[5]
     );
 }

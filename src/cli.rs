@@ -253,7 +253,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn run_with_database(cli: &Cli, database: &DatabaseHandle, base_url: String) -> anyhow::Result<()> {
-    let pool = startup::prepare_database(database)?;
+    let pool = startup::prepare_database(database, cli.config.db_pool_size)?;
     match cli.command.as_ref().unwrap_or(&Command::Serve) {
         Command::Serve => serve(cli, database, pool, base_url),
         Command::Migrate => {
@@ -501,7 +501,10 @@ fn serve(
         startup::spawn_pool_refresher(&state);
         startup::spawn_webhook_worker(&state);
         tracing::info!("emails go to {mail_destination}");
-        let app = Application::build(state, &bind)
+        let settings =
+            startup::ServerSettings::new(cli.config.http_workers, cli.config.db_pool_size);
+        tracing::info!(?settings, "server settings");
+        let app = Application::build(state, &bind, settings)
             .with_context(|| format!("could not listen on {bind}"))?;
         let mut banner = format!("IAP Credits is running at {base_url} (press Ctrl-C to stop)\n");
         if with_demo {

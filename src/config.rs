@@ -63,6 +63,17 @@ pub struct Config {
     #[arg(long, env = "IAP_SERVER_TIMING", global = true)]
     pub server_timing: bool,
 
+    /// Connections to PostgreSQL the app keeps at most (requests, background jobs and the
+    /// charge batcher share them; each costs PostgreSQL a backend process of a few MiB).
+    #[arg(long, env = "IAP_DB_POOL_SIZE", default_value_t = crate::db::DEFAULT_POOL_SIZE,
+          value_parser = clap::value_parser!(u32).range(2..=500), global = true)]
+    pub db_pool_size: u32,
+
+    /// HTTP worker threads, each with its own event loop; defaults to the number of CPUs.
+    #[arg(long, env = "IAP_HTTP_WORKERS",
+          value_parser = clap::value_parser!(u16).range(1..=256), global = true)]
+    pub http_workers: Option<u16>,
+
     /// Log filter, e.g. `info` or `iap_credits=debug,actix_web=info`.
     #[arg(long = "log", env = "RUST_LOG", default_value = "info", global = true)]
     pub rust_log: String,
@@ -224,6 +235,31 @@ mod tests {
         ensure_private_dir(&dir).unwrap();
         assert_eq!(mode(&dir), 0o710, "group traverse (root runs) is kept");
         fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn pool_size_and_workers_have_deliberate_defaults_and_bounds() {
+        let c = config(&[]);
+        assert_eq!(c.db_pool_size, crate::db::DEFAULT_POOL_SIZE);
+        assert_eq!(c.http_workers, None);
+        let c = config(&["--db-pool-size", "40", "--http-workers", "3"]);
+        assert_eq!((c.db_pool_size, c.http_workers), (40, Some(3)));
+        for bad in [
+            &["--db-pool-size", "1"][..],
+            &["--db-pool-size", "many"],
+            &["--http-workers", "0"],
+        ] {
+            let args = std::iter::once("probe").chain(bad.iter().copied());
+            assert!(Probe::try_parse_from(args).is_err(), "{bad:?} is refused");
+        }
+        let settings = crate::startup::ServerSettings::new(Some(3), 40);
+        assert_eq!(settings.workers, 3);
+        assert_eq!(
+            settings.max_blocking_threads, 14,
+            "the pool's share of each worker"
+        );
+        let settings = crate::startup::ServerSettings::new(Some(8), 4);
+        assert_eq!(settings.max_blocking_threads, 2, "never fewer than two");
     }
 
     #[test]

@@ -15,19 +15,29 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Arbitrary constant naming the advisory lock that serialises migrations across processes.
 const MIGRATION_LOCK: i64 = 0x1a9_c4ed_1750;
 
+/// Connections a pool keeps at most unless told otherwise (`IAP_DB_POOL_SIZE`): enough for
+/// the 2-core benchmark's 32 clients (the charges take one per batch worker) with requests'
+/// reads, background jobs and a spare; PostgreSQL's own limit is 100.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
 /// Builds the pool and checks that the database answers.
 pub fn connect(database_url: &str) -> Result<DbPool, diesel::r2d2::PoolError> {
-    pool_builder().build(ConnectionManager::new(database_url))
+    connect_sized(database_url, DEFAULT_POOL_SIZE)
+}
+
+/// The same with `size` connections at most.
+pub fn connect_sized(database_url: &str, size: u32) -> Result<DbPool, diesel::r2d2::PoolError> {
+    pool_builder(size).build(ConnectionManager::new(database_url))
 }
 
 /// Builds the pool without connecting (connections are made on first use).
 pub fn connect_lazily(database_url: &str) -> DbPool {
-    pool_builder().build_unchecked(ConnectionManager::new(database_url))
+    pool_builder(DEFAULT_POOL_SIZE).build_unchecked(ConnectionManager::new(database_url))
 }
 
-fn pool_builder() -> diesel::r2d2::Builder<ConnectionManager<PgConnection>> {
+fn pool_builder(size: u32) -> diesel::r2d2::Builder<ConnectionManager<PgConnection>> {
     Pool::builder()
-        .max_size(16)
+        .max_size(size)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(5))
         .test_on_check_out(false)

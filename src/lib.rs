@@ -21,6 +21,7 @@ pub mod invoices;
 pub mod leads;
 pub mod ledger;
 pub mod mail;
+pub mod memory;
 pub mod metering;
 pub mod money;
 pub mod odoo;

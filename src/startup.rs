@@ -70,12 +70,12 @@ impl DatabaseHandle {
 
 /// Migrations and grants as the owner, then the catalog: run at every start. Returns the pool
 /// that serves requests, connected as the restricted role.
-pub fn prepare_database(database: &DatabaseHandle) -> anyhow::Result<DbPool> {
+pub fn prepare_database(database: &DatabaseHandle, pool_size: u32) -> anyhow::Result<DbPool> {
     use anyhow::Context;
     use diesel::Connection;
     let mut owner = diesel::PgConnection::establish(&database.owner_url)
         .context("could not connect to the database as its owner (DATABASE_URL)")?;
-    let pool = db::connect(&database.request_url)
+    let pool = db::connect_sized(&database.request_url, pool_size)
         .context("could not connect to the database as the app's role")?;
     let app_role = db::current_role(&mut *pool.get()?)?;
     let owner_role = db::current_role(&mut owner)?;
@@ -429,6 +429,35 @@ pub fn build_app(
         .default_service(web::to(crate::web::not_found))
 }
 
+/// How many threads and connections the HTTP server may have: what its memory grows with.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerSettings {
+    /// Worker threads, each with its own event loop and copy of the app.
+    pub workers: usize,
+    /// Threads per worker for `web::block` (database calls, password hashing): more than the
+    /// pool has connections would only wait for one, each keeping a stack and malloc arena.
+    pub max_blocking_threads: usize,
+    /// Open connections per worker; past it, new ones wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl ServerSettings {
+    /// `workers` (default: one per CPU) sharing a pool of `pool_size` connections.
+    pub fn new(workers: Option<u16>, pool_size: u32) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let workers = workers.map_or(cpus, usize::from);
+        ServerSettings {
+            workers,
+            max_blocking_threads: (pool_size as usize).div_ceil(workers).max(2),
+            max_connections: MAX_CONNECTIONS_PER_WORKER,
+        }
+    }
+}
+
+/// Open connections per HTTP worker (actix's default is 25,000): each holds a buffer of up to
+/// a few KiB; a reverse proxy in front keeps far fewer open.
+const MAX_CONNECTIONS_PER_WORKER: usize = 4_096;
+
 /// The HTTP server, bound and ready to run.
 pub struct Application {
     server: Server,
@@ -440,12 +469,15 @@ impl Application {
     /// Binds `bind` (port 0 picks a free port) and builds the server. Signals are handled by
     /// `run_until_stopped`, so that Ctrl-C and SIGTERM both drain requests gracefully.
     /// Must run inside the actix runtime.
-    pub fn build(state: AppState, bind: &str) -> std::io::Result<Self> {
+    pub fn build(state: AppState, bind: &str, settings: ServerSettings) -> std::io::Result<Self> {
         // Listen for signals before anyone can learn that we run, so none is missed.
         let stop_signals = StopSignals::listen()?;
         let listener = TcpListener::bind(bind)?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || build_app(state.clone()))
+            .workers(settings.workers)
+            .worker_max_blocking_threads(settings.max_blocking_threads)
+            .max_connections(settings.max_connections)
             .listen(listener)?
             .disable_signals()
             .shutdown_timeout(30)

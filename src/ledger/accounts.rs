@@ -15,7 +15,7 @@ use crate::tenancy::Subscription;
 /// 48 alphanumeric characters: about 285 bits of entropy.
 const TOKEN_LEN: usize = 48;
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = iap_accounts, check_for_backend(diesel::pg::Pg))]
 pub struct IapAccount {
     pub id: AccountId,

@@ -16,6 +16,7 @@ mod bad_input;
 mod browser;
 mod buying;
 mod catalog_pages;
+mod charge_batches;
 mod cli;
 mod contacts;
 mod digitization;
