@@ -96,6 +96,20 @@ pub enum Command {
         #[arg(long)]
         name: String,
     },
+    /// Write a consistent backup of the database (pg_dump's custom format) to a file only its
+    /// owner can read.
+    Backup {
+        /// The file to write, e.g. iap-2026-11-28.dump.
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Load a backup into an empty database (a new data dir, or an external database just
+    /// created), migrate it, and check its ledger.
+    Restore {
+        /// A file written by `backup`.
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
     /// End every session of a user at once (a lost laptop, a departed employee).
     SignOutEverywhere {
         #[arg(long)]
@@ -253,6 +267,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn run_with_database(cli: &Cli, database: &DatabaseHandle, base_url: String) -> anyhow::Result<()> {
+    let pg_bin = cli.config.pg_bin.as_deref();
+    // Before the migrations, which would make the database no longer empty.
+    if let Some(Command::Restore { from }) = &cli.command {
+        crate::backup::restore(&database.owner_url, pg_bin, from)?;
+        println!("Restored {}.", from.display());
+    }
     let pool = startup::prepare_database(database, cli.config.db_pool_size)?;
     match cli.command.as_ref().unwrap_or(&Command::Serve) {
         Command::Serve => serve(cli, database, pool, base_url),
@@ -380,44 +400,58 @@ fn run_with_database(cli: &Cli, database: &DatabaseHandle, base_url: String) -> 
             println!("Ended {ended} session(s) of {}.", user.email);
             Ok(())
         }
-        Command::VerifyLedger => {
-            let mut conn = pool.get()?;
-            let report = ledger::verify::verify_ledger(&mut conn)?;
-            for d in &report.discrepancies {
-                println!(
-                    "account {}: balance {} vs ledger {} (last entry {:?}); reserved {} vs ledger {} vs active holds {}",
-                    d.account_id,
-                    Credits::from_units(d.balance),
-                    Credits::from_units(d.ledger_sum),
-                    d.last_balance_after
-                        .map(Credits::from_units)
-                        .map(|c| c.to_string()),
-                    Credits::from_units(d.reserved),
-                    Credits::from_units(d.ledger_reserved_sum),
-                    Credits::from_units(d.active_holds_sum),
-                );
-            }
-            for m in &report.rollup_mismatches {
-                println!(
-                    "{} of account {} on {} differs from the rows it sums",
-                    m.rollup, m.account_id, m.day
-                );
-            }
-            if report.is_consistent() {
-                println!(
-                    "The ledger is consistent: {} accounts checked, daily rollups equal to the ledger.",
-                    report.accounts_checked
-                );
-                Ok(())
-            } else {
-                anyhow::bail!(
-                    "the ledger is inconsistent for {} of {} accounts; {} rollup day(s) differ",
-                    report.discrepancies.len(),
-                    report.accounts_checked,
-                    report.rollup_mismatches.len()
-                )
-            }
+        Command::VerifyLedger | Command::Restore { .. } => verify_ledger(&pool),
+        Command::Backup { to } => {
+            let bytes = crate::backup::backup(&database.owner_url, pg_bin, to)?;
+            println!(
+                "Wrote {} ({:.1} MiB), readable by its owner only. Restore it into an empty data \
+                 dir with `iap-credits restore --from {}`.",
+                to.display(),
+                bytes as f64 / 1_048_576.0,
+                to.display()
+            );
+            Ok(())
         }
+    }
+}
+
+/// Checks the ledger's invariants and says what differs; an error when anything does.
+fn verify_ledger(pool: &db::DbPool) -> anyhow::Result<()> {
+    let mut conn = pool.get()?;
+    let report = ledger::verify::verify_ledger(&mut conn)?;
+    for d in &report.discrepancies {
+        println!(
+            "account {}: balance {} vs ledger {} (last entry {:?}); reserved {} vs ledger {} vs active holds {}",
+            d.account_id,
+            Credits::from_units(d.balance),
+            Credits::from_units(d.ledger_sum),
+            d.last_balance_after
+                .map(Credits::from_units)
+                .map(|c| c.to_string()),
+            Credits::from_units(d.reserved),
+            Credits::from_units(d.ledger_reserved_sum),
+            Credits::from_units(d.active_holds_sum),
+        );
+    }
+    for m in &report.rollup_mismatches {
+        println!(
+            "{} of account {} on {} differs from the rows it sums",
+            m.rollup, m.account_id, m.day
+        );
+    }
+    if report.is_consistent() {
+        println!(
+            "The ledger is consistent: {} accounts checked, daily rollups equal to the ledger.",
+            report.accounts_checked
+        );
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "the ledger is inconsistent for {} of {} accounts; {} rollup day(s) differ",
+            report.discrepancies.len(),
+            report.accounts_checked,
+            report.rollup_mismatches.len()
+        )
     }
 }
 

@@ -501,3 +501,96 @@ struct KeyHash {
     #[diesel(sql_type = diesel::sql_types::Text)]
     k: String,
 }
+
+/// `backup` writes a dump only its owner can read; `restore` loads it into an empty database,
+/// migrates it and checks its ledger: the same accounts, balances, holds and ledger rows. A
+/// database that is not empty is refused, and changes nothing.
+#[test]
+fn a_backup_restores_into_an_empty_database_with_the_same_ledger() {
+    use iap_credits::ledger::{self, Actor};
+    use iap_credits::schema::{iap_accounts, ledger_entries};
+    use std::os::unix::fs::PermissionsExt;
+
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let customer = Customer::new(&mut conn, Subscription::None);
+    let account = customer.funded(&mut conn, "sms", "100");
+    ledger::charge(
+        &mut conn,
+        account.id,
+        crate::fixtures::c("12.5"),
+        "sms",
+        &Actor::cli(),
+    )
+    .unwrap();
+    ledger::authorize(
+        &mut conn,
+        account.id,
+        crate::fixtures::c("7"),
+        None,
+        "held",
+        &Actor::cli(),
+    )
+    .unwrap();
+    let file = scratch_dir("backup").join("iap.dump");
+    let file_arg = file.to_str().unwrap();
+
+    let out = iap(&db, &["backup", "--to", file_arg]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("readable by its owner only"));
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(!file.with_extension("partial").exists());
+
+    let restored = TestDb::empty();
+    let out = iap(&restored, &["restore", "--from", file_arg]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{said} {}", stderr(&out));
+    assert!(
+        said.contains("Restored") && said.contains("The ledger is consistent"),
+        "{said}"
+    );
+
+    type AccountRow = (i64, i64, i64, String);
+    type EntryRow = (i64, i64, String, i64, i64, i64);
+    let read = |conn: &mut PgConnection| -> (Vec<AccountRow>, Vec<EntryRow>) {
+        let accounts = iap_accounts::table
+            .order(iap_accounts::id)
+            .select((
+                iap_accounts::id,
+                iap_accounts::balance,
+                iap_accounts::reserved,
+                iap_accounts::token,
+            ))
+            .load(conn)
+            .unwrap();
+        let entries = ledger_entries::table
+            .order(ledger_entries::id)
+            .select((
+                ledger_entries::id,
+                ledger_entries::account_id,
+                ledger_entries::kind,
+                ledger_entries::amount,
+                ledger_entries::balance_after,
+                ledger_entries::reserved_after,
+            ))
+            .load(conn)
+            .unwrap();
+        (accounts, entries)
+    };
+    let before = read(&mut db.conn());
+    // Read as the app's role: the restore granted it its privileges again.
+    let after = read(&mut restored.conn());
+    assert_eq!(after, before);
+    assert!(before.1.len() >= 3, "the funding, the charge and the hold");
+
+    // Into a database that is not empty: refused, nothing changes.
+    let out = iap(&restored, &["restore", "--from", file_arg]);
+    assert_clean_failure(&out, 1, "restore goes into an empty database");
+    assert_eq!(read(&mut restored.conn()), before);
+    let out = iap(
+        &TestDb::empty(),
+        &["restore", "--from", "/nonexistent/iap.dump"],
+    );
+    assert_clean_failure(&out, 1, "does not exist or cannot be read");
+}

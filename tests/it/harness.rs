@@ -169,6 +169,10 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn new() -> TestDb {
+        TestDb::create(TEMPLATE)
+    }
+
+    fn create(template: &str) -> TestDb {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let cluster = cluster();
         let name = format!(
@@ -180,7 +184,7 @@ impl TestDb {
         diesel::sql_query(format!(
             "CREATE DATABASE {} TEMPLATE {}",
             quote_ident(&name),
-            quote_ident(TEMPLATE)
+            quote_ident(template)
         ))
         .execute(&mut admin)
         .expect("clone the template database");
@@ -189,6 +193,11 @@ impl TestDb {
             url: cluster.request_url(&name),
             name,
         }
+    }
+
+    /// An empty database of the test's own (no schema: what a restore goes into).
+    pub fn empty() -> TestDb {
+        TestDb::create("template0")
     }
 
     /// The environment the binary needs to use this database as a deployment would: the
