@@ -201,11 +201,14 @@ pub fn main() -> ExitCode {
     // Operator commands stay quiet unless asked; the server logs at info by default.
     let log_is_default = matches.value_source("rust_log") == Some(ValueSource::DefaultValue);
     let is_serve = matches!(cli.command, None | Some(Command::Serve));
-    init_tracing(if log_is_default && !is_serve {
-        "warn"
-    } else {
-        &cli.config.rust_log
-    });
+    init_tracing(
+        if log_is_default && !is_serve {
+            "warn"
+        } else {
+            &cli.config.rust_log
+        },
+        cli.config.log_format,
+    );
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -246,14 +249,19 @@ fn inspect_pdf() -> ExitCode {
     }
 }
 
-fn init_tracing(filter: &str) {
+fn init_tracing(filter: &str, format: crate::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        crate::config::LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        // One object per line, the event's fields at the top level.
+        crate::config::LogFormat::Json => logs.json().flatten_event(true).try_init(),
+    };
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {

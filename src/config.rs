@@ -74,9 +74,20 @@ pub struct Config {
           value_parser = clap::value_parser!(u16).range(1..=256), global = true)]
     pub http_workers: Option<u16>,
 
+    /// Log lines as text for people, or as JSON objects for log collectors.
+    #[arg(long, env = "IAP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text,
+          global = true)]
+    pub log_format: LogFormat,
+
     /// Log filter, e.g. `info` or `iap_credits=debug,actix_web=info`.
     #[arg(long = "log", env = "RUST_LOG", default_value = "info", global = true)]
     pub rust_log: String,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, thiserror::Error)]

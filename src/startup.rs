@@ -5,7 +5,7 @@ use std::net::TcpListener;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 
 use crate::catalog::seed::seed_catalog;
@@ -418,11 +418,11 @@ pub fn build_app(
             https,
             DefaultHeaders::new().add(("Strict-Transport-Security", HSTS)),
         ))
-        // The path without its query: Odoo's "Buy credits" link carries an account token there.
-        .wrap(
-            Logger::new("%{method}xi %U %s %b %Dms")
-                .custom_request_replace("method", |req| req.method().to_string()),
-        )
+        // One line per request, with its id; the route's pattern, never the path and its query
+        // (Odoo's "Buy credits" link carries an account token there).
+        .wrap(actix_web::middleware::from_fn(
+            crate::web::request_log::log_request,
+        ))
         .configure(crate::api::routes)
         .configure(crate::odoo::routes)
         .configure(crate::web::routes)

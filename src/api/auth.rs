@@ -29,6 +29,7 @@ impl FromRequest for ApiAccount {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer_token(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let request = req.clone();
         Box::pin(async move {
             let (Some(token), Some(state)) = (token, state) else {
                 return Err(ApiError::unauthorized());
@@ -39,7 +40,9 @@ impl FromRequest for ApiAccount {
                 Ok::<_, ApiError>(accounts::by_token(&mut conn, &token)?)
             })
             .await??;
-            account.map(ApiAccount).ok_or_else(ApiError::unauthorized)
+            let account = account.ok_or_else(ApiError::unauthorized)?;
+            crate::web::request_log::set_tenant(&request, account.database_id);
+            Ok(ApiAccount(account))
         })
     }
 }

@@ -198,6 +198,9 @@ pub async fn create_charge(
     })?;
     let mut response = match answer {
         ChargeAnswer::Fresh(result) => {
+            if let Ok(charged) = result.as_ref() {
+                crate::web::request_log::set_tenant(&req, charged.account.database_id);
+            }
             let stored =
                 charge_renderer(state.base_url.clone())(&result).ok_or_else(ApiError::internal)?;
             respond(stored, false)

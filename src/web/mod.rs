@@ -21,6 +21,7 @@ pub mod letters;
 pub mod login;
 pub mod page;
 pub mod payment_methods;
+pub mod request_log;
 pub mod session;
 pub mod settings;
 pub mod sign;

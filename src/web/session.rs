@@ -28,6 +28,7 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let session = req.get_session();
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let request = req.clone();
         let next = req
             .uri()
             .path_and_query()
@@ -48,7 +49,10 @@ impl FromRequest for CurrentUser {
             .await?;
             match user {
                 Some(user) => Ok(CurrentUser {
-                    user,
+                    user: {
+                        crate::web::request_log::set_tenant(&request, user.database_id);
+                        user
+                    },
                     csrf: session::csrf_token(&session),
                 }),
                 None => {

@@ -38,6 +38,7 @@ mod partner_autocomplete;
 mod payments;
 mod privileges;
 mod refunds;
+mod request_logs;
 mod rollups;
 mod sessions;
 mod sign_in;
