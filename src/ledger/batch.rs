@@ -28,6 +28,24 @@ use crate::db::DbPool;
 use crate::ids::AccountId;
 use crate::schema::{iap_accounts, idempotency_keys, services};
 
+/// Makes `$name` (a struct with one lifetime, whose `QueryFragment` pushes a fixed SQL text and
+/// its binds) a statement diesel prepares once per connection, cached by its type, and loads
+/// rows of by name.
+macro_rules! fixed_statement {
+    ($name:ident) => {
+        impl QueryId for $name<'_> {
+            type QueryId = $name<'static>;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl Query for $name<'_> {
+            type SqlType = Untyped;
+        }
+
+        impl RunQueryDsl<PgConnection> for $name<'_> {}
+    };
+}
+
 /// Most charges applied in one transaction.
 const MAX_BATCH: usize = 256;
 /// Transactions in flight at once, each on its own share of the tokens: one per two CPUs. One
@@ -640,16 +658,7 @@ struct DebitWholeAccounts<'a> {
     sums: &'a [i64],
 }
 
-impl QueryId for DebitWholeAccounts<'_> {
-    type QueryId = DebitWholeAccounts<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl Query for DebitWholeAccounts<'_> {
-    type SqlType = Untyped;
-}
-
-impl RunQueryDsl<PgConnection> for DebitWholeAccounts<'_> {}
+fixed_statement!(DebitWholeAccounts);
 
 impl QueryFragment<Pg> for DebitWholeAccounts<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
@@ -758,16 +767,7 @@ struct WriteCharges<'a> {
     descriptions: Vec<&'a str>,
 }
 
-impl QueryId for WriteCharges<'_> {
-    type QueryId = WriteCharges<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl Query for WriteCharges<'_> {
-    type SqlType = Untyped;
-}
-
-impl RunQueryDsl<PgConnection> for WriteCharges<'_> {}
+fixed_statement!(WriteCharges);
 
 impl QueryFragment<Pg> for WriteCharges<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
