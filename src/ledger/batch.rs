@@ -627,16 +627,16 @@ fn debit_whole_accounts(
             && next.is_some();
         *sum = next.unwrap_or(i64::MAX);
     }
-    let mut ids = Vec::new();
-    let mut tokens = Vec::new();
-    let mut sums = Vec::new();
-    for (id, (sum, token, fast)) in totals {
-        if fast {
-            ids.push(id);
-            tokens.push(token);
-            sums.push(sum);
-        }
-    }
+    // In id order, as every path that locks several accounts takes them.
+    let mut fast: Vec<(AccountId, &str, i64)> = totals
+        .into_iter()
+        .filter(|(_, (_, _, fast))| *fast)
+        .map(|(id, (sum, token, _))| (id, token, sum))
+        .collect();
+    fast.sort_unstable_by_key(|(id, ..)| *id);
+    let ids: Vec<AccountId> = fast.iter().map(|(id, ..)| *id).collect();
+    let tokens: Vec<&str> = fast.iter().map(|(_, token, _)| *token).collect();
+    let sums: Vec<i64> = fast.iter().map(|(.., sum)| *sum).collect();
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
