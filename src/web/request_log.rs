@@ -16,10 +16,6 @@ use crate::ids::DatabaseId;
 #[derive(Debug, Clone, Copy)]
 pub struct Tenant(pub DatabaseId);
 
-/// This request's id.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Marks the request as made by `database`, for its log line.
@@ -48,7 +44,6 @@ pub async fn log_request(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = std::time::Instant::now();
     let id = request_id(&req);
-    req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().to_string();
     let mut response = next.call(req).await?;
     let route = response
