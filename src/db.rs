@@ -85,6 +85,55 @@ pub fn migrate_and_grant(
     applied
 }
 
+/// Background work that one instance at a time does, whatever the number of instances on
+/// the database: the others skip their turn (their next tick tries again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoloJob {
+    /// Releasing expired holds, forgetting old keys, expiring orders, asking the carrier and
+    /// the post what became of what they were handed.
+    Maintenance = 1,
+    /// Asking the payment provider what became of payments and refunds left half-way.
+    PaymentReconciler = 2,
+}
+
+/// The first key of the advisory locks of `SoloJob` (their second key is the job).
+const SOLO_JOB_LOCKS: i32 = 0x1a9c;
+
+/// Runs `f` unless another process (or connection) is running `job` right now: `None` then.
+/// The lock is a session advisory lock, not a transaction, since `f` may ask providers over
+/// the network; it is released when `f` returns or panics, and by PostgreSQL itself when the
+/// process holding it dies (its connection closes).
+pub fn run_alone<T>(
+    conn: &mut PgConnection,
+    job: SoloJob,
+    f: impl FnOnce(&mut PgConnection) -> T,
+) -> diesel::QueryResult<Option<T>> {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::{Bool, Integer};
+    #[derive(diesel::QueryableByName)]
+    struct Taken {
+        #[diesel(sql_type = Bool)]
+        taken: bool,
+    }
+    let taken = diesel::sql_query("SELECT pg_try_advisory_lock($1, $2) AS taken")
+        .bind::<Integer, _>(SOLO_JOB_LOCKS)
+        .bind::<Integer, _>(job as i32)
+        .get_result::<Taken>(conn)?
+        .taken;
+    if !taken {
+        return Ok(None);
+    }
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
+    let released = diesel::sql_query("SELECT pg_advisory_unlock($1, $2)")
+        .bind::<Integer, _>(SOLO_JOB_LOCKS)
+        .bind::<Integer, _>(job as i32)
+        .execute(conn);
+    match ran {
+        Ok(value) => released.map(|_| Some(value)),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
 /// The role a connection acts as.
 pub fn current_role(conn: &mut PgConnection) -> diesel::QueryResult<String> {
     use diesel::RunQueryDsl;

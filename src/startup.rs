@@ -190,11 +190,13 @@ pub fn spawn_payment_reconciler(state: &AppState) {
             let run = web::block(move || {
                 let mut conn = pool.get()?;
                 let now = chrono::Utc::now();
-                let payments =
-                    crate::orders::reconcile_payments(&mut conn, provider.as_ref(), now)?;
-                let refunds =
-                    crate::orders::refunds::reconcile_refunds(&mut conn, provider.as_ref(), now)?;
-                anyhow::Ok(payments + refunds)
+                let run = db::run_alone(&mut conn, db::SoloJob::PaymentReconciler, |conn| {
+                    let payments = crate::orders::reconcile_payments(conn, provider.as_ref(), now)?;
+                    let refunds =
+                        crate::orders::refunds::reconcile_refunds(conn, provider.as_ref(), now)?;
+                    anyhow::Ok(payments + refunds)
+                })?;
+                run.unwrap_or(Ok(0))
             })
             .await;
             match run {
@@ -302,15 +304,17 @@ pub fn spawn_maintenance(state: &AppState) {
             let (pool, sms, post) = (pool.clone(), sms.clone(), post.clone());
             let swept = web::block(move || {
                 let mut conn = pool.get()?;
-                let expired = crate::ledger::expire_due_holds(&mut conn)?;
-                let keys = crate::ledger::idempotency::sweep_old_keys(&mut conn)?;
-                let orders = crate::orders::expire_stale_orders(&mut conn)?;
-                let throttles = crate::auth::throttle::purge(&mut conn, chrono::Utc::now())?
-                    + crate::auth::sessions::purge(&mut conn, chrono::Utc::now())?;
-                let reports =
-                    crate::sms::messages::apply_delivery_reports(&mut conn, sms.as_ref())?
-                        + crate::snailmail::track(&mut conn, post.as_ref(), None)?;
-                anyhow::Ok((expired, keys + orders + reports + throttles))
+                let run = db::run_alone(&mut conn, db::SoloJob::Maintenance, |conn| {
+                    let expired = crate::ledger::expire_due_holds(conn)?;
+                    let keys = crate::ledger::idempotency::sweep_old_keys(conn)?;
+                    let orders = crate::orders::expire_stale_orders(conn)?;
+                    let throttles = crate::auth::throttle::purge(conn, chrono::Utc::now())?
+                        + crate::auth::sessions::purge(conn, chrono::Utc::now())?;
+                    let reports = crate::sms::messages::apply_delivery_reports(conn, sms.as_ref())?
+                        + crate::snailmail::track(conn, post.as_ref(), None)?;
+                    anyhow::Ok((expired, keys + orders + reports + throttles))
+                })?;
+                run.unwrap_or(Ok((0, 0)))
             })
             .await;
             match swept {

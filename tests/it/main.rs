@@ -22,6 +22,7 @@ mod contacts;
 mod digitization;
 mod directory;
 mod forecast;
+mod instances;
 mod invoices;
 mod launcher;
 mod leads;

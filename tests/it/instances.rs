@@ -1,0 +1,462 @@
+//! Several instances on one database, as an operator runs them behind a load balancer: three
+//! app processes started at once on one test database, each with its own pool, group commit and
+//! background workers, used at once by clients whose requests land on any of them.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use iap_credits::db::{self, SoloJob};
+use iap_credits::ids::{AccountId, HoldId};
+use iap_credits::tenancy::Subscription;
+use serde_json::Value;
+
+use crate::fixtures::{Customer, PASSWORD, assert_consistent, c, expire_hold_now, reload};
+use crate::harness::TestDb;
+use crate::mail::warn_me;
+use crate::smtp_sink::SmtpSink;
+
+/// Three app processes on one database; killed when dropped.
+struct Instances {
+    children: Vec<Child>,
+    /// Each instance's own address.
+    bases: Vec<String>,
+    /// The public address (what the load balancer is reached at): the first instance's.
+    public: String,
+}
+
+impl Drop for Instances {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `n` instances at once (they prepare the database together), sharing one secret key
+/// and one public address, as a deployment configures them.
+fn start_instances(db: &TestDb, n: usize, env: &[(&str, String)]) -> Instances {
+    let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let bases: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    let public = bases[0].clone();
+    let children = ports
+        .iter()
+        .map(|port| {
+            Command::new(env!("CARGO_BIN_EXE_iap-credits"))
+                .envs(db.env())
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                .env("IAP_BIND", format!("127.0.0.1:{port}"))
+                .env("IAP_BASE_URL", &public)
+                .env("IAP_SECRET_KEY", "s".repeat(64))
+                .env("IAP_DB_POOL_SIZE", "8")
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let instances = Instances {
+        children,
+        bases,
+        public,
+    };
+    for base in &instances.bases {
+        wait_ready(base);
+    }
+    instances
+}
+
+fn wait_ready(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let url = format!("{base}/readyz");
+    loop {
+        let ready = actix_web::rt::System::new().block_on(async {
+            awc::Client::default()
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        });
+        if ready {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{base} never became ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A browser's cookies, sent to whichever instance answers (as behind a load balancer, where
+/// every instance is the same site).
+#[derive(Default, Clone)]
+struct Jar(Arc<Mutex<BTreeMap<String, String>>>);
+
+impl Jar {
+    fn header(&self) -> String {
+        let jar = self.0.lock().unwrap();
+        jar.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&self, headers: &actix_web::http::header::HeaderMap) {
+        let mut jar = self.0.lock().unwrap();
+        for cookie in headers.get_all("set-cookie") {
+            let cookie = cookie.to_str().unwrap();
+            let pair = cookie.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || cookie.contains("Max-Age=0") {
+                jar.remove(name);
+            } else {
+                jar.insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+}
+
+struct Answer {
+    status: u16,
+    location: String,
+    body: String,
+}
+
+impl Answer {
+    fn csrf(&self) -> String {
+        let marker = r#"name="csrf_token" value=""#;
+        let start = self
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("no form in {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap();
+        self.body[start..start + end].to_string()
+    }
+}
+
+/// What came back: the status, `Location` and the body as text.
+macro_rules! answer {
+    ($response:expr) => {{
+        let mut response = $response;
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let body = response.body().limit(4 << 20).await.unwrap();
+        Answer {
+            status: response.status().as_u16(),
+            location,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }};
+}
+
+async fn get(base: &str, path: &str, jar: &Jar) -> Answer {
+    let client = awc::Client::builder().disable_redirects().finish();
+    let response = client
+        .get(format!("{base}{path}"))
+        .insert_header(("Cookie", jar.header()))
+        .send()
+        .await
+        .unwrap();
+    jar.keep(response.headers());
+    answer!(response)
+}
+
+/// Posts a form as a page of the public site does (its `Origin`), to instance `base`.
+async fn post(base: &str, public: &str, path: &str, jar: &Jar, fields: &[(&str, &str)]) -> Answer {
+    let client = awc::Client::builder()
+        .disable_redirects()
+        .timeout(Duration::from_secs(60))
+        .finish();
+    let response = client
+        .post(format!("{base}{path}"))
+        .insert_header(("Cookie", jar.header()))
+        .insert_header(("Origin", public))
+        .send_form(&fields)
+        .await
+        .unwrap();
+    jar.keep(response.headers());
+    answer!(response)
+}
+
+/// A charge of `credits` through the API of instance `base`: the status and body.
+async fn charge(client: &awc::Client, base: &str, token: &str, credits: &str) -> (u16, Value) {
+    let mut response = client
+        .post(format!("{base}/api/v1/charges"))
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .send_json(&serde_json::json!({ "credits": credits, "description": "race" }))
+        .await
+        .unwrap();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (response.status().as_u16(), body)
+}
+
+/// `per_instance` charges of `credits` on each instance, `clients` at a time per instance.
+async fn charges_everywhere(
+    bases: &[String],
+    token: &str,
+    credits: &str,
+    per_instance: usize,
+    clients: usize,
+) -> BTreeMap<u16, usize> {
+    let mut tasks = Vec::new();
+    for base in bases {
+        for client_no in 0..clients {
+            let (base, token, credits) = (base.clone(), token.to_string(), credits.to_string());
+            let count = per_instance / clients + usize::from(client_no < per_instance % clients);
+            tasks.push(actix_web::rt::spawn(async move {
+                let client = awc::Client::builder()
+                    .timeout(Duration::from_secs(60))
+                    .finish();
+                let mut statuses = Vec::new();
+                for _ in 0..count {
+                    let (status, body) = charge(&client, &base, &token, &credits).await;
+                    if status != 201 {
+                        assert_eq!(status, 402, "{body}");
+                        assert_eq!(crate::harness::error_code(&body), "insufficient_credits");
+                    }
+                    statuses.push(status);
+                }
+                statuses
+            }));
+        }
+    }
+    let mut counts = BTreeMap::new();
+    for task in tasks {
+        for status in task.await.unwrap() {
+            *counts.entry(status).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn ledger_rows(conn: &mut PgConnection, account: AccountId, kind: &str) -> i64 {
+    use iap_credits::schema::ledger_entries;
+    ledger_entries::table
+        .filter(ledger_entries::account_id.eq(account))
+        .filter(ledger_entries::kind.eq(kind))
+        .count()
+        .get_result(conn)
+        .unwrap()
+}
+
+#[test]
+fn three_instances_on_one_database_do_everything_once() {
+    let db = TestDb::new();
+    let sink = SmtpSink::start();
+    let mut conn = db.conn();
+    let customer = Customer::named(&mut conn, "Three Instances", Subscription::None);
+    let email = "admin@three-instances.test";
+    // What the races are about, made before the instances start.
+    let racing = customer.funded(&mut conn, "sms", "1000");
+    let watched = Customer::new(&mut conn, Subscription::None).funded(&mut conn, "sms", "100");
+    warn_me(&mut conn, watched.id, true, "50", "alerts@three.test");
+    let held = Customer::new(&mut conn, Subscription::None).funded(&mut conn, "sms", "100");
+    drop(conn);
+
+    let instances = start_instances(&db, 3, &[("SMTP_URL", sink.url())]);
+    let bases = instances.bases.clone();
+    let public = instances.public.clone();
+
+    actix_web::rt::System::new().block_on(async {
+        // 1. 1,500 charges of 1 credit racing for 1,000 credits, 500 through each instance.
+        let counts = charges_everywhere(&bases, &racing.token, "1", 500, 16).await;
+        assert_eq!(counts.get(&201), Some(&1000), "{counts:?}");
+        assert_eq!(counts.get(&402), Some(&500), "{counts:?}");
+        let mut conn = db.conn();
+        assert_eq!(reload(&mut conn, racing.id).balance, c("0"));
+        assert_eq!(ledger_rows(&mut conn, racing.id, "charge"), 1000);
+
+        // 2. Signed in on one instance, the user is signed in on the others: pages, and a form
+        //    whose token came from another instance.
+        let jar = Jar::default();
+        let login = get(&bases[0], "/login", &jar).await;
+        let signed_in = post(
+            &bases[0],
+            &public,
+            "/login",
+            &jar,
+            &[
+                ("csrf_token", &login.csrf()),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+        for base in &bases {
+            let services = get(base, "/iap/accounts", &jar).await;
+            assert_eq!(services.status, 200, "{base}: {}", services.body);
+            assert!(services.body.contains(email), "{base}");
+        }
+        let buy_path = format!("/iap/accounts/{}/buy", racing.id);
+        let buy_page = get(&bases[2], &buy_path, &jar).await;
+        let at = buy_page
+            .body
+            .find("aria-label=\"Buy Starter Pack\"")
+            .unwrap();
+        let marker = "name=\"pack_id\" value=\"";
+        let id_at = buy_page.body[..at].rfind(marker).unwrap() + marker.len();
+        let pack_id = &buy_page.body[id_at..id_at + buy_page.body[id_at..].find('"').unwrap()];
+        let ordered = post(
+            &bases[1],
+            &public,
+            &buy_path,
+            &jar,
+            &[("csrf_token", &buy_page.csrf()), ("pack_id", pack_id)],
+        )
+        .await;
+        assert_eq!(ordered.status, 303, "{}", ordered.body);
+        let checkout = ordered.location.clone();
+
+        // 3. One checkout posted to all three instances at once: credited once.
+        let form = get(&bases[0], &checkout, &jar).await;
+        let csrf = form.csrf();
+        let payments: Vec<_> = bases
+            .iter()
+            .map(|base| {
+                let (base, public, checkout, jar, csrf) = (
+                    base.clone(),
+                    public.clone(),
+                    checkout.clone(),
+                    jar.clone(),
+                    csrf.clone(),
+                );
+                actix_web::rt::spawn(async move {
+                    post(
+                        &base,
+                        &public,
+                        &checkout,
+                        &jar,
+                        &[
+                            ("csrf_token", csrf.as_str()),
+                            ("holder", "Ada Lovelace"),
+                            ("number", "4242 4242 4242 4242"),
+                            ("expiry", "12/39"),
+                            ("cvc", "123"),
+                        ],
+                    )
+                    .await
+                })
+            })
+            .collect();
+        for payment in payments {
+            let paid = payment.await.unwrap();
+            assert!(paid.status < 400, "{}: {}", paid.status, paid.body);
+        }
+        assert_eq!(ledger_rows(&mut conn, racing.id, "purchase"), 1);
+        assert_eq!(reload(&mut conn, racing.id).balance, c("10"));
+
+        // 4. Signed out on one instance, signed out on all, even with the old cookie.
+        let page = get(&bases[2], "/iap/accounts", &jar).await;
+        let old_cookies = Jar::default();
+        *old_cookies.0.lock().unwrap() = jar.0.lock().unwrap().clone();
+        let out = post(
+            &bases[2],
+            &public,
+            "/logout",
+            &jar,
+            &[("csrf_token", &page.csrf())],
+        )
+        .await;
+        assert_eq!(out.status, 303);
+        for base in &bases {
+            let after = get(base, "/iap/accounts", &old_cookies).await;
+            assert_eq!(after.status, 303, "{base}");
+            assert!(after.location.starts_with("/login"), "{base}");
+        }
+
+        // 5. A threshold crossed by charges through all three instances: one alert email.
+        let counts = charges_everywhere(&bases, &watched.token, "1", 20, 4).await;
+        assert_eq!(counts.get(&201), Some(&60), "{counts:?}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let alerts = || {
+            sink.received()
+                .into_iter()
+                .filter(|m| m.rcpt_tos.iter().any(|r| r == "alerts@three.test"))
+                .count()
+        };
+        while alerts() == 0 {
+            assert!(Instant::now() < deadline, "no alert was sent");
+            actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Every instance's mail worker has looked at the outbox again since.
+        actix_web::rt::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(alerts(), 1);
+
+        // 6. An expired hold, met by charges on all three instances at once: released once.
+        let api = awc::Client::default();
+        let mut created = api
+            .post(format!("{}/api/v1/holds", bases[0]))
+            .insert_header(("Authorization", format!("Bearer {}", held.token)))
+            .send_json(&serde_json::json!({ "credits": "95", "expires_in_seconds": 600 }))
+            .await
+            .unwrap();
+        assert_eq!(created.status().as_u16(), 201);
+        let hold: Value = created.json().await.unwrap();
+        let hold_id = HoldId(hold["id"].as_i64().unwrap());
+        expire_hold_now(&mut db.owner_conn(), hold_id);
+        // Only 5 credits are available until the hold is released: each charge of 10 takes the
+        // path that releases due holds first.
+        let counts = charges_everywhere(&bases, &held.token, "10", 4, 4).await;
+        assert_eq!(counts.get(&201), Some(&10), "{counts:?}");
+        assert_eq!(counts.get(&402), Some(&2), "{counts:?}");
+        assert_eq!(ledger_rows(&mut conn, held.id, "expiry"), 1);
+        let held_now = reload(&mut conn, held.id);
+        assert_eq!((held_now.balance, held_now.reserved), (c("0"), c("0")));
+
+        assert_consistent(&mut conn);
+    });
+    drop(instances);
+}
+
+/// While one connection runs a solo job, another skips it; once done, the other runs it; a
+/// panic inside releases it too.
+#[test]
+fn a_solo_job_runs_on_one_connection_at_a_time() {
+    let db = TestDb::new();
+    let (mut first, mut second) = (db.conn(), db.conn());
+    let inside = db::run_alone(&mut first, SoloJob::Maintenance, |_| {
+        db::run_alone(&mut second, SoloJob::Maintenance, |_| ()).unwrap()
+    })
+    .unwrap();
+    assert_eq!(
+        inside,
+        Some(None),
+        "the second ran while the first held the job"
+    );
+    // Another job is not held by this one.
+    let other = db::run_alone(&mut first, SoloJob::Maintenance, |_| {
+        db::run_alone(&mut second, SoloJob::PaymentReconciler, |_| 7).unwrap()
+    })
+    .unwrap();
+    assert_eq!(other, Some(Some(7)));
+    assert_eq!(
+        db::run_alone(&mut second, SoloJob::Maintenance, |_| 1).unwrap(),
+        Some(1)
+    );
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        db::run_alone(&mut first, SoloJob::Maintenance, |_| panic!("boom"))
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(
+        db::run_alone(&mut second, SoloJob::Maintenance, |_| 2).unwrap(),
+        Some(2),
+        "a panic left the job held"
+    );
+}
