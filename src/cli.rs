@@ -528,6 +528,15 @@ fn serve(
     let mut state = AppState::new(pool, base_url.clone(), session_key);
     state.database_health = database.health();
     state.server_timing = cli.config.server_timing;
+    if let Some(url) = &cli.config.database_read_url {
+        anyhow::ensure!(
+            !database.is_embedded(),
+            "DATABASE_READ_URL names a replica of DATABASE_URL's database: set DATABASE_URL too"
+        );
+        state.read_pool = db::connect_sized(url, (cli.config.db_pool_size / 4).max(2))
+            .context("could not connect to the read replica (DATABASE_READ_URL)")?;
+        tracing::info!("the dashboard and the CSV exports read from the replica");
+    }
     // The simulated directory plays a remote provider: connections of its own, so that a request
     // holding one of the app's connections never waits for a second from the same pool.
     state.directory = std::sync::Arc::new(crate::directory::provider::SimulatedDirectory(

@@ -24,6 +24,12 @@ pub struct Config {
     #[arg(long, env = "DATABASE_APP_URL", global = true, hide_env_values = true)]
     pub database_app_url: Option<String>,
 
+    /// With DATABASE_URL: a read replica (a hot standby) of that database, for the operator's
+    /// dashboard and the ledger CSV exports. They may then lag the primary by the replica's
+    /// delay; everything else reads and writes the primary.
+    #[arg(long, env = "DATABASE_READ_URL", global = true, hide_env_values = true)]
+    pub database_read_url: Option<String>,
+
     /// Folder for the embedded PostgreSQL cluster, the generated secret key and mail files.
     #[arg(long, env = "IAP_DATA_DIR", default_value = "./var", global = true)]
     pub data_dir: PathBuf,

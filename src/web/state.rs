@@ -10,6 +10,9 @@ use crate::error::AppError;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: DbPool,
+    /// Where the operator's dashboard and the CSV exports read: a replica's pool
+    /// (`DATABASE_READ_URL`), else the same pool as everything else.
+    pub read_pool: DbPool,
     /// Absolute URL of the app, without a trailing slash.
     pub base_url: String,
     /// Signs and encrypts session cookies.
@@ -74,6 +77,7 @@ impl AppState {
             directory: std::sync::Arc::new(crate::directory::provider::SimulatedDirectory(
                 pool.clone(),
             )),
+            read_pool: pool.clone(),
             pool,
             base_url,
             session_key,
@@ -99,6 +103,21 @@ where
     T: Send + 'static,
 {
     let pool = state.pool.clone();
+    web::block(move || {
+        let mut conn = pool.get()?;
+        work(&mut conn)
+    })
+    .await?
+}
+
+/// The same on the read pool (a replica when there is one): for reads that may lag the
+/// primary a little, never for a read a write depends on.
+pub async fn with_read_conn<T, F>(state: &AppState, work: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = state.read_pool.clone();
     web::block(move || {
         let mut conn = pool.get()?;
         work(&mut conn)

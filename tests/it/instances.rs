@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use iap_credits::db::{self, SoloJob};
 use iap_credits::ids::{AccountId, HoldId};
@@ -459,4 +460,91 @@ fn a_solo_job_runs_on_one_connection_at_a_time() {
         Some(2),
         "a panic left the job held"
     );
+}
+
+/// The queries a role's connections ran last, as PostgreSQL shows them.
+fn last_queries_of(owner: &mut PgConnection, role: &str) -> String {
+    #[derive(QueryableByName)]
+    struct Last {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        queries: String,
+    }
+    diesel::sql_query(
+        "SELECT coalesce(string_agg(query, ' | '), '') AS queries FROM pg_stat_activity \
+         WHERE usename = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(role)
+    .get_result::<Last>(owner)
+    .unwrap()
+    .queries
+}
+
+/// With `DATABASE_READ_URL`, the operator's dashboard and the ledger export read through it
+/// (here a read-only role on the same database plays the replica).
+#[test]
+fn the_dashboard_and_the_export_read_from_the_replica_when_there_is_one() {
+    let db = TestDb::new();
+    let mut owner = db.owner_conn();
+    let reader = format!("reader_{}", db.name);
+    owner
+        .batch_execute(&format!(
+            "CREATE ROLE {reader} LOGIN;
+             GRANT CONNECT ON DATABASE {db} TO {reader};
+             GRANT USAGE ON SCHEMA public TO {reader};
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader};
+             ALTER ROLE {reader} SET default_transaction_read_only = on;",
+            db = db.name
+        ))
+        .unwrap();
+    let read_url = db
+        .url
+        .replacen(&format!("//{}@", db::APP_ROLE), &format!("//{reader}@"), 1);
+    assert_ne!(read_url, db.url);
+    let mut conn = db.conn();
+    let account = Customer::new(&mut conn, Subscription::None).funded(&mut conn, "sms", "12");
+    let operator = crate::fixtures::operator(&mut conn);
+    drop(conn);
+
+    let instances = start_instances(&db, 1, &[("DATABASE_READ_URL", read_url)]);
+    let (base, public) = (instances.bases[0].clone(), instances.public.clone());
+    actix_web::rt::System::new().block_on(async {
+        let jar = Jar::default();
+        let login = get(&base, "/login", &jar).await;
+        let signed_in = post(
+            &base,
+            &public,
+            "/login",
+            &jar,
+            &[
+                ("csrf_token", &login.csrf()),
+                ("email", &operator.email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(signed_in.status, 303);
+        // Connected, the replica's pool has run nothing but its session settings.
+        assert!(!last_queries_of(&mut owner, &reader).contains(" FROM "));
+        let dashboard = get(&base, "/admin?period=30", &jar).await;
+        assert_eq!(dashboard.status, 200, "{}", dashboard.body);
+        assert!(
+            last_queries_of(&mut owner, &reader).contains(" FROM "),
+            "the dashboard did not read through the replica's connection: {}",
+            last_queries_of(&mut owner, &reader)
+        );
+        let export = get(
+            &base,
+            &format!("/admin/accounts/{}/ledger.csv", account.id),
+            &jar,
+        )
+        .await;
+        assert_eq!(export.status, 200);
+        assert!(export.body.contains("12.0000"), "{}", export.body);
+        assert!(
+            last_queries_of(&mut owner, &reader).contains("ledger_entries"),
+            "the export did not read through the replica's connection"
+        );
+    });
+    drop(instances);
+    let _ = owner.batch_execute(&format!("DROP OWNED BY {reader}; DROP ROLE {reader}"));
 }

@@ -11,7 +11,7 @@ use crate::read_models::operator_dashboard::{self, Dashboard};
 use crate::web::charts::{self, Series};
 use crate::web::page::{self, Nav};
 use crate::web::session::PlatformOperator;
-use crate::web::state::{AppState, with_conn};
+use crate::web::state::{AppState, with_conn, with_read_conn};
 
 /// The period choices offered, in days.
 const CHOICES: [i64; 3] = [7, 30, 90];
@@ -91,7 +91,7 @@ pub async fn page(
 ) -> Result<HttpResponse, AppError> {
     let form = PeriodForm::parse(query.into_inner());
     let period = form.period;
-    let d = with_conn(&state, move |conn| {
+    let d = with_read_conn(&state, move |conn| {
         Ok(operator_dashboard::dashboard(conn, period)?)
     })
     .await?;
