@@ -528,13 +528,22 @@ fn serve(
     let mut state = AppState::new(pool, base_url.clone(), session_key);
     state.database_health = database.health();
     state.server_timing = cli.config.server_timing;
+    if let Some(token) = &cli.config.metrics_token {
+        anyhow::ensure!(
+            token.len() >= 32,
+            "IAP_METRICS_TOKEN must be at least 32 characters long"
+        );
+        state.metrics_token = Some(token.clone());
+    }
     if let Some(url) = &cli.config.database_read_url {
         anyhow::ensure!(
             !database.is_embedded(),
             "DATABASE_READ_URL names a replica of DATABASE_URL's database: set DATABASE_URL too"
         );
-        state.read_pool = db::connect_sized(url, (cli.config.db_pool_size / 4).max(2))
-            .context("could not connect to the read replica (DATABASE_READ_URL)")?;
+        state.replica_pool = Some(
+            db::connect_sized(url, (cli.config.db_pool_size / 4).max(2))
+                .context("could not connect to the read replica (DATABASE_READ_URL)")?,
+        );
         tracing::info!("the dashboard and the CSV exports read from the replica");
     }
     // The simulated directory plays a remote provider: connections of its own, so that a request
@@ -555,6 +564,12 @@ fn serve(
         let settings =
             startup::ServerSettings::new(cli.config.http_workers, cli.config.db_pool_size);
         tracing::info!(?settings, "server settings");
+        if let Some(address) = &cli.config.metrics_bind {
+            let metrics = startup::metrics_server(state.clone(), address)
+                .with_context(|| format!("could not listen on {address} for metrics"))?;
+            actix_web::rt::spawn(metrics);
+            tracing::info!("metrics at http://{address}/metrics");
+        }
         let app = Application::build(state, &bind, settings)
             .with_context(|| format!("could not listen on {bind}"))?;
         let mut banner = format!("IAP Credits is running at {base_url} (press Ctrl-C to stop)\n");

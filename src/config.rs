@@ -80,6 +80,16 @@ pub struct Config {
           value_parser = clap::value_parser!(u16).range(1..=256), global = true)]
     pub http_workers: Option<u16>,
 
+    /// An address (e.g. `10.0.0.5:9464`) where `GET /metrics` answers Prometheus without a
+    /// token: bind it to the operators' network only. Unset, no such listener is opened.
+    #[arg(long, env = "IAP_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<String>,
+
+    /// A bearer token that opens `GET /metrics` on the public address (at least 32
+    /// characters). Unset, `/metrics` on the public address is a 404.
+    #[arg(long, env = "IAP_METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Log lines as text for people, or as JSON objects for log collectors.
     #[arg(long, env = "IAP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text,
           global = true)]

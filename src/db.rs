@@ -41,6 +41,7 @@ fn pool_builder(size: u32) -> diesel::r2d2::Builder<ConnectionManager<PgConnecti
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(5))
         .test_on_check_out(false)
+        .event_handler(Box::new(crate::metrics::PoolWaits))
 }
 
 /// Takes every idle connection of `pool` once and pings it: a dead one (its server restarted)

@@ -24,6 +24,7 @@ pub mod ledger;
 pub mod mail;
 pub mod memory;
 pub mod metering;
+pub mod metrics;
 pub mod money;
 pub mod odoo;
 pub mod orders;

@@ -433,6 +433,21 @@ pub fn build_app(
         .default_service(web::to(crate::web::not_found))
 }
 
+/// The metrics listener (`IAP_METRICS_BIND`): `GET /metrics` and nothing else, on one worker.
+/// It stops with the runtime. Must run inside the actix runtime.
+pub fn metrics_server(state: AppState, address: &str) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .route("/metrics", web::get().to(crate::web::metrics::scrape))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .bind(address)?
+    .run())
+}
+
 /// How many threads and connections the HTTP server may have: what its memory grows with.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerSettings {

@@ -248,8 +248,10 @@ fn run_batch(pool: &DbPool, batch: Vec<Job>, render: &Render, tokens: &TokenCach
         results
     });
     let (sql, commit) = (sql_done - started, sql_done.elapsed());
+    crate::metrics::charge_batch(batch_size);
     match outcome {
         Ok(results) => {
+            count_charges(&results);
             for ((request, (answer, times)), result) in
                 requests.into_iter().zip(answers).zip(results)
             {
@@ -277,6 +279,21 @@ fn run_batch(pool: &DbPool, batch: Vec<Job>, render: &Render, tokens: &TokenCach
             }
         }
     }
+}
+
+/// Counts a committed batch's charges (those answered by the one-at-a-time path count there).
+fn count_charges(results: &[Option<ChargeResult>]) {
+    use crate::metrics::{ChargeOutcome, charges};
+    let (mut charged, mut refused) = (0, 0);
+    for result in results.iter().flatten() {
+        match result {
+            Ok(_) => charged += 1,
+            Err(LedgerError::InsufficientCredits { .. }) => refused += 1,
+            Err(_) => {}
+        }
+    }
+    charges(ChargeOutcome::Charged, charged);
+    charges(ChargeOutcome::Refused, refused);
 }
 
 /// Runs `f` in a transaction whose statements use their generic plans. A batch's statements

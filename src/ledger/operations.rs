@@ -60,6 +60,7 @@ fn release_due_holds(
             "Hold expired; credits released",
         )?;
     }
+    crate::metrics::holds(crate::metrics::HoldEvent::Expired, due.len() as u64);
     Ok(due.len())
 }
 
@@ -282,7 +283,7 @@ pub fn charge(
 ) -> Result<LedgerEntry, LedgerError> {
     positive(amount)?;
     expire_holds_of(conn, account_id)?;
-    conn.transaction(|conn| {
+    let charged = conn.transaction(|conn| {
         let mut account = accounts::lock(conn, account_id)?;
         if account.available() < amount {
             return Err(insufficient(conn, &account, amount));
@@ -294,7 +295,15 @@ pub fn charge(
             actor,
             description.trim(),
         )
-    })
+    });
+    match &charged {
+        Ok(_) => crate::metrics::charges(crate::metrics::ChargeOutcome::Charged, 1),
+        Err(LedgerError::InsufficientCredits { .. }) => {
+            crate::metrics::charges(crate::metrics::ChargeOutcome::Refused, 1);
+        }
+        Err(_) => {}
+    }
+    charged
 }
 
 /// Reserves credits for `ttl` (default 10 minutes); they cannot be spent by anything else
@@ -341,6 +350,7 @@ pub fn authorize(
             actor,
             description.trim(),
         )?;
+        crate::metrics::holds(crate::metrics::HoldEvent::Opened, 1);
         Ok(hold)
     })
 }
@@ -408,6 +418,7 @@ pub fn capture(
             )?);
         }
         let hold = holds::close(conn, hold.id, HoldStatus::Captured, captured)?;
+        crate::metrics::holds(crate::metrics::HoldEvent::Captured, 1);
         Ok((hold, written))
     })
 }
@@ -441,6 +452,7 @@ pub fn cancel(
             actor,
             "Hold cancelled",
         )?;
+        crate::metrics::holds(crate::metrics::HoldEvent::Cancelled, 1);
         Ok(holds::close(
             conn,
             hold.id,

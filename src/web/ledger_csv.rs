@@ -17,7 +17,7 @@ const CSV_BATCH: i64 = 1_000;
 pub fn response(state: &AppState, id: AccountId) -> Result<HttpResponse, AppError> {
     let header = csv_chunk(&[], true).map_err(AppError::Internal)?;
     // (after, done): the last id sent, and whether the last batch was short.
-    let pool = state.read_pool.clone();
+    let pool = state.read_pool().clone();
     let rows = futures_util::stream::unfold((None::<i64>, false), move |(after, done)| {
         let pool = pool.clone();
         async move {

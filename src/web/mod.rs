@@ -19,6 +19,7 @@ pub mod leads;
 pub mod ledger_csv;
 pub mod letters;
 pub mod login;
+pub mod metrics;
 pub mod page;
 pub mod payment_methods;
 pub mod request_log;
@@ -151,5 +152,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::public))
         .route("/static/{file}", web::get().to(assets::static_file));
 }

@@ -56,7 +56,9 @@ pub async fn log_request(
         .get::<Tenant>()
         .map(|t| t.0.0);
     let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let took = started.elapsed();
+    crate::metrics::request(&method, &route, status, took);
+    let latency_ms = took.as_secs_f64() * 1000.0;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

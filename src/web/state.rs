@@ -10,9 +10,11 @@ use crate::error::AppError;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: DbPool,
-    /// Where the operator's dashboard and the CSV exports read: a replica's pool
-    /// (`DATABASE_READ_URL`), else the same pool as everything else.
-    pub read_pool: DbPool,
+    /// A read replica's pool (`DATABASE_READ_URL`), for the operator's dashboard and the CSV
+    /// exports (see `read_pool`).
+    pub replica_pool: Option<DbPool>,
+    /// The bearer token that opens `/metrics` on the public address (`IAP_METRICS_TOKEN`).
+    pub metrics_token: Option<String>,
     /// Absolute URL of the app, without a trailing slash.
     pub base_url: String,
     /// Signs and encrypts session cookies.
@@ -40,6 +42,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Where reads that may lag the primary a little go: the replica when there is one.
+    pub fn read_pool(&self) -> &DbPool {
+        self.replica_pool.as_ref().unwrap_or(&self.pool)
+    }
+
     /// The paid services the job worker runs, with this state's providers.
     pub fn paid_services(&self) -> crate::metering::Services {
         crate::metering::Services::default()
@@ -77,7 +84,8 @@ impl AppState {
             directory: std::sync::Arc::new(crate::directory::provider::SimulatedDirectory(
                 pool.clone(),
             )),
-            read_pool: pool.clone(),
+            replica_pool: None,
+            metrics_token: None,
             pool,
             base_url,
             session_key,
@@ -117,7 +125,7 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
-    let pool = state.read_pool.clone();
+    let pool = state.read_pool().clone();
     web::block(move || {
         let mut conn = pool.get()?;
         work(&mut conn)

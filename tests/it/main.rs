@@ -31,6 +31,7 @@ mod ledger_races;
 mod mail;
 mod mail_delivery;
 mod metering;
+mod metrics;
 mod migrations_and_seeding;
 mod odoo;
 mod odoo_directory;
