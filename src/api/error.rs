@@ -1,20 +1,19 @@
 //! API errors: always a JSON body `{"error": {"code", "message", …}}` with a 4xx status for
 //! anything the caller can fix, and a bare 500 (details logged, never sent) otherwise.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
-use serde_json::{Value, json};
-
+use super::answers::{ErrorAnswer, ErrorDetail, to_json};
 use crate::ledger::LedgerError;
 use crate::ledger::idempotency::StoredResponse;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// More fields of the error object (e.g. `available`, `buy_url`).
-    pub details: Value,
+    /// With `insufficient_credits`: (available, requested, buy_url).
+    pub shortfall: Option<(String, String, String)>,
 }
 
 impl ApiError {
@@ -23,7 +22,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            details: Value::Null,
+            shortfall: None,
         }
     }
 
@@ -55,18 +54,28 @@ impl ApiError {
         )
     }
 
-    pub fn body(&self) -> Value {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let (Some(error), Some(details)) = (error.as_object_mut(), self.details.as_object()) {
-            error.extend(details.clone());
+    pub fn body(&self) -> ErrorAnswer {
+        let (available, requested, buy_url) = match self.shortfall.clone() {
+            Some((available, requested, buy_url)) => {
+                (Some(available), Some(requested), Some(buy_url))
+            }
+            None => (None, None, None),
+        };
+        ErrorAnswer {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+                available,
+                requested,
+                buy_url,
+            },
         }
-        json!({ "error": error })
     }
 
     pub fn to_stored(&self) -> StoredResponse {
         StoredResponse {
             status: self.status.as_u16(),
-            body: self.body().to_string(),
+            body: to_json(&self.body()),
         }
     }
 
@@ -80,11 +89,11 @@ impl ApiError {
                 requested,
                 ..
             } => ApiError {
-                details: json!({
-                    "available": available.to_string(),
-                    "requested": requested.to_string(),
-                    "buy_url": format!("{base_url}/iap/accounts/{account_id}/buy"),
-                }),
+                shortfall: Some((
+                    available.to_string(),
+                    requested.to_string(),
+                    format!("{base_url}/iap/accounts/{account_id}/buy"),
+                )),
                 ..ApiError::new(
                     S::PAYMENT_REQUIRED,
                     "insufficient_credits",

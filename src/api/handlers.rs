@@ -8,8 +8,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use diesel::PgConnection;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
 
-use super::answers::{charge_renderer, hold_json, with_balances};
+use super::answers::{
+    BalanceAnswer, Balances, CaptureRequestBody, ChargeCreated, ChargeRequestBody, Entry,
+    ErrorAnswer, HoldAnswer, HoldCancelled, HoldCaptured, HoldCreated, HoldRequestBody,
+    TransactionsPage, charge_renderer, to_json,
+};
 use super::auth::{ApiAccount, bearer_token};
 use super::error::ApiError;
 use crate::credits::Credits;
@@ -89,7 +94,7 @@ async fn mutate<F>(
     operation: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: FnOnce(&mut PgConnection, &IapAccount) -> Result<(StatusCode, Value), LedgerError>
+    F: FnOnce(&mut PgConnection, &IapAccount) -> Result<(StatusCode, String), LedgerError>
         + Send
         + 'static,
 {
@@ -100,7 +105,7 @@ where
         let work = |conn: &mut PgConnection| match operation(conn, &account) {
             Ok((status, body)) => Ok(StoredResponse {
                 status: status.as_u16(),
-                body: body.to_string(),
+                body,
             }),
             Err(e) => match ApiError::from_ledger(&e, &base_url) {
                 Some(api_error) => Ok(api_error.to_stored()),
@@ -143,6 +148,15 @@ fn respond(stored: StoredResponse, replayed: bool) -> HttpResponse {
     response.content_type("application/json").body(stored.body)
 }
 
+/// The account's credits.
+#[utoipa::path(
+    get, path = "/api/v1/balance", tag = "credits",
+    security(("account_token" = [])),
+    responses(
+        (status = 200, description = "The account's credits", body = BalanceAnswer),
+        (status = 401, description = "No token, or not an account's", body = ErrorAnswer),
+    )
+)]
 pub async fn balance(
     state: web::Data<AppState>,
     ApiAccount(account): ApiAccount,
@@ -158,17 +172,28 @@ pub async fn balance(
         Ok::<_, ApiError>((account, slug))
     })
     .await??;
-    Ok(HttpResponse::Ok().json(with_balances(json!({ "service": slug }), &account)))
+    Ok(HttpResponse::Ok().json(BalanceAnswer {
+        service: slug,
+        balances: Balances::of(&account),
+    }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChargeBody {
-    credits: Value,
-    description: Option<String>,
-}
-
-/// Charges go through the group-commit batcher, which also resolves the token.
+/// Debits credits at once. Charges go through the group-commit batcher, which also resolves
+/// the token.
+#[utoipa::path(
+    post, path = "/api/v1/charges", tag = "credits",
+    security(("account_token" = [])),
+    params(IdempotencyKey),
+    request_body = ChargeRequestBody,
+    responses(
+        (status = 201, description = "Charged: the ledger row and the account after it", body = ChargeCreated),
+        (status = 400, description = "The body is not the JSON described", body = ErrorAnswer),
+        (status = 401, description = "No token, or not an account's", body = ErrorAnswer),
+        (status = 402, description = "Too few credits: nothing was charged", body = ErrorAnswer),
+        (status = 409, description = "The Idempotency-Key was used for another request", body = ErrorAnswer),
+        (status = 422, description = "An invalid amount or description", body = ErrorAnswer),
+    )
+)]
 pub async fn create_charge(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -177,7 +202,7 @@ pub async fn create_charge(
     let received = std::time::Instant::now();
     let token = bearer_token(&req).ok_or_else(ApiError::unauthorized)?;
     let key = idempotency_key(&req)?;
-    let parsed: ChargeBody = parse_body(&body, false)?;
+    let parsed: ChargeRequestBody = parse_body(&body, false)?;
     let credits = credits_from_json(&parsed.credits)?;
     let description = description(parsed.description)?;
     let request =
@@ -230,14 +255,21 @@ pub async fn create_charge(
     Ok(response)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HoldRequest {
-    credits: Value,
-    expires_in_seconds: Option<Value>,
-    description: Option<String>,
-}
-
+/// Reserves credits until captured, cancelled or expired.
+#[utoipa::path(
+    post, path = "/api/v1/holds", tag = "credits",
+    security(("account_token" = [])),
+    params(IdempotencyKey),
+    request_body = HoldRequestBody,
+    responses(
+        (status = 201, description = "Held: the hold and the account after it", body = HoldCreated),
+        (status = 400, description = "The body is not the JSON described", body = ErrorAnswer),
+        (status = 401, description = "No token, or not an account's", body = ErrorAnswer),
+        (status = 402, description = "Too few credits: nothing was held", body = ErrorAnswer),
+        (status = 409, description = "The Idempotency-Key was used for another request", body = ErrorAnswer),
+        (status = 422, description = "An invalid amount, expiry or description", body = ErrorAnswer),
+    )
+)]
 pub async fn create_hold(
     state: web::Data<AppState>,
     ApiAccount(account): ApiAccount,
@@ -245,7 +277,7 @@ pub async fn create_hold(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
-    let parsed: HoldRequest = parse_body(&body, false)?;
+    let parsed: HoldRequestBody = parse_body(&body, false)?;
     let credits = credits_from_json(&parsed.credits)?;
     let ttl = match &parsed.expires_in_seconds {
         None | Some(Value::Null) => None,
@@ -273,15 +305,15 @@ pub async fn create_hold(
             &Actor::api(account.id),
         )?;
         let after = accounts::by_id(conn, account.id)?.ok_or(LedgerError::AccountNotFound)?;
-        Ok((StatusCode::CREATED, with_balances(hold_json(&hold), &after)))
+        Ok((
+            StatusCode::CREATED,
+            to_json(&HoldCreated {
+                hold: HoldAnswer::from(&hold),
+                balances: Balances::of(&after),
+            }),
+        ))
     })
     .await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CaptureRequest {
-    credits: Option<Value>,
 }
 
 fn hold_id(path: &str) -> Result<HoldId, ApiError> {
@@ -292,6 +324,21 @@ fn hold_id(path: &str) -> Result<HoldId, ApiError> {
         .ok_or_else(ApiError::not_found)
 }
 
+/// Posts credits of a hold (all of it unless told) and releases the rest.
+#[utoipa::path(
+    post, path = "/api/v1/holds/{id}/capture", tag = "credits",
+    security(("account_token" = [])),
+    params(("id" = i64, Path, description = "The hold's id"), IdempotencyKey),
+    request_body(content = Option<CaptureRequestBody>, description = "May be left out"),
+    responses(
+        (status = 200, description = "Captured: the hold, its rows and the account after it", body = HoldCaptured),
+        (status = 400, description = "The body is not the JSON described", body = ErrorAnswer),
+        (status = 401, description = "No token, or not an account's", body = ErrorAnswer),
+        (status = 404, description = "No such hold on this account", body = ErrorAnswer),
+        (status = 409, description = "The hold expired or was closed, or the Idempotency-Key was used for another request", body = ErrorAnswer),
+        (status = 422, description = "More than the hold, or an invalid amount", body = ErrorAnswer),
+    )
+)]
 pub async fn capture_hold(
     state: web::Data<AppState>,
     ApiAccount(account): ApiAccount,
@@ -301,7 +348,7 @@ pub async fn capture_hold(
 ) -> Result<HttpResponse, ApiError> {
     let hold_id = hold_id(&path)?;
     let key = idempotency_key(&req)?;
-    let parsed: CaptureRequest = parse_body(&body, true)?;
+    let parsed: CaptureRequestBody = parse_body(&body, true)?;
     let credits = match &parsed.credits {
         None | Some(Value::Null) => None,
         Some(value) => Some(credits_from_json(value)?),
@@ -315,15 +362,28 @@ pub async fn capture_hold(
         let after = accounts::by_id(conn, account.id)?.ok_or(LedgerError::AccountNotFound)?;
         Ok((
             StatusCode::OK,
-            with_balances(
-                json!({"hold": hold_json(&hold), "entries": entries}),
-                &after,
-            ),
+            to_json(&HoldCaptured {
+                hold: HoldAnswer::from(&hold),
+                entries: entries.iter().map(Entry::from).collect(),
+                balances: Balances::of(&after),
+            }),
         ))
     })
     .await
 }
 
+/// Releases a hold. Cancelling one already cancelled or expired succeeds and changes nothing.
+#[utoipa::path(
+    post, path = "/api/v1/holds/{id}/cancel", tag = "credits",
+    security(("account_token" = [])),
+    params(("id" = i64, Path, description = "The hold's id"), IdempotencyKey),
+    responses(
+        (status = 200, description = "Released: the hold and the account after it", body = HoldCancelled),
+        (status = 401, description = "No token, or not an account's", body = ErrorAnswer),
+        (status = 404, description = "No such hold on this account", body = ErrorAnswer),
+        (status = 409, description = "The hold was captured, or the Idempotency-Key was used for another request", body = ErrorAnswer),
+    )
+)]
 pub async fn cancel_hold(
     state: web::Data<AppState>,
     ApiAccount(account): ApiAccount,
@@ -338,19 +398,39 @@ pub async fn cancel_hold(
         let after = accounts::by_id(conn, account.id)?.ok_or(LedgerError::AccountNotFound)?;
         Ok((
             StatusCode::OK,
-            with_balances(json!({ "hold": hold_json(&hold) }), &after),
+            to_json(&HoldCancelled {
+                hold: HoldAnswer::from(&hold),
+                balances: Balances::of(&after),
+            }),
         ))
     })
     .await
 }
 
-#[derive(Deserialize)]
+/// A page of the ledger.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Rows per page, 1 to 100 (20 by default).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// The `next_after` of the previous page.
+    #[param(value_type = Option<i64>, minimum = 1)]
     after: Option<String>,
 }
 
+/// The account's ledger, newest first, a page at a time.
+#[utoipa::path(
+    get, path = "/api/v1/transactions", tag = "credits",
+    security(("account_token" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of the ledger", body = TransactionsPage),
+        (status = 400, description = "An invalid `limit` or `after`", body = ErrorAnswer),
+        (status = 401, description = "No token, or not an account's", body = ErrorAnswer),
+    )
+)]
 pub async fn transactions(
     state: web::Data<AppState>,
     ApiAccount(account): ApiAccount,
@@ -390,7 +470,22 @@ pub async fn transactions(
         rows,
         next: next_after,
     } = pages.page(fetched, |e| e.id);
-    Ok(HttpResponse::Ok().json(json!({ "transactions": rows, "next_after": next_after })))
+    Ok(HttpResponse::Ok().json(TransactionsPage {
+        transactions: rows.iter().map(Entry::from).collect(),
+        next_after,
+    }))
+}
+
+/// The `Idempotency-Key` header of the calls that change something.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // a description for the document, read from the request by `idempotency_key`
+pub struct IdempotencyKey {
+    /// Makes the call safe to retry: the same key with the same request answers as the first
+    /// time (with `Idempotent-Replayed: true`) and changes nothing more; 1 to 255 characters,
+    /// kept 24 hours.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {

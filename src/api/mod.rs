@@ -4,6 +4,7 @@
 
 pub mod answers;
 mod auth;
+pub mod doc;
 mod error;
 mod handlers;
 
@@ -24,6 +25,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/holds/{id}/cancel", web::post().to(handlers::cancel_hold))
             .route("/transactions", web::get().to(handlers::transactions))
+            .route("/openapi.json", web::get().to(doc::document))
+            .route("/docs", web::get().to(crate::web::api_docs::page))
             .default_service(web::to(handlers::not_found)),
     );
 }

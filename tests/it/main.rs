@@ -35,6 +35,7 @@ mod metrics;
 mod migrations_and_seeding;
 mod odoo;
 mod odoo_directory;
+mod openapi;
 mod pages;
 mod partner_autocomplete;
 mod payments;

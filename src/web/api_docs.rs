@@ -1,0 +1,169 @@
+//! `/api/v1/docs`: the OpenAPI document of `/api/v1`, for people — each operation with its
+//! parameters, body and answers, then each schema. Read from the same document the machines
+//! get, so that the two never disagree.
+
+use actix_web::HttpResponse;
+use askama::Template;
+use serde_json::Value;
+
+use super::page::{self, Nav};
+use super::session::CurrentUser;
+use crate::error::AppError;
+
+struct Operation {
+    method: String,
+    path: String,
+    anchor: String,
+    summary: String,
+    description: String,
+    authenticated: bool,
+    /// (name, where, required, type, description)
+    parameters: Vec<(String, String, bool, String, String)>,
+    /// The request body's schema, when it has one.
+    body: Option<String>,
+    /// (status, description, schema)
+    responses: Vec<(String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "api/docs.html")]
+struct DocsPage {
+    nav: Nav,
+    title: String,
+    description: String,
+    version: String,
+    operations: Vec<Operation>,
+    /// (name, the schema as JSON)
+    schemas: Vec<(String, String)>,
+}
+
+/// `#/components/schemas/Name` → `Name`; an inline schema's type otherwise.
+fn schema_name(schema: &Value) -> String {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        return reference
+            .rsplit('/')
+            .next()
+            .unwrap_or(reference)
+            .to_string();
+    }
+    for combinator in ["oneOf", "anyOf", "allOf"] {
+        if let Some(options) = schema.get(combinator).and_then(Value::as_array) {
+            let names: Vec<String> = options.iter().map(schema_name).collect();
+            return names.join(" or ");
+        }
+    }
+    match schema.get("type") {
+        Some(Value::String(t)) => t.clone(),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" or "),
+        _ => "any".into(),
+    }
+}
+
+fn text(value: &Value, key: &str) -> String {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn operations(document: &Value) -> Vec<Operation> {
+    let mut found = Vec::new();
+    let Some(paths) = document.get("paths").and_then(Value::as_object) else {
+        return found;
+    };
+    for (path, item) in paths {
+        for method in ["get", "put", "post", "delete", "patch"] {
+            let Some(op) = item.get(method) else { continue };
+            let parameters = op
+                .get("parameters")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    (
+                        text(p, "name"),
+                        text(p, "in"),
+                        p.get("required").and_then(Value::as_bool).unwrap_or(false),
+                        p.get("schema").map(schema_name).unwrap_or_default(),
+                        text(p, "description"),
+                    )
+                })
+                .collect();
+            let body = op
+                .pointer("/requestBody/content")
+                .and_then(Value::as_object)
+                .and_then(|content| content.values().next())
+                .and_then(|media| media.get("schema"))
+                .map(schema_name);
+            let responses = op
+                .get("responses")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .map(|(status, r)| {
+                    let schema = r
+                        .get("content")
+                        .and_then(Value::as_object)
+                        .and_then(|content| content.values().next())
+                        .and_then(|media| media.get("schema"))
+                        .map(schema_name)
+                        .unwrap_or_default();
+                    (status.clone(), text(r, "description"), schema)
+                })
+                .collect();
+            found.push(Operation {
+                method: method.to_uppercase(),
+                anchor: format!(
+                    "{method}-{}",
+                    path.trim_matches('/')
+                        .replace(['/', '{', '}', '.'], "-")
+                        .trim_matches('-')
+                ),
+                path: path.clone(),
+                summary: text(op, "summary"),
+                description: text(op, "description"),
+                authenticated: op.get("security").is_some(),
+                parameters,
+                body,
+                responses,
+            });
+        }
+    }
+    found
+}
+
+/// This document, for people.
+#[utoipa::path(
+    get, path = "/api/v1/docs", tag = "document",
+    responses((status = 200, description = "This document as a web page",
+               content_type = "text/html", body = String))
+)]
+pub async fn page(current: Option<CurrentUser>) -> Result<HttpResponse, AppError> {
+    let document: Value = serde_json::from_str(&crate::api::doc::DOCUMENT)
+        .map_err(|e| AppError::Internal(format!("the OpenAPI document: {e}")))?;
+    let schemas = document
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(name, schema)| {
+            (
+                name.clone(),
+                serde_json::to_string_pretty(schema).unwrap_or_default(),
+            )
+        })
+        .collect();
+    page::render(&DocsPage {
+        nav: Nav::maybe(current.as_ref()),
+        title: text(&document["info"], "title"),
+        description: text(&document["info"], "description"),
+        version: text(&document, "openapi"),
+        operations: operations(&document),
+        schemas,
+    })
+}
