@@ -80,6 +80,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u16).range(1..=256), global = true)]
     pub http_workers: Option<u16>,
 
+    /// The reverse proxies in front of the app (addresses or networks, comma-separated, e.g.
+    /// `127.0.0.1,10.0.0.0/8`): from them, `X-Forwarded-For` says who the client is (for
+    /// sign-in throttling). Unset, the TCP peer is the client.
+    #[arg(long, env = "IAP_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
+
     /// An address (e.g. `10.0.0.5:9464`) where `GET /metrics` answers Prometheus without a
     /// token: bind it to the operators' network only. Unset, no such listener is opened.
     #[arg(long, env = "IAP_METRICS_BIND", global = true)]

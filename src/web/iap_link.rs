@@ -62,8 +62,7 @@ fn origin_of_referer(req: &HttpRequest) -> Option<String> {
 }
 
 fn address(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string())
+    crate::web::client::address(req)
 }
 
 #[derive(Template)]

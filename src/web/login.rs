@@ -84,10 +84,8 @@ pub async fn submit(
 ) -> Result<HttpResponse, AppError> {
     let next = safe_next(form.next.as_deref());
     let (email, password) = (form.email.clone(), form.password);
-    // The TCP peer, never a header the client writes (X-Forwarded-For can say anything).
-    let address = req
-        .peer_addr()
-        .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
+    // The TCP peer, or what a trusted proxy says it saw (never what the client wrote).
+    let address = crate::web::client::address(&req);
     let outcome = with_conn(&state, move |conn| {
         Ok(match sign_in::sign_in(conn, &address, &email, &password) {
             Ok(user) => Ok(sessions::start(conn, user.id, chrono::Utc::now())?),

@@ -10,6 +10,7 @@ pub mod bills;
 pub mod buy;
 pub mod catalog;
 pub mod charts;
+pub mod client;
 pub mod contacts;
 pub mod error_page;
 pub mod health;

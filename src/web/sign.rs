@@ -356,7 +356,7 @@ pub async fn sign(
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
     let (signer, request) = signer_of(&state, token.clone()).await?;
-    let from = req.peer_addr().map(|a| a.ip().to_string());
+    let from = Some(crate::web::client::address(&req));
     let inspector = state.readers.pdf.clone();
     let (kept, typed) = (signer.clone(), form.name.clone());
     let outcome = with_conn(&state, move |conn| {

@@ -13,6 +13,8 @@ pub struct AppState {
     /// A read replica's pool (`DATABASE_READ_URL`), for the operator's dashboard and the CSV
     /// exports (see `read_pool`).
     pub replica_pool: Option<DbPool>,
+    /// The reverse proxies whose `X-Forwarded-For` is believed (`IAP_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The bearer token that opens `/metrics` on the public address (`IAP_METRICS_TOKEN`).
     pub metrics_token: Option<String>,
     /// Absolute URL of the app, without a trailing slash.
@@ -86,6 +88,7 @@ impl AppState {
             )),
             replica_pool: None,
             metrics_token: None,
+            trusted_proxies: Vec::new(),
             pool,
             base_url,
             session_key,
