@@ -19,13 +19,13 @@ use crate::harness::TestDb;
 use crate::mail::warn_me;
 use crate::smtp_sink::SmtpSink;
 
-/// Three app processes on one database; killed when dropped.
-struct Instances {
-    children: Vec<Child>,
+/// App processes on one database; killed when dropped.
+pub struct Instances {
+    pub children: Vec<Child>,
     /// Each instance's own address.
-    bases: Vec<String>,
-    /// The public address (what the load balancer is reached at): the first instance's.
-    public: String,
+    pub bases: Vec<String>,
+    /// The public address (what the load balancer is reached at).
+    pub public: String,
 }
 
 impl Drop for Instances {
@@ -37,7 +37,7 @@ impl Drop for Instances {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -46,14 +46,24 @@ fn free_port() -> u16 {
 }
 
 /// Starts `n` instances at once (they prepare the database together), sharing one secret key
-/// and one public address, as a deployment configures them.
+/// and one public address (the first instance's), as a deployment configures them.
 fn start_instances(db: &TestDb, n: usize, env: &[(&str, String)]) -> Instances {
+    start_instances_behind(db, n, None, env)
+}
+
+/// The same, behind a proxy reached at `public` when given.
+pub fn start_instances_behind(
+    db: &TestDb,
+    n: usize,
+    public: Option<&str>,
+    env: &[(&str, String)],
+) -> Instances {
     let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
     let bases: Vec<String> = ports
         .iter()
         .map(|p| format!("http://127.0.0.1:{p}"))
         .collect();
-    let public = bases[0].clone();
+    let public = public.map_or_else(|| bases[0].clone(), str::to_string);
     let children = ports
         .iter()
         .map(|port| {
@@ -103,10 +113,10 @@ fn wait_ready(base: &str) {
 /// A browser's cookies, sent to whichever instance answers (as behind a load balancer, where
 /// every instance is the same site).
 #[derive(Default, Clone)]
-struct Jar(Arc<Mutex<BTreeMap<String, String>>>);
+pub struct Jar(Arc<Mutex<BTreeMap<String, String>>>);
 
 impl Jar {
-    fn header(&self) -> String {
+    pub fn header(&self) -> String {
         let jar = self.0.lock().unwrap();
         jar.iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -129,14 +139,14 @@ impl Jar {
     }
 }
 
-struct Answer {
-    status: u16,
-    location: String,
-    body: String,
+pub struct Answer {
+    pub status: u16,
+    pub location: String,
+    pub body: String,
 }
 
 impl Answer {
-    fn csrf(&self) -> String {
+    pub fn csrf(&self) -> String {
         let marker = r#"name="csrf_token" value=""#;
         let start = self
             .body
@@ -166,7 +176,7 @@ macro_rules! answer {
     }};
 }
 
-async fn get(base: &str, path: &str, jar: &Jar) -> Answer {
+pub async fn get(base: &str, path: &str, jar: &Jar) -> Answer {
     let client = awc::Client::builder().disable_redirects().finish();
     let response = client
         .get(format!("{base}{path}"))
@@ -179,7 +189,13 @@ async fn get(base: &str, path: &str, jar: &Jar) -> Answer {
 }
 
 /// Posts a form as a page of the public site does (its `Origin`), to instance `base`.
-async fn post(base: &str, public: &str, path: &str, jar: &Jar, fields: &[(&str, &str)]) -> Answer {
+pub async fn post(
+    base: &str,
+    public: &str,
+    path: &str,
+    jar: &Jar,
+    fields: &[(&str, &str)],
+) -> Answer {
     let client = awc::Client::builder()
         .disable_redirects()
         .timeout(Duration::from_secs(60))

@@ -19,6 +19,7 @@ mod catalog_pages;
 mod charge_batches;
 mod cli;
 mod contacts;
+mod deploy;
 mod digitization;
 mod directory;
 mod forecast;
