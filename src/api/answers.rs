@@ -242,7 +242,7 @@ pub struct ChargeRequestBody {
 pub struct HoldRequestBody {
     #[schema(value_type = CreditsAmount)]
     pub credits: Value,
-    /// From 1 second to 7 days; 10 minutes when left out.
+    /// From 1 second to 180 days; 10 minutes when left out.
     #[schema(value_type = Option<u64>)]
     pub expires_in_seconds: Option<Value>,
     /// At most 500 characters.

@@ -483,7 +483,7 @@ pub async fn transactions(
 pub struct IdempotencyKey {
     /// Makes the call safe to retry: the same key with the same request answers as the first
     /// time (with `Idempotent-Replayed: true`) and changes nothing more; 1 to 255 characters,
-    /// kept 24 hours.
+    /// kept 48 hours.
     #[param(rename = "Idempotency-Key")]
     idempotency_key: Option<String>,
 }
