@@ -62,7 +62,9 @@ impl Customer {
     /// The database's account of `service` (a slug), created on first need.
     pub fn account(&self, conn: &mut PgConnection, service: &str) -> IapAccount {
         let service = catalog::service_by_slug(conn, service).unwrap().unwrap();
-        accounts::get_or_create(conn, self.database_id, service.id).unwrap()
+        let account = accounts::get_or_create(conn, self.database_id, service.id).unwrap();
+        crate::log_audit::secret(&account.token);
+        account
     }
 
     /// The account of `service` with `credits` more on it (an adjustment).
@@ -150,7 +152,9 @@ pub fn operator(conn: &mut PgConnection) -> Operator {
 
 /// The account as it is now.
 pub fn reload(conn: &mut PgConnection, account_id: AccountId) -> IapAccount {
-    accounts::by_id(conn, account_id).unwrap().unwrap()
+    let account = accounts::by_id(conn, account_id).unwrap().unwrap();
+    crate::log_audit::secret(&account.token);
+    account
 }
 
 /// Moves a hold's expiry into the past (as if its time ran out), without releasing it.

@@ -77,6 +77,7 @@ pub fn launch_options(data_dir: &Path) -> LaunchOptions {
 }
 
 fn cluster() -> &'static TestCluster {
+    crate::log_audit::install();
     CLUSTER.get_or_init(|| {
         let root = run_dir();
         let pg = EmbeddedPostgres::start(&launch_options(&root.join("shared")))
@@ -103,6 +104,7 @@ fn cluster() -> &'static TestCluster {
 
 /// Runs when the test binary exits, whether its tests passed or failed.
 extern "C" fn clean_up_at_exit() {
+    let leaked = crate::log_audit::run_leaked_secrets();
     if let Some(pg) = CLUSTER
         .get()
         .and_then(|cluster| cluster.pg.lock().ok()?.take())
@@ -113,6 +115,11 @@ extern "C" fn clean_up_at_exit() {
     // Any cluster a failed test left running goes too.
     stop_postmasters_under(&dir);
     let _ = std::fs::remove_dir_all(&dir);
+    if leaked {
+        // SAFETY: ends the process now, as exit would, with the run's failure (`exit` must not
+        // be called again from inside an exit handler).
+        unsafe { libc::_exit(1) };
+    }
 }
 
 /// Removes what earlier runs left when they were killed before their exit handler ran.
@@ -303,6 +310,7 @@ impl TestApp {
         let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = test::TestRequest::default().method(method).uri(path);
         if let Some(token) = token {
+            crate::log_audit::secret(token);
             request = request.insert_header(("Authorization", format!("Bearer {token}")));
         }
         if let Some(key) = key {
