@@ -555,6 +555,20 @@ fn serve(
     state.directory = std::sync::Arc::new(crate::directory::provider::SimulatedDirectory(
         db::connect_lazily(&database.request_url),
     ));
+    // The other simulated providers keep their records in the database, on connections of
+    // their own too: every instance (and this one after a restart) sees the same provider.
+    let records = crate::simulation::Records::shared(db::connect_lazily(&database.request_url));
+    state.payments =
+        std::sync::Arc::new(crate::payments::MockProvider::with_records(records.clone()));
+    state.sms = std::sync::Arc::new(crate::sms::gateway::SimulatedCarrier::with_records(
+        records.clone(),
+    ));
+    state.post = std::sync::Arc::new(crate::snailmail::post::SimulatedPost::with_records(
+        records.clone(),
+    ));
+    state.itsme_sim =
+        std::sync::Arc::new(crate::signing::itsme::SimulatedItsme::with_records(records));
+    state.itsme = state.itsme_sim.clone();
     let bind = cli.config.bind.clone();
     actix_web::rt::System::new().block_on(async move {
         startup::spawn_maintenance(&state);

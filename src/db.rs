@@ -227,6 +227,7 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
         "signers",
         "SELECT, INSERT, UPDATE (identified_name, identified_birth_date, identified_national_number, identified_at, signed_at, signed_from, signed_sha256)",
     ),
+    ("simulated_provider_records", "SELECT, INSERT, UPDATE"),
     ("sms_messages", "SELECT, INSERT, UPDATE"),
     ("sms_prices", "SELECT, INSERT, UPDATE"),
     ("usage_prices", "SELECT, INSERT, UPDATE (credits)"),

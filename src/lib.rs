@@ -36,6 +36,7 @@ pub mod provider_keys;
 pub mod read_models;
 pub mod schema;
 pub mod signing;
+pub mod simulation;
 pub mod sms;
 pub mod snailmail;
 mod sql_enum;

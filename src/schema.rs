@@ -365,6 +365,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    simulated_provider_records (space, key) {
+        space -> Text,
+        key -> Text,
+        value -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sms_messages (id) {
         id -> Int8,
         database_id -> Int8,
@@ -832,6 +842,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sign_in_throttle,
     sign_requests,
     signers,
+    simulated_provider_records,
     sms_messages,
     sms_prices,
     usage_prices,

@@ -2,18 +2,17 @@
 //! approved; 4000 0000 0000 0002 is declined; 4000 0000 0000 9995 is declined for
 //! insufficient funds; 4000 0000 0000 0341 can be saved but every payment with it is declined;
 //! any other valid number is approved. A saved card's token says how its payments end (like a
-//! provider's test tokens), so saved cards outlive the process as a real provider's do. Like a real provider it remembers
-//! each idempotency key's outcome (for as long as the process lives): a repeat charges nothing
-//! and answers the same, and `lookup` tells what became of a key.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+//! provider's test tokens), so saved cards outlive the process as a real provider's do. Like a
+//! real provider it remembers each idempotency key's outcome (`simulation::Records`: in the
+//! database for the server, shared by its instances): a repeat charges nothing and answers the
+//! same, and `lookup` tells what became of a key.
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
 use super::{Card, PaymentOutcome, PaymentProvider, RefundOutcome};
 use crate::money::Price;
+use crate::simulation::Records;
 
 pub const APPROVED_CARD: &str = "4242424242424242";
 pub const DECLINED_CARD: &str = "4000000000000002";
@@ -21,25 +20,39 @@ pub const INSUFFICIENT_FUNDS_CARD: &str = "4000000000009995";
 /// Saved without trouble; every payment with it is declined.
 pub const SAVED_THEN_DECLINED_CARD: &str = "4000000000000341";
 
+/// Each idempotency key's outcome, as the provider's own records (`payment` and `refund`).
 #[derive(Debug, Default, Clone)]
 pub struct MockProvider {
-    /// Each idempotency key's outcome, as the provider's own records.
-    outcomes: Arc<Mutex<HashMap<String, PaymentOutcome>>>,
-    /// The same for refunds.
-    refunds: Arc<Mutex<HashMap<String, RefundOutcome>>>,
+    records: Records,
+}
+
+const FAILED: &str = "The payment provider failed; nothing was charged.";
+
+impl MockProvider {
+    /// The provider keeping its records in `records` (shared by the server's instances).
+    pub fn with_records(records: Records) -> Self {
+        MockProvider { records }
+    }
+
+    /// The first outcome recorded for `key`, deciding it with `decide` if there is none.
+    fn payment(&self, key: &str, decide: impl FnOnce() -> PaymentOutcome) -> PaymentOutcome {
+        self.records
+            .first("payment", key, || {
+                serde_json::to_value(decide()).unwrap_or_default()
+            })
+            .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+            .unwrap_or_else(|e| {
+                tracing::warn!("the mock payment provider failed: {e}");
+                PaymentOutcome::Declined {
+                    message: FAILED.into(),
+                }
+            })
+    }
 }
 
 impl PaymentProvider for MockProvider {
     fn charge(&self, _amount: &Price, card: &Card, idempotency_key: &str) -> PaymentOutcome {
-        let Ok(mut outcomes) = self.outcomes.lock() else {
-            return PaymentOutcome::Declined {
-                message: "The payment provider failed; nothing was charged.".into(),
-            };
-        };
-        outcomes
-            .entry(idempotency_key.to_string())
-            .or_insert_with(|| decide(card))
-            .clone()
+        self.payment(idempotency_key, || decide(card))
     }
 
     fn save_card(&self, card: &Card) -> Result<String, String> {
@@ -53,15 +66,7 @@ impl PaymentProvider for MockProvider {
     }
 
     fn charge_saved(&self, _amount: &Price, token: &str, idempotency_key: &str) -> PaymentOutcome {
-        let Ok(mut outcomes) = self.outcomes.lock() else {
-            return PaymentOutcome::Declined {
-                message: "The payment provider failed; nothing was charged.".into(),
-            };
-        };
-        outcomes
-            .entry(idempotency_key.to_string())
-            .or_insert_with(|| decide_saved(token))
-            .clone()
+        self.payment(idempotency_key, || decide_saved(token))
     }
 
     fn remove_card(&self, _token: &str) {
@@ -69,7 +74,8 @@ impl PaymentProvider for MockProvider {
     }
 
     fn lookup(&self, idempotency_key: &str) -> Option<PaymentOutcome> {
-        self.outcomes.lock().ok()?.get(idempotency_key).cloned()
+        let record = self.records.get("payment", idempotency_key).ok()??;
+        serde_json::from_value(record).ok()
     }
 
     /// Like a provider's test mode: refunds of its own payments succeed, anything else is
@@ -80,29 +86,33 @@ impl PaymentProvider for MockProvider {
         payment_reference: &str,
         idempotency_key: &str,
     ) -> RefundOutcome {
-        let Ok(mut refunds) = self.refunds.lock() else {
-            return RefundOutcome::Refused {
-                message: "The payment provider failed; nothing was refunded.".into(),
-            };
+        let decide = || {
+            if payment_reference.starts_with("mock_") {
+                RefundOutcome::Refunded {
+                    reference: reference("mock_refund"),
+                }
+            } else {
+                RefundOutcome::Refused {
+                    message: format!("no payment {payment_reference:?} to refund"),
+                }
+            }
         };
-        refunds
-            .entry(idempotency_key.to_string())
-            .or_insert_with(|| {
-                if payment_reference.starts_with("mock_") {
-                    RefundOutcome::Refunded {
-                        reference: reference("mock_refund"),
-                    }
-                } else {
-                    RefundOutcome::Refused {
-                        message: format!("no payment {payment_reference:?} to refund"),
-                    }
+        self.records
+            .first("refund", idempotency_key, || {
+                serde_json::to_value(decide()).unwrap_or_default()
+            })
+            .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+            .unwrap_or_else(|e| {
+                tracing::warn!("the mock payment provider failed: {e}");
+                RefundOutcome::Refused {
+                    message: "The payment provider failed; nothing was refunded.".into(),
                 }
             })
-            .clone()
     }
 
     fn lookup_refund(&self, idempotency_key: &str) -> Option<RefundOutcome> {
-        self.refunds.lock().ok()?.get(idempotency_key).cloned()
+        let record = self.records.get("refund", idempotency_key).ok()??;
+        serde_json::from_value(record).ok()
     }
 }
 

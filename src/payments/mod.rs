@@ -11,7 +11,7 @@ pub use mock::MockProvider;
 use crate::money::Price;
 
 /// What a provider answers to a payment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PaymentOutcome {
     Approved { reference: String },
     Declined { message: String },
@@ -53,7 +53,7 @@ pub trait PaymentProvider: Send + Sync {
 }
 
 /// The provider's answer to a refund.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RefundOutcome {
     Refunded { reference: String },
     Refused { message: String },

@@ -3,16 +3,18 @@
 //! result. The default provider is simulated, faithfully: its page is served by this app under
 //! `/itsme-sim/{session}`, a session is started once per key, its result does not change once
 //! given, and an approved identity carries a name, a birth date and a national number (Belgian
-//! with its check digits, or a Dutch BSN passing the eleven test).
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! with its check digits, or a Dutch BSN passing the eleven test). Its sessions are kept in
+//! `simulation::Records` (in the database for the server), so that a signer sent to one
+//! instance and back to another finds their session.
 
 use chrono::NaiveDate;
 use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::simulation::Records;
 
 /// Who itsme says the signer is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     pub name: String,
     pub birth_date: NaiveDate,
@@ -20,7 +22,7 @@ pub struct Identity {
     pub national_number: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IdentificationResult {
     /// Not finished by the signer yet.
     Pending,
@@ -52,16 +54,15 @@ pub fn mask(national_number: &str) -> String {
     format!("{}{shown}", "•".repeat(digits.len().saturating_sub(2)))
 }
 
-/// The simulated itsme: sessions in memory, decided on its page.
+/// The simulated itsme: sessions (`itsme`, by id; `itsme-start`, the id of each key), decided
+/// on its page.
 #[derive(Debug, Default)]
 pub struct SimulatedItsme {
-    /// Session id → (key, name, country, result).
-    sessions: Mutex<HashMap<String, Session>>,
+    records: Records,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Session {
-    key: String,
     return_to: String,
     name: String,
     country: String,
@@ -78,33 +79,43 @@ pub struct SimulatedSession {
 }
 
 impl SimulatedItsme {
+    pub fn with_records(records: Records) -> Self {
+        SimulatedItsme { records }
+    }
+
+    fn find(&self, session: &str) -> Result<Option<Session>, String> {
+        self.records
+            .get("itsme", session)?
+            .map(|s| serde_json::from_value(s).map_err(|e| e.to_string()))
+            .transpose()
+    }
+
     /// The session as its page shows it.
     pub fn session(&self, session: &str) -> Option<SimulatedSession> {
-        let sessions = self.sessions.lock().ok()?;
-        sessions.get(session).map(|s| SimulatedSession {
-            name: s.name.clone(),
-            country: s.country.clone(),
+        let s = self.find(session).ok()??;
+        Some(SimulatedSession {
             decided: s.result != IdentificationResult::Pending,
-            return_to: s.return_to.clone(),
+            name: s.name,
+            country: s.country,
+            return_to: s.return_to,
         })
     }
 
     /// The signer's answer in the itsme app. A session is decided once.
     pub fn decide(&self, session: &str, approve: bool) -> bool {
-        let Ok(mut sessions) = self.sessions.lock() else {
-            return false;
-        };
-        let Some(s) = sessions.get_mut(session) else {
-            return false;
-        };
-        if s.result == IdentificationResult::Pending {
+        let decided = self.records.update("itsme", session, |record| {
+            let mut s: Session = serde_json::from_value(record.clone()).ok()?;
+            if s.result != IdentificationResult::Pending {
+                return None;
+            }
             s.result = if approve {
                 IdentificationResult::Approved(identity_for(&s.name, &s.country, session))
             } else {
                 IdentificationResult::Denied
             };
-        }
-        true
+            serde_json::to_value(s).ok()
+        });
+        matches!(decided, Ok(Some(_)))
     }
 }
 
@@ -155,30 +166,27 @@ impl ItsmeProvider for SimulatedItsme {
         country: &str,
         return_to: &str,
     ) -> Result<String, String> {
-        let mut sessions = self.sessions.lock().map_err(|e| e.to_string())?;
-        if let Some((id, _)) = sessions.iter().find(|(_, s)| s.key == key) {
-            return Ok(id.clone());
-        }
-        let bytes: [u8; 16] = rand::rng().random();
-        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        sessions.insert(
-            id.clone(),
-            Session {
-                key: key.to_string(),
-                return_to: return_to.to_string(),
-                name: name.to_string(),
-                country: country.to_string(),
-                result: IdentificationResult::Pending,
-            },
-        );
+        let fresh = || {
+            let bytes: [u8; 16] = rand::rng().random();
+            serde_json::Value::from(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        };
+        let id = self.records.first("itsme-start", key, fresh)?;
+        let id = id.as_str().unwrap_or_default().to_string();
+        let session = Session {
+            return_to: return_to.to_string(),
+            name: name.to_string(),
+            country: country.to_string(),
+            result: IdentificationResult::Pending,
+        };
+        self.records.first("itsme", &id, || {
+            serde_json::to_value(&session).unwrap_or_default()
+        })?;
         Ok(id)
     }
 
     fn result(&self, session: &str) -> Result<IdentificationResult, String> {
-        let sessions = self.sessions.lock().map_err(|e| e.to_string())?;
-        sessions
-            .get(session)
-            .map(|s| s.result.clone())
+        self.find(session)?
+            .map(|s| s.result)
             .ok_or_else(|| "no such itsme session".to_string())
     }
 }

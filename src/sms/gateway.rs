@@ -2,11 +2,11 @@
 //! one: it accepts well-formed numbers, reports later that some could not be delivered (its
 //! unreachable test numbers end in 0000), can be down (then it refuses the hand-off), and
 //! de-duplicates hand-offs by their idempotency key (a repeat gets the first answer back and is
-//! not sent again).
+//! not sent again; `simulation::Records`, in the database for the server's instances).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::simulation::{Records, fresh_reference};
 
 /// What the carrier says when handed a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,12 +33,18 @@ pub trait SmsGateway: Send + Sync {
 #[derive(Debug, Default)]
 pub struct SimulatedCarrier {
     down: AtomicBool,
-    next: AtomicU64,
-    /// The reference given to each accepted key.
-    accepted: Mutex<HashMap<String, String>>,
+    /// The reference given to each accepted key (`sms`).
+    records: Records,
 }
 
 impl SimulatedCarrier {
+    pub fn with_records(records: Records) -> Self {
+        SimulatedCarrier {
+            down: AtomicBool::new(false),
+            records,
+        }
+    }
+
     /// Makes the carrier refuse (or accept again) every hand-off, as during an outage.
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
@@ -50,30 +56,38 @@ impl SimulatedCarrier {
 
     /// How many distinct messages were accepted (each sent once whatever the repeats).
     pub fn accepted_count(&self) -> usize {
-        self.accepted.lock().map(|a| a.len()).unwrap_or(0)
+        self.records.count("sms")
     }
 }
 
 impl SmsGateway for SimulatedCarrier {
     fn submit(&self, _recipient: &str, _body: &str, key: &str) -> Handoff {
-        let Ok(mut accepted) = self.accepted.lock() else {
-            return Handoff::Refused {
+        let failed = |e: String| {
+            tracing::warn!("the simulated carrier failed: {e}");
+            Handoff::Refused {
                 reason: "The SMS carrier failed; nothing was sent.".into(),
-            };
+            }
         };
-        if let Some(reference) = accepted.get(key) {
-            return Handoff::Accepted {
-                reference: reference.clone(),
-            };
+        let accepted = |reference: serde_json::Value| Handoff::Accepted {
+            reference: reference.as_str().unwrap_or_default().to_string(),
+        };
+        match self.records.get("sms", key) {
+            Ok(Some(reference)) => return accepted(reference),
+            Ok(None) => {}
+            Err(e) => return failed(e),
         }
         if self.down.load(Ordering::SeqCst) {
             return Handoff::Refused {
                 reason: "The SMS carrier is unavailable; nothing was sent.".into(),
             };
         }
-        let reference = format!("sim-{}", self.next.fetch_add(1, Ordering::SeqCst) + 1);
-        accepted.insert(key.to_string(), reference.clone());
-        Handoff::Accepted { reference }
+        match self
+            .records
+            .first("sms", key, || fresh_reference("sim-").into())
+        {
+            Ok(reference) => accepted(reference),
+            Err(e) => failed(e),
+        }
     }
 
     fn report(&self, recipient: &str, _reference: &str) -> Option<DeliveryReport> {

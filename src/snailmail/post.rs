@@ -2,12 +2,16 @@
 //! print-and-post service: it accepts a letter once per idempotency key (a repeat gets the
 //! first answer back and nothing is printed twice), can be down (then it refuses the hand-off),
 //! and reports later: delivered after a delay, or undeliverable for its test addresses (a
-//! postal code of all zeros).
+//! postal code of all zeros). What it accepted is kept in `simulation::Records` (in the
+//! database for the server's instances), so any instance tracks any letter.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::simulation::{Records, fresh_reference};
 
 /// A letter as handed to the provider.
 #[derive(Debug, Clone)]
@@ -47,21 +51,24 @@ pub trait PostalService: Send + Sync {
 #[derive(Debug)]
 pub struct SimulatedPost {
     down: AtomicBool,
-    next: AtomicU64,
     /// How long the post takes to deliver.
     pub delivery_time: Duration,
-    /// Each accepted key: its reference, when it was accepted, whether it can be delivered.
-    accepted: Mutex<HashMap<String, (String, Instant, bool)>>,
+    /// Each accepted letter, by its key (`post`) and by its reference (`post-letter`).
+    records: Records,
+}
+
+/// An accepted letter, as the post keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Accepted {
+    reference: String,
+    at: DateTime<Utc>,
+    deliverable: bool,
 }
 
 impl Default for SimulatedPost {
     /// Delivers after a minute, or after `IAP_SIMULATED_POST_DELIVERY_SECONDS`.
     fn default() -> Self {
-        let seconds = std::env::var("IAP_SIMULATED_POST_DELIVERY_SECONDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(60);
-        SimulatedPost::new(Duration::from_secs(seconds))
+        SimulatedPost::with_records(Records::default())
     }
 }
 
@@ -69,9 +76,21 @@ impl SimulatedPost {
     pub fn new(delivery_time: Duration) -> Self {
         SimulatedPost {
             down: AtomicBool::new(false),
-            next: AtomicU64::new(1),
             delivery_time,
-            accepted: Mutex::new(HashMap::new()),
+            records: Records::default(),
+        }
+    }
+
+    /// Keeping what it accepted in `records`; delivers after a minute, or after
+    /// `IAP_SIMULATED_POST_DELIVERY_SECONDS`.
+    pub fn with_records(records: Records) -> Self {
+        let seconds = std::env::var("IAP_SIMULATED_POST_DELIVERY_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60);
+        SimulatedPost {
+            records,
+            ..SimulatedPost::new(Duration::from_secs(seconds))
         }
     }
 
@@ -81,7 +100,7 @@ impl SimulatedPost {
 
     /// How many distinct letters were printed.
     pub fn printed(&self) -> usize {
-        self.accepted.lock().map(|a| a.len()).unwrap_or(0)
+        self.records.count("post")
     }
 
     pub fn is_undeliverable(postal_code: &str) -> bool {
@@ -94,10 +113,10 @@ impl PostalService for SimulatedPost {
         if self.down.load(Ordering::SeqCst) {
             return Err("the postal service is unavailable".into());
         }
-        let mut accepted = self.accepted.lock().map_err(|e| e.to_string())?;
-        if let Some((reference, ..)) = accepted.get(key) {
+        if let Some(known) = self.records.get("post", key)? {
+            let known: Accepted = serde_json::from_value(known).map_err(|e| e.to_string())?;
             return Ok(PostHandoff::Accepted {
-                reference: reference.clone(),
+                reference: known.reference,
             });
         }
         if !posting.pdf.starts_with(b"%PDF") {
@@ -105,24 +124,33 @@ impl PostalService for SimulatedPost {
                 reason: "the document is not a PDF".into(),
             });
         }
-        let reference = format!("SIM-POST-{:06}", self.next.fetch_add(1, Ordering::SeqCst));
-        let deliverable = !Self::is_undeliverable(posting.postal_code);
-        accepted.insert(
-            key.to_string(),
-            (reference.clone(), Instant::now(), deliverable),
-        );
-        Ok(PostHandoff::Accepted { reference })
+        let letter = Accepted {
+            reference: fresh_reference("SIM-POST-").to_uppercase(),
+            at: Utc::now(),
+            deliverable: !Self::is_undeliverable(posting.postal_code),
+        };
+        let stored = self.records.first("post", key, || {
+            serde_json::to_value(&letter).unwrap_or_default()
+        })?;
+        let letter: Accepted = serde_json::from_value(stored).map_err(|e| e.to_string())?;
+        self.records.first("post-letter", &letter.reference, || {
+            serde_json::to_value(&letter).unwrap_or_default()
+        })?;
+        Ok(PostHandoff::Accepted {
+            reference: letter.reference,
+        })
     }
 
     fn track(&self, reference: &str) -> Result<Tracking, String> {
-        let accepted = self.accepted.lock().map_err(|e| e.to_string())?;
-        let Some((_, at, deliverable)) = accepted.values().find(|(r, ..)| r == reference) else {
-            // Accepted before this process started: long delivered.
+        let Some(letter) = self.records.get("post-letter", reference)? else {
+            // Accepted before the post kept its records here: long delivered.
             return Ok(Tracking::Delivered);
         };
-        if at.elapsed() < self.delivery_time {
+        let letter: Accepted = serde_json::from_value(letter).map_err(|e| e.to_string())?;
+        let age = (Utc::now() - letter.at).to_std().unwrap_or_default();
+        if age < self.delivery_time {
             Ok(Tracking::InTransit)
-        } else if *deliverable {
+        } else if letter.deliverable {
             Ok(Tracking::Delivered)
         } else {
             Ok(Tracking::Undeliverable {

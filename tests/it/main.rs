@@ -48,6 +48,7 @@ mod rollups;
 mod sessions;
 mod sign_in;
 mod signing;
+mod simulated_providers;
 mod sms;
 mod sms_pages;
 mod smtp_sink;

@@ -51,6 +51,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("sign_in_throttle", "src/auth/"),
     ("sign_requests", "src/signing/"),
     ("signers", "src/signing/"),
+    ("simulated_provider_records", "src/simulation.rs"),
     ("sms_messages", "src/sms/"),
     ("sms_prices", "src/sms/"),
     ("usage_prices", "src/catalog/"),
