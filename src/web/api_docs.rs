@@ -19,10 +19,10 @@ struct Operation {
     authenticated: bool,
     /// (name, where, required, type, description)
     parameters: Vec<(String, String, bool, String, String)>,
-    /// The request body's schema, when it has one.
-    body: Option<String>,
-    /// (status, description, schema)
-    responses: Vec<(String, String, String)>,
+    /// The request body's schema (as shown, and the component to link to), when it has one.
+    body: Option<(String, Option<String>)>,
+    /// (status, description, schema as shown, the component to link to)
+    responses: Vec<(String, String, String, Option<String>)>,
 }
 
 #[derive(Template)]
@@ -35,6 +35,18 @@ struct DocsPage {
     operations: Vec<Operation>,
     /// (name, the schema as JSON)
     schemas: Vec<(String, String)>,
+}
+
+/// The component a schema names (itself, or the first one of its combination), to link to.
+fn schema_ref(schema: &Value) -> Option<String> {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        return reference.rsplit('/').next().map(str::to_string);
+    }
+    ["oneOf", "anyOf", "allOf"]
+        .iter()
+        .filter_map(|c| schema.get(*c).and_then(Value::as_array))
+        .flatten()
+        .find_map(schema_ref)
 }
 
 /// `#/components/schemas/Name` → `Name`; an inline schema's type otherwise.
@@ -99,7 +111,7 @@ fn operations(document: &Value) -> Vec<Operation> {
                 .and_then(Value::as_object)
                 .and_then(|content| content.values().next())
                 .and_then(|media| media.get("schema"))
-                .map(schema_name);
+                .map(|schema| (schema_name(schema), schema_ref(schema)));
             let responses = op
                 .get("responses")
                 .and_then(Value::as_object)
@@ -110,10 +122,13 @@ fn operations(document: &Value) -> Vec<Operation> {
                         .get("content")
                         .and_then(Value::as_object)
                         .and_then(|content| content.values().next())
-                        .and_then(|media| media.get("schema"))
-                        .map(schema_name)
-                        .unwrap_or_default();
-                    (status.clone(), text(r, "description"), schema)
+                        .and_then(|media| media.get("schema"));
+                    (
+                        status.clone(),
+                        text(r, "description"),
+                        schema.map(schema_name).unwrap_or_default(),
+                        schema.and_then(schema_ref),
+                    )
                 })
                 .collect();
             found.push(Operation {

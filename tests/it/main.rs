@@ -3,6 +3,7 @@
 mod fixtures;
 mod fuzz_inputs;
 mod harness;
+mod html_validity;
 mod log_audit;
 mod sample_bills;
 
