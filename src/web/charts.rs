@@ -29,6 +29,10 @@ const HEIGHT: u32 = 280;
 /// A line chart of `series` over `days`, as an `<svg>` element to put in a page. `title` is
 /// also the SVG's accessible name.
 pub fn daily_lines(title: &str, unit: &str, days: &[NaiveDate], series: &[Series]) -> String {
+    // An empty grid says less than a sentence.
+    if series.iter().all(|s| s.values.iter().all(|v| *v == 0.0)) {
+        return "<p class=\"chart-empty\">Nothing in this period.</p>".into();
+    }
     let mut svg = String::new();
     if let Err(e) = draw(&mut svg, unit, days, series) {
         tracing::warn!("could not draw the chart {title:?}: {e}");
@@ -204,6 +208,21 @@ mod tests {
         assert!(svg.contains("<polyline"), "{svg}");
         // The pages' Content-Security-Policy refuses inline style attributes.
         assert!(!svg.contains("style="), "{svg}");
+    }
+
+    #[test]
+    fn an_empty_period_is_a_sentence_not_an_empty_grid() {
+        let days: Vec<NaiveDate> = (1..=7)
+            .map(|d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap())
+            .collect();
+        let zeros = Series {
+            name: "SMS".into(),
+            values: vec![0.0; 7],
+        };
+        for series in [vec![], vec![zeros]] {
+            let html = daily_lines("Credits consumed per day", "credits", &days, &series);
+            assert_eq!(html, "<p class=\"chart-empty\">Nothing in this period.</p>");
+        }
     }
 
     #[test]

@@ -952,3 +952,227 @@ async fn a_card_saved_at_checkout_tops_up_automatically_when_the_api_spends_belo
         .count();
     assert_eq!(all_receipts, 2, "one receipt a paid order, no more");
 }
+
+/// What a page looks like on a phone: how wide the page is against the screen, and which of
+/// the Menu's links (once it is opened) are not fully on screen.
+const PHONE_CHECK: &str = r#"
+    const width = window.innerWidth;
+    const summary = document.querySelector('.nav-narrow summary');
+    const summaryShown = !!summary && summary.getBoundingClientRect().width > 0;
+    const details = document.querySelector('.nav-narrow details');
+    if (details) { details.open = true; }
+    const hidden = Array.from(document.querySelectorAll('.nav-narrow nav a, .nav-narrow nav button'))
+        .filter(el => {
+            const r = el.getBoundingClientRect();
+            const style = getComputedStyle(el);
+            return r.width === 0 || r.height < 24 || r.left < 0 || r.right > width
+                || style.visibility === 'hidden' || style.color === style.backgroundColor;
+        })
+        .map(el => el.textContent.trim());
+    const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'));
+    // What sticks out: the innermost elements past the screen's right edge.
+    const past = el => el.getBoundingClientRect().right > width + 1;
+    const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+        + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\s+/).join('.') : '');
+    const culprits = Array.from(document.querySelectorAll('main *, header *'))
+        .filter(el => past(el) && !Array.from(el.children).some(past)
+            && !el.closest('.table-scroll, pre'))
+        .slice(0, 3)
+        .map(el => name(el.parentElement) + ' > ' + name(el));
+    if (details) { details.open = false; }
+    return {
+        width: width,
+        scrollWidth: document.documentElement.scrollWidth,
+        summaryShown: summaryShown,
+        wideNavShown: (document.querySelector('.nav-wide') || {offsetWidth: 0}).offsetWidth > 0,
+        hidden: hidden,
+        links: links,
+        culprits: culprits,
+    };
+"#;
+
+/// A page's kind: its path with every number replaced (one `/contacts/N/edit` is enough).
+fn page_kind(path: &str) -> String {
+    let mut kind = String::new();
+    let mut in_number = false;
+    for c in path.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                kind.push('N');
+            }
+            in_number = true;
+        } else {
+            kind.push(c);
+            in_number = false;
+        }
+    }
+    kind
+}
+
+/// Visits every kind of page reachable by links from `starts` at the current window size;
+/// returns the problems found (a page wider than the screen, no Menu, a header link not on
+/// screen) and how many pages were visited.
+async fn check_phone_pages(
+    client: &Client,
+    base: &str,
+    who: &str,
+    starts: &[&str],
+) -> (Vec<String>, usize) {
+    let mut queue: std::collections::VecDeque<String> =
+        starts.iter().map(|s| s.to_string()).collect();
+    let mut kinds: std::collections::BTreeSet<String> =
+        starts.iter().map(|s| page_kind(s)).collect();
+    let (mut problems, mut visited) = (Vec::new(), 0);
+    while let Some(path) = queue.pop_front() {
+        client.goto(&format!("{base}{path}")).await.unwrap();
+        let seen = client.execute(PHONE_CHECK, vec![]).await.unwrap();
+        visited += 1;
+        let (width, scroll) = (
+            seen["width"].as_i64().unwrap(),
+            seen["scrollWidth"].as_i64().unwrap(),
+        );
+        if scroll > width {
+            problems.push(format!(
+                "{who} {path}: {scroll} px wide on a {width} px screen ({})",
+                seen["culprits"]
+            ));
+        }
+        if seen["summaryShown"] != true || seen["wideNavShown"] != false {
+            problems.push(format!(
+                "{who} {path}: no Menu button, or the wide header shows"
+            ));
+        }
+        if let Some(hidden) = seen["hidden"].as_array().filter(|h| !h.is_empty()) {
+            problems.push(format!(
+                "{who} {path}: header links not on screen: {hidden:?}"
+            ));
+        }
+        if visited <= 3 {
+            snapshot(
+                client,
+                &format!("phone-{}-{visited}", who.replace(['@', '.'], "-")),
+            )
+            .await;
+        }
+        for link in seen["links"].as_array().unwrap() {
+            let link = link.as_str().unwrap_or_default();
+            let link = link.split('#').next().unwrap_or_default();
+            let link = link.split('?').next().unwrap_or_default();
+            let skip = !link.starts_with('/')
+                || link.starts_with("//")
+                || link.starts_with("/static/")
+                || link.starts_with("/api/v1/openapi.json")
+                || link.ends_with(".csv")
+                || link.ends_with(".pdf")
+                || link.contains("/download");
+            if !skip && kinds.insert(page_kind(link)) {
+                queue.push_back(link.to_string());
+            }
+        }
+    }
+    (problems, visited)
+}
+
+#[tokio::test]
+async fn every_page_fits_a_phone_and_its_menu_shows_every_link() {
+    let db = TestDb::new();
+    let (_processes, client, base) = start(&db).await;
+    client.set_window_size(360, 800).await.unwrap();
+    client.goto(&format!("{base}/")).await.unwrap();
+    let width = client
+        .execute("return window.innerWidth", vec![])
+        .await
+        .unwrap();
+    assert!(
+        width.as_i64().unwrap() <= 390,
+        "the window is {width} px wide"
+    );
+
+    let (mut problems, mut visited) =
+        check_phone_pages(&client, &base, "visitor", &["/", "/login", "/api/v1/docs"]).await;
+    for (email, _) in iap_credits::demo::DEMO_LOGINS {
+        client.goto(&format!("{base}/login")).await.unwrap();
+        type_into(&client, "#email", email).await;
+        type_into(&client, "#password", "demo-password").await;
+        click(&client, "form.stacked button[type=submit]").await;
+        text_when(&client, "main h1", |t| t != "Sign in").await;
+        let starts = ["/", "/settings", "/iap/accounts", "/admin", "/orders"];
+        let (found, pages) = check_phone_pages(&client, &base, email, &starts).await;
+        problems.extend(found);
+        visited += pages;
+        // Sign out through the Menu, as a phone's user does.
+        click(&client, ".nav-narrow summary").await;
+        snapshot(
+            &client,
+            &format!("phone-menu-{}", email.replace(['@', '.'], "-")),
+        )
+        .await;
+        click(&client, ".nav-narrow .who button[type=submit]").await;
+        text_when(&client, ".nav-narrow summary", |t| t.contains("Menu")).await;
+    }
+    // What is not behind a link: the Send SMS dialog, the checkout and its receipt.
+    client.goto(&format!("{base}/login")).await.unwrap();
+    type_into(&client, "#email", "admin@demo.test").await;
+    type_into(&client, "#password", "demo-password").await;
+    click(&client, "form.stacked button[type=submit]").await;
+    text_when(&client, "main h1", |t| t != "Sign in").await;
+    client.goto(&format!("{base}/contacts")).await.unwrap();
+    click_link(&client, "Lucille Dupont").await;
+    click(&client, "a.sms-link[href$='to=mobile']").await;
+    text_when(&client, "dialog.modal[open] h1", |t| {
+        t == "Send SMS Text Message"
+    })
+    .await;
+    let dialog = client
+        .execute(
+            "const r = document.querySelector('dialog.modal[open]').getBoundingClientRect();
+             return [r.left, r.right, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (left, right, width) = (
+        dialog[0].as_f64().unwrap(),
+        dialog[1].as_f64().unwrap(),
+        dialog[2].as_f64().unwrap(),
+    );
+    if left < 0.0 || right > width {
+        problems.push(format!(
+            "the Send SMS dialog spans {left}..{right} px on a {width} px screen"
+        ));
+    }
+    snapshot(&client, "phone-send-sms").await;
+    let account = account_information_of(&client, &base, "SMS").await;
+    client.goto(&format!("{account}/buy")).await.unwrap();
+    click(&client, "button[aria-label='Buy Starter Pack']").await;
+    heading_is(&client, "Checkout").await;
+    let checkout = client.execute(PHONE_CHECK, vec![]).await.unwrap();
+    snapshot(&client, "phone-checkout").await;
+    type_into(&client, "#holder", "Ada Lovelace").await;
+    type_into(&client, "#number", "4242 4242 4242 4242").await;
+    type_into(&client, "#expiry", "12/39").await;
+    type_into(&client, "#cvc", "123").await;
+    click(&client, "form.stacked button[type=submit]").await;
+    text_when(&client, "main", |t| t.contains("credits are available")).await;
+    let receipt = client.execute(PHONE_CHECK, vec![]).await.unwrap();
+    snapshot(&client, "phone-receipt").await;
+    for (page, seen) in [("checkout", checkout), ("receipt", receipt)] {
+        let (width, scroll) = (
+            seen["width"].as_i64().unwrap(),
+            seen["scrollWidth"].as_i64().unwrap(),
+        );
+        if scroll > width {
+            problems.push(format!(
+                "the {page}: {scroll} px wide on a {width} px screen"
+            ));
+        }
+    }
+
+    assert!(visited >= 60, "only {visited} pages visited");
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
