@@ -1012,11 +1012,48 @@ fn page_kind(path: &str) -> String {
 /// Visits every kind of page reachable by links from `starts` at the current window size;
 /// returns the problems found (a page wider than the screen, no Menu, a header link not on
 /// screen) and how many pages were visited.
+/// axe-core, the accessibility checker: `IAP_AXE_JS`, else where `.ci/run` installs it (the
+/// `axe-core` npm package).
+fn axe_source() -> String {
+    let path = std::env::var("IAP_AXE_JS").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        format!("{home}/.cache/iap-credits/axe/node_modules/axe-core/axe.min.js")
+    });
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "axe-core is missing at {path} ({e}): `npm install --prefix \
+             ~/.cache/iap-credits/axe axe-core@4` (.ci/run does), or set IAP_AXE_JS"
+        )
+    })
+}
+
+/// The WCAG 2.1 A and AA rules axe finds broken on the current page, with how many elements.
+async fn axe_violations(client: &Client, axe: &str) -> Vec<String> {
+    client.execute(axe, vec![]).await.unwrap();
+    let found = client
+        .execute(
+            "return axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']})
+                 .then(r => r.violations.map(v => v.id + ' (' + v.nodes.length + ')'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    found
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 async fn check_phone_pages(
     client: &Client,
     base: &str,
     who: &str,
     starts: &[&str],
+    axe: Option<&str>,
 ) -> (Vec<String>, usize) {
     let mut queue: std::collections::VecDeque<String> =
         starts.iter().map(|s| s.to_string()).collect();
@@ -1027,6 +1064,12 @@ async fn check_phone_pages(
         client.goto(&format!("{base}{path}")).await.unwrap();
         let seen = client.execute(PHONE_CHECK, vec![]).await.unwrap();
         visited += 1;
+        if let Some(axe) = axe {
+            let broken = axe_violations(client, axe).await;
+            if !broken.is_empty() {
+                problems.push(format!("{who} {path}: axe: {}", broken.join(", ")));
+            }
+        }
         let (width, scroll) = (
             seen["width"].as_i64().unwrap(),
             seen["scrollWidth"].as_i64().unwrap(),
@@ -1077,38 +1120,58 @@ async fn check_phone_pages(
 async fn every_page_fits_a_phone_and_its_menu_shows_every_link() {
     let db = TestDb::new();
     let (_processes, client, base) = start(&db).await;
-    client.set_window_size(360, 800).await.unwrap();
-    client.goto(&format!("{base}/")).await.unwrap();
-    let width = client
-        .execute("return window.innerWidth", vec![])
-        .await
-        .unwrap();
-    assert!(
-        width.as_i64().unwrap() <= 390,
-        "the window is {width} px wide"
-    );
-
-    let (mut problems, mut visited) =
-        check_phone_pages(&client, &base, "visitor", &["/", "/login", "/api/v1/docs"]).await;
-    for (email, _) in iap_credits::demo::DEMO_LOGINS {
-        client.goto(&format!("{base}/login")).await.unwrap();
-        type_into(&client, "#email", email).await;
-        type_into(&client, "#password", "demo-password").await;
-        click(&client, "form.stacked button[type=submit]").await;
-        text_when(&client, "main h1", |t| t != "Sign in").await;
-        let starts = ["/", "/settings", "/iap/accounts", "/admin", "/orders"];
-        let (found, pages) = check_phone_pages(&client, &base, email, &starts).await;
+    let axe = axe_source();
+    let (mut problems, mut visited) = (Vec::new(), 0);
+    // The issue's phone, with axe's WCAG 2.1 AA rules on every page; then the narrowest screen
+    // a page must fit.
+    for (width, height, axe) in [(390, 844, Some(axe.as_str())), (360, 800, None)] {
+        client.set_window_size(width, height).await.unwrap();
+        client.goto(&format!("{base}/")).await.unwrap();
+        let inner = client
+            .execute("return window.innerWidth", vec![])
+            .await
+            .unwrap();
+        assert!(
+            inner.as_i64().unwrap() <= i64::from(width),
+            "the window is {inner} px wide"
+        );
+        let starts = ["/", "/login", "/api/v1/docs"];
+        let (found, pages) = check_phone_pages(&client, &base, "visitor", &starts, axe).await;
         problems.extend(found);
         visited += pages;
-        // Sign out through the Menu, as a phone's user does.
-        click(&client, ".nav-narrow summary").await;
-        snapshot(
-            &client,
-            &format!("phone-menu-{}", email.replace(['@', '.'], "-")),
-        )
-        .await;
-        click(&client, ".nav-narrow .who button[type=submit]").await;
-        text_when(&client, ".nav-narrow summary", |t| t.contains("Menu")).await;
+        for (email, _) in iap_credits::demo::DEMO_LOGINS {
+            client.goto(&format!("{base}/login")).await.unwrap();
+            type_into(&client, "#email", email).await;
+            type_into(&client, "#password", "demo-password").await;
+            click(&client, "form.stacked button[type=submit]").await;
+            text_when(&client, "main h1", |t| t != "Sign in").await;
+            let starts = ["/", "/settings", "/iap/accounts", "/admin", "/orders"];
+            let (found, pages) = check_phone_pages(&client, &base, email, &starts, axe).await;
+            problems.extend(found);
+            visited += pages;
+            // Sign out through the Menu, as a phone's user does.
+            click(&client, ".nav-narrow summary").await;
+            snapshot(
+                &client,
+                &format!("phone-menu-{}-{width}", email.replace(['@', '.'], "-")),
+            )
+            .await;
+            click(&client, ".nav-narrow .who button[type=submit]").await;
+            // Signed out once the page offers to sign in again.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while client
+                .execute(
+                    "return !document.querySelector('a[href=\"/login\"]')",
+                    vec![],
+                )
+                .await
+                .unwrap()
+                == json!(true)
+            {
+                assert!(Instant::now() < deadline, "{email} was not signed out");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
     // What is not behind a link: the Send SMS dialog, the checkout and its receipt.
     client.goto(&format!("{base}/login")).await.unwrap();
@@ -1168,7 +1231,7 @@ async fn every_page_fits_a_phone_and_its_menu_shows_every_link() {
         }
     }
 
-    assert!(visited >= 60, "only {visited} pages visited");
+    assert!(visited >= 120, "only {visited} pages visited");
     assert!(
         problems.is_empty(),
         "{} problems:\n{}",

@@ -96,6 +96,38 @@ async fn every_page_passes_the_w3c_html_checker() {
             pages.entry(format!("{email} {path}")).or_insert(body);
         }
     }
+    // What no link leads to: the checkout of an order, and its receipt.
+    let admin = app.browser();
+    admin
+        .sign_in("admin@demo.test", iap_credits::demo::DEMO_PASSWORD)
+        .await;
+    let list = admin.get("/iap/accounts").await.body;
+    let end = list.find("\">SMS</a>").unwrap();
+    let start = list[..end].rfind("/iap/accounts/").unwrap();
+    let buy = format!("{}/buy", &list[start..end]);
+    let page = admin.get(&buy).await.body;
+    let form = &page[..page.find("aria-label=\"Buy Starter Pack\"").unwrap()];
+    let marker = "name=\"pack_id\" value=\"";
+    let at = form.rfind(marker).unwrap() + marker.len();
+    let pack = &form[at..at + form[at..].find('"').unwrap()];
+    let ordered = admin.submit(&buy, &buy, &[("pack_id", pack)]).await;
+    let checkout = ordered.location().to_string();
+    pages.insert("checkout".into(), admin.get(&checkout).await.body);
+    let card = [
+        ("holder", "Ada Lovelace"),
+        ("number", "4242 4242 4242 4242"),
+        ("expiry", "12/39"),
+        ("cvc", "123"),
+    ];
+    let paid = admin.submit(&checkout, &checkout, &card).await;
+    let receipt = if paid.status == StatusCode::SEE_OTHER {
+        admin.get(paid.location()).await.body
+    } else {
+        paid.body
+    };
+    assert!(receipt.contains("credits are available"), "{receipt}");
+    pages.insert("receipt".into(), receipt);
+
     assert!(
         signed_out >= 3 && pages.len() >= 40,
         "only {} pages found",
