@@ -969,6 +969,13 @@ const PHONE_CHECK: &str = r#"
                 || style.visibility === 'hidden' || style.color === style.backgroundColor;
         })
         .map(el => el.textContent.trim());
+    // Controls a finger must hit: at least 44 px high.
+    const small = Array.from(document.querySelectorAll(
+            'main button, main select, main textarea, main .button, '
+            + 'main input:not([type=hidden]):not([type=checkbox]):not([type=radio])'))
+        .filter(el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height < 43.5; })
+        .slice(0, 3)
+        .map(el => el.outerHTML.slice(0, 80));
     const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'));
     // What sticks out: the innermost elements past the screen's right edge.
     const past = el => el.getBoundingClientRect().right > width + 1;
@@ -988,6 +995,7 @@ const PHONE_CHECK: &str = r#"
         hidden: hidden,
         links: links,
         culprits: culprits,
+        small: small,
     };
 "#;
 
@@ -1084,6 +1092,9 @@ async fn check_phone_pages(
             problems.push(format!(
                 "{who} {path}: no Menu button, or the wide header shows"
             ));
+        }
+        if let Some(small) = seen["small"].as_array().filter(|s| !s.is_empty()) {
+            problems.push(format!("{who} {path}: controls under 44 px: {small:?}"));
         }
         if let Some(hidden) = seen["hidden"].as_array().filter(|h| !h.is_empty()) {
             problems.push(format!(
