@@ -3,21 +3,20 @@
 //! sizes, the outboxes' depth and age, the connection pool, and whether PostgreSQL is up.
 //!
 //! Counters and histograms are process-wide (one set per instance, as Prometheus scrapes each
-//! instance); what lives in the database (outboxes) or in the pool is read when scraped.
+//! instance); what lives in the database (outboxes) or in the pool is read when scraped, by the
+//! caller (`web::metrics`), and handed to `render`. A leaf: it imports nothing of the app's, so
+//! that anything may count here.
 
 use std::sync::LazyLock;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use diesel::prelude::*;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use crate::db::DbPool;
 
 /// The content type of `render`'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -283,46 +282,57 @@ impl diesel::r2d2::HandleEvent for PoolWaits {
     }
 }
 
-/// What is read when scraped.
-pub struct Scrape<'a> {
-    pub pool: &'a DbPool,
-    /// The replica's pool, when there is one.
-    pub read_pool: Option<&'a DbPool>,
-    pub embedded: Option<&'a crate::embedded_pg::DatabaseHealth>,
+/// A connection pool as it is now.
+pub struct PoolFigures {
+    /// `app`, or `read` for the replica's.
+    pub name: &'static str,
+    pub connections: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
-/// Every metric in the OpenMetrics text format, after reading the pools and (on one
-/// connection) the outboxes. Blocking: call it on a blocking thread.
-pub fn render(scrape: &Scrape<'_>) -> String {
+/// What waits in one outbox for one kind (`read_models::outboxes`).
+#[derive(Debug, diesel::QueryableByName)]
+pub struct Waiting {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub outbox: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub kind: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub depth: i64,
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    pub oldest_seconds: f64,
+}
+
+/// What is read when scraped.
+pub struct Scrape {
+    pub pools: Vec<PoolFigures>,
+    /// The embedded PostgreSQL: (up, restarts); `None` with an external database.
+    pub embedded: Option<(bool, u64)>,
+    /// The outboxes, or why they could not be read (then the database counts as down).
+    pub outboxes: Result<Vec<Waiting>, String>,
+}
+
+/// Every metric in the OpenMetrics text format, with `scrape`'s figures.
+pub fn render(scrape: Scrape) -> String {
     let m = &*METRICS;
-    for (name, pool) in [("app", Some(scrape.pool)), ("read", scrape.read_pool)] {
-        let Some(pool) = pool else { continue };
-        let state = pool.state();
-        let labels = PoolLabels { pool: name };
+    for pool in &scrape.pools {
+        let labels = PoolLabels { pool: pool.name };
         m.pool_in_use
             .get_or_create(&labels)
-            .set(i64::from(state.connections - state.idle_connections));
-        m.pool_idle
-            .get_or_create(&labels)
-            .set(i64::from(state.idle_connections));
-        m.pool_max
-            .get_or_create(&labels)
-            .set(i64::from(pool.max_size()));
+            .set(i64::from(pool.connections.saturating_sub(pool.idle)));
+        m.pool_idle.get_or_create(&labels).set(i64::from(pool.idle));
+        m.pool_max.get_or_create(&labels).set(i64::from(pool.max));
     }
-    if let Some(health) = scrape.embedded {
-        m.embedded_up.set(i64::from(health.is_up()));
+    if let Some((up, restarts)) = scrape.embedded {
+        m.embedded_up.set(i64::from(up));
         m.embedded_restarts
-            .set(i64::try_from(health.restarts()).unwrap_or(i64::MAX));
+            .set(i64::try_from(restarts).unwrap_or(i64::MAX));
     }
-    let outboxes = scrape
-        .pool
-        .get()
-        .map_err(|e| e.to_string())
-        .and_then(|mut conn| outboxes(&mut conn).map_err(|e| e.to_string()));
     // A kind that emptied must read 0, not its last figure.
     m.outbox_depth.clear();
     m.outbox_age.clear();
-    match outboxes {
+    match scrape.outboxes {
         Ok(rows) => {
             m.database_up.set(1);
             for row in rows {
@@ -344,41 +354,4 @@ pub fn render(scrape: &Scrape<'_>) -> String {
         tracing::error!("metrics: could not encode");
     }
     text
-}
-
-#[derive(QueryableByName)]
-struct OutboxRow {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    outbox: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    kind: String,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    depth: i64,
-    #[diesel(sql_type = diesel::sql_types::Double)]
-    oldest_seconds: f64,
-}
-
-/// Per outbox and kind: what waits, and since when. Emails by kind, paid-service jobs by
-/// service, SMS delivery reports for Odoo's webhooks.
-fn outboxes(conn: &mut PgConnection) -> QueryResult<Vec<OutboxRow>> {
-    diesel::sql_query(
-        "SELECT 'email' AS outbox, kind, count(*) AS depth,
-                extract(epoch FROM now() - min(created_at))::float8 AS oldest_seconds
-         FROM email_outbox WHERE status = 'pending' GROUP BY kind
-         UNION ALL
-         SELECT 'service_jobs', s.slug, count(*),
-                extract(epoch FROM now() - min(j.created_at))::float8
-         FROM service_jobs j JOIN services s ON s.id = j.service_id
-         WHERE j.status = 'pending' GROUP BY s.slug
-         UNION ALL
-         SELECT 'sms_webhooks', 'delivery_report', count(*),
-                coalesce(extract(epoch FROM now() - min(updated_at)), 0)::float8
-         FROM sms_messages
-         WHERE webhook_url IS NOT NULL AND webhook_reported_at IS NULL
-           AND odoo_uuid IS NOT NULL AND status IN ('delivered', 'error')
-           AND webhook_attempts < $1
-         HAVING count(*) > 0",
-    )
-    .bind::<diesel::sql_types::Integer, _>(crate::sms::webhooks::MAX_ATTEMPTS)
-    .load(conn)
 }

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Jsonb, Text};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::db::DbPool;
@@ -95,6 +97,26 @@ impl Records {
                 read(&mut conn, space, key)?.ok_or_else(|| "the record vanished".to_string())
             }
         }
+    }
+
+    /// `first`, for a record of type `T` (stored as its JSON).
+    pub fn first_as<T: Serialize + DeserializeOwned>(
+        &self,
+        space: &str,
+        key: &str,
+        make: impl FnOnce() -> T,
+    ) -> Result<T, String> {
+        let value = self.first(space, key, || {
+            serde_json::to_value(make()).unwrap_or_default()
+        })?;
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
+    /// `get`, for a record of type `T`.
+    pub fn get_as<T: DeserializeOwned>(&self, space: &str, key: &str) -> Result<Option<T>, String> {
+        self.get(space, key)?
+            .map(|value| serde_json::from_value(value).map_err(|e| e.to_string()))
+            .transpose()
     }
 
     /// The record `key` of `space`, if any.

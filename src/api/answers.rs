@@ -191,32 +191,6 @@ pub struct TransactionsPage {
     pub next_after: Option<i64>,
 }
 
-/// Every error: a JSON object whose `error.code` a program can rely on.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorAnswer {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// malformed_request, invalid_amount, invalid_description, invalid_expiry, unauthorized,
-    /// not_found, insufficient_credits, hold_expired, hold_closed, idempotency_conflict,
-    /// unavailable or internal_error.
-    #[schema(example = "insufficient_credits")]
-    pub code: String,
-    /// For people: what went wrong and what to do.
-    pub message: String,
-    /// With insufficient_credits: the credits available.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub available: Option<String>,
-    /// With insufficient_credits: the credits asked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub requested: Option<String>,
-    /// With insufficient_credits: where the account's users buy credits.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub buy_url: Option<String>,
-}
-
 /// Credits in a request: a decimal string ("12.5", at most four decimals) or a JSON number,
 /// read from its decimal form (never through a float).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -1,11 +1,39 @@
 //! API errors: always a JSON body `{"error": {"code", "message", …}}` with a 4xx status for
 //! anything the caller can fix, and a bare 500 (details logged, never sent) otherwise.
 
-use super::answers::{ErrorAnswer, ErrorDetail, to_json};
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use crate::ledger::LedgerError;
 use crate::ledger::idempotency::StoredResponse;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+
+/// Every error: a JSON object whose `error.code` a program can rely on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorAnswer {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// malformed_request, invalid_amount, invalid_description, invalid_expiry, unauthorized,
+    /// not_found, insufficient_credits, hold_expired, hold_closed, idempotency_conflict,
+    /// unavailable or internal_error.
+    #[schema(example = "insufficient_credits")]
+    pub code: String,
+    /// For people: what went wrong and what to do.
+    pub message: String,
+    /// With insufficient_credits: the credits available.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available: Option<String>,
+    /// With insufficient_credits: the credits asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
+    /// With insufficient_credits: where the account's users buy credits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buy_url: Option<String>,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -75,7 +103,7 @@ impl ApiError {
     pub fn to_stored(&self) -> StoredResponse {
         StoredResponse {
             status: self.status.as_u16(),
-            body: to_json(&self.body()),
+            body: serde_json::to_string(&self.body()).unwrap_or_default(),
         }
     }
 

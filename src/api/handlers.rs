@@ -12,11 +12,11 @@ use utoipa::IntoParams;
 
 use super::answers::{
     BalanceAnswer, Balances, CaptureRequestBody, ChargeCreated, ChargeRequestBody, Entry,
-    ErrorAnswer, HoldAnswer, HoldCancelled, HoldCaptured, HoldCreated, HoldRequestBody,
-    TransactionsPage, charge_renderer, to_json,
+    HoldAnswer, HoldCancelled, HoldCaptured, HoldCreated, HoldRequestBody, TransactionsPage,
+    charge_renderer, to_json,
 };
 use super::auth::{ApiAccount, bearer_token};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorAnswer};
 use crate::credits::Credits;
 use crate::ids::HoldId;
 use crate::ledger::batch::{ChargeAnswer, ChargeRequest};

@@ -26,7 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/holds/{id}/cancel", web::post().to(handlers::cancel_hold))
             .route("/transactions", web::get().to(handlers::transactions))
             .route("/openapi.json", web::get().to(doc::document))
-            .route("/docs", web::get().to(crate::web::api_docs::page))
+            .route("/docs", web::get().to(doc::page))
             .default_service(web::to(handlers::not_found)),
     );
 }

@@ -34,19 +34,27 @@ impl MockProvider {
         MockProvider { records }
     }
 
-    /// The first outcome recorded for `key`, deciding it with `decide` if there is none.
-    fn payment(&self, key: &str, decide: impl FnOnce() -> PaymentOutcome) -> PaymentOutcome {
+    /// The first answer recorded for `key` in `space`, deciding it with `decide` if there is
+    /// none; `failed()` when the records cannot be reached.
+    fn answer<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        space: &str,
+        key: &str,
+        decide: impl FnOnce() -> T,
+        failed: impl FnOnce() -> T,
+    ) -> T {
         self.records
-            .first("payment", key, || {
-                serde_json::to_value(decide()).unwrap_or_default()
-            })
-            .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+            .first_as(space, key, decide)
             .unwrap_or_else(|e| {
                 tracing::warn!("the mock payment provider failed: {e}");
-                PaymentOutcome::Declined {
-                    message: FAILED.into(),
-                }
+                failed()
             })
+    }
+
+    fn payment(&self, key: &str, decide: impl FnOnce() -> PaymentOutcome) -> PaymentOutcome {
+        self.answer("payment", key, decide, || PaymentOutcome::Declined {
+            message: FAILED.into(),
+        })
     }
 }
 
@@ -74,8 +82,7 @@ impl PaymentProvider for MockProvider {
     }
 
     fn lookup(&self, idempotency_key: &str) -> Option<PaymentOutcome> {
-        let record = self.records.get("payment", idempotency_key).ok()??;
-        serde_json::from_value(record).ok()
+        self.records.get_as("payment", idempotency_key).ok()?
     }
 
     /// Like a provider's test mode: refunds of its own payments succeed, anything else is
@@ -97,22 +104,15 @@ impl PaymentProvider for MockProvider {
                 }
             }
         };
-        self.records
-            .first("refund", idempotency_key, || {
-                serde_json::to_value(decide()).unwrap_or_default()
-            })
-            .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
-            .unwrap_or_else(|e| {
-                tracing::warn!("the mock payment provider failed: {e}");
-                RefundOutcome::Refused {
-                    message: "The payment provider failed; nothing was refunded.".into(),
-                }
-            })
+        self.answer("refund", idempotency_key, decide, || {
+            RefundOutcome::Refused {
+                message: "The payment provider failed; nothing was refunded.".into(),
+            }
+        })
     }
 
     fn lookup_refund(&self, idempotency_key: &str) -> Option<RefundOutcome> {
-        let record = self.records.get("refund", idempotency_key).ok()??;
-        serde_json::from_value(record).ok()
+        self.records.get_as("refund", idempotency_key).ok()?
     }
 }
 

@@ -2,3 +2,4 @@
 //! only read; every write goes through the owner of its table.
 
 pub mod operator_dashboard;
+pub mod outboxes;

@@ -84,10 +84,7 @@ impl SimulatedItsme {
     }
 
     fn find(&self, session: &str) -> Result<Option<Session>, String> {
-        self.records
-            .get("itsme", session)?
-            .map(|s| serde_json::from_value(s).map_err(|e| e.to_string()))
-            .transpose()
+        self.records.get_as("itsme", session)
     }
 
     /// The session as its page shows it.
@@ -178,9 +175,7 @@ impl ItsmeProvider for SimulatedItsme {
             country: country.to_string(),
             result: IdentificationResult::Pending,
         };
-        self.records.first("itsme", &id, || {
-            serde_json::to_value(&session).unwrap_or_default()
-        })?;
+        self.records.first_as("itsme", &id, || session)?;
         Ok(id)
     }
 

@@ -113,8 +113,7 @@ impl PostalService for SimulatedPost {
         if self.down.load(Ordering::SeqCst) {
             return Err("the postal service is unavailable".into());
         }
-        if let Some(known) = self.records.get("post", key)? {
-            let known: Accepted = serde_json::from_value(known).map_err(|e| e.to_string())?;
+        if let Some(known) = self.records.get_as::<Accepted>("post", key)? {
             return Ok(PostHandoff::Accepted {
                 reference: known.reference,
             });
@@ -142,11 +141,10 @@ impl PostalService for SimulatedPost {
     }
 
     fn track(&self, reference: &str) -> Result<Tracking, String> {
-        let Some(letter) = self.records.get("post-letter", reference)? else {
+        let Some(letter) = self.records.get_as::<Accepted>("post-letter", reference)? else {
             // Accepted before the post kept its records here: long delivered.
             return Ok(Tracking::Delivered);
         };
-        let letter: Accepted = serde_json::from_value(letter).map_err(|e| e.to_string())?;
         let age = (Utc::now() - letter.at).to_std().unwrap_or_default();
         if age < self.delivery_time {
             Ok(Tracking::InTransit)

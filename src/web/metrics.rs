@@ -5,7 +5,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::AppError;
-use crate::metrics::{self, Scrape};
+use crate::metrics::{self, PoolFigures, Scrape};
+use crate::read_models::outboxes;
 use crate::web::state::AppState;
 
 /// The public address's `/metrics`.
@@ -37,10 +38,25 @@ pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
         state.database_health.clone(),
     );
     let text = web::block(move || {
-        metrics::render(&Scrape {
-            pool: &pool,
-            read_pool: replica.as_ref(),
-            embedded: embedded.as_ref(),
+        let figures = |name, pool: &crate::db::DbPool| {
+            let now = pool.state();
+            PoolFigures {
+                name,
+                connections: now.connections,
+                idle: now.idle_connections,
+                max: pool.max_size(),
+            }
+        };
+        let mut pools = vec![figures("app", &pool)];
+        pools.extend(replica.as_ref().map(|r| figures("read", r)));
+        let outboxes = pool
+            .get()
+            .map_err(|e| e.to_string())
+            .and_then(|mut conn| outboxes::waiting(&mut conn).map_err(|e| e.to_string()));
+        metrics::render(Scrape {
+            pools,
+            embedded: embedded.map(|h| (h.is_up(), h.restarts())),
+            outboxes,
         })
     })
     .await;

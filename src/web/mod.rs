@@ -3,7 +3,6 @@
 //! file only lists the routes; what handlers share lives in the leaves `state` and `page`.
 
 pub mod admin;
-pub mod api_docs;
 pub mod assets;
 pub mod auto_topup;
 pub mod bills;
