@@ -400,7 +400,11 @@ pub async fn itsme_page(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let found = state.itsme_sim.session(&id).ok_or(AppError::NotFound)?;
+    // The simulated provider keeps its sessions in the database: asked on the blocking pool.
+    let (itsme, asked) = (state.itsme_sim.clone(), id.clone());
+    let found = web::block(move || itsme.session(&asked))
+        .await?
+        .ok_or(AppError::NotFound)?;
     page::render(&ItsmePage {
         nav: signer_nav(&session),
         session_id: id,
@@ -420,8 +424,14 @@ pub async fn itsme_decide(
     CsrfForm(form): CsrfForm<Decision>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let found = state.itsme_sim.session(&id).ok_or(AppError::NotFound)?;
-    state.itsme_sim.decide(&id, form.decision == "approve");
+    let (itsme, approve) = (state.itsme_sim.clone(), form.decision == "approve");
+    let found = web::block(move || {
+        let found = itsme.session(&id)?;
+        itsme.decide(&id, approve);
+        Some(found)
+    })
+    .await?
+    .ok_or(AppError::NotFound)?;
     // Back to where the identification began: only a signer's page of this site.
     if !found.return_to.starts_with("/s/") {
         return Err(AppError::NotFound);
