@@ -113,12 +113,7 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
-    let pool = state.pool.clone();
-    web::block(move || {
-        let mut conn = pool.get()?;
-        work(&mut conn)
-    })
-    .await?
+    on_pool(state.pool.clone(), work).await
 }
 
 /// The same on the read pool (a replica when there is one): for reads that may lag the
@@ -128,7 +123,14 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
     T: Send + 'static,
 {
-    let pool = state.read_pool().clone();
+    on_pool(state.read_pool().clone(), work).await
+}
+
+async fn on_pool<T, F>(pool: DbPool, work: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
     web::block(move || {
         let mut conn = pool.get()?;
         work(&mut conn)

@@ -1112,14 +1112,7 @@ async fn check_phone_pages(
             let link = link.as_str().unwrap_or_default();
             let link = link.split('#').next().unwrap_or_default();
             let link = link.split('?').next().unwrap_or_default();
-            let skip = !link.starts_with('/')
-                || link.starts_with("//")
-                || link.starts_with("/static/")
-                || link.starts_with("/api/v1/openapi.json")
-                || link.ends_with(".csv")
-                || link.ends_with(".pdf")
-                || link.contains("/download");
-            if !skip && kinds.insert(page_kind(link)) {
+            if crate::html_validity::is_site_page(link) && kinds.insert(page_kind(link)) {
                 queue.push_back(link.to_string());
             }
         }

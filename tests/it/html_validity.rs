@@ -30,21 +30,26 @@ fn vnu_jar() -> PathBuf {
     jar
 }
 
-/// The site's own links of a page (no static files, downloads, JSON or other sites).
+/// Whether a link (without its fragment) leads to one of the site's own HTML pages: no other
+/// site, static file, download or JSON. The phone test crawls with it too.
+pub fn is_site_page(href: &str) -> bool {
+    href.starts_with('/')
+        && !href.starts_with("//")
+        && !href.starts_with("/static/")
+        && !href.starts_with("/api/v1/openapi.json")
+        && !href.ends_with(".csv")
+        && !href.ends_with(".pdf")
+        && !href.contains("/download")
+}
+
+/// The site's own links of a page.
 fn links(body: &str) -> Vec<String> {
     body.split("href=\"")
         .skip(1)
         .filter_map(|rest| rest.split('"').next())
         .map(|href| href.replace("&amp;", "&"))
         .map(|href| href.split('#').next().unwrap_or_default().to_string())
-        .filter(|href| href.starts_with('/') && !href.starts_with("//"))
-        .filter(|href| {
-            !href.starts_with("/static/")
-                && !href.starts_with("/api/v1/openapi.json")
-                && !href.ends_with(".csv")
-                && !href.ends_with(".pdf")
-                && !href.contains("/download")
-        })
+        .filter(|href| is_site_page(href))
         .collect()
 }
 
