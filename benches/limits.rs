@@ -1,6 +1,8 @@
 //! The figures issue 17 holds the app to, each against its reference measured in the same run.
 //! Run with `cargo bench --bench limits` (options: `-- --seconds N` per charge run, default 10;
-//! `--quick` skips the 10,000,000-row load; `--charges-only` stops after the charge runs and the memory figure).
+//! `--quick` skips the 10,000,000-row load; `--charges-only` stops after the charge runs and the
+//! memory figure; `--rounds N` alternates the two charge runs N times and reports their mean;
+//! `--setup-sql 'SQL'` runs SQL as the owner before measuring, for experiments).
 //!
 //! It starts the app (the release binary, with `IAP_SERVER_TIMING` on) on an embedded
 //! PostgreSQL in a temp folder, and measures, with PostgreSQL's default fsync and
@@ -44,12 +46,14 @@ const PASSWORD: &str = "bench password";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let seconds: u64 = args
-        .iter()
-        .skip_while(|a| *a != "--seconds")
-        .nth(1)
+    let option = |name: &str| args.iter().skip_while(|a| *a != name).nth(1).cloned();
+    let seconds: u64 = option("--seconds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    let rounds: usize = option("--rounds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let quick = args.iter().any(|a| a == "--quick");
     let charges_only = args.iter().any(|a| a == "--charges-only");
     let duration = Duration::from_secs(seconds);
@@ -64,6 +68,14 @@ fn main() {
     let owner_url = pg.database_url(APP_DATABASE);
     let mut conn = PgConnection::establish(&owner_url).unwrap();
     let (spread, hot) = charge_accounts(&mut conn);
+    if let Some(sql) = option("--setup-sql") {
+        // An experiment's change (a trigger disabled, a setting) before anything is measured.
+        // One statement at a time: VACUUM and its kind refuse to run in a transaction block.
+        for statement in sql.split(';').filter(|s| !s.trim().is_empty()) {
+            diesel::connection::SimpleConnection::batch_execute(&mut conn, statement)
+                .expect("run --setup-sql");
+        }
+    }
     println!(
         "charges: {SPREAD_ACCOUNTS} accounts and one hot account, {CLIENTS} clients, {seconds} s a run"
     );
@@ -75,8 +87,24 @@ fn main() {
     // neither run pays for it.
     let all_tokens: Vec<String> = spread.tokens.iter().chain(&hot.tokens).cloned().collect();
     drive_http(&charges_url, &all_tokens, WARM_UP, &requests);
-    let app_a = drive_http(&charges_url, &spread.tokens, duration, &requests);
-    let app_b = drive_http(&charges_url, &[hot.tokens[0].clone()], duration, &requests);
+    // (a) then (b), `rounds` times: the two alternate, so that a slow spell of the machine (the
+    // disk's fsync, autovacuum) does not land on one of them only.
+    let (mut runs_a, mut runs_b) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let a = drive_http(&charges_url, &spread.tokens, duration, &requests);
+        let b = drive_http(&charges_url, &[hot.tokens[0].clone()], duration, &requests);
+        if rounds > 1 {
+            println!(
+                "    round {round}: (a) {:.0}/s, (b) {:.0}/s, (b) vs (a) {:+.1}%",
+                a.rate,
+                b.rate,
+                (b.rate / a.rate - 1.0) * 100.0
+            );
+        }
+        runs_a.push(a);
+        runs_b.push(b);
+    }
+    let (app_a, app_b) = (HttpRun::combine(runs_a), HttpRun::combine(runs_b));
     let pgbench = find_binaries(None).unwrap().join("pgbench");
     let floor = floor_database(&pg, &mut conn);
     let floor_a = run_pgbench(
@@ -427,6 +455,24 @@ struct HttpRun {
     p99: f64,
     errors: u64,
     stages: Stages,
+}
+
+impl HttpRun {
+    /// Several runs as one: the mean rate, the median of their latency figures, every stage.
+    fn combine(runs: Vec<HttpRun>) -> HttpRun {
+        let median = |f: fn(&HttpRun) -> f64| {
+            let mut values: Vec<f64> = runs.iter().map(f).collect();
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        HttpRun {
+            rate: runs.iter().map(|r| r.rate).sum::<f64>() / runs.len() as f64,
+            p50: median(|r| r.p50),
+            p99: median(|r| r.p99),
+            errors: runs.iter().map(|r| r.errors).sum(),
+            stages: Stages(runs.into_iter().flat_map(|r| r.stages.0).collect()),
+        }
+    }
 }
 
 /// 32 clients, each on its own keep-alive connection, charging 1 credit in a loop for

@@ -1,15 +1,16 @@
 //! The email outbox. Rows are written in the transaction that causes them — low-credit alerts
 //! by the `iap_accounts_low_credit_alert` trigger, receipts by `orders_queue_receipt` when an
-//! order becomes paid (see their migrations) — and `deliver_due` sends them. Several server instances may deliver at once: each message is
-//! claimed with `FOR UPDATE SKIP LOCKED` and stays locked until its outcome is recorded, so it
-//! is handed to SMTP by one worker only. A crash between the SMTP hand-off and the commit would
-//! send it again (with the same Message-ID); nothing can be lost.
+//! order becomes paid (see their migrations) — and `deliver_due` sends them. Several server
+//! instances may deliver at once: a message is claimed (`FOR UPDATE SKIP LOCKED`, in a short
+//! transaction) and leased to one worker, which talks SMTP with no transaction open and then
+//! records the outcome. A worker that dies mid-send leaves its lease to run out; the message is
+//! then sent again (with the same Message-ID): nothing can be lost.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::Mailer;
 use super::compose::{self, ComposeError, Composed};
+use super::{Mailer, SendFailure};
 use crate::audit;
 use crate::ids::{AccountId, DatabaseId, OrderId};
 use crate::schema::email_outbox;
@@ -117,7 +118,34 @@ enum Outcome {
     Cancelled,
 }
 
-/// Sends up to `limit` messages due at `now`, one transaction each.
+/// How long a claimed message stays its worker's before another worker may take it over:
+/// longer than the SMTP conversations with all its recipients can take, so that only a message
+/// whose worker died is taken over (and sent again, with the same Message-ID).
+const LEASE_SECONDS: i64 = 600;
+
+pub fn lease() -> chrono::Duration {
+    chrono::Duration::seconds(LEASE_SECONDS)
+}
+
+/// A message claimed for one attempt, ready to hand over.
+struct Claimed {
+    /// As stored by the claim: `attempts` counts this attempt (it fences the outcome).
+    email: OutboxEmail,
+    messages: Vec<lettre::Message>,
+    recipients: String,
+    subject: String,
+}
+
+enum Attempt {
+    /// Decided without sending (cancelled, or it could not be composed).
+    Over(Option<Outcome>),
+    Claimed(Box<Claimed>),
+}
+
+/// Sends up to `limit` messages due at `now`. Each is claimed in a short transaction (composed,
+/// its attempt counted, and leased to this worker by moving its next attempt `lease()` ahead),
+/// handed to the mailer with no transaction open — a slow SMTP server holds no lock and no
+/// transaction — and its outcome recorded after, unless another worker took it over meanwhile.
 pub fn deliver_due(
     conn: &mut PgConnection,
     mailer: &Mailer,
@@ -126,23 +154,18 @@ pub fn deliver_due(
 ) -> QueryResult<DeliveryRun> {
     let mut run = DeliveryRun::default();
     for _ in 0..limit {
-        let outcome = conn.transaction(|conn| {
-            let Some(email) = email_outbox::table
-                .filter(email_outbox::status.eq(EmailStatus::Pending))
-                .filter(email_outbox::next_attempt_at.le(now))
-                .order((email_outbox::next_attempt_at, email_outbox::id))
-                .select(OutboxEmail::as_select())
-                .for_update()
-                .skip_locked()
-                .first(conn)
-                .optional()?
-            else {
-                return Ok(None);
-            };
-            deliver_one(conn, mailer, &email, now).map(Some)
-        })?;
+        let Some(attempt) = conn.transaction(|conn| claim(conn, mailer, now))? else {
+            break;
+        };
+        let outcome = match attempt {
+            Attempt::Over(outcome) => outcome,
+            Attempt::Claimed(claimed) => {
+                let handed = hand_over(mailer, &claimed);
+                finish(conn, &claimed.email, handed.map(|()| &*claimed), now)?
+            }
+        };
         match outcome {
-            None => break,
+            None => {}
             Some(Outcome::Sent) => run.sent += 1,
             Some(Outcome::Deferred) => run.deferred += 1,
             Some(Outcome::Failed) => run.failed += 1,
@@ -152,12 +175,25 @@ pub fn deliver_due(
     Ok(run)
 }
 
-fn deliver_one(
+/// Takes the next due message (skipping those another worker holds), composes it and leases
+/// it; `None` when nothing is due.
+fn claim(
     conn: &mut PgConnection,
     mailer: &Mailer,
-    email: &OutboxEmail,
     now: DateTime<Utc>,
-) -> QueryResult<Outcome> {
+) -> QueryResult<Option<Attempt>> {
+    let Some(mut email) = email_outbox::table
+        .filter(email_outbox::status.eq(EmailStatus::Pending))
+        .filter(email_outbox::next_attempt_at.le(now))
+        .order((email_outbox::next_attempt_at, email_outbox::id))
+        .select(OutboxEmail::as_select())
+        .for_update()
+        .skip_locked()
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
     let composed = match (email.kind, email.account_id, email.order_id) {
         (EmailKind::LowCredit, Some(account), _) => {
             compose::low_credit_alert(conn, &mailer.base_url, account)
@@ -173,15 +209,31 @@ fn deliver_one(
             "the message lacks its account or order".into(),
         )),
     };
+    if let Ok(Composed::Cancelled(reason)) = &composed {
+        close(conn, email.id, EmailStatus::Cancelled, reason, now)?;
+        tracing::info!(id = email.id, kind = %email.kind, "email not sent: {reason}");
+        return Ok(Some(Attempt::Over(Some(Outcome::Cancelled))));
+    }
+    email.attempts += 1;
+    email.next_attempt_at = now + lease();
+    diesel::update(email_outbox::table.find(email.id))
+        .set((
+            email_outbox::attempts.eq(email.attempts),
+            email_outbox::next_attempt_at.eq(email.next_attempt_at),
+        ))
+        .execute(conn)?;
+    let failed = |conn: &mut PgConnection, email: &OutboxEmail, error: String| {
+        let failure = SendFailure {
+            message: error,
+            permanent: true,
+        };
+        finish(conn, email, Err(failure), now).map(|o| Some(Attempt::Over(o)))
+    };
     let ready = match composed {
         Ok(Composed::Ready(ready)) => ready,
-        Ok(Composed::Cancelled(reason)) => {
-            close(conn, email.id, EmailStatus::Cancelled, &reason, now)?;
-            tracing::info!(id = email.id, kind = %email.kind, "email not sent: {reason}");
-            return Ok(Outcome::Cancelled);
-        }
+        Ok(Composed::Cancelled(_)) => unreachable!("cancelled above"),
         Err(ComposeError::Database(e)) => return Err(e),
-        Err(e) => return record_failure(conn, email, &e.to_string(), true, now),
+        Err(e) => return failed(conn, &email, e.to_string()),
     };
     let domain = mailer.from().email.domain().to_string();
     // One message per recipient, each with a Message-ID of its own (the same at every attempt).
@@ -189,12 +241,7 @@ fn deliver_one(
     for (n, to) in ready.to.iter().enumerate() {
         match ready.to_message(mailer.from(), to, email.message_id(n, &domain)) {
             Ok(message) => messages.push(message),
-            Err(e) => return record_failure(conn, email, &e.to_string(), true, now),
-        }
-    }
-    for (n, message) in messages.iter().enumerate() {
-        if let Err(failure) = mailer.deliver(&email.file_name(n), message) {
-            return record_failure(conn, email, &failure.message, failure.permanent, now);
+            Err(e) => return failed(conn, &email, e.to_string()),
         }
     }
     let recipients = ready
@@ -203,46 +250,94 @@ fn deliver_one(
         .map(|m| m.email.to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    diesel::update(email_outbox::table.find(email.id))
-        .set((
-            email_outbox::status.eq(EmailStatus::Sent),
-            email_outbox::attempts.eq(email.attempts + 1),
-            email_outbox::recipients.eq(&recipients),
-            email_outbox::subject.eq(&ready.subject),
-            email_outbox::last_error.eq(None::<String>),
-            email_outbox::closed_at.eq(now),
-        ))
-        .execute(conn)?;
-    tracing::info!(id = email.id, kind = %email.kind, to = %recipients, "email sent");
-    Ok(Outcome::Sent)
+    Ok(Some(Attempt::Claimed(Box::new(Claimed {
+        email,
+        messages,
+        recipients,
+        subject: ready.subject,
+    }))))
 }
 
-fn record_failure(
+/// Hands each recipient's message to the mailer (the network; no transaction is open).
+fn hand_over(mailer: &Mailer, claimed: &Claimed) -> Result<(), SendFailure> {
+    for (n, message) in claimed.messages.iter().enumerate() {
+        mailer.deliver(&claimed.email.file_name(n), message)?;
+    }
+    Ok(())
+}
+
+/// Records an attempt's outcome, fenced by the claim: nothing is written (`None`) when the
+/// message is no longer this attempt's — its lease ran out and another worker took it over,
+/// whose outcome stands.
+fn finish(
     conn: &mut PgConnection,
     email: &OutboxEmail,
-    error: &str,
-    permanent: bool,
+    handed: Result<&Claimed, SendFailure>,
     now: DateTime<Utc>,
-) -> QueryResult<Outcome> {
-    let attempts = email.attempts + 1;
-    if permanent || attempts >= MAX_ATTEMPTS {
-        diesel::update(email_outbox::table.find(email.id))
-            .set(email_outbox::attempts.eq(attempts))
-            .execute(conn)?;
-        close(conn, email.id, EmailStatus::Failed, error, now)?;
-        tracing::error!(id = email.id, kind = %email.kind, attempts, "email failed for good: {error}");
-        return Ok(Outcome::Failed);
+) -> QueryResult<Option<Outcome>> {
+    let this_attempt = email_outbox::table
+        .filter(email_outbox::id.eq(email.id))
+        .filter(email_outbox::status.eq(EmailStatus::Pending))
+        .filter(email_outbox::attempts.eq(email.attempts));
+    let attempts = email.attempts;
+    let (outcome, updated) = match &handed {
+        Ok(claimed) => (
+            Outcome::Sent,
+            diesel::update(this_attempt)
+                .set((
+                    email_outbox::status.eq(EmailStatus::Sent),
+                    email_outbox::recipients.eq(&claimed.recipients),
+                    email_outbox::subject.eq(&claimed.subject),
+                    email_outbox::last_error.eq(None::<String>),
+                    email_outbox::closed_at.eq(now),
+                ))
+                .execute(conn)?,
+        ),
+        Err(failure) if failure.permanent || attempts >= MAX_ATTEMPTS => (
+            Outcome::Failed,
+            diesel::update(this_attempt)
+                .set((
+                    email_outbox::status.eq(EmailStatus::Failed),
+                    email_outbox::last_error.eq(&failure.message),
+                    email_outbox::closed_at.eq(now),
+                ))
+                .execute(conn)?,
+        ),
+        Err(failure) => (
+            Outcome::Deferred,
+            diesel::update(this_attempt)
+                .set((
+                    email_outbox::next_attempt_at.eq(now + retry_delay(attempts)),
+                    email_outbox::last_error.eq(&failure.message),
+                ))
+                .execute(conn)?,
+        ),
+    };
+    if updated == 0 {
+        tracing::warn!(
+            id = email.id,
+            kind = %email.kind,
+            attempts,
+            "email attempt outlived its lease; another worker took the message over"
+        );
+        return Ok(None);
     }
-    let next = now + retry_delay(attempts);
-    diesel::update(email_outbox::table.find(email.id))
-        .set((
-            email_outbox::attempts.eq(attempts),
-            email_outbox::next_attempt_at.eq(next),
-            email_outbox::last_error.eq(error),
-        ))
-        .execute(conn)?;
-    tracing::warn!(id = email.id, kind = %email.kind, attempts, retry_at = %next, "email not sent yet: {error}");
-    Ok(Outcome::Deferred)
+    match (&outcome, &handed) {
+        (Outcome::Sent, Ok(claimed)) => {
+            tracing::info!(id = email.id, kind = %email.kind, to = %claimed.recipients, "email sent")
+        }
+        (Outcome::Failed, Err(failure)) => tracing::error!(
+            id = email.id, kind = %email.kind, attempts,
+            "email failed for good: {}", failure.message
+        ),
+        (_, Err(failure)) => tracing::warn!(
+            id = email.id, kind = %email.kind, attempts,
+            retry_at = %(now + retry_delay(attempts)),
+            "email not sent yet: {}", failure.message
+        ),
+        _ => {}
+    }
+    Ok(Some(outcome))
 }
 
 /// Ends a message unsent: cancelled or failed, with the reason.

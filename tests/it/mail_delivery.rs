@@ -146,6 +146,108 @@ fn two_workers_never_send_the_same_message() {
     assert_eq!(ids.len(), 12);
 }
 
+/// An SMTP server that accepts a connection and says nothing until told to hang up: a worker
+/// talking to it is mid-send for as long as the test likes.
+struct StallingSmtp {
+    port: u16,
+    connected: std::sync::mpsc::Receiver<()>,
+    hang_up: std::sync::mpsc::Sender<()>,
+}
+
+impl StallingSmtp {
+    fn start() -> StallingSmtp {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (connected_tx, connected) = std::sync::mpsc::channel();
+        let (hang_up, hang_up_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let _ = connected_tx.send(());
+            let _ = hang_up_rx.recv();
+            drop(stream);
+        });
+        StallingSmtp {
+            port,
+            connected,
+            hang_up,
+        }
+    }
+
+    fn mailer(&self) -> Mailer {
+        Mailer::smtp(&format!("smtp://127.0.0.1:{}", self.port), FROM, BASE).unwrap()
+    }
+}
+
+#[test]
+fn a_slow_smtp_server_holds_no_transaction_and_a_lapsed_lease_is_taken_over() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let sink = SmtpSink::start();
+    let stalling = StallingSmtp::start();
+    let account = watched_account(&mut conn, "60", "50");
+    charge(&mut conn, account.id, "20");
+    let id = outbox_of(&mut conn, account.id)[0].id;
+    let now = Utc::now().trunc_subsecs(6);
+
+    std::thread::scope(|s| {
+        let (db, slow_mailer) = (&db, stalling.mailer());
+        let slow_worker = s.spawn(move || {
+            let mut conn = db.conn();
+            outbox::deliver_due(&mut conn, &slow_mailer, now, 100)
+        });
+        stalling
+            .connected
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the worker reached the SMTP server");
+
+        // Mid-send: the worker's connection has no transaction open and the message no lock.
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let in_transaction = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND state LIKE 'idle in transaction%'",
+        )
+        .get_result::<Count>(&mut conn)
+        .unwrap()
+        .n;
+        assert_eq!(in_transaction, 0, "no transaction waits on the SMTP server");
+        conn.transaction(|conn| {
+            diesel::sql_query("SELECT id FROM email_outbox WHERE id = $1 FOR UPDATE NOWAIT")
+                .bind::<diesel::sql_types::BigInt, _>(id)
+                .execute(conn)
+        })
+        .expect("the message is not locked while it is being sent");
+        let leased = &outbox_of(&mut conn, account.id)[0];
+        assert_eq!(
+            (leased.status, leased.attempts, leased.next_attempt_at),
+            (EmailStatus::Pending, 1, now + outbox::lease())
+        );
+
+        // Another worker leaves it alone while the lease runs...
+        assert_eq!(
+            outbox::deliver_due(&mut conn, &smtp_mailer(&sink), now, 100).unwrap(),
+            DeliveryRun::default()
+        );
+        // ...and takes it over once the lease has run out (the first worker died, say).
+        let later = now + outbox::lease() + chrono::Duration::seconds(1);
+        let run = outbox::deliver_due(&mut conn, &smtp_mailer(&sink), later, 100).unwrap();
+        assert_eq!(run.sent, 1);
+
+        // The first worker's attempt ends (the server hangs up): its outcome is not recorded
+        // over the one that stands.
+        stalling.hang_up.send(()).unwrap();
+        assert_eq!(slow_worker.join().unwrap().unwrap(), DeliveryRun::default());
+    });
+    let sent = &outbox_of(&mut conn, account.id)[0];
+    assert_eq!((sent.status, sent.attempts), (EmailStatus::Sent, 2));
+    assert_eq!(sent.last_error, None);
+    assert_eq!(sink.received().len(), 1);
+}
+
 #[test]
 fn without_smtp_messages_are_written_as_eml_files() {
     let db = TestDb::new();
