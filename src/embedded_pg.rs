@@ -194,10 +194,14 @@ impl EmbeddedPostgres {
             supervisor: None,
             health: DatabaseHealth::default(),
         };
-        // On error `pg` is dropped, which stops a postmaster this call started.
-        pg.postmaster.bring_up()?;
-        pg.postmaster.ensure_app_database()?;
+        let started = pg
+            .postmaster
+            .bring_up()
+            .and_then(|()| pg.postmaster.ensure_app_database());
+        // Released before `pg` can be dropped: leaving takes this lock (on an error, `pg` is
+        // dropped on return, which stops a postmaster this call started).
         drop(start_lock);
+        started?;
         Ok(pg)
     }
 

@@ -2,6 +2,7 @@
 //! WebDriver): the seed's "Manually buy credits" steps with its labels, against the real server.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,12 +11,18 @@ use serde_json::json;
 
 use crate::harness::TestDb;
 
-/// Kills the processes it holds when the test ends, passed or failed.
+/// Kills the processes it holds when the test ends, passed or failed — each with its process
+/// group, so that the Chromium chromedriver started (and any session not closed) goes too.
 struct Processes(Vec<Child>);
 
 impl Drop for Processes {
     fn drop(&mut self) {
+        use nix::sys::signal::{Signal, killpg};
         for child in &mut self.0 {
+            let _ = killpg(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                Signal::SIGKILL,
+            );
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -76,6 +83,7 @@ async fn start_with(db: &TestDb, env: &[(&str, String)]) -> (Processes, Client, 
         .arg(format!("--port={driver_port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .unwrap();
     let processes = Processes(vec![server, driver]);

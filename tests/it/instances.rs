@@ -564,3 +564,179 @@ fn the_dashboard_and_the_export_read_from_the_replica_when_there_is_one() {
     drop(instances);
     let _ = owner.batch_execute(&format!("DROP OWNED BY {reader}; DROP ROLE {reader}"));
 }
+
+/// Runs a PostgreSQL client program (`pg_basebackup`) as the user PostgreSQL runs as.
+fn run_as_postgres(program: &std::path::Path, args: &[&str]) {
+    let root = nix::unistd::geteuid().is_root();
+    let mut command = if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    let output = command.args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{} failed: {}",
+        program.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `DATABASE_READ_URL` on a real streaming standby: a primary and a hot standby of their own
+/// (`pg_basebackup -R`, WAL streamed), the app writing to the primary and reading the
+/// operator's dashboard and the ledger export from the standby, which refuses every write.
+#[test]
+fn the_dashboard_and_the_export_read_from_a_streaming_standby() {
+    use iap_credits::embedded_pg::{APP_DATABASE, EmbeddedPostgres, find_binaries};
+    let options = |label: &str| crate::harness::launch_options(&crate::harness::scratch_dir(label));
+
+    let primary = EmbeddedPostgres::start(&options("primary")).unwrap();
+    let mut owner = PgConnection::establish(&primary.app_database_url()).unwrap();
+    db::migrate_and_grant(&mut owner, Some(db::APP_ROLE)).unwrap();
+    iap_credits::catalog::seed::seed_catalog(&mut owner).unwrap();
+    let mut conn = PgConnection::establish(&primary.request_database_url()).unwrap();
+    let account = Customer::new(&mut conn, Subscription::None).funded(&mut conn, "sms", "12");
+    let operator = crate::fixtures::operator(&mut conn);
+
+    // The standby: a cluster made and stopped, emptied, then filled from the primary.
+    let standby_options = options("standby");
+    let made = EmbeddedPostgres::start(&standby_options).unwrap();
+    let standby_dir = made.cluster_dir().to_path_buf();
+    made.stop().unwrap();
+    for entry in std::fs::read_dir(&standby_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    let bin = find_binaries(None).unwrap();
+    run_as_postgres(
+        &bin.join("pg_basebackup"),
+        &[
+            "--pgdata",
+            standby_dir.to_str().unwrap(),
+            "--host",
+            primary.socket_dir().to_str().unwrap(),
+            "--port",
+            "5432",
+            "--username",
+            "postgres",
+            "--wal-method",
+            "stream",
+            "--checkpoint",
+            "fast",
+            "--write-recovery-conf",
+        ],
+    );
+    // The primary's socket lives in its cluster folder: its lock file came along.
+    let _ = std::fs::remove_file(standby_dir.join(".s.PGSQL.5432.lock"));
+    let standby = EmbeddedPostgres::start(&standby_options).unwrap();
+    let mut on_standby = PgConnection::establish(&standby.database_url(APP_DATABASE)).unwrap();
+    #[derive(QueryableByName)]
+    struct Flag {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        flag: bool,
+    }
+    let in_recovery = diesel::sql_query("SELECT pg_is_in_recovery() AS flag")
+        .get_result::<Flag>(&mut on_standby)
+        .unwrap();
+    assert!(in_recovery.flag, "the standby is a standby");
+
+    // A charge after the backup reaches the standby by streaming.
+    let api_token = account.token.clone();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut app = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
+        .env("DATABASE_URL", primary.app_database_url())
+        .env("DATABASE_APP_URL", primary.request_database_url())
+        .env(
+            "DATABASE_READ_URL",
+            standby.database_url_as(db::APP_ROLE, APP_DATABASE),
+        )
+        .env("IAP_BIND", format!("127.0.0.1:{port}"))
+        .env("IAP_BASE_URL", &base)
+        .env("IAP_SECRET_KEY", "s".repeat(64))
+        .env("IAP_DB_POOL_SIZE", "8")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(&base);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        actix_web::rt::System::new().block_on(async {
+            let charged = awc::Client::default()
+                .post(format!("{base}/api/v1/charges"))
+                .insert_header(("Authorization", format!("Bearer {api_token}")))
+                .send_json(&serde_json::json!({"credits": "2.5", "description": "after the backup"}))
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(charged.as_u16(), 201);
+            // Wait until the standby has replayed everything the primary wrote.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let caught_up = diesel::sql_query(
+                    "SELECT EXISTS (SELECT FROM ledger_entries WHERE description = 'after the backup') AS flag",
+                )
+                .get_result::<Flag>(&mut on_standby)
+                .unwrap();
+                if caught_up.flag {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the standby never caught up");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+
+            let jar = Jar::default();
+            let login = get(&base, "/login", &jar).await;
+            let signed_in = post(
+                &base,
+                &base,
+                "/login",
+                &jar,
+                &[
+                    ("csrf_token", &login.csrf()),
+                    ("email", &operator.email),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+            assert_eq!(signed_in.status, 303, "signing in writes to the primary");
+            let dashboard = get(&base, "/admin?period=30", &jar).await;
+            assert_eq!(dashboard.status, 200, "{}", dashboard.body);
+            assert!(
+                last_queries_of(&mut on_standby, db::APP_ROLE).contains(" FROM "),
+                "the dashboard did not read on the standby"
+            );
+            let export = get(
+                &base,
+                &format!("/admin/accounts/{}/ledger.csv", account.id),
+                &jar,
+            )
+            .await;
+            assert_eq!(export.status, 200, "{}", export.body);
+            assert!(export.body.contains("after the backup"), "{}", export.body);
+            assert!(export.body.contains("9.5000"), "{}", export.body);
+            assert!(
+                last_queries_of(&mut on_standby, db::APP_ROLE).contains("ledger_entries"),
+                "the export did not read on the standby"
+            );
+        });
+        // The standby refuses writes: nothing the app needs from it is one.
+        let write = diesel::sql_query("CREATE TABLE written_on_the_standby (id int)")
+            .execute(&mut on_standby);
+        assert!(write.is_err(), "a hot standby is read-only");
+    }));
+    let _ = app.kill();
+    let _ = app.wait();
+    drop((conn, owner, on_standby));
+    standby.stop().unwrap();
+    primary.stop().unwrap();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}

@@ -78,6 +78,34 @@ fn later_starts_reuse_the_data() {
     pg.stop().unwrap();
 }
 
+#[test]
+fn a_cluster_that_cannot_start_is_an_error_with_its_log_not_a_hang() {
+    let data = scratch_dir("broken");
+    let pg = EmbeddedPostgres::start(&launch_options(&data)).unwrap();
+    let cluster = pg.cluster_dir().to_path_buf();
+    pg.stop().unwrap();
+    let conf = cluster.join("postgresql.conf");
+    let mut text = fs::read_to_string(&conf).unwrap();
+    text.push_str("\nshared_buffers = 'plenty'\n");
+    fs::write(&conf, text).unwrap();
+    // On its own thread: before the fix, the failed start waited forever for its own lock.
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(EmbeddedPostgres::start(&launch_options(&data)).map(drop));
+    });
+    let result = outcome
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the failed start returned");
+    match result {
+        Err(LaunchError::Start(message)) => {
+            assert!(message.contains("postgres exited"), "{message}");
+            assert!(message.contains("shared_buffers"), "{message}");
+        }
+        other => panic!("expected a start error, got {other:?}"),
+    }
+    assert!(!cluster.join("postmaster.pid").exists());
+}
+
 /// Runs the real server on `data` until it prints its URL; returns it with its postmaster.
 fn start_server(data: &Path) -> (std::process::Child, Pid) {
     let (server, pid, _) = start_server_at(data);
