@@ -147,6 +147,35 @@ pub struct Dashboard {
     pub below_threshold: Vec<LowAccount>,
     pub pending_orders: Vec<PendingOrder>,
     pub failed_emails: Vec<OutboxEmail>,
+    /// Read on a standby (`DATABASE_READ_URL`): how far it has replayed the primary's changes.
+    pub standby: Option<StandbyReplay>,
+}
+
+/// A standby's progress: the commit time of the last change it has replayed (`None` before the
+/// first). The figures include everything the primary committed up to then.
+#[derive(Debug, Clone, Copy)]
+pub struct StandbyReplay {
+    pub replayed_up_to: Option<DateTime<Utc>>,
+}
+
+#[derive(QueryableByName)]
+struct Recovery {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    in_recovery: bool,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    replayed_up_to: Option<DateTime<Utc>>,
+}
+
+/// `Some` when `conn` is on a standby, with how far it has replayed.
+pub fn standby_replay(conn: &mut PgConnection) -> QueryResult<Option<StandbyReplay>> {
+    let r: Recovery = diesel::sql_query(
+        "SELECT pg_is_in_recovery() AS in_recovery,
+                pg_last_xact_replay_timestamp() AS replayed_up_to",
+    )
+    .get_result(conn)?;
+    Ok(r.in_recovery.then_some(StandbyReplay {
+        replayed_up_to: r.replayed_up_to,
+    }))
 }
 
 /// One (day, service, currency) line of money or credits.
@@ -248,6 +277,8 @@ fn rows(conn: &mut PgConnection, sql: &str, period: &Period) -> QueryResult<Vec<
 }
 
 pub fn dashboard(conn: &mut PgConnection, period: Period) -> QueryResult<Dashboard> {
+    // First: the figures read after it include at least what it reports (replay moves on).
+    let standby = standby_replay(conn)?;
     let sales = rows(conn, SALES, &period)?;
     let refunds = rows(conn, REFUNDS, &period)?;
     let consumption = rows(conn, CONSUMPTION, &period)?;
@@ -271,6 +302,7 @@ pub fn dashboard(conn: &mut PgConnection, period: Period) -> QueryResult<Dashboa
         below_threshold,
         pending_orders,
         failed_emails,
+        standby,
     };
     dashboard.fold(&sales, &refunds, &consumption);
     Ok(dashboard)

@@ -211,6 +211,23 @@ pub async fn post(
     answer!(response)
 }
 
+/// Signs `email` in through instance `base`'s login form (the fixtures' password).
+pub async fn sign_in(base: &str, public: &str, jar: &Jar, email: &str) -> Answer {
+    let login = get(base, "/login", jar).await;
+    post(
+        base,
+        public,
+        "/login",
+        jar,
+        &[
+            ("csrf_token", &login.csrf()),
+            ("email", email),
+            ("password", PASSWORD),
+        ],
+    )
+    .await
+}
+
 /// A charge of `credits` through the API of instance `base`: the status and body.
 async fn charge(client: &awc::Client, base: &str, token: &str, credits: &str) -> (u16, Value) {
     let mut response = client
@@ -302,19 +319,7 @@ fn three_instances_on_one_database_do_everything_once() {
         // 2. Signed in on one instance, the user is signed in on the others: pages, and a form
         //    whose token came from another instance.
         let jar = Jar::default();
-        let login = get(&bases[0], "/login", &jar).await;
-        let signed_in = post(
-            &bases[0],
-            &public,
-            "/login",
-            &jar,
-            &[
-                ("csrf_token", &login.csrf()),
-                ("email", email),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+        let signed_in = sign_in(&bases[0], &public, &jar, email).await;
         assert_eq!(signed_in.status, 303, "{}", signed_in.body);
         for base in &bases {
             let services = get(base, "/iap/accounts", &jar).await;
@@ -525,24 +530,16 @@ fn the_dashboard_and_the_export_read_from_the_replica_when_there_is_one() {
     let (base, public) = (instances.bases[0].clone(), instances.public.clone());
     actix_web::rt::System::new().block_on(async {
         let jar = Jar::default();
-        let login = get(&base, "/login", &jar).await;
-        let signed_in = post(
-            &base,
-            &public,
-            "/login",
-            &jar,
-            &[
-                ("csrf_token", &login.csrf()),
-                ("email", &operator.email),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+        let signed_in = sign_in(&base, &public, &jar, &operator.email).await;
         assert_eq!(signed_in.status, 303);
         // Connected, the replica's pool has run nothing but its session settings.
         assert!(!last_queries_of(&mut owner, &reader).contains(" FROM "));
         let dashboard = get(&base, "/admin?period=30", &jar).await;
         assert_eq!(dashboard.status, 200, "{}", dashboard.body);
+        assert!(
+            !dashboard.body.contains("Read from a standby"),
+            "a read-only role on the primary is no standby"
+        );
         assert!(
             last_queries_of(&mut owner, &reader).contains(" FROM "),
             "the dashboard did not read through the replica's connection: {}",
@@ -692,22 +689,17 @@ fn the_dashboard_and_the_export_read_from_a_streaming_standby() {
             }
 
             let jar = Jar::default();
-            let login = get(&base, "/login", &jar).await;
-            let signed_in = post(
-                &base,
-                &base,
-                "/login",
-                &jar,
-                &[
-                    ("csrf_token", &login.csrf()),
-                    ("email", &operator.email),
-                    ("password", PASSWORD),
-                ],
-            )
-            .await;
+            let signed_in = sign_in(&base, &base, &jar, &operator.email).await;
             assert_eq!(signed_in.status, 303, "signing in writes to the primary");
             let dashboard = get(&base, "/admin?period=30", &jar).await;
             assert_eq!(dashboard.status, 200, "{}", dashboard.body);
+            assert!(
+                dashboard
+                    .body
+                    .contains("Read from a standby, which has replayed the database's changes up to <time"),
+                "the dashboard says how fresh the standby is: {}",
+                dashboard.body
+            );
             assert!(
                 last_queries_of(&mut on_standby, db::APP_ROLE).contains(" FROM "),
                 "the dashboard did not read on the standby"
