@@ -209,11 +209,17 @@ fn claim(
             "the message lacks its account or order".into(),
         )),
     };
-    if let Ok(Composed::Cancelled(reason)) = &composed {
-        close(conn, email.id, EmailStatus::Cancelled, reason, now)?;
-        tracing::info!(id = email.id, kind = %email.kind, "email not sent: {reason}");
-        return Ok(Some(Attempt::Over(Some(Outcome::Cancelled))));
-    }
+    let ready = match composed {
+        Ok(Composed::Ready(ready)) => Ok(ready),
+        Ok(Composed::Cancelled(reason)) => {
+            close(conn, email.id, EmailStatus::Cancelled, &reason, now)?;
+            tracing::info!(id = email.id, kind = %email.kind, "email not sent: {reason}");
+            return Ok(Some(Attempt::Over(Some(Outcome::Cancelled))));
+        }
+        Err(ComposeError::Database(e)) => return Err(e),
+        Err(e) => Err(e.to_string()),
+    };
+    // An attempt from here on, sent or not: counted, and the message leased to this worker.
     email.attempts += 1;
     email.next_attempt_at = now + lease();
     diesel::update(email_outbox::table.find(email.id))
@@ -229,11 +235,9 @@ fn claim(
         };
         finish(conn, email, Err(failure), now).map(|o| Some(Attempt::Over(o)))
     };
-    let ready = match composed {
-        Ok(Composed::Ready(ready)) => ready,
-        Ok(Composed::Cancelled(_)) => unreachable!("cancelled above"),
-        Err(ComposeError::Database(e)) => return Err(e),
-        Err(e) => return failed(conn, &email, e.to_string()),
+    let ready = match ready {
+        Ok(ready) => ready,
+        Err(error) => return failed(conn, &email, error),
     };
     let domain = mailer.from().email.domain().to_string();
     // One message per recipient, each with a Message-ID of its own (the same at every attempt).
