@@ -58,6 +58,12 @@ pub fn start_instances_behind(
     public: Option<&str>,
     env: &[(&str, String)],
 ) -> Instances {
+    let all: Vec<(&str, String)> = db.env().into_iter().chain(env.iter().cloned()).collect();
+    start_instances_with(n, public, &all)
+}
+
+/// `n` instances of the binary with `env` (the database URLs among it), ready to serve.
+fn start_instances_with(n: usize, public: Option<&str>, env: &[(&str, String)]) -> Instances {
     let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
     let bases: Vec<String> = ports
         .iter()
@@ -68,7 +74,6 @@ pub fn start_instances_behind(
         .iter()
         .map(|port| {
             Command::new(env!("CARGO_BIN_EXE_iap-credits"))
-                .envs(db.env())
                 .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
                 .env("IAP_BIND", format!("127.0.0.1:{port}"))
                 .env("IAP_BASE_URL", &public)
@@ -645,24 +650,19 @@ fn the_dashboard_and_the_export_read_from_a_streaming_standby() {
 
     // A charge after the backup reaches the standby by streaming.
     let api_token = account.token.clone();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut app = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
-        .env("DATABASE_URL", primary.app_database_url())
-        .env("DATABASE_APP_URL", primary.request_database_url())
-        .env(
-            "DATABASE_READ_URL",
-            standby.database_url_as(db::APP_ROLE, APP_DATABASE),
-        )
-        .env("IAP_BIND", format!("127.0.0.1:{port}"))
-        .env("IAP_BASE_URL", &base)
-        .env("IAP_SECRET_KEY", "s".repeat(64))
-        .env("IAP_DB_POOL_SIZE", "8")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_ready(&base);
+    let app = start_instances_with(
+        1,
+        None,
+        &[
+            ("DATABASE_URL", primary.app_database_url()),
+            ("DATABASE_APP_URL", primary.request_database_url()),
+            (
+                "DATABASE_READ_URL",
+                standby.database_url_as(db::APP_ROLE, APP_DATABASE),
+            ),
+        ],
+    );
+    let base = app.bases[0].clone();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         actix_web::rt::System::new().block_on(async {
             let charged = awc::Client::default()
@@ -723,9 +723,7 @@ fn the_dashboard_and_the_export_read_from_a_streaming_standby() {
             .execute(&mut on_standby);
         assert!(write.is_err(), "a hot standby is read-only");
     }));
-    let _ = app.kill();
-    let _ = app.wait();
-    drop((conn, owner, on_standby));
+    drop((app, conn, owner, on_standby));
     standby.stop().unwrap();
     primary.stop().unwrap();
     if let Err(panic) = result {
