@@ -234,6 +234,9 @@ fn inspect_pdf() -> ExitCode {
     }
     let answer = match std::env::args().nth(2).as_deref() {
         Some("append-page") => crate::documents::pdf::run_append_page(&input),
+        Some("page-jpeg") => {
+            crate::documents::pdf::run_page_jpeg(&input, std::env::args().nth(3).as_deref())
+        }
         _ => crate::documents::pdf::run_helper(&input)
             .map(|facts| serde_json::to_vec(&facts).unwrap_or_default()),
     };
@@ -574,6 +577,7 @@ fn serve(
         startup::spawn_maintenance(&state);
         startup::spawn_mail_worker(&state, mailer);
         startup::spawn_job_worker(&state);
+        startup::spawn_reading_worker(&state);
         startup::spawn_payment_reconciler(&state);
         startup::spawn_topup_worker(&state);
         startup::spawn_pool_refresher(&state);

@@ -168,10 +168,16 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("contact_events", "SELECT, INSERT"),
     ("contacts", "SELECT, INSERT, UPDATE, DELETE"),
     ("databases", "SELECT, INSERT"),
-    ("digitizations", "SELECT, INSERT, UPDATE (status)"),
+    (
+        "digitizations",
+        "SELECT, INSERT, UPDATE (status, read_attempts, reading_until, error)",
+    ),
     ("directory_companies", "SELECT"),
     ("directory_people", "SELECT"),
-    ("documents", "SELECT, INSERT"),
+    (
+        "documents",
+        "SELECT, INSERT, UPDATE (pdf_facts, text_layer)",
+    ),
     ("email_outbox", "SELECT, INSERT, UPDATE"),
     ("enrichments", "SELECT, INSERT, UPDATE (status)"),
     ("holds", "SELECT, INSERT, UPDATE"),

@@ -36,6 +36,9 @@ pub enum AppError {
     TooManyAttempts,
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// A bounded resource (the document reader) is full: try again in a few seconds.
+    #[error("busy: {0}")]
+    Busy(&'static str),
     #[error("database error: {0}")]
     Database(#[from] diesel::result::Error),
     #[error("template error: {0}")]
@@ -53,6 +56,12 @@ impl From<crate::odoo::credit_link::LinkError> for AppError {
             L::Internal => AppError::Internal("buy link".into()),
             L::Database(e) => AppError::Database(e),
         }
+    }
+}
+
+impl From<crate::documents::gate::Busy> for AppError {
+    fn from(e: crate::documents::gate::Busy) -> Self {
+        AppError::Busy(e.message())
     }
 }
 

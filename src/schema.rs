@@ -522,6 +522,8 @@ diesel::table! {
         pages -> Nullable<Int4>,
         content -> Bytea,
         created_at -> Timestamptz,
+        pdf_facts -> Nullable<Jsonb>,
+        text_layer -> Nullable<Text>,
     }
 }
 
@@ -557,6 +559,9 @@ diesel::table! {
         price -> Int8,
         status -> Text,
         created_at -> Timestamptz,
+        read_attempts -> Int4,
+        reading_until -> Nullable<Timestamptz>,
+        error -> Nullable<Text>,
     }
 }
 

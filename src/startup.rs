@@ -174,6 +174,41 @@ pub fn spawn_job_worker(state: &AppState) {
     });
 }
 
+/// Bills read at once by the reading worker (OCR): each is one Tesseract on one core, and holds
+/// no database connection while it reads.
+pub const READING_WORKERS: usize = 1;
+/// How often the reading worker looks for bills to read when its doorbell did not ring.
+const READING_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The reading worker of Documents Digitization (`digitization::reading`): reads the bills that
+/// Digitize handed over, `READING_WORKERS` at a time, off the request path. Must run inside the
+/// actix runtime; stops with it.
+pub fn spawn_reading_worker(state: &AppState) {
+    for _ in 0..READING_WORKERS {
+        let (pool, readers) = (state.pool.clone(), state.readers.clone());
+        actix_web::rt::spawn(async move {
+            loop {
+                let (pool, readers_) = (pool.clone(), readers.clone());
+                let run =
+                    web::block(move || crate::digitization::reading::read_next(&pool, &readers_))
+                        .await;
+                match run {
+                    Ok(Ok(Some(outcome))) => {
+                        tracing::info!(?outcome, "Documents Digitization");
+                        continue;
+                    }
+                    Ok(Ok(None)) => {}
+                    Ok(Err(e)) => tracing::warn!("reading worker failed: {e}"),
+                    Err(e) => tracing::warn!("reading worker failed: {e}"),
+                }
+                // Until a Digitize rings, or a while passes (a lease ran out, a retry is due).
+                let _ =
+                    actix_web::rt::time::timeout(READING_EVERY, readers.doorbell.notified()).await;
+            }
+        });
+    }
+}
+
 /// How often payments left half-way are reconciled (also once at start).
 const PAYMENTS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 

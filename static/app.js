@@ -296,3 +296,23 @@ document.addEventListener("submit", (event) => {
 document.querySelectorAll("[data-print]").forEach((button) => {
   button.addEventListener("click", () => window.print());
 });
+
+// A bill being read: ask every two seconds whether it still is, and show the page again when the
+// fields are read. Without JavaScript the notice has a Refresh link.
+(() => {
+  const notice = document.querySelector("[data-reading]");
+  if (!notice) return;
+  const ask = async () => {
+    try {
+      const answer = await fetch(notice.dataset.reading, { credentials: "same-origin" });
+      if (answer.ok && !(await answer.json()).reading) {
+        window.location.reload();
+        return;
+      }
+    } catch (_) {
+      // Offline for a moment: ask again.
+    }
+    setTimeout(ask, 2000);
+  };
+  setTimeout(ask, 2000);
+})();

@@ -2,18 +2,22 @@
 //! **Digitize** reads its fields for the catalog's price per document, on the common
 //! paid-service steps:
 //!
-//! - **begin**: the price is held and the digitization recorded;
-//! - **perform**: the text is read with no transaction open — a PDF's text layer (in a limited
-//!   child process), or OCR of an image or a scanned PDF's pages — and the fields found
-//!   (`extract`) are saved on the bill in one short transaction;
+//! - **begin** (the request): the price is held and the digitization recorded; the page says
+//!   "reading…" and the request is over;
+//! - **read** (`reading`, off the request path): the reading worker takes the digitization,
+//!   reads the text holding no database connection — the PDF's text layer kept at upload, or
+//!   OCR of an image or of a scanned PDF's first pages, each under a wall-clock limit — and
+//!   saves the fields found (`extract`) on the bill in one short transaction;
 //! - **settle**: a digitization that read the bill is charged; one that found nothing readable
-//!   costs nothing (its hold is cancelled) and says so.
+//!   costs nothing (its hold is cancelled) and says so. The same file is not read again for
+//!   free: an unreadable file asks for a new upload.
 //!
 //! The user reviews and corrects the fields afterwards. Owner of `vendor_bills` and
 //! `digitizations`.
 
 pub mod extract;
 pub mod ocr;
+pub mod reading;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +28,7 @@ use serde_json::json;
 
 use crate::catalog::usage_prices;
 use crate::credits::Credits;
+use crate::documents::gate::ReaderGate;
 use crate::documents::pdf::PdfInspector;
 use crate::documents::{self, CheckedUpload, Document};
 use crate::forms::{FieldErrors, FormError};
@@ -36,18 +41,35 @@ use ocr::OcrEngine;
 pub const SERVICE: &str = "documents-digitization";
 /// Bills per page of the list.
 pub const PAGE_SIZE: crate::pagination::Keyset = crate::pagination::Keyset(50);
-/// Fewer letters and digits than this in a PDF's text layer: it is a scan, read by OCR.
-const MIN_TEXT: usize = 20;
 
 fn hold_ttl() -> Duration {
     metering::LEASE * (metering::MAX_ATTEMPTS as u32 + 1)
 }
 
-/// What reads documents: the PDF inspector and the OCR engine.
+/// Digitizations one database may have being read at once: more waits for those.
+pub const MAX_READING_PER_DATABASE: i64 = 3;
+/// Readings of one file that failed (the reader gave up) before it is not read again for free.
+const MAX_FAILED_READINGS: i64 = 2;
+
+/// What reads documents: the PDF inspector, the gate uploads are read through, the OCR engine,
+/// and the reading worker's doorbell (rung when a digitization is begun).
 #[derive(Clone)]
 pub struct Readers {
     pub pdf: PdfInspector,
+    pub gate: ReaderGate,
     pub ocr: Arc<dyn OcrEngine>,
+    pub doorbell: Arc<tokio::sync::Notify>,
+}
+
+impl Readers {
+    pub fn new(pdf: PdfInspector, ocr: Arc<dyn OcrEngine>) -> Self {
+        Readers {
+            pdf,
+            gate: ReaderGate::default(),
+            ocr,
+            doorbell: Arc::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
@@ -144,14 +166,17 @@ pub fn find(
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Digitized {
-    /// Read, and the price spent.
-    Done(Credits),
-    /// Nothing a bill is made of was found: nothing charged.
-    Unreadable,
+    /// Begun: the price held, the bill given to the reading worker.
+    Reading,
     /// Read before: nothing to do, nothing to pay.
     AlreadyDigitized,
-    /// The reader failed for a passing reason: the credit stays held, the worker tries again.
+    /// A reading of this bill is under way: the fields appear when it is done.
     UnderWay,
+    /// This file (the bill's, or the same content uploaded again) was read before and nothing
+    /// could be read from it, or the reader failed on it twice: it is not read again for free.
+    Unreadable,
+    /// The database has `MAX_READING_PER_DATABASE` bills being read: nothing held.
+    TooManyReading,
     /// Too few credits: nothing held, nothing read.
     InsufficientCredits {
         account_id: AccountId,
@@ -178,17 +203,28 @@ impl From<MeteringError> for DigitizeError {
     }
 }
 
-/// **Digitize**: reads the bill's fields for the price of one document.
+/// **Digitize**: begins reading the bill's fields for the price of one document. The reading
+/// worker (`reading::read_next`) reads it; ring `Readers::doorbell` after this returns.
 pub fn digitize(
     conn: &mut PgConnection,
-    readers: &Arc<Readers>,
     database_id: DatabaseId,
     user_id: UserId,
     bill_id: i64,
 ) -> Result<Digitized, DigitizeError> {
     let (bill, document) = find(conn, database_id, bill_id)?.ok_or(DigitizeError::NotFound)?;
-    if bill.status == "digitized" {
-        return Ok(Digitized::AlreadyDigitized);
+    match bill.status.as_str() {
+        "digitized" => return Ok(Digitized::AlreadyDigitized),
+        "unreadable" => return Ok(Digitized::Unreadable),
+        _ => {}
+    }
+    if is_being_read(conn, bill_id)? {
+        return Ok(Digitized::UnderWay);
+    }
+    if same_file_cannot_be_read(conn, database_id, &document.sha256)? {
+        return Ok(Digitized::Unreadable);
+    }
+    if being_read_in(conn, database_id)? >= MAX_READING_PER_DATABASE {
+        return Ok(Digitized::TooManyReading);
     }
     let price = usage_prices::price(conn, SERVICE, usage_prices::DOCUMENT)?;
     let actor = Actor::user(user_id);
@@ -202,6 +238,8 @@ pub fn digitize(
         actor: &actor,
     };
     let begun = metering::begin(conn, &request, |conn, job| {
+        // The reading worker runs this job; the outbox worker only finishes what it left.
+        metering::hand_over_after(conn, job, reading::GRACE)?;
         diesel::insert_into(digitizations::table)
             .values((
                 digitizations::job_id.eq(job.id),
@@ -212,78 +250,64 @@ pub fn digitize(
             ))
             .execute(conn)
     });
-    let job = match begun {
-        Ok((job, _)) => job,
+    match begun {
+        Ok(_) => Ok(Digitized::Reading),
         Err(MeteringError::InsufficientCredits {
             account_id,
             available,
             ..
-        }) => {
-            return Ok(Digitized::InsufficientCredits {
-                account_id,
-                available,
-            });
-        }
-        // Digitize pressed twice at once: the other request reads it (and is charged).
+        }) => Ok(Digitized::InsufficientCredits {
+            account_id,
+            available,
+        }),
+        // Digitize pressed twice at once: the other request's reading is the one.
         Err(MeteringError::Database(e)) if crate::db::is_unique_violation(&e) => {
-            let (bill, _) = find(conn, database_id, bill_id)?.ok_or(DigitizeError::NotFound)?;
-            return Ok(if bill.status == "digitized" {
-                Digitized::AlreadyDigitized
-            } else {
-                Digitized::UnderWay
-            });
+            Ok(Digitized::UnderWay)
         }
-        Err(e) => return Err(e.into()),
-    };
-    metering::run(conn, &DigitizationWorker(readers.clone()), job.id)?;
-    let status: String = digitizations::table
-        .filter(digitizations::job_id.eq(job.id))
-        .select(digitizations::status)
-        .first(conn)?;
-    Ok(match status.as_str() {
-        "done" => Digitized::Done(price),
-        "unreadable" => Digitized::Unreadable,
-        _ => Digitized::UnderWay,
-    })
-}
-
-/// Why the text could not be read at all.
-enum ReadError {
-    /// The document itself: nothing to read (a broken PDF, an empty page).
-    Unreadable(String),
-    /// The reader: try again later.
-    Passing(String),
-}
-
-/// The document's text: the PDF's text layer, else OCR of its scanned pages or of the image.
-fn read_text(readers: &Readers, document: &Document, content: &[u8]) -> Result<String, ReadError> {
-    let ocr = |image: &[u8]| {
-        readers
-            .ocr
-            .recognize(image)
-            .map_err(|e| ReadError::Passing(e.to_string()))
-    };
-    if document.is_pdf() {
-        let facts = readers
-            .pdf
-            .inspect(content)
-            .map_err(|e| ReadError::Unreadable(e.to_string()))?;
-        let text = facts.text();
-        if text.chars().filter(|c| c.is_alphanumeric()).count() >= MIN_TEXT {
-            return Ok(text);
-        }
-        let mut pages = Vec::new();
-        for image in facts.jpeg_images() {
-            pages.push(ocr(&image)?);
-        }
-        Ok(pages.join("\n"))
-    } else {
-        ocr(content)
+        Err(e) => Err(e.into()),
     }
 }
 
-/// The worker's Documents Digitization: the reading and what a job used.
-pub struct DigitizationWorker(pub Arc<Readers>);
+/// Whether a digitization of the bill is being read.
+pub fn is_being_read(conn: &mut PgConnection, bill_id: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        digitizations::table
+            .filter(digitizations::bill_id.eq(bill_id))
+            .filter(digitizations::status.eq("pending")),
+    ))
+    .get_result(conn)
+}
+
+/// How many of the database's digitizations are being read.
+fn being_read_in(conn: &mut PgConnection, database_id: DatabaseId) -> QueryResult<i64> {
+    digitizations::table
+        .filter(digitizations::status.eq("pending"))
+        .filter(digitizations::database_id.eq(database_id))
+        .count()
+        .get_result(conn)
+}
+
+/// Whether a file with this content was found unreadable in the database, or failed the reader
+/// `MAX_FAILED_READINGS` times: reading it again would cost the reader and find nothing.
+fn same_file_cannot_be_read(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    sha256: &str,
+) -> QueryResult<bool> {
+    let outcomes: Vec<String> = digitizations::table
+        .inner_join(vendor_bills::table.inner_join(documents_table::table))
+        .filter(digitizations::database_id.eq(database_id))
+        .filter(documents_table::sha256.eq(sha256))
+        .filter(digitizations::status.eq_any(["unreadable", "failed"]))
+        .select(digitizations::status)
+        .load(conn)?;
+    let failed = outcomes.iter().filter(|s| *s == "failed").count() as i64;
+    Ok(outcomes.iter().any(|s| s == "unreadable") || failed >= MAX_FAILED_READINGS)
+}
+
+/// The worker's Documents Digitization: the reading worker reads; this finishes the job with
+/// what was read (or, after the reading worker's grace, gives it up).
+pub struct DigitizationWorker;
 
 impl PaidService for DigitizationWorker {
     fn slug(&self) -> &'static str {
@@ -291,27 +315,13 @@ impl PaidService for DigitizationWorker {
     }
 
     fn perform(&self, conn: &mut PgConnection, job: &Job) -> Result<(), PerformError> {
-        let pending: Vec<(i64, i64)> = digitizations::table
+        let unread: i64 = digitizations::table
             .filter(digitizations::job_id.eq(job.id))
             .filter(digitizations::status.eq("pending"))
-            .select((digitizations::id, digitizations::bill_id))
-            .load(conn)?;
-        for (id, bill_id) in pending {
-            let Some((bill, document)) = find(conn, job.database_id, bill_id)? else {
-                continue;
-            };
-            let content = documents::content(conn, job.database_id, document.id)?
-                .ok_or_else(|| PerformError("the bill's file is gone".into()))?;
-            // Read with no transaction open; saved in a short one.
-            let (text, fields) = match read_text(&self.0, &document, &content) {
-                Ok(text) => {
-                    let fields = extract::extract(&text);
-                    (text, fields)
-                }
-                Err(ReadError::Unreadable(why)) => (why, extract::Extracted::default()),
-                Err(ReadError::Passing(why)) => return Err(PerformError(why)),
-            };
-            conn.transaction(|conn| save_reading(conn, id, &bill, &text, &fields))?;
+            .count()
+            .get_result(conn)?;
+        if unread > 0 {
+            return Err(PerformError("the bill is still being read".into()));
         }
         Ok(())
     }
@@ -323,7 +333,10 @@ impl PaidService for DigitizationWorker {
                     .filter(digitizations::job_id.eq(job.id))
                     .filter(digitizations::status.eq("pending")),
             )
-            .set(digitizations::status.eq("failed"))
+            .set((
+                digitizations::status.eq("failed"),
+                digitizations::error.eq("not read in time"),
+            ))
             .execute(conn)?;
         }
         let prices: Vec<Credits> = digitizations::table
@@ -336,10 +349,10 @@ impl PaidService for DigitizationWorker {
 }
 
 /// Saves what a digitization read on its bill, once (the digitization must still be pending).
-fn save_reading(
+pub(crate) fn save_reading(
     conn: &mut PgConnection,
     digitization_id: i64,
-    bill: &VendorBill,
+    bill_id: i64,
     text: &str,
     fields: &extract::Extracted,
 ) -> QueryResult<()> {
@@ -355,7 +368,7 @@ fn save_reading(
     }
     let text: String = text.chars().take(100_000).collect();
     if fields.is_unreadable() {
-        diesel::update(vendor_bills::table.find(bill.id))
+        diesel::update(vendor_bills::table.find(bill_id))
             .set((
                 vendor_bills::status.eq("unreadable"),
                 vendor_bills::extracted_text.eq(&text),
@@ -371,7 +384,7 @@ fn save_reading(
         f.as_ref()
             .map(|f| f.value.chars().take(max).collect::<String>())
     };
-    diesel::update(vendor_bills::table.find(bill.id))
+    diesel::update(vendor_bills::table.find(bill_id))
         .set((
             vendor_bills::status.eq("digitized"),
             vendor_bills::vendor.eq(value(&fields.vendor, 200)),

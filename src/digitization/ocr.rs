@@ -1,10 +1,10 @@
 //! Optical character recognition behind a trait, so that another engine (or a paid OCR API) can
 //! replace the default: Tesseract, the standard open-source engine (Debian's `tesseract-ocr`),
-//! run as a child process with a memory and CPU limit.
+//! run as a child process with a memory, CPU and wall-clock limit and an empty environment.
 
-use std::process::Command;
+use std::time::Duration;
 
-use crate::documents::limited::{self, ChildError};
+use crate::documents::limited::{self, ChildError, Limits};
 
 #[derive(Debug, thiserror::Error)]
 #[error("OCR failed: {0}")]
@@ -31,25 +31,29 @@ impl Default for Tesseract {
     }
 }
 
-const MEMORY_LIMIT: u64 = 1024 * 1024 * 1024;
-const CPU_SECONDS: u64 = 60;
+/// What one page's recognition may use: a bill's page takes a second or two.
+const LIMITS: Limits = Limits {
+    memory: 1024 * 1024 * 1024,
+    cpu_seconds: 30,
+    wall_clock: Duration::from_secs(30),
+    // A page's text: far less than this.
+    max_output: 1024 * 1024,
+};
 
 impl OcrEngine for Tesseract {
     fn recognize(&self, image: &[u8]) -> Result<String, OcrError> {
-        let mut command = Command::new(&self.program);
+        let mut command = limited::command(&self.program);
         command
             .args(["stdin", "stdout", "-l", &self.languages, "--psm", "4"])
             // One thread: two cores serve requests too.
             .env("OMP_THREAD_LIMIT", "1");
-        let output = limited::run(command, image.to_vec(), MEMORY_LIMIT, CPU_SECONDS).map_err(
-            |e| match e {
-                ChildError::Start(e) => OcrError(format!(
-                    "{} could not be started ({e}): install Debian's tesseract-ocr",
-                    self.program
-                )),
-                other => OcrError(other.to_string()),
-            },
-        )?;
+        let output = limited::run(command, image.to_vec(), LIMITS).map_err(|e| match e {
+            ChildError::Start(e) => OcrError(format!(
+                "{} could not be started ({e}): install Debian's tesseract-ocr",
+                self.program
+            )),
+            other => OcrError(other.to_string()),
+        })?;
         if !output.status.success() {
             return Err(OcrError(
                 String::from_utf8_lossy(&output.stderr).trim().to_string(),

@@ -1,8 +1,10 @@
-//! Files a database uploads: vendor bills (Documents Digitization) now, letters to post and
-//! documents to sign next. A file is checked by its content, never by its name (PDF, PNG or
-//! JPEG, at most 10 MB, a PDF that can be read within limits), kept in the database with its
-//! SHA-256, and read back only within its database. Owner of `documents`.
+//! Files a database uploads: vendor bills (Documents Digitization), letters to post and
+//! documents to sign. A file is checked by its content, never by its name (PDF, PNG or JPEG, at
+//! most 10 MB, a PDF that can be read within limits), kept in the database with its SHA-256
+//! and, for a PDF, the facts read from it once at upload (so that nothing reads it again), and
+//! read back only within its database. Owner of `documents`.
 
+pub mod gate;
 pub mod limited;
 pub mod pdf;
 
@@ -12,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ids::{DatabaseId, UserId};
 use crate::schema::documents;
+use gate::{Busy, ReaderGate};
 use pdf::{PdfError, PdfFacts, PdfInspector};
 
 /// The largest file one may upload.
@@ -33,6 +36,9 @@ pub enum UploadError {
     WrongType,
     #[error("{0}")]
     Pdf(PdfError),
+    /// The reader is busy: nothing stored, try again.
+    #[error("{0}")]
+    Busy(Busy),
 }
 
 /// An upload that passed the checks, ready to store.
@@ -55,13 +61,18 @@ pub fn media_type_of(content: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// Bidirectional controls: a U+202E in "invoice\u{202E}fdp.exe" shows as "invoiceexe.pdf".
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// A file name as it may be shown and sent back: its last path part, without control
-/// characters or quotes, at most 255 characters.
+/// characters, bidirectional controls or quotes, at most 255 characters.
 pub fn clean_file_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = last
         .chars()
-        .filter(|c| !c.is_control() && *c != '"')
+        .filter(|c| !c.is_control() && !is_bidi_control(*c) && *c != '"')
         .take(255)
         .collect();
     let cleaned = cleaned.trim().to_string();
@@ -72,20 +83,25 @@ pub fn clean_file_name(name: &str) -> String {
     }
 }
 
-/// Checks an upload: size, type by content, and for a PDF that it can be read (in a limited
-/// child process).
-pub fn check(
-    inspector: &PdfInspector,
-    file_name: &str,
-    content: Vec<u8>,
-) -> Result<CheckedUpload, UploadError> {
+/// The checks that need no reader: not empty, not too large, a type we take by its content.
+fn check_kind(content: &[u8]) -> Result<&'static str, UploadError> {
     if content.is_empty() {
         return Err(UploadError::Empty);
     }
     if content.len() > MAX_BYTES {
         return Err(UploadError::TooLarge);
     }
-    let media_type = media_type_of(&content).ok_or(UploadError::WrongType)?;
+    media_type_of(content).ok_or(UploadError::WrongType)
+}
+
+/// Checks an upload: size, type by content, and for a PDF that it can be read (in a limited
+/// child process, on the calling thread: for tests and tools; requests use `check_upload`).
+pub fn check(
+    inspector: &PdfInspector,
+    file_name: &str,
+    content: Vec<u8>,
+) -> Result<CheckedUpload, UploadError> {
+    let media_type = check_kind(&content)?;
     let pdf = if media_type == PDF {
         Some(inspector.inspect(&content).map_err(UploadError::Pdf)?)
     } else {
@@ -96,6 +112,41 @@ pub fn check(
         media_type,
         content,
         pdf,
+    })
+}
+
+/// The same checks for an upload to `database_id`, a PDF read through `gate` (a few at a
+/// time, off the request's threads): a busy reader answers `UploadError::Busy` at once.
+pub async fn check_upload(
+    gate: &ReaderGate,
+    inspector: &PdfInspector,
+    database_id: DatabaseId,
+    file_name: &str,
+    content: Vec<u8>,
+) -> Result<CheckedUpload, UploadError> {
+    let media_type = check_kind(&content)?;
+    let file_name = clean_file_name(file_name);
+    if media_type != PDF {
+        return Ok(CheckedUpload {
+            file_name,
+            media_type,
+            content,
+            pdf: None,
+        });
+    }
+    let inspector = inspector.clone();
+    let (facts, content) = gate
+        .read(database_id, move || {
+            let facts = inspector.inspect(&content);
+            (facts, content)
+        })
+        .await
+        .map_err(UploadError::Busy)?;
+    Ok(CheckedUpload {
+        file_name,
+        media_type,
+        content,
+        pdf: Some(facts.map_err(UploadError::Pdf)?),
     })
 }
 
@@ -147,6 +198,8 @@ pub fn store(
         .pdf
         .as_ref()
         .map(|p| i32::try_from(p.pages.len()).unwrap_or(i32::MAX));
+    let facts = upload.pdf.as_ref().map(stored_facts);
+    let text_layer = upload.pdf.as_ref().map(PdfFacts::text);
     diesel::insert_into(documents::table)
         .values((
             documents::database_id.eq(database_id),
@@ -157,6 +210,8 @@ pub fn store(
             documents::sha256.eq(sha256_hex(&upload.content)),
             documents::pages.eq(pages),
             documents::content.eq(&upload.content),
+            documents::pdf_facts.eq(facts),
+            documents::text_layer.eq(text_layer),
         ))
         .returning(Document::as_returning())
         .get_result(conn)
@@ -188,4 +243,54 @@ pub fn content(
         .select(documents::content)
         .first(conn)
         .optional()
+}
+
+/// The facts kept in `pdf_facts`: all but the text, which has a column of its own.
+fn stored_facts(facts: &PdfFacts) -> serde_json::Value {
+    serde_json::to_value(PdfFacts {
+        text: Vec::new(),
+        ..facts.clone()
+    })
+    .unwrap_or_default()
+}
+
+/// Keeps the facts read from a PDF stored before they were (read through the gate, then kept
+/// here, so that it is read once).
+pub fn keep_facts(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    id: i64,
+    facts: &PdfFacts,
+) -> QueryResult<usize> {
+    diesel::update(
+        documents::table
+            .filter(documents::database_id.eq(database_id))
+            .filter(documents::id.eq(id))
+            .filter(documents::pdf_facts.is_null()),
+    )
+    .set((
+        documents::pdf_facts.eq(stored_facts(facts)),
+        documents::text_layer.eq(facts.text()),
+    ))
+    .execute(conn)
+}
+
+/// What was read from the database's PDF `id` when it was uploaded, its text layer as one
+/// page: `None` when it is not a PDF, or one stored before facts were kept.
+pub fn facts(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    id: i64,
+) -> QueryResult<Option<PdfFacts>> {
+    let found: Option<(Option<serde_json::Value>, Option<String>)> = documents::table
+        .filter(documents::database_id.eq(database_id))
+        .filter(documents::id.eq(id))
+        .select((documents::pdf_facts, documents::text_layer))
+        .first(conn)
+        .optional()?;
+    Ok(found.and_then(|(facts, text)| {
+        let mut facts: PdfFacts = serde_json::from_value(facts?).ok()?;
+        facts.text = text.into_iter().collect();
+        Some(facts)
+    }))
 }

@@ -1,20 +1,40 @@
-//! What a PDF holds, read with lopdf and pdf-extract: its pages' sizes, its text layer, and the
-//! JPEG images of a scanned one. An uploaded PDF is untrusted (a decompression bomb, a file that
-//! sends a parser into a loop), so it is read in a child process of our own binary
-//! (`iap-credits inspect-pdf`) with a memory and CPU limit: a bomb kills the child, never the
-//! server.
+//! What a PDF holds, read with lopdf and pdf-extract: its pages' sizes, its text layer, and
+//! which pages are scanned images. An uploaded PDF is untrusted (a decompression bomb, a file
+//! that sends a parser into a loop, a text layer that inflates to megabytes), so it is read in
+//! a child process of our own binary (`iap-credits inspect-pdf`) under `limited`'s memory, CPU
+//! and wall-clock limits, and its answer is bounded: facts, never page images (a scanned page's
+//! JPEG is asked for alone, when OCR reads it). Uploads reach it through `gate`, a few at a time.
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::time::Duration;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-/// The most memory and CPU one inspection may use.
-const MEMORY_LIMIT: u64 = 768 * 1024 * 1024;
-const CPU_SECONDS: u64 = 20;
+use super::limited::{self, ChildError, Limits};
+
+/// What one reading may use: a bill, letter or contract is read in well under a second.
+const READ_LIMITS: Limits = Limits {
+    memory: 768 * 1024 * 1024,
+    cpu_seconds: 10,
+    wall_clock: Duration::from_secs(15),
+    // Facts only: 200 pages' sizes and at most MAX_TEXT characters of text, as JSON.
+    max_output: 1024 * 1024,
+};
+/// One scanned page's image: never more than the file it came from.
+const PAGE_IMAGE_LIMITS: Limits = Limits {
+    max_output: super::MAX_BYTES,
+    ..READ_LIMITS
+};
+/// The document with a page appended: the file and a page of text.
+const APPEND_LIMITS: Limits = Limits {
+    max_output: super::MAX_BYTES + 1024 * 1024,
+    ..READ_LIMITS
+};
 /// More pages than any bill, letter or contract: refused before its text is read.
 pub const MAX_PAGES: usize = 200;
+/// The most text layer kept (characters, all pages): more than any bill; the rest is dropped.
+pub const MAX_TEXT: usize = 100_000;
 
 /// A page's size in PostScript points (1/72 inch).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -35,14 +55,15 @@ impl PageSize {
     }
 }
 
-/// What a PDF holds.
+/// What a PDF holds: read once, when it is uploaded, and kept with the document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PdfFacts {
     pub pages: Vec<PageSize>,
-    /// The text layer, page by page (empty for a scan).
+    /// The text layer, page by page (empty for a scan), at most `MAX_TEXT` characters in all.
     pub text: Vec<String>,
-    /// The JPEG images of its pages (a scan), base64, at most one per page.
-    pub jpegs: Vec<String>,
+    /// The pages (from 0) whose content is a scanned JPEG image, for OCR.
+    #[serde(default)]
+    pub scanned_pages: Vec<u32>,
 }
 
 impl PdfFacts {
@@ -50,11 +71,9 @@ impl PdfFacts {
         self.text.join("\n")
     }
 
-    pub fn jpeg_images(&self) -> Vec<Vec<u8>> {
-        self.jpegs
-            .iter()
-            .filter_map(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-            .collect()
+    /// The first page that is not A4 (from 1), if any.
+    pub fn first_page_not_a4(&self) -> Option<usize> {
+        self.pages.iter().position(|p| !p.is_a4()).map(|i| i + 1)
     }
 }
 
@@ -84,9 +103,19 @@ impl PdfInspector {
         }
     }
 
+    /// What the PDF holds (bounded facts).
     pub fn inspect(&self, pdf: &[u8]) -> Result<PdfFacts, PdfError> {
-        let output = self.run("inspect", pdf.to_vec())?;
+        let output = self.run(&["inspect"], pdf.to_vec(), READ_LIMITS)?;
         serde_json::from_slice(&output).map_err(|e| PdfError::Helper(e.to_string()))
+    }
+
+    /// The JPEG image of scanned page `page` (from 0), for OCR.
+    pub fn page_jpeg(&self, pdf: &[u8], page: u32) -> Result<Vec<u8>, PdfError> {
+        self.run(
+            &["page-jpeg", &page.to_string()],
+            pdf.to_vec(),
+            PAGE_IMAGE_LIMITS,
+        )
     }
 
     /// The PDF with one A4 page appended, showing `lines` (a signature page).
@@ -96,15 +125,20 @@ impl PdfInspector {
             lines: lines.to_vec(),
         })
         .map_err(|e| PdfError::Helper(e.to_string()))?;
-        self.run("append-page", input)
+        self.run(&["append-page"], input, APPEND_LIMITS)
     }
 
     /// Runs the helper's `mode` on `input` in the limited child process.
-    fn run(&self, mode: &str, input: Vec<u8>) -> Result<Vec<u8>, PdfError> {
-        let mut command = Command::new(&self.helper);
-        command.args(["inspect-pdf", mode]).env("RUST_LOG", "off");
-        let output = super::limited::run(command, input, MEMORY_LIMIT, CPU_SECONDS)
-            .map_err(|e| PdfError::Helper(e.to_string()))?;
+    fn run(&self, mode: &[&str], input: Vec<u8>, limits: Limits) -> Result<Vec<u8>, PdfError> {
+        let mut command = limited::command(&self.helper);
+        command.arg("inspect-pdf").args(mode).env("RUST_LOG", "off");
+        let output = match limited::run(command, input, limits) {
+            Ok(output) => output,
+            Err(ChildError::TimedOut(_) | ChildError::OutputTooLarge(_)) => {
+                return Err(PdfError::TooCostly);
+            }
+            Err(e) => return Err(PdfError::Helper(e.to_string())),
+        };
         if !output.status.success() {
             let said = String::from_utf8_lossy(&output.stderr).trim().to_string();
             return Err(match said.strip_prefix("refused: ") {
@@ -196,8 +230,8 @@ pub fn run_append_page(input: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// The helper's work, in the child: reads the PDF from `input`, answers JSON facts, or exits 2
-/// with "refused: <reason>" on stderr.
+/// The helper's `inspect`, in the child: reads the PDF from `input` and answers its facts, or
+/// exits 2 with "refused: <reason>" on stderr.
 pub fn run_helper(input: &[u8]) -> Result<PdfFacts, String> {
     let document = lopdf::Document::load_mem(input).map_err(|e| e.to_string())?;
     let pages = document.get_pages();
@@ -208,16 +242,33 @@ pub fn run_helper(input: &[u8]) -> Result<PdfFacts, String> {
         return Err("it has no page".into());
     }
     let mut facts = PdfFacts::default();
-    for page_id in pages.values() {
+    for (i, page_id) in pages.values().enumerate() {
         facts.pages.push(page_size(&document, *page_id));
-        if let Some(jpeg) = page_jpeg(&document, *page_id) {
-            facts
-                .jpegs
-                .push(base64::engine::general_purpose::STANDARD.encode(jpeg));
+        if page_jpeg(&document, *page_id).is_some() {
+            facts.scanned_pages.push(i as u32);
         }
     }
-    facts.text = pdf_extract::extract_text_from_mem_by_pages(input).unwrap_or_default();
+    let mut left = MAX_TEXT;
+    for page in pdf_extract::extract_text_from_mem_by_pages(input).unwrap_or_default() {
+        let kept: String = page.chars().take(left).collect();
+        left -= kept.chars().count();
+        facts.text.push(kept);
+    }
     Ok(facts)
+}
+
+/// The helper's `page-jpeg N`: the JPEG image of page N (from 0).
+pub fn run_page_jpeg(input: &[u8], page: Option<&str>) -> Result<Vec<u8>, String> {
+    let page: usize = page
+        .and_then(|p| p.parse().ok())
+        .ok_or("which page was not said")?;
+    let document = lopdf::Document::load_mem(input).map_err(|e| e.to_string())?;
+    let page_id = *document
+        .get_pages()
+        .values()
+        .nth(page)
+        .ok_or("there is no such page")?;
+    page_jpeg(&document, page_id).ok_or_else(|| "that page is not a scanned image".into())
 }
 
 /// The page's MediaBox, inherited from its parents when it has none of its own.

@@ -121,6 +121,18 @@ pub(super) fn lock_pending(conn: &mut PgConnection, job_id: JobId) -> QueryResul
         .optional()
 }
 
+/// Leaves a job unclaimed until `until` (its own worker runs it before then).
+pub(super) fn postpone(
+    conn: &mut PgConnection,
+    job_id: JobId,
+    until: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(service_jobs::table.find(job_id))
+        .set(service_jobs::next_attempt_at.eq(until))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Releases the claim and asks for another attempt at `next`.
 pub(super) fn retry_later(
     conn: &mut PgConnection,

@@ -127,6 +127,13 @@ pub fn begin<T>(
 /// How long the request that began a job has to run it before the worker may take it over.
 pub const WORKER_GRACE: Duration = Duration::from_secs(60);
 
+/// Inside `begin`'s `record`: a job that a service's own worker runs (not its request) is left
+/// to it for `grace` before the outbox worker may take it over.
+pub fn hand_over_after(conn: &mut PgConnection, job: &Job, grace: Duration) -> QueryResult<()> {
+    let after = Utc::now() + chrono::Duration::from_std(grace).unwrap_or_default();
+    jobs::postpone(conn, job.id, after)
+}
+
 /// Why a provider step did not finish; the job is tried again later (or given up).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

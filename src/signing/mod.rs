@@ -231,6 +231,8 @@ pub enum SignError {
     Refused(String),
     #[error("itsme: {0}")]
     Provider(String),
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Metering(MeteringError),
     #[error(transparent)]
@@ -666,18 +668,17 @@ pub fn certificate_lines(request: &SignRequest, signers: &[Signer]) -> Vec<Strin
     lines
 }
 
-/// The signer signs: they type their name; itsme signers must be identified first. When the
-/// last signer signs, the signed PDF is made (outside the signing transaction) and the request
-/// completed.
+/// The signer signs: they type their name; itsme signers must be identified first. Answers
+/// whether every signer has signed now: then `complete` makes the signed PDF (in the PDF
+/// reader, through its gate) and completes the request.
 pub fn sign(
     conn: &mut PgConnection,
-    inspector: &PdfInspector,
     signer: &Signer,
     typed_name: &str,
     from: Option<&str>,
-) -> Result<(), SignError> {
+) -> Result<bool, SignError> {
     if signer.signed_at.is_some() {
-        return Ok(());
+        return Ok(false);
     }
     if signer.itsme && signer.identified_at.is_none() {
         return Err(SignError::Refused(
@@ -714,29 +715,51 @@ pub fn sign(
             .get_result(conn)?;
         QueryResult::Ok(unsigned == 0)
     })?;
-    if all_signed {
-        complete(conn, inspector, signer.database_id, signer.request_id)?;
-    }
-    Ok(())
+    Ok(all_signed)
 }
 
-/// Makes the signed PDF (in the PDF reader's child process, no transaction open) and completes
-/// the request, once.
-fn complete(
+/// Whether the request is sent and every signer has signed: its signed PDF is to be made.
+pub fn awaits_completion(
     conn: &mut PgConnection,
+    database_id: DatabaseId,
+    request_id: i64,
+) -> QueryResult<bool> {
+    Ok(
+        request(conn, database_id, request_id)?.is_some_and(|(request, signers)| {
+            request.status == "sent" && signers.iter().all(|s| s.signed_at.is_some())
+        }),
+    )
+}
+
+/// Makes the signed PDF of a request every signer has signed (in the PDF reader's child
+/// process, holding no connection) and completes the request, once. Run it through the PDF
+/// reader's gate; a request left signed but not completed (a busy reader) is completed when
+/// its page is shown again.
+pub fn complete(
+    pool: &crate::db::DbPool,
     inspector: &PdfInspector,
     database_id: DatabaseId,
     request_id: i64,
 ) -> Result<(), SignError> {
-    let (request, signers) = request(conn, database_id, request_id)?.ok_or(SignError::NotFound)?;
-    if request.status == "completed" {
-        return Ok(());
-    }
-    let original =
-        documents::content(conn, database_id, request.document_id)?.ok_or(SignError::NotFound)?;
+    let (original, lines) = {
+        let mut conn = pool
+            .get()
+            .map_err(|e| SignError::Unavailable(e.to_string()))?;
+        let (request, signers) =
+            request(&mut conn, database_id, request_id)?.ok_or(SignError::NotFound)?;
+        if request.status != "sent" || signers.iter().any(|s| s.signed_at.is_none()) {
+            return Ok(());
+        }
+        let original = documents::content(&mut conn, database_id, request.document_id)?
+            .ok_or(SignError::NotFound)?;
+        (original, certificate_lines(&request, &signers))
+    };
     let signed = inspector
-        .append_page(&original, &certificate_lines(&request, &signers))
+        .append_page(&original, &lines)
         .map_err(|e| SignError::Refused(e.to_string()))?;
+    let conn = &mut pool
+        .get()
+        .map_err(|e| SignError::Unavailable(e.to_string()))?;
     diesel::update(
         sign_requests::table
             .find(request_id)

@@ -2,7 +2,7 @@
 //! a contact, on the common paid-service steps:
 //!
 //! - checks first, before anything is held: a complete address in a served country, an A4 PDF
-//!   of at most 20 pages (read in the PDF reader's limited child process);
+//!   of at most 20 pages (as read once at upload: a quote never reads the file);
 //! - **begin**: the postage is held and the letter recorded (`queued`);
 //! - **perform**: the letter is handed to the postal provider with its id as the idempotency
 //!   key, and its answer saved (`sent`, or `refused`);
@@ -24,7 +24,6 @@ use diesel::prelude::*;
 
 use crate::contacts::{self, Contact};
 use crate::credits::Credits;
-use crate::documents::pdf::PdfInspector;
 use crate::documents::{self, Document};
 use crate::ids::{AccountId, ContactId, DatabaseId, UserId};
 use crate::ledger::Actor;
@@ -104,6 +103,10 @@ pub enum SendError {
     Refused(#[from] LetterRefused),
     #[error("no such document or contact")]
     NotFound,
+    /// A PDF stored before its facts were kept at upload: read it once (`documents::keep_facts`)
+    /// and quote again.
+    #[error("the document's pages have not been read yet")]
+    NotReadYet,
     #[error(transparent)]
     Metering(MeteringError),
     #[error(transparent)]
@@ -135,11 +138,10 @@ fn missing_part(contact: &Contact) -> Option<&'static str> {
     }
 }
 
-/// What sending the document to the contact would cost, or why it cannot be sent. The PDF is
-/// read (pages, sizes) in the PDF reader's child process: call it holding no transaction.
+/// What sending the document to the contact would cost, or why it cannot be sent, from what
+/// was read of the PDF when it was uploaded.
 pub fn quote(
     conn: &mut PgConnection,
-    inspector: &PdfInspector,
     database_id: DatabaseId,
     document_id: i64,
     contact_id: ContactId,
@@ -156,16 +158,13 @@ pub fn quote(
     let country = contact.country.clone().unwrap_or_default();
     let zone = postage::zone_of(conn, &country)?
         .ok_or_else(|| LetterRefused::CountryNotServed(country.clone()))?;
-    let content = documents::content(conn, database_id, document_id)?.ok_or(SendError::NotFound)?;
-    let facts = inspector
-        .inspect(&content)
-        .map_err(|e| LetterRefused::Unreadable(e.to_string()))?;
+    let facts = documents::facts(conn, database_id, document_id)?.ok_or(SendError::NotReadYet)?;
     let pages = i32::try_from(facts.pages.len()).unwrap_or(i32::MAX);
     if pages > MAX_PAGES {
         return Err(LetterRefused::TooManyPages(pages).into());
     }
-    if let Some(i) = facts.pages.iter().position(|p| !p.is_a4()) {
-        return Err(LetterRefused::NotA4(i + 1).into());
+    if let Some(page) = facts.first_page_not_a4() {
+        return Err(LetterRefused::NotA4(page).into());
     }
     Ok(Quote {
         price: zone.price(pages, options),

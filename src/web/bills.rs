@@ -73,10 +73,7 @@ async fn refused(
     current: &CurrentUser,
     error: UploadError,
 ) -> Result<HttpResponse, AppError> {
-    let status = match error {
-        UploadError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
-    };
+    let status = super::uploads::status_of(&error);
     let page = list_page(state, current, None, Some(error.to_string())).await?;
     page::render_with_status(&page, status)
 }
@@ -87,22 +84,12 @@ pub async fn upload(
     current: CurrentUser,
     form: CsrfUpload,
 ) -> Result<HttpResponse, AppError> {
-    let Some(file) = form.file.filter(|f| !f.content.is_empty() || f.too_large) else {
-        return refused(&state, &current, UploadError::Empty).await;
-    };
-    if file.too_large {
-        return refused(&state, &current, UploadError::TooLarge).await;
-    }
-    let readers = state.readers.clone();
-    // Read (a PDF in its limited child process) holding no connection.
-    let checked = web::block(move || documents::check(&readers.pdf, &file.file_name, file.content))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    let checked = match checked {
+    let (database_id, user_id) = (current.user.database_id, current.user.id);
+    // Read (a PDF in its limited child process, through the gate) holding no connection.
+    let checked = match super::uploads::check(&state, database_id, form.file).await {
         Ok(checked) => checked,
         Err(error) => return refused(&state, &current, error).await,
     };
-    let (database_id, user_id) = (current.user.database_id, current.user.id);
     let bill = with_conn(&state, move |conn| {
         Ok(digitization::create_bill(
             conn,
@@ -127,6 +114,8 @@ struct ShowPage {
     notice: Option<String>,
     /// Too few credits to digitize: the account to buy for.
     short_of_credits: Option<AccountId>,
+    /// A digitization of the bill is being read.
+    reading: bool,
 }
 
 impl ShowPage {
@@ -147,14 +136,15 @@ pub struct ShowQuery {
 
 async fn show_page(state: &AppState, current: &CurrentUser, id: i64) -> Result<ShowPage, AppError> {
     let database_id = current.user.database_id;
-    let ((bill, document), price) = with_conn(state, move |conn| {
+    let ((bill, document), price, reading) = with_conn(state, move |conn| {
         let found = digitization::find(conn, database_id, id)?.ok_or(AppError::NotFound)?;
         let price = crate::catalog::usage_prices::price(
             conn,
             digitization::SERVICE,
             crate::catalog::usage_prices::DOCUMENT,
         )?;
-        Ok((found, price))
+        let reading = digitization::is_being_read(conn, id)?;
+        Ok((found, price, reading))
     })
     .await?;
     Ok(ShowPage {
@@ -166,6 +156,7 @@ async fn show_page(state: &AppState, current: &CurrentUser, id: i64) -> Result<S
         price,
         notice: None,
         short_of_credits: None,
+        reading,
     })
 }
 
@@ -179,13 +170,13 @@ pub async fn show(
     page.short_of_credits = query.short;
     page.notice = match query.notice.as_deref() {
         Some("unreadable") => Some(
-            "Nothing a bill is made of (an invoice number, a date, a total) could be read from this file. Nothing was charged."
+            "This file was read before and nothing a bill is made of could be read from it; reading it again would find nothing. Upload a clearer scan or the PDF the vendor sent."
                 .into(),
         ),
-        Some("under-way") => Some(
-            "The reader did not finish: the credit is held, not spent, and the fields appear here as soon as it does."
-                .into(),
-        ),
+        Some("too-many") => Some(format!(
+            "{} of your bills are being read already. Digitize this one when they are done.",
+            digitization::MAX_READING_PER_DATABASE
+        )),
         Some("saved") => Some("Saved.".into()),
         _ => None,
     };
@@ -219,7 +210,8 @@ pub async fn file(
         .body(content))
 }
 
-/// `POST /bills/{id}/digitize`: reads the bill's fields for the price of one document.
+/// `POST /bills/{id}/digitize`: hands the bill to the reading worker for the price of one
+/// document; the page says "reading…" until the fields are read.
 pub async fn digitize(
     state: web::Data<AppState>,
     current: CurrentUser,
@@ -227,23 +219,44 @@ pub async fn digitize(
     _form: CsrfForm<page::EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id, user_id) = (path.into_inner(), current.user.database_id, current.user.id);
-    let readers = state.readers.clone();
     let outcome = with_conn(&state, move |conn| {
-        digitization::digitize(conn, &readers, database_id, user_id, id).map_err(|e| match e {
+        digitization::digitize(conn, database_id, user_id, id).map_err(|e| match e {
             DigitizeError::NotFound => AppError::NotFound,
             DigitizeError::Database(e) => e.into(),
             other => AppError::Internal(other.to_string()),
         })
     })
     .await?;
+    if outcome == Digitized::Reading {
+        state.readers.doorbell.notify_one();
+    }
     Ok(page::see_other(match outcome {
-        Digitized::Done(_) | Digitized::AlreadyDigitized => format!("/bills/{id}#fields"),
-        Digitized::Unreadable => format!("/bills/{id}?notice=unreadable"),
-        Digitized::UnderWay => format!("/bills/{id}?notice=under-way"),
+        Digitized::Reading | Digitized::UnderWay => format!("/bills/{id}#digitize"),
+        Digitized::AlreadyDigitized => format!("/bills/{id}#fields"),
+        Digitized::Unreadable => format!("/bills/{id}?notice=unreadable#digitize"),
+        Digitized::TooManyReading => format!("/bills/{id}?notice=too-many#digitize"),
         Digitized::InsufficientCredits { account_id, .. } => {
             format!("/bills/{id}?short={account_id}#digitize")
         }
     }))
+}
+
+/// `GET /bills/{id}/reading`: whether the bill is still being read (the page asks, to show the
+/// fields when they are).
+pub async fn reading(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let (id, database_id) = (path.into_inner(), current.user.database_id);
+    let reading = with_conn(&state, move |conn| {
+        digitization::find(conn, database_id, id)?.ok_or(AppError::NotFound)?;
+        Ok(digitization::is_being_read(conn, id)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({ "reading": reading })))
 }
 
 /// `POST /bills/{id}`: the fields as the user reviewed them.

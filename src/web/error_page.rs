@@ -33,7 +33,7 @@ impl ResponseError for AppError {
             AppError::UnknownLink => StatusCode::NOT_FOUND,
             AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             AppError::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) | AppError::Render(_) | AppError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -81,6 +81,7 @@ impl ResponseError for AppError {
                 "Too large",
                 "What was sent is larger than this page accepts. Shorten it and try again.",
             ),
+            AppError::Busy(why) => ("Busy", *why),
             AppError::Unavailable(_) => (
                 "Temporarily unavailable",
                 "The service cannot reach its database right now. Please try again in a moment.",
@@ -108,9 +109,11 @@ impl ResponseError for AppError {
         let body = page
             .render()
             .unwrap_or_else(|_| format!("{} {title}", status.as_u16()));
-        HttpResponse::build(status)
-            .content_type(ContentType::html())
-            .body(body)
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header(("Retry-After", "5"));
+        }
+        response.content_type(ContentType::html()).body(body)
     }
 }
 

@@ -69,34 +69,20 @@ pub async fn upload(
     current: CurrentUser,
     form: CsrfUpload,
 ) -> Result<HttpResponse, AppError> {
-    let refused = |error: UploadError| {
-        let status = match error {
-            UploadError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        };
-        (status, error.to_string())
-    };
-    let outcome = match form.file.filter(|f| !f.content.is_empty() || f.too_large) {
-        None => Err(refused(UploadError::Empty)),
-        Some(f) if f.too_large => Err(refused(UploadError::TooLarge)),
-        Some(file) => {
-            let readers = state.readers.clone();
-            web::block(move || documents::check(&readers.pdf, &file.file_name, file.content))
-                .await
-                .map_err(|e| AppError::Internal(e.to_string()))?
-                .map_err(refused)
-                .and_then(|checked| {
-                    if checked.media_type == documents::PDF {
-                        Ok(checked)
-                    } else {
-                        Err((
-                            StatusCode::UNPROCESSABLE_ENTITY,
-                            "Only a PDF can be sent by post.".to_string(),
-                        ))
-                    }
-                })
-        }
-    };
+    let refused = |error: UploadError| (super::uploads::status_of(&error), error.to_string());
+    let outcome = super::uploads::check(&state, current.user.database_id, form.file)
+        .await
+        .map_err(refused)
+        .and_then(|checked| {
+            if checked.media_type == documents::PDF {
+                Ok(checked)
+            } else {
+                Err((
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Only a PDF can be sent by post.".to_string(),
+                ))
+            }
+        });
     match outcome {
         Ok(checked) => {
             let (database_id, user_id) = (current.user.database_id, current.user.id);
@@ -140,6 +126,43 @@ impl SendPage {
     }
 }
 
+/// Reads a PDF stored before its facts were kept at upload, once, through the reader's gate,
+/// and keeps them; why it cannot be posted when it cannot be read.
+async fn read_missing_facts(
+    state: &AppState,
+    database_id: crate::ids::DatabaseId,
+    document_id: i64,
+) -> Result<Result<(), SendError>, AppError> {
+    let content = with_conn(state, move |conn| {
+        documents::content(conn, database_id, document_id)?.ok_or(AppError::NotFound)
+    })
+    .await?;
+    let inspector = state.readers.pdf.clone();
+    let read = state
+        .readers
+        .gate
+        .read(database_id, move || inspector.inspect(&content))
+        .await
+        .map_err(AppError::from)?;
+    match read {
+        Ok(facts) => {
+            with_conn(state, move |conn| {
+                Ok(documents::keep_facts(
+                    conn,
+                    database_id,
+                    document_id,
+                    &facts,
+                )?)
+            })
+            .await?;
+            Ok(Ok(()))
+        }
+        Err(e) => Ok(Err(
+            snailmail::LetterRefused::Unreadable(e.to_string()).into()
+        )),
+    }
+}
+
 /// The send form's fields (GET for the price, POST to send).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SendInput {
@@ -164,8 +187,8 @@ impl SendInput {
     }
 }
 
-/// The page for `document_id` with the quote for the chosen contact (read holding no
-/// transaction: the PDF is read in the PDF reader's child process).
+/// The page for `document_id` with the quote for the chosen contact, from what was read of the
+/// PDF at upload (one stored before that is read once now, through the reader's gate).
 async fn send_page(
     state: &AppState,
     current: &CurrentUser,
@@ -174,17 +197,26 @@ async fn send_page(
 ) -> Result<SendPage, AppError> {
     let database_id = current.user.database_id;
     let (chosen, options) = (input.contact(), input.options());
-    let inspector = state.readers.pdf.clone();
-    let (document, contacts, quoted) = with_conn(state, move |conn| {
-        let document =
-            documents::find(conn, database_id, document_id)?.ok_or(AppError::NotFound)?;
-        let contacts = crate::contacts::choices(conn, database_id)?;
-        let quoted = chosen.map(|contact| {
-            snailmail::quote(conn, &inspector, database_id, document_id, contact, options)
-        });
-        Ok((document, contacts, quoted))
-    })
-    .await?;
+    let quote_now = || {
+        with_conn(state, move |conn| {
+            let document =
+                documents::find(conn, database_id, document_id)?.ok_or(AppError::NotFound)?;
+            let contacts = crate::contacts::choices(conn, database_id)?;
+            let quoted = chosen
+                .map(|contact| snailmail::quote(conn, database_id, document_id, contact, options));
+            Ok((document, contacts, quoted))
+        })
+    };
+    let (mut document, mut contacts, mut quoted) = quote_now().await?;
+    if let Some(Err(SendError::NotReadYet)) = quoted {
+        quoted = match read_missing_facts(state, database_id, document_id).await? {
+            Ok(()) => {
+                (document, contacts, quoted) = quote_now().await?;
+                quoted
+            }
+            Err(refused) => Some(Err(refused)),
+        };
+    }
     let (quote, refusal) = match quoted {
         None => (None, None),
         Some(Ok(quote)) => (Some(quote), None),

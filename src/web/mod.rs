@@ -29,6 +29,7 @@ pub mod settings;
 pub mod sign;
 pub mod sms;
 pub mod state;
+pub mod uploads;
 
 use actix_web::web;
 
@@ -107,6 +108,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/bills/{id}", web::post().to(bills::review))
         .route("/bills/{id}/file", web::get().to(bills::file))
         .route("/bills/{id}/digitize", web::post().to(bills::digitize))
+        .route("/bills/{id}/reading", web::get().to(bills::reading))
         .route("/letters", web::get().to(letters::list))
         .route("/letters", web::post().to(letters::upload))
         .route("/documents/{id}/post", web::get().to(letters::send_form))

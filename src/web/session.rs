@@ -193,8 +193,10 @@ fn same_origin(origin: &str, base: &str) -> bool {
 }
 
 /// A file upload form (`multipart/form-data`) whose CSRF token and origin are checked: its
-/// text fields and its one file. A file larger than `documents::MAX_BYTES` is not read past
-/// the limit: it comes back marked too large.
+/// text fields and its one file. Nothing is read before the check: the token must be the
+/// form's first part (our forms put it first), and a request from elsewhere is refused at its
+/// first bytes. After it, the parts, the text fields and the body are bounded: a file larger
+/// than `documents::MAX_BYTES` is not read past a few megabytes and comes back marked too large.
 pub struct CsrfUpload {
     pub fields: Vec<(String, String)>,
     pub file: Option<UploadedFile>,
@@ -208,8 +210,17 @@ pub struct UploadedFile {
 
 /// The most a text field of an upload form may hold.
 const MAX_UPLOAD_FIELD: usize = 64 * 1024;
+/// The most all the text fields of an upload form may hold together.
+const MAX_UPLOAD_FIELDS_BYTES: usize = 256 * 1024;
+/// The most parts (fields and the file) an upload form may have: ours have a dozen.
+const MAX_UPLOAD_PARTS: usize = 40;
 /// How much of a too large file is read (and dropped) before the upload is answered.
 const MAX_SKIPPED: usize = 4 * 1024 * 1024;
+/// A body announced larger than this is refused before a byte of it is read.
+const MAX_UPLOAD_BODY: u64 =
+    (crate::documents::MAX_BYTES + MAX_SKIPPED + MAX_UPLOAD_FIELDS_BYTES) as u64 + 64 * 1024;
+const FORGED_UPLOAD: &str =
+    "This form expired or did not come from this site. Go back, reload the page and try again.";
 
 impl CsrfUpload {
     pub fn field(&self, name: &str) -> Option<&str> {
@@ -220,6 +231,33 @@ impl CsrfUpload {
     }
 }
 
+/// Reads one part's content up to `limit` bytes: what was kept, whether it was larger, and
+/// whether reading stopped before its end (more than `MAX_SKIPPED` past the limit).
+async fn read_part(
+    item: &mut actix_multipart::Field,
+    limit: usize,
+) -> Result<(Vec<u8>, bool, bool), AppError> {
+    use futures_util::StreamExt;
+    let mut content = Vec::new();
+    let mut too_large = false;
+    let mut skipped = 0usize;
+    while let Some(chunk) = item.next().await {
+        let chunk = chunk.map_err(|_| AppError::BadRequest(FORM_UNREADABLE))?;
+        if too_large || content.len() + chunk.len() > limit {
+            too_large = true;
+            // Read on a little without keeping it (the form's last fields may follow), never
+            // without end.
+            skipped += chunk.len();
+            if skipped > MAX_SKIPPED {
+                return Ok((content, true, true));
+            }
+            continue;
+        }
+        content.extend_from_slice(&chunk);
+    }
+    Ok((content, too_large, false))
+}
+
 impl FromRequest for CsrfUpload {
     type Error = AppError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
@@ -228,13 +266,32 @@ impl FromRequest for CsrfUpload {
         use futures_util::StreamExt;
         let session: Session = req.get_session();
         let origin_ok = origin_is_ours(req);
+        let announced = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         let mut multipart = actix_multipart::Multipart::new(req.headers(), payload.take());
         Box::pin(async move {
+            let forged = || AppError::Forbidden(FORGED_UPLOAD);
+            if !origin_ok {
+                return Err(forged());
+            }
+            if announced.is_some_and(|n| n > MAX_UPLOAD_BODY) {
+                return Err(AppError::TooLarge);
+            }
             let unreadable = || AppError::BadRequest(FORM_UNREADABLE);
+            let expected = session.get::<String>("csrf").ok().flatten();
             let mut fields = Vec::new();
+            let mut fields_bytes = 0usize;
             let mut file = None;
+            let mut parts = 0usize;
             while let Some(item) = multipart.next().await {
                 let mut item = item.map_err(|_| unreadable())?;
+                parts += 1;
+                if parts > MAX_UPLOAD_PARTS {
+                    return Err(AppError::TooLarge);
+                }
                 let disposition = item.content_disposition().cloned();
                 let name = disposition
                     .as_ref()
@@ -245,29 +302,16 @@ impl FromRequest for CsrfUpload {
                     .as_ref()
                     .and_then(|d| d.get_filename())
                     .map(str::to_string);
+                // The token first, checked before anything else is read.
+                if parts == 1 && (name != "csrf_token" || file_name.is_some()) {
+                    return Err(forged());
+                }
                 let limit = if file_name.is_some() {
                     crate::documents::MAX_BYTES
                 } else {
-                    MAX_UPLOAD_FIELD
+                    MAX_UPLOAD_FIELD.min(MAX_UPLOAD_FIELDS_BYTES - fields_bytes)
                 };
-                let mut content = Vec::new();
-                let mut too_large = false;
-                let mut skipped = 0usize;
-                while let Some(chunk) = item.next().await {
-                    let chunk = chunk.map_err(|_| unreadable())?;
-                    if too_large || content.len() + chunk.len() > limit {
-                        too_large = true;
-                        // Read on a little without keeping it (the form's last fields may
-                        // follow), never without end.
-                        skipped += chunk.len();
-                        if skipped > MAX_SKIPPED {
-                            break;
-                        }
-                        continue;
-                    }
-                    content.extend_from_slice(&chunk);
-                }
-                let stop = too_large && skipped > MAX_SKIPPED;
+                let (content, too_large, stopped) = read_part(&mut item, limit).await?;
                 match file_name {
                     Some(file_name) if file.is_none() => {
                         file = Some(UploadedFile {
@@ -275,32 +319,31 @@ impl FromRequest for CsrfUpload {
                             content,
                             too_large,
                         });
-                        if stop {
+                        if stopped {
                             break;
                         }
                     }
-                    Some(_) => return Err(AppError::BadRequest(FORM_UNREADABLE)),
+                    Some(_) => return Err(unreadable()),
                     None if too_large => return Err(AppError::TooLarge),
                     None => {
+                        fields_bytes += content.len();
                         let value = String::from_utf8(content).map_err(|_| unreadable())?;
                         if value.contains('\0') || name.contains('\0') {
                             return Err(AppError::BadRequest(NUL_IN_FORM));
+                        }
+                        if parts == 1 {
+                            let valid =
+                                matches!(&expected, Some(e) if session::tokens_match(&value, e));
+                            if !valid {
+                                return Err(forged());
+                            }
                         }
                         fields.push((name, value));
                     }
                 }
             }
-            let given = fields
-                .iter()
-                .find(|(k, _)| k == "csrf_token")
-                .map(|(_, v)| v.clone());
-            let expected = session.get::<String>("csrf").ok().flatten();
-            let valid =
-                matches!((given, expected), (Some(g), Some(e)) if session::tokens_match(&g, &e));
-            if !valid || !origin_ok {
-                return Err(AppError::Forbidden(
-                    "This form expired or did not come from this site. Go back, reload the page and try again.",
-                ));
+            if fields.is_empty() {
+                return Err(forged());
             }
             Ok(CsrfUpload { fields, file })
         })

@@ -77,35 +77,34 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     let input = RequestInput::from_pairs(&form.fields);
     let valid = input.validate();
-    let file = match form.file {
-        Some(f) if f.too_large => Err(UploadError::TooLarge),
-        Some(f) if !f.content.is_empty() => Ok(f),
-        _ => Err(UploadError::Empty),
-    };
-    let (valid, file) = match (valid, file) {
-        (Ok(valid), Ok(file)) => (valid, file),
-        (valid, file) => {
+    // The form's fields first: a file is read only for a request that can be sent.
+    let valid = match valid {
+        Ok(valid) => valid,
+        Err(errors) => {
             let mut page = list_page(&state, &current, input).await?;
-            page.errors = valid.err().unwrap_or_default();
-            page.file_error = file.err().map(|e| e.to_string());
+            page.errors = errors;
+            page.file_error = match &form.file {
+                Some(f) if f.too_large => Some(UploadError::TooLarge.to_string()),
+                Some(f) if !f.content.is_empty() => None,
+                _ => Some(UploadError::Empty.to_string()),
+            };
             return page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };
-    let readers = state.readers.clone();
-    let checked = web::block(move || documents::check(&readers.pdf, &file.file_name, file.content))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    let checked = match checked {
+    let checked = match super::uploads::check(&state, current.user.database_id, form.file).await {
         Ok(c) if c.media_type == documents::PDF => Ok(c),
-        Ok(_) => Err("Only a PDF can be sent for signature.".to_string()),
-        Err(e) => Err(e.to_string()),
+        Ok(_) => Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Only a PDF can be sent for signature.".to_string(),
+        )),
+        Err(e) => Err((super::uploads::status_of(&e), e.to_string())),
     };
     let checked = match checked {
         Ok(c) => c,
-        Err(message) => {
+        Err((status, message)) => {
             let mut page = list_page(&state, &current, input).await?;
             page.file_error = Some(message);
-            return page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+            return page::render_with_status(&page, status);
         }
     };
     let (database_id, user_id) = (current.user.database_id, current.user.id);
@@ -251,7 +250,12 @@ pub async fn signer_page(
     query: web::Query<SignerQuery>,
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
-    let (signer, request) = signer_of(&state, token.clone()).await?;
+    let (mut signer, mut request) = signer_of(&state, token.clone()).await?;
+    if request.status == "sent" && signer.signed_at.is_some() {
+        // Everyone may have signed while the reader was busy: finish it now (if so).
+        complete(&state, &signer).await;
+        (signer, request) = signer_of(&state, token.clone()).await?;
+    }
     let notice = match query.identified.as_deref() {
         Some("approved") => Some("itsme identified you. You can sign now.".to_string()),
         Some("denied") => Some(
@@ -357,20 +361,24 @@ pub async fn sign(
     let token = path.into_inner();
     let (signer, request) = signer_of(&state, token.clone()).await?;
     let from = Some(crate::web::client::address(&req));
-    let inspector = state.readers.pdf.clone();
     let (kept, typed) = (signer.clone(), form.name.clone());
     let outcome = with_conn(&state, move |conn| {
-        match signing::sign(conn, &inspector, &kept, &typed, from.as_deref()) {
-            Ok(()) => Ok(None),
-            Err(SignError::Refused(why)) => Ok(Some(why)),
+        match signing::sign(conn, &kept, &typed, from.as_deref()) {
+            Ok(all_signed) => Ok(Ok(all_signed)),
+            Err(SignError::Refused(why)) => Ok(Err(why)),
             Err(SignError::Database(e)) => Err(e.into()),
             Err(e) => Err(AppError::Internal(e.to_string())),
         }
     })
     .await?;
     match outcome {
-        None => Ok(page::see_other(format!("/s/{token}"))),
-        Some(why) => page::render_with_status(
+        Ok(all_signed) => {
+            if all_signed {
+                complete(&state, &signer).await;
+            }
+            Ok(page::see_other(format!("/s/{token}")))
+        }
+        Err(why) => page::render_with_status(
             &SignerPage {
                 nav: signer_nav(&session),
                 token,
@@ -382,6 +390,33 @@ pub async fn sign(
             },
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
+    }
+}
+
+/// Makes the signed PDF of the signer's request once everyone has signed, through the PDF
+/// reader's gate. A busy or failing reader leaves it for the next time a page of the request is
+/// shown: the signatures are kept either way.
+async fn complete(state: &AppState, signer: &Signer) {
+    let (database_id, request_id) = (signer.database_id, signer.request_id);
+    let due = with_conn(state, move |conn| {
+        Ok(signing::awaits_completion(conn, database_id, request_id)?)
+    })
+    .await;
+    if !matches!(due, Ok(true)) {
+        return;
+    }
+    let (pool, inspector) = (state.pool.clone(), state.readers.pdf.clone());
+    let completed = state
+        .readers
+        .gate
+        .read(database_id, move || {
+            signing::complete(&pool, &inspector, database_id, request_id)
+        })
+        .await;
+    match completed {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(request = request_id, "signed PDF not made yet: {e}"),
+        Err(busy) => tracing::info!(request = request_id, "signed PDF not made yet: {busy}"),
     }
 }
 

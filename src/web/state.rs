@@ -61,9 +61,7 @@ impl AppState {
             .with(std::sync::Arc::new(
                 crate::leads::generation::LeadGenerationWorker(self.directory.clone()),
             ))
-            .with(std::sync::Arc::new(
-                crate::digitization::DigitizationWorker(self.readers.clone()),
-            ))
+            .with(std::sync::Arc::new(crate::digitization::DigitizationWorker))
             .with(std::sync::Arc::new(crate::snailmail::SnailmailWorker(
                 self.post.clone(),
             )))
@@ -96,10 +94,10 @@ impl AppState {
             payments: std::sync::Arc::new(crate::payments::MockProvider::default()),
             sms: std::sync::Arc::new(crate::sms::gateway::SimulatedCarrier::default()),
             post: std::sync::Arc::new(crate::snailmail::post::SimulatedPost::default()),
-            readers: std::sync::Arc::new(crate::digitization::Readers {
-                pdf: crate::documents::pdf::PdfInspector::current(),
-                ocr: std::sync::Arc::new(crate::digitization::ocr::Tesseract::default()),
-            }),
+            readers: std::sync::Arc::new(crate::digitization::Readers::new(
+                crate::documents::pdf::PdfInspector::current(),
+                std::sync::Arc::new(crate::digitization::ocr::Tesseract::default()),
+            )),
             database_health: None,
             server_timing: false,
         }

@@ -138,11 +138,18 @@ fn ocr_reads_the_same_bills_rendered_as_scans() {
     }
 }
 
-fn readers() -> std::sync::Arc<iap_credits::digitization::Readers> {
-    std::sync::Arc::new(iap_credits::digitization::Readers {
-        pdf: inspector(),
-        ocr: std::sync::Arc::new(iap_credits::digitization::ocr::Tesseract::default()),
-    })
+pub fn readers() -> std::sync::Arc<iap_credits::digitization::Readers> {
+    std::sync::Arc::new(iap_credits::digitization::Readers::new(
+        inspector(),
+        std::sync::Arc::new(iap_credits::digitization::ocr::Tesseract::default()),
+    ))
+}
+
+/// What the reading worker does with what Digitize handed it: every waiting bill read.
+fn read_waiting(db: &TestDb) -> usize {
+    iap_credits::digitization::reading::read_all(&db.pool(), &readers())
+        .unwrap()
+        .len()
 }
 
 #[test]
@@ -156,15 +163,21 @@ fn digitize_costs_one_credit_once_and_nothing_for_an_unreadable_file() {
     let customer = Customer::new(&mut conn, Subscription::None);
     let user = customer.user(&mut conn, "ada@example.test", Role::User);
     let account = customer.funded(&mut conn, "documents-digitization", "1");
-    let readers = readers();
     let bill = sample_bills::sample(&mut conn, 3);
     let upload = documents::check(&inspector(), "bill.pdf", sample_bills::pdf(&bill)).unwrap();
     let made = digitization::create_bill(&mut conn, customer.database_id, user, &upload).unwrap();
 
     let digitize = |conn: &mut diesel::PgConnection, id| {
-        digitization::digitize(conn, &readers, customer.database_id, user, id).unwrap()
+        digitization::digitize(conn, customer.database_id, user, id).unwrap()
     };
-    assert_eq!(digitize(&mut conn, made.id), Digitized::Done(c("1")));
+    // Digitize hands the bill over: the credit held, nothing read on the request's path.
+    assert_eq!(digitize(&mut conn, made.id), Digitized::Reading);
+    let held = reload(&mut conn, account.id);
+    assert_eq!((held.balance, held.available()), (c("1"), c("0")));
+    assert!(digitization::is_being_read(&mut conn, made.id).unwrap());
+    assert_eq!(digitize(&mut conn, made.id), Digitized::UnderWay);
+    assert_eq!(read_waiting(&db), 1);
+    assert!(!digitization::is_being_read(&mut conn, made.id).unwrap());
     assert_eq!(reload(&mut conn, account.id).balance, c("0"));
     let (read, _) = digitization::find(&mut conn, customer.database_id, made.id)
         .unwrap()
@@ -182,6 +195,7 @@ fn digitize_costs_one_credit_once_and_nothing_for_an_unreadable_file() {
         digitize(&mut conn, second.id),
         Digitized::InsufficientCredits { account_id, .. } if account_id == account.id
     ));
+    assert_eq!(read_waiting(&db), 0);
     customer.funded(&mut conn, "documents-digitization", "1");
 
     // A PDF with nothing a bill is made of: unreadable, nothing charged.
@@ -189,23 +203,31 @@ fn digitize_costs_one_credit_once_and_nothing_for_an_unreadable_file() {
         lines: vec!["Lorem ipsum dolor sit amet, consectetur adipiscing elit.".into()],
         ..bill.clone()
     });
-    let upload = documents::check(&inspector(), "notes.pdf", blank).unwrap();
+    let upload = documents::check(&inspector(), "notes.pdf", blank.clone()).unwrap();
     let unreadable =
         digitization::create_bill(&mut conn, customer.database_id, user, &upload).unwrap();
-    assert_eq!(digitize(&mut conn, unreadable.id), Digitized::Unreadable);
+    assert_eq!(digitize(&mut conn, unreadable.id), Digitized::Reading);
+    assert_eq!(read_waiting(&db), 1);
     let after = reload(&mut conn, account.id);
     assert_eq!((after.balance, after.available()), (c("1"), c("1")));
     let (read, _) = digitization::find(&mut conn, customer.database_id, unreadable.id)
         .unwrap()
         .unwrap();
     assert_eq!(read.status, "unreadable");
+    // Not read again for free: neither this bill nor the same file uploaded again.
+    assert_eq!(digitize(&mut conn, unreadable.id), Digitized::Unreadable);
+    let again = documents::check(&inspector(), "notes again.pdf", blank).unwrap();
+    let again = digitization::create_bill(&mut conn, customer.database_id, user, &again).unwrap();
+    assert_eq!(digitize(&mut conn, again.id), Digitized::Unreadable);
+    assert_eq!(read_waiting(&db), 0);
 
     // An image: OCR, one credit.
     let png = sample_bills::png(&sample_bills::pdf(&bill));
     let upload = documents::check(&inspector(), "scan.png", png).unwrap();
     assert_eq!(upload.media_type, documents::PNG);
     let scan = digitization::create_bill(&mut conn, customer.database_id, user, &upload).unwrap();
-    assert_eq!(digitize(&mut conn, scan.id), Digitized::Done(c("1")));
+    assert_eq!(digitize(&mut conn, scan.id), Digitized::Reading);
+    assert_eq!(read_waiting(&db), 1);
     let (read, _) = digitization::find(&mut conn, customer.database_id, scan.id)
         .unwrap()
         .unwrap();
@@ -354,6 +376,18 @@ async fn vendor_bills_work_without_javascript() {
     let account = customer.funded(&mut conn, "documents-digitization", "2");
     let done = browser.submit(&at, &format!("{at}/digitize"), &[]).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
+    // Handed to the reading worker: the page says so (and asks again by itself, with script).
+    let page = browser.get(&at).await;
+    assert!(page.body.contains("Reading…"), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("data-reading=\"{at}/reading\""))
+    );
+    let asked = browser.get(&format!("{at}/reading")).await;
+    assert_eq!(asked.body, r#"{"reading":true}"#);
+    assert_eq!(read_waiting(&app.db), 1);
+    let asked = browser.get(&format!("{at}/reading")).await;
+    assert_eq!(asked.body, r#"{"reading":false}"#);
     let page = browser.get(&at).await;
     assert!(
         page.body.contains(&format!("value=\"{}\"", bill.number)),
@@ -364,6 +398,7 @@ async fn vendor_bills_work_without_javascript() {
     assert_eq!(reload(&mut conn, account.id).balance, c("1"));
     // Posted again (a double click): read already, nothing charged.
     browser.submit(&at, &format!("{at}/digitize"), &[]).await;
+    assert_eq!(read_waiting(&app.db), 0);
     assert_eq!(reload(&mut conn, account.id).balance, c("1"));
 
     // The review: a bad date and VAT come back with their messages and values; then saved.
@@ -427,7 +462,7 @@ async fn vendor_bills_work_without_javascript() {
 
 #[test]
 fn a_scanned_pdf_is_read_by_ocr_of_its_pages() {
-    use crate::fixtures::{Customer, c};
+    use crate::fixtures::{Customer, c, reload};
     use iap_credits::digitization::{self, Digitized};
     use iap_credits::documents;
     use iap_credits::tenancy::{Role, Subscription};
@@ -435,18 +470,20 @@ fn a_scanned_pdf_is_read_by_ocr_of_its_pages() {
     let mut conn = db.conn();
     let customer = Customer::new(&mut conn, Subscription::None);
     let user = customer.user(&mut conn, "ada@example.test", Role::User);
-    customer.funded(&mut conn, "documents-digitization", "1");
+    let account = customer.funded(&mut conn, "documents-digitization", "1");
     let bill = sample_bills::sample(&mut conn, 17);
     let scan = sample_bills::scanned_pdf(&bill);
     let upload = documents::check(&inspector(), "scan.pdf", scan).unwrap();
     let facts = upload.pdf.as_ref().unwrap();
     assert!(facts.text().trim().is_empty(), "no text layer");
-    assert_eq!(facts.jpeg_images().len(), 1);
+    assert_eq!(facts.scanned_pages, vec![0]);
     let made = digitization::create_bill(&mut conn, customer.database_id, user, &upload).unwrap();
     assert_eq!(
-        digitization::digitize(&mut conn, &readers(), customer.database_id, user, made.id).unwrap(),
-        Digitized::Done(c("1"))
+        digitization::digitize(&mut conn, customer.database_id, user, made.id).unwrap(),
+        Digitized::Reading
     );
+    assert_eq!(read_waiting(&db), 1);
+    assert_eq!(reload(&mut conn, account.id).balance, c("0"));
     let (read, _) = digitization::find(&mut conn, customer.database_id, made.id)
         .unwrap()
         .unwrap();
@@ -477,20 +514,21 @@ fn digitize_pressed_twice_at_once_is_charged_once() {
     let start = Arc::new(Barrier::new(4));
     let threads: Vec<_> = (0..4)
         .map(|_| {
-            let (pool, start, readers) = (db.pool(), start.clone(), readers());
+            let (pool, start) = (db.pool(), start.clone());
             let database_id = customer.database_id;
             std::thread::spawn(move || {
                 let mut conn = pool.get().unwrap();
                 start.wait();
-                digitization::digitize(&mut conn, &readers, database_id, user, made.id).unwrap()
+                digitization::digitize(&mut conn, database_id, user, made.id).unwrap()
             })
         })
         .collect();
     let outcomes: Vec<Digitized> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    let done = outcomes
+    let begun = outcomes
         .iter()
-        .filter(|o| matches!(o, Digitized::Done(_)))
+        .filter(|o| matches!(o, Digitized::Reading))
         .count();
-    assert_eq!(done, 1, "{outcomes:?}");
+    assert_eq!(begun, 1, "{outcomes:?}");
+    assert_eq!(read_waiting(&db), 1);
     assert_eq!(reload(&mut conn, account.id).balance, c("4"));
 }

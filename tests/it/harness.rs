@@ -276,10 +276,7 @@ impl TestApp {
             actix_web::cookie::Key::generate(),
         );
         // The PDF reader is the app's binary, not this test binary.
-        state.readers = std::sync::Arc::new(iap_credits::digitization::Readers {
-            pdf: crate::digitization::inspector(),
-            ocr: std::sync::Arc::new(iap_credits::digitization::ocr::Tesseract::default()),
-        });
+        state.readers = crate::digitization::readers();
         TestApp { db, state }
     }
 

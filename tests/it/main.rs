@@ -2,6 +2,7 @@
 
 mod fixtures;
 mod fuzz_inputs;
+mod hardening;
 mod harness;
 mod html_validity;
 mod log_audit;

@@ -152,42 +152,25 @@ fn an_identification_is_charged_once_when_approved_and_never_when_denied() {
 
     // Signing: the typed name must match; itsme signers only once identified.
     let carla = signer(&mut conn, 2);
-    let wrong = signing::sign(
-        &mut conn,
-        &inspector(),
-        &carla,
-        "Someone Else",
-        Some("192.0.2.7"),
-    );
+    let wrong = signing::sign(&mut conn, &carla, "Someone Else", Some("192.0.2.7"));
     assert!(matches!(wrong, Err(SignError::Refused(_))));
-    signing::sign(
-        &mut conn,
-        &inspector(),
-        &carla,
-        "carla martin",
-        Some("192.0.2.7"),
-    )
-    .unwrap();
+    signing::sign(&mut conn, &carla, "carla martin", Some("192.0.2.7")).unwrap();
     let ann = signer(&mut conn, 0);
-    signing::sign(
-        &mut conn,
-        &inspector(),
-        &ann,
-        "Ann Peeters",
-        Some("192.0.2.8"),
-    )
-    .unwrap();
+    signing::sign(&mut conn, &ann, "Ann Peeters", Some("192.0.2.8")).unwrap();
     let (request, _) = signing::request(&mut conn, customer.database_id, sent.request.id)
         .unwrap()
         .unwrap();
     assert_eq!(request.status, "sent");
     let bob = signer(&mut conn, 1);
-    signing::sign(
-        &mut conn,
+    assert!(
+        signing::sign(&mut conn, &bob, "Bob de Vries", Some("192.0.2.9")).unwrap(),
+        "the last signature"
+    );
+    signing::complete(
+        &db.pool(),
         &inspector(),
-        &bob,
-        "Bob de Vries",
-        Some("192.0.2.9"),
+        customer.database_id,
+        sent.request.id,
     )
     .unwrap();
     let (request, signers) = signing::request(&mut conn, customer.database_id, sent.request.id)

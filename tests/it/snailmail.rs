@@ -56,14 +56,7 @@ fn letters_are_checked_and_priced_before_anything_is_held() {
     let account = customer.funded(&mut conn, "snailmail", "10");
     let plain = LetterOptions::default();
     let quote = |conn: &mut diesel::PgConnection, doc, contact, options| {
-        snailmail::quote(
-            conn,
-            &inspector(),
-            customer.database_id,
-            doc,
-            contact,
-            options,
-        )
+        snailmail::quote(conn, customer.database_id, doc, contact, options)
     };
     let refused = |r: Result<snailmail::Quote, SendError>| match r {
         Err(SendError::Refused(why)) => why,
@@ -178,15 +171,7 @@ fn a_letter_is_posted_once_charged_when_accepted_and_followed_to_delivery() {
     let doc = document(&mut conn, &customer, letter_pdf(2, A4.0, A4.1));
     let brussels = contact(&mut conn, &customer, "1000", "BE");
     let plain = LetterOptions::default();
-    let q = snailmail::quote(
-        &mut conn,
-        &inspector(),
-        customer.database_id,
-        doc,
-        brussels,
-        plain,
-    )
-    .unwrap();
+    let q = snailmail::quote(&mut conn, customer.database_id, doc, brussels, plain).unwrap();
     assert_eq!(q.price, c("1.1"));
     let sent = snailmail::send(
         &mut conn,
@@ -243,15 +228,7 @@ fn a_letter_is_posted_once_charged_when_accepted_and_followed_to_delivery() {
 
     // An address the post cannot deliver to: accepted (and charged), then undeliverable.
     let nowhere = contact(&mut conn, &customer, "0000", "BE");
-    let q = snailmail::quote(
-        &mut conn,
-        &inspector(),
-        customer.database_id,
-        doc,
-        nowhere,
-        plain,
-    )
-    .unwrap();
+    let q = snailmail::quote(&mut conn, customer.database_id, doc, nowhere, plain).unwrap();
     let Sent::Sent { letter_id, .. } = snailmail::send(
         &mut conn,
         &post,

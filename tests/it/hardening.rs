@@ -1,0 +1,307 @@
+//! The second hardening round (issue 28): what an audit found a signed-in user could do to the
+//! whole service through uploads and OCR, each reproduced here against a running instance.
+
+use std::time::{Duration, Instant};
+
+use iap_credits::tenancy::{Role, Subscription};
+use lopdf::content::{Content, Operation};
+use lopdf::{Document, Object, Stream, dictionary};
+
+use crate::fixtures::{Customer, assert_consistent};
+use crate::harness::TestDb;
+use crate::instances::{Answer, Jar, get, sign_in, start_instances_behind};
+
+/// A PDF of a few kilobytes whose text layer inflates to about `megabytes` MB: one page whose
+/// compressed content stream shows the same line again and again.
+pub fn inflating_pdf(megabytes: usize) -> Vec<u8> {
+    let line = "A".repeat(100);
+    let mut operations = vec![
+        Operation::new("BT", vec![]),
+        Operation::new("Tf", vec!["F1".into(), 1.into()]),
+    ];
+    for _ in 0..megabytes * 10_000 {
+        operations.push(Operation::new(
+            "Tj",
+            vec![Object::string_literal(line.as_str())],
+        ));
+        operations.push(Operation::new("T*", vec![]));
+    }
+    operations.push(Operation::new("ET", vec![]));
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+    });
+    let mut stream = Stream::new(dictionary! {}, Content { operations }.encode().unwrap());
+    stream.compress().unwrap();
+    let content_id = doc.add_object(stream);
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        "Resources" => dictionary! { "Font" => dictionary! { "F1" => font_id } },
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+        }),
+    );
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
+}
+
+/// A multipart upload of `file` to `path` of instance `base`, as the page's form sends it
+/// (its token first).
+async fn upload(base: &str, path: &str, jar: &Jar, csrf: &str, file: &[u8]) -> (Answer, Duration) {
+    let boundary = "----hardening-boundary-51c2";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{csrf}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bill.pdf\"\r\n\
+         Content-Type: application/pdf\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let started = Instant::now();
+    let mut response = awc::Client::builder()
+        .disable_redirects()
+        .timeout(Duration::from_secs(120))
+        .finish()
+        .post(format!("{base}{path}"))
+        .insert_header(("Cookie", jar.header()))
+        .insert_header(("Origin", base))
+        .content_type(format!("multipart/form-data; boundary={boundary}"))
+        .send_body(body)
+        .await
+        .unwrap();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = response.body().limit(4 << 20).await.unwrap();
+    let answer = Answer {
+        status: response.status().as_u16(),
+        location,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    (answer, started.elapsed())
+}
+
+/// Another database's user opens pages again and again while `until` is not set; answers the
+/// slowest answer and how many there were.
+async fn keep_browsing(
+    base: String,
+    jar: Jar,
+    until: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (Duration, usize) {
+    let mut slowest = Duration::ZERO;
+    let mut pages = 0;
+    while !until.load(std::sync::atomic::Ordering::Relaxed) {
+        for path in ["/iap/accounts", "/bills", "/letters"] {
+            let started = Instant::now();
+            let page = get(&base, path, &jar).await;
+            assert_eq!(page.status, 200, "{path}: {}", page.body);
+            slowest = slowest.max(started.elapsed());
+            pages += 1;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    (slowest, pages)
+}
+
+#[test]
+fn hostile_uploads_and_digitize_clicks_leave_other_users_pages_answering_within_a_second() {
+    let db = TestDb::new();
+    let (attackers, victim) = {
+        let mut conn = db.conn();
+        let attackers: Vec<String> = (0..4)
+            .map(|i| {
+                let customer = Customer::new(&mut conn, Subscription::None);
+                customer.funded(&mut conn, "documents-digitization", "10");
+                let email = format!("mallory{i}@attack.test");
+                customer.user(&mut conn, &email, Role::User);
+                email
+            })
+            .collect();
+        let victim = Customer::named(&mut conn, "Bystander", Subscription::None);
+        victim.user(&mut conn, "bea@bystander.test", Role::User);
+        (attackers, "bea@bystander.test".to_string())
+    };
+    let instances = start_instances_behind(&db, 1, None, &[]);
+    let base = instances.bases[0].clone();
+    let hostile = inflating_pdf(3);
+    assert!(hostile.len() < 16 * 1024, "{} bytes", hostile.len());
+    let unreadable_scan = {
+        let mut conn = db.conn();
+        let bill = crate::sample_bills::sample(&mut conn, 1);
+        crate::sample_bills::png(&crate::sample_bills::pdf(
+            &crate::sample_bills::SampleBill {
+                lines: vec!["Lorem ipsum dolor sit amet, consectetur adipiscing elit.".into(); 30],
+                ..bill
+            },
+        ))
+    };
+
+    actix_web::rt::System::new().block_on(async move {
+        let victim_jar = Jar::default();
+        sign_in(&base, &base, &victim_jar, &victim).await;
+        let mut jars = Vec::new();
+        for email in &attackers {
+            let jar = Jar::default();
+            sign_in(&base, &base, &jar, email).await;
+            let csrf = get(&base, "/bills", &jar).await.csrf();
+            jars.push((jar, csrf));
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let browsing = actix_web::rt::spawn(keep_browsing(base.clone(), victim_jar, stop.clone()));
+
+        // 16 uploads at once of a PDF whose text layer inflates to 3 MB, 4 from each attacker.
+        let uploads: Vec<_> = (0..16)
+            .map(|i| {
+                let (jar, csrf) = jars[i % 4].clone();
+                let (base, hostile) = (base.clone(), hostile.clone());
+                actix_web::rt::spawn(
+                    async move { upload(&base, "/bills", &jar, &csrf, &hostile).await },
+                )
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for upload in uploads {
+            let (answer, took) = upload.await.unwrap();
+            assert!(
+                [303, 422, 503].contains(&answer.status),
+                "{}: {}",
+                answer.status,
+                answer.body
+            );
+            // Busy is said at once; a reading ends within its wall-clock limit.
+            assert!(took < Duration::from_secs(40), "{took:?}");
+            statuses.push(answer.status);
+        }
+        eprintln!("hostile uploads answered: {statuses:?}");
+        assert!(
+            statuses.contains(&503),
+            "some were told the reader is busy: {statuses:?}"
+        );
+
+        // Then each attacker uploads unreadable scans and clicks Digitize on all at once.
+        let mut bills = Vec::new();
+        for (jar, csrf) in &jars {
+            for _ in 0..4 {
+                let (answer, _) = upload(&base, "/bills", jar, csrf, &unreadable_scan).await;
+                assert_eq!(answer.status, 303, "{}", answer.body);
+                bills.push((jar.clone(), csrf.clone(), answer.location));
+            }
+        }
+        let clicks: Vec<_> = bills
+            .into_iter()
+            .map(|(jar, csrf, bill)| {
+                let base = base.clone();
+                actix_web::rt::spawn(async move {
+                    let started = Instant::now();
+                    let answer = crate::instances::post(
+                        &base,
+                        &base,
+                        &format!("{bill}/digitize"),
+                        &jar,
+                        &[("csrf_token", &csrf)],
+                    )
+                    .await;
+                    (answer, started.elapsed())
+                })
+            })
+            .collect();
+        let mut too_many = 0;
+        for click in clicks {
+            let (answer, took) = click.await.unwrap();
+            assert_eq!(answer.status, 303, "{}", answer.body);
+            // Digitize only hands the bill over: it answers at once.
+            assert!(took < Duration::from_secs(2), "Digitize took {took:?}");
+            too_many += answer.location.contains("too-many") as usize;
+        }
+        eprintln!("Digitize clicks told to wait for their database's readings: {too_many}");
+        // The reading worker reads them, one at a time, while the bystander keeps browsing.
+        actix_web::rt::time::sleep(Duration::from_secs(8)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (slowest, pages) = browsing.await.unwrap();
+        eprintln!("the bystander's {pages} pages: the slowest answered in {slowest:?}");
+        assert!(slowest < Duration::from_secs(1), "{slowest:?}");
+    });
+    drop(instances);
+    assert_consistent(&mut db.conn());
+}
+
+#[test]
+fn the_pdf_reader_answers_facts_never_page_images() {
+    // 30 pages showing the same large scanned image: the facts say which pages are scans, and
+    // stay small; one page's image is asked for alone.
+    let db = TestDb::new();
+    let jpeg = {
+        let mut conn = db.conn();
+        let bill = crate::sample_bills::sample(&mut conn, 2);
+        crate::sample_bills::scanned_pdf(&bill)
+    };
+    let one_page = lopdf::Document::load_mem(&jpeg).unwrap();
+    let page_id = *one_page.get_pages().values().next().unwrap();
+    let image = one_page.get_page_images(page_id).unwrap()[0]
+        .content
+        .to_vec();
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let image_id = doc.add_object(Stream::new(
+        dictionary! {
+            "Type" => "XObject", "Subtype" => "Image", "Width" => 1654, "Height" => 2339,
+            "ColorSpace" => "DeviceRGB", "BitsPerComponent" => 8, "Filter" => "DCTDecode",
+        },
+        image.clone(),
+    ));
+    let content = Content {
+        operations: vec![
+            Operation::new("q", vec![]),
+            Operation::new(
+                "cm",
+                vec![
+                    595.into(),
+                    0.into(),
+                    0.into(),
+                    842.into(),
+                    0.into(),
+                    0.into(),
+                ],
+            ),
+            Operation::new("Do", vec!["Im1".into()]),
+            Operation::new("Q", vec![]),
+        ],
+    };
+    let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
+    let kids: Vec<Object> = (0..30)
+        .map(|_| {
+            doc.add_object(dictionary! {
+                "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+                "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+                "Resources" => dictionary! { "XObject" => dictionary! { "Im1" => image_id } },
+            })
+            .into()
+        })
+        .collect();
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => 30 }),
+    );
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog);
+    let mut pdf = Vec::new();
+    doc.save_to(&mut pdf).unwrap();
+
+    let inspector = crate::digitization::inspector();
+    let facts = inspector.inspect(&pdf).unwrap();
+    assert_eq!(facts.pages.len(), 30);
+    assert_eq!(facts.scanned_pages, (0..30).collect::<Vec<u32>>());
+    let answered = serde_json::to_vec(&facts).unwrap().len();
+    assert!(answered < 16 * 1024, "the facts took {answered} bytes");
+    assert_eq!(inspector.page_jpeg(&pdf, 29).unwrap(), image);
+}
