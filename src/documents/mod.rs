@@ -294,3 +294,17 @@ pub fn facts(
         Some(facts)
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::clean_file_name;
+
+    #[test]
+    fn file_names_lose_their_folders_controls_and_direction_overrides() {
+        assert_eq!(clean_file_name("march/bill 8.pdf"), "bill 8.pdf");
+        assert_eq!(clean_file_name("C:\\bills\\a\"b\r\n.pdf"), "ab.pdf");
+        // Shown as "invoiceexe.pdf" with the override kept.
+        assert_eq!(clean_file_name("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(clean_file_name("\u{2067}\u{200F}"), "document");
+    }
+}

@@ -235,11 +235,9 @@ fn hostile_uploads_and_digitize_clicks_leave_other_users_pages_answering_within_
     assert_consistent(&mut db.conn());
 }
 
-#[test]
-fn the_pdf_reader_answers_facts_never_page_images() {
-    // 30 pages showing the same large scanned image: the facts say which pages are scans, and
-    // stay small; one page's image is asked for alone.
-    let db = TestDb::new();
+/// A PDF of `pages` pages each showing the same scanned bill (a JPEG of about 1 MB), and that
+/// image.
+fn scanned_pages_pdf(db: &TestDb, pages: usize) -> (Vec<u8>, Vec<u8>) {
     let jpeg = {
         let mut conn = db.conn();
         let bill = crate::sample_bills::sample(&mut conn, 2);
@@ -278,7 +276,7 @@ fn the_pdf_reader_answers_facts_never_page_images() {
         ],
     };
     let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
-    let kids: Vec<Object> = (0..30)
+    let kids: Vec<Object> = (0..pages)
         .map(|_| {
             doc.add_object(dictionary! {
                 "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
@@ -290,13 +288,23 @@ fn the_pdf_reader_answers_facts_never_page_images() {
         .collect();
     doc.objects.insert(
         pages_id,
-        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => 30 }),
+        Object::Dictionary(
+            dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => pages as i64 },
+        ),
     );
     let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
     doc.trailer.set("Root", catalog);
     let mut pdf = Vec::new();
     doc.save_to(&mut pdf).unwrap();
+    (pdf, image)
+}
 
+#[test]
+fn the_pdf_reader_answers_facts_never_page_images() {
+    // 30 pages showing the same large scanned image: the facts say which pages are scans, and
+    // stay small; one page's image is asked for alone.
+    let db = TestDb::new();
+    let (pdf, image) = scanned_pages_pdf(&db, 30);
     let inspector = crate::digitization::inspector();
     let facts = inspector.inspect(&pdf).unwrap();
     assert_eq!(facts.pages.len(), 30);
@@ -304,4 +312,200 @@ fn the_pdf_reader_answers_facts_never_page_images() {
     let answered = serde_json::to_vec(&facts).unwrap().len();
     assert!(answered < 16 * 1024, "the facts took {answered} bytes");
     assert_eq!(inspector.page_jpeg(&pdf, 29).unwrap(), image);
+}
+
+/// One text part of a multipart body.
+fn text_part(boundary: &str, name: &str, value: &str) -> Vec<u8> {
+    format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+        .into_bytes()
+}
+
+#[actix_web::test]
+async fn an_upload_form_is_refused_at_its_first_part_and_its_fields_are_bounded() {
+    use crate::fixtures::PASSWORD;
+    use crate::harness::TestApp;
+    use actix_web::http::StatusCode;
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let customer = Customer::named(&mut conn, "Uploaders", Subscription::None);
+    customer.user(&mut conn, "uma@uploaders.test", Role::User);
+    let browser = app.browser();
+    browser.sign_in("uma@uploaders.test", PASSWORD).await;
+    let token = browser.get("/bills").await.csrf_token().unwrap();
+    let boundary = "----bounded-7d1e";
+    let end = format!("--{boundary}--\r\n").into_bytes();
+
+    // 3,000 fields of 60 KB before the token (176 MB): refused at the first one, unread.
+    let mut forged = Vec::new();
+    for i in 0..3 {
+        forged.extend(text_part(
+            boundary,
+            &format!("f{i}"),
+            &"x".repeat(60 * 1024),
+        ));
+    }
+    forged.extend(text_part(boundary, "csrf_token", &token));
+    forged.extend(end.clone());
+    let refused = browser.post_multipart("/bills", boundary, forged).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+
+    // The token first, then more parts than any form of ours has: too large, nothing stored.
+    let mut many = text_part(boundary, "csrf_token", &token);
+    for i in 0..100 {
+        many.extend(text_part(boundary, &format!("f{i}"), "x"));
+    }
+    many.extend(end.clone());
+    let refused = browser.post_multipart("/bills", boundary, many).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        refused.body
+    );
+
+    // The token first, then fields that add up to more than the form's text may hold.
+    let mut long = text_part(boundary, "csrf_token", &token);
+    for i in 0..5 {
+        long.extend(text_part(
+            boundary,
+            &format!("f{i}"),
+            &"x".repeat(60 * 1024),
+        ));
+    }
+    long.extend(end);
+    let refused = browser.post_multipart("/bills", boundary, long).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        refused.body
+    );
+    assert!(browser.get("/bills").await.body.contains("No bills yet."));
+}
+
+#[actix_web::test]
+async fn a_quote_never_reads_the_file_again_and_an_older_pdf_is_read_once() {
+    use crate::fixtures::PASSWORD;
+    use crate::harness::TestApp;
+    use actix_web::http::StatusCode;
+    use diesel::connection::SimpleConnection;
+    let mut app = TestApp::new();
+    let mut conn = app.db.conn();
+    let customer = Customer::named(&mut conn, "Posters", Subscription::None);
+    customer.user(&mut conn, "pia@posters.test", Role::User);
+    let lucille = crate::snailmail::contact(&mut conn, &customer, "1000", "BE");
+    let form_at = {
+        let browser = app.browser();
+        browser.sign_in("pia@posters.test", PASSWORD).await;
+        let pdf = crate::sample_bills::letter_pdf(2, 595, 842);
+        let uploaded = browser
+            .upload("/letters", "/letters", &[], ("file", "reminder.pdf", &pdf))
+            .await;
+        assert_eq!(uploaded.status, StatusCode::SEE_OTHER, "{}", uploaded.body);
+        uploaded.location().to_string()
+    };
+    let working = app.state.readers.clone();
+    // A reader that cannot even start: quotes do not need it.
+    app.state.readers = std::sync::Arc::new(iap_credits::digitization::Readers::new(
+        iap_credits::documents::pdf::PdfInspector {
+            helper: "/nonexistent/pdf-reader".into(),
+        },
+        working.ocr.clone(),
+    ));
+    let quote_page = format!("{form_at}?contact={lucille}");
+    {
+        let browser = app.browser();
+        browser.sign_in("pia@posters.test", PASSWORD).await;
+        let priced = browser.get(&quote_page).await;
+        assert_eq!(priced.status, StatusCode::OK, "{}", priced.body);
+        assert!(priced.body.contains("class=\"price\""), "{}", priced.body);
+
+        // A PDF stored before its facts were kept: read when first quoted, so with no reader,
+        // the page says it cannot be read (and nothing is kept).
+        conn.batch_execute("UPDATE documents SET pdf_facts = NULL, text_layer = NULL")
+            .unwrap();
+        let unread = browser.get(&quote_page).await;
+        assert_eq!(
+            unread.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            unread.body
+        );
+    }
+    app.state.readers = working;
+    let browser = app.browser();
+    browser.sign_in("pia@posters.test", PASSWORD).await;
+    let priced = browser.get(&quote_page).await;
+    assert_eq!(priced.status, StatusCode::OK, "{}", priced.body);
+    let kept: i64 = diesel::RunQueryDsl::get_result(
+        diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "SELECT count(*) FROM documents WHERE pdf_facts IS NOT NULL",
+        ),
+        &mut conn,
+    )
+    .unwrap();
+    assert_eq!(kept, 1, "read once, then kept");
+}
+
+/// OCR that reads nothing, and notes how many pages it was given and whether any database
+/// connection of `pool` was in use meanwhile.
+struct ProbeOcr {
+    pool: iap_credits::db::DbPool,
+    pages: std::sync::atomic::AtomicUsize,
+    connections_in_use: std::sync::atomic::AtomicU32,
+}
+
+impl iap_credits::digitization::ocr::OcrEngine for ProbeOcr {
+    fn recognize(&self, _image: &[u8]) -> Result<String, iap_credits::digitization::ocr::OcrError> {
+        use std::sync::atomic::Ordering;
+        self.pages.fetch_add(1, Ordering::SeqCst);
+        let state = self.pool.state();
+        self.connections_in_use
+            .fetch_max(state.connections - state.idle_connections, Ordering::SeqCst);
+        Ok("nothing a bill is made of".into())
+    }
+}
+
+#[test]
+fn ocr_runs_off_the_request_holding_no_connection_and_reads_at_most_five_pages() {
+    use crate::fixtures::{c, reload};
+    use iap_credits::digitization::{self, Digitized, reading};
+    use std::sync::atomic::Ordering;
+    let db = TestDb::new();
+    let pool = db.pool();
+    let mut conn = db.conn();
+    let customer = Customer::new(&mut conn, Subscription::None);
+    let user = customer.user(&mut conn, "ada@example.test", Role::User);
+    let account = customer.funded(&mut conn, "documents-digitization", "1");
+    let (scan, _) = scanned_pages_pdf(&db, 30);
+    let upload =
+        iap_credits::documents::check(&crate::digitization::inspector(), "scan.pdf", scan).unwrap();
+    let bill = digitization::create_bill(&mut conn, customer.database_id, user, &upload).unwrap();
+    drop(conn);
+    let probe = std::sync::Arc::new(ProbeOcr {
+        pool: pool.clone(),
+        pages: Default::default(),
+        connections_in_use: Default::default(),
+    });
+    let readers = digitization::Readers::new(crate::digitization::inspector(), probe.clone());
+    {
+        let mut conn = pool.get().unwrap();
+        assert_eq!(
+            digitization::digitize(&mut conn, customer.database_id, user, bill.id).unwrap(),
+            Digitized::Reading
+        );
+        // Nothing read on the request's path.
+        assert_eq!(probe.pages.load(Ordering::SeqCst), 0);
+    }
+    let read = reading::read_all(&pool, &readers).unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(probe.pages.load(Ordering::SeqCst), reading::MAX_OCR_PAGES);
+    assert_eq!(probe.connections_in_use.load(Ordering::SeqCst), 0);
+    // Nothing found: unreadable, nothing charged, and not read again for free.
+    let mut conn = pool.get().unwrap();
+    assert_eq!(reload(&mut conn, account.id).available(), c("1"));
+    assert_eq!(
+        digitization::digitize(&mut conn, customer.database_id, user, bill.id).unwrap(),
+        Digitized::Unreadable
+    );
 }

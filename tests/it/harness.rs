@@ -465,6 +465,20 @@ impl Browser<'_> {
         self.send(test::TestRequest::get().uri(path)).await
     }
 
+    /// Posts a `multipart/form-data` body as given, byte for byte, with `boundary`.
+    pub async fn post_multipart(&self, path: &str, boundary: &str, body: Vec<u8>) -> Page {
+        self.send(
+            test::TestRequest::post()
+                .uri(path)
+                .insert_header((
+                    "Content-Type",
+                    format!("multipart/form-data; boundary={boundary}"),
+                ))
+                .set_payload(body),
+        )
+        .await
+    }
+
     /// Posts a urlencoded body as given, byte for byte (to send what no browser would).
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Page {
         self.send(

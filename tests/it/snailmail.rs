@@ -20,7 +20,7 @@ use crate::sample_bills::letter_pdf;
 
 const A4: (i64, i64) = (595, 842);
 
-fn contact(
+pub fn contact(
     conn: &mut diesel::PgConnection,
     customer: &Customer,
     postal_code: &str,
