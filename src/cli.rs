@@ -531,6 +531,10 @@ fn serve(
     let mut state = AppState::new(pool, base_url.clone(), session_key);
     state.database_health = database.health();
     state.server_timing = cli.config.server_timing;
+    if let Some(allowed) = &cli.config.outbound_allow {
+        state.outbound =
+            crate::outbound::OutboundPolicy::parse(allowed).map_err(anyhow::Error::msg)?;
+    }
     if let Some(proxies) = &cli.config.trusted_proxies {
         state.trusted_proxies =
             crate::web::client::parse_trusted_proxies(proxies).map_err(anyhow::Error::msg)?;

@@ -86,6 +86,12 @@ pub struct Config {
     #[arg(long, env = "IAP_TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
 
+    /// Private addresses or networks (comma-separated, e.g. `10.0.0.0/8`) that calls the server
+    /// makes to addresses others give it (SMS delivery webhooks) may reach. Unset, only public
+    /// addresses: never loopback, private, link-local or the cloud metadata address.
+    #[arg(long, env = "IAP_OUTBOUND_ALLOW", global = true)]
+    pub outbound_allow: Option<String>,
+
     /// An address (e.g. `10.0.0.5:9464`) where `GET /metrics` answers Prometheus without a
     /// token: bind it to the operators' network only. Unset, no such listener is opened.
     #[arg(long, env = "IAP_METRICS_BIND", global = true)]

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod money;
 pub mod odoo;
 pub mod orders;
+pub mod outbound;
 pub mod pagination;
 pub mod partner_autocomplete;
 pub mod payments;

@@ -306,16 +306,16 @@ const WEBHOOKS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// The webhook worker: POSTs SMS delivery reports to the webhooks of the Odoo databases that
 /// sent the messages (`sms::webhooks`). Must run inside the actix runtime; stops with it.
 pub fn spawn_webhook_worker(state: &AppState) {
-    let pool = state.pool.clone();
+    let (pool, outbound) = (state.pool.clone(), state.outbound.clone());
     actix_web::rt::spawn(async move {
-        let client = awc::Client::builder()
-            .timeout(crate::sms::webhooks::TIMEOUT)
-            .finish();
+        let client = outbound.client(crate::sms::webhooks::TIMEOUT);
         let mut ticks = actix_web::rt::time::interval(WEBHOOKS_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match crate::sms::webhooks::deliver_due(&pool, &client, chrono::Utc::now()).await {
+            match crate::sms::webhooks::deliver_due(&pool, &outbound, &client, chrono::Utc::now())
+                .await
+            {
                 Ok(run) if run == crate::sms::webhooks::WebhookRun::default() => {}
                 Ok(run) => tracing::info!(?run, "SMS delivery reports"),
                 Err(e) => tracing::warn!("webhook worker failed: {e:#}"),

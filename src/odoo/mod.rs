@@ -29,6 +29,8 @@ pub struct Context {
     pub sms: std::sync::Arc<dyn crate::sms::gateway::SmsGateway>,
     /// The company directory (Partner Autocomplete, lead mining).
     pub directory: std::sync::Arc<dyn crate::directory::provider::CompanyDirectory>,
+    /// Where a webhook given in a call may point.
+    pub outbound: crate::outbound::OutboundPolicy,
 }
 
 /// What a call runs.
@@ -103,6 +105,7 @@ async fn serve(
         base_url: state.base_url.clone(),
         sms: state.sms.clone(),
         directory: state.directory.clone(),
+        outbound: state.outbound.clone(),
     };
     let params = request.params;
     let outcome = web::block(move || {

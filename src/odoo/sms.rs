@@ -32,8 +32,12 @@ fn text<'a>(value: Option<&'a Value>, name: &str, what: &str) -> Result<&'a str,
     }
 }
 
-/// The webhook, if any: an absolute http(s) URL.
-fn webhook(params: &Params) -> Result<Option<String>, RpcError> {
+/// The webhook, if any: an absolute http(s) URL of a public address (checked again on the
+/// address it resolves to when the report is sent).
+fn webhook(
+    params: &Params,
+    outbound: &crate::outbound::OutboundPolicy,
+) -> Result<Option<String>, RpcError> {
     let Some(text) = params.optional_string("webhook_url")? else {
         return Ok(None);
     };
@@ -42,6 +46,9 @@ fn webhook(params: &Params) -> Result<Option<String>, RpcError> {
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
         .filter(|_| text.len() <= 2000)
         .ok_or_else(|| RpcError::invalid("webhook_url", "an http:// or https:// URL"))?;
+    outbound
+        .check_url(&url)
+        .map_err(|_| RpcError::invalid("webhook_url", "a URL of a public address"))?;
     Ok(Some(url.to_string()))
 }
 
@@ -71,7 +78,7 @@ fn send(
             &format!("at most {MAX_NUMBERS} numbers in one call"),
         ));
     }
-    let webhook = webhook(params)?;
+    let webhook = webhook(params, &ctx.outbound)?;
     let account = sms_account(conn, params)?;
     if let Err((i, e)) = api_send::check_texts(requests) {
         return Err(RpcError::User(format!(

@@ -15,6 +15,9 @@ pub struct AppState {
     pub replica_pool: Option<DbPool>,
     /// The reverse proxies whose `X-Forwarded-For` is believed (`IAP_TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Where calls to addresses others give (SMS delivery webhooks) may go
+    /// (`IAP_OUTBOUND_ALLOW`).
+    pub outbound: crate::outbound::OutboundPolicy,
     /// The bearer token that opens `/metrics` on the public address (`IAP_METRICS_TOKEN`).
     pub metrics_token: Option<String>,
     /// Absolute URL of the app, without a trailing slash.
@@ -87,6 +90,7 @@ impl AppState {
             replica_pool: None,
             metrics_token: None,
             trusted_proxies: Vec::new(),
+            outbound: crate::outbound::OutboundPolicy::default(),
             pool,
             base_url,
             session_key,

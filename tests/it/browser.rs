@@ -423,6 +423,7 @@ async fn odoos_buy_credits_link_plain_and_hashed_in_a_browser() {
         base_url: base.clone(),
         sms: std::sync::Arc::new(iap_credits::sms::gateway::SimulatedCarrier::default()),
         directory: std::sync::Arc::new(iap_credits::directory::provider::UnavailableDirectory),
+        outbound: Default::default(),
     };
     let register = json!({"dbuuid": dbuuid, "account_token": token, "service_name": "sms"});
     iap_credits::odoo::iap::balance(&mut db.conn(), &context, register.as_object().unwrap())

@@ -358,6 +358,7 @@ fn random_values_in_any_odoo_call_are_an_odoo_error_that_changes_nothing() {
             base_url: "http://x".into(),
             sms: app.state.sms.clone(),
             directory: app.state.directory.clone(),
+            outbound: app.state.outbound.clone(),
         };
         let register = json!({"dbuuid": dbuuid, "account_token": token, "service_name": "sms"});
         iap_credits::odoo::iap::balance(&mut conn, &context, register.as_object().unwrap())

@@ -509,3 +509,169 @@ fn ocr_runs_off_the_request_holding_no_connection_and_reads_at_most_five_pages()
         Digitized::Unreadable
     );
 }
+
+/// A little HTTP server on loopback answering `answer` to every request after `delay`; answers
+/// its URL and when each request arrived.
+fn serve(
+    answer: String,
+    delay: Duration,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Instant>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/sms/status", listener.local_addr().unwrap());
+    let arrived = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = arrived.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (answer, seen) = (answer.clone(), seen.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                seen.lock().unwrap().push(Instant::now());
+                std::thread::sleep(delay);
+                let _ = reader.get_mut().write_all(answer.as_bytes());
+            });
+        }
+    });
+    (url, arrived)
+}
+
+fn ok_answer() -> String {
+    let ok = r#"{"jsonrpc":"2.0","id":null,"result":"OK"}"#;
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{ok}",
+        ok.len()
+    )
+}
+
+/// An SMS sent through Odoo's SMS API with `webhook`, its delivery report due.
+async fn sms_with_webhook(app: &crate::harness::TestApp, token: &str, webhook: &str) {
+    let uuid = format!("{:032x}", rand::random::<u128>());
+    let send = serde_json::json!({"account_token": token, "dbuuid": crate::odoo::DBUUID,
+        "webhook_url": webhook,
+        "messages": [{"content": "Hello", "numbers": [{"uuid": uuid, "number": "+32470123456"}]}]});
+    let answer = crate::odoo::call(app, "/api/sms/3/send", send)
+        .await
+        .unwrap();
+    assert_eq!(answer[0]["state"], "success", "{answer}");
+}
+
+#[actix_web::test]
+async fn a_webhook_on_our_own_network_is_refused_and_a_redirect_is_not_followed() {
+    use crate::odoo::{DBUUID, call, fund, odoo_token};
+    use iap_credits::outbound::OutboundPolicy;
+    use iap_credits::sms::webhooks::{TIMEOUT, deliver_due};
+    let mut app = crate::harness::TestApp::new();
+    let mut conn = app.db.conn();
+    let token = odoo_token();
+    let register =
+        serde_json::json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"});
+    call(&app, "/iap/1/balance", register).await.unwrap();
+    fund(&mut conn, &token, "10");
+    let (internal, reached) = serve(ok_answer(), Duration::ZERO);
+
+    // As a public server runs: loopback, private, link-local and metadata webhooks are refused
+    // when the SMS is sent, with Odoo's error, and nothing is sent.
+    for webhook in [
+        internal.as_str(),
+        "http://localhost:8069/sms/status",
+        "http://10.0.0.7/sms/status",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:127.0.0.1]:8069/",
+    ] {
+        let send = serde_json::json!({"account_token": token, "dbuuid": DBUUID, "webhook_url": webhook,
+            "messages": [{"content": "Hi", "numbers": [{"uuid": "a1", "number": "+32470123456"}]}]});
+        let refused = call(&app, "/api/sms/3/send", send).await;
+        let (_, message) = refused.expect_err(webhook);
+        assert!(message.contains("webhook_url"), "{webhook}: {message}");
+    }
+    // A name that resolves to the machine itself is refused on the address it resolves to.
+    let by_name = internal.replace("127.0.0.1", "localhost");
+    let sent = OutboundPolicy::default()
+        .client(TIMEOUT)
+        .post(&by_name)
+        .send_body("{}")
+        .await;
+    assert!(sent.is_err(), "{sent:?}");
+    assert!(
+        reached.lock().unwrap().is_empty(),
+        "nothing reached the internal server"
+    );
+
+    // A private deployment allows its network; a webhook there that redirects elsewhere is not
+    // followed: the report is not taken, and the second server is never called.
+    let outbound = OutboundPolicy::parse("127.0.0.1").unwrap();
+    app.state.outbound = outbound.clone();
+    let (second, second_reached) = serve(ok_answer(), Duration::ZERO);
+    let redirect = format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nLocation: {second}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let (first, first_reached) = serve(redirect, Duration::ZERO);
+    sms_with_webhook(&app, &token, &first).await;
+    iap_credits::sms::messages::apply_delivery_reports(&mut conn, app.state.sms.as_ref()).unwrap();
+    let run = deliver_due(
+        &app.state.pool,
+        &outbound,
+        &outbound.client(TIMEOUT),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((run.reported, run.failed), (0, 1));
+    assert_eq!(first_reached.lock().unwrap().len(), 1);
+    assert!(
+        second_reached.lock().unwrap().is_empty(),
+        "the redirect was followed"
+    );
+}
+
+#[actix_web::test]
+async fn slow_webhooks_do_not_hold_up_another_webhooks_report() {
+    use crate::odoo::{DBUUID, call, fund, odoo_token};
+    use iap_credits::outbound::OutboundPolicy;
+    use iap_credits::sms::webhooks::{TIMEOUT, deliver_due};
+    let mut app = crate::harness::TestApp::new();
+    let outbound = OutboundPolicy::parse("127.0.0.1").unwrap();
+    app.state.outbound = outbound.clone();
+    let mut conn = app.db.conn();
+    let token = odoo_token();
+    let register =
+        serde_json::json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"});
+    call(&app, "/iap/1/balance", register).await.unwrap();
+    fund(&mut conn, &token, "10");
+    // Four webhooks that answer only after 30 s, then one that answers at once.
+    for _ in 0..4 {
+        let (slow, _) = serve(ok_answer(), Duration::from_secs(30));
+        sms_with_webhook(&app, &token, &slow).await;
+    }
+    let (fast, fast_reached) = serve(ok_answer(), Duration::ZERO);
+    sms_with_webhook(&app, &token, &fast).await;
+    iap_credits::sms::messages::apply_delivery_reports(&mut conn, app.state.sms.as_ref()).unwrap();
+    let started = Instant::now();
+    let run = deliver_due(
+        &app.state.pool,
+        &outbound,
+        &outbound.client(TIMEOUT),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    assert_eq!((run.reported, run.failed), (1, 4));
+    let fast_at = fast_reached.lock().unwrap()[0] - started;
+    eprintln!("the fast webhook had its report after {fast_at:?}; the run took {took:?}");
+    assert!(fast_at < Duration::from_secs(3), "{fast_at:?}");
+    // Each slow one was given up at the timeout, all at once: not 4 × 30 s.
+    assert!(took < TIMEOUT + Duration::from_secs(5), "{took:?}");
+}

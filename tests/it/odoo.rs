@@ -29,6 +29,7 @@ fn ctx() -> iap_credits::odoo::Context {
         base_url: "http://x".into(),
         sms: Arc::new(iap_credits::sms::gateway::SimulatedCarrier::default()),
         directory: Arc::new(iap_credits::directory::provider::UnavailableDirectory),
+        outbound: Default::default(),
     }
 }
 
@@ -1104,8 +1105,11 @@ fn start_webhook() -> Webhook {
 
 #[actix_web::test]
 async fn delivery_reports_reach_the_webhook_once_even_after_it_was_down() {
-    use iap_credits::sms::webhooks::{WebhookRun, deliver_due};
-    let app = TestApp::new();
+    use iap_credits::sms::webhooks::{TIMEOUT, WebhookRun, deliver_due};
+    let mut app = TestApp::new();
+    // The test's webhook listens on loopback: allowed here as a private deployment allows it.
+    let outbound = iap_credits::outbound::OutboundPolicy::parse("127.0.0.1").unwrap();
+    app.state.outbound = outbound.clone();
     let mut conn = app.db.conn();
     let token = odoo_token();
     let register = json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"});
@@ -1122,11 +1126,13 @@ async fn delivery_reports_reach_the_webhook_once_even_after_it_was_down() {
     let answer = call(&app, "/api/sms/3/send", send).await.unwrap();
     assert_eq!(answer[0]["state"], "success");
     assert_eq!(answer[1]["state"], "success");
-    let client = awc::Client::default();
+    let client = outbound.client(TIMEOUT);
     let now = chrono::Utc::now();
     // Nothing to report before the carrier's delivery reports.
     assert_eq!(
-        deliver_due(&app.state.pool, &client, now).await.unwrap(),
+        deliver_due(&app.state.pool, &outbound, &client, now)
+            .await
+            .unwrap(),
         WebhookRun::default()
     );
     iap_credits::sms::messages::apply_delivery_reports(&mut conn, app.state.sms.as_ref()).unwrap();
@@ -1135,7 +1141,9 @@ async fn delivery_reports_reach_the_webhook_once_even_after_it_was_down() {
     webhook
         .down
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let run = deliver_due(&app.state.pool, &client, now).await.unwrap();
+    let run = deliver_due(&app.state.pool, &outbound, &client, now)
+        .await
+        .unwrap();
     assert_eq!(
         run,
         WebhookRun {
@@ -1146,10 +1154,14 @@ async fn delivery_reports_reach_the_webhook_once_even_after_it_was_down() {
     webhook
         .down
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    let too_soon = deliver_due(&app.state.pool, &client, now).await.unwrap();
+    let too_soon = deliver_due(&app.state.pool, &outbound, &client, now)
+        .await
+        .unwrap();
     assert_eq!(too_soon, WebhookRun::default(), "it waits for its delay");
     let later = now + chrono::Duration::seconds(31);
-    let run = deliver_due(&app.state.pool, &client, later).await.unwrap();
+    let run = deliver_due(&app.state.pool, &outbound, &client, later)
+        .await
+        .unwrap();
     assert_eq!(
         run,
         WebhookRun {
@@ -1159,7 +1171,7 @@ async fn delivery_reports_reach_the_webhook_once_even_after_it_was_down() {
     );
     let next_day = now + chrono::Duration::days(1);
     assert_eq!(
-        deliver_due(&app.state.pool, &client, next_day)
+        deliver_due(&app.state.pool, &outbound, &client, next_day)
             .await
             .unwrap(),
         WebhookRun::default(),
