@@ -145,8 +145,12 @@ fn threshold_text(params: &Params, name: &str) -> Result<String, RpcError> {
     Ok(params.credits(name)?.to_string())
 }
 
+/// Saves the alert settings a call asked for. The account token alone may not send the
+/// account's warnings to a new address (the token is handed to services and providers):
+/// settings that add one answer with a link where an administrator sees them and confirms.
 fn save(
     conn: &mut PgConnection,
+    ctx: &Context,
     account: &IapAccount,
     warn_me: bool,
     threshold: &str,
@@ -161,15 +165,42 @@ fn save(
                 .join(" "),
         )
     })?;
+    if adds_an_address(&account.warning_email, &settings.warning_email) {
+        let link = format!(
+            "{}/iap/accounts/{}?{}#alerts",
+            ctx.base_url,
+            account.id,
+            serde_urlencoded::to_string([
+                ("propose", "alerts"),
+                ("threshold", &settings.threshold.to_form_text()),
+                ("warning_email", &settings.warning_email),
+            ])
+            .unwrap_or_default()
+        );
+        return Err(RpcError::User(format!(
+            "Warnings to a new address are confirmed by an administrator of this database on the IAP server: {link}"
+        )));
+    }
     accounts::save_alert_settings(conn, account.id, &settings)?;
     Ok(json!(true))
+}
+
+/// Whether `new` (addresses joined by ", ") names an address `old` does not.
+fn adds_an_address(old: &str, new: &str) -> bool {
+    let set = |list: &str| -> std::collections::BTreeSet<String> {
+        list.split(',')
+            .map(|a| a.trim().to_lowercase())
+            .filter(|a| !a.is_empty())
+            .collect()
+    };
+    !set(new).is_subset(&set(old))
 }
 
 /// `/iap/1/update-warning-email-alerts` (18): a threshold and the users to warn; warning is on
 /// while anyone is to be warned.
 pub fn update_warning_email_alerts(
     conn: &mut PgConnection,
-    _ctx: &Context,
+    ctx: &Context,
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
@@ -184,6 +215,7 @@ pub fn update_warning_email_alerts(
     }
     save(
         conn,
+        ctx,
         &account,
         !emails.is_empty(),
         &threshold,
@@ -194,7 +226,7 @@ pub fn update_warning_email_alerts(
 /// `/iap/update-warning-odoo` (16/17): Warn Me, Threshold and Warning Email as the form has them.
 pub fn update_warning_odoo(
     conn: &mut PgConnection,
-    _ctx: &Context,
+    ctx: &Context,
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
@@ -202,5 +234,5 @@ pub fn update_warning_odoo(
     let warn_me = params.optional_bool("warn_me")?.unwrap_or(false);
     let threshold = threshold_text(&params, "warning_threshold")?;
     let email = params.optional_string("warning_email")?.unwrap_or_default();
-    save(conn, &account, warn_me, &threshold, email)
+    save(conn, ctx, &account, warn_me, &threshold, email)
 }

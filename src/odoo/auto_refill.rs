@@ -3,6 +3,10 @@
 //! `{"status": "error", "error": …}` as Odoo reads it. The card and the monthly limit are this
 //! side's (`topup::set_from_odoo`); `/iap/1/update-auto-refill-payment-methods` (the form's
 //! "manage payment methods" link) leads to Payment methods.
+//!
+//! The account token alone may only switch it off or lower it: the token is handed to services
+//! and providers, and must not be enough to charge the database's card. Turning it on or
+//! raising it answers with a link where an administrator sees the change and confirms it.
 
 use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
@@ -18,7 +22,7 @@ use crate::topup;
 
 pub fn update_auto_refill_settings(
     conn: &mut PgConnection,
-    _ctx: &Context,
+    ctx: &Context,
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
@@ -36,6 +40,22 @@ pub fn update_auto_refill_settings(
         return Ok(json!({
             "status": "error",
             "error": "This pack is not on sale for this service.",
+        }));
+    }
+    if !topup::odoo_change_only_lowers(conn, &account, threshold, pack_id)? {
+        let link = format!(
+            "{}/iap/accounts/{}?propose=topup&below={}&pack={}#topup",
+            ctx.base_url,
+            account.id,
+            // Odoo's threshold is "this many or less".
+            crate::credits::Credits::from_units(threshold.units().saturating_add(1)),
+            pack_id.map_or(0, |p| p.0)
+        );
+        return Ok(json!({
+            "status": "error",
+            "error": format!(
+                "To turn automatic top-up on or raise it, an administrator of this database confirms it on the IAP server: {link}"
+            ),
         }));
     }
     Ok(

@@ -521,6 +521,35 @@ pub fn set_from_odoo(
     )
 }
 
+/// Whether Odoo's change (made with the account token alone) only lowers what the saved card
+/// may be charged: switching off, or — while on — a threshold no higher and a pack no dearer
+/// than now. The token is handed to services and providers: anything else (turning it on,
+/// raising it) takes an administrator's consent on the Account Information page.
+pub fn odoo_change_only_lowers(
+    conn: &mut PgConnection,
+    account: &crate::ledger::IapAccount,
+    threshold: Credits,
+    pack_id: Option<PackId>,
+) -> QueryResult<bool> {
+    let Some(pack_id) = pack_id.filter(|_| threshold.units() > 0) else {
+        return Ok(true);
+    };
+    let previous = find(conn, account.id)?;
+    let (old_threshold, Some(old_pack)) = odoo_view(previous.as_ref()) else {
+        return Ok(false);
+    };
+    if threshold > old_threshold {
+        return Ok(false);
+    }
+    let (Some(old), Some(new)) = (
+        crate::catalog::pack(conn, old_pack)?,
+        crate::catalog::pack(conn, pack_id)?,
+    ) else {
+        return Ok(false);
+    };
+    Ok(new.currency == old.currency && new.price_minor <= old.price_minor)
+}
+
 /// Odoo's view of the settings: (threshold, pack) — "this many or less", 0 and none when off.
 pub fn odoo_view(settings: Option<&AutoTopup>) -> (Credits, Option<PackId>) {
     match settings {

@@ -126,6 +126,32 @@ fn fields_of(
 }
 
 /// The section of the account's page; `typed` is a refused form to show again.
+/// The top-up form showing what an Odoo database proposed (on, `below`, `pack`), over the
+/// account's current settings, for an administrator to confirm by saving it.
+pub fn proposed(
+    conn: &mut diesel::PgConnection,
+    database_id: crate::ids::DatabaseId,
+    account_id: crate::ids::AccountId,
+    below: &Option<String>,
+    pack: &Option<String>,
+) -> Result<Option<(TopupFields, TopupErrors)>, AppError> {
+    let Some(account) = crate::ledger::accounts::of_database(conn, database_id, account_id)? else {
+        return Ok(None);
+    };
+    let settings = topup::find(conn, account.id)?;
+    let packs = catalog::active_packs(conn, account.service_id)?;
+    let cards = methods::of_database(conn, account.database_id)?;
+    let mut fields = fields_of(&account, settings.as_ref(), &packs, &cards);
+    fields.enabled = true;
+    if let Some(below) = below {
+        fields.below = below.chars().take(30).collect();
+    }
+    if let Some(pack) = pack {
+        fields.pack_id = pack.chars().take(20).collect();
+    }
+    Ok(Some((fields, TopupErrors::default())))
+}
+
 pub fn load_section(
     conn: &mut diesel::PgConnection,
     account: &IapAccount,

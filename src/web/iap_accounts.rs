@@ -120,6 +120,8 @@ pub struct AlertForm {
     pub threshold_error: Option<String>,
     pub email_error: Option<String>,
     pub saved: bool,
+    /// An Odoo database asked for these settings: not saved until an administrator saves them.
+    pub proposed: bool,
 }
 
 impl AlertForm {
@@ -149,6 +151,8 @@ struct AccountPage {
     /// The last 90 days: the days with use (exact figures) and their chart.
     usage: Vec<UsageDay>,
     usage_chart: String,
+    /// The top-up form shows what an Odoo database proposed, not what is saved.
+    proposed_topup: bool,
 }
 
 impl AccountPage {
@@ -161,6 +165,27 @@ impl AccountPage {
 #[derive(Deserialize)]
 pub struct HistoryQuery {
     before: Option<i64>,
+    /// A change an Odoo database asked for with the account token alone, shown in its form
+    /// for an administrator to confirm: "topup" (`below`, `pack`) or "alerts" (`threshold`,
+    /// `warning_email`).
+    propose: Option<String>,
+    below: Option<String>,
+    pack: Option<String>,
+    threshold: Option<String>,
+    warning_email: Option<String>,
+}
+
+impl HistoryQuery {
+    /// The proposed alert settings, as the form shows them.
+    fn proposed_alerts(&self) -> Option<AlertForm> {
+        (self.propose.as_deref() == Some("alerts")).then(|| AlertForm {
+            warn_me: true,
+            threshold: self.threshold.clone().unwrap_or_default(),
+            warning_email: self.warning_email.clone().unwrap_or_default(),
+            proposed: true,
+            ..AlertForm::default()
+        })
+    }
 }
 
 /// Everything the Account Information page shows, for an account of the user's database;
@@ -215,6 +240,7 @@ fn load_page(
         forecast,
         usage_chart: chart,
         usage: active,
+        proposed_topup: false,
         nav: Nav::for_user(current),
         is_admin: current.user.is_admin(),
         alerts: alerts.unwrap_or_else(|| AlertForm::from_account(&account)),
@@ -232,8 +258,23 @@ pub async fn account_information(
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (account_id, before) = (path.into_inner(), query.before);
+    let query = query.into_inner();
     let page = with_conn(&state, move |conn| {
-        load_page(conn, &current, account_id, before, None, None)
+        let alerts = query.proposed_alerts();
+        let topup = match query.propose.as_deref() {
+            Some("topup") if current.user.is_admin() => auto_topup::proposed(
+                conn,
+                current.user.database_id,
+                account_id,
+                &query.below,
+                &query.pack,
+            )?,
+            _ => None,
+        };
+        let proposed_topup = topup.is_some();
+        let mut page = load_page(conn, &current, account_id, before, alerts, topup)?;
+        page.proposed_topup = proposed_topup;
+        Ok(page)
     })
     .await?;
     page::render(&page)

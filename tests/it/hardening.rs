@@ -675,3 +675,108 @@ async fn slow_webhooks_do_not_hold_up_another_webhooks_report() {
     // Each slow one was given up at the timeout, all at once: not 4 × 30 s.
     assert!(took < TIMEOUT + Duration::from_secs(5), "{took:?}");
 }
+
+#[actix_web::test]
+async fn the_account_token_alone_cannot_charge_the_saved_card_nor_redirect_warnings() {
+    use crate::odoo::{DBUUID, call, odoo_token};
+    use iap_credits::payments::{Card, MockProvider, methods};
+    let app = crate::harness::TestApp::new();
+    let mut conn = app.db.conn();
+    let token = odoo_token();
+    let register =
+        serde_json::json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"});
+    call(&app, "/iap/1/balance", register).await.unwrap();
+    let account = iap_credits::ledger::accounts::by_token(&mut conn, &token)
+        .unwrap()
+        .unwrap();
+    let card = Card::parse("Ada", "4242424242424242", "12/39", "123").unwrap();
+    methods::save(
+        &mut conn,
+        &MockProvider::default(),
+        account.database_id,
+        None,
+        &card,
+    )
+    .unwrap()
+    .unwrap();
+    let sms = iap_credits::catalog::service_by_slug(&mut conn, "sms")
+        .unwrap()
+        .unwrap();
+    let expert = iap_credits::catalog::active_packs(&mut conn, sms.id)
+        .unwrap()
+        .into_iter()
+        .max_by_key(|p| p.price_minor)
+        .unwrap();
+    // What the audit did: the largest pack, a threshold of 1,000,000.
+    let attack = serde_json::json!({"account_token": token, "auto_refill_threshold": 1_000_000,
+        "auto_refill_pack_id": expert.id.0});
+    let answer = call(&app, "/iap/1/update-auto-refill-settings", attack)
+        .await
+        .unwrap();
+    assert_eq!(answer["status"], "error", "{answer}");
+    assert!(
+        iap_credits::topup::find(&mut conn, account.id)
+            .unwrap()
+            .is_none()
+    );
+    // Nothing ordered, nothing paid, even after the top-up worker's turn.
+    let run = iap_credits::topup::pay_due(
+        &mut conn,
+        app.state.payments.as_ref(),
+        chrono::Utc::now(),
+        20,
+    )
+    .unwrap();
+    assert_eq!(run, iap_credits::topup::TopupRun::default());
+    assert!(
+        iap_credits::orders::auto::recent(&mut conn, account.id, 5)
+            .unwrap()
+            .is_empty()
+    );
+
+    // Warnings to an attacker's address: not taken; the link shows it to an administrator.
+    let redirect = serde_json::json!({"account_token": token, "warning_threshold": 5,
+        "warning_emails": [{"email": "mallory@attack.test"}]});
+    let (_, message) = call(&app, "/iap/1/update-warning-email-alerts", redirect)
+        .await
+        .unwrap_err();
+    let account = iap_credits::ledger::accounts::by_token(&mut conn, &token)
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.warning_email, "");
+    let link = &message[message.find("/iap/accounts/").unwrap()..message.find("#alerts").unwrap()];
+    let name: String = {
+        use diesel::prelude::*;
+        use iap_credits::schema::databases;
+        databases::table
+            .find(account.database_id)
+            .select(databases::name)
+            .first(&mut conn)
+            .unwrap()
+    };
+    iap_credits::tenancy::create_user(
+        &mut conn,
+        &name,
+        "owner@odoo-db.test",
+        crate::fixtures::PASSWORD,
+        Role::Admin,
+    )
+    .unwrap();
+    let admin = app.browser();
+    admin
+        .sign_in("owner@odoo-db.test", crate::fixtures::PASSWORD)
+        .await;
+    let page = admin.get(link).await;
+    assert!(
+        page.body
+            .contains("An Odoo database asked for these settings"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"value="mallory@attack.test""#));
+    // Shown, not saved: the administrator sees whose address it is and may simply not save.
+    let account = iap_credits::ledger::accounts::by_token(&mut conn, &token)
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.warning_email, "");
+}

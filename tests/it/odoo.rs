@@ -728,9 +728,32 @@ async fn the_account_form_reads_balances_and_sets_alerts_like_account_informatio
     );
     assert!(information.get(&foreign).is_none(), "{information}");
 
-    // Odoo 18's alert form: a threshold and the users to warn.
+    // Odoo 18's alert form: a threshold and the users to warn. A new address is not taken on
+    // the token's word: the answer links to where an administrator confirms it.
     let alerts = |emails: Value| json!({"account_token": sms, "warning_threshold": 5, "warning_emails": emails});
     let set = alerts(json!([{"email": "ops@acme.test", "lang_code": "en_US"}]));
+    let (name, message) = call(&app, "/iap/1/update-warning-email-alerts", set.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(name, USER);
+    let account = ledger::accounts::by_token(&mut conn, &sms)
+        .unwrap()
+        .unwrap();
+    assert!(
+        message.contains(&format!(
+            "http://127.0.0.1:8080/iap/accounts/{}?propose=alerts&threshold=5&warning_email=ops%40acme.test#alerts",
+            account.id
+        )),
+        "{message}"
+    );
+    assert!(!account.warn_me, "nothing changed");
+    // Once an administrator has confirmed that address, Odoo may set it (and less) freely.
+    ledger::accounts::save_alert_settings(
+        &mut conn,
+        account.id,
+        &ledger::accounts::AlertSettings::parse(false, "1", "ops@acme.test").unwrap(),
+    )
+    .unwrap();
     assert_eq!(
         call(&app, "/iap/1/update-warning-email-alerts", set).await,
         Ok(json!(true))
@@ -770,6 +793,13 @@ async fn the_account_form_reads_balances_and_sets_alerts_like_account_informatio
     let old_form = json!({"account_token": sms, "dbuuid": DBUUID, "warn_me": false,
                           "warning_threshold": 2.5, "warning_email": "a@acme.test, b@acme.test"});
     assert_eq!(
+        error_name(call(&app, "/iap/update-warning-odoo", old_form).await),
+        USER,
+        "new addresses, even with Warn Me off"
+    );
+    let old_form = json!({"account_token": sms, "dbuuid": DBUUID, "warn_me": false,
+                          "warning_threshold": 2.5, "warning_email": "OPS@acme.test"});
+    assert_eq!(
         call(&app, "/iap/update-warning-odoo", old_form).await,
         Ok(json!(true))
     );
@@ -789,7 +819,7 @@ async fn the_account_form_reads_balances_and_sets_alerts_like_account_informatio
     assert_eq!(listed[0]["service_name"], "sms");
     assert_eq!(listed[0]["warn_me"], false);
     assert_eq!(listed[0]["warning_threshold"], json!(2.5));
-    assert_eq!(listed[0]["warning_email"], "a@acme.test, b@acme.test");
+    assert_eq!(listed[0]["warning_email"], "ops@acme.test");
     assert_eq!(
         listed[0]["account_uuid_hashed"],
         ledger::accounts::token_sha1(&sms)
@@ -1213,7 +1243,8 @@ async fn odoo_19_sets_the_auto_refill_and_reads_it_back_with_the_packs() {
     // Above the threshold: turning it on orders nothing yet.
     fund(&mut conn, &token, "10");
     let set = |threshold: Value, pack: Value| json!({"account_token": token, "auto_refill_threshold": threshold, "auto_refill_pack_id": pack});
-    // No card saved yet: Odoo is told why.
+    // The token alone cannot turn it on (it is handed to services and providers, and the card
+    // would be charged): the answer links to where an administrator confirms it.
     let answer = call(
         &app,
         "/iap/1/update-auto-refill-settings",
@@ -1222,12 +1253,21 @@ async fn odoo_19_sets_the_auto_refill_and_reads_it_back_with_the_packs() {
     .await
     .unwrap();
     assert_eq!(answer["status"], "error");
+    let proposal = format!(
+        "/iap/accounts/{}?propose=topup&below=5.0001&pack={standard}",
+        account.id
+    );
     assert!(
         answer["error"]
             .as_str()
             .unwrap()
-            .contains("Payment methods"),
+            .contains(&format!("http://127.0.0.1:8080{proposal}#topup")),
         "{answer}"
+    );
+    assert!(
+        iap_credits::topup::find(&mut conn, account.id)
+            .unwrap()
+            .is_none()
     );
     let answer = call(
         &app,
@@ -1242,7 +1282,7 @@ async fn odoo_19_sets_the_auto_refill_and_reads_it_back_with_the_packs() {
     );
 
     let card = Card::parse("Ada", "4242424242424242", "12/39", "123").unwrap();
-    methods::save(
+    let card = methods::save(
         &mut conn,
         &MockProvider::default(),
         account.database_id,
@@ -1251,14 +1291,53 @@ async fn odoo_19_sets_the_auto_refill_and_reads_it_back_with_the_packs() {
     )
     .unwrap()
     .unwrap();
-    let answer = call(
-        &app,
-        "/iap/1/update-auto-refill-settings",
-        set(json!(5.0), json!(standard)),
+    // An administrator of the database follows the link: the form shows the proposal, nothing
+    // is saved until they save it.
+    let database_name: String = {
+        use iap_credits::schema::databases;
+        databases::table
+            .find(account.database_id)
+            .select(databases::name)
+            .first(&mut conn)
+            .unwrap()
+    };
+    iap_credits::tenancy::create_user(
+        &mut conn,
+        &database_name,
+        "root@odoo-db.test",
+        crate::fixtures::PASSWORD,
+        iap_credits::tenancy::Role::Admin,
     )
-    .await
     .unwrap();
-    assert_eq!(answer, json!({"status": "success"}));
+    let admin = app.browser();
+    admin
+        .sign_in("root@odoo-db.test", crate::fixtures::PASSWORD)
+        .await;
+    let page = admin.get(&proposal).await;
+    assert!(
+        page.body.contains("An Odoo database asked to turn this on"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(r#"id="topup_below" name="below" inputmode="decimal" value="5.0001""#)
+    );
+    let confirmed = admin
+        .submit(
+            &proposal,
+            &format!("/iap/accounts/{}/topup", account.id),
+            &[
+                ("enabled", "on"),
+                ("below", "5.0001"),
+                ("pack_id", &standard.to_string()),
+                ("cap_kind", "count"),
+                ("cap_count", "3"),
+                ("payment_method_id", &card.id.to_string()),
+            ],
+        )
+        .await;
+    assert!(confirmed.status.is_success(), "{}", confirmed.body);
     let settings = iap_credits::topup::find(&mut conn, account.id)
         .unwrap()
         .unwrap();
@@ -1321,6 +1400,31 @@ async fn odoo_19_sets_the_auto_refill_and_reads_it_back_with_the_packs() {
         1
     );
 
+    // Lowering it needs no one's consent; raising it again does.
+    let cheaper: i64 = pack_id(&mut conn, "Starter Pack").parse().unwrap();
+    let answer = call(
+        &app,
+        "/iap/1/update-auto-refill-settings",
+        set(json!(3.0), json!(cheaper)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer, json!({"status": "success"}));
+    let raised = call(
+        &app,
+        "/iap/1/update-auto-refill-settings",
+        set(json!(3.0), json!(standard)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(raised["status"], "error", "a dearer pack");
+    let settings = iap_credits::topup::find(&mut conn, account.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (settings.below.to_form_text(), settings.pack_id.0),
+        ("3.0001".into(), cheaper)
+    );
     // Threshold 0 switches it off, as Odoo's form does.
     let answer = call(
         &app,
