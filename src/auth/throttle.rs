@@ -1,5 +1,6 @@
-//! Sign-in throttling, kept in the database so that every instance shares it (owner of
-//! `sign_in_throttle`). Two keys count each attempt: the client's address and the account.
+//! Sign-in throttling (and the same counts for card attempts at checkout and for links' lookups),
+//! kept in the database so that every instance shares it (owner of `sign_in_throttle`). Two
+//! keys count each sign-in attempt: the client's address and the account.
 //!
 //! - An **address** gets `ADDRESS_FAILURES` attempts in a window; then it is locked out, for
 //!   a minute the first time and twice as long each time after (at most an hour).
@@ -15,6 +16,7 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 
+use crate::ids::AccountId;
 use crate::schema::sign_in_throttle;
 
 pub const ADDRESS_FAILURES: i32 = 5;
@@ -165,6 +167,69 @@ pub fn forgive(conn: &mut PgConnection, address: &str, email: &str) -> QueryResu
     )
     .set(sign_in_throttle::failures.eq(sign_in_throttle::failures - 1))
     .execute(conn)?;
+    Ok(())
+}
+
+/// Card attempts at checkout that an address may make in a window, and that the buyers of one
+/// IAP account may make together (every session and buy link paying for it): then locked out
+/// on the sign-in curve (a minute, doubling up to an hour). An approved payment gives back its
+/// own attempt.
+pub const CHECKOUT_ATTEMPTS: i32 = 10;
+
+fn checkout_address_key(address: &str) -> String {
+    format!(
+        "checkout-address:{}",
+        address.chars().take(100).collect::<String>()
+    )
+}
+
+fn checkout_account_key(account_id: AccountId) -> String {
+    format!("checkout-account:{account_id}")
+}
+
+/// Counts a card attempt at checkout from `address` for `account_id`, both or neither, before
+/// the card is sent to the provider: `Err(until)` when either is locked out.
+pub fn reserve_checkout(
+    conn: &mut PgConnection,
+    address: &str,
+    account_id: AccountId,
+    now: DateTime<Utc>,
+) -> QueryResult<Result<(), DateTime<Utc>>> {
+    let counted = conn.transaction(|conn| {
+        for key in [
+            checkout_address_key(address),
+            checkout_account_key(account_id),
+        ] {
+            count(conn, &key, CHECKOUT_ATTEMPTS, address_lockout, now)?.map_err(Refused::Until)?;
+        }
+        Ok::<_, Refused>(())
+    });
+    match counted {
+        Ok(()) => Ok(Ok(())),
+        Err(Refused::Until(until)) => Ok(Err(until)),
+        Err(Refused::Database(e)) => Err(e),
+    }
+}
+
+/// An approved payment: its attempt is given back (a lockout is never lifted by one).
+pub fn forgive_checkout(
+    conn: &mut PgConnection,
+    address: &str,
+    account_id: AccountId,
+) -> QueryResult<()> {
+    for key in [
+        checkout_address_key(address),
+        checkout_account_key(account_id),
+    ] {
+        diesel::update(
+            sign_in_throttle::table
+                .find(key)
+                .filter(sign_in_throttle::locked_until.is_null())
+                .filter(sign_in_throttle::failures.gt(0)),
+        )
+        .set(sign_in_throttle::failures.eq(sign_in_throttle::failures - 1))
+        .execute(conn)?;
+    }
     Ok(())
 }
 

@@ -87,7 +87,13 @@ pub enum PaymentResult {
         message: String,
     },
     Expired(Order),
+    /// Declined `MAX_DECLINES` times: closed, no card is tried on it again.
+    Locked(Order),
 }
+
+/// Declined attempts after which an order is closed (`declined`): trying card after card on
+/// one order is what card testing looks like.
+pub const MAX_DECLINES: i64 = 3;
 
 /// How long a second tab waits for the attempt in flight before saying it is still under way.
 const WAIT_FOR_ATTEMPT: StdDuration = StdDuration::from_secs(15);
@@ -150,9 +156,8 @@ fn start(
                 )?)));
             }
             OrderStatus::Pending => {}
-            OrderStatus::Expired | OrderStatus::Declined => {
-                return Ok(Start::Done(PaymentResult::Expired(order)));
-            }
+            OrderStatus::Expired => return Ok(Start::Done(PaymentResult::Expired(order))),
+            OrderStatus::Declined => return Ok(Start::Done(PaymentResult::Locked(order))),
             _ => return Ok(Start::Done(PaymentResult::AlreadyPaid(order))),
         }
         let in_flight: bool = diesel::select(diesel::dsl::exists(
@@ -245,6 +250,26 @@ pub fn pay_with(
     })
 }
 
+/// Closes a pending order declined `MAX_DECLINES` times (inside the transaction that recorded
+/// the last decline).
+fn lock_after_declines(conn: &mut PgConnection, order_id: OrderId) -> QueryResult<()> {
+    let declines: i64 = payment_attempts::table
+        .filter(payment_attempts::order_id.eq(order_id))
+        .filter(payment_attempts::status.eq(AttemptStatus::Declined))
+        .count()
+        .get_result(conn)?;
+    if declines >= MAX_DECLINES {
+        diesel::update(
+            orders::table
+                .find(order_id)
+                .filter(orders::status.eq(OrderStatus::Pending)),
+        )
+        .set(orders::status.eq(OrderStatus::Declined))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Step 3: records the provider's outcome for a `started` attempt and, when approved, credits
 /// the pack and marks the order paid — one transaction on the locked attempt, so it happens
 /// once. An approved charge that cannot be credited is refunded (after the transaction).
@@ -268,6 +293,7 @@ fn finish(
         let reference = match outcome {
             PaymentOutcome::Declined { message } => {
                 close(conn, attempt.id, AttemptStatus::Declined, &message, None)?;
+                lock_after_declines(conn, attempt.order_id)?;
                 return Ok(Ok(()));
             }
             PaymentOutcome::Approved { reference } => reference,

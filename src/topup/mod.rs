@@ -426,6 +426,10 @@ pub fn pay_due(
                 tracing::info!(order = %order.id, "top-up declined: {message}");
                 run.declined += 1;
             }
+            Ok(PaymentResult::Locked(_)) => {
+                // Closed after its declines: the top-up stops as after three in a row.
+                stop(conn, order.account_id, "declined", Some(order.id))?;
+            }
             Ok(PaymentResult::AlreadyPaid(_) | PaymentResult::Expired(_)) => {}
             // Another attempt is in flight (its claim ran out): the reconciler finishes it.
             Err(OrderError::PaymentUnderWay) => {}

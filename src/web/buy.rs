@@ -88,6 +88,8 @@ pub struct CheckoutForm {
     pub number_ending: Option<String>,
     pub errors: CardErrors,
     pub declined: Option<String>,
+    /// Too many card attempts: none is sent to the provider before then.
+    pub throttled_until: Option<chrono::DateTime<chrono::Utc>>,
     /// "Save this card for automatic top-ups" was ticked.
     pub save_card: bool,
 }
@@ -117,6 +119,12 @@ pub struct CheckoutPage {
     pub service: Service,
     pub form: CheckoutForm,
     pub urls: CheckoutUrls,
+}
+
+impl CheckoutPage {
+    fn max_declines(&self) -> i64 {
+        crate::orders::payment::MAX_DECLINES
+    }
 }
 
 /// The checkout page of `order`, its links made by `urls`.
@@ -177,8 +185,8 @@ pub struct PayForm {
     save_card: Option<String>,
 }
 
-/// The card of a posted checkout form, and the form as it may be shown again: a valid card
-/// number never comes back in a page (its last 4 digits only), the CVC never.
+/// The card of a posted checkout form, and the form as it may be shown again: a card number
+/// never comes back in a page (a valid one's last 4 digits only), the CVC never.
 pub fn read_card(form: &PayForm) -> (Result<Card, CardErrors>, CheckoutForm) {
     let typed = CheckoutForm {
         holder: form.holder.trim().to_string(),
@@ -189,7 +197,11 @@ pub fn read_card(form: &PayForm) -> (Result<Card, CardErrors>, CheckoutForm) {
     };
     let card = Card::parse(&form.holder, &form.number, &form.expiry, &form.cvc);
     let typed = match &card {
-        Err(errors) if errors.number.is_some() => typed,
+        // Mistyped, it is still most of a real card's number: typed again from scratch.
+        Err(errors) if errors.number.is_some() => CheckoutForm {
+            number: String::new(),
+            ..typed
+        },
         Ok(card) => CheckoutForm {
             number: String::new(),
             number_ending: Some(card.last4().to_string()),
@@ -213,7 +225,12 @@ pub enum Paid {
     Again(Box<(Order, CheckoutForm, StatusCode)>),
 }
 
-/// Pays the database's order with the card, exactly once (see `orders::pay`).
+/// What a payer is told of any decline: why the bank declined (no funds, a stolen card…) is
+/// the provider's and the operator's to know, not a card tester's.
+const DECLINED: &str = "Your card was declined.";
+
+/// Pays the database's order with the card, exactly once (see `orders::pay`), the attempt
+/// counted against the payer's `address` and the order's account before the card leaves.
 pub fn pay_order(
     conn: &mut diesel::PgConnection,
     database_id: crate::ids::DatabaseId,
@@ -221,7 +238,9 @@ pub fn pay_order(
     card: Result<Card, CardErrors>,
     typed: CheckoutForm,
     provider: &dyn crate::payments::PaymentProvider,
+    address: &str,
 ) -> Result<Paid, AppError> {
+    use crate::auth::throttle;
     let order = orders::find(conn, database_id, order_id)?.ok_or(AppError::NotFound)?;
     let card = match card {
         Ok(card) => card,
@@ -234,14 +253,30 @@ pub fn pay_order(
             ))));
         }
     };
+    if order.status == orders::OrderStatus::Pending
+        && let Err(until) =
+            throttle::reserve_checkout(conn, address, order.account_id, chrono::Utc::now())?
+    {
+        let form = CheckoutForm {
+            throttled_until: Some(until),
+            ..typed
+        };
+        return Ok(Paid::Again(Box::new((
+            order,
+            form,
+            StatusCode::TOO_MANY_REQUESTS,
+        ))));
+    }
     Ok(
         match orders::pay(conn, database_id, order_id, &card, provider)? {
-            PaymentResult::Paid { order, .. } | PaymentResult::AlreadyPaid(order) => {
+            PaymentResult::Paid { order, .. } => {
+                throttle::forgive_checkout(conn, address, order.account_id)?;
                 Paid::Done(order.id)
             }
-            PaymentResult::Declined { order, message } => {
+            PaymentResult::AlreadyPaid(order) => Paid::Done(order.id),
+            PaymentResult::Declined { order, .. } => {
                 let form = CheckoutForm {
-                    declined: Some(message),
+                    declined: Some(DECLINED.into()),
                     ..typed
                 };
                 Paid::Again(Box::new((order, form, StatusCode::PAYMENT_REQUIRED)))
@@ -249,23 +284,36 @@ pub fn pay_order(
             PaymentResult::Expired(order) => {
                 Paid::Again(Box::new((order, typed, StatusCode::GONE)))
             }
+            PaymentResult::Locked(order) => {
+                Paid::Again(Box::new((order, typed, StatusCode::CONFLICT)))
+            }
         },
     )
 }
 
 pub async fn pay(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     Admin(current): Admin,
     path: web::Path<OrderId>,
     CsrfForm(form): CsrfForm<PayForm>,
 ) -> Result<HttpResponse, AppError> {
     let order_id = path.into_inner();
+    let address = crate::web::client::address(&req);
     let provider = state.payments.clone();
     let (card, typed) = read_card(&form);
     let to_save = card.as_ref().ok().filter(|_| typed.save_card).cloned();
     let outcome = with_conn(&state, move |conn| {
         let database_id = current.user.database_id;
-        match pay_order(conn, database_id, order_id, card, typed, provider.as_ref())? {
+        match pay_order(
+            conn,
+            database_id,
+            order_id,
+            card,
+            typed,
+            provider.as_ref(),
+            &address,
+        )? {
             Paid::Done(order_id) => {
                 // Paid: now the card may be kept (no transaction is open; this calls the provider).
                 let saved = match to_save {

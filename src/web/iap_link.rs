@@ -180,11 +180,13 @@ pub async fn checkout(
 
 pub async fn pay(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     session: Session,
     path: web::Path<OrderId>,
     CsrfForm(form): CsrfForm<PayForm>,
 ) -> Result<HttpResponse, AppError> {
     let grant = grant_of(&session)?;
+    let address = crate::web::client::address(&req);
     let (order_id, nav) = (path.into_inner(), nav(&session));
     let provider = state.payments.clone();
     let (card, typed) = read_card(&form);
@@ -197,6 +199,7 @@ pub async fn pay(
             card,
             typed,
             provider.as_ref(),
+            &address,
         )? {
             Paid::Done(order_id) => Ok(Ok(order_id)),
             Paid::Again(again) => {
