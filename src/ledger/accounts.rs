@@ -148,9 +148,9 @@ pub fn new_token() -> String {
         .collect()
 }
 
-/// The account of `database_id` for `service_id`, created (with trial credits when eligible)
-/// if it does not exist yet. Creation is its own transaction, so an account survives the
-/// rollback of whatever needed it; concurrent callers end up with the same single account.
+/// The database's account of `service_id` for its own pages (its first, the oldest), created
+/// with its trial credits on first need. Concurrent first uses make one account: creation
+/// holds the database's row.
 pub fn get_or_create(
     conn: &mut PgConnection,
     database_id: DatabaseId,
@@ -160,26 +160,38 @@ pub fn get_or_create(
         return Ok(account);
     }
     conn.transaction(|conn| {
-        let created: Option<IapAccount> = diesel::insert_into(iap_accounts::table)
+        hold_database(conn, database_id)?;
+        if let Some(account) = find(conn, database_id, service_id)? {
+            return Ok(account);
+        }
+        let account = diesel::insert_into(iap_accounts::table)
             .values(AccountInsertForm::new(database_id, service_id, new_token()))
-            .on_conflict((iap_accounts::database_id, iap_accounts::service_id))
-            .do_nothing()
             .returning(IapAccount::as_returning())
-            .get_result(conn)
-            .optional()?;
-        let Some(account) = created else {
-            // Someone else created it meanwhile.
-            return find(conn, database_id, service_id)?.ok_or(LedgerError::AccountNotFound);
-        };
+            .get_result(conn)?;
         welcome(conn, account)
     })
 }
 
-/// The account of `database_id` for `service_id` whose token is `token` — a token the client
-/// made itself (Odoo's `uuid4().hex`), met here for the first time or again. Created with its
-/// trial credits when new; the same account whatever runs concurrently (the token and the
-/// (database, service) pair are unique). A token already bound elsewhere, or a database that
-/// already has this service's account under another token, is refused.
+/// The first key of the advisory locks that serialize a database's account creation (the
+/// second is the database).
+const ACCOUNT_CREATION_LOCK: i32 = 0x1a9_acc7;
+
+/// Serializes the creation of the database's accounts for the rest of the transaction: a
+/// transaction advisory lock, which blocks nothing else (and needs no privilege).
+fn hold_database(conn: &mut PgConnection, database_id: DatabaseId) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1, ($2 % 2147483647)::int)")
+        .bind::<diesel::sql_types::Integer, _>(ACCOUNT_CREATION_LOCK)
+        .bind::<diesel::sql_types::BigInt, _>(database_id.0)
+        .execute(conn)
+        .map(drop)
+}
+
+/// The account whose token is `token` — a token the client made itself (Odoo's `uuid4().hex`,
+/// one per company), met here for the first time or again — of `database_id` for
+/// `service_id`. A new token is a new account of its own (the database's other accounts of the
+/// service are untouched); only the database's first account of the service gets the trial.
+/// The same account whatever runs concurrently (tokens are unique). A token already bound to
+/// another database or service is refused.
 pub fn get_or_create_with_token(
     conn: &mut PgConnection,
     database_id: DatabaseId,
@@ -195,6 +207,8 @@ pub fn get_or_create_with_token(
         };
     }
     conn.transaction(|conn| {
+        hold_database(conn, database_id)?;
+        let first = find(conn, database_id, service_id)?.is_none();
         let created: Option<IapAccount> = diesel::insert_into(iap_accounts::table)
             .values(AccountInsertForm::new(
                 database_id,
@@ -206,8 +220,9 @@ pub fn get_or_create_with_token(
             .get_result(conn)
             .optional()?;
         match created {
-            Some(account) => welcome(conn, account),
-            // The same token made meanwhile by a concurrent call, or a conflict of another kind.
+            Some(account) if first => welcome(conn, account),
+            Some(account) => Ok(account),
+            // The same token made meanwhile by a concurrent call.
             None => match by_token(conn, token)? {
                 Some(account) if matches(&account) => Ok(account),
                 _ => Err(LedgerError::TokenRefused),
@@ -265,6 +280,7 @@ pub fn backfill_token_sha1(conn: &mut PgConnection) -> QueryResult<usize> {
     Ok(missing.len())
 }
 
+/// The database's first (oldest) account of the service: the one its own pages use.
 pub fn find(
     conn: &mut PgConnection,
     database_id: DatabaseId,
@@ -273,6 +289,7 @@ pub fn find(
     iap_accounts::table
         .filter(iap_accounts::database_id.eq(database_id))
         .filter(iap_accounts::service_id.eq(service_id))
+        .order(iap_accounts::id)
         .select(IapAccount::as_select())
         .first(conn)
         .optional()
@@ -308,8 +325,9 @@ pub(super) fn lock(
         .ok_or(LedgerError::AccountNotFound)
 }
 
-/// Every active service's account of the database, in catalog order; missing accounts are
-/// created (with their trial credits) on this first view.
+/// Every active service's accounts of the database (several where Odoo sent several tokens,
+/// oldest first), in catalog order; a service with none gets its first account (with its
+/// trial credits) on this first view.
 pub fn all_for_database(
     conn: &mut PgConnection,
     database_id: DatabaseId,
@@ -317,15 +335,20 @@ pub fn all_for_database(
     let services = crate::catalog::active_services(conn)?;
     let existing: Vec<IapAccount> = iap_accounts::table
         .filter(iap_accounts::database_id.eq(database_id))
+        .order(iap_accounts::id)
         .select(IapAccount::as_select())
         .load(conn)?;
     let mut rows = Vec::with_capacity(services.len());
     for service in services {
-        let account = match existing.iter().find(|a| a.service_id == service.id) {
-            Some(account) => account.clone(),
-            None => get_or_create(conn, database_id, service.id)?,
-        };
-        rows.push((service, account));
+        let mut found = false;
+        for account in existing.iter().filter(|a| a.service_id == service.id) {
+            rows.push((service.clone(), account.clone()));
+            found = true;
+        }
+        if !found {
+            let account = get_or_create(conn, database_id, service.id)?;
+            rows.push((service, account));
+        }
     }
     Ok(rows)
 }

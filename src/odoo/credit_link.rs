@@ -45,7 +45,6 @@ pub enum LinkError {
 pub struct Linked {
     pub account: IapAccount,
     pub service: Service,
-    pub database_name: String,
     pub packs: Vec<Pack>,
     /// The smallest pack that covers the credits the action lacked (else the largest).
     pub preselected: Option<PackId>,
@@ -106,7 +105,6 @@ pub fn resolve(conn: &mut PgConnection, query: &LinkQuery) -> Result<Linked, Lin
         ledger::LedgerError::Database(e) => LinkError::Database(e),
         _ => LinkError::UnknownAccount,
     })?;
-    let database_name = tenancy::database_name(conn, account.database_id)?;
     let packs = catalog::active_packs(conn, service.id)?;
     let lacking = query
         .credit
@@ -117,7 +115,6 @@ pub fn resolve(conn: &mut PgConnection, query: &LinkQuery) -> Result<Linked, Lin
     Ok(Linked {
         account,
         service,
-        database_name,
         packs,
         preselected,
     })

@@ -58,7 +58,7 @@ pub fn account_for(
     match ledger::accounts::get_or_create_with_token(conn, database.id, service.id, token) {
         Ok(account) => Ok(Some(account)),
         Err(LedgerError::TokenRefused) => Err(RpcError::Access(
-            "this database already has an account for this service under another token".into(),
+            "this account token belongs to another database or service".into(),
         )),
         Err(e) => Err(ledger_error(e)),
     }

@@ -65,6 +65,18 @@ impl AccountListPage {
             .unwrap_or_default()
     }
 
+    /// "SMS", or "SMS (account …3f9a)" where the database has several accounts of the service
+    /// (Odoo sends a token per company).
+    fn name_of(&self, service: &Service, account: &IapAccount) -> String {
+        let several = self.rows.iter().filter(|(s, _)| s.id == service.id).count() > 1;
+        if several {
+            let t = &account.token;
+            format!("{} (account …{})", service.name, &t[t.len() - 4..])
+        } else {
+            service.name.clone()
+        }
+    }
+
     fn forecast_of(&self, account: &IapAccount) -> String {
         self.forecasts
             .get(&account.id)

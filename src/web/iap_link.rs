@@ -65,15 +65,26 @@ fn address(req: &HttpRequest) -> String {
     crate::web::client::address(req)
 }
 
+/// The last 4 characters of the account's token, by which the link's pages name the account.
+fn token_ending(account: &IapAccount) -> String {
+    let t = &account.token;
+    t[t.len().saturating_sub(4)..].to_string()
+}
+
 #[derive(Template)]
 #[template(path = "iap/link_packs.html")]
 struct LinkPacksPage {
     nav: Nav,
     service: Service,
     account: IapAccount,
-    database_name: String,
     packs: Vec<Pack>,
     preselected: Option<PackId>,
+}
+
+impl LinkPacksPage {
+    fn account_ending(&self) -> String {
+        token_ending(&self.account)
+    }
 }
 
 /// `GET /iap/1/credit`: Buy Credits for (service), for the account the link names.
@@ -110,7 +121,6 @@ pub async fn open(
         nav: nav(&session),
         service: linked.service,
         account: linked.account,
-        database_name: linked.database_name,
         packs: linked.packs,
         preselected: linked.preselected,
     })
@@ -224,7 +234,9 @@ struct LinkReceiptPage {
     nav: Nav,
     order: Order,
     service: Service,
-    database_name: String,
+    /// The last characters of the account's token: the page shows nothing else of the database
+    /// (whoever holds a token sees that account only).
+    account_ending: String,
     purchase: Option<LedgerEntry>,
     back: Option<String>,
 }
@@ -240,13 +252,12 @@ pub async fn receipt(
         let order = granted_order(conn, &grant, order_id)?;
         let account = accounts::by_id(conn, order.account_id)?.ok_or(AppError::NotFound)?;
         let service = crate::catalog::service_by_id(conn, account.service_id)?;
-        let database_name = crate::tenancy::database_name(conn, account.database_id)?;
         Ok(LinkReceiptPage {
             nav,
             purchase: orders::purchase_entry(conn, order.id)?,
             order,
             service,
-            database_name,
+            account_ending: token_ending(&account),
             back: grant.back,
         })
     })
@@ -265,13 +276,11 @@ pub async fn packs_again(
         let account = accounts::by_id(conn, grant.account_id)?.ok_or(AppError::NotFound)?;
         let service = crate::catalog::service_by_id(conn, account.service_id)?;
         let packs = crate::catalog::active_packs(conn, service.id)?;
-        let database_name = crate::tenancy::database_name(conn, account.database_id)?;
         Ok(LinkPacksPage {
             nav,
             preselected: credit_link::smallest_covering(&packs, crate::credits::Credits::ZERO),
             service,
             account,
-            database_name,
             packs,
         })
     })

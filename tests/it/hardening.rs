@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use diesel::{ExpressionMethods, QueryDsl};
 use iap_credits::tenancy::{Role, Subscription};
 use lopdf::content::{Content, Operation};
 use lopdf::{Document, Object, Stream, dictionary};
@@ -779,4 +780,50 @@ async fn the_account_token_alone_cannot_charge_the_saved_card_nor_redirect_warni
         .unwrap()
         .unwrap();
     assert_eq!(account.warning_email, "");
+}
+
+#[actix_web::test]
+async fn whoever_knows_a_dbuuid_cannot_lock_its_database_out_nor_learn_its_name() {
+    use crate::odoo::{DBUUID, buy_link, call, odoo_token};
+    use actix_web::http::StatusCode;
+    let app = crate::harness::TestApp::new();
+    let mut conn = app.db.conn();
+    // The real database was registered, and named by its operator.
+    let real = odoo_token();
+    let register = |token: &str| serde_json::json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"});
+    call(&app, "/iap/1/balance", register(&real)).await.unwrap();
+    let real_account = iap_credits::ledger::accounts::by_token(&mut conn, &real)
+        .unwrap()
+        .unwrap();
+    diesel::RunQueryDsl::execute(
+        diesel::update(iap_credits::schema::databases::table.find(real_account.database_id))
+            .set(iap_credits::schema::databases::name.eq("Acme Secret Projects")),
+        &mut app.db.owner_conn(),
+    )
+    .unwrap();
+    // An attacker who learned the dbuuid registers a token of their own for it.
+    let attacker = odoo_token();
+    assert_eq!(
+        call(&app, "/iap/1/balance", register(&attacker)).await,
+        Ok(serde_json::json!(0.0))
+    );
+    // The real database's token still works, and so does its buy link.
+    assert_eq!(
+        call(&app, "/iap/1/balance", register(&real)).await,
+        Ok(serde_json::json!(0.0))
+    );
+    let real_link = app.browser().get(&buy_link(&real, "10")).await;
+    assert_eq!(real_link.status, StatusCode::OK, "{}", real_link.body);
+    // A token registered after the attacker's (a second company) works too.
+    let second = odoo_token();
+    assert_eq!(
+        call(&app, "/iap/1/balance", register(&second)).await,
+        Ok(serde_json::json!(0.0))
+    );
+    // The attacker's buy page shows their account and nothing of the database.
+    let page = app.browser().get(&buy_link(&attacker, "10")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("Acme Secret Projects"), "{}", page.body);
+    assert!(!page.body.contains(DBUUID));
+    assert!(page.body.contains(&format!("…{}", &attacker[28..])));
 }

@@ -161,13 +161,19 @@ async fn a_new_token_is_registered_by_its_first_balance_and_found_again() {
         error_name(call(&app, "/iap/1/balance", other_service).await),
         ACCESS
     );
-    // A second sms token for the same database: it already has its sms account.
-    let second = json!({"dbuuid": DBUUID, "account_token": odoo_token(), "service_name": "sms"});
-    assert_eq!(
-        error_name(call(&app, "/iap/1/balance", second).await),
-        ACCESS
-    );
     assert_eq!(row_counts(&mut conn), before, "refusals write nothing");
+    // A second sms token for the same database (another company, or an account deleted and
+    // made again in Odoo): an account of its own, which locks out neither.
+    let second_token = odoo_token();
+    let second = json!({"dbuuid": DBUUID, "account_token": second_token, "service_name": "sms"});
+    assert_eq!(call(&app, "/iap/1/balance", second).await, Ok(json!(0.0)));
+    let second = ledger::accounts::by_token(&mut conn, &second_token)
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.database_id, account.database_id);
+    assert_ne!(second.id, account.id);
+    let first = json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"});
+    assert_eq!(call(&app, "/iap/1/balance", first).await, Ok(json!(12.5)));
     // Odoo's names of our services are understood.
     let reveal = json!({"dbuuid": DBUUID, "account_token": odoo_token(), "service_name": "reveal"});
     assert_eq!(call(&app, "/iap/1/balance", reveal).await, Ok(json!(0.0)));
@@ -834,7 +840,7 @@ async fn the_account_form_reads_balances_and_sets_alerts_like_account_informatio
 }
 
 /// The link Odoo's "Buy credits" button opens.
-fn buy_link(token: &str, credit: &str) -> String {
+pub(crate) fn buy_link(token: &str, credit: &str) -> String {
     format!("/iap/1/credit?dbuuid={DBUUID}&service_name=sms&account_token={token}&credit={credit}")
 }
 
@@ -867,7 +873,11 @@ async fn the_buy_link_sells_a_pack_without_signing_in_credited_once() {
     let page = browser.get(&buy_link(&token, "120")).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("Buy Credits for SMS"));
-    assert!(page.body.contains(&format!("Odoo {DBUUID}")));
+    assert!(
+        !page.body.contains(DBUUID),
+        "a page opened with a token shows nothing of the database but that account"
+    );
+    assert!(page.body.contains(&format!("…{}", &token[28..])));
     assert!(
         !page.body.contains(&token),
         "the token is never shown in a page"
