@@ -68,18 +68,33 @@ pub struct DatabaseRow {
 /// Databases as the operator lists them.
 pub const PAGE_SIZE: crate::pagination::Keyset = crate::pagination::Keyset(50);
 
-/// Databases whose name contains `search` (any case), by id, `limit` after id `after`.
+/// Databases whose name contains `search` (any case), by id, `limit` after id `after`. Unless
+/// `include_unused`, only databases in use: with users of their own (made by the operator), or
+/// that bought or spent credits — not the ones anyone can make by calling the Odoo protocol
+/// with a made-up dbuuid.
 pub fn search(
     conn: &mut PgConnection,
     search: &str,
+    include_unused: bool,
     after: Option<DatabaseId>,
     limit: i64,
 ) -> QueryResult<Vec<DatabaseRow>> {
+    use crate::schema::{iap_accounts, ledger_daily};
+    use diesel::dsl::exists;
     let mut query = databases::table
         .order(databases::id)
         .limit(limit)
         .select(DatabaseRow::as_select())
         .into_boxed();
+    if !include_unused {
+        let has_users = exists(users::table.filter(users::database_id.eq(databases::id)));
+        let bought_or_spent = exists(
+            ledger_daily::table
+                .inner_join(iap_accounts::table)
+                .filter(iap_accounts::database_id.eq(databases::id)),
+        );
+        query = query.filter(has_users.or(bought_or_spent));
+    }
     let search = search.trim();
     if !search.is_empty() {
         query =

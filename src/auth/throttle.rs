@@ -233,6 +233,32 @@ pub fn forgive_checkout(
     Ok(())
 }
 
+/// New IAP accounts (and the databases they bring) that one address may register through
+/// Odoo's protocol in a window — an Odoo server hosting many databases registers each once —
+/// then locked out on the sign-in curve.
+pub const REGISTRATIONS: i32 = 30;
+
+fn registration_key(address: &str) -> String {
+    format!("register:{}", address.chars().take(100).collect::<String>())
+}
+
+/// Counts one registration of a new token from `address`: `Err(until)` when it is locked out.
+pub fn reserve_registration(
+    conn: &mut PgConnection,
+    address: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<Result<(), DateTime<Utc>>> {
+    conn.transaction(|conn| {
+        count(
+            conn,
+            &registration_key(address),
+            REGISTRATIONS,
+            address_lockout,
+            now,
+        )
+    })
+}
+
 /// Failed lookups of a credential carried in a link (Odoo's hashed "Buy credits" link) that an
 /// address may make in a window before it is locked out like a sign-in address.
 pub const LOOKUP_FAILURES: i32 = 10;

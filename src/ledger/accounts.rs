@@ -190,18 +190,18 @@ fn hold_database(conn: &mut PgConnection, database_id: DatabaseId) -> QueryResul
 /// one per company), met here for the first time or again — of `database_id` for
 /// `service_id`. A new token is a new account of its own (the database's other accounts of the
 /// service are untouched); only the database's first account of the service gets the trial.
-/// The same account whatever runs concurrently (tokens are unique). A token already bound to
-/// another database or service is refused.
+/// The same account whatever runs concurrently (tokens are unique); `true` with the call that
+/// made it. A token already bound to another database or service is refused.
 pub fn get_or_create_with_token(
     conn: &mut PgConnection,
     database_id: DatabaseId,
     service_id: ServiceId,
     token: &str,
-) -> Result<IapAccount, LedgerError> {
+) -> Result<(IapAccount, bool), LedgerError> {
     let matches = |a: &IapAccount| a.database_id == database_id && a.service_id == service_id;
     if let Some(account) = by_token(conn, token)? {
         return if matches(&account) {
-            Ok(account)
+            Ok((account, false))
         } else {
             Err(LedgerError::TokenRefused)
         };
@@ -220,11 +220,11 @@ pub fn get_or_create_with_token(
             .get_result(conn)
             .optional()?;
         match created {
-            Some(account) if first => welcome(conn, account),
-            Some(account) => Ok(account),
+            Some(account) if first => Ok((welcome(conn, account)?, true)),
+            Some(account) => Ok((account, true)),
             // The same token made meanwhile by a concurrent call.
             None => match by_token(conn, token)? {
-                Some(account) if matches(&account) => Ok(account),
+                Some(account) if matches(&account) => Ok((account, false)),
                 _ => Err(LedgerError::TokenRefused),
             },
         }

@@ -34,7 +34,7 @@ fn list<'a>(params: &'a Params, name: &str) -> Result<&'a Vec<Value>, RpcError> 
 /// that are not this database's are left out.
 pub fn get_accounts_information(
     conn: &mut PgConnection,
-    _ctx: &Context,
+    ctx: &Context,
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
@@ -64,7 +64,13 @@ pub fn get_accounts_information(
         if !is_token(token) {
             continue;
         }
-        let account = match account_for(conn, dbuuid.as_ref(), token, Some(&service)) {
+        let account = match account_for(
+            conn,
+            &ctx.client_address,
+            dbuuid.as_ref(),
+            token,
+            Some(&service),
+        ) {
             Ok(account) => account,
             Err(RpcError::Access(_)) => continue,
             Err(e) => return Err(e),
@@ -109,7 +115,7 @@ pub fn services_token(
         if !is_token(token) {
             continue;
         }
-        let account = match account_for(conn, dbuuid.as_ref(), token, None) {
+        let account = match account_for(conn, "", dbuuid.as_ref(), token, None) {
             Ok(Some(account)) => account,
             Ok(None) | Err(RpcError::Access(_)) => continue,
             Err(e) => return Err(e),
@@ -136,7 +142,7 @@ pub fn services_token(
 fn known_account(conn: &mut PgConnection, params: &Params) -> Result<IapAccount, RpcError> {
     let token = params.token("account_token")?;
     let dbuuid = params.dbuuid("dbuuid")?;
-    account_for(conn, dbuuid.as_ref(), token, None)?
+    account_for(conn, "", dbuuid.as_ref(), token, None)?
         .ok_or_else(|| RpcError::Access("unknown account token".into()))
 }
 

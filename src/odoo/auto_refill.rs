@@ -27,7 +27,7 @@ pub fn update_auto_refill_settings(
 ) -> Result<Value, RpcError> {
     let params = Params(params);
     let token = params.token("account_token")?;
-    let account = account_for(conn, None, token, None)?
+    let account = account_for(conn, "", None, token, None)?
         .ok_or_else(|| RpcError::Access("unknown account token".into()))?;
     let threshold = params.credits("auto_refill_threshold")?;
     let pack_id = params

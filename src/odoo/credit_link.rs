@@ -57,7 +57,11 @@ fn malformed(what: &str) -> LinkError {
 }
 
 /// Finds the account of the link, registering a new plain token as a balance call would.
-pub fn resolve(conn: &mut PgConnection, query: &LinkQuery) -> Result<Linked, LinkError> {
+pub fn resolve(
+    conn: &mut PgConnection,
+    from: &str,
+    query: &LinkQuery,
+) -> Result<Linked, LinkError> {
     let service_name = query
         .service_name
         .as_deref()
@@ -92,7 +96,7 @@ pub fn resolve(conn: &mut PgConnection, query: &LinkQuery) -> Result<Linked, Lin
         if !is_token(token) {
             return Err(LinkError::UnknownAccount);
         }
-        match account_for(conn, dbuuid.as_ref(), token, Some(&service)) {
+        match account_for(conn, from, dbuuid.as_ref(), token, Some(&service)) {
             Ok(Some(account)) => account,
             Ok(None) | Err(RpcError::Access(_) | RpcError::InsufficientCredit { .. }) => {
                 return Err(LinkError::UnknownAccount);

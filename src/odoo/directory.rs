@@ -38,14 +38,21 @@ fn service(conn: &mut PgConnection, odoo_name: &str) -> Result<Service, RpcError
 /// The database's account of the service the call is for (registered on first use).
 fn account(
     conn: &mut PgConnection,
+    ctx: &Context,
     params: &Params,
     dbuuid_param: &str,
     service: &Service,
 ) -> Result<crate::ledger::IapAccount, RpcError> {
     let token = params.token("account_token")?;
     let dbuuid = params.dbuuid(dbuuid_param)?;
-    account_for(conn, dbuuid.as_ref(), token, Some(service))?
-        .ok_or_else(|| RpcError::Access("unknown account token: send the database's uuid".into()))
+    account_for(
+        conn,
+        &ctx.client_address,
+        dbuuid.as_ref(),
+        token,
+        Some(service),
+    )?
+    .ok_or_else(|| RpcError::Access("unknown account token: send the database's uuid".into()))
 }
 
 fn duns(company: &Company) -> String {
@@ -127,7 +134,7 @@ pub fn search_by_name(
 ) -> Result<Value, RpcError> {
     let params = Params(params);
     let service = service(conn, PARTNER_AUTOCOMPLETE)?;
-    account(conn, &params, "db_uuid", &service)?;
+    account(conn, ctx, &params, "db_uuid", &service)?;
     let found = search(&ctx.directory, query(&params)?)?;
     suggestions(&params, found)
 }
@@ -140,7 +147,7 @@ pub fn search_by_vat(
 ) -> Result<Value, RpcError> {
     let params = Params(params);
     let service = service(conn, PARTNER_AUTOCOMPLETE)?;
-    account(conn, &params, "db_uuid", &service)?;
+    account(conn, ctx, &params, "db_uuid", &service)?;
     let vat = query(&params)?;
     let compact: String = vat
         .chars()
@@ -162,7 +169,7 @@ fn enrich(
     company: Option<Company>,
 ) -> Result<Value, RpcError> {
     let service = service(conn, PARTNER_AUTOCOMPLETE)?;
-    let account = account(conn, params, "db_uuid", &service)?;
+    let account = account(conn, ctx, params, "db_uuid", &service)?;
     let Some(company) = company else {
         return Ok(
             json!({ "error": "No company found in the directory; no credit was consumed." }),
@@ -421,7 +428,7 @@ pub fn lead_mining_request(
 ) -> Result<Value, RpcError> {
     let params = Params(params);
     let service = service(conn, LEAD_MINING)?;
-    let account = account(conn, &params, "dbuuid", &service)?;
+    let account = account(conn, ctx, &params, "dbuuid", &service)?;
     let data = match params.0.get("data") {
         Some(Value::Object(data)) => data,
         None | Some(Value::Null) => return Err(RpcError::missing("data")),

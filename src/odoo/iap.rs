@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use diesel::PgConnection;
+use diesel::{Connection, PgConnection};
 use serde_json::{Map, Value, json};
 
 use super::Context;
@@ -29,9 +29,11 @@ pub fn credit_url(base_url: &str) -> String {
 
 /// The account `token` names, checked against what the call says of it; registered (with its
 /// database, by `dbuuid`) when the token is new and the call names the database and the
-/// service. `None`: a new token the call does not say enough about to register.
+/// service — counted against the caller's address `from`, which may register only so many in
+/// a while. `None`: a new token the call does not say enough about to register.
 pub fn account_for(
     conn: &mut PgConnection,
+    from: &str,
     dbuuid: Option<&Dbuuid>,
     token: &str,
     service: Option<&Service>,
@@ -54,14 +56,35 @@ pub fn account_for(
     let (Some(dbuuid), Some(service)) = (dbuuid, service) else {
         return Ok(None);
     };
-    let database = tenancy::database_for_dbuuid(conn, dbuuid.as_str())?;
-    match ledger::accounts::get_or_create_with_token(conn, database.id, service.id, token) {
-        Ok(account) => Ok(Some(account)),
-        Err(LedgerError::TokenRefused) => Err(RpcError::Access(
-            "this account token belongs to another database or service".into(),
-        )),
-        Err(e) => Err(ledger_error(e)),
-    }
+    // The account and the database it may bring, with their count against the caller's
+    // address, in one transaction: refused, none of them is kept.
+    conn.transaction(|conn| {
+        let database = tenancy::database_for_dbuuid(conn, dbuuid.as_str())?;
+        let (account, new) = match ledger::accounts::get_or_create_with_token(
+            conn,
+            database.id,
+            service.id,
+            token,
+        ) {
+            Ok(made) => made,
+            Err(LedgerError::TokenRefused) => {
+                return Err(RpcError::Access(
+                    "this account token belongs to another database or service".into(),
+                ));
+            }
+            Err(e) => return Err(ledger_error(e)),
+        };
+        if new
+            && let Err(until) =
+                crate::auth::throttle::reserve_registration(conn, from, chrono::Utc::now())?
+        {
+            return Err(RpcError::User(format!(
+                "Too many new IAP accounts were registered from your address: try again after {}.",
+                until.format("%H:%M UTC")
+            )));
+        }
+        Ok(Some(account))
+    })
 }
 
 /// The service Odoo names `service_name`.
@@ -91,15 +114,21 @@ fn ledger_error(e: LedgerError) -> RpcError {
 /// `/iap/1/balance`: the credits the account can spend now, as a number.
 pub fn balance(
     conn: &mut PgConnection,
-    _ctx: &Context,
+    ctx: &Context,
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
     let token = params.token("account_token")?;
     let dbuuid = params.dbuuid("dbuuid")?;
     let service = service_named(conn, &params)?;
-    let account = account_for(conn, dbuuid.as_ref(), token, Some(&service))?
-        .ok_or_else(|| RpcError::missing("dbuuid"))?;
+    let account = account_for(
+        conn,
+        &ctx.client_address,
+        dbuuid.as_ref(),
+        token,
+        Some(&service),
+    )?
+    .ok_or_else(|| RpcError::missing("dbuuid"))?;
     let account = ledger::refresh(conn, account.id).map_err(ledger_error)?;
     Ok(credits_number(account.available()))
 }
@@ -135,7 +164,14 @@ pub fn authorize(
         service_name: catalog::odoo_name_for_slug(service.slug.as_str()),
         base_url: credit_url(&ctx.base_url),
     };
-    let Some(account) = account_for(conn, dbuuid.as_ref(), token, Some(&service))? else {
+    let Some(account) = account_for(
+        conn,
+        &ctx.client_address,
+        dbuuid.as_ref(),
+        token,
+        Some(&service),
+    )?
+    else {
         // Never seen: it has no credits yet; the "Buy credits" link registers it.
         return Err(insufficient(credit));
     };

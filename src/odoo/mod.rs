@@ -31,6 +31,8 @@ pub struct Context {
     pub directory: std::sync::Arc<dyn crate::directory::provider::CompanyDirectory>,
     /// Where a webhook given in a call may point.
     pub outbound: crate::outbound::OutboundPolicy,
+    /// The caller's address: new tokens it registers are counted against it.
+    pub client_address: String,
 }
 
 /// What a call runs.
@@ -106,6 +108,7 @@ async fn serve(
         sms: state.sms.clone(),
         directory: state.directory.clone(),
         outbound: state.outbound.clone(),
+        client_address: crate::web::client::address(&req),
     };
     let params = request.params;
     let outcome = web::block(move || {

@@ -55,14 +55,21 @@ fn webhook(
 /// The database's SMS account of the call (registered on first use).
 fn sms_account(
     conn: &mut PgConnection,
+    ctx: &Context,
     params: &Params,
 ) -> Result<crate::ledger::IapAccount, RpcError> {
     let token = params.token("account_token")?;
     let dbuuid = params.dbuuid("dbuuid")?;
     let service = catalog::service_by_odoo_name(conn, "sms")?
         .ok_or_else(|| RpcError::User("SMS are not sold on this server".into()))?;
-    account_for(conn, dbuuid.as_ref(), token, Some(&service))?
-        .ok_or_else(|| RpcError::Access("unknown account token: send the dbuuid".into()))
+    account_for(
+        conn,
+        &ctx.client_address,
+        dbuuid.as_ref(),
+        token,
+        Some(&service),
+    )?
+    .ok_or_else(|| RpcError::Access("unknown account token: send the dbuuid".into()))
 }
 
 fn send(
@@ -79,7 +86,7 @@ fn send(
         ));
     }
     let webhook = webhook(params, &ctx.outbound)?;
-    let account = sms_account(conn, params)?;
+    let account = sms_account(conn, ctx, params)?;
     if let Err((i, e)) = api_send::check_texts(requests) {
         return Err(RpcError::User(format!(
             "the parameter `{}`: {e}",

@@ -101,7 +101,7 @@ pub async fn open(
         if throttle::lookup_locked(conn, &address, now)?.is_some() {
             return Err(AppError::TooManyAttempts);
         }
-        let linked = credit_link::resolve(conn, &query);
+        let linked = credit_link::resolve(conn, &address, &query);
         if matches!(linked, Err(credit_link::LinkError::UnknownAccount)) {
             throttle::count_failed_lookup(conn, &address, now)?;
         }

@@ -424,6 +424,7 @@ async fn odoos_buy_credits_link_plain_and_hashed_in_a_browser() {
         sms: std::sync::Arc::new(iap_credits::sms::gateway::SimulatedCarrier::default()),
         directory: std::sync::Arc::new(iap_credits::directory::provider::UnavailableDirectory),
         outbound: Default::default(),
+        client_address: "192.0.2.1".into(),
     };
     let register = json!({"dbuuid": dbuuid, "account_token": token, "service_name": "sms"});
     iap_credits::odoo::iap::balance(&mut db.conn(), &context, register.as_object().unwrap())

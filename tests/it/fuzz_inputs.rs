@@ -359,6 +359,7 @@ fn random_values_in_any_odoo_call_are_an_odoo_error_that_changes_nothing() {
             sms: app.state.sms.clone(),
             directory: app.state.directory.clone(),
             outbound: app.state.outbound.clone(),
+            client_address: "192.0.2.1".into(),
         };
         let register = json!({"dbuuid": dbuuid, "account_token": token, "service_name": "sms"});
         iap_credits::odoo::iap::balance(&mut conn, &context, register.as_object().unwrap())

@@ -827,3 +827,46 @@ async fn whoever_knows_a_dbuuid_cannot_lock_its_database_out_nor_learn_its_name(
     assert!(!page.body.contains(DBUUID));
     assert!(page.body.contains(&format!("…{}", &attacker[28..])));
 }
+
+#[actix_web::test]
+async fn made_up_dbuuids_register_only_so_many_databases_and_stay_out_of_the_operators_list() {
+    use crate::odoo::{call, odoo_token};
+    let app = crate::harness::TestApp::new().with_demo();
+    let databases = |conn: &mut diesel::PgConnection| -> i64 {
+        diesel::RunQueryDsl::get_result(iap_credits::schema::databases::table.count(), conn)
+            .unwrap()
+    };
+    let mut conn = app.db.conn();
+    let before = databases(&mut conn);
+    // What the audit did: balance calls with random dbuuids, from one address.
+    let mut refused = 0;
+    for _ in 0..40 {
+        let dbuuid = format!("{:08x}-1d2f-11ef-9a3b-0242ac120002", rand::random::<u32>());
+        let call_ = serde_json::json!({"dbuuid": dbuuid, "account_token": odoo_token(), "service_name": "sms"});
+        match call(&app, "/iap/1/balance", call_).await {
+            Ok(_) => {}
+            Err((_, message)) => {
+                assert!(message.contains("Too many new IAP accounts"), "{message}");
+                refused += 1;
+            }
+        }
+    }
+    let limit = iap_credits::auth::throttle::REGISTRATIONS as i64;
+    assert_eq!(refused, 40 - limit);
+    assert_eq!(
+        databases(&mut conn) - before,
+        limit,
+        "a refused one leaves no database"
+    );
+    // The operator's list shows the databases in use, not these; a name search or the
+    // checkbox finds them.
+    let ops = app.browser();
+    ops.sign_in("platform@demo.test", "demo-password").await;
+    let list = ops.get("/admin/databases").await;
+    assert!(list.body.contains("Demo Company"), "{}", list.body);
+    assert!(!list.body.contains("Odoo "), "{}", list.body);
+    let all = ops.get("/admin/databases?all=on").await;
+    assert!(all.body.contains("Odoo "), "{}", all.body);
+    let by_name = ops.get("/admin/databases?q=Odoo").await;
+    assert!(by_name.body.contains("Odoo "));
+}

@@ -30,6 +30,7 @@ fn ctx() -> iap_credits::odoo::Context {
         sms: Arc::new(iap_credits::sms::gateway::SimulatedCarrier::default()),
         directory: Arc::new(iap_credits::directory::provider::UnavailableDirectory),
         outbound: Default::default(),
+        client_address: "192.0.2.1".into(),
     }
 }
 

@@ -21,6 +21,9 @@ use crate::web::state::{AppState, with_conn};
 pub struct SearchQuery {
     #[serde(default)]
     q: String,
+    /// Also the databases never used (no users, never bought or spent): a name search looks
+    /// at every database.
+    all: Option<String>,
     after: Option<DatabaseId>,
 }
 
@@ -29,6 +32,7 @@ pub struct SearchQuery {
 struct ListPage {
     nav: Nav,
     q: String,
+    all: bool,
     rows: Vec<DatabaseRow>,
     next: Option<String>,
 }
@@ -38,19 +42,31 @@ pub async fn list(
     operator: PlatformOperator,
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let SearchQuery { q, after } = query.into_inner();
+    let SearchQuery { q, all, after } = query.into_inner();
+    let all = all.is_some();
     let search = q.clone();
+    let everything = all || !q.trim().is_empty();
     let found = with_conn(&state, move |conn| {
-        Ok(tenancy::search(conn, &search, after, PAGE_SIZE.fetch())?)
+        Ok(tenancy::search(
+            conn,
+            &search,
+            everything,
+            after,
+            PAGE_SIZE.fetch(),
+        )?)
     })
     .await?;
     let Page { rows, next } = PAGE_SIZE.page(found, |r| {
-        serde_urlencoded::to_string([("q", q.as_str()), ("after", &r.id.to_string())])
-            .unwrap_or_default()
+        let mut pairs = vec![("q", q.clone()), ("after", r.id.to_string())];
+        if all {
+            pairs.push(("all", "on".into()));
+        }
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
     });
     page::render(&ListPage {
         nav: Nav::for_user(&operator.0),
         q,
+        all,
         rows,
         next,
     })
