@@ -211,11 +211,15 @@ impl ContactInput {
     #[allow(clippy::result_large_err)]
     pub fn validate(&self) -> Result<ValidContact, ContactErrors> {
         let mut errors = ContactErrors::default();
+        // Line breaks and escape codes would flow into letters, SMS and exports.
+        let controls = |text: &str| text.chars().any(char::is_control);
         let name = self.name.trim();
         if name.is_empty() {
             errors.name = Some("Enter the contact's name.".into());
         } else if name.chars().count() > 200 {
             errors.name = Some("A name has at most 200 characters.".into());
+        } else if controls(name) || controls(&self.company) {
+            errors.name = Some("A name is one line, without control characters.".into());
         }
         let country = optional(&self.country).map(|c| c.to_ascii_uppercase());
         if let Some(code) = &country
@@ -244,6 +248,14 @@ impl ContactInput {
             .any(|part| part.trim().chars().count() > 200)
         {
             errors.address = Some("An address line has at most 200 characters.".into());
+        } else if [&self.street, &self.postal_code, &self.city]
+            .iter()
+            .any(|part| controls(part.trim()))
+        {
+            errors.address = Some(
+                "Each address line is one line, without control characters (line breaks, tabs)."
+                    .into(),
+            );
         }
         let phone = number(&self.phone, &mut errors.phone);
         let mobile = number(&self.mobile, &mut errors.mobile);

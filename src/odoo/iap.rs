@@ -191,7 +191,8 @@ pub fn authorize(
     }
 }
 
-/// The transaction the call names, if the call's key may act on it.
+/// The transaction the call names, if the call's key may act on it: only the key that
+/// authorized it (another key of the same service does not even learn that it exists).
 fn transaction(
     conn: &mut PgConnection,
     params: &Params,
@@ -199,11 +200,9 @@ fn transaction(
     let key = provider_key(conn, params)?;
     let token = params.string("token")?;
     let unknown = || RpcError::Access("unknown transaction token".into());
-    let transaction = transactions::find(conn, token)?.ok_or_else(unknown)?;
-    let account = ledger::accounts::by_id(conn, transaction.account_id)?.ok_or_else(unknown)?;
-    if account.service_id != key.service_id {
-        return Err(unknown());
-    }
+    let transaction = transactions::find(conn, token)?
+        .filter(|t| t.provider_key_id == key.id)
+        .ok_or_else(unknown)?;
     Ok((transaction, key))
 }
 

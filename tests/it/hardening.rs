@@ -870,3 +870,88 @@ async fn made_up_dbuuids_register_only_so_many_databases_and_stay_out_of_the_ope
     let by_name = ops.get("/admin/databases?q=Odoo").await;
     assert!(by_name.body.contains("Odoo "));
 }
+
+#[actix_web::test]
+async fn only_the_key_that_authorized_a_transaction_captures_or_cancels_it() {
+    use crate::odoo::{DBUUID, available, call, fund, odoo_token, provider_key};
+    let app = crate::harness::TestApp::new();
+    let mut conn = app.db.conn();
+    let (first, second) = (
+        provider_key(&mut conn, "sms"),
+        provider_key(&mut conn, "sms"),
+    );
+    let token = odoo_token();
+    let register =
+        serde_json::json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"});
+    call(&app, "/iap/1/balance", register).await.unwrap();
+    fund(&mut conn, &token, "10");
+    let authorize = serde_json::json!({"account_token": token, "key": first, "credit": 6,
+        "description": "SMS", "dbuuid": DBUUID});
+    let transaction = call(&app, "/iap/1/authorize", authorize).await.unwrap();
+    // Another key of the same service: as if the transaction did not exist.
+    for (path, extra) in [
+        (
+            "/iap/1/capture",
+            serde_json::json!({"credit_to_capture": 6}),
+        ),
+        ("/iap/1/cancel", serde_json::json!({})),
+    ] {
+        let mut params = serde_json::json!({"token": transaction, "key": second});
+        params
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let refused = call(&app, path, params).await;
+        assert_eq!(
+            crate::odoo::error_name(refused),
+            "odoo.exceptions.AccessError",
+            "{path}"
+        );
+    }
+    assert_eq!(
+        available(&mut conn, &token),
+        crate::fixtures::c("4"),
+        "still held"
+    );
+    let capture = serde_json::json!({"token": transaction, "key": first, "credit_to_capture": 6});
+    assert_eq!(
+        call(&app, "/iap/1/capture", capture).await,
+        Ok(serde_json::json!(true))
+    );
+    assert_eq!(available(&mut conn, &token), crate::fixtures::c("4"));
+}
+
+#[test]
+fn contact_fields_are_one_line_without_control_characters() {
+    use iap_credits::contacts::ContactInput;
+    let valid = || ContactInput {
+        name: "Lucille Dupont".into(),
+        street: "Rue de la Loi 16".into(),
+        postal_code: "1000".into(),
+        city: "Brussels".into(),
+        country: "BE".into(),
+        ..ContactInput::default()
+    };
+    assert!(valid().validate().is_ok());
+    let errors = ContactInput {
+        name: "Lucille\rDupont".into(),
+        ..valid()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(errors.name.unwrap().contains("control characters"));
+    let errors = ContactInput {
+        street: "Rue de la Loi 16\u{1b}[2J".into(),
+        ..valid()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(errors.address.unwrap().contains("control characters"));
+    let errors = ContactInput {
+        city: "Brussels\nParis".into(),
+        ..valid()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(errors.address.is_some());
+}

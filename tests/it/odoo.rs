@@ -72,7 +72,7 @@ pub(crate) fn error_name(outcome: Result<Value, (String, String)>) -> String {
     }
 }
 
-fn provider_key(conn: &mut PgConnection, slug: &str) -> String {
+pub(crate) fn provider_key(conn: &mut PgConnection, slug: &str) -> String {
     let service = catalog::service_by_slug(conn, slug).unwrap().unwrap();
     provider_keys::create(conn, service.id, &format!("{slug} provider"))
         .unwrap()
