@@ -113,12 +113,16 @@ impl Credits {
 
     /// With its unit, as a sentence says it: "1 credit", "0.5 credits", "1,000 credits".
     pub fn with_unit(self) -> String {
-        let unit = if self == Credits::whole(1) {
+        format!("{} {}", self.to_display(), self.unit())
+    }
+
+    /// The unit that goes after this amount: "credit" after exactly 1, else "credits".
+    pub fn unit(self) -> &'static str {
+        if self == Credits::whole(1) {
             "credit"
         } else {
             "credits"
-        };
-        format!("{} {unit}", self.to_display())
+        }
     }
 
     /// As a person would type it in a form: like `to_display`, without thousands separators.

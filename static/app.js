@@ -1,6 +1,16 @@
 // Progressive enhancement only: every page works without this file.
 "use strict";
 
+// An amount of credits given in 0.0001-credit units, as the server writes it with its unit:
+// "1 credit", "0.5 credits", "1,000 credits".
+const creditsText = (units) => {
+  const whole = Math.floor(units / 10000);
+  const fraction = String(units % 10000).padStart(4, "0").replace(/0+$/, "");
+  const grouped = String(whole).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  const amount = fraction ? `${grouped}.${fraction}` : grouped;
+  return `${amount} ${units === 10000 ? "credit" : "credits"}`;
+};
+
 document.addEventListener("DOMContentLoaded", () => {
   // A checkbox with data-reveals shows its fields only while ticked (Warn Me → Threshold,
   // Warning Email). Without JavaScript the fields are simply always shown.
@@ -67,8 +77,7 @@ document.addEventListener("DOMContentLoaded", () => {
       const maxParts = parseInt(area.dataset.maxParts, 10);
       const show = () => {
         const c = count(area.value);
-        const cost = (c.parts * price / 10000).toFixed(4);
-        out.textContent = `${c.characters} characters · ${c.parts} SMS · ${c.encoding} · ${cost} credits` +
+        out.textContent = `${c.characters} characters · ${c.parts} SMS · ${c.encoding} · ${creditsText(c.parts * price)}` +
           (c.parts > maxParts ? ` — too long, at most ${maxParts} SMS` : "");
       };
       area.addEventListener("input", show);
@@ -188,7 +197,8 @@ document.addEventListener("submit", (event) => {
   };
   const showNotice = (company) => {
     notice.replaceChildren();
-    notice.append(`Saving enriches this contact with ${company.name} for ${name.dataset.price} credit: address, VAT, website, phone, industry, size and logo. `);
+    const price = creditsText(Math.round(parseFloat(name.dataset.price.replace(/,/g, "")) * 10000));
+    notice.append(`Saving enriches this contact with ${company.name} for ${price}: address, VAT, website, phone, industry, size and logo. `);
     const undo = document.createElement("button");
     undo.type = "button";
     undo.className = "link-button";

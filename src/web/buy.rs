@@ -28,12 +28,34 @@ struct BuyPage {
     packs: Vec<Pack>,
 }
 
+/// Where a "Buy Credits for X" prompt came from: the page that asked for credits (a contact, a
+/// bill, a letter, a request), kept in the session for the receipt of that account's order.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+struct BuyingFrom {
+    account_id: AccountId,
+    path: String,
+}
+
+const BUYING_FROM: &str = "buying_from";
+
+#[derive(Deserialize)]
+pub struct PacksQuery {
+    back: Option<String>,
+}
+
 pub async fn packs(
     state: web::Data<AppState>,
+    session: actix_session::Session,
     Admin(current): Admin,
     path: web::Path<AccountId>,
+    query: web::Query<PacksQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (account_id, database_id) = (path.into_inner(), current.user.database_id);
+    if let Some(path) = super::login::local_path(query.back.as_deref()) {
+        session
+            .insert(BUYING_FROM, BuyingFrom { account_id, path })
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+    }
     let (service, account, packs) = with_conn(&state, move |conn| {
         let account =
             accounts::of_database(conn, database_id, account_id)?.ok_or(AppError::NotFound)?;
@@ -365,15 +387,31 @@ struct ReceiptPage {
     service: Service,
     purchase: Option<LedgerEntry>,
     balance: String,
+    /// The page that asked for these credits, to go back to.
+    back: Option<(String, &'static str)>,
+}
+
+/// What a page asking for credits is, by its path: "Back to the bill".
+fn back_label(path: &str) -> &'static str {
+    match path.split(['/', '?']).nth(1) {
+        Some("bills") => "the bill",
+        Some("contacts") => "the contact",
+        Some("documents") | Some("letters") => "the letter",
+        Some("sign") => "the signature request",
+        Some("leads") => "the lead request",
+        _ => "where you were",
+    }
 }
 
 pub async fn receipt(
     state: web::Data<AppState>,
+    session: actix_session::Session,
     Admin(current): Admin,
     path: web::Path<OrderId>,
     query: web::Query<ReceiptQuery>,
 ) -> Result<HttpResponse, AppError> {
     let order_id = path.into_inner();
+    let buying_from = session.get::<BuyingFrom>(BUYING_FROM).ok().flatten();
     let card_notice = match query.card.as_deref() {
         Some("saved") => Some("The card is saved for automatic top-ups (see Payment methods)."),
         Some("refused") => {
@@ -388,7 +426,14 @@ pub async fn receipt(
         let service = catalog::service_by_id(conn, account.service_id)?;
         let purchase = orders::purchase_entry(conn, order.id)?;
         let invoice = crate::invoices::references_of(conn, &[order.id])?.remove(&order.id);
+        let back = buying_from
+            .filter(|from| from.account_id == order.account_id)
+            .map(|from| {
+                let label = back_label(&from.path);
+                (from.path, label)
+            });
         Ok(ReceiptPage {
+            back,
             card_notice,
             invoice,
             nav: Nav::for_user(&current),

@@ -124,6 +124,8 @@ struct CompaniesPage {
     contact: Contact,
     query: String,
     companies: Vec<crate::directory::Company>,
+    /// What Enrich costs now (the catalog's price).
+    price: crate::credits::Credits,
 }
 
 #[derive(Deserialize)]
@@ -143,8 +145,14 @@ pub async fn find_company(
     let directory = state.directory.clone();
     let typed = query.into_inner().q;
     let shown = typed.clone();
-    let contact = with_conn(&state, move |conn| {
-        contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)
+    let (contact, price) = with_conn(&state, move |conn| {
+        let contact = contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)?;
+        let price = crate::catalog::usage_prices::price(
+            conn,
+            crate::partner_autocomplete::SERVICE,
+            crate::catalog::usage_prices::ENRICHMENT,
+        )?;
+        Ok((contact, price))
     })
     .await?;
     // The provider is asked holding none of our connections.
@@ -158,6 +166,7 @@ pub async fn find_company(
         contact,
         query: shown,
         companies,
+        price,
     })
 }
 

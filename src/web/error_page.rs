@@ -56,8 +56,8 @@ impl ResponseError for AppError {
                 ..
             } => {
                 shortfall = format!(
-                    "Your {service_name} account has {} credits available, which is not enough for this. Buy credits to continue; they are available at once.",
-                    available.to_display()
+                    "Your {service_name} account has {} available, which is not enough for this. Buy credits to continue; they are available at once.",
+                    available.with_unit()
                 );
                 ("Not enough credits", shortfall.as_str())
             }

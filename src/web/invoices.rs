@@ -63,7 +63,7 @@ pub async fn pdf(
         .content_type("application/pdf")
         .insert_header((
             "Content-Disposition",
-            format!("inline; filename=\"{}\"", invoice.file_name()),
+            format!("attachment; filename=\"{}\"", invoice.file_name()),
         ))
         .body(bytes))
 }

@@ -124,6 +124,25 @@ impl SendPage {
     fn selected(&self, id: &ContactId) -> bool {
         self.chosen == Some(*id)
     }
+
+    /// This page with its choices, as a `back` parameter (encoded) for the buy page.
+    fn back_here(&self) -> String {
+        let mut path = format!("/documents/{}/post", self.document.id);
+        if let Some(contact) = self.chosen {
+            let options = [
+                ("colour", self.options.colour),
+                ("duplex", self.options.duplex),
+                ("cover", self.options.cover),
+            ];
+            path += &format!("?contact={contact}");
+            for (name, on) in options {
+                if on {
+                    path += &format!("&{name}=on");
+                }
+            }
+        }
+        percent_encoding::utf8_percent_encode(&path, percent_encoding::NON_ALPHANUMERIC).to_string()
+    }
 }
 
 /// Reads a PDF stored before its facts were kept at upload, once, through the reader's gate,
@@ -295,7 +314,7 @@ pub async fn send(
             available,
             needed,
         } => {
-            page.shortfall = Some((account_id, needed.to_display(), available.to_display()));
+            page.shortfall = Some((account_id, needed.with_unit(), available.to_display()));
             page::render_with_status(&page, StatusCode::PAYMENT_REQUIRED)
         }
     }

@@ -37,22 +37,23 @@ const DEFAULT_NEXT: &str = "/iap/accounts";
 /// when it stays on that origin; anything a browser might strip or reinterpret (control
 /// characters, white space, backslashes), typed or percent-encoded, sends to the default page.
 fn safe_next(next: Option<&str>) -> String {
-    let Some(next) = next.filter(|n| n.starts_with('/')) else {
-        return DEFAULT_NEXT.into();
-    };
+    local_path(next).unwrap_or_else(|| DEFAULT_NEXT.into())
+}
+
+/// `path` if it is a path of this site that a browser follows as such (see `safe_next`).
+pub fn local_path(path: Option<&str>) -> Option<String> {
+    let next = path.filter(|n| n.starts_with('/'))?;
     let decoded = percent_encoding::percent_decode_str(next).decode_utf8_lossy();
     let unsafe_char = |c: char| c.is_control() || c.is_whitespace() || c == '\\';
     if next.chars().any(unsafe_char) || decoded.chars().any(unsafe_char) {
-        return DEFAULT_NEXT.into();
+        return None;
     }
-    let Ok(ours) = url::Url::parse("http://this-site.invalid/") else {
-        return DEFAULT_NEXT.into();
-    };
+    let ours = url::Url::parse("http://this-site.invalid/").ok()?;
     match ours.join(next) {
         Ok(target) if target.origin() == ours.origin() => {
-            target[url::Position::BeforePath..].to_string()
+            Some(target[url::Position::BeforePath..].to_string())
         }
-        _ => DEFAULT_NEXT.into(),
+        _ => None,
     }
 }
 

@@ -27,6 +27,8 @@ struct ListPage {
     file_error: Option<String>,
     /// Too few itsme credits: (account, needed, available).
     shortfall: Option<(AccountId, String, String)>,
+    /// What identifying one signer with itsme costs now (the catalog's price).
+    itsme_price: crate::credits::Credits,
 }
 
 impl ListPage {
@@ -41,10 +43,19 @@ async fn list_page(
     input: RequestInput,
 ) -> Result<ListPage, AppError> {
     let database_id = current.user.database_id;
-    let requests = with_conn(state, move |conn| Ok(signing::requests(conn, database_id)?)).await?;
+    let (requests, itsme_price) = with_conn(state, move |conn| {
+        let price = crate::catalog::usage_prices::price(
+            conn,
+            signing::SERVICE,
+            crate::catalog::usage_prices::IDENTIFICATION,
+        )?;
+        Ok((signing::requests(conn, database_id)?, price))
+    })
+    .await?;
     Ok(ListPage {
         nav: Nav::for_user(current),
         requests,
+        itsme_price,
         input,
         errors: FieldErrors::default(),
         file_error: None,
@@ -126,7 +137,7 @@ pub async fn create(
                 needed,
             }) => Ok(Err(Err((
                 account_id,
-                needed.to_display(),
+                needed.with_unit(),
                 available.to_display(),
             )))),
             Err(SignError::Database(e)) => Err(e.into()),

@@ -321,14 +321,14 @@ async fn the_sms_dialog_counts_while_typing_and_the_chatter_shows_the_message() 
     assert_eq!(client.current_url().await.unwrap(), contact_url);
     type_into(&client, "#message", "Your order has shipped.").await;
     let counter = text_when(&client, "#sms-count", |t| t.starts_with("23 characters")).await;
-    assert_eq!(counter, "23 characters · 1 SMS · GSM-7 · 0.0760 credits");
+    assert_eq!(counter, "23 characters · 1 SMS · GSM-7 · 0.076 credits");
     type_into(&client, "#message", &"€".repeat(81)).await;
     let counter = text_when(&client, "#sms-count", |t| t.starts_with("81 characters")).await;
-    assert_eq!(counter, "81 characters · 2 SMS · GSM-7 · 0.1520 credits");
+    assert_eq!(counter, "81 characters · 2 SMS · GSM-7 · 0.152 credits");
     // (ChromeDriver cannot type characters outside the BMP, so no emoji here.)
     type_into(&client, "#message", "Ça coûte 5 €").await;
     let counter = text_when(&client, "#sms-count", |t| t.contains("UCS-2")).await;
-    assert_eq!(counter, "12 characters · 1 SMS · UCS-2 · 0.0760 credits");
+    assert_eq!(counter, "12 characters · 1 SMS · UCS-2 · 0.076 credits");
     snapshot(&client, "8-send-sms").await;
     click(&client, "dialog.modal form button[type=submit]").await;
     let chatter = text_when(&client, "#chatter", |t| t.contains("Ça coûte")).await;

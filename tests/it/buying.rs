@@ -426,3 +426,50 @@ async fn card_testing_is_stopped_an_order_closes_after_three_declines_and_attemp
     );
     assert_eq!(balance(&app, account), Credits::whole(10));
 }
+
+#[actix_web::test]
+async fn buying_from_a_prompt_offers_the_way_back_to_what_asked_for_credits() {
+    use crate::fixtures::{Customer, PASSWORD};
+    use iap_credits::tenancy::Subscription;
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let customer = Customer::named(&mut conn, "Payables", Subscription::None);
+    let browser = app.browser();
+    browser.sign_in("admin@payables.test", PASSWORD).await;
+    let pdf = crate::sample_bills::pdf(&crate::sample_bills::sample(&mut conn, 9));
+    let uploaded = browser
+        .upload("/bills", "/bills", &[], ("file", "bill.pdf", &pdf))
+        .await;
+    let bill = uploaded.location().to_string();
+    let short = browser
+        .submit(&bill, &format!("{bill}/digitize"), &[])
+        .await;
+    let prompt = browser.get(short.location()).await;
+    let account = customer.account(&mut conn, "documents-digitization").id;
+    let link = format!("/iap/accounts/{account}/buy?back={bill}");
+    assert!(
+        prompt.body.contains(&format!("href=\"{link}\"")),
+        "{}",
+        prompt.body
+    );
+    assert_eq!(browser.get(&link).await.status, StatusCode::OK);
+    let checkout = buy(&browser, account, "Starter Pack").await;
+    let paid = pay(&browser, &checkout, "4242 4242 4242 4242").await;
+    let receipt = browser.get(paid.location()).await;
+    assert!(
+        receipt
+            .body
+            .contains(&format!("href=\"{bill}\">Back to the bill</a>")),
+        "{}",
+        receipt.body
+    );
+    // Only a path of this site is ever offered.
+    let elsewhere = browser
+        .get(&format!("/iap/accounts/{account}/buy?back=//evil.example/"))
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::OK);
+    let checkout = buy(&browser, account, "Starter Pack").await;
+    let paid = pay(&browser, &checkout, "4242 4242 4242 4242").await;
+    let receipt = browser.get(paid.location()).await;
+    assert!(!receipt.body.contains("evil.example"));
+}

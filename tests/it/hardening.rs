@@ -955,3 +955,61 @@ fn contact_fields_are_one_line_without_control_characters() {
     .unwrap_err();
     assert!(errors.address.is_some());
 }
+
+#[actix_web::test]
+async fn every_price_a_page_shows_is_the_catalogs_and_said_with_the_right_plural() {
+    use crate::fixtures::PASSWORD;
+    use iap_credits::catalog::{self, usage_prices};
+    let app = crate::harness::TestApp::new();
+    let mut conn = app.db.conn();
+    let customer = Customer::named(&mut conn, "Priced", Subscription::None);
+    customer.user(&mut conn, "pat@priced.test", Role::User);
+    let contact = crate::snailmail::contact(&mut conn, &customer, "1000", "BE");
+    let bill = crate::sample_bills::sample(&mut conn, 4);
+    // A company of the directory: the vendor of a sample bill.
+    let company = bill.vendor.replace(' ', "+");
+    let upload = iap_credits::documents::check(
+        &crate::digitization::inspector(),
+        "bill.pdf",
+        crate::sample_bills::pdf(&bill),
+    )
+    .unwrap();
+    let user = customer.user(&mut conn, "ann@priced.test", Role::User);
+    let bill =
+        iap_credits::digitization::create_bill(&mut conn, customer.database_id, user, &upload)
+            .unwrap();
+    let browser = app.browser();
+    browser.sign_in("pat@priced.test", PASSWORD).await;
+    let pages = |price: &str| {
+        [
+            (
+                format!("/contacts/{contact}/companies?q={company}"),
+                format!("Enrich ({price})"),
+            ),
+            ("/contacts/new".to_string(), format!("logo for {price}.")),
+            (
+                "/sign".to_string(),
+                format!("the Netherlands; {price} each"),
+            ),
+            (format!("/bills/{}", bill.id), format!("Digitize ({price})")),
+        ]
+    };
+    for (path, text) in pages("1 credit") {
+        let page = browser.get(&path).await;
+        assert!(page.body.contains(&text), "{path}: {text}\n{}", page.body);
+    }
+    // The operator changes every price: every page says the new one.
+    let operator = crate::fixtures::operator(&mut conn);
+    for (slug, unit) in [
+        ("partner-autocomplete", usage_prices::ENRICHMENT),
+        ("itsme", usage_prices::IDENTIFICATION),
+        ("documents-digitization", usage_prices::DOCUMENT),
+    ] {
+        let service = catalog::service_by_slug(&mut conn, slug).unwrap().unwrap();
+        usage_prices::update(&mut conn, &operator, service.id, unit, "2").unwrap();
+    }
+    for (path, text) in pages("2 credits") {
+        let page = browser.get(&path).await;
+        assert!(page.body.contains(&text), "{path}: {text}\n{}", page.body);
+    }
+}

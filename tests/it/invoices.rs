@@ -188,6 +188,13 @@ async fn the_invoice_page_and_pdf_are_the_orders_databases_only() {
     let pdf = browser.get(&format!("{invoice_url}.pdf")).await;
     assert_eq!(pdf.status, StatusCode::OK);
     assert_eq!(pdf.header("content-type"), "application/pdf");
+    // "Download PDF" downloads it, under the invoice's own name.
+    assert!(
+        pdf.header("content-disposition")
+            .starts_with("attachment; filename=\"invoice-"),
+        "{}",
+        pdf.header("content-disposition")
+    );
     assert!(pdf.bytes.starts_with(b"%PDF-"));
     let text = pdf_extract::extract_text_from_mem(&pdf.bytes).unwrap();
     for expected in [
