@@ -361,7 +361,9 @@ pub fn extract(text: &str) -> Extracted {
                     .chars()
                     .filter(|ch| !ch.is_whitespace())
                     .collect();
-                out.invoice_number = field(number, 95);
+                // A number OCR may have misread is kept, corrected, but flagged for review.
+                let (number, corrected) = digits_where_digits_belong(&number);
+                out.invoice_number = field(number, if corrected { REVIEW } else { 95 });
             } else if let Some(c) = INVOICE_WORD_NUMBER.captures(line)
                 && c[1].chars().any(|ch| ch.is_ascii_digit())
             {
@@ -442,9 +444,68 @@ pub fn extract(text: &str) -> Extracted {
     out
 }
 
+/// The confidence of a field that was read but needs a person's review: below it, the page says
+/// so next to the field.
+pub const REVIEW: u8 = 60;
+
+/// OCR confuses letters and digits that look alike (`O`/`Q` and `0`, `I`/`l` and `1`), most of
+/// all in typefaces with a slashed or dotted zero. In each part of an invoice number (between
+/// `-`, `/`, `.` and `_`), look-alike letters in a tail that is mostly digits are read as the
+/// digits they look like: "REO03217" is "RE003217". Answers whether it changed any: the field is
+/// then flagged for review, since a real "INFO2026" would become "INF02026".
+pub fn digits_where_digits_belong(number: &str) -> (String, bool) {
+    let as_digit = |c: char| match c {
+        'O' | 'o' | 'Q' => Some('0'),
+        'I' | 'l' | '|' => Some('1'),
+        _ => None,
+    };
+    let mut out = String::with_capacity(number.len());
+    let mut corrected = false;
+    for (i, part) in number.split(['-', '/', '.', '_']).enumerate() {
+        if i > 0 {
+            // The separator that stood here.
+            let at = out.chars().count();
+            out.push(number.chars().nth(at).unwrap_or('-'));
+        }
+        let chars: Vec<char> = part.chars().collect();
+        // The tail of digits and look-alikes: when most of it is digits, it is a number.
+        let tail = chars
+            .iter()
+            .rev()
+            .take_while(|c| c.is_ascii_digit() || as_digit(**c).is_some())
+            .count();
+        let start = chars.len() - tail;
+        let digits = chars[start..].iter().filter(|c| c.is_ascii_digit()).count();
+        let mostly_digits = digits >= 2 && digits > tail - digits;
+        for (j, c) in chars.iter().enumerate() {
+            match as_digit(*c) {
+                Some(d) if mostly_digits && j >= start => {
+                    out.push(d);
+                    corrected = true;
+                }
+                _ => out.push(*c),
+            }
+        }
+    }
+    (out, corrected)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn look_alike_letters_in_a_numbers_digits_are_read_as_digits() {
+        let read = |n: &str| digits_where_digits_belong(n);
+        assert_eq!(read("REO03217"), ("RE003217".into(), true));
+        assert_eq!(read("REQQ3713"), ("RE003713".into(), true));
+        assert_eq!(read("INV-2026-000O3"), ("INV-2026-00003".into(), true));
+        assert_eq!(read("F2026/010l"), ("F2026/0101".into(), true));
+        // Nothing to correct, or a part that is mostly letters: kept as read.
+        assert_eq!(read("RE003217"), ("RE003217".into(), false));
+        assert_eq!(read("PO-12345"), ("PO-12345".into(), false));
+        assert_eq!(read("26007"), ("26007".into(), false));
+    }
 
     #[test]
     fn amounts_in_every_usual_format() {

@@ -119,11 +119,17 @@ struct ShowPage {
 }
 
 impl ShowPage {
-    /// "95% sure", for a field digitization filled in.
+    /// "95% sure", for a field digitization filled in; said plainly when it needs review.
     fn sure(&self, field: &str) -> String {
         self.bill
             .confidence_of(field)
-            .map(|c| format!("{c}% sure"))
+            .map(|c| {
+                if c < u64::from(crate::digitization::extract::REVIEW) + 10 {
+                    format!("Needs review: {c}% sure. Check it against the file.")
+                } else {
+                    format!("{c}% sure")
+                }
+            })
             .unwrap_or_default()
     }
 }

@@ -138,6 +138,56 @@ fn ocr_reads_the_same_bills_rendered_as_scans() {
     }
 }
 
+#[test]
+fn bills_in_sans_serif_and_monospace_are_read_right_from_their_text_and_their_scans() {
+    use iap_credits::digitization::ocr::{OcrEngine, Tesseract};
+    use sample_bills::SampleFont;
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let tesseract = Tesseract::default();
+    let inspector = inspector();
+    let mut failures = Vec::new();
+    let mut flagged = Vec::new();
+    let (mut readings, mut exact) = (0, 0);
+    for font in SampleFont::ALL {
+        for n in [3, 7, 10, 14, 19, 23, 26, 31] {
+            let bill = sample_bills::sample(&mut conn, n);
+            let pdf = sample_bills::pdf_in(&bill, font);
+            let from_text = inspector.inspect(&pdf).unwrap().text();
+            let from_scan = tesseract.recognize(&sample_bills::png(&pdf)).unwrap();
+            for (how, text) in [("text layer", from_text), ("scan", from_scan)] {
+                let x = extract::extract(&text);
+                if x.invoice_number
+                    .as_ref()
+                    .is_some_and(|f| f.confidence <= extract::REVIEW)
+                {
+                    flagged.push(format!("{font:?} {how} {n}: {:?}", x.invoice_number));
+                }
+                let number = x.invoice_number.as_ref().map(|f| f.value.clone());
+                let date = x.invoice_date.as_ref().map(|f| f.value);
+                let total = x.total.as_ref().map(|f| f.value);
+                // A number read right, or one the page flags for review.
+                let number_ok = number.as_deref() == Some(bill.number.as_str())
+                    || x.invoice_number
+                        .as_ref()
+                        .is_some_and(|f| f.confidence <= extract::REVIEW);
+                readings += 1;
+                exact += (number.as_deref() == Some(bill.number.as_str())) as usize;
+                if !number_ok || (date, total) != (Some(bill.date), Some(bill.total_minor)) {
+                    failures.push(format!(
+                        "{font:?} {how} bill {n}: read {number:?} {date:?} {total:?}, is {} {} {}\n{text}",
+                        bill.number, bill.date, bill.total_minor
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+    eprintln!("invoice numbers read exactly: {exact}/{readings}; flagged for review: {flagged:?}");
+    // A few, in a typeface with a dotted zero, are misread and flagged; most are read right.
+    assert!(exact * 10 >= readings * 9, "{exact}/{readings}");
+}
+
 pub fn readers() -> std::sync::Arc<iap_credits::digitization::Readers> {
     std::sync::Arc::new(iap_credits::digitization::Readers::new(
         inspector(),

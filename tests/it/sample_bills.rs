@@ -2,6 +2,11 @@
 //! (its name, address and a VAT number that passes its country's check), in its country's way
 //! of writing dates and amounts, with varied labels. As a PDF with a text layer (lopdf), and as
 //! a PNG rendered from it (Debian's pdftoppm), like a scan.
+//!
+//! The PDFs embed the font they are drawn with (DejaVu, from Debian's fonts-dejavu-core, which
+//! `.ci/run` installs): a font only named would be drawn with whatever font the machine's
+//! fontconfig picks, and the scans — and what OCR reads of them — would differ from machine to
+//! machine.
 
 use chrono::NaiveDate;
 use diesel::PgConnection;
@@ -182,23 +187,98 @@ pub fn sample(conn: &mut PgConnection, n: u64) -> SampleBill {
     }
 }
 
-/// Text as Helvetica's WinAnsi bytes (what is not Latin-1 prints as "?").
+/// Text as WinAnsi bytes (what is not Latin-1 prints as "?").
 fn win_ansi(text: &str) -> Vec<u8> {
     text.chars()
         .map(|c| if (c as u32) < 256 { c as u8 } else { b'?' })
         .collect()
 }
 
-/// The bill as an A4 PDF with a text layer.
+/// The three kinds of typeface bills come in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleFont {
+    Sans,
+    Serif,
+    Mono,
+}
+
+impl SampleFont {
+    pub const ALL: [SampleFont; 3] = [SampleFont::Sans, SampleFont::Serif, SampleFont::Mono];
+
+    fn file_name(self) -> &'static str {
+        match self {
+            SampleFont::Sans => "DejaVuSans",
+            SampleFont::Serif => "DejaVuSerif",
+            SampleFont::Mono => "DejaVuSansMono",
+        }
+    }
+}
+
+/// The font embedded in `doc` (a TrueType font program with its WinAnsi widths), as a font
+/// resource.
+fn embed_font(doc: &mut Document, font: SampleFont) -> lopdf::ObjectId {
+    let name = font.file_name();
+    let path = format!("/usr/share/fonts/truetype/dejavu/{name}.ttf");
+    let program = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!("{path}: {e}: the sample documents embed DejaVu: install Debian's fonts-dejavu-core (.ci/run does)")
+    });
+    let face = ttf_parser::Face::parse(&program, 0).unwrap();
+    let per_em = f32::from(face.units_per_em());
+    let scale = |v: i16| (f32::from(v) * 1000.0 / per_em).round() as i64;
+    let widths: Vec<Object> = (32u8..=255)
+        .map(|byte| {
+            let width = face
+                .glyph_index(char::from(byte))
+                .and_then(|g| face.glyph_hor_advance(g))
+                .map_or(0, |w| (f32::from(w) * 1000.0 / per_em).round() as i64);
+            Object::Integer(width)
+        })
+        .collect();
+    let bbox = face.global_bounding_box();
+    let (ascent, descent) = (scale(face.ascender()), scale(face.descender()));
+    let cap_height = scale(face.capital_height().unwrap_or(face.ascender()));
+    let length = program.len() as i64;
+    let mut file = Stream::new(dictionary! { "Length1" => length }, program.clone());
+    file.compress().unwrap();
+    let file_id = doc.add_object(file);
+    let descriptor_id = doc.add_object(dictionary! {
+        "Type" => "FontDescriptor",
+        "FontName" => name,
+        // Nonsymbolic (its characters are Latin ones).
+        "Flags" => 32,
+        "FontBBox" => vec![
+            scale(bbox.x_min).into(), scale(bbox.y_min).into(),
+            scale(bbox.x_max).into(), scale(bbox.y_max).into(),
+        ],
+        "ItalicAngle" => 0,
+        "Ascent" => ascent,
+        "Descent" => descent,
+        "CapHeight" => cap_height,
+        "StemV" => 80,
+        "FontFile2" => file_id,
+    });
+    doc.add_object(dictionary! {
+        "Type" => "Font",
+        "Subtype" => "TrueType",
+        "BaseFont" => name,
+        "FirstChar" => 32,
+        "LastChar" => 255,
+        "Widths" => widths,
+        "FontDescriptor" => descriptor_id,
+        "Encoding" => "WinAnsiEncoding",
+    })
+}
+
+/// The bill as an A4 PDF with a text layer, in DejaVu Sans.
 pub fn pdf(bill: &SampleBill) -> Vec<u8> {
+    pdf_in(bill, SampleFont::Sans)
+}
+
+/// The bill as an A4 PDF with a text layer, drawn in `font` (embedded).
+pub fn pdf_in(bill: &SampleBill, font: SampleFont) -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
-    let font_id = doc.add_object(dictionary! {
-        "Type" => "Font",
-        "Subtype" => "Type1",
-        "BaseFont" => "Helvetica",
-        "Encoding" => "WinAnsiEncoding",
-    });
+    let font_id = embed_font(&mut doc, font);
     let resources_id = doc.add_object(dictionary! {
         "Font" => dictionary! { "F1" => font_id },
     });
@@ -262,9 +342,7 @@ pub fn png(pdf: &[u8]) -> Vec<u8> {
 pub fn letter_pdf(pages: usize, width: i64, height: i64) -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
-    let font_id = doc.add_object(dictionary! {
-        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
-    });
+    let font_id = embed_font(&mut doc, SampleFont::Sans);
     let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
     let mut kids = Vec::new();
     for n in 1..=pages {
