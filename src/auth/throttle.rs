@@ -170,36 +170,42 @@ pub fn forgive(conn: &mut PgConnection, address: &str, email: &str) -> QueryResu
     Ok(())
 }
 
-/// Card attempts at checkout that an address may make in a window, and that the buyers of one
-/// IAP account may make together (every session and buy link paying for it): then locked out
-/// on the sign-in curve (a minute, doubling up to an hour). An approved payment gives back its
-/// own attempt.
+/// Card attempts at checkout that an address may make in a window, that a browser session may
+/// make, and that the buyers of one IAP account may make together (every session and buy link
+/// paying for it): then locked out on the sign-in curve (a minute, doubling up to an hour). An
+/// approved payment gives back its own attempt. (An order itself closes after its third
+/// decline: `orders::payment::MAX_DECLINES`.)
 pub const CHECKOUT_ATTEMPTS: i32 = 10;
 
-fn checkout_address_key(address: &str) -> String {
-    format!(
-        "checkout-address:{}",
-        address.chars().take(100).collect::<String>()
-    )
+/// Who a card attempt at checkout is counted against.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckoutAttempt<'a> {
+    pub address: &'a str,
+    /// A random key kept in the browser's session.
+    pub session: &'a str,
+    pub account_id: AccountId,
 }
 
-fn checkout_account_key(account_id: AccountId) -> String {
-    format!("checkout-account:{account_id}")
+impl CheckoutAttempt<'_> {
+    fn keys(&self) -> [String; 3] {
+        let bounded = |text: &str| text.chars().take(100).collect::<String>();
+        [
+            format!("checkout-address:{}", bounded(self.address)),
+            format!("checkout-session:{}", bounded(self.session)),
+            format!("checkout-account:{}", self.account_id),
+        ]
+    }
 }
 
-/// Counts a card attempt at checkout from `address` for `account_id`, both or neither, before
-/// the card is sent to the provider: `Err(until)` when either is locked out.
+/// Counts a card attempt at checkout against its address, session and account, all or none,
+/// before the card is sent to the provider: `Err(until)` when any is locked out.
 pub fn reserve_checkout(
     conn: &mut PgConnection,
-    address: &str,
-    account_id: AccountId,
+    attempt: &CheckoutAttempt<'_>,
     now: DateTime<Utc>,
 ) -> QueryResult<Result<(), DateTime<Utc>>> {
     let counted = conn.transaction(|conn| {
-        for key in [
-            checkout_address_key(address),
-            checkout_account_key(account_id),
-        ] {
+        for key in attempt.keys() {
             count(conn, &key, CHECKOUT_ATTEMPTS, address_lockout, now)?.map_err(Refused::Until)?;
         }
         Ok::<_, Refused>(())
@@ -212,15 +218,8 @@ pub fn reserve_checkout(
 }
 
 /// An approved payment: its attempt is given back (a lockout is never lifted by one).
-pub fn forgive_checkout(
-    conn: &mut PgConnection,
-    address: &str,
-    account_id: AccountId,
-) -> QueryResult<()> {
-    for key in [
-        checkout_address_key(address),
-        checkout_account_key(account_id),
-    ] {
+pub fn forgive_checkout(conn: &mut PgConnection, attempt: &CheckoutAttempt<'_>) -> QueryResult<()> {
+    for key in attempt.keys() {
         diesel::update(
             sign_in_throttle::table
                 .find(key)

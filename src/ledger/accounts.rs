@@ -138,6 +138,12 @@ impl IapAccount {
     pub fn available(&self) -> Credits {
         Credits::from_units(self.balance.units() - self.reserved.units())
     }
+
+    /// The token's last 4 characters, by which a page may name the account without showing
+    /// its token.
+    pub fn token_ending(&self) -> &str {
+        &self.token[self.token.len().saturating_sub(4)..]
+    }
 }
 
 pub fn new_token() -> String {

@@ -251,8 +251,39 @@ pub enum Paid {
 /// the provider's and the operator's to know, not a card tester's.
 const DECLINED: &str = "Your card was declined.";
 
+/// Who pays: the client's address and the checkout key of their browser session.
+pub struct Payer {
+    pub address: String,
+    pub session_key: String,
+}
+
+impl Payer {
+    /// The request's payer; a session without a checkout key gets one.
+    pub fn of(
+        req: &actix_web::HttpRequest,
+        session: &actix_session::Session,
+    ) -> Result<Payer, AppError> {
+        const KEY: &str = "checkout_key";
+        let session_key = match session.get::<String>(KEY).ok().flatten() {
+            Some(key) => key,
+            None => {
+                let key = crate::forms::new_form_key();
+                session
+                    .insert(KEY, &key)
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
+                key
+            }
+        };
+        Ok(Payer {
+            address: crate::web::client::address(req),
+            session_key,
+        })
+    }
+}
+
 /// Pays the database's order with the card, exactly once (see `orders::pay`), the attempt
-/// counted against the payer's `address` and the order's account before the card leaves.
+/// counted against the payer's address and session and the order's account before the card
+/// leaves.
 pub fn pay_order(
     conn: &mut diesel::PgConnection,
     database_id: crate::ids::DatabaseId,
@@ -260,7 +291,7 @@ pub fn pay_order(
     card: Result<Card, CardErrors>,
     typed: CheckoutForm,
     provider: &dyn crate::payments::PaymentProvider,
-    address: &str,
+    payer: &Payer,
 ) -> Result<Paid, AppError> {
     use crate::auth::throttle;
     let order = orders::find(conn, database_id, order_id)?.ok_or(AppError::NotFound)?;
@@ -275,9 +306,13 @@ pub fn pay_order(
             ))));
         }
     };
+    let attempt = throttle::CheckoutAttempt {
+        address: &payer.address,
+        session: &payer.session_key,
+        account_id: order.account_id,
+    };
     if order.status == orders::OrderStatus::Pending
-        && let Err(until) =
-            throttle::reserve_checkout(conn, address, order.account_id, chrono::Utc::now())?
+        && let Err(until) = throttle::reserve_checkout(conn, &attempt, chrono::Utc::now())?
     {
         let form = CheckoutForm {
             throttled_until: Some(until),
@@ -292,7 +327,7 @@ pub fn pay_order(
     Ok(
         match orders::pay(conn, database_id, order_id, &card, provider)? {
             PaymentResult::Paid { order, .. } => {
-                throttle::forgive_checkout(conn, address, order.account_id)?;
+                throttle::forgive_checkout(conn, &attempt)?;
                 Paid::Done(order.id)
             }
             PaymentResult::AlreadyPaid(order) => Paid::Done(order.id),
@@ -316,12 +351,13 @@ pub fn pay_order(
 pub async fn pay(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
+    session: actix_session::Session,
     Admin(current): Admin,
     path: web::Path<OrderId>,
     CsrfForm(form): CsrfForm<PayForm>,
 ) -> Result<HttpResponse, AppError> {
     let order_id = path.into_inner();
-    let address = crate::web::client::address(&req);
+    let payer = Payer::of(&req, &session)?;
     let provider = state.payments.clone();
     let (card, typed) = read_card(&form);
     let to_save = card.as_ref().ok().filter(|_| typed.save_card).cloned();
@@ -334,7 +370,7 @@ pub async fn pay(
             card,
             typed,
             provider.as_ref(),
-            &address,
+            &payer,
         )? {
             Paid::Done(order_id) => {
                 // Paid: now the card may be kept (no transaction is open; this calls the provider).

@@ -70,8 +70,7 @@ impl AccountListPage {
     fn name_of(&self, service: &Service, account: &IapAccount) -> String {
         let several = self.rows.iter().filter(|(s, _)| s.id == service.id).count() > 1;
         if several {
-            let t = &account.token;
-            format!("{} (account …{})", service.name, &t[t.len() - 4..])
+            format!("{} (account …{})", service.name, account.token_ending())
         } else {
             service.name.clone()
         }
@@ -170,7 +169,7 @@ struct AccountPage {
 impl AccountPage {
     fn masked_token(&self) -> String {
         let t = &self.account.token;
-        format!("{}…{}", &t[..4], &t[t.len() - 4..])
+        format!("{}…{}", &t[..4], self.account.token_ending())
     }
 }
 

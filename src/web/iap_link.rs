@@ -65,12 +65,6 @@ fn address(req: &HttpRequest) -> String {
     crate::web::client::address(req)
 }
 
-/// The last 4 characters of the account's token, by which the link's pages name the account.
-fn token_ending(account: &IapAccount) -> String {
-    let t = &account.token;
-    t[t.len().saturating_sub(4)..].to_string()
-}
-
 #[derive(Template)]
 #[template(path = "iap/link_packs.html")]
 struct LinkPacksPage {
@@ -79,12 +73,6 @@ struct LinkPacksPage {
     account: IapAccount,
     packs: Vec<Pack>,
     preselected: Option<PackId>,
-}
-
-impl LinkPacksPage {
-    fn account_ending(&self) -> String {
-        token_ending(&self.account)
-    }
 }
 
 /// `GET /iap/1/credit`: Buy Credits for (service), for the account the link names.
@@ -196,7 +184,7 @@ pub async fn pay(
     CsrfForm(form): CsrfForm<PayForm>,
 ) -> Result<HttpResponse, AppError> {
     let grant = grant_of(&session)?;
-    let address = crate::web::client::address(&req);
+    let payer = super::buy::Payer::of(&req, &session)?;
     let (order_id, nav) = (path.into_inner(), nav(&session));
     let provider = state.payments.clone();
     let (card, typed) = read_card(&form);
@@ -209,7 +197,7 @@ pub async fn pay(
             card,
             typed,
             provider.as_ref(),
-            &address,
+            &payer,
         )? {
             Paid::Done(order_id) => Ok(Ok(order_id)),
             Paid::Again(again) => {
@@ -257,7 +245,7 @@ pub async fn receipt(
             purchase: orders::purchase_entry(conn, order.id)?,
             order,
             service,
-            account_ending: token_ending(&account),
+            account_ending: account.token_ending().to_string(),
             back: grant.back,
         })
     })

@@ -1013,3 +1013,31 @@ async fn every_price_a_page_shows_is_the_catalogs_and_said_with_the_right_plural
         assert!(page.body.contains(&text), "{path}: {text}\n{}", page.body);
     }
 }
+
+#[test]
+fn card_attempts_are_counted_per_address_per_session_and_per_account() {
+    use iap_credits::auth::throttle::{CHECKOUT_ATTEMPTS, CheckoutAttempt, reserve_checkout};
+    use iap_credits::ids::AccountId;
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let now = chrono::Utc::now();
+    // One session trying cards from ever new addresses on ever new accounts: its own count.
+    let addresses: Vec<String> = (0..20).map(|i| format!("198.51.100.{i}")).collect();
+    let mut allowed = 0;
+    for (i, address) in addresses.iter().enumerate() {
+        let attempt = CheckoutAttempt {
+            address,
+            session: "one-session",
+            account_id: AccountId(1000 + i as i64),
+        };
+        allowed += reserve_checkout(&mut conn, &attempt, now).unwrap().is_ok() as i32;
+    }
+    assert_eq!(allowed, CHECKOUT_ATTEMPTS);
+    // Another session, address and account is not held up by it.
+    let other = CheckoutAttempt {
+        address: "203.0.113.9",
+        session: "another-session",
+        account_id: AccountId(1),
+    };
+    assert!(reserve_checkout(&mut conn, &other, now).unwrap().is_ok());
+}
