@@ -10,7 +10,7 @@ use lopdf::{Document, Object, Stream, dictionary};
 
 use crate::fixtures::{Customer, assert_consistent};
 use crate::harness::TestDb;
-use crate::instances::{Answer, Jar, get, sign_in, start_instances_behind};
+use crate::instances::{Answer, Jar, get, post_body, sign_in, start_instances_behind};
 
 /// A PDF of a few kilobytes whose text layer inflates to about `megabytes` MB: one page whose
 /// compressed content stream shows the same line again and again.
@@ -67,28 +67,8 @@ async fn upload(base: &str, path: &str, jar: &Jar, csrf: &str, file: &[u8]) -> (
     body.extend_from_slice(file);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let started = Instant::now();
-    let mut response = awc::Client::builder()
-        .disable_redirects()
-        .timeout(Duration::from_secs(120))
-        .finish()
-        .post(format!("{base}{path}"))
-        .insert_header(("Cookie", jar.header()))
-        .insert_header(("Origin", base))
-        .content_type(format!("multipart/form-data; boundary={boundary}"))
-        .send_body(body)
-        .await
-        .unwrap();
-    let location = response
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let body = response.body().limit(4 << 20).await.unwrap();
-    let answer = Answer {
-        status: response.status().as_u16(),
-        location,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    };
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let answer = post_body(base, base, path, jar, &content_type, body).await;
     (answer, started.elapsed())
 }
 
@@ -239,65 +219,20 @@ fn hostile_uploads_and_digitize_clicks_leave_other_users_pages_answering_within_
 /// A PDF of `pages` pages each showing the same scanned bill (a JPEG of about 1 MB), and that
 /// image.
 fn scanned_pages_pdf(db: &TestDb, pages: usize) -> (Vec<u8>, Vec<u8>) {
-    let jpeg = {
+    let one_page = {
         let mut conn = db.conn();
         let bill = crate::sample_bills::sample(&mut conn, 2);
         crate::sample_bills::scanned_pdf(&bill)
     };
-    let one_page = lopdf::Document::load_mem(&jpeg).unwrap();
+    let one_page = lopdf::Document::load_mem(&one_page).unwrap();
     let page_id = *one_page.get_pages().values().next().unwrap();
     let image = one_page.get_page_images(page_id).unwrap()[0]
         .content
         .to_vec();
-    let mut doc = Document::with_version("1.5");
-    let pages_id = doc.new_object_id();
-    let image_id = doc.add_object(Stream::new(
-        dictionary! {
-            "Type" => "XObject", "Subtype" => "Image", "Width" => 1654, "Height" => 2339,
-            "ColorSpace" => "DeviceRGB", "BitsPerComponent" => 8, "Filter" => "DCTDecode",
-        },
-        image.clone(),
-    ));
-    let content = Content {
-        operations: vec![
-            Operation::new("q", vec![]),
-            Operation::new(
-                "cm",
-                vec![
-                    595.into(),
-                    0.into(),
-                    0.into(),
-                    842.into(),
-                    0.into(),
-                    0.into(),
-                ],
-            ),
-            Operation::new("Do", vec!["Im1".into()]),
-            Operation::new("Q", vec![]),
-        ],
-    };
-    let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
-    let kids: Vec<Object> = (0..pages)
-        .map(|_| {
-            doc.add_object(dictionary! {
-                "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
-                "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-                "Resources" => dictionary! { "XObject" => dictionary! { "Im1" => image_id } },
-            })
-            .into()
-        })
-        .collect();
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(
-            dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => pages as i64 },
-        ),
-    );
-    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    doc.trailer.set("Root", catalog);
-    let mut pdf = Vec::new();
-    doc.save_to(&mut pdf).unwrap();
-    (pdf, image)
+    (
+        crate::sample_bills::scanned_pages_pdf(image.clone(), pages),
+        image,
+    )
 }
 
 #[test]
@@ -746,27 +681,7 @@ async fn the_account_token_alone_cannot_charge_the_saved_card_nor_redirect_warni
         .unwrap();
     assert_eq!(account.warning_email, "");
     let link = &message[message.find("/iap/accounts/").unwrap()..message.find("#alerts").unwrap()];
-    let name: String = {
-        use diesel::prelude::*;
-        use iap_credits::schema::databases;
-        databases::table
-            .find(account.database_id)
-            .select(databases::name)
-            .first(&mut conn)
-            .unwrap()
-    };
-    iap_credits::tenancy::create_user(
-        &mut conn,
-        &name,
-        "owner@odoo-db.test",
-        crate::fixtures::PASSWORD,
-        Role::Admin,
-    )
-    .unwrap();
-    let admin = app.browser();
-    admin
-        .sign_in("owner@odoo-db.test", crate::fixtures::PASSWORD)
-        .await;
+    let admin = crate::odoo::admin_of(&app, &mut conn, account.database_id).await;
     let page = admin.get(link).await;
     assert!(
         page.body

@@ -216,6 +216,32 @@ pub async fn post(
     answer!(response)
 }
 
+/// Posts `body` of `content_type` (a multipart upload, say) as a page of the public site does,
+/// to instance `base`.
+pub async fn post_body(
+    base: &str,
+    public: &str,
+    path: &str,
+    jar: &Jar,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Answer {
+    let client = awc::Client::builder()
+        .disable_redirects()
+        .timeout(Duration::from_secs(120))
+        .finish();
+    let response = client
+        .post(format!("{base}{path}"))
+        .insert_header(("Cookie", jar.header()))
+        .insert_header(("Origin", public))
+        .content_type(content_type)
+        .send_body(body)
+        .await
+        .unwrap();
+    jar.keep(response.headers());
+    answer!(response)
+}
+
 /// Signs `email` in through instance `base`'s login form (the fixtures' password).
 pub async fn sign_in(base: &str, public: &str, jar: &Jar, email: &str) -> Answer {
     let login = get(base, "/login", jar).await;

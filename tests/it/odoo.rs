@@ -79,6 +79,28 @@ pub(crate) fn provider_key(conn: &mut PgConnection, slug: &str) -> String {
         .key
 }
 
+/// An administrator of a database that Odoo registered, signed in (to confirm what a token
+/// alone may not do).
+pub(crate) async fn admin_of<'a>(
+    app: &'a TestApp,
+    conn: &mut PgConnection,
+    database_id: iap_credits::ids::DatabaseId,
+) -> crate::harness::Browser<'a> {
+    let name = iap_credits::tenancy::database_name(conn, database_id).unwrap();
+    let email = format!("admin{}@odoo-db.test", database_id.0);
+    iap_credits::tenancy::create_user(
+        conn,
+        &name,
+        &email,
+        crate::fixtures::PASSWORD,
+        iap_credits::tenancy::Role::Admin,
+    )
+    .unwrap();
+    let admin = app.browser();
+    admin.sign_in(&email, crate::fixtures::PASSWORD).await;
+    admin
+}
+
 pub(crate) fn fund(conn: &mut PgConnection, token: &str, credits: &str) {
     let account = ledger::accounts::by_token(conn, token).unwrap().unwrap();
     ledger::grant(
@@ -1304,26 +1326,7 @@ async fn odoo_19_sets_the_auto_refill_and_reads_it_back_with_the_packs() {
     .unwrap();
     // An administrator of the database follows the link: the form shows the proposal, nothing
     // is saved until they save it.
-    let database_name: String = {
-        use iap_credits::schema::databases;
-        databases::table
-            .find(account.database_id)
-            .select(databases::name)
-            .first(&mut conn)
-            .unwrap()
-    };
-    iap_credits::tenancy::create_user(
-        &mut conn,
-        &database_name,
-        "root@odoo-db.test",
-        crate::fixtures::PASSWORD,
-        iap_credits::tenancy::Role::Admin,
-    )
-    .unwrap();
-    let admin = app.browser();
-    admin
-        .sign_in("root@odoo-db.test", crate::fixtures::PASSWORD)
-        .await;
+    let admin = admin_of(&app, &mut conn, account.database_id).await;
     let page = admin.get(&proposal).await;
     assert!(
         page.body.contains("An Odoo database asked to turn this on"),

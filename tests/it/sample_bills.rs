@@ -394,7 +394,12 @@ pub fn scanned_pdf(bill: &SampleBill) -> Vec<u8> {
         .unwrap();
     assert!(status.success());
     let jpeg = std::fs::read(dir.path().join("scan.jpg")).unwrap();
-    // 200 dpi of A4: 1654 × 2339 pixels.
+    scanned_pages_pdf(jpeg, 1)
+}
+
+/// An A4 PDF of `pages` pages, each the same scanned image (`jpeg`, 200 dpi of A4: 1654 × 2339
+/// pixels, DCTDecode), with no text layer.
+pub fn scanned_pages_pdf(jpeg: Vec<u8>, pages: usize) -> Vec<u8> {
     let (width, height) = (1654, 2339);
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
@@ -427,14 +432,19 @@ pub fn scanned_pdf(bill: &SampleBill) -> Vec<u8> {
         ],
     };
     let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
-    let page_id = doc.add_object(dictionary! {
-        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
-        "Resources" => dictionary! { "XObject" => dictionary! { "Im1" => image_id } },
-    });
+    let kids: Vec<Object> = (0..pages)
+        .map(|_| {
+            doc.add_object(dictionary! {
+                "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+                "Resources" => dictionary! { "XObject" => dictionary! { "Im1" => image_id } },
+            })
+            .into()
+        })
+        .collect();
     doc.objects.insert(
         pages_id,
         Object::Dictionary(dictionary! {
-            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+            "Type" => "Pages", "Kids" => kids, "Count" => pages as i64,
             "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
         }),
     );
