@@ -117,32 +117,18 @@ impl From<diesel::result::Error> for Refused {
     }
 }
 
-/// Counts an attempt from `address` on the account `email`, both or neither (the address row
-/// first, always, so that two attempts never wait on each other in a circle): `Err(until)`
-/// when either is locked out, and then nothing is counted.
-pub fn reserve_attempt(
+/// Counts one attempt on each key (its limit, its lockout), all or none, in one transaction and
+/// always in the order given (so that two attempts never wait on each other in a circle):
+/// `Err(until)` when any key is locked out, and then nothing is counted.
+fn count_all(
     conn: &mut PgConnection,
-    address: &str,
-    email: &str,
+    keys: &[(String, i32, Lockout)],
     now: DateTime<Utc>,
 ) -> QueryResult<Result<(), DateTime<Utc>>> {
     let counted = conn.transaction(|conn| {
-        count(
-            conn,
-            &address_key(address),
-            ADDRESS_FAILURES,
-            address_lockout,
-            now,
-        )?
-        .map_err(Refused::Until)?;
-        count(
-            conn,
-            &account_key(email),
-            ACCOUNT_FAILURES,
-            account_lockout,
-            now,
-        )?
-        .map_err(Refused::Until)?;
+        for (key, limit, lockout) in keys {
+            count(conn, key, *limit, *lockout, now)?.map_err(Refused::Until)?;
+        }
         Ok::<_, Refused>(())
     });
     match counted {
@@ -150,6 +136,29 @@ pub fn reserve_attempt(
         Err(Refused::Until(until)) => Ok(Err(until)),
         Err(Refused::Database(e)) => Err(e),
     }
+}
+
+/// Counts an attempt from `address` on the account `email`, both or neither (the address row
+/// first): `Err(until)` when either is locked out.
+pub fn reserve_attempt(
+    conn: &mut PgConnection,
+    address: &str,
+    email: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<Result<(), DateTime<Utc>>> {
+    let keys = [
+        (
+            address_key(address),
+            ADDRESS_FAILURES,
+            address_lockout as Lockout,
+        ),
+        (
+            account_key(email),
+            ACCOUNT_FAILURES,
+            account_lockout as Lockout,
+        ),
+    ];
+    count_all(conn, &keys, now)
 }
 
 /// The right password: the account's count starts over, and the address takes back this one
@@ -204,17 +213,10 @@ pub fn reserve_checkout(
     attempt: &CheckoutAttempt<'_>,
     now: DateTime<Utc>,
 ) -> QueryResult<Result<(), DateTime<Utc>>> {
-    let counted = conn.transaction(|conn| {
-        for key in attempt.keys() {
-            count(conn, &key, CHECKOUT_ATTEMPTS, address_lockout, now)?.map_err(Refused::Until)?;
-        }
-        Ok::<_, Refused>(())
-    });
-    match counted {
-        Ok(()) => Ok(Ok(())),
-        Err(Refused::Until(until)) => Ok(Err(until)),
-        Err(Refused::Database(e)) => Err(e),
-    }
+    let keys = attempt
+        .keys()
+        .map(|key| (key, CHECKOUT_ATTEMPTS, address_lockout as Lockout));
+    count_all(conn, &keys, now)
 }
 
 /// An approved payment: its attempt is given back (a lockout is never lifted by one).
@@ -247,15 +249,12 @@ pub fn reserve_registration(
     address: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<Result<(), DateTime<Utc>>> {
-    conn.transaction(|conn| {
-        count(
-            conn,
-            &registration_key(address),
-            REGISTRATIONS,
-            address_lockout,
-            now,
-        )
-    })
+    let keys = [(
+        registration_key(address),
+        REGISTRATIONS,
+        address_lockout as Lockout,
+    )];
+    count_all(conn, &keys, now)
 }
 
 /// Failed lookups of a credential carried in a link (Odoo's hashed "Buy credits" link) that an
