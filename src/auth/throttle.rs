@@ -168,9 +168,15 @@ pub fn forgive(conn: &mut PgConnection, address: &str, email: &str) -> QueryResu
     diesel::update(sign_in_throttle::table.find(account_key(email)))
         .set(sign_in_throttle::failures.eq(0))
         .execute(conn)?;
+    give_back(conn, &address_key(address))
+}
+
+/// Takes one counted attempt back from `key`, unless it is locked out (a success never lifts
+/// a lockout).
+fn give_back(conn: &mut PgConnection, key: &str) -> QueryResult<()> {
     diesel::update(
         sign_in_throttle::table
-            .find(address_key(address))
+            .find(key)
             .filter(sign_in_throttle::locked_until.is_null())
             .filter(sign_in_throttle::failures.gt(0)),
     )
@@ -222,14 +228,7 @@ pub fn reserve_checkout(
 /// An approved payment: its attempt is given back (a lockout is never lifted by one).
 pub fn forgive_checkout(conn: &mut PgConnection, attempt: &CheckoutAttempt<'_>) -> QueryResult<()> {
     for key in attempt.keys() {
-        diesel::update(
-            sign_in_throttle::table
-                .find(key)
-                .filter(sign_in_throttle::locked_until.is_null())
-                .filter(sign_in_throttle::failures.gt(0)),
-        )
-        .set(sign_in_throttle::failures.eq(sign_in_throttle::failures - 1))
-        .execute(conn)?;
+        give_back(conn, &key)?;
     }
     Ok(())
 }

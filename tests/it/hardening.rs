@@ -452,7 +452,7 @@ fn serve(
     answer: String,
     delay: Duration,
 ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Instant>>>) {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/sms/status", listener.local_addr().unwrap());
     let arrived = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -462,18 +462,7 @@ fn serve(
             let (answer, seen) = (answer.clone(), seen.clone());
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream);
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
+                crate::odoo::read_request_body(&mut reader);
                 seen.lock().unwrap().push(Instant::now());
                 std::thread::sleep(delay);
                 let _ = reader.get_mut().write_all(answer.as_bytes());

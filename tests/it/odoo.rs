@@ -1121,8 +1121,26 @@ struct Webhook {
     down: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// Reads one HTTP request from `reader` (headers, then a body of its Content-Length): the body.
+pub(crate) fn read_request_body(reader: &mut std::io::BufReader<std::net::TcpStream>) -> Vec<u8> {
+    use std::io::{BufRead, Read};
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    body
+}
+
 fn start_webhook() -> Webhook {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/sms/status", listener.local_addr().unwrap());
     let received = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -1131,18 +1149,7 @@ fn start_webhook() -> Webhook {
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let mut reader = BufReader::new(stream);
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
+            let body = read_request_body(&mut reader);
             let answer = if d.load(std::sync::atomic::Ordering::SeqCst) {
                 "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                     .to_string()
