@@ -69,6 +69,8 @@ pub enum Enriched {
 /// An enrichment as asked: for a contact of the app (and its user), or by an Odoo database.
 struct Asked {
     database_id: DatabaseId,
+    /// The account an Odoo database's token named; `None`: the database's default.
+    account: Option<AccountId>,
     company_id: i64,
     price: Credits,
     contact: Option<(ContactId, UserId)>,
@@ -83,6 +85,7 @@ fn begin(conn: &mut PgConnection, asked: &Asked) -> Result<Job, MeteringError> {
     };
     let request = Request {
         database_id: asked.database_id,
+        account: asked.account,
         service: SERVICE,
         credits: asked.price,
         hold_ttl: hold_ttl(),
@@ -90,6 +93,10 @@ fn begin(conn: &mut PgConnection, asked: &Asked) -> Result<Job, MeteringError> {
         actor: &actor,
     };
     let (job, _) = metering::begin(conn, &request, |conn, job| {
+        if asked.contact.is_none() && odoo_paid_already(conn, asked, true)? {
+            // Bought meanwhile by a concurrent call: nothing held, nothing written.
+            return Err(diesel::result::Error::RollbackTransaction);
+        }
         diesel::insert_into(enrichments::table)
             .values((
                 enrichments::job_id.eq(job.id),
@@ -134,6 +141,7 @@ pub fn enrich(
     let price = usage_prices::price(conn, SERVICE, usage_prices::ENRICHMENT)?;
     let asked = Asked {
         database_id,
+        account: None,
         company_id,
         price,
         contact: Some((contact_id, user_id)),
@@ -185,32 +193,78 @@ pub fn enrich(
 pub enum OdooEnriched {
     /// The price was spent: the caller hands the company over.
     Charged(Credits),
+    /// The database paid for this company before: handed over again for nothing.
+    AgainFree,
     /// Too few credits: nothing was held or spent.
     InsufficientCredits { available: Credits, needed: Credits },
 }
 
-/// Charges the database for the company an Odoo database asked to enrich with. The directory
-/// was asked first (the data is in hand, so nothing is charged for data that never came), then
-/// the price is held and captured on the common steps; Odoo keeps the data itself.
+/// Whether the database has paid (or, `with_pending`, is paying) for the company through Odoo.
+/// With `with_pending`, first waits for any concurrent enrichment of the same company by the
+/// database to commit (a transaction advisory lock), so that two calls pay once.
+fn odoo_paid_already(
+    conn: &mut PgConnection,
+    asked: &Asked,
+    with_pending: bool,
+) -> QueryResult<bool> {
+    if with_pending {
+        diesel::sql_query(
+            "SELECT pg_advisory_xact_lock($1, (($2 # ($3 << 20)) % 2147483647)::int)",
+        )
+        .bind::<diesel::sql_types::Integer, _>(ENRICHMENT_LOCK)
+        .bind::<diesel::sql_types::BigInt, _>(asked.database_id.0)
+        .bind::<diesel::sql_types::BigInt, _>(asked.company_id)
+        .execute(conn)?;
+    }
+    let statuses: &[&str] = if with_pending {
+        &["done", "pending"]
+    } else {
+        &["done"]
+    };
+    diesel::select(diesel::dsl::exists(
+        enrichments::table
+            .filter(enrichments::database_id.eq(asked.database_id))
+            .filter(enrichments::company_id.eq(asked.company_id))
+            .filter(enrichments::source.eq("odoo"))
+            .filter(enrichments::status.eq_any(statuses)),
+    ))
+    .get_result(conn)
+}
+
+/// The first key of the advisory locks that serialize a database's enrichments of one company.
+const ENRICHMENT_LOCK: i32 = 0x0e_a1c4;
+
+/// Charges the account an Odoo database named for the company it asked to enrich with, once:
+/// the same company enriched again by the database is free (as a contact enriched again in
+/// the app). The directory was asked first (the data is in hand, so nothing is charged for
+/// data that never came), then the price is held and captured on the common steps; Odoo
+/// keeps the data itself.
 pub fn enrich_for_odoo(
     conn: &mut PgConnection,
     directory: &Arc<dyn CompanyDirectory>,
-    database_id: DatabaseId,
+    account: &crate::ledger::IapAccount,
     company: &Company,
 ) -> Result<OdooEnriched, EnrichError> {
     let price = usage_prices::price(conn, SERVICE, usage_prices::ENRICHMENT)?;
     let asked = Asked {
-        database_id,
+        database_id: account.database_id,
+        account: Some(account.id),
         company_id: company.id,
         price,
         contact: None,
         description: format!("Partner Autocomplete (Odoo): {}", company.full_name()),
     };
+    if odoo_paid_already(conn, &asked, false)? {
+        return Ok(OdooEnriched::AgainFree);
+    }
     let job = match begin(conn, &asked) {
         Ok(job) => job,
         Err(MeteringError::InsufficientCredits {
             available, needed, ..
         }) => return Ok(OdooEnriched::InsufficientCredits { available, needed }),
+        Err(MeteringError::Database(diesel::result::Error::RollbackTransaction)) => {
+            return Ok(OdooEnriched::AgainFree);
+        }
         Err(e) => return Err(e.into()),
     };
     let worker = PartnerAutocompleteWorker(directory.clone());

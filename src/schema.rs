@@ -106,6 +106,8 @@ diesel::table! {
         low_credit_alerted -> Bool,
         token_sha1 -> Nullable<Text>,
         auto_topup_below -> Nullable<Int8>,
+        label -> Text,
+        is_default -> Bool,
     }
 }
 
@@ -610,6 +612,7 @@ diesel::table! {
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
+        source -> Text,
     }
 }
 

@@ -131,7 +131,8 @@ impl ApiError {
             LedgerError::ZeroAmount
             | LedgerError::CaptureExceedsHold { .. }
             | LedgerError::RefundExceedsUnused { .. }
-            | LedgerError::Overflow => ApiError::invalid_amount(error.to_string()),
+            | LedgerError::Overflow
+            | LedgerError::SameAccount => ApiError::invalid_amount(error.to_string()),
             LedgerError::InvalidExpiry => {
                 ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid_expiry", error.to_string())
             }

@@ -231,6 +231,7 @@ pub fn digitize(
     let description = format!("Digitization: {}", document.file_name);
     let request = Request {
         database_id,
+        account: None,
         service: SERVICE,
         credits: price,
         hold_ttl: hold_ttl(),

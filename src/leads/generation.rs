@@ -316,6 +316,7 @@ pub fn generate_for(
     let description = format!("Lead Generation: up to {} leads", request.lead_count);
     let metered = Request {
         database_id,
+        account: None,
         service: SERVICE,
         credits: maximum,
         hold_ttl: hold_ttl(),

@@ -286,7 +286,8 @@ pub fn backfill_token_sha1(conn: &mut PgConnection) -> QueryResult<usize> {
     Ok(missing.len())
 }
 
-/// The database's first (oldest) account of the service: the one its own pages use.
+/// The database's default account of the service, the one its own pages spend from: the one
+/// the customer marked, else the first (the oldest).
 pub fn find(
     conn: &mut PgConnection,
     database_id: DatabaseId,
@@ -295,7 +296,7 @@ pub fn find(
     iap_accounts::table
         .filter(iap_accounts::database_id.eq(database_id))
         .filter(iap_accounts::service_id.eq(service_id))
-        .order(iap_accounts::id)
+        .order((iap_accounts::is_default.desc(), iap_accounts::id))
         .select(IapAccount::as_select())
         .first(conn)
         .optional()
@@ -471,4 +472,104 @@ pub fn service_slug(conn: &mut PgConnection, account_id: AccountId) -> QueryResu
         .filter(iap_accounts::id.eq(account_id))
         .select(services::slug)
         .first(conn)
+}
+
+/// How the customer tells a database's accounts of one service apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Naming {
+    /// Its label ("" until the customer gives one).
+    pub label: String,
+    /// Marked as the one the database's own pages spend from.
+    pub marked_default: bool,
+}
+
+/// The longest label.
+pub const MAX_LABEL: usize = 60;
+
+/// The namings of the accounts `ids`, in one query.
+pub fn namings(
+    conn: &mut PgConnection,
+    ids: &[AccountId],
+) -> QueryResult<std::collections::HashMap<AccountId, Naming>> {
+    Ok(iap_accounts::table
+        .filter(iap_accounts::id.eq_any(ids))
+        .select((
+            iap_accounts::id,
+            iap_accounts::label,
+            iap_accounts::is_default,
+        ))
+        .load::<(AccountId, String, bool)>(conn)?
+        .into_iter()
+        .map(|(id, label, marked_default)| {
+            (
+                id,
+                Naming {
+                    label,
+                    marked_default,
+                },
+            )
+        })
+        .collect())
+}
+
+/// A label as typed: trimmed, at most `MAX_LABEL` characters, no control characters.
+pub fn parse_label(text: &str) -> Result<String, String> {
+    let label = text.trim();
+    if label.chars().count() > MAX_LABEL {
+        return Err(format!("A label has at most {MAX_LABEL} characters."));
+    }
+    if label.chars().any(char::is_control) {
+        return Err("A label is one line of text.".into());
+    }
+    Ok(label.to_string())
+}
+
+/// Renames the database's account (another database's account is not found: `false`).
+pub fn set_label(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    account_id: AccountId,
+    label: &str,
+) -> QueryResult<bool> {
+    let changed = diesel::update(
+        iap_accounts::table
+            .filter(iap_accounts::id.eq(account_id))
+            .filter(iap_accounts::database_id.eq(database_id)),
+    )
+    .set((
+        iap_accounts::label.eq(label),
+        iap_accounts::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Makes the database's account the default of its service (the others of the service stop
+/// being it), in one transaction. `false`: no such account of the database.
+pub fn make_default(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    account_id: AccountId,
+) -> QueryResult<bool> {
+    conn.transaction(|conn| {
+        let Some(account) = of_database(conn, database_id, account_id)? else {
+            return Ok(false);
+        };
+        diesel::update(
+            iap_accounts::table
+                .filter(iap_accounts::database_id.eq(database_id))
+                .filter(iap_accounts::service_id.eq(account.service_id))
+                .filter(iap_accounts::is_default)
+                .filter(iap_accounts::id.ne(account_id)),
+        )
+        .set(iap_accounts::is_default.eq(false))
+        .execute(conn)?;
+        diesel::update(iap_accounts::table.find(account_id))
+            .set((
+                iap_accounts::is_default.eq(true),
+                iap_accounts::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)?;
+        Ok(true)
+    })
 }

@@ -21,6 +21,8 @@ sql_text_enum! {
         Expiry => "expiry",
         Adjustment => "adjustment",
         Refund => "refund",
+        /// Credits moved between two accounts of one database and service.
+        Transfer => "transfer",
     }
 }
 

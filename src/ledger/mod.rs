@@ -18,8 +18,8 @@ pub use accounts::IapAccount;
 pub use entries::{EntryKind, LedgerEntry};
 pub use holds::{Hold, HoldStatus};
 pub use operations::{
-    GrantKind, adjust, authorize, cancel, capture, charge, expire_due_holds, grant, refresh,
-    refund, refund_refused, unused_credits_of_order,
+    GrantKind, adjust, authorize, cancel, capture, charge, expire_due_holds, grant, move_credits,
+    refresh, refund, refund_refused, unused_credits_of_order,
 };
 
 use crate::credits::Credits;
@@ -91,6 +91,8 @@ pub enum LedgerError {
         "this token belongs to another account, or the database already has this service's account under another token"
     )]
     TokenRefused,
+    #[error("credits can only move between two different accounts")]
+    SameAccount,
     #[error("the result would exceed the largest balance an account can hold")]
     Overflow,
     #[error(transparent)]

@@ -195,7 +195,7 @@ pub fn unused_credits_of_order(
                 COALESCE((SELECT sum(e.amount) FROM ledger_entries e
                           WHERE e.account_id = $1 AND e.id > p.id
                             AND (e.kind IN ('purchase', 'trial')
-                                 OR (e.kind = 'adjustment' AND e.amount > 0)
+                                 OR (e.kind IN ('adjustment', 'transfer') AND e.amount > 0)
                                  OR (e.kind = 'refund' AND e.order_id IN (
                                         SELECT order_id FROM ledger_entries
                                         WHERE account_id = $1 AND kind = 'purchase' AND id > p.id)))
@@ -478,4 +478,54 @@ pub fn expire_due_holds(conn: &mut PgConnection) -> Result<usize, LedgerError> {
             })?;
         }
     }
+}
+
+/// Moves `amount` credits from one account to another of the same database and service: one
+/// transaction, both accounts locked in id order, a ledger row on each side naming the other.
+/// Too few available credits on the source: nothing moves.
+pub fn move_credits(
+    conn: &mut PgConnection,
+    from: AccountId,
+    to: AccountId,
+    amount: Credits,
+    actor: &Actor,
+) -> Result<(LedgerEntry, LedgerEntry), LedgerError> {
+    if amount <= Credits::ZERO {
+        return Err(LedgerError::ZeroAmount);
+    }
+    if from == to {
+        return Err(LedgerError::SameAccount);
+    }
+    expire_holds_of(conn, from)?;
+    conn.transaction(|conn| {
+        let (first, second) = if from < to { (from, to) } else { (to, from) };
+        let first = accounts::lock(conn, first)?;
+        let second = accounts::lock(conn, second)?;
+        let (mut source, mut target) = if first.id == from {
+            (first, second)
+        } else {
+            (second, first)
+        };
+        if source.database_id != target.database_id || source.service_id != target.service_id {
+            return Err(LedgerError::AccountNotFound);
+        }
+        if source.available() < amount {
+            return Err(insufficient(conn, &source, amount));
+        }
+        let out = entries::append(
+            conn,
+            &mut source,
+            Change::posted(EntryKind::Transfer, -amount.units()),
+            actor,
+            &format!("Moved to account …{}", target.token_ending()),
+        )?;
+        let into = entries::append(
+            conn,
+            &mut target,
+            Change::posted(EntryKind::Transfer, amount.units()),
+            actor,
+            &format!("Moved from account …{}", source.token_ending()),
+        )?;
+        Ok((out, into))
+    })
 }

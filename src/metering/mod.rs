@@ -40,6 +40,9 @@ const RETRY_DELAY: Duration = Duration::from_secs(30);
 /// What a service asks for before doing the work.
 pub struct Request<'a> {
     pub database_id: DatabaseId,
+    /// The account to spend from: one the call named (an Odoo token), or `None` for the
+    /// database's default account of the service (its own pages).
+    pub account: Option<AccountId>,
     /// The service's slug.
     pub service: &'a str,
     /// The most the work can cost: held now, captured as used.
@@ -87,8 +90,13 @@ pub fn begin<T>(
 ) -> Result<(Job, T), MeteringError> {
     let service = crate::catalog::service_by_slug(conn, request.service)?
         .ok_or_else(|| MeteringError::UnknownService(request.service.to_string()))?;
-    // Its own transaction: the account (and its trial credits) stays even if this one fails.
-    let account = accounts::get_or_create(conn, request.database_id, service.id)?;
+    let account = match request.account {
+        Some(account_id) => accounts::by_id(conn, account_id)?
+            .filter(|a| a.database_id == request.database_id && a.service_id == service.id)
+            .ok_or(MeteringError::Ledger(LedgerError::AccountNotFound))?,
+        // Its own transaction: the account (and its trial credits) stays even if this one fails.
+        None => accounts::get_or_create(conn, request.database_id, service.id)?,
+    };
     conn.transaction(|conn| {
         let hold = match ledger::authorize(
             conn,

@@ -27,16 +27,16 @@ use crate::leads::{self, generation};
 use crate::partner_autocomplete::{self, EnrichError, OdooEnriched};
 use diesel::PgConnection;
 
-const PARTNER_AUTOCOMPLETE: &str = "partner_autocomplete";
-const LEAD_MINING: &str = "reveal";
+pub(super) const PARTNER_AUTOCOMPLETE: &str = "partner_autocomplete";
+pub(super) const LEAD_MINING: &str = "reveal";
 
-fn service(conn: &mut PgConnection, odoo_name: &str) -> Result<Service, RpcError> {
+pub(super) fn service(conn: &mut PgConnection, odoo_name: &str) -> Result<Service, RpcError> {
     catalog::service_by_odoo_name(conn, odoo_name)?
         .ok_or_else(|| RpcError::User(format!("{odoo_name} is not sold on this server")))
 }
 
 /// The database's account of the service the call is for (registered on first use).
-fn account(
+pub(super) fn account(
     conn: &mut PgConnection,
     ctx: &Context,
     params: &Params,
@@ -59,7 +59,7 @@ fn duns(company: &Company) -> String {
     format!("{:09}", company.id)
 }
 
-fn country_name(code: &str) -> Option<&'static str> {
+pub(super) fn country_name(code: &str) -> Option<&'static str> {
     COUNTRIES.iter().find(|c| c.code == code).map(|c| c.name)
 }
 
@@ -101,7 +101,10 @@ fn company_json(company: &Company) -> Value {
 }
 
 /// The directory is asked holding no transaction; a failure is our provider's, said plainly.
-fn search(directory: &Arc<dyn CompanyDirectory>, query: &str) -> Result<Vec<Company>, RpcError> {
+pub(super) fn search(
+    directory: &Arc<dyn CompanyDirectory>,
+    query: &str,
+) -> Result<Vec<Company>, RpcError> {
     directory.search(query).map_err(|e| {
         tracing::warn!("company directory search failed: {e}");
         RpcError::User("the company directory is unavailable; try again later".into())
@@ -118,7 +121,7 @@ fn suggestions(params: &Params, found: Vec<Company>) -> Result<Value, RpcError> 
     Ok(json!({ "data": first.iter().map(suggestion_json).collect::<Vec<_>>() }))
 }
 
-fn query<'a>(params: &'a Params<'_>) -> Result<&'a str, RpcError> {
+pub(super) fn query<'a>(params: &'a Params<'_>) -> Result<&'a str, RpcError> {
     let query = params.string("query")?;
     if query.chars().count() > 200 {
         return Err(RpcError::invalid("query", "at most 200 characters"));
@@ -175,9 +178,10 @@ fn enrich(
             json!({ "error": "No company found in the directory; no credit was consumed." }),
         );
     };
-    match partner_autocomplete::enrich_for_odoo(conn, &ctx.directory, account.database_id, &company)
-    {
-        Ok(OdooEnriched::Charged(_)) => Ok(json!({ "data": company_json(&company) })),
+    match partner_autocomplete::enrich_for_odoo(conn, &ctx.directory, &account, &company) {
+        Ok(OdooEnriched::Charged(_) | OdooEnriched::AgainFree) => {
+            Ok(json!({ "data": company_json(&company) }))
+        }
         Ok(OdooEnriched::InsufficientCredits { .. }) => Ok(json!({ "credit_error": true })),
         Err(EnrichError::Database(e)) => Err(e.into()),
         Err(EnrichError::CompanyNotFound) => Ok(json!({

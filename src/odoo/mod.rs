@@ -9,6 +9,7 @@ pub mod credit_link;
 pub mod directory;
 pub mod iap;
 pub mod params;
+pub mod partner_autocomplete;
 pub mod rpc;
 pub mod sms;
 pub mod transactions;
@@ -39,7 +40,7 @@ pub struct Context {
 type CallFn = fn(&mut PgConnection, &Context, &Map<String, Value>) -> Result<Value, RpcError>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let calls: [(&str, CallFn); 17] = [
+    let calls: [(&str, CallFn); 21] = [
         ("/iap/1/balance", iap::balance),
         ("/iap/1/authorize", iap::authorize),
         ("/iap/1/capture", iap::capture),
@@ -62,7 +63,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         ("/api/sms/3/send", sms::send_v3),
         ("/iap/sms/3/send", sms::send_v3),
         ("/iap/sms/2/send", sms::send_v2),
-        // Under `iap.partner_autocomplete.endpoint` and `reveal.endpoint` (the same base URL).
+        // Under `iap.partner_autocomplete.endpoint`: Odoo 18's own module.
+        (
+            "/iap/partner_autocomplete/search",
+            partner_autocomplete::search_companies,
+        ),
+        (
+            "/iap/partner_autocomplete/search_vat",
+            partner_autocomplete::search_vat,
+        ),
+        (
+            "/iap/partner_autocomplete/enrich",
+            partner_autocomplete::enrich,
+        ),
+        (
+            "/iap/partner_autocomplete/update",
+            partner_autocomplete::update,
+        ),
+        // Newer Odoo versions, and `reveal.endpoint` (the same base URL).
         ("/api/dnb/1/search_by_name", directory::search_by_name),
         ("/api/dnb/1/search_by_vat", directory::search_by_vat),
         ("/api/dnb/1/enrich_by_domain", directory::enrich_by_domain),

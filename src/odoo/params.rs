@@ -35,6 +35,17 @@ pub fn is_token(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// A token of a neutralized copy of a database (a test or staging copy): Odoo's
+/// `iap/data/neutralize.sql` appends `+disabled` to every token.
+pub fn is_neutralized(token: &str) -> bool {
+    token.ends_with("+disabled")
+}
+
+/// What a neutralized copy is told: it never registers or spends anything here.
+pub const NEUTRALIZED: &str = "This database is a neutralized copy (its IAP account tokens end in \
+     \"+disabled\"): it cannot register an account or spend credits. Use the production \
+     database, or give this copy an IAP account of its own.";
+
 pub struct Params<'a>(pub &'a Map<String, Value>);
 
 impl Params<'_> {
@@ -61,6 +72,9 @@ impl Params<'_> {
     /// An account token: malformed is refused as access (it cannot name an account).
     pub fn token(&self, name: &str) -> Result<&str, RpcError> {
         let token = self.string(name)?;
+        if is_neutralized(token) {
+            return Err(RpcError::Access(NEUTRALIZED.into()));
+        }
         if is_token(token) {
             Ok(token)
         } else {

@@ -467,6 +467,7 @@ pub fn start_identification(
             let description = format!("itsme identification: {}", signer.name);
             let request = Request {
                 database_id: signer.database_id,
+                account: None,
                 service: SERVICE,
                 credits: price,
                 hold_ttl: hold_ttl(),

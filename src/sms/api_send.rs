@@ -164,7 +164,14 @@ pub fn send(
         if affordable.is_empty() {
             break;
         }
-        match send_batch(conn, gateway, database_id, &affordable, total, webhook_url) {
+        match send_batch(
+            conn,
+            gateway,
+            (database_id, account_id),
+            &affordable,
+            total,
+            webhook_url,
+        ) {
             Ok(messages) => {
                 sent = messages;
                 affordable_uuids = affordable.iter().map(|p| p.request.uuid.clone()).collect();
@@ -194,7 +201,7 @@ pub fn send(
 fn send_batch(
     conn: &mut PgConnection,
     gateway: &dyn SmsGateway,
-    database_id: DatabaseId,
+    (database_id, account_id): (DatabaseId, AccountId),
     numbers: &[&Priced<'_>],
     total: Credits,
     webhook_url: Option<&str>,
@@ -203,6 +210,7 @@ fn send_batch(
     let description = format!("SMS API: {} number(s)", numbers.len());
     let request = Request {
         database_id,
+        account: Some(account_id),
         service: SMS_SERVICE,
         credits: total,
         hold_ttl: hold_ttl(numbers.len()),

@@ -197,6 +197,7 @@ fn send_batch(
     let actor = Actor::user(batch.user_id);
     let request = Request {
         database_id: batch.database_id,
+        account: None,
         service: SMS_SERVICE,
         credits: total,
         hold_ttl: hold_ttl(batch.targets.len()),

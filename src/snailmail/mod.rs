@@ -209,6 +209,7 @@ pub fn send(
     let description = format!("Letter to {}", quote.contact.name);
     let request = Request {
         database_id,
+        account: None,
         service: SERVICE,
         credits: quote.price,
         hold_ttl: hold_ttl(),

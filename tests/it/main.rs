@@ -39,6 +39,7 @@ mod metrics;
 mod migrations_and_seeding;
 mod odoo;
 mod odoo_directory;
+mod odoo_modules;
 mod openapi;
 mod pages;
 mod partner_autocomplete;

@@ -258,6 +258,7 @@ fn begin_vat_job(conn: &mut PgConnection, customer: &Customer) -> Job {
     let actor = Actor::user(customer.admin_id);
     let request = Request {
         database_id: customer.database_id,
+        account: None,
         service: "vat-validation",
         credits: c("3"),
         hold_ttl: Duration::from_secs(3600),

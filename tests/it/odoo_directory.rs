@@ -117,6 +117,19 @@ async fn partner_autocomplete_searches_free_and_enriches_for_one_credit() {
     .await
     .unwrap();
     assert_eq!(by_domain["data"]["duns"], duns.as_str());
+    // The same company again (by its domain this time): handed over for nothing.
+    assert_eq!(available(&mut conn, &token), c("2"));
+    let other = iap_credits::directory::company(&mut conn, 2025)
+        .unwrap()
+        .unwrap();
+    let by_domain = call(
+        &app,
+        "/api/dnb/1/enrich_by_domain",
+        autocomplete_params(&token, json!({"domain": other.domain})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_domain["data"]["duns"], format!("{:09}", other.id));
     assert_eq!(available(&mut conn, &token), c("1"));
 
     // Unknown: an error that says nothing was consumed, and nothing is.
