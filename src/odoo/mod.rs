@@ -12,6 +12,7 @@ pub mod params;
 pub mod partner_autocomplete;
 pub mod rpc;
 pub mod sms;
+pub mod snailmail;
 pub mod transactions;
 
 use actix_web::http::Method;
@@ -34,6 +35,19 @@ pub struct Context {
     pub outbound: crate::outbound::OutboundPolicy,
     /// The caller's address: new tokens it registers are counted against it.
     pub client_address: String,
+}
+
+impl Context {
+    /// What the server gives the call `req`.
+    pub fn of(state: &AppState, req: &HttpRequest) -> Context {
+        Context {
+            base_url: state.base_url.clone(),
+            sms: state.sms.clone(),
+            directory: state.directory.clone(),
+            outbound: state.outbound.clone(),
+            client_address: crate::web::client::address(req),
+        }
+    }
 }
 
 /// What a call runs.
@@ -91,6 +105,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         ),
     ];
     auto_refill::routes(cfg);
+    // Under `snailmail.endpoint`: letters carry their PDFs, read through the reader's gate.
+    cfg.route("/iap/snailmail/1/print", web::route().to(snailmail::print));
     for (path, call) in calls {
         cfg.route(
             path,
@@ -121,13 +137,7 @@ async fn serve(
         Err((id, error)) => return answer(id, Err(error)),
     };
     let pool = state.pool.clone();
-    let context = Context {
-        base_url: state.base_url.clone(),
-        sms: state.sms.clone(),
-        directory: state.directory.clone(),
-        outbound: state.outbound.clone(),
-        client_address: crate::web::client::address(&req),
-    };
+    let context = Context::of(&state, &req);
     let params = request.params;
     let outcome = web::block(move || {
         let mut conn = pool.get()?;

@@ -100,7 +100,15 @@ pub struct Call {
 }
 
 /// Reads and checks the envelope. The error side already carries the id to answer with.
-pub async fn read_call(mut payload: web::Payload) -> Result<Call, (Value, RpcError)> {
+pub async fn read_call(payload: web::Payload) -> Result<Call, (Value, RpcError)> {
+    read_call_of_at_most(payload, MAX_BODY).await
+}
+
+/// `read_call` for a call whose body may be up to `max_body` bytes (letters carry PDFs).
+pub async fn read_call_of_at_most(
+    mut payload: web::Payload,
+    max_body: usize,
+) -> Result<Call, (Value, RpcError)> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let Ok(chunk) = chunk else {
@@ -109,10 +117,10 @@ pub async fn read_call(mut payload: web::Payload) -> Result<Call, (Value, RpcErr
                 RpcError::User("the request body could not be read".into()),
             ));
         };
-        if body.len() + chunk.len() > MAX_BODY {
+        if body.len() + chunk.len() > max_body {
             return Err((
                 Value::Null,
-                RpcError::User(format!("the request body is larger than {MAX_BODY} bytes")),
+                RpcError::User(format!("the request body is larger than {max_body} bytes")),
             ));
         }
         body.extend_from_slice(&chunk);

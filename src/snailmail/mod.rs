@@ -65,6 +65,8 @@ pub struct Letter {
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// "app" (Send by Post) or "odoo" (an Odoo database's `snailmail` module).
+    pub source: String,
 }
 
 /// Why a letter cannot be sent, said before anything is held.
@@ -124,18 +126,59 @@ impl From<MeteringError> for SendError {
 
 /// The address's missing part, if any.
 fn missing_part(contact: &Contact) -> Option<&'static str> {
-    let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
-    if blank(&contact.street) {
-        Some("the street")
-    } else if blank(&contact.postal_code) {
-        Some("the postal code")
-    } else if blank(&contact.city) {
-        Some("the city")
-    } else if blank(&contact.country) {
-        Some("the country")
-    } else {
-        None
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    Address {
+        recipient: contact.name.clone(),
+        street: text(&contact.street),
+        postal_code: text(&contact.postal_code),
+        city: text(&contact.city),
+        country: text(&contact.country),
     }
+    .missing_part()
+}
+
+/// Where a letter goes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Address {
+    pub recipient: String,
+    pub street: String,
+    pub postal_code: String,
+    pub city: String,
+    /// ISO country code.
+    pub country: String,
+}
+
+impl Address {
+    /// The address's missing part, if any.
+    pub fn missing_part(&self) -> Option<&'static str> {
+        let blank = |v: &str| v.trim().is_empty();
+        if blank(&self.recipient) {
+            Some("the recipient's name")
+        } else if blank(&self.street) {
+            Some("the street")
+        } else if blank(&self.postal_code) {
+            Some("the postal code")
+        } else if blank(&self.city) {
+            Some("the city")
+        } else if blank(&self.country) {
+            Some("the country")
+        } else {
+            None
+        }
+    }
+}
+
+/// The pages of a PDF that can be posted (at most `MAX_PAGES`, every one A4), from what was
+/// read of it once.
+pub fn printable_pages(facts: &documents::pdf::PdfFacts) -> Result<i32, LetterRefused> {
+    let pages = i32::try_from(facts.pages.len()).unwrap_or(i32::MAX);
+    if pages > MAX_PAGES {
+        return Err(LetterRefused::TooManyPages(pages));
+    }
+    if let Some(page) = facts.first_page_not_a4() {
+        return Err(LetterRefused::NotA4(page));
+    }
+    Ok(pages)
 }
 
 /// What sending the document to the contact would cost, or why it cannot be sent, from what
@@ -159,13 +202,7 @@ pub fn quote(
     let zone = postage::zone_of(conn, &country)?
         .ok_or_else(|| LetterRefused::CountryNotServed(country.clone()))?;
     let facts = documents::facts(conn, database_id, document_id)?.ok_or(SendError::NotReadYet)?;
-    let pages = i32::try_from(facts.pages.len()).unwrap_or(i32::MAX);
-    if pages > MAX_PAGES {
-        return Err(LetterRefused::TooManyPages(pages).into());
-    }
-    if let Some(page) = facts.first_page_not_a4() {
-        return Err(LetterRefused::NotA4(page).into());
-    }
+    let pages = printable_pages(&facts)?;
     Ok(Quote {
         price: zone.price(pages, options),
         sheets: postage::sheets(pages, options),
@@ -268,6 +305,113 @@ pub fn send(
     Ok(sent_as(letter))
 }
 
+/// A letter an Odoo database sent through `/iap/snailmail/1/print`: its PDF read once (not
+/// stored yet: it is stored with the letter, so a letter that cannot be paid leaves nothing).
+pub struct OdooLetter<'a> {
+    /// Makes a repeated call the same letter: Odoo's letter id and the PDF's digest.
+    pub form_key: String,
+    pub upload: &'a documents::CheckedUpload,
+    pub pages: i32,
+    pub address: &'a Address,
+    pub options: LetterOptions,
+}
+
+/// What became of a letter an Odoo database sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OdooSent {
+    /// Accepted by the post (or, the post not answering yet, committed and handed over by the
+    /// worker): the postage spent once it is accepted.
+    Sent { letter_id: i64, price: Credits },
+    /// The post refused it: nothing charged.
+    Refused { letter_id: i64, reason: String },
+    /// No postage zone serves the country: nothing held or written.
+    NoPrice,
+    /// Too few credits for its postage: nothing held or written.
+    InsufficientCredits { needed: Credits },
+}
+
+/// Sends an Odoo database's letter from the account its token named, on the same steps (and
+/// price, post and tracking) as **Send by Post**. The same letter sent again (same Odoo
+/// letter id and PDF) answers what became of it the first time and is not charged again.
+pub fn send_for_odoo(
+    conn: &mut PgConnection,
+    post: &Arc<dyn PostalService>,
+    account: &crate::ledger::IapAccount,
+    letter: &OdooLetter<'_>,
+) -> Result<OdooSent, SendError> {
+    let database_id = account.database_id;
+    let answer_of = |letter: Letter| {
+        let price = letter.price;
+        match sent_as(letter) {
+            Sent::Refused { letter_id, reason } => OdooSent::Refused { letter_id, reason },
+            Sent::Sent { letter_id, .. } | Sent::UnderWay { letter_id } => {
+                OdooSent::Sent { letter_id, price }
+            }
+            Sent::InsufficientCredits { needed, .. } => OdooSent::InsufficientCredits { needed },
+        }
+    };
+    if let Some(sent) = by_form_key(conn, database_id, &letter.form_key)? {
+        return Ok(answer_of(sent));
+    }
+    let Some(zone) = postage::zone_of(conn, &letter.address.country)? else {
+        return Ok(OdooSent::NoPrice);
+    };
+    let price = zone.price(letter.pages, letter.options);
+    let actor = Actor::system("odoo-snailmail");
+    let description = format!("Letter to {} (Odoo)", letter.address.recipient);
+    let request = Request {
+        database_id,
+        account: Some(account.id),
+        service: SERVICE,
+        credits: price,
+        hold_ttl: hold_ttl(),
+        description: &description,
+        actor: &actor,
+    };
+    let a = letter.address;
+    let begun = metering::begin(conn, &request, |conn, job| {
+        let document = documents::store(conn, database_id, None, letter.upload)?;
+        diesel::insert_into(letters::table)
+            .values((
+                letters::job_id.eq(job.id),
+                letters::database_id.eq(database_id),
+                letters::document_id.eq(document.id),
+                letters::form_key.eq(&letter.form_key),
+                letters::recipient.eq(&a.recipient),
+                letters::street.eq(&a.street),
+                letters::postal_code.eq(&a.postal_code),
+                letters::city.eq(&a.city),
+                letters::country.eq(&a.country),
+                letters::pages.eq(letter.pages),
+                letters::sheets.eq(postage::sheets(letter.pages, letter.options)),
+                letters::colour.eq(letter.options.colour),
+                letters::duplex.eq(letter.options.duplex),
+                letters::cover.eq(letter.options.cover),
+                letters::zone.eq(&zone.zone),
+                letters::price.eq(price),
+                letters::source.eq("odoo"),
+            ))
+            .returning(letters::id)
+            .get_result::<i64>(conn)
+    });
+    let (job, letter_id) = match begun {
+        Ok(begun) => begun,
+        Err(MeteringError::InsufficientCredits { needed, .. }) => {
+            return Ok(OdooSent::InsufficientCredits { needed });
+        }
+        // The same letter sent twice at once: the other call sent it.
+        Err(MeteringError::Database(e)) if crate::db::is_unique_violation(&e) => {
+            let sent =
+                by_form_key(conn, database_id, &letter.form_key)?.ok_or(SendError::NotFound)?;
+            return Ok(answer_of(sent));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    metering::run(conn, &SnailmailWorker(post.clone()), job.id)?;
+    let sent = find(conn, database_id, letter_id)?.ok_or(SendError::NotFound)?;
+    Ok(answer_of(sent))
+}
+
 /// What a letter's status says of its sending.
 fn sent_as(letter: Letter) -> Sent {
     let letter_id = letter.id;
@@ -308,6 +452,20 @@ pub fn find(
         .select(Letter::as_select())
         .first(conn)
         .optional()
+}
+
+/// The database's latest `limit` letters, newest first (the operator's page).
+pub fn latest(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    limit: i64,
+) -> QueryResult<Vec<Letter>> {
+    letters::table
+        .filter(letters::database_id.eq(database_id))
+        .order(letters::id.desc())
+        .limit(limit)
+        .select(Letter::as_select())
+        .load(conn)
 }
 
 /// A page of the database's letters, newest first.

@@ -234,3 +234,206 @@ async fn partner_autocomplete_as_odoo_18_calls_it() {
     assert_eq!(available(&mut conn, &token), before);
     assert_consistent(&mut conn);
 }
+
+/// A letter as `snailmail_letter._snailmail_create('print')` makes it.
+fn letter(letter_id: i64, pdf: &[u8], address: Value) -> Value {
+    use base64::Engine;
+    json!({
+        "letter_id": letter_id,
+        "res_model": "account.move",
+        "res_id": letter_id * 10,
+        "contact_address": "Deco Addict\n77 Santa Barbara Rd\nPleasant Hill CA 94523",
+        "address": address,
+        "return_address": {
+            "name": "My Company", "street": "Rue de la Loi 16", "street2": false,
+            "zip": "1000", "state": false, "city": "Brussels", "country_code": "BE",
+        },
+        "company_logo": false,
+        "pdf_bin": base64::engine::general_purpose::STANDARD.encode(pdf),
+        "pages": false,
+    })
+}
+
+fn brussels() -> Value {
+    json!({
+        "name": "Deco Addict", "street": "Rue Royale 1", "street2": false,
+        "zip": "1000", "state": false, "city": "Brussels", "country_code": "BE",
+    })
+}
+
+fn print_params(token: &str, documents: Vec<Value>) -> Value {
+    json!({
+        "account_token": token,
+        "dbuuid": DBUUID,
+        "documents": documents,
+        "options": {"color": false, "cover": false, "duplex": false, "currency_name": "EUR"},
+        "batch": true,
+    })
+}
+
+/// Each letter's `(sent, send_id or error)`, checking the keys Odoo reads.
+fn letter_fates(result: &Value) -> Vec<(i64, bool, Value)> {
+    assert_eq!(result["request_code"], 200, "{result}");
+    assert!(result["total_cost"].is_number());
+    assert!(result["credit_error"].is_boolean());
+    result["request"]["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let sent = d["sent"].as_bool().unwrap();
+            let detail = if sent {
+                d["send_id"].clone()
+            } else {
+                d["error"].clone()
+            };
+            assert!(!detail.is_null(), "{d}");
+            (d["letter_id"].as_i64().unwrap(), sent, detail)
+        })
+        .collect()
+}
+
+fn letters_charged(conn: &mut diesel::PgConnection) -> i64 {
+    use diesel::prelude::*;
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(*) FROM letters WHERE source = 'odoo' AND status IN ('sent', 'delivered'))",
+    ))
+    .get_result(conn)
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn snailmail_letters_as_odoo_prints_them_are_answered_one_by_one() {
+    use crate::sample_bills::letter_pdf;
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let token = odoo_token();
+    let one_page = letter_pdf(1, 595, 842);
+    let zone = iap_credits::snailmail::postage::zone_of(&mut conn, "BE")
+        .unwrap()
+        .unwrap();
+    let price = zone.price(1, Default::default());
+    let path = "/iap/snailmail/1/print";
+
+    // The account pays for two letters of three: 2 sent, 1 CREDIT_ERROR, exactly 2 charged.
+    call(
+        &app,
+        "/iap/1/balance",
+        json!({"dbuuid": DBUUID, "account_token": token, "service_name": "snailmail"}),
+    )
+    .await
+    .unwrap();
+    let trial = available(&mut conn, &token);
+    let account = iap_credits::ledger::accounts::by_token(&mut conn, &token)
+        .unwrap()
+        .unwrap();
+    if trial > c("0") {
+        iap_credits::ledger::charge(
+            &mut conn,
+            account.id,
+            trial,
+            "trial used up",
+            &iap_credits::ledger::Actor::cli(),
+        )
+        .unwrap();
+    }
+    let two = iap_credits::credits::Credits::from_units(price.units() * 2);
+    fund(&mut conn, &token, &two.to_string());
+    let batch: Vec<Value> = (1..=3)
+        .map(|id| letter(id, &one_page, brussels()))
+        .collect();
+    let result = call(&app, path, print_params(&token, batch.clone()))
+        .await
+        .unwrap();
+    let fates = letter_fates(&result);
+    assert_eq!(fates.len(), 3);
+    assert!(fates[0].1 && fates[1].1, "{result}");
+    assert_eq!(fates[2], (3, false, json!("CREDIT_ERROR")));
+    assert_eq!(result["credit_error"], true);
+    assert_eq!(
+        iap_credits::credits::Credits::parse(&result["total_cost"].to_string()).unwrap(),
+        two
+    );
+    assert_eq!(available(&mut conn, &token), c("0"));
+    assert_eq!(letters_charged(&mut conn), 2);
+
+    // Odoo's cron sends letter 3 again once there are credits; letter 1 sent again (its answer
+    // lost) is the same letter, not charged twice.
+    fund(&mut conn, &token, &price.to_string());
+    let again = call(
+        &app,
+        path,
+        print_params(&token, vec![batch[2].clone(), batch[0].clone()]),
+    )
+    .await
+    .unwrap();
+    let fates_again = letter_fates(&again);
+    assert!(fates_again[0].1, "{again}");
+    assert_eq!(fates_again[1], (1, true, fates[0].2.clone()));
+    assert_eq!(available(&mut conn, &token), c("0"));
+    assert_eq!(letters_charged(&mut conn), 3);
+
+    // Letters that cannot go: each with Odoo's code, nothing held or charged.
+    fund(&mut conn, &token, "50");
+    let before = available(&mut conn, &token);
+    let mut no_zip = brussels();
+    no_zip["zip"] = json!(false);
+    let mut far = brussels();
+    far["country_code"] = json!("AQ");
+    let bad = vec![
+        letter(10, &letter_pdf(1, 612, 792), brussels()),
+        letter(11, b"%PDF-1.4 not really a PDF", brussels()),
+        letter(12, &letter_pdf(21, 595, 842), brussels()),
+        json!({"letter_id": 13, "address": brussels(), "pdf_bin": "@@not base64@@"}),
+        letter(14, &one_page, no_zip),
+        letter(15, &one_page, far),
+    ];
+    let refused = call(&app, path, print_params(&token, bad)).await.unwrap();
+    assert_eq!(
+        letter_fates(&refused),
+        vec![
+            (10, false, json!("FORMAT_ERROR")),
+            (11, false, json!("FORMAT_ERROR")),
+            (12, false, json!("FORMAT_ERROR")),
+            (13, false, json!("FORMAT_ERROR")),
+            (14, false, json!("MISSING_REQUIRED_FIELDS")),
+            (15, false, json!("NO_PRICE_AVAILABLE")),
+        ]
+    );
+    assert_eq!(refused["credit_error"], false);
+    assert_eq!(refused["total_cost"], json!(0.0));
+    assert_eq!(available(&mut conn, &token), before);
+    assert_eq!(letters_charged(&mut conn), 3);
+
+    // Colour costs more, as on the Letters page.
+    let mut colour = print_params(&token, vec![letter(20, &one_page, brussels())]);
+    colour["options"]["color"] = json!(true);
+    let result = call(&app, path, colour).await.unwrap();
+    let colour_price = zone.price(
+        1,
+        iap_credits::snailmail::postage::LetterOptions {
+            colour: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        iap_credits::credits::Credits::parse(&result["total_cost"].to_string()).unwrap(),
+        colour_price
+    );
+    assert_eq!(
+        available(&mut conn, &token).units(),
+        before.units() - colour_price.units()
+    );
+
+    // The operator sees them on the database's page beside the in-app ones, from Odoo.
+    let ops = crate::fixtures::operator(&mut conn);
+    let browser = app.browser();
+    browser.sign_in(&ops.email, crate::fixtures::PASSWORD).await;
+    let page = browser
+        .get(&format!("/admin/databases/{}", account.database_id))
+        .await;
+    assert_eq!(page.status, actix_web::http::StatusCode::OK);
+    let letters = &page.body[page.body.find("id=\"letters\"").unwrap()..];
+    assert_eq!(letters.matches("<td>Odoo</td>").count(), 4, "{letters}");
+    assert_consistent(&mut conn);
+}

@@ -83,6 +83,8 @@ struct DatabasePage {
     /// Its latest Partner Autocomplete enrichments and Lead Generation requests.
     enrichments: Vec<crate::partner_autocomplete::EnrichmentRow>,
     lead_requests: Vec<crate::leads::generation::RequestWithCharge>,
+    /// Its latest letters, sent by post from its pages or by its Odoo's `snailmail`.
+    letters: Vec<crate::snailmail::Letter>,
 }
 
 pub async fn show(
@@ -102,6 +104,7 @@ pub async fn show(
             sms,
             enrichments: crate::partner_autocomplete::latest(conn, id, 20)?,
             lead_requests: crate::leads::generation::requests(conn, id, 20)?,
+            letters: crate::snailmail::latest(conn, id, 20)?,
         })
     })
     .await?;
