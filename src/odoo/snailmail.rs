@@ -199,7 +199,7 @@ enum Ready {
     Letter {
         letter_id: Value,
         address: Address,
-        upload: CheckedUpload,
+        upload: Box<CheckedUpload>,
         pages: i32,
     },
     Failed {
@@ -265,7 +265,7 @@ async fn read_letters(state: &AppState, account: &IapAccount, asked: Vec<Asked>)
             Ok(pages) => Ready::Letter {
                 letter_id,
                 address,
-                upload: read,
+                upload: Box::new(read),
                 pages,
             },
             Err(error) => Ready::Failed { letter_id, error },
