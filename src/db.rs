@@ -167,6 +167,7 @@ pub const APP_PRIVILEGES: &[(&str, &str)] = &[
     ("audit_log", "SELECT, INSERT"),
     ("contact_events", "SELECT, INSERT"),
     ("contacts", "SELECT, INSERT, UPDATE, DELETE"),
+    ("company_lookups", "SELECT, INSERT"),
     ("databases", "SELECT, INSERT"),
     (
         "digitizations",

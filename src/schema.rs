@@ -487,6 +487,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    company_lookups (id) {
+        id -> Int8,
+        job_id -> Int8,
+        database_id -> Int8,
+        account_id -> Int8,
+        kind -> Text,
+        asked -> Text,
+        company_id -> Int8,
+        person_ids -> Array<Int8>,
+        price -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     contact_events (id) {
         id -> Int8,
         database_id -> Int8,
@@ -818,6 +833,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     payment_methods,
     sales_daily,
     audit_log,
+    company_lookups,
     contact_events,
     contacts,
     databases,

@@ -6,6 +6,7 @@
 //! `directory_people`.
 
 pub mod generate;
+pub mod ip_ranges;
 pub mod provider;
 pub mod vat;
 

@@ -61,6 +61,10 @@ pub trait CompanyDirectory: Send + Sync {
     fn enrich(&self, company_id: i64) -> Result<Option<Company>, DirectoryError>;
     /// Companies (and their people) matching the criteria, maybe fewer than asked.
     fn mine(&self, criteria: &MiningCriteria) -> Result<Vec<MinedCompany>, DirectoryError>;
+    /// The company a visitor's address belongs to, if the directory knows one (Visitor Reveal).
+    fn company_at(&self, ip: std::net::IpAddr) -> Result<Option<Company>, DirectoryError>;
+    /// The company's people, in directory order.
+    fn people(&self, company_id: i64) -> Result<Vec<super::Person>, DirectoryError>;
 }
 
 /// The default provider: the generated directory.
@@ -78,6 +82,20 @@ impl CompanyDirectory for SimulatedDirectory {
 
     fn mine(&self, criteria: &MiningCriteria) -> Result<Vec<MinedCompany>, DirectoryError> {
         Ok(mine(&mut *self.0.get()?, criteria)?)
+    }
+
+    fn company_at(&self, ip: std::net::IpAddr) -> Result<Option<Company>, DirectoryError> {
+        let std::net::IpAddr::V4(ip) = ip else {
+            return Ok(None);
+        };
+        match super::ip_ranges::company_at(ip) {
+            Some(id) => Ok(super::company(&mut *self.0.get()?, id)?),
+            None => Ok(None),
+        }
+    }
+
+    fn people(&self, company_id: i64) -> Result<Vec<super::Person>, DirectoryError> {
+        Ok(super::people_of(&mut *self.0.get()?, company_id)?)
     }
 }
 
@@ -153,6 +171,14 @@ impl CompanyDirectory for UnavailableDirectory {
     }
 
     fn mine(&self, _: &MiningCriteria) -> Result<Vec<MinedCompany>, DirectoryError> {
+        Err(DirectoryError("no directory is configured".into()))
+    }
+
+    fn company_at(&self, _: std::net::IpAddr) -> Result<Option<Company>, DirectoryError> {
+        Err(DirectoryError("no directory is configured".into()))
+    }
+
+    fn people(&self, _: i64) -> Result<Vec<super::Person>, DirectoryError> {
         Err(DirectoryError("no directory is configured".into()))
     }
 }

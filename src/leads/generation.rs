@@ -295,18 +295,30 @@ pub fn generate(
     user_id: UserId,
     request: &ValidLeadRequest,
 ) -> Result<LeadRequestId, GenerateError> {
-    generate_for(conn, directory, database_id, Some(user_id), request)
+    generate_for(conn, directory, database_id, Asker::User(user_id), request)
 }
 
-/// `generate` for a user of the database, or (`None`) for the database itself through Odoo's
-/// protocol.
+/// Who asks for leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker {
+    /// A user of the database, from its default account.
+    User(UserId),
+    /// The database's Odoo, from the account its token named.
+    Odoo(AccountId),
+}
+
+/// `generate` for a user of the database, or for the database's Odoo through its protocol.
 pub fn generate_for(
     conn: &mut PgConnection,
     directory: &Arc<dyn CompanyDirectory>,
     database_id: DatabaseId,
-    user_id: Option<UserId>,
+    asker: Asker,
     request: &ValidLeadRequest,
 ) -> Result<LeadRequestId, GenerateError> {
+    let (user_id, account) = match asker {
+        Asker::User(user_id) => (Some(user_id), None),
+        Asker::Odoo(account_id) => (None, Some(account_id)),
+    };
     if let Some(existing) = by_form_key(conn, database_id, &request.form_key)? {
         return Ok(existing);
     }
@@ -316,7 +328,7 @@ pub fn generate_for(
     let description = format!("Lead Generation: up to {} leads", request.lead_count);
     let metered = Request {
         database_id,
-        account: None,
+        account,
         service: SERVICE,
         credits: maximum,
         hold_ttl: hold_ttl(),
@@ -529,11 +541,16 @@ impl PaidService for LeadGenerationWorker {
     }
 
     fn settle(&self, conn: &mut PgConnection, job: &Job, giving_up: bool) -> QueryResult<Credits> {
-        let request: LeadRequest = lead_requests::table
+        let request: Option<LeadRequest> = lead_requests::table
             .filter(lead_requests::job_id.eq(job.id))
             .select(LeadRequest::as_select())
             .for_update()
-            .first(conn)?;
+            .first(conn)
+            .optional()?;
+        // Not a request: companies an Odoo database bought one by one.
+        let Some(request) = request else {
+            return super::lookups::cost_of_job(conn, job);
+        };
         if request.status == "pending" && giving_up {
             diesel::update(lead_requests::table.find(request.id))
                 .set(lead_requests::status.eq("failed"))

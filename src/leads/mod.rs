@@ -1,8 +1,10 @@
 //! The Leads app, a small CRM: the companies a database pursues, with their contacts and a
 //! chatter. Leads come from Lead Generation (`generation`), which buys them from the company
-//! directory. Owner of `leads`, `lead_contacts`, `lead_events` and `lead_requests`.
+//! directory; Odoo databases also buy companies one by one (`lookups`). Owner of `leads`,
+//! `lead_contacts`, `lead_events` and `lead_requests`.
 
 pub mod generation;
+pub mod lookups;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

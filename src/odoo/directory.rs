@@ -1,14 +1,14 @@
-//! Odoo's calls to the company directory: `partner_autocomplete` (`/api/dnb/1/search_by_name`,
-//! `search_by_vat`, `enrich_by_domain`, `enrich_by_duns`) and `crm_iap_mine`
-//! (`/iap/clearbit/1/lead_mining_request`), answered from the same directory and charged on the
-//! same metering as the app's own Partner Autocomplete and Lead Generation.
+//! Odoo's calls to the company directory as newer Odoo versions make them: Partner
+//! Autocomplete's `/api/dnb/1/search_by_name`, `search_by_vat`, `enrich_by_domain` and
+//! `enrich_by_duns`, answered from the same directory and charged on the same metering as the
+//! app's own Partner Autocomplete (Odoo 18's own module is `partner_autocomplete`, the lead
+//! modules `clearbit`). The helpers both share live here.
 //!
-//! Shapes (Odoo 17/18): searches answer `{"data": [company, …]}` and are free; an enrichment
-//! answers `{"data": company}` for the price of one enrichment, `{"credit_error": true}` when
-//! the credits are short and `{"error": …}` ("no credit was consumed") when the company is
-//! unknown. Lead mining answers `{"data": [{"company_data", "people_data"}, …]}`, or Odoo's
-//! `InsufficientCreditError` before anything runs. Our directory's companies carry a 9-digit
-//! number as their `duns`, and its NACE section letters as `industry_code` (Odoo's own
+//! Shapes: searches answer `{"data": [company, …]}` and are free; an enrichment answers
+//! `{"data": company}` for the price of one enrichment (the same company again for nothing),
+//! `{"credit_error": true}` when the credits are short and `{"error": …}` ("no credit was
+//! consumed") when the company is unknown. Our directory's companies carry a 9-digit number as
+//! their `duns`, and its NACE section letters as `industry_code` (Odoo's own
 //! `base.res_partner_industry_<letter>` records).
 
 use std::sync::Arc;
@@ -16,14 +16,13 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::Context;
-use super::iap::{account_for, credit_url};
+use super::iap::account_for;
 use super::params::Params;
 use super::rpc::RpcError;
 use crate::catalog::{self, Service};
 use crate::directory::Company;
-use crate::directory::generate::{COUNTRIES, INDUSTRIES};
+use crate::directory::generate::COUNTRIES;
 use crate::directory::provider::CompanyDirectory;
-use crate::leads::{self, generation};
 use crate::partner_autocomplete::{self, EnrichError, OdooEnriched};
 use diesel::PgConnection;
 
@@ -238,247 +237,4 @@ pub fn enrich_by_duns(
         RpcError::User("the company directory is unavailable; try again later".into())
     })?;
     enrich(conn, ctx, &params, company)
-}
-
-/// Odoo's roles (`crm.iap.lead.role`) as our directory's departments.
-fn department_of_role(role: &str) -> Option<&'static str> {
-    Some(match role {
-        "CEO" | "founder" | "owner" | "president" => "management",
-        "sale" => "sales",
-        "marketing" | "communications" | "public_relations" => "marketing",
-        "finance" => "finance",
-        "operations" | "customer_service" => "operations",
-        "engineering" | "information_technology" | "product" | "research" => "engineering",
-        "human_resources" | "recruiting" => "human_resources",
-        _ => return None,
-    })
-}
-
-fn strings(data: &Map<String, Value>, name: &str) -> Result<Vec<String>, RpcError> {
-    match data.get(name) {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| match v {
-                Value::String(s) if s.len() <= 100 && !s.contains('\0') => Ok(s.clone()),
-                Value::Number(n) => Ok(n.to_string()),
-                _ => Err(RpcError::invalid(
-                    &format!("data.{name}"),
-                    "a list of strings",
-                )),
-            })
-            .collect(),
-        Some(_) => Err(RpcError::invalid(&format!("data.{name}"), "a list")),
-    }
-}
-
-fn whole(data: &Map<String, Value>, name: &str) -> Result<Option<i64>, RpcError> {
-    match data.get(name) {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(None),
-        Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64()),
-        Some(_) => Err(RpcError::invalid(&format!("data.{name}"), "a whole number")),
-    }
-}
-
-/// The Odoo request's `data` as a Lead Generation request.
-fn mining_request(data: &Map<String, Value>) -> Result<generation::ValidLeadRequest, RpcError> {
-    let lead_count = whole(data, "lead_number")?
-        .filter(|n| (1..=i64::from(generation::MAX_LEADS)).contains(n))
-        .ok_or_else(|| RpcError::invalid("data.lead_number", "a number of leads from 1 to 200"))?
-        as i32;
-    let people = match data.get("search_type").and_then(Value::as_str) {
-        Some("people") => true,
-        Some("companies") | None => false,
-        Some(_) => {
-            return Err(RpcError::invalid(
-                "data.search_type",
-                "\"companies\" or \"people\"",
-            ));
-        }
-    };
-    let contacts = if people {
-        // Odoo's form allows at most 5; more is what the directory cannot give anyway.
-        whole(data, "contact_number")?
-            .unwrap_or(1)
-            .clamp(1, i64::from(generation::MAX_CONTACTS)) as i32
-    } else {
-        0
-    };
-    let countries: Vec<String> = strings(data, "countries")?
-        .into_iter()
-        .map(|c| c.to_uppercase())
-        .collect();
-    let industries = strings(data, "industry_ids")?;
-    let unknown: Vec<&String> = industries
-        .iter()
-        .filter(|i| !INDUSTRIES.iter().any(|(code, _)| code == i))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(RpcError::User(format!(
-            "this server filters industries by NACE section letter (A to S); unknown: {}",
-            unknown
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    let min = whole(data, "company_size_min")?.unwrap_or(1).max(1);
-    let max = whole(data, "company_size_max")?
-        .unwrap_or(i64::from(generation::MAX_EMPLOYEES))
-        .min(i64::from(generation::MAX_EMPLOYEES));
-    if min > max {
-        return Err(RpcError::invalid(
-            "data.company_size_min",
-            "at most company_size_max",
-        ));
-    }
-    let mut departments = Vec::new();
-    let mut seniorities = Vec::new();
-    if people {
-        match data.get("contact_filter_type").and_then(Value::as_str) {
-            Some("seniority") => {
-                if let Some(s) = data.get("seniority").and_then(Value::as_str) {
-                    seniorities.push(s.to_string());
-                }
-            }
-            _ => {
-                let mut roles: Vec<String> = data
-                    .get("preferred_role")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-                    .into_iter()
-                    .collect();
-                roles.extend(strings(data, "other_roles")?);
-                for role in roles {
-                    if let Some(d) = department_of_role(&role)
-                        && !departments.iter().any(|x: &String| x == d)
-                    {
-                        departments.push(d.to_string());
-                    }
-                }
-            }
-        }
-    }
-    Ok(generation::ValidLeadRequest {
-        form_key: generation::new_form_key(),
-        lead_count,
-        countries,
-        industries,
-        min_employees: min as i32,
-        max_employees: max as i32,
-        contacts_per_company: contacts,
-        seniorities,
-        departments,
-    })
-}
-
-/// A lead as crm_iap_mine reads it (`company_data`, `people_data`).
-fn lead_json(lead: &leads::Lead, people: &[leads::LeadContact]) -> Value {
-    let domain = lead
-        .website
-        .as_deref()
-        .map(|w| w.trim_start_matches("https://www.").to_string());
-    let phone = lead.phone.clone();
-    json!({
-        "company_data": {
-            "clearbit_id": lead.directory_company_id.map(|id| format!("{id:09}")),
-            "name": lead.name,
-            "legal_name": lead.name,
-            "domain": domain,
-            "email": [],
-            "phone": phone,
-            "phone_numbers": phone.iter().collect::<Vec<_>>(),
-            "location": lead.street,
-            "city": lead.city,
-            "postal_code": lead.postal_code,
-            "country_code": lead.country_code,
-            "state_code": Value::Null,
-            "employees": lead.employees,
-            "industry": lead.industry.as_deref().map(crate::directory::industry_label),
-            "description": Value::Null,
-            "logo": Value::Null,
-            "twitter": Value::Null,
-            "facebook": Value::Null,
-            "linkedin": Value::Null,
-            "crunchbase": Value::Null,
-            "company_type": Value::Null,
-            "founded_year": Value::Null,
-            "sector_primary": Value::Null,
-            "industry_group": Value::Null,
-            "sub_industry": Value::Null,
-            "estimated_annual_revenue": Value::Null,
-            "timezone": Value::Null,
-            "tech": [],
-            "twitter_bio": Value::Null,
-            "twitter_followers": Value::Null,
-        },
-        "people_data": people.iter().map(|p| json!({
-            "full_name": p.name,
-            "email": p.email,
-            "title": p.job_title,
-            "seniority": p.seniority,
-            "role": p.department,
-        })).collect::<Vec<_>>(),
-    })
-}
-
-/// `/iap/clearbit/1/lead_mining_request`: companies (and contacts) matching `data`, made leads
-/// of the database and charged as found; too few credits for the maximum refuse it whole.
-pub fn lead_mining_request(
-    conn: &mut PgConnection,
-    ctx: &Context,
-    params: &Map<String, Value>,
-) -> Result<Value, RpcError> {
-    let params = Params(params);
-    let service = service(conn, LEAD_MINING)?;
-    let account = account(conn, ctx, &params, "dbuuid", &service)?;
-    let data = match params.0.get("data") {
-        Some(Value::Object(data)) => data,
-        None | Some(Value::Null) => return Err(RpcError::missing("data")),
-        Some(_) => return Err(RpcError::invalid("data", "an object")),
-    };
-    let request = mining_request(data)?;
-    let database_id = account.database_id;
-    let request_id =
-        match generation::generate_for(conn, &ctx.directory, database_id, None, &request) {
-            Ok(id) => id,
-            Err(generation::GenerateError::InsufficientCredits {
-                available, needed, ..
-            }) => {
-                return Err(RpcError::InsufficientCredit {
-                    credit: crate::credits::Credits::from_units(needed.units() - available.units()),
-                    service_name: LEAD_MINING.into(),
-                    base_url: credit_url(&ctx.base_url),
-                });
-            }
-            Err(generation::GenerateError::Database(e)) => return Err(e.into()),
-            Err(e) => {
-                tracing::error!("lead mining for Odoo failed: {e}");
-                return Err(RpcError::Internal);
-            }
-        };
-    if generation::give_up_if_pending(conn, &ctx.directory, request_id).map_err(|e| {
-        tracing::error!("could not give up a lead mining request: {e}");
-        RpcError::Internal
-    })? {
-        return Err(RpcError::User(
-            "the company directory did not answer; no credit was consumed, try again later".into(),
-        ));
-    }
-    let made = leads::made_by(conn, database_id, request_id)?;
-    let ids: Vec<_> = made.iter().map(|l| l.id).collect();
-    let people = leads::contacts_of_leads(conn, database_id, &ids)?;
-    let answer: Vec<Value> = made
-        .iter()
-        .map(|lead| {
-            let theirs: Vec<leads::LeadContact> = people
-                .iter()
-                .filter(|p| p.lead_id == lead.id)
-                .cloned()
-                .collect();
-            lead_json(lead, &theirs)
-        })
-        .collect();
-    Ok(json!({ "data": answer }))
 }

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod auto_refill;
+pub mod clearbit;
 pub mod credit_link;
 pub mod directory;
 pub mod iap;
@@ -54,7 +55,7 @@ impl Context {
 type CallFn = fn(&mut PgConnection, &Context, &Map<String, Value>) -> Result<Value, RpcError>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let calls: [(&str, CallFn); 21] = [
+    let calls: [(&str, CallFn); 24] = [
         ("/iap/1/balance", iap::balance),
         ("/iap/1/authorize", iap::authorize),
         ("/iap/1/capture", iap::capture),
@@ -99,10 +100,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         ("/api/dnb/1/search_by_vat", directory::search_by_vat),
         ("/api/dnb/1/enrich_by_domain", directory::enrich_by_domain),
         ("/api/dnb/1/enrich_by_duns", directory::enrich_by_duns),
+        // Under `reveal.endpoint` and `enrich.endpoint`: Odoo's lead modules.
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            clearbit::lead_mining_request,
+        ),
         (
             "/iap/clearbit/1/lead_mining_request",
-            directory::lead_mining_request,
+            clearbit::lead_mining_request,
         ),
+        (
+            "/iap/clearbit/1/lead_enrichment_email",
+            clearbit::lead_enrichment_email,
+        ),
+        ("/iap/clearbit/1/reveal", clearbit::reveal),
     ];
     auto_refill::routes(cfg);
     // Under `snailmail.endpoint`: letters carry their PDFs, read through the reader's gate.

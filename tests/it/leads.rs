@@ -126,6 +126,15 @@ impl CompanyDirectory for IgnoresExclusions {
             ..criteria.clone()
         })
     }
+    fn company_at(
+        &self,
+        ip: std::net::IpAddr,
+    ) -> Result<Option<iap_credits::directory::Company>, DirectoryError> {
+        self.0.company_at(ip)
+    }
+    fn people(&self, id: i64) -> Result<Vec<iap_credits::directory::Person>, DirectoryError> {
+        self.0.people(id)
+    }
 }
 
 #[test]

@@ -479,7 +479,7 @@ async fn malformed_calls_get_the_right_odoo_error_and_change_nothing() {
             "/iap/1/balance",
             json!({"account_token": format!("{t}+disabled"), "service_name": "sms"}),
             ACCESS,
-            "account_token",
+            "neutralized copy",
         ),
         (
             "/iap/1/balance",

@@ -437,3 +437,315 @@ async fn snailmail_letters_as_odoo_prints_them_are_answered_one_by_one() {
     assert_eq!(letters.matches("<td>Odoo</td>").count(), 4, "{letters}");
     assert_consistent(&mut conn);
 }
+
+/// The price of a company and of a contact for Odoo's lead modules (Lead Generation's).
+fn lead_prices(conn: &mut diesel::PgConnection) -> (i64, i64) {
+    let p = iap_credits::leads::generation::LeadPrices::current(conn).unwrap();
+    (p.per_company.units(), p.per_contact.units())
+}
+
+/// A fresh `reveal` account of the database with exactly `credits`.
+async fn reveal_account(app: &TestApp, conn: &mut diesel::PgConnection, credits: &str) -> String {
+    let token = odoo_token();
+    call(
+        app,
+        "/iap/1/balance",
+        json!({"dbuuid": DBUUID, "account_token": token, "service_name": "reveal"}),
+    )
+    .await
+    .unwrap();
+    let trial = available(conn, &token);
+    if trial > c("0") {
+        let account = iap_credits::ledger::accounts::by_token(conn, &token)
+            .unwrap()
+            .unwrap();
+        iap_credits::ledger::charge(
+            conn,
+            account.id,
+            trial,
+            "trial used up",
+            &iap_credits::ledger::Actor::cli(),
+        )
+        .unwrap();
+    }
+    if c(credits) > c("0") {
+        fund(conn, &token, credits);
+    }
+    token
+}
+
+/// A country and one of Odoo's industry ids whose first three companies (by id) each have at
+/// least two people: mining them for two contacts each costs exactly 3 × (1 + 2).
+fn three_companies_with_two_people(conn: &mut diesel::PgConnection) -> (String, &'static str) {
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Text};
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        people: i64,
+    }
+    for (odoo_id, section) in [("165", "J"), ("114", "L"), ("136", "H"), ("160", "Q")] {
+        for country in ["BE", "FR", "DE", "NL", "IT", "ES"] {
+            let rows: Vec<Row> = diesel::sql_query(
+                "SELECT (SELECT count(*) FROM directory_people p WHERE p.company_id = c.id) AS people
+                 FROM directory_companies c WHERE country_code = $1 AND industry = $2
+                 ORDER BY id LIMIT 3",
+            )
+            .bind::<Text, _>(country)
+            .bind::<Text, _>(section)
+            .load(conn)
+            .unwrap();
+            if rows.len() == 3 && rows.iter().all(|r| r.people >= 2) {
+                return (country.to_string(), odoo_id);
+            }
+        }
+    }
+    panic!("no country and industry with three companies of two people");
+}
+
+#[actix_web::test]
+async fn lead_mining_as_odoo_18_sends_it() {
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let (per_company, per_contact) = lead_prices(&mut conn);
+    let (country, industry) = three_companies_with_two_people(&mut conn);
+    // `crm.iap.lead.mining.request._prepare_iap_payload`, search type "people", by role.
+    let data = json!({
+        "lead_number": 3,
+        "search_type": "people",
+        "countries": [{"code": country, "states": []}],
+        "industry_ids": [industry],
+        "contact_number": 2,
+        "contact_filter_type": "role",
+        "preferred_role": "CEO",
+        "other_roles": ["sale", "marketing", "finance", "operations", "engineering", "human_resources"],
+    });
+    let path = "/iap/clearbit/2/lead_mining_request";
+    // Too few credits for the most it can cost: InsufficientCreditError, nothing mined.
+    let token = reveal_account(&app, &mut conn, "8").await;
+    let params = json!({"account_token": token, "dbuuid": DBUUID, "data": data});
+    let short = call(&app, path, params.clone()).await;
+    let (name, message) = short.unwrap_err();
+    assert_eq!(name, crate::odoo::INSUFFICIENT);
+    let message: Value = serde_json::from_str(&message).unwrap();
+    assert_eq!(message["service_name"], "reveal");
+    assert_eq!(available(&mut conn, &token), c("8"));
+
+    fund(&mut conn, &token, "12");
+    let mined = call(&app, path, params).await.unwrap();
+    let leads = mined["data"].as_array().unwrap();
+    assert_eq!(leads.len(), 3, "{mined}");
+    for lead in leads {
+        let company = &lead["company_data"];
+        // Every key crm_iap_lead_helpers reads with [].
+        for key in [
+            "clearbit_id",
+            "name",
+            "legal_name",
+            "domain",
+            "phone",
+            "phone_numbers",
+            "location",
+            "city",
+            "postal_code",
+            "country_code",
+            "state_code",
+        ] {
+            assert!(company.get(key).is_some(), "{key} missing: {company}");
+        }
+        assert!(company["email"].is_array());
+        assert_eq!(company["country_code"], country.as_str());
+        assert!(!company["domain"].as_str().unwrap().starts_with("http"));
+        let people = lead["people_data"].as_array().unwrap();
+        assert_eq!(people.len(), 2, "{lead}");
+        for person in people {
+            for key in ["full_name", "email", "title"] {
+                assert!(person[key].is_string(), "{key}: {person}");
+            }
+        }
+    }
+    let nine = 3 * per_company + 6 * per_contact;
+    assert_eq!(available(&mut conn, &token).units(), c("20").units() - nine);
+
+    // Odoo's industry id that is not one of its own: refused with a message, nothing mined.
+    let before = available(&mut conn, &token);
+    let mut unknown = data.clone();
+    unknown["industry_ids"] = json!(["99999"]);
+    let refused = call(
+        &app,
+        path,
+        json!({"account_token": token, "dbuuid": DBUUID, "data": unknown}),
+    )
+    .await;
+    assert_eq!(crate::odoo::error_name(refused), crate::odoo::USER);
+    assert_eq!(available(&mut conn, &token), before);
+    assert_consistent(&mut conn);
+}
+
+#[actix_web::test]
+async fn lead_enrichment_charges_per_company_found() {
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let (per_company, _) = lead_prices(&mut conn);
+    let a = iap_credits::directory::company(&mut conn, 501)
+        .unwrap()
+        .unwrap();
+    let b = iap_credits::directory::company(&mut conn, 502)
+        .unwrap()
+        .unwrap();
+    let path = "/iap/clearbit/1/lead_enrichment_email";
+    // `iap.enrich.api._request_enrich`: {lead id: e-mail domain}.
+    let domains = json!({"11": a.domain, "12": b.domain, "13": "no-company-here.example"});
+
+    let token = reveal_account(&app, &mut conn, "1").await;
+    let params = json!({"account_token": token, "dbuuid": DBUUID, "domains": domains});
+    let short = call(&app, path, params.clone()).await;
+    assert_eq!(crate::odoo::error_name(short), crate::odoo::INSUFFICIENT);
+    assert_eq!(available(&mut conn, &token), c("1"));
+
+    fund(&mut conn, &token, "4");
+    let enriched = call(&app, path, params.clone()).await.unwrap();
+    assert_eq!(enriched["13"], json!(false));
+    for (lead, company) in [("11", &a), ("12", &b)] {
+        let data = &enriched[lead];
+        assert_eq!(data["clearbit_id"], format!("{:09}", company.id));
+        assert_eq!(data["name"], company.full_name().as_str());
+        assert_eq!(data["location"], company.street.as_str());
+        assert_eq!(data["postal_code"], company.postal_code.as_str());
+        assert_eq!(data["country_code"], company.country_code.as_str());
+        assert!(data["phone_numbers"].is_array());
+    }
+    let after = c("5").units() - 2 * per_company;
+    assert_eq!(available(&mut conn, &token).units(), after);
+    // The same leads again (Odoo lost the answer): the same companies for nothing.
+    call(&app, path, params).await.unwrap();
+    assert_eq!(available(&mut conn, &token).units(), after);
+    assert_consistent(&mut conn);
+}
+
+/// An address of the company's first range.
+fn address_of(company_id: i64, n: u32) -> String {
+    let (first, _) = iap_credits::directory::ip_ranges::ranges_of(company_id)[0];
+    std::net::Ipv4Addr::from(u32::from(first) + n).to_string()
+}
+
+#[actix_web::test]
+async fn visitor_reveal_stops_when_the_credits_run_dry() {
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let (per_company, per_contact) = lead_prices(&mut conn);
+    let path = "/iap/clearbit/1/reveal";
+    // `crm.reveal.rule._get_rules_payload`: a companies rule with no filter.
+    let rules = json!({
+        "7": {
+            "rule_id": 7, "lead_for": "companies", "countries": [], "filter_on_size": false,
+            "company_size_min": 0, "company_size_max": 0, "industry_tags": [], "user_country": "BE",
+        },
+    });
+    let mut ips = serde_json::Map::new();
+    for company_id in 3001..3021 {
+        ips.insert(address_of(company_id, 3), json!([7]));
+    }
+    let nobody = (1..u32::MAX)
+        .map(|n| std::net::Ipv4Addr::from(n.wrapping_mul(2_654_435_761)))
+        .find(|ip| iap_credits::directory::ip_ranges::company_at(*ip).is_none())
+        .unwrap()
+        .to_string();
+    ips.insert(nobody.clone(), json!([7]));
+    let five = iap_credits::credits::Credits::from_units(5 * per_company);
+    let token = reveal_account(&app, &mut conn, &five.to_string()).await;
+    let params = json!({"account_token": token, "data": {"ips": ips, "rules": rules}});
+
+    let revealed = call(&app, path, params.clone()).await.unwrap();
+    assert_eq!(revealed["credit_error"], true, "{revealed}");
+    let results = revealed["reveal_data"].as_array().unwrap();
+    let found: Vec<&Value> = results
+        .iter()
+        .filter(|r| r.get("not_found").is_none())
+        .collect();
+    assert_eq!(found.len(), 5, "{revealed}");
+    for r in &found {
+        // Every key `_create_lead_from_response` and `_lead_vals_from_response` read.
+        assert_eq!(r["rule_id"], 7);
+        assert!(r["clearbit_id"].is_string());
+        assert!(r["reveal_data"]["name"].is_string());
+        assert!(r["people_data"].as_array().unwrap().is_empty());
+        assert_eq!(
+            iap_credits::credits::Credits::parse(&r["credit"].to_string()).unwrap(),
+            iap_credits::credits::Credits::from_units(per_company)
+        );
+    }
+    assert!(
+        results
+            .iter()
+            .any(|r| r["ip"] == nobody.as_str() && r["not_found"] == true)
+    );
+    // 20 companies, 5 paid for: the other 15 are left out for Odoo to send again.
+    assert_eq!(results.len(), 6);
+    assert_eq!(available(&mut conn, &token), c("0"));
+
+    // Credits again: the rest come; the five already revealed are not charged twice.
+    fund(&mut conn, &token, "100");
+    let rest = call(&app, path, params).await.unwrap();
+    assert_eq!(rest["credit_error"], false);
+    let again: Vec<&Value> = rest["reveal_data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r.get("not_found").is_none())
+        .collect();
+    assert_eq!(again.len(), 20);
+    let charged: i64 = again
+        .iter()
+        .map(|r| {
+            iap_credits::credits::Credits::parse(&r["credit"].to_string())
+                .unwrap()
+                .units()
+        })
+        .sum();
+    assert_eq!(charged, 15 * per_company);
+    assert_eq!(
+        available(&mut conn, &token).units(),
+        c("100").units() - 15 * per_company
+    );
+
+    // A people rule: the company and its contacts by role, 1 credit each.
+    let company = (3100..3200)
+        .find(|id| {
+            iap_credits::directory::people_of(&mut conn, *id)
+                .unwrap()
+                .len()
+                >= 2
+        })
+        .unwrap();
+    let people_rule = json!({
+        "9": {
+            "rule_id": 9, "lead_for": "people", "countries": [], "filter_on_size": false,
+            "industry_tags": [], "user_country": "BE", "contact_filter_type": "role",
+            "preferred_role": "CEO",
+            "other_roles": ["sale", "marketing", "finance", "operations", "engineering", "human_resources"],
+            "seniority": "", "extra_contacts": 1,
+        },
+    });
+    let before = available(&mut conn, &token);
+    let ip = address_of(company, 0);
+    let with_people = call(
+        &app,
+        path,
+        json!({"account_token": token, "data": {"ips": {ip.clone(): [9]}, "rules": people_rule}}),
+    )
+    .await
+    .unwrap();
+    let result = &with_people["reveal_data"][0];
+    assert_eq!(result["ip"], ip.as_str());
+    assert_eq!(
+        result["people_data"].as_array().unwrap().len(),
+        2,
+        "{result}"
+    );
+    assert_eq!(
+        available(&mut conn, &token).units(),
+        before.units() - per_company - 2 * per_contact
+    );
+    assert_consistent(&mut conn);
+}

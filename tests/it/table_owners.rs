@@ -13,6 +13,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("auto_topups", "src/topup/"),
     ("billing_details", "src/invoices/"),
     ("audit_log", "src/audit.rs"),
+    ("company_lookups", "src/leads/"),
     ("contact_events", "src/contacts/"),
     ("contacts", "src/contacts/"),
     ("databases", "src/tenancy.rs"),
