@@ -573,3 +573,17 @@ pub fn make_default(
         Ok(true)
     })
 }
+
+/// The database's accounts of one service, oldest first.
+pub fn of_service(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    service_id: ServiceId,
+) -> QueryResult<Vec<IapAccount>> {
+    iap_accounts::table
+        .filter(iap_accounts::database_id.eq(database_id))
+        .filter(iap_accounts::service_id.eq(service_id))
+        .order(iap_accounts::id)
+        .select(IapAccount::as_select())
+        .load(conn)
+}

@@ -11,6 +11,7 @@ pub mod forecast;
 pub mod holds;
 pub mod idempotency;
 pub mod operations;
+pub mod transfers;
 pub mod usage;
 pub mod verify;
 

@@ -10,10 +10,10 @@ use super::session::{Admin, CsrfForm, CurrentUser};
 use crate::catalog::{self, Service};
 use crate::error::AppError;
 use crate::ids::AccountId;
-use crate::ledger::accounts::{self, AlertSettings};
+use crate::ledger::accounts::{self, AlertSettings, Naming};
 use crate::ledger::forecast::{self, Forecast};
 use crate::ledger::usage::{self, UsageDay};
-use crate::ledger::{self, IapAccount, LedgerEntry, entries};
+use crate::ledger::{self, IapAccount, LedgerEntry, LedgerError, entries};
 use crate::pagination::{Keyset, Page};
 use crate::topup::{self, TopupErrors, TopupFields, TopupSettings};
 use crate::web::auto_topup::{self, TopupSection};
@@ -52,6 +52,8 @@ fn usage_chart(days: &[UsageDay]) -> String {
 struct AccountListPage {
     nav: Nav,
     rows: Vec<(Service, IapAccount)>,
+    /// Each account's label and whether it is marked as its service's default.
+    namings: std::collections::HashMap<AccountId, Naming>,
     forecasts: std::collections::HashMap<AccountId, Forecast>,
     /// Each account's last 30 days of use, as a sparkline.
     sparklines: std::collections::HashMap<AccountId, String>,
@@ -65,15 +67,32 @@ impl AccountListPage {
             .unwrap_or_default()
     }
 
-    /// "SMS", or "SMS (account …3f9a)" where the database has several accounts of the service
-    /// (Odoo sends a token per company).
+    /// "SMS", "SMS · Company B" with a label, and "… (account …3f9a)" where the database has
+    /// several accounts of the service (Odoo sends a token per company).
     fn name_of(&self, service: &Service, account: &IapAccount) -> String {
-        let several = self.rows.iter().filter(|(s, _)| s.id == service.id).count() > 1;
-        if several {
-            format!("{} (account …{})", service.name, account.token_ending())
-        } else {
-            service.name.clone()
-        }
+        let siblings: Vec<&IapAccount> = self
+            .rows
+            .iter()
+            .filter(|(s, _)| s.id == service.id)
+            .map(|(_, a)| a)
+            .collect();
+        account_name(
+            service,
+            account,
+            self.namings.get(&account.id),
+            siblings.len() > 1,
+        )
+    }
+
+    /// Whether the account is the one the database's own pages spend from, among several.
+    fn is_default_of(&self, service: &Service, account: &IapAccount) -> bool {
+        let siblings: Vec<&IapAccount> = self
+            .rows
+            .iter()
+            .filter(|(s, _)| s.id == service.id)
+            .map(|(_, a)| a)
+            .collect();
+        siblings.len() > 1 && default_among(&siblings, &self.namings) == Some(account.id)
     }
 
     fn forecast_of(&self, account: &IapAccount) -> String {
@@ -89,16 +108,18 @@ pub async fn list(
     current: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     let database_id = current.user.database_id;
-    let (rows, forecasts, spent) = with_conn(&state, move |conn| {
+    let (rows, forecasts, spent, namings) = with_conn(&state, move |conn| {
         let rows = accounts::all_for_database(conn, database_id)?;
         let available: Vec<(AccountId, crate::credits::Credits)> =
             rows.iter().map(|(_, a)| (a.id, a.available())).collect();
+        let ids: Vec<AccountId> = rows.iter().map(|(_, a)| a.id).collect();
+        let namings = accounts::namings(conn, &ids)?;
         let now = chrono::Utc::now();
         let forecasts = forecast::forecasts(conn, &available, now)?;
         let ids: Vec<AccountId> = available.iter().map(|(id, _)| *id).collect();
         let today = now.date_naive();
         let spent = usage::daily_spent(conn, &ids, today - chrono::Duration::days(29), today)?;
-        Ok((rows, forecasts, spent))
+        Ok((rows, forecasts, spent, namings))
     })
     .await?;
     let sparklines = spent
@@ -117,9 +138,72 @@ pub async fn list(
     page::render(&AccountListPage {
         nav: Nav::for_user(&current),
         rows,
+        namings,
         forecasts,
         sparklines,
     })
+}
+
+/// An account's name on the customer's pages: its service, its label, and (when the database
+/// has several of the service) the end of its token.
+fn account_name(
+    service: &Service,
+    account: &IapAccount,
+    naming: Option<&Naming>,
+    several: bool,
+) -> String {
+    let mut name = service.name.clone();
+    if let Some(label) = naming.map(|n| n.label.as_str()).filter(|l| !l.is_empty()) {
+        name = format!("{name} · {label}");
+    }
+    if several {
+        name = format!("{name} (account …{})", account.token_ending());
+    }
+    name
+}
+
+/// The default among a service's accounts (oldest first): the one marked, else the oldest.
+fn default_among(
+    accounts: &[&IapAccount],
+    namings: &std::collections::HashMap<AccountId, Naming>,
+) -> Option<AccountId> {
+    accounts
+        .iter()
+        .find(|a| namings.get(&a.id).is_some_and(|n| n.marked_default))
+        .or(accounts.first())
+        .map(|a| a.id)
+}
+
+/// The label form as typed.
+#[derive(Default)]
+pub struct LabelForm {
+    pub label: String,
+    pub error: Option<String>,
+    pub saved: bool,
+}
+
+/// The "Move credits" form as typed.
+pub struct MoveForm {
+    pub form_key: String,
+    pub credits: String,
+    pub to: String,
+    pub credits_error: Option<String>,
+    pub to_error: Option<String>,
+    /// What the last move did.
+    pub moved: Option<String>,
+}
+
+impl Default for MoveForm {
+    fn default() -> Self {
+        MoveForm {
+            form_key: crate::forms::new_form_key(),
+            credits: String::new(),
+            to: String::new(),
+            credits_error: None,
+            to_error: None,
+            moved: None,
+        }
+    }
 }
 
 /// The alert form as typed, with a message per field that did not parse.
@@ -164,6 +248,14 @@ struct AccountPage {
     usage_chart: String,
     /// The top-up form shows what an Odoo database proposed, not what is saved.
     proposed_topup: bool,
+    /// The account's name (service, label, token ending) and whether its database's own
+    /// pages spend from it.
+    name: String,
+    is_default: bool,
+    /// The database's other accounts of the service, by name.
+    siblings: Vec<(AccountId, String)>,
+    label_form: LabelForm,
+    move_form: MoveForm,
 }
 
 impl AccountPage {
@@ -246,7 +338,28 @@ fn load_page(
     } else {
         None
     };
+    let same_service: Vec<IapAccount> =
+        accounts::of_service(conn, current.user.database_id, account.service_id)?;
+    let ids: Vec<AccountId> = same_service.iter().map(|a| a.id).collect();
+    let namings = accounts::namings(conn, &ids)?;
+    let several = same_service.len() > 1;
+    let refs: Vec<&IapAccount> = same_service.iter().collect();
+    let default = default_among(&refs, &namings);
+    let siblings = same_service
+        .iter()
+        .filter(|a| a.id != account.id)
+        .map(|a| (a.id, account_name(&service, a, namings.get(&a.id), several)))
+        .collect();
+    let naming = namings.get(&account.id).cloned().unwrap_or_default();
     Ok(AccountPage {
+        name: account_name(&service, &account, Some(&naming), several),
+        is_default: several && default == Some(account.id),
+        siblings,
+        label_form: LabelForm {
+            label: naming.label,
+            ..LabelForm::default()
+        },
+        move_form: MoveForm::default(),
         topup,
         forecast,
         usage_chart: chart,
@@ -424,4 +537,216 @@ pub async fn ledger_csv(
     })
     .await?;
     crate::web::ledger_csv::response(&state, id)
+}
+
+/// A page's status: 200, or 422 for a refused form.
+fn status_of(valid: bool) -> actix_web::http::StatusCode {
+    if valid {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LabelFields {
+    label: String,
+}
+
+/// Names the account ("Company B", "Brussels office"): how the customer tells its accounts of
+/// one service apart.
+pub async fn save_label(
+    state: web::Data<AppState>,
+    Admin(current): Admin,
+    path: web::Path<AccountId>,
+    CsrfForm(fields): CsrfForm<LabelFields>,
+) -> Result<HttpResponse, AppError> {
+    let account_id = path.into_inner();
+    let (page, valid) = with_conn(&state, move |conn| {
+        let database_id = current.user.database_id;
+        accounts::of_database(conn, database_id, account_id)?.ok_or(AppError::NotFound)?;
+        let parsed = accounts::parse_label(&fields.label);
+        if let Ok(label) = &parsed {
+            accounts::set_label(conn, database_id, account_id, label)?;
+        }
+        let mut page = load_page(conn, &current, account_id, None, None, None)?;
+        let valid = parsed.is_ok();
+        match parsed {
+            Ok(_) => page.label_form.saved = true,
+            Err(error) => {
+                page.label_form = LabelForm {
+                    label: fields.label,
+                    error: Some(error),
+                    saved: false,
+                }
+            }
+        }
+        Ok((page, valid))
+    })
+    .await?;
+    page::render_with_status(&page, status_of(valid))
+}
+
+/// Makes the account the one its database's own pages spend from.
+pub async fn make_default(
+    state: web::Data<AppState>,
+    Admin(current): Admin,
+    path: web::Path<AccountId>,
+    _form: CsrfForm<page::EmptyForm>,
+) -> Result<HttpResponse, AppError> {
+    let account_id = path.into_inner();
+    let database_id = current.user.database_id;
+    let found = with_conn(&state, move |conn| {
+        Ok(accounts::make_default(conn, database_id, account_id)?)
+    })
+    .await?;
+    if !found {
+        return Err(AppError::NotFound);
+    }
+    Ok(page::see_other(format!("/iap/accounts/{account_id}")))
+}
+
+#[derive(Deserialize)]
+pub struct MoveFields {
+    form_key: String,
+    credits: String,
+    to: String,
+}
+
+/// Why a move did not happen, at its field.
+enum MoveRefused {
+    Credits(String),
+    To(String),
+    Fault(AppError),
+}
+
+impl From<diesel::result::Error> for MoveRefused {
+    fn from(e: diesel::result::Error) -> Self {
+        MoveRefused::Fault(e.into())
+    }
+}
+
+/// Moves credits from this account to another of the database's accounts of the service,
+/// once per form (a re-posted form shows the first move again).
+pub async fn move_credits(
+    state: web::Data<AppState>,
+    Admin(current): Admin,
+    path: web::Path<AccountId>,
+    CsrfForm(fields): CsrfForm<MoveFields>,
+) -> Result<HttpResponse, AppError> {
+    let account_id = path.into_inner();
+    let (page, valid) = with_conn(&state, move |conn| {
+        let database_id = current.user.database_id;
+        let account =
+            accounts::of_database(conn, database_id, account_id)?.ok_or(AppError::NotFound)?;
+        let outcome = run_move(conn, &current, &account, &fields);
+        let mut page = load_page(conn, &current, account_id, None, None, None)?;
+        let valid = match outcome {
+            Ok(moved) => {
+                page.move_form.moved = Some(moved);
+                true
+            }
+            Err(refused) => {
+                let (credits_error, to_error) = match refused {
+                    MoveRefused::Credits(e) => (Some(e), None),
+                    MoveRefused::To(e) => (None, Some(e)),
+                    MoveRefused::Fault(e) => return Err(e),
+                };
+                page.move_form = MoveForm {
+                    form_key: fields.form_key,
+                    credits: fields.credits,
+                    to: fields.to,
+                    credits_error,
+                    to_error,
+                    moved: None,
+                };
+                false
+            }
+        };
+        Ok((page, valid))
+    })
+    .await?;
+    page::render_with_status(&page, status_of(valid))
+}
+
+/// The move a form asks for, once per form key: what it did, or why not.
+fn run_move(
+    conn: &mut diesel::PgConnection,
+    current: &CurrentUser,
+    account: &IapAccount,
+    fields: &MoveFields,
+) -> Result<String, MoveRefused> {
+    let amount = crate::credits::Credits::parse(fields.credits.trim())
+        .ok()
+        .filter(|c| *c > crate::credits::Credits::ZERO)
+        .ok_or_else(|| {
+            MoveRefused::Credits(
+                "Enter a number of credits greater than zero, with at most 4 decimals.".into(),
+            )
+        })?;
+    let to: AccountId = fields
+        .to
+        .trim()
+        .parse::<i64>()
+        .map(AccountId)
+        .map_err(|_| MoveRefused::To("Choose the account that receives the credits.".into()))?;
+    let form_key = fields.form_key.trim();
+    if form_key.is_empty() || form_key.len() > 100 {
+        return Err(MoveRefused::Credits("The form expired: try again.".into()));
+    }
+    let operator = crate::audit::Operator {
+        user_id: current.user.id,
+        email: current.user.email.clone(),
+    };
+    let database_id = current.user.database_id;
+    let request = format!("move {} {} {}", account.id, to, amount);
+    let outcome = ledger::idempotency::run_once(
+        conn,
+        &format!("move-credits:{database_id}"),
+        form_key,
+        &request,
+        |conn| {
+            let moved = ledger::transfers::move_between_accounts(
+                conn,
+                database_id,
+                account.id,
+                to,
+                amount,
+                &operator,
+            );
+            match moved {
+                Ok((_, into)) => Ok(ledger::idempotency::StoredResponse {
+                    status: 200,
+                    body: format!(
+                        "Moved {} to account …{}.",
+                        amount.with_unit(),
+                        accounts::by_id(conn, into.account_id)?
+                            .map(|a| a.token_ending().to_string())
+                            .unwrap_or_default()
+                    ),
+                }),
+                Err(LedgerError::InsufficientCredits { available, .. }) => {
+                    Err(MoveRefused::Credits(format!(
+                        "Only {} can be moved: that is what this account has available.",
+                        available.with_unit()
+                    )))
+                }
+                Err(LedgerError::AccountNotFound | LedgerError::SameAccount) => Err(
+                    MoveRefused::To("Choose another account of this service.".into()),
+                ),
+                Err(LedgerError::ZeroAmount | LedgerError::Overflow) => Err(MoveRefused::Credits(
+                    "Enter a number of credits greater than zero.".into(),
+                )),
+                Err(e) => Err(MoveRefused::Fault(e.into())),
+            }
+        },
+    )?;
+    match outcome {
+        ledger::idempotency::Outcome::Fresh(r) | ledger::idempotency::Outcome::Replayed(r) => {
+            Ok(r.body)
+        }
+        ledger::idempotency::Outcome::Conflict => Err(MoveRefused::Credits(
+            "This form was already used for another move: reload the page to move again.".into(),
+        )),
+    }
 }

@@ -75,6 +75,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/iap/accounts/{id}/token",
             web::post().to(iap_accounts::regenerate_token),
         )
+        .route(
+            "/iap/accounts/{id}/label",
+            web::post().to(iap_accounts::save_label),
+        )
+        .route(
+            "/iap/accounts/{id}/default",
+            web::post().to(iap_accounts::make_default),
+        )
+        .route(
+            "/iap/accounts/{id}/move",
+            web::post().to(iap_accounts::move_credits),
+        )
         .route("/iap/accounts/{id}/buy", web::get().to(buy::packs))
         .route("/iap/accounts/{id}/buy", web::post().to(buy::create_order))
         .route("/checkout/{order}", web::get().to(buy::checkout))

@@ -282,6 +282,101 @@ async fn manually_buying_the_standard_pack_in_a_browser() {
 }
 
 #[tokio::test]
+async fn two_sms_accounts_renamed_made_default_and_credits_moved_in_a_browser() {
+    let db = TestDb::new();
+    let (_processes, client, base) = start(&db).await;
+    // A second SMS token of the demo database, as Odoo sends for a second company.
+    let (first, second) = {
+        let mut conn = db.conn();
+        let demo = iap_credits::tenancy::find_database(&mut conn, iap_credits::demo::DEMO_DATABASE)
+            .unwrap()
+            .unwrap();
+        let sms = iap_credits::catalog::service_by_slug(&mut conn, "sms")
+            .unwrap()
+            .unwrap();
+        let first =
+            iap_credits::ledger::accounts::get_or_create(&mut conn, demo.id, sms.id).unwrap();
+        let token = format!("{:032x}", rand::random::<u128>());
+        let (second, _) = iap_credits::ledger::accounts::get_or_create_with_token(
+            &mut conn, demo.id, sms.id, &token,
+        )
+        .unwrap();
+        iap_credits::ledger::grant(
+            &mut conn,
+            second.id,
+            iap_credits::credits::Credits::whole(10),
+            iap_credits::ledger::GrantKind::Adjustment,
+            "test money",
+            &iap_credits::ledger::Actor::cli(),
+        )
+        .unwrap();
+        (first, second)
+    };
+    let first_before = {
+        let mut conn = db.conn();
+        iap_credits::ledger::accounts::by_id(&mut conn, first.id)
+            .unwrap()
+            .unwrap()
+            .balance
+    };
+    client.goto(&format!("{base}/login")).await.unwrap();
+    type_into(&client, "#email", "admin@demo.test").await;
+    type_into(&client, "#password", "demo-password").await;
+    click(&client, "form.stacked button[type=submit]").await;
+    client.goto(&format!("{base}/iap/accounts")).await.unwrap();
+    heading_is(&client, "IAP Account").await;
+    click_link(
+        &client,
+        &format!("SMS (account …{})", second.token_ending()),
+    )
+    .await;
+    heading_is(&client, "Account Information").await;
+
+    // Rename it.
+    type_into(&client, "#label", "Company B").await;
+    click(&client, "form.label button[type=submit]").await;
+    text_when(&client, "#this-account", |t| t.contains("Label saved.")).await;
+    assert_eq!(text(&client, "#account-label").await, "Company B");
+    // Make it the default.
+    click(&client, "form.make-default button[type=submit]").await;
+    text_when(&client, "#default-status", |t| t.starts_with("Yes")).await;
+    // Move 5 credits to the other account.
+    type_into(&client, "#move_credits", "5").await;
+    click(&client, "form.move button[type=submit]").await;
+    let moved = text_when(&client, "form.move", |t| t.contains("Moved")).await;
+    assert!(moved.contains("Moved 5 credits"), "{moved}");
+    snapshot(&client, "several-accounts").await;
+    {
+        let mut conn = db.conn();
+        let balance = |conn: &mut diesel::PgConnection, id| {
+            iap_credits::ledger::accounts::by_id(conn, id)
+                .unwrap()
+                .unwrap()
+                .balance
+        };
+        assert_eq!(
+            balance(&mut conn, second.id),
+            iap_credits::credits::Credits::whole(5)
+        );
+        assert_eq!(
+            balance(&mut conn, first.id).units(),
+            first_before.units() + iap_credits::credits::Credits::whole(5).units()
+        );
+    }
+    // View My Services names it and marks it as the default.
+    client.goto(&format!("{base}/iap/accounts")).await.unwrap();
+    let list = text(&client, "table.list").await;
+    assert!(
+        list.contains(&format!(
+            "SMS · Company B (account …{}) default",
+            second.token_ending()
+        )),
+        "{list}"
+    );
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn warn_me_reveals_threshold_and_warning_email() {
     let db = TestDb::new();
     let (_processes, client, base) = start(&db).await;

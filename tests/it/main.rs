@@ -49,6 +49,7 @@ mod refunds;
 mod request_logs;
 mod rollups;
 mod sessions;
+mod several_accounts;
 mod sign_in;
 mod signing;
 mod simulated_providers;
