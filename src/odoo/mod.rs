@@ -118,7 +118,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     auto_refill::routes(cfg);
     // Under `snailmail.endpoint`: letters carry their PDFs, read through the reader's gate.
     cfg.route("/iap/snailmail/1/print", web::route().to(snailmail::print));
-    for (path, call) in calls {
+    for (path, call) in calls
+        .into_iter()
+        .chain(UNKNOWN_CALLS.map(|p| (p, unknown as CallFn)))
+    {
         cfg.route(
             path,
             web::route().to(
@@ -128,6 +131,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             ),
         );
     }
+}
+
+/// The paths of Odoo's services this server answers, beyond the calls it knows: any other
+/// call there (another version's, a typo) gets Odoo's envelope too, never a page or a 404.
+/// Registered after the calls, so that these match only what nothing else did.
+const UNKNOWN_CALLS: [&str; 6] = [
+    "/iap/partner_autocomplete{tail:(/.*)?}",
+    "/iap/snailmail{tail:(/.*)?}",
+    "/iap/clearbit{tail:(/.*)?}",
+    "/iap/sms{tail:(/.*)?}",
+    "/api/sms{tail:(/.*)?}",
+    "/api/dnb{tail:(/.*)?}",
+];
+
+/// A call this server does not know.
+fn unknown(_: &mut PgConnection, _: &Context, _: &Map<String, Value>) -> Result<Value, RpcError> {
+    Err(RpcError::User(
+        "this server does not answer this call: see \"Use it from Odoo\" for the calls it serves"
+            .into(),
+    ))
 }
 
 /// Reads the envelope, runs the call on the blocking pool, answers in the envelope.

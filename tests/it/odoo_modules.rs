@@ -749,3 +749,420 @@ async fn visitor_reveal_stops_when_the_credits_run_dry() {
     );
     assert_consistent(&mut conn);
 }
+
+/// Rows any of these calls could write: a refused call must leave them all as they were.
+fn written_rows(conn: &mut diesel::PgConnection) -> Vec<i64> {
+    use diesel::prelude::*;
+    [
+        "databases",
+        "iap_accounts",
+        "holds",
+        "ledger_entries",
+        "service_jobs",
+        "letters",
+        "documents",
+        "enrichments",
+        "lead_requests",
+        "leads",
+        "company_lookups",
+    ]
+    .iter()
+    .map(|table| {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+            "(SELECT count(*) FROM {table})"
+        )))
+        .get_result(conn)
+        .unwrap()
+    })
+    .collect()
+}
+
+/// The error's `data.name` of an answer that must be Odoo's envelope: HTTP 200, JSON-RPC 2.0,
+/// an `error` with a dotted name (what Odoo's client raises by).
+fn envelope_error(status: actix_web::http::StatusCode, body: &Value) -> String {
+    assert_eq!(status, actix_web::http::StatusCode::OK, "{body}");
+    assert_eq!(body["jsonrpc"], "2.0", "{body}");
+    assert!(body.get("result").is_none(), "succeeded: {body}");
+    assert_eq!(body["error"]["code"], 200, "{body}");
+    let name = body["error"]["data"]["name"].as_str().unwrap_or_default();
+    assert!(name.starts_with("odoo."), "{body}");
+    assert!(body["error"]["data"]["message"].is_string(), "{body}");
+    name.to_string()
+}
+
+#[actix_web::test]
+async fn malformed_calls_to_odoos_modules_get_the_envelope_and_change_nothing() {
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    // A registered, funded account of each service: a refusal is the call's own fault.
+    let mut tokens = std::collections::HashMap::new();
+    for service in ["partner_autocomplete", "snailmail", "reveal"] {
+        let token = odoo_token();
+        call(
+            &app,
+            "/iap/1/balance",
+            json!({"dbuuid": DBUUID, "account_token": token, "service_name": service}),
+        )
+        .await
+        .unwrap();
+        fund(&mut conn, &token, "50");
+        tokens.insert(service, token);
+    }
+    let (pa, sm, rv) = (
+        tokens["partner_autocomplete"].clone(),
+        tokens["snailmail"].clone(),
+        tokens["reveal"].clone(),
+    );
+    let before = written_rows(&mut conn);
+    let funds: std::collections::HashMap<&String, iap_credits::credits::Credits> = [&pa, &sm, &rv]
+        .into_iter()
+        .map(|t| (t, available(&mut conn, t)))
+        .collect();
+    let unknown_token = odoo_token();
+    let disabled = format!("{pa}+disabled");
+    let pa_call = |extra: Value| autocomplete(&pa, extra);
+    let letter_ok = letter(1, &crate::sample_bills::letter_pdf(1, 595, 842), brussels());
+    let mining = |data: Value| json!({"account_token": rv, "dbuuid": DBUUID, "data": data});
+    let enrich =
+        |domains: Value| json!({"account_token": rv, "dbuuid": DBUUID, "domains": domains});
+    let reveal = |data: Value| json!({"account_token": rv, "data": data});
+    let rule = |extra: Value| {
+        let mut rule = json!({"rule_id": 1, "lead_for": "companies", "countries": [],
+                              "filter_on_size": false, "industry_tags": []});
+        rule.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"ips": {"203.0.113.9": [1]}, "rules": {"1": rule}})
+    };
+    let many_ips: serde_json::Map<String, Value> = (0..201)
+        .map(|i| (format!("10.0.{}.{}", i / 200, i % 200), json!([1])))
+        .collect();
+    let many_domains: serde_json::Map<String, Value> = (0..201)
+        .map(|i| (i.to_string(), json!(format!("d{i}.example"))))
+        .collect();
+
+    let ac = "/iap/partner_autocomplete";
+    let cases: Vec<(&str, Value)> = vec![
+        // Partner Autocomplete
+        (ac, json!({})),
+        ("/iap/partner_autocomplete/search", json!({})),
+        (
+            "/iap/partner_autocomplete/search",
+            json!({"db_uuid": DBUUID, "query": "acme"}),
+        ),
+        (
+            "/iap/partner_autocomplete/search",
+            json!({"db_uuid": DBUUID, "account_token": "short", "query": "acme"}),
+        ),
+        (
+            "/iap/partner_autocomplete/search",
+            json!({"db_uuid": DBUUID, "account_token": disabled, "query": "acme"}),
+        ),
+        (
+            "/iap/partner_autocomplete/search",
+            json!({"account_token": unknown_token, "query": "acme"}),
+        ),
+        (
+            "/iap/partner_autocomplete/search",
+            json!({"db_uuid": "not-a-uuid", "account_token": unknown_token, "query": "acme"}),
+        ),
+        ("/iap/partner_autocomplete/search", pa_call(json!({}))),
+        (
+            "/iap/partner_autocomplete/search",
+            pa_call(json!({"query": 42})),
+        ),
+        (
+            "/iap/partner_autocomplete/search",
+            pa_call(json!({"query": "x".repeat(201)})),
+        ),
+        (
+            "/iap/partner_autocomplete/search",
+            pa_call(json!({"query": "nul\u{0}byte"})),
+        ),
+        ("/iap/partner_autocomplete/search_vat", pa_call(json!({}))),
+        (
+            "/iap/partner_autocomplete/search_vat",
+            pa_call(json!({"vat": ["BE"]})),
+        ),
+        (
+            "/iap/partner_autocomplete/search_vat",
+            pa_call(json!({"vat": "B".repeat(65)})),
+        ),
+        (
+            "/iap/partner_autocomplete/enrich",
+            pa_call(json!({"partner_gid": "abc"})),
+        ),
+        (
+            "/iap/partner_autocomplete/enrich",
+            pa_call(json!({"partner_gid": -1})),
+        ),
+        (
+            "/iap/partner_autocomplete/enrich",
+            pa_call(json!({"partner_gid": {"id": 1}})),
+        ),
+        (
+            "/iap/partner_autocomplete/enrich",
+            pa_call(json!({"partner_gid": 1.5})),
+        ),
+        (
+            "/iap/partner_autocomplete/enrich",
+            pa_call(json!({"domain": {"a": 1}})),
+        ),
+        (
+            "/iap/partner_autocomplete/enrich",
+            pa_call(json!({"domain": "x".repeat(3000)})),
+        ),
+        (
+            "/iap/partner_autocomplete/enrich",
+            pa_call(json!({"vat": 12})),
+        ),
+        ("/iap/partner_autocomplete/update", pa_call(json!({}))),
+        (
+            "/iap/partner_autocomplete/update",
+            pa_call(json!({"partner_gid": false})),
+        ),
+        (
+            "/iap/partner_autocomplete/update",
+            pa_call(json!({"partner_gid": "x"})),
+        ),
+        (
+            "/iap/partner_autocomplete/no_such_action",
+            pa_call(json!({"query": "acme"})),
+        ),
+        // Snailmail
+        (
+            "/iap/snailmail/1/print",
+            json!({"account_token": sm, "dbuuid": DBUUID}),
+        ),
+        (
+            "/iap/snailmail/1/print",
+            json!({"account_token": sm, "dbuuid": DBUUID, "documents": "letters"}),
+        ),
+        (
+            "/iap/snailmail/1/print",
+            json!({"account_token": sm, "dbuuid": DBUUID, "documents": [42]}),
+        ),
+        (
+            "/iap/snailmail/1/print",
+            json!({"account_token": sm, "dbuuid": DBUUID, "documents": [{"address": brussels()}]}),
+        ),
+        (
+            "/iap/snailmail/1/print",
+            json!({"account_token": sm, "dbuuid": DBUUID, "documents": [{"letter_id": "one"}]}),
+        ),
+        (
+            "/iap/snailmail/1/print",
+            json!({"account_token": sm, "dbuuid": DBUUID, "documents": [{"letter_id": 1.5}]}),
+        ),
+        (
+            "/iap/snailmail/1/print",
+            json!({"account_token": sm, "dbuuid": DBUUID, "documents": [letter_ok.clone()], "options": "color"}),
+        ),
+        (
+            "/iap/snailmail/1/print",
+            json!({"account_token": sm, "dbuuid": DBUUID, "documents": [letter_ok.clone()], "options": {"color": "yes"}}),
+        ),
+        (
+            "/iap/snailmail/1/print",
+            json!({"account_token": sm, "dbuuid": DBUUID, "documents": vec![letter_ok.clone(); 21]}),
+        ),
+        (
+            "/iap/snailmail/1/print",
+            json!({"dbuuid": DBUUID, "documents": [letter_ok.clone()]}),
+        ),
+        (
+            "/iap/snailmail/1/print",
+            json!({"account_token": unknown_token, "documents": [letter_ok.clone()]}),
+        ),
+        (
+            "/iap/snailmail/1/print",
+            json!({"account_token": pa, "dbuuid": DBUUID, "documents": [letter_ok.clone()]}),
+        ),
+        (
+            "/iap/snailmail/2/print",
+            json!({"account_token": sm, "dbuuid": DBUUID, "documents": [letter_ok.clone()]}),
+        ),
+        // Lead mining
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            json!({"account_token": rv, "dbuuid": DBUUID}),
+        ),
+        ("/iap/clearbit/2/lead_mining_request", mining(json!("data"))),
+        ("/iap/clearbit/2/lead_mining_request", mining(json!({}))),
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            mining(json!({"lead_number": 0})),
+        ),
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            mining(json!({"lead_number": 201})),
+        ),
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            mining(json!({"lead_number": "3"})),
+        ),
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            mining(json!({"lead_number": 3, "search_type": "robots"})),
+        ),
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            mining(json!({"lead_number": 3, "countries": "BE"})),
+        ),
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            mining(json!({"lead_number": 3, "countries": [{"code": 5}]})),
+        ),
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            mining(json!({"lead_number": 3, "countries": [{"states": []}]})),
+        ),
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            mining(json!({"lead_number": 3, "countries": ["BEL"]})),
+        ),
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            mining(json!({"lead_number": 3, "industry_ids": ["99999"]})),
+        ),
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            mining(json!({"lead_number": 3, "industry_ids": [{"id": 1}]})),
+        ),
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            mining(json!({"lead_number": 3, "company_size_min": 50, "company_size_max": 10})),
+        ),
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            mining(json!({"lead_number": 3, "search_type": "people", "contact_number": "two"})),
+        ),
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            mining(json!({"lead_number": 3, "search_type": "people", "other_roles": "sale"})),
+        ),
+        (
+            "/iap/clearbit/2/lead_mining_request",
+            json!({"account_token": sm, "dbuuid": DBUUID, "data": {"lead_number": 1}}),
+        ),
+        // Lead enrichment
+        ("/iap/clearbit/1/lead_enrichment_email", enrich(Value::Null)),
+        (
+            "/iap/clearbit/1/lead_enrichment_email",
+            enrich(json!(["acme.example"])),
+        ),
+        (
+            "/iap/clearbit/1/lead_enrichment_email",
+            enrich(json!({"1": 42})),
+        ),
+        (
+            "/iap/clearbit/1/lead_enrichment_email",
+            enrich(json!({"1": {"domain": "acme.example"}})),
+        ),
+        (
+            "/iap/clearbit/1/lead_enrichment_email",
+            enrich(Value::Object(many_domains)),
+        ),
+        // Visitor reveal
+        ("/iap/clearbit/1/reveal", json!({"account_token": rv})),
+        ("/iap/clearbit/1/reveal", reveal(json!([]))),
+        ("/iap/clearbit/1/reveal", reveal(json!({"rules": {}}))),
+        (
+            "/iap/clearbit/1/reveal",
+            reveal(json!({"ips": ["203.0.113.9"], "rules": {}})),
+        ),
+        (
+            "/iap/clearbit/1/reveal",
+            reveal(json!({"ips": {"203.0.113.9": 1}, "rules": {}})),
+        ),
+        (
+            "/iap/clearbit/1/reveal",
+            reveal(json!({"ips": {}, "rules": []})),
+        ),
+        (
+            "/iap/clearbit/1/reveal",
+            reveal(rule(json!({"lead_for": "robots"}))),
+        ),
+        (
+            "/iap/clearbit/1/reveal",
+            reveal(rule(json!({"filter_on_size": "yes"}))),
+        ),
+        (
+            "/iap/clearbit/1/reveal",
+            reveal(rule(json!({"industry_tags": ["99999"]}))),
+        ),
+        (
+            "/iap/clearbit/1/reveal",
+            reveal(rule(json!({"countries": [7]}))),
+        ),
+        (
+            "/iap/clearbit/1/reveal",
+            reveal(rule(
+                json!({"filter_on_size": true, "company_size_min": 9, "company_size_max": 2}),
+            )),
+        ),
+        (
+            "/iap/clearbit/1/reveal",
+            reveal(json!({"ips": many_ips, "rules": {}})),
+        ),
+        ("/iap/clearbit/3/reveal", reveal(rule(json!({})))),
+    ];
+    let mut tried = 0;
+    for (path, params) in cases {
+        let shown = params.to_string();
+        let body =
+            json!({"jsonrpc": "2.0", "method": "call", "params": params, "id": 7}).to_string();
+        let (status, answer) = app.rpc(path, &body).await;
+        envelope_error(status, &answer);
+        assert_eq!(answer["id"], 7, "{path} {shown:.100}");
+        tried += 1;
+    }
+    // Whatever the body is: not JSON, not an object, another method, a 10 MB body.
+    let ten_mb = format!(
+        "{{\"jsonrpc\": \"2.0\", \"params\": {{\"x\": \"{}\"}}}}",
+        "a".repeat(10 << 20)
+    );
+    let raw_bodies: Vec<String> = vec![
+        "not json".into(),
+        "[1, 2]".into(),
+        "".into(),
+        r#"{"jsonrpc": "1.0", "params": {}}"#.into(),
+        r#"{"jsonrpc": "2.0", "method": "notify", "params": {}}"#.into(),
+        r#"{"jsonrpc": "2.0", "params": [1]}"#.into(),
+        ten_mb,
+        "x".repeat(40 << 20),
+    ];
+    for path in [
+        "/iap/partner_autocomplete/search",
+        "/iap/partner_autocomplete/enrich",
+        "/iap/snailmail/1/print",
+        "/iap/clearbit/2/lead_mining_request",
+        "/iap/clearbit/1/lead_enrichment_email",
+        "/iap/clearbit/1/reveal",
+    ] {
+        for body in &raw_bodies {
+            let (status, answer) = app.rpc(path, body).await;
+            envelope_error(status, &answer);
+            tried += 1;
+        }
+        // A GET is answered in the envelope too.
+        let page = app.get(path).await;
+        assert_eq!(page.status, actix_web::http::StatusCode::OK, "{path}");
+        assert!(page.body.contains("odoo.exceptions.UserError"), "{path}");
+        tried += 1;
+    }
+    assert!(tried >= 60, "{tried} malformed calls");
+    assert_eq!(
+        written_rows(&mut conn),
+        before,
+        "a refused call wrote something"
+    );
+    for token in [&pa, &sm, &rv] {
+        assert_eq!(
+            available(&mut conn, token),
+            funds[token],
+            "spent by a refused call"
+        );
+    }
+    assert_consistent(&mut conn);
+}
