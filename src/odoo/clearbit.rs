@@ -343,6 +343,8 @@ fn lead_json(lead: &leads::Lead, people: &[leads::LeadContact]) -> Value {
             "title": p.job_title,
             "seniority": p.seniority,
             "role": p.department,
+            // Read with [] by crm_iap_mine's chatter template: present, even when unknown.
+            "phone": Value::Null,
         })).collect::<Vec<_>>(),
     })
 }
@@ -459,6 +461,8 @@ fn person_json(person: &Person) -> Value {
         "title": person.job_title,
         "seniority": person.seniority,
         "role": person.department,
+        // Read with [] by crm_iap_mine's chatter template: present, even when unknown.
+        "phone": Value::Null,
     })
 }
 

@@ -562,6 +562,8 @@ async fn lead_mining_as_odoo_18_sends_it() {
             for key in ["full_name", "email", "title"] {
                 assert!(person[key].is_string(), "{key}: {person}");
             }
+            // crm_iap_mine's chatter template reads `phone` with [] too.
+            assert!(person.get("phone").is_some(), "{person}");
         }
     }
     let nine = 3 * per_company + 6 * per_contact;
@@ -738,6 +740,11 @@ async fn visitor_reveal_stops_when_the_credits_run_dry() {
     .unwrap();
     let result = &with_people["reveal_data"][0];
     assert_eq!(result["ip"], ip.as_str());
+    for person in result["people_data"].as_array().unwrap() {
+        for key in ["full_name", "email", "title", "phone"] {
+            assert!(person.get(key).is_some(), "{key}: {person}");
+        }
+    }
     assert_eq!(
         result["people_data"].as_array().unwrap().len(),
         2,
