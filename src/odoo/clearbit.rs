@@ -81,6 +81,16 @@ pub const ODOO_INDUSTRIES: &[(&str, &str, &[&str])] = &[
     ("239", "Consumer Durables & Apparel", &["C"]),
 ];
 
+/// The database's `reveal` account (Lead Generation here), registered on first use.
+fn reveal_account(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    params: &Params,
+) -> Result<crate::ledger::IapAccount, RpcError> {
+    let service = service(conn, LEAD_MINING)?;
+    account(conn, ctx, params, "dbuuid", &service)
+}
+
 /// The most domains or visitor addresses one call may carry (Odoo sends 50 and 25).
 const MAX_LOOKUPS: usize = 200;
 
@@ -357,13 +367,8 @@ pub fn lead_mining_request(
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
-    let service = service(conn, LEAD_MINING)?;
-    let account = account(conn, ctx, &params, "dbuuid", &service)?;
-    let data = match params.0.get("data") {
-        Some(Value::Object(data)) => data,
-        None | Some(Value::Null) => return Err(RpcError::missing("data")),
-        Some(_) => return Err(RpcError::invalid("data", "an object")),
-    };
+    let account = reveal_account(conn, ctx, &params)?;
+    let data = params.object("data")?;
     let request = mining_request(data)?;
     let database_id = account.database_id;
     let request_id = match generation::generate_for(
@@ -501,8 +506,7 @@ pub fn lead_enrichment_email(
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
-    let service = service(conn, LEAD_MINING)?;
-    let account = account(conn, ctx, &params, "dbuuid", &service)?;
+    let account = reveal_account(conn, ctx, &params)?;
     let domains = match params.0.get("domains") {
         Some(Value::Object(domains)) if domains.len() <= MAX_LOOKUPS => domains,
         Some(Value::Object(_)) => {
@@ -661,13 +665,8 @@ pub fn reveal(
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let params = Params(params);
-    let service = service(conn, LEAD_MINING)?;
-    let account = account(conn, ctx, &params, "dbuuid", &service)?;
-    let data = match params.0.get("data") {
-        Some(Value::Object(data)) => data,
-        None | Some(Value::Null) => return Err(RpcError::missing("data")),
-        Some(_) => return Err(RpcError::invalid("data", "an object")),
-    };
+    let account = reveal_account(conn, ctx, &params)?;
+    let data = params.object("data")?;
     let rules: Vec<(String, RevealRule)> = match data.get("rules") {
         Some(Value::Object(rules)) if rules.len() <= 100 => rules
             .iter()

@@ -127,6 +127,15 @@ impl Params<'_> {
         }
     }
 
+    /// An object parameter (`data`, `options`, …).
+    pub fn object(&self, name: &str) -> Result<&Map<String, Value>, RpcError> {
+        match self.get(name) {
+            Some(Value::Object(object)) => Ok(object),
+            None => Err(RpcError::missing(name)),
+            Some(_) => Err(RpcError::invalid(name, "an object")),
+        }
+    }
+
     pub fn optional_bool(&self, name: &str) -> Result<Option<bool>, RpcError> {
         match self.get(name) {
             None => Ok(None),

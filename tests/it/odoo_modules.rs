@@ -29,6 +29,24 @@ fn autocomplete(token: &str, action_params: Value) -> Value {
     Value::Object(params)
 }
 
+/// Spends all the account's credits (its trial, say), as if used up before the test.
+fn drain(conn: &mut diesel::PgConnection, token: &str) {
+    let left = available(conn, token);
+    if left > c("0") {
+        let account = iap_credits::ledger::accounts::by_token(conn, token)
+            .unwrap()
+            .unwrap();
+        iap_credits::ledger::charge(
+            conn,
+            account.id,
+            left,
+            "trial used up",
+            &iap_credits::ledger::Actor::cli(),
+        )
+        .unwrap();
+    }
+}
+
 /// The keys the partner form takes (its fields, as Odoo 18's form view has them), the ones
 /// the widget or `_format_data_company` removes first, and nothing else: the form refuses a
 /// key that is not one of its fields.
@@ -137,19 +155,7 @@ async fn partner_autocomplete_as_odoo_18_calls_it() {
     assert_eq!(available(&mut conn, &token), start, "searches are free");
 
     // Short of credit: `credit_error`, which Odoo shows as "Insufficient Credit"; nothing spent.
-    if start > c("0") {
-        let account = iap_credits::ledger::accounts::by_token(&mut conn, &token)
-            .unwrap()
-            .unwrap();
-        iap_credits::ledger::charge(
-            &mut conn,
-            account.id,
-            start,
-            "trial used up",
-            &iap_credits::ledger::Actor::cli(),
-        )
-        .unwrap();
-    }
+    drain(&mut conn, &token);
     // `enrich_company(website, partner_gid, vat)` as the widget calls it after a pick.
     let enrich = json!({"domain": target.domain, "partner_gid": target.id, "vat": vat});
     let short = call(&app, &path("enrich"), autocomplete(&token, enrich.clone()))
@@ -323,20 +329,10 @@ async fn snailmail_letters_as_odoo_prints_them_are_answered_one_by_one() {
     )
     .await
     .unwrap();
-    let trial = available(&mut conn, &token);
+    drain(&mut conn, &token);
     let account = iap_credits::ledger::accounts::by_token(&mut conn, &token)
         .unwrap()
         .unwrap();
-    if trial > c("0") {
-        iap_credits::ledger::charge(
-            &mut conn,
-            account.id,
-            trial,
-            "trial used up",
-            &iap_credits::ledger::Actor::cli(),
-        )
-        .unwrap();
-    }
     let two = iap_credits::credits::Credits::from_units(price.units() * 2);
     fund(&mut conn, &token, &two.to_string());
     let batch: Vec<Value> = (1..=3)
@@ -454,20 +450,7 @@ async fn reveal_account(app: &TestApp, conn: &mut diesel::PgConnection, credits:
     )
     .await
     .unwrap();
-    let trial = available(conn, &token);
-    if trial > c("0") {
-        let account = iap_credits::ledger::accounts::by_token(conn, &token)
-            .unwrap()
-            .unwrap();
-        iap_credits::ledger::charge(
-            conn,
-            account.id,
-            trial,
-            "trial used up",
-            &iap_credits::ledger::Actor::cli(),
-        )
-        .unwrap();
-    }
+    drain(conn, &token);
     if c(credits) > c("0") {
         fund(conn, &token, credits);
     }
