@@ -245,11 +245,32 @@ pub fn company(conn: &mut PgConnection, id: i64) -> QueryResult<Option<Company>>
         .optional()
 }
 
-/// A company's people, in directory order.
-pub fn people_of(conn: &mut PgConnection, company_id: i64) -> QueryResult<Vec<Person>> {
+/// The companies of these ids that the directory has, in id order (one query).
+pub fn companies(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<Company>> {
+    directory_companies::table
+        .filter(directory_companies::id.eq_any(ids))
+        .order(directory_companies::id)
+        .select(Company::as_select())
+        .load(conn)
+}
+
+/// The companies whose web domain is one of `domains` (lower case), in id order (one query).
+pub fn companies_by_domain(
+    conn: &mut PgConnection,
+    domains: &[String],
+) -> QueryResult<Vec<Company>> {
+    directory_companies::table
+        .filter(directory_companies::domain.eq_any(domains))
+        .order(directory_companies::id)
+        .select(Company::as_select())
+        .load(conn)
+}
+
+/// The people of these companies, by company then in directory order (one query).
+pub fn people_of(conn: &mut PgConnection, company_ids: &[i64]) -> QueryResult<Vec<Person>> {
     directory_people::table
-        .filter(directory_people::company_id.eq(company_id))
-        .order(directory_people::id)
+        .filter(directory_people::company_id.eq_any(company_ids))
+        .order((directory_people::company_id, directory_people::id))
         .select(Person::as_select())
         .load(conn)
 }

@@ -4,6 +4,9 @@
 //! provider would answer from its own servers: nothing it does is part of the caller's
 //! transaction.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+
 use diesel::prelude::*;
 
 use super::{Company, Person};
@@ -61,10 +64,14 @@ pub trait CompanyDirectory: Send + Sync {
     fn enrich(&self, company_id: i64) -> Result<Option<Company>, DirectoryError>;
     /// Companies (and their people) matching the criteria, maybe fewer than asked.
     fn mine(&self, criteria: &MiningCriteria) -> Result<Vec<MinedCompany>, DirectoryError>;
-    /// The company a visitor's address belongs to, if the directory knows one (Visitor Reveal).
-    fn company_at(&self, ip: std::net::IpAddr) -> Result<Option<Company>, DirectoryError>;
-    /// The company's people, in directory order.
-    fn people(&self, company_id: i64) -> Result<Vec<super::Person>, DirectoryError>;
+    /// The company each visitor's address belongs to, if the directory knows one, in the order
+    /// asked (Visitor Reveal). One round trip for the whole batch.
+    fn companies_at(&self, ips: &[IpAddr]) -> Result<Vec<Option<Company>>, DirectoryError>;
+    /// The companies whose web domain is one of these (lower case), one round trip (Lead
+    /// Enrichment).
+    fn companies_by_domain(&self, domains: &[String]) -> Result<Vec<Company>, DirectoryError>;
+    /// These companies' people, by company then in directory order, one round trip.
+    fn people_of(&self, company_ids: &[i64]) -> Result<Vec<Person>, DirectoryError>;
 }
 
 /// The default provider: the generated directory.
@@ -84,18 +91,42 @@ impl CompanyDirectory for SimulatedDirectory {
         Ok(mine(&mut *self.0.get()?, criteria)?)
     }
 
-    fn company_at(&self, ip: std::net::IpAddr) -> Result<Option<Company>, DirectoryError> {
-        let std::net::IpAddr::V4(ip) = ip else {
-            return Ok(None);
+    fn companies_at(&self, ips: &[IpAddr]) -> Result<Vec<Option<Company>>, DirectoryError> {
+        // The ranges are computed, not stored: only the owners' rows are read.
+        let owners: Vec<Option<i64>> = ips
+            .iter()
+            .map(|ip| match ip {
+                IpAddr::V4(ip) => super::ip_ranges::company_at(*ip),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let ids: Vec<i64> = owners.iter().flatten().copied().collect();
+        let known: HashMap<i64, Company> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            super::companies(&mut *self.0.get()?, &ids)?
+                .into_iter()
+                .map(|c| (c.id, c))
+                .collect()
         };
-        match super::ip_ranges::company_at(ip) {
-            Some(id) => Ok(super::company(&mut *self.0.get()?, id)?),
-            None => Ok(None),
-        }
+        Ok(owners
+            .into_iter()
+            .map(|id| id.and_then(|id| known.get(&id).cloned()))
+            .collect())
     }
 
-    fn people(&self, company_id: i64) -> Result<Vec<super::Person>, DirectoryError> {
-        Ok(super::people_of(&mut *self.0.get()?, company_id)?)
+    fn companies_by_domain(&self, domains: &[String]) -> Result<Vec<Company>, DirectoryError> {
+        if domains.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(super::companies_by_domain(&mut *self.0.get()?, domains)?)
+    }
+
+    fn people_of(&self, company_ids: &[i64]) -> Result<Vec<Person>, DirectoryError> {
+        if company_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(super::people_of(&mut *self.0.get()?, company_ids)?)
     }
 }
 
@@ -174,11 +205,15 @@ impl CompanyDirectory for UnavailableDirectory {
         Err(DirectoryError("no directory is configured".into()))
     }
 
-    fn company_at(&self, _: std::net::IpAddr) -> Result<Option<Company>, DirectoryError> {
+    fn companies_at(&self, _: &[IpAddr]) -> Result<Vec<Option<Company>>, DirectoryError> {
         Err(DirectoryError("no directory is configured".into()))
     }
 
-    fn people(&self, _: i64) -> Result<Vec<super::Person>, DirectoryError> {
+    fn companies_by_domain(&self, _: &[String]) -> Result<Vec<Company>, DirectoryError> {
+        Err(DirectoryError("no directory is configured".into()))
+    }
+
+    fn people_of(&self, _: &[i64]) -> Result<Vec<Person>, DirectoryError> {
         Err(DirectoryError("no directory is configured".into()))
     }
 }

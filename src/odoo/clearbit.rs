@@ -21,13 +21,14 @@
 //! states are not a filter here (the directory has no states): a country's states mean the
 //! whole country.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use diesel::PgConnection;
 use serde_json::{Map, Value, json};
 
 use super::Context;
-use super::directory::{LEAD_MINING, account, country_name, search, service};
+use super::directory::{LEAD_MINING, account, country_name, service};
 use super::iap::credit_url;
 use super::params::Params;
 use super::partner_autocomplete::domain_of;
@@ -523,8 +524,8 @@ pub fn lead_enrichment_email(
             ));
         }
     };
-    // The directory is asked first, holding no transaction: what it does not know is free.
-    let mut asked: Vec<(&String, Option<Company>)> = Vec::with_capacity(domains.len());
+    // Every domain is read first, so that a bad one refuses the call before anything is asked.
+    let mut asked: Vec<(&String, Option<String>)> = Vec::with_capacity(domains.len());
     for (lead_id, domain) in domains {
         let domain = match domain {
             Value::String(d) if d.len() <= 253 => domain_of(d),
@@ -536,17 +537,26 @@ pub fn lead_enrichment_email(
                 ));
             }
         };
-        let company = match domain {
-            Some(domain) => search(&ctx.directory, &domain)?
-                .into_iter()
-                .find(|c| c.domain == domain),
-            None => None,
-        };
-        asked.push((lead_id, company));
+        asked.push((lead_id, domain));
     }
+    // The directory is asked once, holding no transaction: what it does not know is free.
+    let mut wanted: Vec<String> = asked.iter().filter_map(|(_, d)| d.clone()).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let known: HashMap<String, Company> = ctx
+        .directory
+        .companies_by_domain(&wanted)
+        .map_err(unavailable)?
+        .into_iter()
+        .map(|c| (c.domain.clone(), c))
+        .collect();
+    let asked: Vec<(&String, Option<&Company>)> = asked
+        .into_iter()
+        .map(|(lead_id, domain)| (lead_id, domain.and_then(|d| known.get(&d))))
+        .collect();
     let found: Vec<Found> = asked
         .iter()
-        .filter_map(|(_, company)| company.as_ref())
+        .filter_map(|(_, company)| *company)
         .map(|c| Found {
             asked: c.domain.clone(),
             company_id: c.id,
@@ -566,9 +576,7 @@ pub fn lead_enrichment_email(
     for (lead_id, company) in asked {
         answer.insert(
             lead_id.clone(),
-            company
-                .as_ref()
-                .map_or(Value::Bool(false), clearbit_company),
+            company.map_or(Value::Bool(false), clearbit_company),
         );
     }
     Ok(Value::Object(answer))
@@ -686,8 +694,8 @@ pub fn reveal(
         None | Some(Value::Null) => return Err(RpcError::missing("data.ips")),
         Some(_) => return Err(RpcError::invalid("data.ips", "an object of addresses")),
     };
-    // Each visitor, in order: found under a rule, or not found (free).
-    let mut visitors: Vec<Result<Revealed, String>> = Vec::with_capacity(ips.len());
+    // Every visitor's address and rules are read first: a bad one refuses the whole call.
+    let mut asked: Vec<(&String, Option<IpAddr>, Vec<&RevealRule>)> = Vec::with_capacity(ips.len());
     for (ip, rule_ids) in ips {
         let Value::Array(rule_ids) = rule_ids else {
             return Err(RpcError::invalid(
@@ -706,34 +714,63 @@ pub fn reveal(
                 rules.iter().find(|(k, _)| *k == key).map(|(_, r)| r)
             })
             .collect();
-        let company = match ip.parse::<IpAddr>() {
-            Ok(address) => ctx.directory.company_at(address).map_err(unavailable)?,
-            Err(_) => None,
-        };
-        let Some((company, rule)) =
-            company.and_then(|c| wanted.iter().find(|r| r.matches(&c)).map(|r| (c, *r)))
-        else {
-            visitors.push(Err(ip.clone()));
-            continue;
-        };
-        let people: Vec<Person> = if rule.contacts > 0 {
-            ctx.directory
-                .people(company.id)
-                .map_err(unavailable)?
+        asked.push((ip, ip.parse::<IpAddr>().ok(), wanted));
+    }
+    // The directory is asked twice for the whole batch (companies, then their people), holding
+    // no transaction.
+    let addresses: Vec<IpAddr> = asked.iter().filter_map(|(_, a, _)| *a).collect();
+    let mut companies = ctx
+        .directory
+        .companies_at(&addresses)
+        .map_err(unavailable)?
+        .into_iter();
+    let matched: Vec<Option<(Company, &RevealRule)>> = asked
+        .iter()
+        .map(|(_, address, wanted)| {
+            let company = address.and_then(|_| companies.next().flatten())?;
+            let rule = wanted.iter().find(|r| r.matches(&company))?;
+            Some((company, *rule))
+        })
+        .collect();
+    let mut with_people: Vec<i64> = matched
+        .iter()
+        .flatten()
+        .filter(|(_, rule)| rule.contacts > 0)
+        .map(|(company, _)| company.id)
+        .collect();
+    with_people.sort_unstable();
+    with_people.dedup();
+    let mut people_by_company: HashMap<i64, Vec<Person>> = HashMap::new();
+    for person in ctx.directory.people_of(&with_people).map_err(unavailable)? {
+        people_by_company
+            .entry(person.company_id)
+            .or_default()
+            .push(person);
+    }
+    // Each visitor, in order: found under a rule, or not found (free).
+    let visitors: Vec<Result<Revealed, String>> = asked
+        .iter()
+        .zip(matched)
+        .map(|((ip, _, _), matched)| {
+            let Some((company, rule)) = matched else {
+                return Err((*ip).clone());
+            };
+            let people: Vec<Person> = people_by_company
+                .get(&company.id)
                 .into_iter()
+                .flatten()
                 .filter(|p| rule.wants(p))
                 .take(rule.contacts)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        visitors.push(Ok(Revealed {
-            ip: ip.clone(),
-            rule_id: rule.id.clone(),
-            company,
-            people,
-        }));
-    }
+                .cloned()
+                .collect();
+            Ok(Revealed {
+                ip: (*ip).clone(),
+                rule_id: rule.id.clone(),
+                company,
+                people,
+            })
+        })
+        .collect();
     let found: Vec<Found> = visitors
         .iter()
         .filter_map(|v| v.as_ref().ok())

@@ -101,14 +101,15 @@ pub struct Call {
 
 /// Reads and checks the envelope. The error side already carries the id to answer with.
 pub async fn read_call(payload: web::Payload) -> Result<Call, (Value, RpcError)> {
-    read_call_of_at_most(payload, MAX_BODY).await
+    parse_call(&read_body(payload, MAX_BODY).await?)
 }
 
-/// `read_call` for a call whose body may be up to `max_body` bytes (letters carry PDFs).
-pub async fn read_call_of_at_most(
+/// The whole body of a call of up to `max_body` bytes, unparsed (a call that carries PDFs is
+/// parsed off the async workers).
+pub async fn read_body(
     mut payload: web::Payload,
     max_body: usize,
-) -> Result<Call, (Value, RpcError)> {
+) -> Result<web::BytesMut, (Value, RpcError)> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let Ok(chunk) = chunk else {
@@ -125,7 +126,7 @@ pub async fn read_call_of_at_most(
         }
         body.extend_from_slice(&chunk);
     }
-    parse_call(&body)
+    Ok(body)
 }
 
 /// The envelope's rules, on a whole body.

@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use super::Context;
 use super::directory::account;
 use super::params::Params;
-use super::rpc::{RpcError, answer, credits_number, read_call_of_at_most};
+use super::rpc::{RpcError, answer, credits_number, parse_call, read_body};
 use crate::credits::Credits;
 use crate::documents::{self, CheckedUpload, UploadError};
 use crate::ledger::IapAccount;
@@ -360,23 +360,57 @@ pub async fn print(
             Err(RpcError::User("JSON-RPC calls are POSTed".into())),
         );
     }
-    let call = match read_call_of_at_most(payload, MAX_BODY).await {
-        Ok(call) => call,
+    let body = match read_body(payload, MAX_BODY).await {
+        Ok(body) => body,
         Err((id, error)) => return answer(id, Err(error)),
     };
-    let outcome = print_letters(&state, &req, call.params).await;
-    answer(call.id, outcome)
+    // Up to 32 MiB of JSON and base64: milliseconds of CPU, kept off the async workers.
+    let batch = match web::block(move || batch_of(&body)).await {
+        Ok(Ok(batch)) => batch,
+        Ok(Err((id, error))) => return answer(id, Err(error)),
+        Err(_) => return answer(Value::Null, Err(RpcError::Internal)),
+    };
+    let id = batch.id.clone();
+    answer(id, print_letters(&state, &req, batch).await)
+}
+
+/// A call's letters and options, read and decoded.
+struct Batch {
+    id: Value,
+    params: Map<String, Value>,
+    asked: Vec<Asked>,
+    options: LetterOptions,
+}
+
+/// The call in `body`, or why it is not a batch of letters (with the id to answer with).
+fn batch_of(body: &[u8]) -> Result<Batch, (Value, RpcError)> {
+    let call = parse_call(body)?;
+    let read = {
+        let params = Params(&call.params);
+        letters_of(&params).and_then(|asked| Ok((asked, options_of(&params)?)))
+    };
+    match read {
+        Ok((asked, options)) => Ok(Batch {
+            id: call.id,
+            params: call.params,
+            asked,
+            options,
+        }),
+        Err(error) => Err((call.id, error)),
+    }
 }
 
 async fn print_letters(
     state: &AppState,
     req: &HttpRequest,
-    params: Map<String, Value>,
+    batch: Batch,
 ) -> Result<Value, RpcError> {
-    let (asked, options) = {
-        let params = Params(&params);
-        (letters_of(&params)?, options_of(&params)?)
-    };
+    let Batch {
+        params,
+        asked,
+        options,
+        ..
+    } = batch;
     let echoed_options = params.get("options").cloned().unwrap_or(json!({}));
     let ctx = Context::of(state, req);
     let pool = state.pool.clone();

@@ -120,7 +120,7 @@ fn searches_find_companies_by_name_vat_and_domain() {
             .is_empty()
     );
     // A company's people and its logo.
-    let people = directory::people_of(&mut conn, target.id).unwrap();
+    let people = directory::people_of(&mut conn, &[target.id]).unwrap();
     assert!(people.iter().all(|p| p.email.ends_with(&target.domain)));
     assert!(target.logo_svg().starts_with("<svg"));
 }

@@ -126,14 +126,23 @@ impl CompanyDirectory for IgnoresExclusions {
             ..criteria.clone()
         })
     }
-    fn company_at(
+    fn companies_at(
         &self,
-        ip: std::net::IpAddr,
-    ) -> Result<Option<iap_credits::directory::Company>, DirectoryError> {
-        self.0.company_at(ip)
+        ips: &[std::net::IpAddr],
+    ) -> Result<Vec<Option<iap_credits::directory::Company>>, DirectoryError> {
+        self.0.companies_at(ips)
     }
-    fn people(&self, id: i64) -> Result<Vec<iap_credits::directory::Person>, DirectoryError> {
-        self.0.people(id)
+    fn companies_by_domain(
+        &self,
+        domains: &[String],
+    ) -> Result<Vec<iap_credits::directory::Company>, DirectoryError> {
+        self.0.companies_by_domain(domains)
+    }
+    fn people_of(
+        &self,
+        ids: &[i64],
+    ) -> Result<Vec<iap_credits::directory::Person>, DirectoryError> {
+        self.0.people_of(ids)
     }
 }
 

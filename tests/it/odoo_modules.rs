@@ -4,6 +4,7 @@
 //! credits that moved here.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use iap_credits::catalog::usage_prices;
 use serde_json::{Value, json};
@@ -697,7 +698,7 @@ async fn visitor_reveal_stops_when_the_credits_run_dry() {
     // A people rule: the company and its contacts by role, 1 credit each.
     let company = (3100..3200)
         .find(|id| {
-            iap_credits::directory::people_of(&mut conn, *id)
+            iap_credits::directory::people_of(&mut conn, &[*id])
                 .unwrap()
                 .len()
                 >= 2
@@ -1154,5 +1155,165 @@ async fn malformed_calls_to_odoos_modules_get_the_envelope_and_change_nothing() 
             "spent by a refused call"
         );
     }
+    assert_consistent(&mut conn);
+}
+
+/// The simulated directory, counting what it is asked: a batch must not cost a round trip per
+/// visitor or lead.
+struct CountingDirectory {
+    inner: iap_credits::directory::provider::SimulatedDirectory,
+    calls: std::sync::Mutex<Vec<&'static str>>,
+}
+
+impl CountingDirectory {
+    fn asked(&self, what: &'static str) {
+        self.calls.lock().unwrap().push(what);
+    }
+}
+
+impl iap_credits::directory::provider::CompanyDirectory for CountingDirectory {
+    fn search(
+        &self,
+        q: &str,
+    ) -> Result<
+        Vec<iap_credits::directory::Company>,
+        iap_credits::directory::provider::DirectoryError,
+    > {
+        self.asked("search");
+        self.inner.search(q)
+    }
+    fn enrich(
+        &self,
+        id: i64,
+    ) -> Result<
+        Option<iap_credits::directory::Company>,
+        iap_credits::directory::provider::DirectoryError,
+    > {
+        self.asked("enrich");
+        self.inner.enrich(id)
+    }
+    fn mine(
+        &self,
+        criteria: &iap_credits::directory::provider::MiningCriteria,
+    ) -> Result<
+        Vec<iap_credits::directory::provider::MinedCompany>,
+        iap_credits::directory::provider::DirectoryError,
+    > {
+        self.asked("mine");
+        self.inner.mine(criteria)
+    }
+    fn companies_at(
+        &self,
+        ips: &[std::net::IpAddr],
+    ) -> Result<
+        Vec<Option<iap_credits::directory::Company>>,
+        iap_credits::directory::provider::DirectoryError,
+    > {
+        self.asked("companies_at");
+        self.inner.companies_at(ips)
+    }
+    fn companies_by_domain(
+        &self,
+        domains: &[String],
+    ) -> Result<
+        Vec<iap_credits::directory::Company>,
+        iap_credits::directory::provider::DirectoryError,
+    > {
+        self.asked("companies_by_domain");
+        self.inner.companies_by_domain(domains)
+    }
+    fn people_of(
+        &self,
+        ids: &[i64],
+    ) -> Result<Vec<iap_credits::directory::Person>, iap_credits::directory::provider::DirectoryError>
+    {
+        self.asked("people_of");
+        self.inner.people_of(ids)
+    }
+}
+
+#[actix_web::test]
+async fn a_reveal_or_enrichment_batch_asks_the_directory_once_whatever_its_size() {
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let token = reveal_account(&app, &mut conn, "1000").await;
+    let directory = Arc::new(CountingDirectory {
+        inner: iap_credits::directory::provider::SimulatedDirectory(app.db.pool()),
+        calls: Default::default(),
+    });
+    let ctx = iap_credits::odoo::Context {
+        base_url: "http://x".into(),
+        sms: Arc::new(iap_credits::sms::gateway::SimulatedCarrier::default()),
+        directory: directory.clone(),
+        outbound: Default::default(),
+        client_address: "192.0.2.1".into(),
+    };
+    let as_map = |v: Value| v.as_object().unwrap().clone();
+
+    // 40 visitors of 20 companies (two addresses each), a people rule: two questions in all.
+    let rules = json!({
+        "9": {
+            "rule_id": 9, "lead_for": "people", "countries": [], "filter_on_size": false,
+            "industry_tags": [], "user_country": "BE", "contact_filter_type": "role",
+            "preferred_role": "", "other_roles": [], "seniority": "", "extra_contacts": 1,
+        },
+    });
+    let mut ips = serde_json::Map::new();
+    for company_id in 4001..4021 {
+        ips.insert(address_of(company_id, 1), json!([9]));
+        ips.insert(address_of(company_id, 2), json!([9]));
+    }
+    ips.insert("not-an-address".into(), json!([9]));
+    let revealed = iap_credits::odoo::clearbit::reveal(
+        &mut conn,
+        &ctx,
+        &as_map(json!({"account_token": token, "data": {"ips": ips, "rules": rules}})),
+    )
+    .unwrap();
+    let results = revealed["reveal_data"].as_array().unwrap();
+    assert_eq!(results.len(), 41, "{revealed}");
+    assert_eq!(
+        results.iter().filter(|r| r["not_found"] == true).count(),
+        1,
+        "{revealed}"
+    );
+    // Each visitor gets its own company's people, as when asked one by one.
+    for r in results.iter().filter(|r| r.get("not_found").is_none()) {
+        let domain = r["reveal_data"]["domain"].as_str().unwrap();
+        for person in r["people_data"].as_array().unwrap() {
+            assert!(person["email"].as_str().unwrap().ends_with(domain), "{r}");
+        }
+    }
+    assert_eq!(
+        *directory.calls.lock().unwrap(),
+        ["companies_at", "people_of"]
+    );
+
+    // 30 leads, 20 known domains and 10 unknown: one question.
+    directory.calls.lock().unwrap().clear();
+    let mut domains = serde_json::Map::new();
+    for (n, id) in (4001..4021).enumerate() {
+        let company = iap_credits::directory::company(&mut conn, id)
+            .unwrap()
+            .unwrap();
+        domains.insert(n.to_string(), json!(company.domain));
+    }
+    for n in 20..30 {
+        domains.insert(n.to_string(), json!(format!("nobody-{n}.example")));
+    }
+    let enriched = iap_credits::odoo::clearbit::lead_enrichment_email(
+        &mut conn,
+        &ctx,
+        &as_map(json!({"account_token": token, "dbuuid": DBUUID, "domains": domains})),
+    )
+    .unwrap();
+    let found = enriched
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|v| v.is_object())
+        .count();
+    assert_eq!(found, 20, "{enriched}");
+    assert_eq!(*directory.calls.lock().unwrap(), ["companies_by_domain"]);
     assert_consistent(&mut conn);
 }
