@@ -5,8 +5,8 @@
 use std::time::Instant;
 
 use diesel::{Connection, PgConnection};
-use iap_credits::directory::{self, generate};
-use iap_credits::embedded_pg::{EmbeddedPostgres, LaunchOptions};
+use iap_credits::platform::embedded_pg::{EmbeddedPostgres, LaunchOptions};
+use iap_credits::services::directory::{self, generate};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -16,7 +16,7 @@ fn main() {
     let data = std::env::temp_dir().join(format!("iap-bench-dir-{}", std::process::id()));
     let pg = EmbeddedPostgres::start(&LaunchOptions::new(&data, None)).expect("start PostgreSQL");
     let mut conn = PgConnection::establish(&pg.app_database_url()).unwrap();
-    iap_credits::db::run_migrations(&mut conn).unwrap();
+    iap_credits::platform::db::run_migrations(&mut conn).unwrap();
     let started = Instant::now();
     directory::seed(&mut conn, generate::COMPANIES).unwrap();
     println!(

@@ -30,11 +30,13 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use iap_credits::catalog;
-use iap_credits::credits::Credits;
-use iap_credits::embedded_pg::{APP_DATABASE, EmbeddedPostgres, LaunchOptions, find_binaries};
-use iap_credits::ledger::{self, Actor, GrantKind, accounts};
-use iap_credits::tenancy::{self, Role, Subscription};
+use iap_credits::domain::catalog;
+use iap_credits::domain::ledger::{self, Actor, GrantKind, accounts};
+use iap_credits::domain::tenancy::{self, Role, Subscription};
+use iap_credits::kernel::credits::Credits;
+use iap_credits::platform::embedded_pg::{
+    APP_DATABASE, EmbeddedPostgres, LaunchOptions, find_binaries,
+};
 
 const CLIENTS: usize = 32;
 const SPREAD_ACCOUNTS: usize = 20;

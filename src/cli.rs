@@ -9,15 +9,15 @@ use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::catalog;
-use crate::config::Config;
-use crate::credits::Credits;
-use crate::db;
 use crate::demo;
-use crate::ledger::{self, Actor};
-use crate::mail::outbox::{self, EmailStatus};
-use crate::startup::{self, AppState, Application, DatabaseHandle};
-use crate::tenancy::{self, Role, Subscription};
+use crate::domain::catalog;
+use crate::domain::ledger::{self, Actor};
+use crate::domain::mail::outbox::{self, EmailStatus};
+use crate::domain::tenancy::{self, Role, Subscription};
+use crate::kernel::credits::Credits;
+use crate::platform::config::Config;
+use crate::platform::db;
+use crate::startup::{self, Application, DatabaseHandle};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -225,7 +225,7 @@ fn inspect_pdf() -> ExitCode {
     let mut input = Vec::new();
     if std::io::stdin()
         // A signature page's request carries the PDF in base64: a third more.
-        .take(crate::documents::MAX_BYTES as u64 * 2)
+        .take(crate::services::documents::MAX_BYTES as u64 * 2)
         .read_to_end(&mut input)
         .is_err()
     {
@@ -233,11 +233,12 @@ fn inspect_pdf() -> ExitCode {
         return ExitCode::from(2);
     }
     let answer = match std::env::args().nth(2).as_deref() {
-        Some("append-page") => crate::documents::pdf::run_append_page(&input),
-        Some("page-jpeg") => {
-            crate::documents::pdf::run_page_jpeg(&input, std::env::args().nth(3).as_deref())
-        }
-        _ => crate::documents::pdf::run_helper(&input)
+        Some("append-page") => crate::services::documents::pdf::run_append_page(&input),
+        Some("page-jpeg") => crate::services::documents::pdf::run_page_jpeg(
+            &input,
+            std::env::args().nth(3).as_deref(),
+        ),
+        _ => crate::services::documents::pdf::run_helper(&input)
             .map(|facts| serde_json::to_vec(&facts).unwrap_or_default()),
     };
     match answer {
@@ -252,18 +253,18 @@ fn inspect_pdf() -> ExitCode {
     }
 }
 
-fn init_tracing(filter: &str, format: crate::config::LogFormat) {
+fn init_tracing(filter: &str, format: crate::platform::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match format {
-        crate::config::LogFormat::Text => logs
+        crate::platform::config::LogFormat::Text => logs
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init(),
         // One object per line, the event's fields at the top level.
-        crate::config::LogFormat::Json => logs.json().flatten_event(true).try_init(),
+        crate::platform::config::LogFormat::Json => logs.json().flatten_event(true).try_init(),
     };
 }
 
@@ -281,7 +282,7 @@ fn run_with_database(cli: &Cli, database: &DatabaseHandle, base_url: String) -> 
     let pg_bin = cli.config.pg_bin.as_deref();
     // Before the migrations, which would make the database no longer empty.
     if let Some(Command::Restore { from }) = &cli.command {
-        crate::backup::restore(&database.owner_url, pg_bin, from)?;
+        crate::platform::backup::restore(&database.owner_url, pg_bin, from)?;
         println!("Restored {}.", from.display());
     }
     let pool = startup::prepare_database(database, cli.config.db_pool_size)?;
@@ -394,7 +395,7 @@ fn run_with_database(cli: &Cli, database: &DatabaseHandle, base_url: String) -> 
             let mut conn = pool.get()?;
             let found = catalog::service_by_slug(&mut conn, service)?
                 .ok_or_else(|| anyhow::anyhow!("there is no service with the slug {service:?}"))?;
-            let created = crate::provider_keys::create(&mut conn, found.id, name)?;
+            let created = crate::domain::provider_keys::create(&mut conn, found.id, name)?;
             let shown = serde_json::json!({
                 "key": created.key,
                 "service": found.slug.as_str(),
@@ -407,13 +408,14 @@ fn run_with_database(cli: &Cli, database: &DatabaseHandle, base_url: String) -> 
             let mut conn = pool.get()?;
             let user = tenancy::find_user_by_email(&mut conn, email)?
                 .ok_or_else(|| anyhow::anyhow!("there is no user with the email {email:?}"))?;
-            let ended = crate::auth::sessions::end_all_of(&mut conn, user.id, chrono::Utc::now())?;
+            let ended =
+                crate::domain::auth::sessions::end_all_of(&mut conn, user.id, chrono::Utc::now())?;
             println!("Ended {ended} session(s) of {}.", user.email);
             Ok(())
         }
         Command::VerifyLedger | Command::Restore { .. } => verify_ledger(&pool),
         Command::Backup { to } => {
-            let bytes = crate::backup::backup(&database.owner_url, pg_bin, to)?;
+            let bytes = crate::platform::backup::backup(&database.owner_url, pg_bin, to)?;
             println!(
                 "Wrote {} ({:.1} MiB), readable by its owner only. Restore it into an empty data \
                  dir with `iap-credits restore --from {}`.",
@@ -526,18 +528,18 @@ fn serve(
     let secret = cli.config.secret_key()?;
     let session_key = actix_web::cookie::Key::try_from(secret.as_slice())
         .context("the secret key is too short for a session key")?;
-    let mailer = crate::mail::Mailer::from_config(&cli.config, &base_url)?;
+    let mailer = crate::domain::mail::Mailer::from_config(&cli.config, &base_url)?;
     let mail_destination = mailer.describe();
-    let mut state = AppState::new(pool, base_url.clone(), session_key);
+    let mut state = crate::startup::app_state(pool, base_url.clone(), session_key);
     state.database_health = database.health();
     state.server_timing = cli.config.server_timing;
     if let Some(allowed) = &cli.config.outbound_allow {
-        state.outbound =
-            crate::outbound::OutboundPolicy::parse(allowed).map_err(anyhow::Error::msg)?;
+        state.outbound = crate::platform::outbound::OutboundPolicy::parse(allowed)
+            .map_err(anyhow::Error::msg)?;
     }
     if let Some(proxies) = &cli.config.trusted_proxies {
         state.trusted_proxies =
-            crate::web::client::parse_trusted_proxies(proxies).map_err(anyhow::Error::msg)?;
+            crate::http::client::parse_trusted_proxies(proxies).map_err(anyhow::Error::msg)?;
     }
     if let Some(token) = &cli.config.metrics_token {
         anyhow::ensure!(
@@ -559,22 +561,25 @@ fn serve(
     }
     // The simulated directory plays a remote provider: connections of its own, so that a request
     // holding one of the app's connections never waits for a second from the same pool.
-    state.directory = std::sync::Arc::new(crate::directory::provider::SimulatedDirectory(
-        db::connect_lazily(&database.request_url),
-    ));
+    state.directory =
+        std::sync::Arc::new(crate::services::directory::provider::SimulatedDirectory(
+            db::connect_lazily(&database.request_url),
+        ));
     // The other simulated providers keep their records in the database, on connections of
     // their own too: every instance (and this one after a restart) sees the same provider.
-    let records = crate::simulation::Records::shared(db::connect_lazily(&database.request_url));
-    state.payments =
-        std::sync::Arc::new(crate::payments::MockProvider::with_records(records.clone()));
-    state.sms = std::sync::Arc::new(crate::sms::gateway::SimulatedCarrier::with_records(
+    let records =
+        crate::platform::simulation::Records::shared(db::connect_lazily(&database.request_url));
+    state.payments = std::sync::Arc::new(crate::domain::payments::MockProvider::with_records(
         records.clone(),
     ));
-    state.post = std::sync::Arc::new(crate::snailmail::post::SimulatedPost::with_records(
-        records.clone(),
-    ));
+    state.sms = std::sync::Arc::new(
+        crate::services::sms::gateway::SimulatedCarrier::with_records(records.clone()),
+    );
+    state.post = std::sync::Arc::new(
+        crate::services::snailmail::post::SimulatedPost::with_records(records.clone()),
+    );
     state.itsme_sim =
-        std::sync::Arc::new(crate::signing::itsme::SimulatedItsme::with_records(records));
+        std::sync::Arc::new(crate::services::signing::itsme::SimulatedItsme::with_records(records));
     state.itsme = state.itsme_sim.clone();
     let bind = cli.config.bind.clone();
     actix_web::rt::System::new().block_on(async move {
@@ -587,8 +592,10 @@ fn serve(
         startup::spawn_pool_refresher(&state);
         startup::spawn_webhook_worker(&state);
         tracing::info!("emails go to {mail_destination}");
-        let settings =
-            startup::ServerSettings::new(cli.config.http_workers, cli.config.db_pool_size);
+        let settings = crate::platform::config::ServerSettings::new(
+            cli.config.http_workers,
+            cli.config.db_pool_size,
+        );
         tracing::info!(?settings, "server settings");
         if let Some(address) = &cli.config.metrics_bind {
             let metrics = startup::metrics_server(state.clone(), address)

@@ -6,10 +6,10 @@
 
 use diesel::prelude::*;
 
-use crate::auth::password;
-use crate::contacts::{self, ContactInput};
-use crate::schema::app_events;
-use crate::tenancy::{self, Role, Subscription, TenancyError};
+use crate::domain::tenancy::{self, Role, Subscription, TenancyError};
+use crate::kernel::password;
+use crate::platform::schema::app_events;
+use crate::services::contacts::{self, ContactInput};
 
 pub const DEMO_DATABASE: &str = "Demo Company";
 pub const DEMO_PASSWORD: &str = "demo-password";

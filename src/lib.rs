@@ -1,47 +1,33 @@
 //! IAP Credits: sells and meters prepaid credits for in-app services.
+//!
+//! The crate's layout is its architecture, from the ground up; a module imports only from the
+//! floors below its own (and from its own floor where the floor says so), which
+//! `tests/it/layers.rs` checks:
+//!
+//! - `kernel`: values every layer shares (credits, money, ids, periods, forms);
+//! - `platform`: what the app runs on (PostgreSQL, configuration, metrics, backups);
+//! - `domain`: the core of an IAP server (ledger, orders, payments, catalog, tenancy, metering,
+//!   mail, …);
+//! - `services`: the paid services, spending through `domain::metering`;
+//! - `read_models`: what the pages show across services;
+//! - `http`: the floor the three front doors share (state, pages, sessions, errors);
+//! - `web`, `api`, `odoo`: the three front doors, none of which imports another;
+//! - `startup`, `cli`, `demo`: the app, assembled.
+
+pub mod kernel;
+pub mod platform;
+
+pub mod domain;
+pub mod services;
+
+pub mod read_models;
+
+pub mod http;
 
 pub mod api;
-pub mod audit;
-pub mod auth;
-pub mod backup;
-pub mod catalog;
-pub mod cli;
-pub mod config;
-pub mod contacts;
-pub mod credits;
-pub mod db;
-pub mod demo;
-pub mod digitization;
-pub mod directory;
-pub mod documents;
-pub mod embedded_pg;
-pub mod error;
-pub mod forms;
-pub mod ids;
-pub mod invoices;
-pub mod leads;
-pub mod ledger;
-pub mod mail;
-pub mod memory;
-pub mod metering;
-pub mod metrics;
-pub mod money;
 pub mod odoo;
-pub mod orders;
-pub mod outbound;
-pub mod pagination;
-pub mod partner_autocomplete;
-pub mod payments;
-pub mod period;
-pub mod provider_keys;
-pub mod read_models;
-pub mod schema;
-pub mod signing;
-pub mod simulation;
-pub mod sms;
-pub mod snailmail;
-mod sql_enum;
-pub mod startup;
-pub mod tenancy;
-pub mod topup;
 pub mod web;
+
+pub mod cli;
+pub mod demo;
+pub mod startup;

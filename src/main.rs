@@ -1,4 +1,4 @@
 fn main() -> std::process::ExitCode {
-    iap_credits::memory::configure_allocator();
+    iap_credits::platform::memory::configure_allocator();
     iap_credits::cli::main()
 }

@@ -8,11 +8,11 @@ use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 
-use crate::catalog::seed::seed_catalog;
-use crate::config::Config;
-use crate::db::{self, DbPool};
-use crate::embedded_pg::{DatabaseHealth, EmbeddedPostgres, LaunchError, LaunchOptions};
-pub use crate::web::state::AppState;
+use crate::domain::catalog::seed::seed_catalog;
+pub use crate::http::state::AppState;
+use crate::platform::config::{Config, ServerSettings};
+use crate::platform::db::{self, DbPool};
+use crate::platform::embedded_pg::{DatabaseHealth, EmbeddedPostgres, LaunchError, LaunchOptions};
 
 /// The database the process uses, with the embedded cluster kept alive as long as it is held.
 pub struct DatabaseHandle {
@@ -95,7 +95,7 @@ pub fn prepare_database(database: &DatabaseHandle, pool_size: u32) -> anyhow::Re
     if !applied.is_empty() {
         tracing::info!(?applied, "applied migrations");
     }
-    let hashed = crate::ledger::accounts::backfill_token_sha1(&mut owner)?;
+    let hashed = crate::domain::ledger::accounts::backfill_token_sha1(&mut owner)?;
     if hashed > 0 {
         tracing::info!(hashed, "kept the SHA-1 of older account tokens");
     }
@@ -103,7 +103,10 @@ pub fn prepare_database(database: &DatabaseHandle, pool_size: u32) -> anyhow::Re
     if added > 0 {
         tracing::info!(added, "added services to the catalog");
     }
-    let companies = crate::directory::seed(&mut owner, crate::directory::generate::COMPANIES)?;
+    let companies = crate::services::directory::seed(
+        &mut owner,
+        crate::services::directory::generate::COMPANIES,
+    )?;
     if companies > 0 {
         tracing::info!(companies, "generated the simulated company directory");
     }
@@ -115,7 +118,7 @@ const MAIL_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The outbox worker: sends due alerts and receipts through `mailer`. Must run inside the
 /// actix runtime; stops with it (a message being sent is simply sent again next time).
-pub fn spawn_mail_worker(state: &AppState, mailer: crate::mail::Mailer) {
+pub fn spawn_mail_worker(state: &AppState, mailer: crate::domain::mail::Mailer) {
     let (pool, mailer) = (state.pool.clone(), std::sync::Arc::new(mailer));
     actix_web::rt::spawn(async move {
         let mut ticks = actix_web::rt::time::interval(MAIL_EVERY);
@@ -125,8 +128,12 @@ pub fn spawn_mail_worker(state: &AppState, mailer: crate::mail::Mailer) {
             let (pool, mailer) = (pool.clone(), mailer.clone());
             let run = web::block(move || {
                 let mut conn = pool.get()?;
-                let run =
-                    crate::mail::outbox::deliver_due(&mut conn, &mailer, chrono::Utc::now(), 100)?;
+                let run = crate::domain::mail::outbox::deliver_due(
+                    &mut conn,
+                    &mailer,
+                    chrono::Utc::now(),
+                    100,
+                )?;
                 anyhow::Ok(run)
             })
             .await;
@@ -156,7 +163,7 @@ pub fn spawn_job_worker(state: &AppState) {
             let (pool, services) = (pool.clone(), services.clone());
             let run = web::block(move || {
                 let mut conn = pool.get()?;
-                anyhow::Ok(crate::metering::run_due(
+                anyhow::Ok(crate::domain::metering::run_due(
                     &mut conn,
                     &services,
                     chrono::Utc::now(),
@@ -165,7 +172,7 @@ pub fn spawn_job_worker(state: &AppState) {
             })
             .await;
             match run {
-                Ok(Ok(run)) if run == crate::metering::WorkerRun::default() => {}
+                Ok(Ok(run)) if run == crate::domain::metering::WorkerRun::default() => {}
                 Ok(Ok(run)) => tracing::info!(?run, "paid-service jobs"),
                 Ok(Err(e)) => tracing::warn!("job worker failed: {e:#}"),
                 Err(e) => tracing::warn!("job worker failed: {e}"),
@@ -189,9 +196,10 @@ pub fn spawn_reading_worker(state: &AppState) {
         actix_web::rt::spawn(async move {
             loop {
                 let (pool, readers_) = (pool.clone(), readers.clone());
-                let run =
-                    web::block(move || crate::digitization::reading::read_next(&pool, &readers_))
-                        .await;
+                let run = web::block(move || {
+                    crate::services::digitization::reading::read_next(&pool, &readers_)
+                })
+                .await;
                 match run {
                     Ok(Ok(Some(outcome))) => {
                         tracing::info!(?outcome, "Documents Digitization");
@@ -226,9 +234,13 @@ pub fn spawn_payment_reconciler(state: &AppState) {
                 let mut conn = pool.get()?;
                 let now = chrono::Utc::now();
                 let run = db::run_alone(&mut conn, db::SoloJob::PaymentReconciler, |conn| {
-                    let payments = crate::orders::reconcile_payments(conn, provider.as_ref(), now)?;
-                    let refunds =
-                        crate::orders::refunds::reconcile_refunds(conn, provider.as_ref(), now)?;
+                    let payments =
+                        crate::domain::orders::reconcile_payments(conn, provider.as_ref(), now)?;
+                    let refunds = crate::domain::orders::refunds::reconcile_refunds(
+                        conn,
+                        provider.as_ref(),
+                        now,
+                    )?;
                     anyhow::Ok(payments + refunds)
                 })?;
                 run.unwrap_or(Ok(0))
@@ -258,13 +270,17 @@ pub fn spawn_topup_worker(state: &AppState) {
             let (pool, provider) = (pool.clone(), provider.clone());
             let run = web::block(move || {
                 let mut conn = pool.get()?;
-                let run =
-                    crate::topup::pay_due(&mut conn, provider.as_ref(), chrono::Utc::now(), 20)?;
+                let run = crate::domain::topup::pay_due(
+                    &mut conn,
+                    provider.as_ref(),
+                    chrono::Utc::now(),
+                    20,
+                )?;
                 anyhow::Ok(run)
             })
             .await;
             match run {
-                Ok(Ok(run)) if run == crate::topup::TopupRun::default() => {}
+                Ok(Ok(run)) if run == crate::domain::topup::TopupRun::default() => {}
                 Ok(Ok(run)) => tracing::info!(?run, "automatic top-ups"),
                 Ok(Err(e)) => tracing::warn!("top-up worker failed: {e:#}"),
                 Err(e) => tracing::warn!("top-up worker failed: {e}"),
@@ -308,15 +324,20 @@ const WEBHOOKS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 pub fn spawn_webhook_worker(state: &AppState) {
     let (pool, outbound) = (state.pool.clone(), state.outbound.clone());
     actix_web::rt::spawn(async move {
-        let client = outbound.client(crate::sms::webhooks::TIMEOUT);
+        let client = outbound.client(crate::services::sms::webhooks::TIMEOUT);
         let mut ticks = actix_web::rt::time::interval(WEBHOOKS_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match crate::sms::webhooks::deliver_due(&pool, &outbound, &client, chrono::Utc::now())
-                .await
+            match crate::services::sms::webhooks::deliver_due(
+                &pool,
+                &outbound,
+                &client,
+                chrono::Utc::now(),
+            )
+            .await
             {
-                Ok(run) if run == crate::sms::webhooks::WebhookRun::default() => {}
+                Ok(run) if run == crate::services::sms::webhooks::WebhookRun::default() => {}
                 Ok(run) => tracing::info!(?run, "SMS delivery reports"),
                 Err(e) => tracing::warn!("webhook worker failed: {e:#}"),
             }
@@ -340,13 +361,14 @@ pub fn spawn_maintenance(state: &AppState) {
             let swept = web::block(move || {
                 let mut conn = pool.get()?;
                 let run = db::run_alone(&mut conn, db::SoloJob::Maintenance, |conn| {
-                    let expired = crate::ledger::expire_due_holds(conn)?;
-                    let keys = crate::ledger::idempotency::sweep_old_keys(conn)?;
-                    let orders = crate::orders::expire_stale_orders(conn)?;
-                    let throttles = crate::auth::throttle::purge(conn, chrono::Utc::now())?
-                        + crate::auth::sessions::purge(conn, chrono::Utc::now())?;
-                    let reports = crate::sms::messages::apply_delivery_reports(conn, sms.as_ref())?
-                        + crate::snailmail::track(conn, post.as_ref(), None)?;
+                    let expired = crate::domain::ledger::expire_due_holds(conn)?;
+                    let keys = crate::domain::ledger::idempotency::sweep_old_keys(conn)?;
+                    let orders = crate::domain::orders::expire_stale_orders(conn)?;
+                    let throttles = crate::domain::auth::throttle::purge(conn, chrono::Utc::now())?
+                        + crate::domain::auth::sessions::purge(conn, chrono::Utc::now())?;
+                    let reports =
+                        crate::services::sms::messages::apply_delivery_reports(conn, sms.as_ref())?
+                            + crate::services::snailmail::track(conn, post.as_ref(), None)?;
                     anyhow::Ok((expired, keys + orders + reports + throttles))
                 })?;
                 run.unwrap_or(Ok((0, 0)))
@@ -388,7 +410,7 @@ fn session_middleware(
     .session_lifecycle(
         PersistentSession::default()
             .session_ttl(Duration::seconds(
-                crate::auth::session::IDLE_TIMEOUT_SECONDS,
+                crate::domain::auth::session::IDLE_TIMEOUT_SECONDS,
             ))
             .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
     )
@@ -417,7 +439,7 @@ where
     let response = if req.path().starts_with("/api/") {
         crate::api::ApiError::malformed("the query string holds a NUL character").error_response()
     } else {
-        crate::error::AppError::BadRequest(
+        crate::http::error::AppError::BadRequest(
             "The address holds a NUL character, which cannot be searched for. Remove it and try again.",
         )
         .error_response()
@@ -460,7 +482,7 @@ pub fn build_app(
         // One line per request, with its id; the route's pattern, never the path and its query
         // (Odoo's "Buy credits" link carries an account token there).
         .wrap(actix_web::middleware::from_fn(
-            crate::web::request_log::log_request,
+            crate::http::request_log::log_request,
         ))
         .configure(crate::api::routes)
         .configure(crate::odoo::routes)
@@ -482,35 +504,6 @@ pub fn metrics_server(state: AppState, address: &str) -> std::io::Result<Server>
     .bind(address)?
     .run())
 }
-
-/// How many threads and connections the HTTP server may have: what its memory grows with.
-#[derive(Debug, Clone, Copy)]
-pub struct ServerSettings {
-    /// Worker threads, each with its own event loop and copy of the app.
-    pub workers: usize,
-    /// Threads per worker for `web::block` (database calls, password hashing): more than the
-    /// pool has connections would only wait for one, each keeping a stack and malloc arena.
-    pub max_blocking_threads: usize,
-    /// Open connections per worker; past it, new ones wait in the listen backlog.
-    pub max_connections: usize,
-}
-
-impl ServerSettings {
-    /// `workers` (default: one per CPU) sharing a pool of `pool_size` connections.
-    pub fn new(workers: Option<u16>, pool_size: u32) -> Self {
-        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        let workers = workers.map_or(cpus, usize::from);
-        ServerSettings {
-            workers,
-            max_blocking_threads: (pool_size as usize).div_ceil(workers).max(2),
-            max_connections: MAX_CONNECTIONS_PER_WORKER,
-        }
-    }
-}
-
-/// Open connections per HTTP worker (actix's default is 25,000): each holds a buffer of up to
-/// a few KiB; a reverse proxy in front keeps far fewer open.
-const MAX_CONNECTIONS_PER_WORKER: usize = 4_096;
 
 /// The HTTP server, bound and ready to run.
 pub struct Application {
@@ -580,5 +573,40 @@ impl StopSignals {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
         }
+    }
+}
+
+/// The app's state with the simulated providers, assembled here (the one place that knows
+/// every floor: the API's charge answers go into the ledger's batcher); the server and the
+/// tests replace what they need.
+pub fn app_state(pool: DbPool, base_url: String, session_key: actix_web::cookie::Key) -> AppState {
+    let charges = crate::domain::ledger::batch::ChargeBatcher::start(
+        pool.clone(),
+        crate::api::answers::charge_renderer(base_url.clone()),
+    );
+    let itsme_sim = std::sync::Arc::new(crate::services::signing::itsme::SimulatedItsme::default());
+    AppState {
+        itsme: itsme_sim.clone(),
+        itsme_sim,
+        directory: std::sync::Arc::new(crate::services::directory::provider::SimulatedDirectory(
+            pool.clone(),
+        )),
+        replica_pool: None,
+        metrics_token: None,
+        trusted_proxies: Vec::new(),
+        outbound: crate::platform::outbound::OutboundPolicy::default(),
+        pool,
+        base_url,
+        session_key,
+        charges,
+        payments: std::sync::Arc::new(crate::domain::payments::MockProvider::default()),
+        sms: std::sync::Arc::new(crate::services::sms::gateway::SimulatedCarrier::default()),
+        post: std::sync::Arc::new(crate::services::snailmail::post::SimulatedPost::default()),
+        readers: std::sync::Arc::new(crate::services::digitization::Readers::new(
+            crate::services::documents::pdf::PdfInspector::current(),
+            std::sync::Arc::new(crate::services::digitization::ocr::Tesseract::default()),
+        )),
+        database_health: None,
+        server_timing: false,
     }
 }

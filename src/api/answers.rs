@@ -14,9 +14,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
-use crate::ledger::batch::{ChargeResult, Render};
-use crate::ledger::idempotency::StoredResponse;
-use crate::ledger::{Hold, HoldStatus, IapAccount, LedgerEntry};
+use crate::domain::ledger::batch::{ChargeResult, Render};
+use crate::domain::ledger::idempotency::StoredResponse;
+use crate::domain::ledger::{Hold, HoldStatus, IapAccount, LedgerEntry};
 
 /// An account's credits now.
 #[derive(Debug, Serialize, ToSchema)]

@@ -7,8 +7,8 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use super::error::ApiError;
-use crate::ledger::{IapAccount, accounts};
-use crate::web::state::AppState;
+use crate::domain::ledger::{IapAccount, accounts};
+use crate::http::state::AppState;
 
 pub struct ApiAccount(pub IapAccount);
 
@@ -41,7 +41,7 @@ impl FromRequest for ApiAccount {
             })
             .await??;
             let account = account.ok_or_else(ApiError::unauthorized)?;
-            crate::web::request_log::set_tenant(&request, account.database_id);
+            crate::http::request_log::set_tenant(&request, account.database_id);
             Ok(ApiAccount(account))
         })
     }

@@ -12,9 +12,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::handlers;
-use crate::error::AppError;
-use crate::web::page::{self, Nav};
-use crate::web::session::CurrentUser;
+use crate::http::error::AppError;
+use crate::http::page::{self, Nav};
+use crate::http::session::CurrentUser;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -4,8 +4,8 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::ledger::LedgerError;
-use crate::ledger::idempotency::StoredResponse;
+use crate::domain::ledger::LedgerError;
+use crate::domain::ledger::idempotency::StoredResponse;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 

@@ -17,13 +17,13 @@ use super::answers::{
 };
 use super::auth::{ApiAccount, bearer_token};
 use super::error::{ApiError, ErrorAnswer};
-use crate::credits::Credits;
-use crate::ids::HoldId;
-use crate::ledger::batch::{ChargeAnswer, ChargeRequest};
-use crate::ledger::idempotency::{self, Outcome, StoredResponse};
-use crate::ledger::{self, Actor, IapAccount, LedgerError, accounts, entries};
-use crate::pagination::{Keyset, Page};
-use crate::web::state::AppState;
+use crate::domain::ledger::batch::{ChargeAnswer, ChargeRequest};
+use crate::domain::ledger::idempotency::{self, Outcome, StoredResponse};
+use crate::domain::ledger::{self, Actor, IapAccount, LedgerError, accounts, entries};
+use crate::http::state::AppState;
+use crate::kernel::credits::Credits;
+use crate::kernel::ids::HoldId;
+use crate::kernel::pagination::{Keyset, Page};
 
 const MAX_DESCRIPTION: usize = 500;
 const MAX_KEY: usize = 255;
@@ -224,7 +224,7 @@ pub async fn create_charge(
     let mut response = match answer {
         ChargeAnswer::Fresh(result) => {
             if let Ok(charged) = result.as_ref() {
-                crate::web::request_log::set_tenant(&req, charged.account.database_id);
+                crate::http::request_log::set_tenant(&req, charged.account.database_id);
             }
             let stored =
                 charge_renderer(state.base_url.clone())(&result).ok_or_else(ApiError::internal)?;

@@ -10,9 +10,9 @@ use super::Context;
 use super::iap::account_for;
 use super::params::{Params, is_token};
 use super::rpc::{RpcError, credits_number};
-use crate::catalog;
-use crate::ledger::accounts::{self, AlertSettings};
-use crate::ledger::{self, IapAccount};
+use crate::domain::catalog;
+use crate::domain::ledger::accounts::{self, AlertSettings};
+use crate::domain::ledger::{self, IapAccount};
 
 /// At most this many accounts in one call (a database has one per service).
 const MAX_ACCOUNTS: usize = 100;

@@ -16,9 +16,9 @@ use super::Context;
 use super::iap::account_for;
 use super::params::Params;
 use super::rpc::RpcError;
-use crate::catalog;
-use crate::ids::PackId;
-use crate::topup;
+use crate::domain::catalog;
+use crate::domain::topup;
+use crate::kernel::ids::PackId;
 
 pub fn update_auto_refill_settings(
     conn: &mut PgConnection,
@@ -48,7 +48,7 @@ pub fn update_auto_refill_settings(
             ctx.base_url,
             account.id,
             // Odoo's threshold is "this many or less".
-            crate::credits::Credits::from_units(threshold.units().saturating_add(1)),
+            crate::kernel::credits::Credits::from_units(threshold.units().saturating_add(1)),
             pack_id.map_or(0, |p| p.0)
         );
         return Ok(json!({
@@ -69,14 +69,14 @@ pub fn update_auto_refill_settings(
 /// `GET /iap/1/update-auto-refill-payment-methods`: Odoo's link to manage the cards; they are
 /// managed signed in, as an administrator of the database (signing in first if need be).
 pub async fn payment_methods_link() -> HttpResponse {
-    crate::web::page::see_other("/settings/payment-methods")
+    crate::http::page::see_other("/settings/payment-methods")
 }
 
 /// The account's auto-refill and its service's packs, as Odoo 19's account form reads them
 /// from `/iap/1/get-accounts-information`.
 pub fn information(
     conn: &mut PgConnection,
-    account: &crate::ledger::IapAccount,
+    account: &crate::domain::ledger::IapAccount,
 ) -> Result<Map<String, Value>, RpcError> {
     let (threshold, pack) = topup::odoo_view(topup::find(conn, account.id)?.as_ref());
     let service = catalog::service_by_id(conn, account.service_id)?;

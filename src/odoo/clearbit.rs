@@ -33,12 +33,12 @@ use super::iap::credit_url;
 use super::params::Params;
 use super::partner_autocomplete::domain_of;
 use super::rpc::{RpcError, credits_number};
-use crate::credits::Credits;
-use crate::directory::generate::INDUSTRIES;
-use crate::directory::provider::DirectoryError;
-use crate::directory::{Company, Person};
-use crate::leads::lookups::{self, Bought, Found, LookupError, LookupKind, WhenShort};
-use crate::leads::{self, generation};
+use crate::kernel::credits::Credits;
+use crate::services::directory::generate::INDUSTRIES;
+use crate::services::directory::provider::DirectoryError;
+use crate::services::directory::{Company, Person};
+use crate::services::leads::lookups::{self, Bought, Found, LookupError, LookupKind, WhenShort};
+use crate::services::leads::{self, generation};
 
 /// Odoo's industry ids, as `crm.iap.lead.industry` lists them (`reveal_ids`), and the NACE
 /// sections of our directory each one covers.
@@ -87,7 +87,7 @@ fn reveal_account(
     conn: &mut PgConnection,
     ctx: &Context,
     params: &Params,
-) -> Result<crate::ledger::IapAccount, RpcError> {
+) -> Result<crate::domain::ledger::IapAccount, RpcError> {
     let service = service(conn, LEAD_MINING)?;
     account(conn, ctx, params, "dbuuid", &service)
 }
@@ -330,7 +330,7 @@ fn lead_json(lead: &leads::Lead, people: &[leads::LeadContact]) -> Value {
             "country_code": lead.country_code,
             "state_code": Value::Null,
             "employees": lead.employees,
-            "industry": lead.industry.as_deref().map(crate::directory::industry_label),
+            "industry": lead.industry.as_deref().map(crate::services::directory::industry_label),
             "description": Value::Null,
             "logo": Value::Null,
             "twitter": Value::Null,
@@ -384,7 +384,9 @@ pub fn lead_mining_request(
             available, needed, ..
         }) => {
             return Err(RpcError::InsufficientCredit {
-                credit: crate::credits::Credits::from_units(needed.units() - available.units()),
+                credit: crate::kernel::credits::Credits::from_units(
+                    needed.units() - available.units(),
+                ),
                 service_name: LEAD_MINING.into(),
                 base_url: credit_url(&ctx.base_url),
             });
@@ -423,7 +425,7 @@ pub fn lead_mining_request(
 /// A directory company as Odoo's lead modules read it (`company_data`, a reveal's
 /// `reveal_data`, an enrichment): every key they read with `[]` is present.
 fn clearbit_company(company: &Company) -> Value {
-    let industry = crate::directory::industry_label(&company.industry);
+    let industry = crate::services::directory::industry_label(&company.industry);
     json!({
         "clearbit_id": format!("{:09}", company.id),
         "name": company.full_name(),

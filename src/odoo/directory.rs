@@ -19,11 +19,11 @@ use super::Context;
 use super::iap::account_for;
 use super::params::Params;
 use super::rpc::RpcError;
-use crate::catalog::{self, Service};
-use crate::directory::Company;
-use crate::directory::generate::COUNTRIES;
-use crate::directory::provider::CompanyDirectory;
-use crate::partner_autocomplete::{self, EnrichError, OdooEnriched};
+use crate::domain::catalog::{self, Service};
+use crate::services::directory::Company;
+use crate::services::directory::generate::COUNTRIES;
+use crate::services::directory::provider::CompanyDirectory;
+use crate::services::partner_autocomplete::{self, EnrichError, OdooEnriched};
 use diesel::PgConnection;
 
 pub(super) const PARTNER_AUTOCOMPLETE: &str = "partner_autocomplete";
@@ -41,7 +41,7 @@ pub(super) fn account(
     params: &Params,
     dbuuid_param: &str,
     service: &Service,
-) -> Result<crate::ledger::IapAccount, RpcError> {
+) -> Result<crate::domain::ledger::IapAccount, RpcError> {
     let token = params.token("account_token")?;
     let dbuuid = params.dbuuid(dbuuid_param)?;
     account_for(

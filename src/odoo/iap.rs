@@ -5,18 +5,18 @@
 
 use std::time::Duration;
 
-use diesel::{Connection, PgConnection};
+use diesel::PgConnection;
 use serde_json::{Map, Value, json};
 
 use super::Context;
 use super::params::{Dbuuid, Params};
 use super::rpc::{RpcError, credits_number};
 use super::transactions;
-use crate::catalog::{self, Service};
-use crate::credits::Credits;
-use crate::ledger::{self, Actor, HoldStatus, IapAccount, LedgerError};
-use crate::provider_keys::{self, ProviderKey};
-use crate::tenancy;
+use crate::domain::catalog::{self, Service};
+use crate::domain::ledger::{self, Actor, HoldStatus, IapAccount, LedgerError};
+use crate::domain::provider_keys::{self, ProviderKey};
+use crate::domain::tokens::{self, TokenError};
+use crate::kernel::credits::Credits;
 
 /// Odoo's default hold, and the longest: 180 days.
 pub const MAX_TTL_HOURS: i64 = 4320;
@@ -27,10 +27,7 @@ pub fn credit_url(base_url: &str) -> String {
     format!("{base_url}/iap/1/credit")
 }
 
-/// The account `token` names, checked against what the call says of it; registered (with its
-/// database, by `dbuuid`) when the token is new and the call names the database and the
-/// service — counted against the caller's address `from`, which may register only so many in
-/// a while. `None`: a new token the call does not say enough about to register.
+/// The account `token` names (registered when new: `tokens::account_for`), as Odoo's errors.
 pub fn account_for(
     conn: &mut PgConnection,
     from: &str,
@@ -38,52 +35,11 @@ pub fn account_for(
     token: &str,
     service: Option<&Service>,
 ) -> Result<Option<IapAccount>, RpcError> {
-    let foreign = || RpcError::Access("this account token is not valid here".into());
-    if let Some(account) = ledger::accounts::by_token(conn, token)? {
-        if service.is_some_and(|s| s.id != account.service_id) {
-            return Err(RpcError::Access(
-                "this account token belongs to another service".into(),
-            ));
-        }
-        if let Some(dbuuid) = dbuuid
-            && let Some(known) = tenancy::dbuuid_of(conn, account.database_id)?
-            && known != dbuuid.as_str()
-        {
-            return Err(foreign());
-        }
-        return Ok(Some(account));
-    }
-    let (Some(dbuuid), Some(service)) = (dbuuid, service) else {
-        return Ok(None);
-    };
-    // The account and the database it may bring, with their count against the caller's
-    // address, in one transaction: refused, none of them is kept.
-    conn.transaction(|conn| {
-        let database = tenancy::database_for_dbuuid(conn, dbuuid.as_str())?;
-        let (account, new) = match ledger::accounts::get_or_create_with_token(
-            conn,
-            database.id,
-            service.id,
-            token,
-        ) {
-            Ok(made) => made,
-            Err(LedgerError::TokenRefused) => {
-                return Err(RpcError::Access(
-                    "this account token belongs to another database or service".into(),
-                ));
-            }
-            Err(e) => return Err(ledger_error(e)),
-        };
-        if new
-            && let Err(until) =
-                crate::auth::throttle::reserve_registration(conn, from, chrono::Utc::now())?
-        {
-            return Err(RpcError::User(format!(
-                "Too many new IAP accounts were registered from your address: try again after {}.",
-                until.format("%H:%M UTC")
-            )));
-        }
-        Ok(Some(account))
+    tokens::account_for(conn, from, dbuuid, token, service).map_err(|e| match e {
+        TokenError::Refused(why) => RpcError::Access(why.into()),
+        TokenError::Throttled(_) => RpcError::User(e.to_string()),
+        TokenError::Ledger(e) => ledger_error(e),
+        TokenError::Database(e) => e.into(),
     })
 }
 

@@ -6,7 +6,6 @@
 pub mod accounts;
 pub mod auto_refill;
 pub mod clearbit;
-pub mod credit_link;
 pub mod directory;
 pub mod iap;
 pub mod params;
@@ -21,7 +20,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use diesel::PgConnection;
 use serde_json::{Map, Value};
 
-use crate::web::state::AppState;
+use crate::http::state::AppState;
 use rpc::{RpcError, answer, read_call};
 
 /// What a call may use besides its connection and params.
@@ -29,11 +28,11 @@ pub struct Context {
     /// Absolute URL of this server, without a trailing slash.
     pub base_url: String,
     /// The SMS carrier.
-    pub sms: std::sync::Arc<dyn crate::sms::gateway::SmsGateway>,
+    pub sms: std::sync::Arc<dyn crate::services::sms::gateway::SmsGateway>,
     /// The company directory (Partner Autocomplete, lead mining).
-    pub directory: std::sync::Arc<dyn crate::directory::provider::CompanyDirectory>,
+    pub directory: std::sync::Arc<dyn crate::services::directory::provider::CompanyDirectory>,
     /// Where a webhook given in a call may point.
-    pub outbound: crate::outbound::OutboundPolicy,
+    pub outbound: crate::platform::outbound::OutboundPolicy,
     /// The caller's address: new tokens it registers are counted against it.
     pub client_address: String,
 }
@@ -46,7 +45,7 @@ impl Context {
             sms: state.sms.clone(),
             directory: state.directory.clone(),
             outbound: state.outbound.clone(),
-            client_address: crate::web::client::address(req),
+            client_address: crate::http::client::address(req),
         }
     }
 }

@@ -5,46 +5,9 @@
 use serde_json::{Map, Value};
 
 use super::rpc::RpcError;
-use crate::credits::Credits;
+use crate::kernel::credits::Credits;
 
-/// A dbuuid: Odoo's `database.uuid`, a UUID in its canonical form (lowercase here).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dbuuid(String);
-
-impl Dbuuid {
-    pub fn parse(text: &str) -> Option<Dbuuid> {
-        let text = text.trim().to_ascii_lowercase();
-        let groups: Vec<&str> = text.split('-').collect();
-        let lengths_ok = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]);
-        let hex_ok = groups
-            .iter()
-            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
-        (lengths_ok && hex_ok).then_some(Dbuuid(text))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// An account token as Odoo makes them (`uuid4().hex`), or one of ours.
-pub fn is_token(text: &str) -> bool {
-    (32..=128).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// A token of a neutralized copy of a database (a test or staging copy): Odoo's
-/// `iap/data/neutralize.sql` appends `+disabled` to every token.
-pub fn is_neutralized(token: &str) -> bool {
-    token.ends_with("+disabled")
-}
-
-/// What a neutralized copy is told: it never registers or spends anything here.
-pub const NEUTRALIZED: &str = "This database is a neutralized copy (its IAP account tokens end in \
-     \"+disabled\"): it cannot register an account or spend credits. Use the production \
-     database, or give this copy an IAP account of its own.";
+pub use crate::domain::tokens::{Dbuuid, NEUTRALIZED, is_neutralized, is_token};
 
 pub struct Params<'a>(pub &'a Map<String, Value>);
 

@@ -21,9 +21,9 @@ use super::Context;
 use super::directory::{PARTNER_AUTOCOMPLETE, account, country_name, query, search, service};
 use super::params::Params;
 use super::rpc::RpcError;
-use crate::directory::Company;
-use crate::directory::generate::INDUSTRIES;
-use crate::partner_autocomplete::{self, EnrichError, OdooEnriched};
+use crate::services::directory::Company;
+use crate::services::directory::generate::INDUSTRIES;
+use crate::services::partner_autocomplete::{self, EnrichError, OdooEnriched};
 use diesel::PgConnection;
 
 /// The database's Partner Autocomplete account (registered on first use).
@@ -31,7 +31,7 @@ fn autocomplete_account(
     conn: &mut PgConnection,
     ctx: &Context,
     params: &Params,
-) -> Result<crate::ledger::IapAccount, RpcError> {
+) -> Result<crate::domain::ledger::IapAccount, RpcError> {
     let service = service(conn, PARTNER_AUTOCOMPLETE)?;
     account(conn, ctx, params, "db_uuid", &service)
 }
@@ -220,7 +220,7 @@ pub fn domain_of(text: &str) -> Option<String> {
 /// The company an enrichment names: by `partner_gid` (a suggestion's), else by domain, else by
 /// VAT number.
 fn company_to_enrich(ctx: &Context, params: &Params) -> Result<Option<Company>, RpcError> {
-    let unavailable = |e: crate::directory::provider::DirectoryError| {
+    let unavailable = |e: crate::services::directory::provider::DirectoryError| {
         tracing::warn!("company directory enrich failed: {e}");
         RpcError::User("the company directory is unavailable; try again later".into())
     };

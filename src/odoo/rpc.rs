@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
-use crate::credits::Credits;
+use crate::kernel::credits::Credits;
 
 /// The biggest body read: 500 SMS numbers with their texts fit many times over.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;

@@ -9,9 +9,9 @@ use super::Context;
 use super::iap::account_for;
 use super::params::Params;
 use super::rpc::{RpcError, credits_number};
-use crate::catalog;
-use crate::sms::api_send::{self, NumberOutcome, NumberRequest};
-use crate::sms::sending::SendError;
+use crate::domain::catalog;
+use crate::services::sms::api_send::{self, NumberOutcome, NumberRequest};
+use crate::services::sms::sending::SendError;
 
 /// The most numbers one call may carry (Odoo sends at most 500).
 pub const MAX_NUMBERS: usize = 500;
@@ -36,7 +36,7 @@ fn text<'a>(value: Option<&'a Value>, name: &str, what: &str) -> Result<&'a str,
 /// address it resolves to when the report is sent).
 fn webhook(
     params: &Params,
-    outbound: &crate::outbound::OutboundPolicy,
+    outbound: &crate::platform::outbound::OutboundPolicy,
 ) -> Result<Option<String>, RpcError> {
     let Some(text) = params.optional_string("webhook_url")? else {
         return Ok(None);
@@ -57,7 +57,7 @@ fn sms_account(
     conn: &mut PgConnection,
     ctx: &Context,
     params: &Params,
-) -> Result<crate::ledger::IapAccount, RpcError> {
+) -> Result<crate::domain::ledger::IapAccount, RpcError> {
     let token = params.token("account_token")?;
     let dbuuid = params.dbuuid("dbuuid")?;
     let service = catalog::service_by_odoo_name(conn, "sms")?

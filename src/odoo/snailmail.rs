@@ -23,12 +23,12 @@ use super::Context;
 use super::directory::account;
 use super::params::Params;
 use super::rpc::{RpcError, answer, credits_number, parse_call, read_body};
-use crate::credits::Credits;
-use crate::documents::{self, CheckedUpload, UploadError};
-use crate::ledger::IapAccount;
-use crate::snailmail::postage::LetterOptions;
-use crate::snailmail::{self, Address, OdooLetter, OdooSent};
-use crate::web::state::AppState;
+use crate::domain::ledger::IapAccount;
+use crate::http::state::AppState;
+use crate::kernel::credits::Credits;
+use crate::services::documents::{self, CheckedUpload, UploadError};
+use crate::services::snailmail::postage::LetterOptions;
+use crate::services::snailmail::{self, Address, OdooLetter, OdooSent};
 
 /// The biggest call read: a few letters of up to 10 MB each, in base64.
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -277,7 +277,7 @@ async fn read_letters(state: &AppState, account: &IapAccount, asked: Vec<Asked>)
 /// Sends each read letter, in order, from the account.
 fn send_letters(
     conn: &mut diesel::PgConnection,
-    post: &std::sync::Arc<dyn crate::snailmail::post::PostalService>,
+    post: &std::sync::Arc<dyn crate::services::snailmail::post::PostalService>,
     account: &IapAccount,
     options: LetterOptions,
     ready: Vec<Ready>,

@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-use crate::ids::{AccountId, HoldId};
-use crate::schema::iap_transactions;
+use crate::kernel::ids::{AccountId, HoldId};
+use crate::platform::schema::iap_transactions;
 
 const TOKEN_LEN: usize = 48;
 

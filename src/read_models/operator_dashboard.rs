@@ -12,11 +12,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Nullable, Text, Timestamptz};
 
-use crate::credits::Credits;
-use crate::ids::{AccountId, DatabaseId, OrderId};
-use crate::mail::outbox::{self, EmailStatus, OutboxEmail};
-use crate::money::{Currency, Price};
-use crate::period::Period;
+use crate::domain::mail::outbox::{self, EmailStatus, OutboxEmail};
+use crate::kernel::credits::Credits;
+use crate::kernel::ids::{AccountId, DatabaseId, OrderId};
+use crate::kernel::money::{Currency, Price};
+use crate::kernel::period::Period;
 
 /// Money taken in one currency.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use crate::metrics::Waiting;
+use crate::platform::metrics::Waiting;
 
 pub fn waiting(conn: &mut PgConnection) -> QueryResult<Vec<Waiting>> {
     diesel::sql_query(
@@ -25,6 +25,6 @@ pub fn waiting(conn: &mut PgConnection) -> QueryResult<Vec<Waiting>> {
            AND webhook_attempts < $1
          HAVING count(*) > 0",
     )
-    .bind::<diesel::sql_types::Integer, _>(crate::sms::webhooks::MAX_ATTEMPTS)
+    .bind::<diesel::sql_types::Integer, _>(crate::services::sms::webhooks::MAX_ATTEMPTS)
     .load(conn)
 }

@@ -3,7 +3,7 @@
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpResponse, web};
 
-use crate::error::AppError;
+use crate::http::error::AppError;
 
 /// (file name, content type, contents)
 const ASSETS: &[(&str, &str, &str)] = &[

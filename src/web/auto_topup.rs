@@ -4,13 +4,13 @@
 
 use serde::Deserialize;
 
-use crate::catalog::{self, Pack};
-use crate::error::AppError;
-use crate::ledger::IapAccount;
-use crate::money::Price;
-use crate::orders::{self, Order};
-use crate::payments::methods::{self, PaymentMethod};
-use crate::topup::{self, AutoTopup, Cap, TopupErrors, TopupFields};
+use crate::domain::catalog::{self, Pack};
+use crate::domain::ledger::IapAccount;
+use crate::domain::orders::{self, Order};
+use crate::domain::payments::methods::{self, PaymentMethod};
+use crate::domain::topup::{self, AutoTopup, Cap, TopupErrors, TopupFields};
+use crate::http::error::AppError;
+use crate::kernel::money::Price;
 
 /// Everything the section shows.
 pub struct TopupSection {
@@ -40,7 +40,7 @@ impl TopupSection {
             .packs
             .first()
             .map(|p| p.currency.clone())
-            .unwrap_or_else(crate::money::Currency::eur);
+            .unwrap_or_else(crate::kernel::money::Currency::eur);
         match settings.cap() {
             Cap::TopUps(1) => "at most 1 top-up a month".into(),
             Cap::TopUps(n) => format!("at most {n} top-ups a month"),
@@ -89,7 +89,7 @@ fn fields_of(
                 Cap::Amount(minor) => (
                     "amount",
                     "3".to_string(),
-                    Price::new(minor, crate::money::Currency::eur()).amount_text(),
+                    Price::new(minor, crate::kernel::money::Currency::eur()).amount_text(),
                 ),
             };
             TopupFields {
@@ -130,12 +130,14 @@ fn fields_of(
 /// account's current settings, for an administrator to confirm by saving it.
 pub fn proposed(
     conn: &mut diesel::PgConnection,
-    database_id: crate::ids::DatabaseId,
-    account_id: crate::ids::AccountId,
+    database_id: crate::kernel::ids::DatabaseId,
+    account_id: crate::kernel::ids::AccountId,
     below: &Option<String>,
     pack: &Option<String>,
 ) -> Result<Option<(TopupFields, TopupErrors)>, AppError> {
-    let Some(account) = crate::ledger::accounts::of_database(conn, database_id, account_id)? else {
+    let Some(account) =
+        crate::domain::ledger::accounts::of_database(conn, database_id, account_id)?
+    else {
         return Ok(None);
     };
     let settings = topup::find(conn, account.id)?;

@@ -6,16 +6,16 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::{CsrfForm, CsrfUpload, CurrentUser};
-use crate::credits::Credits;
-use crate::digitization::{self, BillInput, DigitizeError, Digitized, VendorBill};
-use crate::documents::{self, Document, UploadError};
-use crate::error::AppError;
-use crate::forms::{FieldErrors, FormError};
-use crate::ids::AccountId;
-use crate::pagination::Page;
-use crate::web::page::{self, Nav};
-use crate::web::state::{AppState, with_conn};
+use crate::http::error::AppError;
+use crate::http::page::{self, Nav};
+use crate::http::session::{CsrfForm, CsrfUpload, CurrentUser};
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::credits::Credits;
+use crate::kernel::forms::{FieldErrors, FormError};
+use crate::kernel::ids::AccountId;
+use crate::kernel::pagination::Page;
+use crate::services::digitization::{self, BillInput, DigitizeError, Digitized, VendorBill};
+use crate::services::documents::{self, Document, UploadError};
 
 #[derive(Template)]
 #[template(path = "bills/list.html")]
@@ -124,7 +124,7 @@ impl ShowPage {
         self.bill
             .confidence_of(field)
             .map(|c| {
-                if c < u64::from(crate::digitization::extract::REVIEW) + 10 {
+                if c < u64::from(crate::services::digitization::extract::REVIEW) + 10 {
                     format!("Needs review: {c}% sure. Check it against the file.")
                 } else {
                     format!("{c}% sure")
@@ -144,10 +144,10 @@ async fn show_page(state: &AppState, current: &CurrentUser, id: i64) -> Result<S
     let database_id = current.user.database_id;
     let ((bill, document), price, reading) = with_conn(state, move |conn| {
         let found = digitization::find(conn, database_id, id)?.ok_or(AppError::NotFound)?;
-        let price = crate::catalog::usage_prices::price(
+        let price = crate::domain::catalog::usage_prices::price(
             conn,
             digitization::SERVICE,
-            crate::catalog::usage_prices::DOCUMENT,
+            crate::domain::catalog::usage_prices::DOCUMENT,
         )?;
         let reading = digitization::is_being_read(conn, id)?;
         Ok((found, price, reading))

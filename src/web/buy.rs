@@ -2,21 +2,21 @@
 //! the mock provider's checkout; paying credits the pack exactly once and shows the receipt.
 //! Administrators only.
 
-use crate::web::page;
+use crate::http::page;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::{Admin, CsrfForm};
-use crate::catalog::{self, Pack, Service};
-use crate::error::AppError;
-use crate::ids::{AccountId, OrderId, PackId};
-use crate::ledger::{IapAccount, LedgerEntry, accounts};
-use crate::orders::{self, Order, PaymentResult};
-use crate::pagination::{Keyset, Page};
-use crate::payments::{Card, CardErrors};
-use crate::web::state::{AppState, with_conn};
+use crate::domain::catalog::{self, Pack, Service};
+use crate::domain::ledger::{IapAccount, LedgerEntry, accounts};
+use crate::domain::orders::{self, Order, PaymentResult};
+use crate::domain::payments::{Card, CardErrors};
+use crate::http::error::AppError;
+use crate::http::session::{Admin, CsrfForm};
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::ids::{AccountId, OrderId, PackId};
+use crate::kernel::pagination::{Keyset, Page};
 use page::Nav;
 
 #[derive(Template)]
@@ -145,7 +145,7 @@ pub struct CheckoutPage {
 
 impl CheckoutPage {
     fn max_declines(&self) -> i64 {
-        crate::orders::payment::MAX_DECLINES
+        crate::domain::orders::payment::MAX_DECLINES
     }
 }
 
@@ -170,7 +170,7 @@ pub fn checkout_page_with(
 
 fn checkout_page(
     conn: &mut diesel::PgConnection,
-    current: &super::session::CurrentUser,
+    current: &crate::http::session::CurrentUser,
     order: Order,
     form: CheckoutForm,
 ) -> Result<CheckoutPage, AppError> {
@@ -267,7 +267,7 @@ impl Payer {
         let session_key = match session.get::<String>(KEY).ok().flatten() {
             Some(key) => key,
             None => {
-                let key = crate::forms::new_form_key();
+                let key = crate::kernel::forms::new_form_key();
                 session
                     .insert(KEY, &key)
                     .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -275,7 +275,7 @@ impl Payer {
             }
         };
         Ok(Payer {
-            address: crate::web::client::address(req),
+            address: crate::http::client::address(req),
             session_key,
         })
     }
@@ -286,14 +286,14 @@ impl Payer {
 /// leaves.
 pub fn pay_order(
     conn: &mut diesel::PgConnection,
-    database_id: crate::ids::DatabaseId,
+    database_id: crate::kernel::ids::DatabaseId,
     order_id: OrderId,
     card: Result<Card, CardErrors>,
     typed: CheckoutForm,
-    provider: &dyn crate::payments::PaymentProvider,
+    provider: &dyn crate::domain::payments::PaymentProvider,
     payer: &Payer,
 ) -> Result<Paid, AppError> {
-    use crate::auth::throttle;
+    use crate::domain::auth::throttle;
     let order = orders::find(conn, database_id, order_id)?.ok_or(AppError::NotFound)?;
     let card = match card {
         Ok(card) => card,
@@ -377,7 +377,7 @@ pub async fn pay(
                 let saved = match to_save {
                     Some(card) => {
                         let user = Some(current.user.id);
-                        let saved = crate::payments::methods::save(
+                        let saved = crate::domain::payments::methods::save(
                             conn,
                             provider.as_ref(),
                             database_id,
@@ -461,7 +461,7 @@ pub async fn receipt(
         let account = accounts::by_id(conn, order.account_id)?.ok_or(AppError::NotFound)?;
         let service = catalog::service_by_id(conn, account.service_id)?;
         let purchase = orders::purchase_entry(conn, order.id)?;
-        let invoice = crate::invoices::references_of(conn, &[order.id])?.remove(&order.id);
+        let invoice = crate::domain::invoices::references_of(conn, &[order.id])?.remove(&order.id);
         let back = buying_from
             .filter(|from| from.account_id == order.account_id)
             .map(|from| {
@@ -514,7 +514,7 @@ pub async fn order_history(
     let (rows, invoices) = with_conn(&state, move |conn| {
         let rows = orders::history(conn, database_id, before, ORDERS_PAGE.fetch())?;
         let ids: Vec<OrderId> = rows.iter().map(|o| o.id).collect();
-        Ok((rows, crate::invoices::references_of(conn, &ids)?))
+        Ok((rows, crate::domain::invoices::references_of(conn, &ids)?))
     })
     .await?;
     let Page {

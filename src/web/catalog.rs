@@ -1,13 +1,13 @@
 //! The public catalog: every service on sale, and each service's packs.
 
-use crate::web::page;
+use crate::http::page;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::session::CurrentUser;
-use crate::catalog::{self, Pack, Service};
-use crate::error::AppError;
-use crate::web::state::{AppState, with_conn};
+use crate::domain::catalog::{self, Pack, Service};
+use crate::http::error::AppError;
+use crate::http::session::CurrentUser;
+use crate::http::state::{AppState, with_conn};
 
 #[derive(Template)]
 #[template(path = "catalog/index.html")]

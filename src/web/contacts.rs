@@ -1,18 +1,18 @@
 //! The Contacts app: list (search, pages), a contact's page, new, edit, delete.
 
-use crate::web::page;
+use crate::http::page;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::{CsrfForm, CurrentUser};
-use crate::contacts::{self, Contact, ContactErrors, ContactInput, phone};
-use crate::error::AppError;
-use crate::ids::ContactId;
-use crate::pagination::Page;
-use crate::partner_autocomplete::Enriched;
-use crate::web::state::{AppState, with_conn};
+use crate::http::error::AppError;
+use crate::http::session::{CsrfForm, CurrentUser};
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::ids::ContactId;
+use crate::kernel::pagination::Page;
+use crate::services::contacts::{self, Contact, ContactErrors, ContactInput, phone};
+use crate::services::partner_autocomplete::Enriched;
 use page::Nav;
 
 #[derive(Template)]
@@ -72,10 +72,10 @@ pub async fn list(
 struct ShowPage {
     nav: Nav,
     contact: Contact,
-    chatter: Vec<crate::sms::messages::SmsMessage>,
+    chatter: Vec<crate::services::sms::messages::SmsMessage>,
     events: Vec<contacts::ContactEvent>,
     /// Set after an enrichment that found too few credits: the account to buy for.
-    short_of_credits: Option<crate::ids::AccountId>,
+    short_of_credits: Option<crate::kernel::ids::AccountId>,
     /// What came of an enrichment asked with the form: "under-way" (the directory has not
     /// answered yet) or "failed".
     enrichment: Option<String>,
@@ -89,7 +89,7 @@ impl ShowPage {
 
 #[derive(Deserialize)]
 pub struct ShowQuery {
-    short: Option<crate::ids::AccountId>,
+    short: Option<crate::kernel::ids::AccountId>,
     enrichment: Option<String>,
 }
 
@@ -102,7 +102,7 @@ pub async fn show(
     let (id, database_id) = (path.into_inner(), current.user.database_id);
     let (contact, chatter, events) = with_conn(&state, move |conn| {
         let contact = contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)?;
-        let chatter = crate::sms::messages::chatter(conn, database_id, id)?;
+        let chatter = crate::services::sms::messages::chatter(conn, database_id, id)?;
         let events = contacts::events_of(conn, database_id, id)?;
         Ok((contact, chatter, events))
     })
@@ -123,9 +123,9 @@ struct CompaniesPage {
     nav: Nav,
     contact: Contact,
     query: String,
-    companies: Vec<crate::directory::Company>,
+    companies: Vec<crate::services::directory::Company>,
     /// What Enrich costs now (the catalog's price).
-    price: crate::credits::Credits,
+    price: crate::kernel::credits::Credits,
 }
 
 #[derive(Deserialize)]
@@ -147,17 +147,17 @@ pub async fn find_company(
     let shown = typed.clone();
     let (contact, price) = with_conn(&state, move |conn| {
         let contact = contacts::find(conn, database_id, id)?.ok_or(AppError::NotFound)?;
-        let price = crate::catalog::usage_prices::price(
+        let price = crate::domain::catalog::usage_prices::price(
             conn,
-            crate::partner_autocomplete::SERVICE,
-            crate::catalog::usage_prices::ENRICHMENT,
+            crate::services::partner_autocomplete::SERVICE,
+            crate::domain::catalog::usage_prices::ENRICHMENT,
         )?;
         Ok((contact, price))
     })
     .await?;
     // The provider is asked holding none of our connections.
     let companies = web::block(move || {
-        crate::partner_autocomplete::suggest(directory.as_ref(), &typed)
+        crate::services::partner_autocomplete::suggest(directory.as_ref(), &typed)
             .map_err(|e| AppError::Unavailable(e.to_string()))
     })
     .await??;
@@ -192,15 +192,15 @@ pub async fn enrich(
 }
 
 fn enrich_contact(
-    conn: &mut crate::db::DbConn,
-    directory: &std::sync::Arc<dyn crate::directory::provider::CompanyDirectory>,
-    database_id: crate::ids::DatabaseId,
-    user_id: crate::ids::UserId,
+    conn: &mut crate::platform::db::DbConn,
+    directory: &std::sync::Arc<dyn crate::services::directory::provider::CompanyDirectory>,
+    database_id: crate::kernel::ids::DatabaseId,
+    user_id: crate::kernel::ids::UserId,
     contact_id: ContactId,
     company_id: i64,
 ) -> Result<Enriched, AppError> {
-    use crate::partner_autocomplete::EnrichError;
-    match crate::partner_autocomplete::enrich(
+    use crate::services::partner_autocomplete::EnrichError;
+    match crate::services::partner_autocomplete::enrich(
         conn,
         directory,
         database_id,
@@ -270,7 +270,7 @@ pub async fn suggest(
     let directory = state.directory.clone();
     let typed = query.into_inner().q;
     let companies = web::block(move || {
-        crate::partner_autocomplete::suggest(directory.as_ref(), &typed)
+        crate::services::partner_autocomplete::suggest(directory.as_ref(), &typed)
             .map_err(|e| AppError::Unavailable(e.to_string()))
     })
     .await??;
@@ -297,7 +297,7 @@ struct FormPage {
     input: ContactInput,
     errors: ContactErrors,
     /// What an enrichment costs now (Partner Autocomplete's price in the catalog).
-    enrichment_price: crate::credits::Credits,
+    enrichment_price: crate::kernel::credits::Credits,
 }
 
 async fn form_page(
@@ -308,10 +308,10 @@ async fn form_page(
     errors: ContactErrors,
 ) -> Result<FormPage, AppError> {
     let enrichment_price = with_conn(state, |conn| {
-        Ok(crate::catalog::usage_prices::price(
+        Ok(crate::domain::catalog::usage_prices::price(
             conn,
-            crate::partner_autocomplete::SERVICE,
-            crate::catalog::usage_prices::ENRICHMENT,
+            crate::services::partner_autocomplete::SERVICE,
+            crate::domain::catalog::usage_prices::ENRICHMENT,
         )?)
     })
     .await?;

@@ -4,8 +4,8 @@
 use actix_web::{HttpResponse, web};
 use diesel::RunQueryDsl;
 
-use crate::error::AppError;
-use crate::web::state::{AppState, with_conn};
+use crate::http::error::AppError;
+use crate::http::state::{AppState, with_conn};
 
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     // While the supervisor restarts a PostgreSQL that just exited we stay healthy; once a

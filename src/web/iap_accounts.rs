@@ -1,24 +1,24 @@
 //! View My Services (the IAP Account list) and each account's Account Information page with
 //! its history, token and low-credit alert settings (Warn Me, Threshold, Warning Email).
 
-use crate::web::page;
+use crate::http::page;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::{Admin, CsrfForm, CurrentUser};
-use crate::catalog::{self, Service};
-use crate::error::AppError;
-use crate::ids::AccountId;
-use crate::ledger::accounts::{self, AlertSettings, Naming};
-use crate::ledger::forecast::{self, Forecast};
-use crate::ledger::usage::{self, UsageDay};
-use crate::ledger::{self, IapAccount, LedgerEntry, LedgerError, entries};
-use crate::pagination::{Keyset, Page};
-use crate::topup::{self, TopupErrors, TopupFields, TopupSettings};
+use crate::domain::catalog::{self, Service};
+use crate::domain::ledger::accounts::{self, AlertSettings, Naming};
+use crate::domain::ledger::forecast::{self, Forecast};
+use crate::domain::ledger::usage::{self, UsageDay};
+use crate::domain::ledger::{self, IapAccount, LedgerEntry, LedgerError, entries};
+use crate::domain::topup::{self, TopupErrors, TopupFields, TopupSettings};
+use crate::http::error::AppError;
+use crate::http::session::{Admin, CsrfForm, CurrentUser};
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::ids::AccountId;
+use crate::kernel::pagination::{Keyset, Page};
 use crate::web::auto_topup::{self, TopupSection};
 use crate::web::charts::{self, Series};
-use crate::web::state::{AppState, with_conn};
 use page::Nav;
 
 const HISTORY_PAGE: Keyset = Keyset(20);
@@ -29,7 +29,7 @@ const USAGE_DAYS: i64 = 90;
 fn usage_chart(days: &[UsageDay]) -> String {
     let dates: Vec<chrono::NaiveDate> = days.iter().map(|d| d.day).collect();
     // Drawing coordinates only: the figures shown are the exact ones in the table.
-    let as_number = |c: crate::credits::Credits| c.units() as f64 / 10_000.0;
+    let as_number = |c: crate::kernel::credits::Credits| c.units() as f64 / 10_000.0;
     charts::daily_lines(
         "Credits spent and bought per day, last 90 days",
         "credits",
@@ -110,7 +110,7 @@ pub async fn list(
     let database_id = current.user.database_id;
     let (rows, forecasts, spent, namings) = with_conn(&state, move |conn| {
         let rows = accounts::all_for_database(conn, database_id)?;
-        let available: Vec<(AccountId, crate::credits::Credits)> =
+        let available: Vec<(AccountId, crate::kernel::credits::Credits)> =
             rows.iter().map(|(_, a)| (a.id, a.available())).collect();
         let ids: Vec<AccountId> = rows.iter().map(|(_, a)| a.id).collect();
         let namings = accounts::namings(conn, &ids)?;
@@ -125,7 +125,7 @@ pub async fn list(
     let sparklines = spent
         .into_iter()
         .map(|(id, days)| {
-            let total: crate::credits::Credits = days.iter().copied().sum();
+            let total: crate::kernel::credits::Credits = days.iter().copied().sum();
             // Drawing coordinates only; the label says the exact total.
             let values: Vec<f64> = days.iter().map(|c| c.units() as f64 / 10_000.0).collect();
             let label = format!(
@@ -196,7 +196,7 @@ pub struct MoveForm {
 impl Default for MoveForm {
     fn default() -> Self {
         MoveForm {
-            form_key: crate::forms::new_form_key(),
+            form_key: crate::kernel::forms::new_form_key(),
             credits: String::new(),
             to: String::new(),
             credits_error: None,
@@ -676,9 +676,9 @@ fn run_move(
     account: &IapAccount,
     fields: &MoveFields,
 ) -> Result<String, MoveRefused> {
-    let amount = crate::credits::Credits::parse(fields.credits.trim())
+    let amount = crate::kernel::credits::Credits::parse(fields.credits.trim())
         .ok()
-        .filter(|c| *c > crate::credits::Credits::ZERO)
+        .filter(|c| *c > crate::kernel::credits::Credits::ZERO)
         .ok_or_else(|| {
             MoveRefused::Credits(
                 "Enter a number of credits greater than zero, with at most 4 decimals.".into(),
@@ -694,7 +694,7 @@ fn run_move(
     if form_key.is_empty() || form_key.len() > 100 {
         return Err(MoveRefused::Credits("The form expired: try again.".into()));
     }
-    let operator = crate::audit::Operator {
+    let operator = crate::domain::audit::Operator {
         user_id: current.user.id,
         email: current.user.email.clone(),
     };

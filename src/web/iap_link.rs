@@ -11,16 +11,16 @@ use serde::{Deserialize, Serialize};
 use super::buy::{
     CheckoutForm, CheckoutUrls, Paid, PayForm, checkout_page_with, pay_order, read_card,
 };
-use super::session::CsrfForm;
-use crate::auth::{session, throttle};
-use crate::catalog::{Pack, Service};
-use crate::error::AppError;
-use crate::ids::{AccountId, DatabaseId, OrderId, PackId};
-use crate::ledger::{IapAccount, LedgerEntry, accounts};
-use crate::odoo::credit_link::{self, LinkQuery};
-use crate::orders::{self, Order};
-use crate::web::page::{self, Nav};
-use crate::web::state::{AppState, with_conn};
+use crate::domain::auth::{session, throttle};
+use crate::domain::catalog::{Pack, Service};
+use crate::domain::credit_link::{self, LinkQuery};
+use crate::domain::ledger::{IapAccount, LedgerEntry, accounts};
+use crate::domain::orders::{self, Order};
+use crate::http::error::AppError;
+use crate::http::page::{self, Nav};
+use crate::http::session::CsrfForm;
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::ids::{AccountId, DatabaseId, OrderId, PackId};
 
 /// The session's grant: which account this browser may buy for, until when, and where the
 /// user came from (the Odoo database's origin, to send them back).
@@ -62,7 +62,7 @@ fn origin_of_referer(req: &HttpRequest) -> Option<String> {
 }
 
 fn address(req: &HttpRequest) -> String {
-    crate::web::client::address(req)
+    crate::http::client::address(req)
 }
 
 #[derive(Template)]
@@ -239,7 +239,7 @@ pub async fn receipt(
     let page = with_conn(&state, move |conn| {
         let order = granted_order(conn, &grant, order_id)?;
         let account = accounts::by_id(conn, order.account_id)?.ok_or(AppError::NotFound)?;
-        let service = crate::catalog::service_by_id(conn, account.service_id)?;
+        let service = crate::domain::catalog::service_by_id(conn, account.service_id)?;
         Ok(LinkReceiptPage {
             nav,
             purchase: orders::purchase_entry(conn, order.id)?,
@@ -262,11 +262,14 @@ pub async fn packs_again(
     let nav = nav(&session);
     let page = with_conn(&state, move |conn| {
         let account = accounts::by_id(conn, grant.account_id)?.ok_or(AppError::NotFound)?;
-        let service = crate::catalog::service_by_id(conn, account.service_id)?;
-        let packs = crate::catalog::active_packs(conn, service.id)?;
+        let service = crate::domain::catalog::service_by_id(conn, account.service_id)?;
+        let packs = crate::domain::catalog::active_packs(conn, service.id)?;
         Ok(LinkPacksPage {
             nav,
-            preselected: credit_link::smallest_covering(&packs, crate::credits::Credits::ZERO),
+            preselected: credit_link::smallest_covering(
+                &packs,
+                crate::kernel::credits::Credits::ZERO,
+            ),
             service,
             account,
             packs,

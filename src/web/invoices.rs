@@ -7,13 +7,15 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::{Admin, CsrfForm, PlatformOperator};
-use crate::error::AppError;
-use crate::ids::OrderId;
-use crate::invoices::{self, BillingDetails, BillingErrors, Invoice, SellerErrors, SellerSettings};
-use crate::orders;
-use crate::web::page::{self, Nav};
-use crate::web::state::{AppState, with_conn};
+use crate::domain::invoices::{
+    self, BillingDetails, BillingErrors, Invoice, SellerErrors, SellerSettings,
+};
+use crate::domain::orders;
+use crate::http::error::AppError;
+use crate::http::page::{self, Nav};
+use crate::http::session::{Admin, CsrfForm, PlatformOperator};
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::ids::OrderId;
 
 #[derive(Template)]
 #[template(path = "buy/invoice.html")]
@@ -26,7 +28,7 @@ struct InvoicePage {
 /// The database's invoice of `order_id` and the card it was paid with.
 fn load(
     conn: &mut diesel::PgConnection,
-    database_id: crate::ids::DatabaseId,
+    database_id: crate::kernel::ids::DatabaseId,
     order_id: OrderId,
 ) -> Result<(Invoice, Option<String>), AppError> {
     let order = orders::find(conn, database_id, order_id)?.ok_or(AppError::NotFound)?;

@@ -5,19 +5,19 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::{CsrfForm, CurrentUser};
-use crate::credits::Credits;
-use crate::directory::generate::{COUNTRIES, DEPARTMENTS, INDUSTRIES, SENIORITIES};
-use crate::error::AppError;
-use crate::forms::FieldErrors;
-use crate::ids::{AccountId, LeadId, LeadRequestId};
-use crate::leads::generation::{
+use crate::http::error::AppError;
+use crate::http::page::{self, Nav};
+use crate::http::session::{CsrfForm, CurrentUser};
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::credits::Credits;
+use crate::kernel::forms::FieldErrors;
+use crate::kernel::ids::{AccountId, LeadId, LeadRequestId};
+use crate::kernel::pagination::Page;
+use crate::services::directory::generate::{COUNTRIES, DEPARTMENTS, INDUSTRIES, SENIORITIES};
+use crate::services::leads::generation::{
     self, GenerateError, LeadPrices, LeadRequestInput, RequestWithCharge,
 };
-use crate::leads::{self, Lead, LeadContact, LeadEvent};
-use crate::pagination::Page;
-use crate::web::page::{self, Nav};
-use crate::web::state::{AppState, with_conn};
+use crate::services::leads::{self, Lead, LeadContact, LeadEvent};
 
 #[derive(Template)]
 #[template(path = "leads/list.html")]
@@ -271,7 +271,7 @@ impl RequestPage {
             self.request
                 .industries
                 .iter()
-                .map(|c| crate::directory::industry_label(c))
+                .map(|c| crate::services::directory::industry_label(c))
                 .collect::<Vec<_>>()
                 .join(", ")
         }

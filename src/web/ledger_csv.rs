@@ -5,10 +5,10 @@
 use actix_web::{HttpResponse, web};
 use futures_util::StreamExt;
 
-use crate::error::AppError;
-use crate::ids::AccountId;
-use crate::ledger::{LedgerEntry, entries};
-use crate::web::state::AppState;
+use crate::domain::ledger::{LedgerEntry, entries};
+use crate::http::error::AppError;
+use crate::http::state::AppState;
+use crate::kernel::ids::AccountId;
 
 /// Rows read per batch.
 const CSV_BATCH: i64 = 1_000;

@@ -7,15 +7,15 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::{CsrfForm, CsrfUpload, CurrentUser};
-use crate::documents::{self, Document, UploadError};
-use crate::error::AppError;
-use crate::ids::{AccountId, ContactId};
-use crate::pagination::Page;
-use crate::snailmail::postage::LetterOptions;
-use crate::snailmail::{self, Letter, Quote, SendError, Sent};
-use crate::web::page::{self, Nav};
-use crate::web::state::{AppState, with_conn};
+use crate::http::error::AppError;
+use crate::http::page::{self, Nav};
+use crate::http::session::{CsrfForm, CsrfUpload, CurrentUser};
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::ids::{AccountId, ContactId};
+use crate::kernel::pagination::Page;
+use crate::services::documents::{self, Document, UploadError};
+use crate::services::snailmail::postage::LetterOptions;
+use crate::services::snailmail::{self, Letter, Quote, SendError, Sent};
 
 #[derive(Template)]
 #[template(path = "letters/list.html")]
@@ -149,7 +149,7 @@ impl SendPage {
 /// and keeps them; why it cannot be posted when it cannot be read.
 async fn read_missing_facts(
     state: &AppState,
-    database_id: crate::ids::DatabaseId,
+    database_id: crate::kernel::ids::DatabaseId,
     document_id: i64,
 ) -> Result<Result<(), SendError>, AppError> {
     let content = with_conn(state, move |conn| {
@@ -220,7 +220,7 @@ async fn send_page(
         with_conn(state, move |conn| {
             let document =
                 documents::find(conn, database_id, document_id)?.ok_or(AppError::NotFound)?;
-            let contacts = crate::contacts::choices(conn, database_id)?;
+            let contacts = crate::services::contacts::choices(conn, database_id)?;
             let quoted = chosen
                 .map(|contact| snailmail::quote(conn, database_id, document_id, contact, options));
             Ok((document, contacts, quoted))
@@ -253,7 +253,7 @@ async fn send_page(
         quote,
         refusal,
         shortfall: None,
-        form_key: crate::forms::new_form_key(),
+        form_key: crate::kernel::forms::new_form_key(),
     })
 }
 
@@ -288,7 +288,7 @@ pub async fn send(
     let Some(form_key) = input
         .form_key
         .clone()
-        .filter(|k| crate::forms::is_form_key(k))
+        .filter(|k| crate::kernel::forms::is_form_key(k))
     else {
         page.refusal = Some("This form is out of date: show the price again, then send.".into());
         return page::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);

@@ -1,17 +1,17 @@
 //! Sign in (`/login`) and sign out (`/logout`).
 
-use crate::web::page;
+use crate::http::page;
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::CsrfForm;
-use crate::auth::sign_in::{self, SignInError};
-use crate::auth::{session, sessions};
-use crate::error::AppError;
-use crate::web::state::{AppState, with_conn};
+use crate::domain::auth::sign_in::{self, SignInError};
+use crate::domain::auth::{session, sessions};
+use crate::http::error::AppError;
+use crate::http::session::CsrfForm;
+use crate::http::state::{AppState, with_conn};
 use page::Nav;
 
 #[derive(Template)]
@@ -86,7 +86,7 @@ pub async fn submit(
     let next = safe_next(form.next.as_deref());
     let (email, password) = (form.email.clone(), form.password);
     // The TCP peer, or what a trusted proxy says it saw (never what the client wrote).
-    let address = crate::web::client::address(&req);
+    let address = crate::http::client::address(&req);
     let outcome = with_conn(&state, move |conn| {
         Ok(match sign_in::sign_in(conn, &address, &email, &password) {
             Ok(user) => Ok(sessions::start(conn, user.id, chrono::Utc::now())?),

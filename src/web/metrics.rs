@@ -4,10 +4,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::error::AppError;
-use crate::metrics::{self, PoolFigures, Scrape};
+use crate::http::error::AppError;
+use crate::http::state::AppState;
+use crate::platform::metrics::{self, PoolFigures, Scrape};
 use crate::read_models::outboxes;
-use crate::web::state::AppState;
 
 /// The public address's `/metrics`.
 pub async fn public(
@@ -22,7 +22,7 @@ pub async fn public(
         .get("Authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if !given.is_some_and(|given| crate::auth::session::tokens_match(given, expected)) {
+    if !given.is_some_and(|given| crate::domain::auth::session::tokens_match(given, expected)) {
         return Ok(HttpResponse::Unauthorized()
             .insert_header(("WWW-Authenticate", "Bearer realm=\"metrics\""))
             .finish());
@@ -38,7 +38,7 @@ pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
         state.database_health.clone(),
     );
     let text = web::block(move || {
-        let figures = |name, pool: &crate::db::DbPool| {
+        let figures = |name, pool: &crate::platform::db::DbPool| {
             let now = pool.state();
             PoolFigures {
                 name,

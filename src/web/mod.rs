@@ -9,9 +9,7 @@ pub mod bills;
 pub mod buy;
 pub mod catalog;
 pub mod charts;
-pub mod client;
 pub mod contacts;
-pub mod error_page;
 pub mod health;
 pub mod iap_accounts;
 pub mod iap_link;
@@ -21,19 +19,15 @@ pub mod ledger_csv;
 pub mod letters;
 pub mod login;
 pub mod metrics;
-pub mod page;
 pub mod payment_methods;
-pub mod request_log;
-pub mod session;
 pub mod settings;
 pub mod sign;
 pub mod sms;
-pub mod state;
 pub mod uploads;
 
 use actix_web::web;
 
-pub use page::not_found;
+pub use crate::http::page::not_found;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     admin::routes(cfg);

@@ -2,18 +2,18 @@
 //! automatic top-ups use each; add a card (kept by the provider, not charged) or remove one
 //! (the top-ups paid with it switch off and say so).
 
-use crate::web::page;
+use crate::http::page;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::buy::{CheckoutForm, PayForm, read_card};
-use super::session::{Admin, CsrfForm, CurrentUser};
-use crate::error::AppError;
-use crate::ids::PaymentMethodId;
-use crate::payments::methods::{self, PaymentMethod};
-use crate::web::state::{AppState, with_conn};
+use crate::domain::payments::methods::{self, PaymentMethod};
+use crate::http::error::AppError;
+use crate::http::session::{Admin, CsrfForm, CurrentUser};
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::ids::PaymentMethodId;
 use page::Nav;
 
 /// A saved card and the services whose automatic top-up it pays.
@@ -39,7 +39,7 @@ fn load(
     notice: Option<String>,
 ) -> Result<PaymentMethodsPage, AppError> {
     let database_id = current.user.database_id;
-    let mut paying = crate::topup::services_by_card(conn, database_id)?;
+    let mut paying = crate::domain::topup::services_by_card(conn, database_id)?;
     let now = chrono::Utc::now();
     let cards = methods::of_database(conn, database_id)?
         .into_iter()
@@ -129,7 +129,7 @@ pub async fn remove(
     let (id, database_id) = (path.into_inner(), current.user.database_id);
     let provider = state.payments.clone();
     with_conn(&state, move |conn| {
-        crate::topup::remove_card(conn, provider.as_ref(), database_id, id)?
+        crate::domain::topup::remove_card(conn, provider.as_ref(), database_id, id)?
             .ok_or(AppError::NotFound)
     })
     .await?;

@@ -1,13 +1,13 @@
 //! Settings (administrators): the Contacts section with the Odoo IAP setting and its
 //! View My Services button, and a search box that filters the settings.
 
-use crate::web::page;
+use crate::http::page;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::Admin;
-use crate::error::AppError;
+use crate::http::error::AppError;
+use crate::http::session::Admin;
 use page::Nav;
 
 /// One setting: its section, its label, what it says, and where its button leads.

@@ -7,15 +7,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::{CsrfForm, CsrfUpload, CurrentUser};
-use crate::auth::session as auth_session;
-use crate::documents::{self, UploadError};
-use crate::error::AppError;
-use crate::forms::FieldErrors;
-use crate::ids::AccountId;
-use crate::signing::{self, Identified, RequestInput, SignError, SignRequest, Signer};
-use crate::web::page::{self, Nav};
-use crate::web::state::{AppState, with_conn};
+use crate::domain::auth::session as auth_session;
+use crate::http::error::AppError;
+use crate::http::page::{self, Nav};
+use crate::http::session::{CsrfForm, CsrfUpload, CurrentUser};
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::forms::FieldErrors;
+use crate::kernel::ids::AccountId;
+use crate::services::documents::{self, UploadError};
+use crate::services::signing::{self, Identified, RequestInput, SignError, SignRequest, Signer};
 
 #[derive(Template)]
 #[template(path = "sign/list.html")]
@@ -28,7 +28,7 @@ struct ListPage {
     /// Too few itsme credits: (account, needed, available).
     shortfall: Option<(AccountId, String, String)>,
     /// What identifying one signer with itsme costs now (the catalog's price).
-    itsme_price: crate::credits::Credits,
+    itsme_price: crate::kernel::credits::Credits,
 }
 
 impl ListPage {
@@ -44,10 +44,10 @@ async fn list_page(
 ) -> Result<ListPage, AppError> {
     let database_id = current.user.database_id;
     let (requests, itsme_price) = with_conn(state, move |conn| {
-        let price = crate::catalog::usage_prices::price(
+        let price = crate::domain::catalog::usage_prices::price(
             conn,
             signing::SERVICE,
-            crate::catalog::usage_prices::IDENTIFICATION,
+            crate::domain::catalog::usage_prices::IDENTIFICATION,
         )?;
         Ok((signing::requests(conn, database_id)?, price))
     })
@@ -371,7 +371,7 @@ pub async fn sign(
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
     let (signer, request) = signer_of(&state, token.clone()).await?;
-    let from = Some(crate::web::client::address(&req));
+    let from = Some(crate::http::client::address(&req));
     let (kept, typed) = (signer.clone(), form.name.clone());
     let outcome = with_conn(&state, move |conn| {
         match signing::sign(conn, &kept, &typed, from.as_deref()) {
@@ -436,7 +436,7 @@ async fn complete(state: &AppState, signer: &Signer) {
 struct ItsmePage {
     nav: Nav,
     session_id: String,
-    session: crate::signing::itsme::SimulatedSession,
+    session: crate::services::signing::itsme::SimulatedSession,
 }
 
 /// The simulated itsme's page: what the signer would see in the itsme app.

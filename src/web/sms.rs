@@ -1,21 +1,21 @@
 //! Send SMS Text Message (from a contact's Phone or Mobile), and the SMS history (`/sms`).
 
-use crate::web::page;
+use crate::http::page;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::{CsrfForm, CurrentUser};
-use crate::contacts::{self, Contact, phone};
-use crate::credits::Credits;
-use crate::error::AppError;
-use crate::ids::ContactId;
-use crate::sms::encoding::MAX_PARTS;
-use crate::sms::messages::{self, SmsMessage};
-use crate::sms::pricing;
-use crate::sms::sending::{self, NumberField, SendError};
-use crate::web::state::{AppState, with_conn};
+use crate::http::error::AppError;
+use crate::http::session::{CsrfForm, CurrentUser};
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::credits::Credits;
+use crate::kernel::ids::ContactId;
+use crate::services::contacts::{self, Contact, phone};
+use crate::services::sms::encoding::MAX_PARTS;
+use crate::services::sms::messages::{self, SmsMessage};
+use crate::services::sms::pricing;
+use crate::services::sms::sending::{self, NumberField, SendError};
 use page::Nav;
 
 #[derive(Template)]

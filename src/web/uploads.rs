@@ -3,10 +3,10 @@
 
 use actix_web::http::StatusCode;
 
-use super::session::UploadedFile;
-use crate::documents::{self, CheckedUpload, UploadError};
-use crate::ids::DatabaseId;
-use crate::web::state::AppState;
+use crate::http::session::UploadedFile;
+use crate::http::state::AppState;
+use crate::kernel::ids::DatabaseId;
+use crate::services::documents::{self, CheckedUpload, UploadError};
 
 /// The form's file, checked for `database_id`: a PDF is read off the request's threads, a few
 /// at a time; a busy reader is said at once (`UploadError::Busy`).

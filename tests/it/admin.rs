@@ -5,16 +5,16 @@ use std::sync::{Arc, Barrier};
 
 use chrono::Utc;
 use diesel::prelude::*;
-use iap_credits::audit::{self, AuditFilter};
-use iap_credits::catalog;
-use iap_credits::credits::Credits;
-use iap_credits::ledger::{self, Actor, accounts};
-use iap_credits::orders::refunds::{self, RefundError};
-use iap_credits::orders::{self, Order, OrderStatus};
-use iap_credits::payments::MockProvider;
-use iap_credits::period::Period;
+use iap_credits::domain::audit::{self, AuditFilter};
+use iap_credits::domain::catalog;
+use iap_credits::domain::ledger::{self, Actor, accounts};
+use iap_credits::domain::orders::refunds::{self, RefundError};
+use iap_credits::domain::orders::{self, Order, OrderStatus};
+use iap_credits::domain::payments::MockProvider;
+use iap_credits::domain::tenancy::Subscription;
+use iap_credits::kernel::credits::Credits;
+use iap_credits::kernel::period::Period;
 use iap_credits::read_models::operator_dashboard as stats;
-use iap_credits::tenancy::Subscription;
 
 use crate::fixtures::{self, Customer, c, spend};
 use crate::harness::TestDb;
@@ -71,8 +71,8 @@ fn the_dashboard_figures_match_the_hand_computed_ones() {
         beta.admin_id,
     )
     .unwrap();
-    diesel::update(iap_credits::schema::iap_accounts::table.find(beta_mail.id))
-        .set(iap_credits::schema::iap_accounts::threshold.eq(c("10")))
+    diesel::update(iap_credits::platform::schema::iap_accounts::table.find(beta_mail.id))
+        .set(iap_credits::platform::schema::iap_accounts::threshold.eq(c("10")))
         .execute(&mut conn)
         .unwrap();
 
@@ -326,7 +326,7 @@ fn adjustments_never_go_below_zero_and_are_audited() {
     let ops = fixtures::operator(&mut conn);
     let who = Customer::named(&mut conn, "Zeta", Subscription::None);
     let sms = who.account(&mut conn, "sms");
-    use iap_credits::ledger::adjustments;
+    use iap_credits::domain::ledger::adjustments;
     adjustments::adjust_by_operator(&mut conn, &ops, sms.id, c("5").units(), "goodwill").unwrap();
     let hold = ledger::authorize(&mut conn, sms.id, c("2"), None, "sms", &Actor::cli()).unwrap();
     let too_much =

@@ -2,11 +2,11 @@
 //! new prices in the catalog while past orders keep theirs, and the SMS price table.
 
 use actix_web::http::StatusCode;
-use iap_credits::audit::{self, AuditFilter};
-use iap_credits::catalog;
-use iap_credits::orders;
-use iap_credits::sms::pricing;
-use iap_credits::tenancy::Subscription;
+use iap_credits::domain::audit::{self, AuditFilter};
+use iap_credits::domain::catalog;
+use iap_credits::domain::orders;
+use iap_credits::domain::tenancy::Subscription;
+use iap_credits::services::sms::pricing;
 
 use crate::fixtures::{Customer, c};
 use crate::harness::TestApp;
@@ -72,7 +72,7 @@ async fn services_and_packs_are_created_edited_and_hidden_never_deleted() {
         .await;
     assert_eq!(created.status, StatusCode::SEE_OTHER);
     let service_page = created.location().split('?').next().unwrap().to_string();
-    let service_id: iap_credits::ids::ServiceId =
+    let service_id: iap_credits::kernel::ids::ServiceId =
         service_page.rsplit('/').next().unwrap().parse().unwrap();
     let packs_action = format!("{service_page}/packs");
     let bad_pack = ops
@@ -305,9 +305,9 @@ async fn the_operator_sees_a_services_provider_keys_and_revokes_one_audited() {
     let app = TestApp::new().with_demo();
     let mut conn = app.db.conn();
     let sms = catalog::service_by_slug(&mut conn, "sms").unwrap().unwrap();
-    let made = iap_credits::provider_keys::create(&mut conn, sms.id, "Acme SMS").unwrap();
+    let made = iap_credits::domain::provider_keys::create(&mut conn, sms.id, "Acme SMS").unwrap();
     assert!(
-        iap_credits::provider_keys::authenticate(&mut conn, &made.key)
+        iap_credits::domain::provider_keys::authenticate(&mut conn, &made.key)
             .unwrap()
             .is_some()
     );
@@ -325,7 +325,7 @@ async fn the_operator_sees_a_services_provider_keys_and_revokes_one_audited() {
     assert_eq!(done.status, StatusCode::SEE_OTHER);
     assert!(ops.get(&page_path).await.body.contains("revoked"));
     assert!(
-        iap_credits::provider_keys::authenticate(&mut conn, &made.key)
+        iap_credits::domain::provider_keys::authenticate(&mut conn, &made.key)
             .unwrap()
             .is_none(),
         "a revoked key works no more"

@@ -3,10 +3,10 @@
 
 use actix_web::http::StatusCode;
 use diesel::prelude::*;
-use iap_credits::audit::{self, AuditFilter};
-use iap_credits::catalog;
-use iap_credits::ledger::{self, Actor, accounts};
-use iap_credits::tenancy::Subscription;
+use iap_credits::domain::audit::{self, AuditFilter};
+use iap_credits::domain::catalog;
+use iap_credits::domain::ledger::{self, Actor, accounts};
+use iap_credits::domain::tenancy::Subscription;
 
 use crate::fixtures::{Customer, c, spend};
 use crate::harness::{Browser, TestApp};
@@ -89,13 +89,13 @@ async fn only_the_operator_sees_the_admin_pages() {
 }
 
 /// The demo admin buys the Standard pack through the pages; returns the order id.
-async fn demo_purchase(app: &TestApp) -> (i64, iap_credits::ids::AccountId) {
+async fn demo_purchase(app: &TestApp) -> (i64, iap_credits::kernel::ids::AccountId) {
     let admin = app.browser();
     admin.sign_in("admin@demo.test", "demo-password").await;
     let list = admin.get("/iap/accounts").await.body;
     let end = list.find("\">SMS</a></th>").unwrap();
     let start = list[..end].rfind("/iap/accounts/").unwrap() + "/iap/accounts/".len();
-    let account: iap_credits::ids::AccountId = list[start..end].parse().unwrap();
+    let account: iap_credits::kernel::ids::AccountId = list[start..end].parse().unwrap();
     let mut conn = app.db.conn();
     let service_id = accounts::by_id(&mut conn, account)
         .unwrap()
@@ -381,17 +381,17 @@ async fn a_failed_email_on_the_dashboard_is_sent_again() {
     let mut conn = app.db.conn();
     let who = Customer::named(&mut conn, "Iota", Subscription::None);
     let sms = who.account(&mut conn, "sms");
-    let id: i64 = diesel::insert_into(iap_credits::schema::email_outbox::table)
+    let id: i64 = diesel::insert_into(iap_credits::platform::schema::email_outbox::table)
         .values((
-            iap_credits::schema::email_outbox::kind.eq("low_credit"),
-            iap_credits::schema::email_outbox::database_id.eq(who.database_id),
-            iap_credits::schema::email_outbox::account_id.eq(sms.id),
-            iap_credits::schema::email_outbox::status.eq("failed"),
-            iap_credits::schema::email_outbox::attempts.eq(12),
-            iap_credits::schema::email_outbox::last_error.eq("Connection refused"),
-            iap_credits::schema::email_outbox::closed_at.eq(diesel::dsl::now),
+            iap_credits::platform::schema::email_outbox::kind.eq("low_credit"),
+            iap_credits::platform::schema::email_outbox::database_id.eq(who.database_id),
+            iap_credits::platform::schema::email_outbox::account_id.eq(sms.id),
+            iap_credits::platform::schema::email_outbox::status.eq("failed"),
+            iap_credits::platform::schema::email_outbox::attempts.eq(12),
+            iap_credits::platform::schema::email_outbox::last_error.eq("Connection refused"),
+            iap_credits::platform::schema::email_outbox::closed_at.eq(diesel::dsl::now),
         ))
-        .returning(iap_credits::schema::email_outbox::id)
+        .returning(iap_credits::platform::schema::email_outbox::id)
         .get_result(&mut conn)
         .unwrap();
     let ops = app.browser();
@@ -402,9 +402,9 @@ async fn a_failed_email_on_the_dashboard_is_sent_again() {
     assert!(dashboard.body.contains(&format!("action=\"{action}\"")));
     let sent = ops.submit("/admin", &action, &[]).await;
     assert_eq!(sent.status, StatusCode::SEE_OTHER);
-    let status: String = iap_credits::schema::email_outbox::table
+    let status: String = iap_credits::platform::schema::email_outbox::table
         .find(id)
-        .select(iap_credits::schema::email_outbox::status)
+        .select(iap_credits::platform::schema::email_outbox::status)
         .first(&mut conn)
         .unwrap();
     assert_eq!(status, "pending");

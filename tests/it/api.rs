@@ -3,13 +3,13 @@
 
 use actix_web::http::StatusCode;
 use diesel::prelude::*;
-use iap_credits::credits::Credits;
+use iap_credits::kernel::credits::Credits;
 
 use crate::fixtures::{balance_of, funded_account};
 use crate::harness::{TestApp, error_code};
 
 fn ledger_rows(app: &TestApp) -> i64 {
-    iap_credits::schema::ledger_entries::table
+    iap_credits::platform::schema::ledger_entries::table
         .count()
         .get_result(&mut app.db.conn())
         .unwrap()
@@ -387,7 +387,7 @@ async fn a_regenerated_token_stops_charging_at_once_though_the_batcher_remembere
     // Learnt by the batcher's cache.
     assert_eq!(charge(a.token.clone()).await, StatusCode::CREATED);
     let new_token =
-        iap_credits::ledger::accounts::regenerate_token(&mut app.db.conn(), a.id).unwrap();
+        iap_credits::domain::ledger::accounts::regenerate_token(&mut app.db.conn(), a.id).unwrap();
     assert_eq!(charge(a.token.clone()).await, StatusCode::UNAUTHORIZED);
     assert_eq!(charge(new_token.clone()).await, StatusCode::CREATED);
     assert_eq!(charge(a.token.clone()).await, StatusCode::UNAUTHORIZED);

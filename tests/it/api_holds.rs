@@ -2,8 +2,8 @@
 //! pages of transactions, concurrent charges, and token regeneration.
 
 use actix_web::http::StatusCode;
-use iap_credits::credits::Credits;
-use iap_credits::ledger::{self, Actor, GrantKind, accounts};
+use iap_credits::domain::ledger::{self, Actor, GrantKind, accounts};
+use iap_credits::kernel::credits::Credits;
 use serde_json::Value;
 
 use crate::fixtures::{balance_of, funded_account};
@@ -373,7 +373,7 @@ async fn fifteen_hundred_concurrent_charges_on_a_thousand_credits() {
     assert_eq!(count(&answers, StatusCode::CREATED), 1_000);
     assert_eq!(count(&answers, StatusCode::PAYMENT_REQUIRED), 500);
     assert_eq!(balance_of(&app, &a), (Credits::ZERO, Credits::ZERO));
-    let report = iap_credits::ledger::verify::verify_ledger(&mut app.db.conn()).unwrap();
+    let report = iap_credits::domain::ledger::verify::verify_ledger(&mut app.db.conn()).unwrap();
     assert!(report.is_consistent(), "{:?}", report.discrepancies);
     // Every success saw its own balance: 999 down to 0, each once.
     let mut after: Vec<String> = answers

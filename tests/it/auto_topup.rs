@@ -6,17 +6,17 @@ use std::sync::{Arc, Barrier};
 
 use chrono::{Duration, DurationRound, Utc};
 use diesel::prelude::*;
-use iap_credits::catalog;
-use iap_credits::ids::PackId;
-use iap_credits::ledger::{self, Actor, IapAccount};
-use iap_credits::mail::compose::{self, Composed};
-use iap_credits::orders::{self, Order, OrderStatus};
-use iap_credits::payments::methods::{self, PaymentMethod};
-use iap_credits::payments::mock::SAVED_THEN_DECLINED_CARD;
-use iap_credits::payments::{Card, MockProvider};
-use iap_credits::schema::{email_outbox, orders as orders_table};
-use iap_credits::tenancy::Subscription;
-use iap_credits::topup::{self, Cap, TopupErrors, TopupFields, TopupRun, TopupSettings};
+use iap_credits::domain::catalog;
+use iap_credits::domain::ledger::{self, Actor, IapAccount};
+use iap_credits::domain::mail::compose::{self, Composed};
+use iap_credits::domain::orders::{self, Order, OrderStatus};
+use iap_credits::domain::payments::methods::{self, PaymentMethod};
+use iap_credits::domain::payments::mock::SAVED_THEN_DECLINED_CARD;
+use iap_credits::domain::payments::{Card, MockProvider};
+use iap_credits::domain::tenancy::Subscription;
+use iap_credits::domain::topup::{self, Cap, TopupErrors, TopupFields, TopupRun, TopupSettings};
+use iap_credits::kernel::ids::PackId;
+use iap_credits::platform::schema::{email_outbox, orders as orders_table};
 
 use crate::fixtures::{Customer, assert_consistent, c, reload, spend};
 use crate::harness::TestDb;

@@ -3,13 +3,13 @@
 
 use actix_web::http::StatusCode;
 use chrono::Utc;
-use iap_credits::catalog;
-use iap_credits::ids::AccountId;
-use iap_credits::orders;
-use iap_credits::payments::MockProvider;
-use iap_credits::payments::methods;
-use iap_credits::tenancy::{Role, Subscription};
-use iap_credits::topup;
+use iap_credits::domain::catalog;
+use iap_credits::domain::orders;
+use iap_credits::domain::payments::MockProvider;
+use iap_credits::domain::payments::methods;
+use iap_credits::domain::tenancy::{Role, Subscription};
+use iap_credits::domain::topup;
+use iap_credits::kernel::ids::AccountId;
 
 use crate::fixtures::{Customer, PASSWORD, c, reload, spend};
 use crate::harness::{Browser, TestApp};
@@ -191,7 +191,8 @@ async fn the_top_up_form_saves_refuses_with_messages_and_shows_what_it_did() {
             .find(|p| p.name == "Standard Pack")
             .unwrap();
         let card =
-            iap_credits::payments::Card::parse("Ada", "4242424242424242", "12/39", "123").unwrap();
+            iap_credits::domain::payments::Card::parse("Ada", "4242424242424242", "12/39", "123")
+                .unwrap();
         let saved = methods::save(
             conn,
             &MockProvider::default(),

@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use diesel::prelude::*;
-use iap_credits::schema::contacts;
+use iap_credits::platform::schema::contacts;
 
 use crate::fixtures::sms_balance;
 use crate::harness::{TestApp, error_code};
@@ -53,7 +53,7 @@ async fn nul_bytes_are_a_400_never_a_500() {
     }
     // In an API description: a JSON 400, nothing charged.
     let (account, balance) = sms_balance(&app, &browser).await;
-    let token = iap_credits::ledger::accounts::by_id(&mut app.db.conn(), account)
+    let token = iap_credits::domain::ledger::accounts::by_id(&mut app.db.conn(), account)
         .unwrap()
         .unwrap()
         .token;

@@ -288,33 +288,37 @@ async fn two_sms_accounts_renamed_made_default_and_credits_moved_in_a_browser() 
     // A second SMS token of the demo database, as Odoo sends for a second company.
     let (first, second) = {
         let mut conn = db.conn();
-        let demo = iap_credits::tenancy::find_database(&mut conn, iap_credits::demo::DEMO_DATABASE)
-            .unwrap()
-            .unwrap();
-        let sms = iap_credits::catalog::service_by_slug(&mut conn, "sms")
+        let demo = iap_credits::domain::tenancy::find_database(
+            &mut conn,
+            iap_credits::demo::DEMO_DATABASE,
+        )
+        .unwrap()
+        .unwrap();
+        let sms = iap_credits::domain::catalog::service_by_slug(&mut conn, "sms")
             .unwrap()
             .unwrap();
         let first =
-            iap_credits::ledger::accounts::get_or_create(&mut conn, demo.id, sms.id).unwrap();
+            iap_credits::domain::ledger::accounts::get_or_create(&mut conn, demo.id, sms.id)
+                .unwrap();
         let token = format!("{:032x}", rand::random::<u128>());
-        let (second, _) = iap_credits::ledger::accounts::get_or_create_with_token(
+        let (second, _) = iap_credits::domain::ledger::accounts::get_or_create_with_token(
             &mut conn, demo.id, sms.id, &token,
         )
         .unwrap();
-        iap_credits::ledger::grant(
+        iap_credits::domain::ledger::grant(
             &mut conn,
             second.id,
-            iap_credits::credits::Credits::whole(10),
-            iap_credits::ledger::GrantKind::Adjustment,
+            iap_credits::kernel::credits::Credits::whole(10),
+            iap_credits::domain::ledger::GrantKind::Adjustment,
             "test money",
-            &iap_credits::ledger::Actor::cli(),
+            &iap_credits::domain::ledger::Actor::cli(),
         )
         .unwrap();
         (first, second)
     };
     let first_before = {
         let mut conn = db.conn();
-        iap_credits::ledger::accounts::by_id(&mut conn, first.id)
+        iap_credits::domain::ledger::accounts::by_id(&mut conn, first.id)
             .unwrap()
             .unwrap()
             .balance
@@ -349,18 +353,18 @@ async fn two_sms_accounts_renamed_made_default_and_credits_moved_in_a_browser() 
     {
         let mut conn = db.conn();
         let balance = |conn: &mut diesel::PgConnection, id| {
-            iap_credits::ledger::accounts::by_id(conn, id)
+            iap_credits::domain::ledger::accounts::by_id(conn, id)
                 .unwrap()
                 .unwrap()
                 .balance
         };
         assert_eq!(
             balance(&mut conn, second.id),
-            iap_credits::credits::Credits::whole(5)
+            iap_credits::kernel::credits::Credits::whole(5)
         );
         assert_eq!(
             balance(&mut conn, first.id).units(),
-            first_before.units() + iap_credits::credits::Credits::whole(5).units()
+            first_before.units() + iap_credits::kernel::credits::Credits::whole(5).units()
         );
     }
     // View My Services names it and marks it as the default.
@@ -489,7 +493,7 @@ async fn the_operator_finds_the_demo_purchase_and_its_revenue_on_the_dashboard()
 /// The available credits of the account of `token`, read in the database.
 fn available_of(db: &TestDb, token: &str) -> String {
     let mut conn = db.conn();
-    iap_credits::ledger::accounts::by_token(&mut conn, token)
+    iap_credits::domain::ledger::accounts::by_token(&mut conn, token)
         .unwrap()
         .unwrap()
         .available()
@@ -516,8 +520,10 @@ async fn odoos_buy_credits_link_plain_and_hashed_in_a_browser() {
     let token = format!("{:032x}", rand::random::<u128>());
     let context = iap_credits::odoo::Context {
         base_url: base.clone(),
-        sms: std::sync::Arc::new(iap_credits::sms::gateway::SimulatedCarrier::default()),
-        directory: std::sync::Arc::new(iap_credits::directory::provider::UnavailableDirectory),
+        sms: std::sync::Arc::new(iap_credits::services::sms::gateway::SimulatedCarrier::default()),
+        directory: std::sync::Arc::new(
+            iap_credits::services::directory::provider::UnavailableDirectory,
+        ),
         outbound: Default::default(),
         client_address: "192.0.2.1".into(),
     };
@@ -552,7 +558,7 @@ async fn odoos_buy_credits_link_plain_and_hashed_in_a_browser() {
     assert_eq!(available_of(&db, &token), "500");
 
     // The hashed link: the token never travels; the Starter Pack this time.
-    let sha1 = iap_credits::ledger::accounts::token_sha1(&token);
+    let sha1 = iap_credits::domain::ledger::accounts::token_sha1(&token);
     client
         .goto(&format!(
             "{base}/iap/1/credit?dbuuid={dbuuid}&service_name=sms&account_token={sha1}&hashed=1"
@@ -601,7 +607,7 @@ async fn partner_autocomplete_suggests_as_you_type_and_enriches_for_one_credit()
     let db = TestDb::new();
     let target = {
         let mut conn = db.conn();
-        iap_credits::directory::company(&mut conn, 4321)
+        iap_credits::services::directory::company(&mut conn, 4321)
             .unwrap()
             .unwrap()
     };

@@ -4,11 +4,11 @@
 use std::sync::{Arc, Barrier};
 
 use actix_web::http::StatusCode;
-use iap_credits::credits::Credits;
-use iap_credits::ledger::accounts;
-use iap_credits::orders::{self, PaymentResult};
-use iap_credits::payments::{Card, MockProvider};
-use iap_credits::schema::{ledger_entries, orders as orders_table};
+use iap_credits::domain::ledger::accounts;
+use iap_credits::domain::orders::{self, PaymentResult};
+use iap_credits::domain::payments::{Card, MockProvider};
+use iap_credits::kernel::credits::Credits;
+use iap_credits::platform::schema::{ledger_entries, orders as orders_table};
 
 use diesel::prelude::*;
 
@@ -28,7 +28,7 @@ async fn admin(app: &TestApp) -> Browser<'_> {
 }
 
 /// The SMS account's id, via View My Services.
-async fn sms_account(browser: &Browser<'_>) -> iap_credits::ids::AccountId {
+async fn sms_account(browser: &Browser<'_>) -> iap_credits::kernel::ids::AccountId {
     let list = browser.get("/iap/accounts").await.body;
     let end = list.find("\">SMS</a>").unwrap();
     let start = list[..end].rfind("/iap/accounts/").unwrap() + "/iap/accounts/".len();
@@ -36,7 +36,11 @@ async fn sms_account(browser: &Browser<'_>) -> iap_credits::ids::AccountId {
 }
 
 /// Clicks Buy on `pack` of the Buy Credits page; returns the checkout path.
-async fn buy(browser: &Browser<'_>, account: iap_credits::ids::AccountId, pack: &str) -> String {
+async fn buy(
+    browser: &Browser<'_>,
+    account: iap_credits::kernel::ids::AccountId,
+    pack: &str,
+) -> String {
     let page = browser.get(&format!("/iap/accounts/{account}/buy")).await;
     let at = page
         .body
@@ -72,7 +76,7 @@ async fn pay(browser: &Browser<'_>, checkout: &str, number: &str) -> crate::harn
         .await
 }
 
-fn balance(app: &TestApp, account: iap_credits::ids::AccountId) -> Credits {
+fn balance(app: &TestApp, account: iap_credits::kernel::ids::AccountId) -> Credits {
     accounts::by_id(&mut app.db.conn(), account)
         .unwrap()
         .unwrap()
@@ -209,18 +213,18 @@ async fn bad_card_details_are_explained_next_to_their_fields() {
 fn concurrent_confirmations_of_one_order_credit_it_once() {
     let app = TestApp::new().with_demo();
     let mut conn = app.db.conn();
-    let demo = iap_credits::tenancy::find_database(&mut conn, "Demo Company")
+    let demo = iap_credits::domain::tenancy::find_database(&mut conn, "Demo Company")
         .unwrap()
         .unwrap();
-    let sms = iap_credits::catalog::service_by_slug(&mut conn, "sms")
+    let sms = iap_credits::domain::catalog::service_by_slug(&mut conn, "sms")
         .unwrap()
         .unwrap();
     let account = accounts::get_or_create(&mut conn, demo.id, sms.id).unwrap();
-    let pack = iap_credits::catalog::active_packs(&mut conn, sms.id)
+    let pack = iap_credits::domain::catalog::active_packs(&mut conn, sms.id)
         .unwrap()
         .remove(1);
-    let user: iap_credits::ids::UserId = iap_credits::schema::users::table
-        .select(iap_credits::schema::users::id)
+    let user: iap_credits::kernel::ids::UserId = iap_credits::platform::schema::users::table
+        .select(iap_credits::platform::schema::users::id)
         .first(&mut conn)
         .unwrap();
     let order = orders::create_order(&mut conn, demo.id, account.id, pack.id, user).unwrap();
@@ -316,9 +320,9 @@ async fn only_admins_buy_and_only_their_own_orders() {
     let rival = fixtures::signed_in(
         &app,
         "Rival",
-        iap_credits::tenancy::Subscription::None,
+        iap_credits::domain::tenancy::Subscription::None,
         "boss@rival.example",
-        iap_credits::tenancy::Role::Admin,
+        iap_credits::domain::tenancy::Role::Admin,
     )
     .await;
     assert_eq!(rival.get(&checkout).await.status, StatusCode::NOT_FOUND);
@@ -356,7 +360,7 @@ async fn only_admins_buy_and_only_their_own_orders() {
 /// How many payment attempts reached the provider.
 fn attempts(app: &TestApp) -> i64 {
     use diesel::prelude::*;
-    iap_credits::schema::payment_attempts::table
+    iap_credits::platform::schema::payment_attempts::table
         .count()
         .get_result(&mut app.db.conn())
         .unwrap()
@@ -406,7 +410,10 @@ async fn card_testing_is_stopped_an_order_closes_after_three_declines_and_attemp
             break;
         }
     }
-    assert_eq!(sent, iap_credits::auth::throttle::CHECKOUT_ATTEMPTS as i64);
+    assert_eq!(
+        sent,
+        iap_credits::domain::auth::throttle::CHECKOUT_ATTEMPTS as i64
+    );
     assert_eq!(attempts(&app), sent);
     let order = throttled.expect("throttled");
     let refused = pay(&browser, &order, "4242 4242 4242 4242").await;
@@ -430,7 +437,7 @@ async fn card_testing_is_stopped_an_order_closes_after_three_declines_and_attemp
 #[actix_web::test]
 async fn buying_from_a_prompt_offers_the_way_back_to_what_asked_for_credits() {
     use crate::fixtures::{Customer, PASSWORD};
-    use iap_credits::tenancy::Subscription;
+    use iap_credits::domain::tenancy::Subscription;
     let app = TestApp::new();
     let mut conn = app.db.conn();
     let customer = Customer::named(&mut conn, "Payables", Subscription::None);

@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use diesel::prelude::*;
-use iap_credits::schema::services;
+use iap_credits::platform::schema::services;
 
 use crate::harness::TestApp;
 

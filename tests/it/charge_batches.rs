@@ -8,11 +8,11 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 use iap_credits::api::answers::charge_renderer;
-use iap_credits::credits::Credits;
-use iap_credits::ledger::batch::{ChargeAnswer, ChargeBatcher, ChargeRequest};
-use iap_credits::ledger::{self, Actor, LedgerError};
-use iap_credits::schema::ledger_entries;
-use iap_credits::tenancy::Subscription;
+use iap_credits::domain::ledger::batch::{ChargeAnswer, ChargeBatcher, ChargeRequest};
+use iap_credits::domain::ledger::{self, Actor, LedgerError};
+use iap_credits::domain::tenancy::Subscription;
+use iap_credits::kernel::credits::Credits;
+use iap_credits::platform::schema::ledger_entries;
 
 use crate::fixtures::{Customer, assert_consistent, c, expire_hold_now, reload};
 use crate::harness::TestDb;

@@ -4,9 +4,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use diesel::prelude::*;
-use iap_credits::embedded_pg::EmbeddedPostgres;
-use iap_credits::schema::{databases, users};
-use iap_credits::tenancy::Subscription;
+use iap_credits::domain::tenancy::Subscription;
+use iap_credits::platform::embedded_pg::EmbeddedPostgres;
+use iap_credits::platform::schema::{databases, users};
 
 use crate::fixtures::Customer;
 use crate::harness::{TestDb, launch_options, scratch_dir};
@@ -134,7 +134,7 @@ fn create_user_checks_database_email_password_and_duplicates() {
         .unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].0, "boss@acme.example");
-    assert!(iap_credits::auth::password::verify_password(
+    assert!(iap_credits::kernel::password::verify_password(
         "correct horse",
         &stored[0].1
     ));
@@ -425,10 +425,10 @@ fn sign_out_everywhere_ends_every_session_of_a_user() {
     let user = customer.user(
         &mut conn,
         "roamer@roaming.test",
-        iap_credits::tenancy::Role::User,
+        iap_credits::domain::tenancy::Role::User,
     );
     let now = chrono::Utc::now();
-    let session = iap_credits::auth::sessions::start(&mut conn, user, now).unwrap();
+    let session = iap_credits::domain::auth::sessions::start(&mut conn, user, now).unwrap();
     let out = iap(
         &db,
         &["sign-out-everywhere", "--email", "Roamer@Roaming.test"],
@@ -439,7 +439,7 @@ fn sign_out_everywhere_ends_every_session_of_a_user() {
         "Ended 1 session(s) of roamer@roaming.test.\n"
     );
     assert_eq!(
-        iap_credits::auth::sessions::user_of(&mut conn, &session, now).unwrap(),
+        iap_credits::domain::auth::sessions::user_of(&mut conn, &session, now).unwrap(),
         None
     );
     assert_clean_failure(
@@ -484,7 +484,7 @@ fn create_provider_key_prints_the_key_once_and_keeps_only_its_hash() {
         "only a hash is kept"
     );
     assert!(
-        iap_credits::provider_keys::authenticate(&mut conn, key)
+        iap_credits::domain::provider_keys::authenticate(&mut conn, key)
             .unwrap()
             .is_some()
     );
@@ -507,8 +507,8 @@ struct KeyHash {
 /// database that is not empty is refused, and changes nothing.
 #[test]
 fn a_backup_restores_into_an_empty_database_with_the_same_ledger() {
-    use iap_credits::ledger::{self, Actor};
-    use iap_credits::schema::{iap_accounts, ledger_entries};
+    use iap_credits::domain::ledger::{self, Actor};
+    use iap_credits::platform::schema::{iap_accounts, ledger_entries};
     use std::os::unix::fs::PermissionsExt;
 
     let db = TestDb::new();

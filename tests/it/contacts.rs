@@ -2,7 +2,7 @@
 //! between databases.
 
 use actix_web::http::StatusCode;
-use iap_credits::tenancy::{Role, Subscription};
+use iap_credits::domain::tenancy::{Role, Subscription};
 
 use crate::fixtures;
 use crate::harness::TestApp;

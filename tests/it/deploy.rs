@@ -6,7 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use iap_credits::tenancy::Subscription;
+use iap_credits::domain::tenancy::Subscription;
 use serde_json::json;
 
 use crate::fixtures::{Customer, PASSWORD};
@@ -177,7 +177,7 @@ fn the_reference_nginx_configuration_serves_two_instances() {
 
         // A client guessing passwords is locked out by its own address, not everyone behind
         // the proxy: another client signs in.
-        for _ in 0..iap_credits::auth::throttle::ADDRESS_FAILURES {
+        for _ in 0..iap_credits::domain::auth::throttle::ADDRESS_FAILURES {
             assert_eq!(
                 sign_in_from(&public, "198.51.100.7", email, "wrong").await,
                 401

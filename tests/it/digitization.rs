@@ -2,8 +2,8 @@
 //! the paid-service steps (1 credit, nothing for an unreadable file), and uploads checked by
 //! content.
 
-use iap_credits::digitization::extract::{self, Extracted};
-use iap_credits::documents::pdf::PdfInspector;
+use iap_credits::services::digitization::extract::{self, Extracted};
+use iap_credits::services::documents::pdf::PdfInspector;
 
 use crate::harness::TestDb;
 use crate::sample_bills::{self, SampleBill};
@@ -108,7 +108,7 @@ fn every_field_is_read_right_on_at_least_95_of_100_generated_bills() {
 
 #[test]
 fn ocr_reads_the_same_bills_rendered_as_scans() {
-    use iap_credits::digitization::ocr::{OcrEngine, Tesseract};
+    use iap_credits::services::digitization::ocr::{OcrEngine, Tesseract};
     let db = TestDb::new();
     let mut conn = db.conn();
     let tesseract = Tesseract::default();
@@ -140,7 +140,7 @@ fn ocr_reads_the_same_bills_rendered_as_scans() {
 
 #[test]
 fn bills_in_sans_serif_and_monospace_are_read_right_from_their_text_and_their_scans() {
-    use iap_credits::digitization::ocr::{OcrEngine, Tesseract};
+    use iap_credits::services::digitization::ocr::{OcrEngine, Tesseract};
     use sample_bills::SampleFont;
     let db = TestDb::new();
     let mut conn = db.conn();
@@ -188,16 +188,16 @@ fn bills_in_sans_serif_and_monospace_are_read_right_from_their_text_and_their_sc
     assert!(exact * 10 >= readings * 9, "{exact}/{readings}");
 }
 
-pub fn readers() -> std::sync::Arc<iap_credits::digitization::Readers> {
-    std::sync::Arc::new(iap_credits::digitization::Readers::new(
+pub fn readers() -> std::sync::Arc<iap_credits::services::digitization::Readers> {
+    std::sync::Arc::new(iap_credits::services::digitization::Readers::new(
         inspector(),
-        std::sync::Arc::new(iap_credits::digitization::ocr::Tesseract::default()),
+        std::sync::Arc::new(iap_credits::services::digitization::ocr::Tesseract::default()),
     ))
 }
 
 /// What the reading worker does with what Digitize handed it: every waiting bill read.
 fn read_waiting(db: &TestDb) -> usize {
-    iap_credits::digitization::reading::read_all(&db.pool(), &readers())
+    iap_credits::services::digitization::reading::read_all(&db.pool(), &readers())
         .unwrap()
         .len()
 }
@@ -205,9 +205,9 @@ fn read_waiting(db: &TestDb) -> usize {
 #[test]
 fn digitize_costs_one_credit_once_and_nothing_for_an_unreadable_file() {
     use crate::fixtures::{Customer, assert_consistent, c, reload};
-    use iap_credits::digitization::{self, Digitized};
-    use iap_credits::documents;
-    use iap_credits::tenancy::{Role, Subscription};
+    use iap_credits::domain::tenancy::{Role, Subscription};
+    use iap_credits::services::digitization::{self, Digitized};
+    use iap_credits::services::documents;
     let db = TestDb::new();
     let mut conn = db.conn();
     let customer = Customer::new(&mut conn, Subscription::None);
@@ -295,8 +295,8 @@ fn digitize_costs_one_credit_once_and_nothing_for_an_unreadable_file() {
 
 #[test]
 fn bad_files_are_refused_with_a_clear_error() {
-    use iap_credits::documents::pdf::PdfError;
-    use iap_credits::documents::{self, UploadError};
+    use iap_credits::services::documents::pdf::PdfError;
+    use iap_credits::services::documents::{self, UploadError};
     use lopdf::dictionary;
     use std::io::Write;
     let check =
@@ -365,7 +365,7 @@ async fn vendor_bills_work_without_javascript() {
     use crate::fixtures::{Customer, PASSWORD, assert_consistent, c, reload};
     use crate::harness::TestApp;
     use actix_web::http::StatusCode;
-    use iap_credits::tenancy::{Role, Subscription};
+    use iap_credits::domain::tenancy::{Role, Subscription};
     let app = TestApp::new();
     let mut conn = app.db.conn();
     let customer = Customer::named(&mut conn, "Payables", Subscription::None);
@@ -513,9 +513,9 @@ async fn vendor_bills_work_without_javascript() {
 #[test]
 fn a_scanned_pdf_is_read_by_ocr_of_its_pages() {
     use crate::fixtures::{Customer, c, reload};
-    use iap_credits::digitization::{self, Digitized};
-    use iap_credits::documents;
-    use iap_credits::tenancy::{Role, Subscription};
+    use iap_credits::domain::tenancy::{Role, Subscription};
+    use iap_credits::services::digitization::{self, Digitized};
+    use iap_credits::services::documents;
     let db = TestDb::new();
     let mut conn = db.conn();
     let customer = Customer::new(&mut conn, Subscription::None);
@@ -549,9 +549,9 @@ fn a_scanned_pdf_is_read_by_ocr_of_its_pages() {
 #[test]
 fn digitize_pressed_twice_at_once_is_charged_once() {
     use crate::fixtures::{Customer, c, reload};
-    use iap_credits::digitization::{self, Digitized};
-    use iap_credits::documents;
-    use iap_credits::tenancy::{Role, Subscription};
+    use iap_credits::domain::tenancy::{Role, Subscription};
+    use iap_credits::services::digitization::{self, Digitized};
+    use iap_credits::services::documents;
     use std::sync::{Arc, Barrier};
     let db = TestDb::new();
     let mut conn = db.conn();

@@ -2,7 +2,7 @@
 //! in each country's own check, and searches by name, VAT number and domain.
 
 use diesel::prelude::*;
-use iap_credits::directory::{self, generate, vat};
+use iap_credits::services::directory::{self, generate, vat};
 
 use crate::harness::TestDb;
 
@@ -46,13 +46,14 @@ fn the_directory_holds_twenty_thousand_companies_in_twenty_countries() {
         "everyone's email is on their company's domain"
     );
     // Every stored VAT number passes its country's check.
-    let vats: Vec<(String, Option<String>)> = iap_credits::schema::directory_companies::table
-        .select((
-            iap_credits::schema::directory_companies::country_code,
-            iap_credits::schema::directory_companies::vat,
-        ))
-        .load(&mut conn)
-        .unwrap();
+    let vats: Vec<(String, Option<String>)> =
+        iap_credits::platform::schema::directory_companies::table
+            .select((
+                iap_credits::platform::schema::directory_companies::country_code,
+                iap_credits::platform::schema::directory_companies::vat,
+            ))
+            .load(&mut conn)
+            .unwrap();
     let with_vat = vats.iter().filter(|(_, v)| v.is_some()).count();
     assert!(with_vat > 15_000, "{with_vat} VAT numbers");
     for (country, number) in &vats {
@@ -127,7 +128,9 @@ fn searches_find_companies_by_name_vat_and_domain() {
 
 #[test]
 fn the_provider_mines_companies_and_their_people_by_criteria() {
-    use iap_credits::directory::provider::{CompanyDirectory, MiningCriteria, SimulatedDirectory};
+    use iap_credits::services::directory::provider::{
+        CompanyDirectory, MiningCriteria, SimulatedDirectory,
+    };
     let db = TestDb::new();
     let provider = SimulatedDirectory(db.pool());
     let criteria = MiningCriteria {

@@ -5,15 +5,15 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use diesel::PgConnection;
-use iap_credits::audit::Operator;
-use iap_credits::catalog;
-use iap_credits::credits::Credits;
-use iap_credits::ids::{AccountId, ContactId, DatabaseId, HoldId, UserId};
-use iap_credits::ledger::verify::verify_ledger;
-use iap_credits::ledger::{self, Actor, GrantKind, IapAccount, accounts};
-use iap_credits::orders::{self, Order, PaymentResult};
-use iap_credits::payments::{Card, MockProvider};
-use iap_credits::tenancy::{self, Role, Subscription};
+use iap_credits::domain::audit::Operator;
+use iap_credits::domain::catalog;
+use iap_credits::domain::ledger::verify::verify_ledger;
+use iap_credits::domain::ledger::{self, Actor, GrantKind, IapAccount, accounts};
+use iap_credits::domain::orders::{self, Order, PaymentResult};
+use iap_credits::domain::payments::{Card, MockProvider};
+use iap_credits::domain::tenancy::{self, Role, Subscription};
+use iap_credits::kernel::credits::Credits;
+use iap_credits::kernel::ids::{AccountId, ContactId, DatabaseId, HoldId, UserId};
 
 use crate::harness::{Browser, TestApp};
 

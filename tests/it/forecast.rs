@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use iap_credits::ledger::forecast::{self, Forecast};
-use iap_credits::tenancy::{Role, Subscription};
+use iap_credits::domain::ledger::forecast::{self, Forecast};
+use iap_credits::domain::tenancy::{Role, Subscription};
 
 use crate::fixtures::{Customer, PASSWORD, c, spend};
 use crate::harness::{TestApp, TestDb};
@@ -99,7 +99,7 @@ fn daily_usage_has_every_day_of_the_range() {
     spend(&mut conn, &account, "1.5");
     spend(&mut conn, &account, "2");
     let today = chrono::Utc::now().date_naive();
-    let days = iap_credits::ledger::usage::daily(
+    let days = iap_credits::domain::ledger::usage::daily(
         &mut conn,
         account.id,
         today - chrono::Duration::days(89),
@@ -123,12 +123,12 @@ async fn the_customer_downloads_the_account_ledger_as_csv() {
     let customer = Customer::named(&mut conn, "Exporters", Subscription::None);
     customer.user(&mut conn, "xena@exporters.test", Role::User);
     let account = customer.funded(&mut conn, "sms", "12");
-    iap_credits::ledger::charge(
+    iap_credits::domain::ledger::charge(
         &mut conn,
         account.id,
         c("2"),
         "=HYPERLINK(\"http://evil.example\")",
-        &iap_credits::ledger::Actor::cli(),
+        &iap_credits::domain::ledger::Actor::cli(),
     )
     .unwrap();
     let browser = app.browser();

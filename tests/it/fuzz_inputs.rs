@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use iap_credits::ids::AccountId;
+use iap_credits::kernel::ids::AccountId;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -245,10 +245,10 @@ fn random_bytes_in_any_form_field_never_give_a_5xx_nor_a_change_when_refused() {
 }
 
 fn pack_id(app: &TestApp, account: AccountId) -> String {
-    let account = iap_credits::ledger::accounts::by_id(&mut app.db.conn(), account)
+    let account = iap_credits::domain::ledger::accounts::by_id(&mut app.db.conn(), account)
         .unwrap()
         .unwrap();
-    iap_credits::catalog::active_packs(&mut app.db.conn(), account.service_id).unwrap()[0]
+    iap_credits::domain::catalog::active_packs(&mut app.db.conn(), account.service_id).unwrap()[0]
         .id
         .to_string()
 }
@@ -259,13 +259,13 @@ fn random_text_in_any_api_field_is_a_json_4xx_that_changes_nothing() {
     let app = TestApp::new().with_demo();
     let token = {
         let mut conn = app.db.conn();
-        let demo = iap_credits::tenancy::find_database(&mut conn, "Demo Company")
+        let demo = iap_credits::domain::tenancy::find_database(&mut conn, "Demo Company")
             .unwrap()
             .unwrap();
-        let sms = iap_credits::catalog::service_by_slug(&mut conn, "sms")
+        let sms = iap_credits::domain::catalog::service_by_slug(&mut conn, "sms")
             .unwrap()
             .unwrap();
-        iap_credits::ledger::accounts::get_or_create(&mut conn, demo.id, sms.id)
+        iap_credits::domain::ledger::accounts::get_or_create(&mut conn, demo.id, sms.id)
             .unwrap()
             .token
     };
@@ -348,10 +348,10 @@ fn random_values_in_any_odoo_call_are_an_odoo_error_that_changes_nothing() {
     let (pa_token, reveal_token) = (format!("{:032x}", 8u128), format!("{:032x}", 9u128));
     let (key, transaction) = {
         let mut conn = app.db.conn();
-        let sms = iap_credits::catalog::service_by_slug(&mut conn, "sms")
+        let sms = iap_credits::domain::catalog::service_by_slug(&mut conn, "sms")
             .unwrap()
             .unwrap();
-        let key = iap_credits::provider_keys::create(&mut conn, sms.id, "fuzz")
+        let key = iap_credits::domain::provider_keys::create(&mut conn, sms.id, "fuzz")
             .unwrap()
             .key;
         let context = iap_credits::odoo::Context {
@@ -364,16 +364,16 @@ fn random_values_in_any_odoo_call_are_an_odoo_error_that_changes_nothing() {
         let register = json!({"dbuuid": dbuuid, "account_token": token, "service_name": "sms"});
         iap_credits::odoo::iap::balance(&mut conn, &context, register.as_object().unwrap())
             .unwrap();
-        let account = iap_credits::ledger::accounts::by_token(&mut conn, &token)
+        let account = iap_credits::domain::ledger::accounts::by_token(&mut conn, &token)
             .unwrap()
             .unwrap();
-        iap_credits::ledger::grant(
+        iap_credits::domain::ledger::grant(
             &mut conn,
             account.id,
-            iap_credits::credits::Credits::parse("50").unwrap(),
-            iap_credits::ledger::GrantKind::Adjustment,
+            iap_credits::kernel::credits::Credits::parse("50").unwrap(),
+            iap_credits::domain::ledger::GrantKind::Adjustment,
             "fuzz money",
-            &iap_credits::ledger::Actor::cli(),
+            &iap_credits::domain::ledger::Actor::cli(),
         )
         .unwrap();
         let params = json!({"account_token": token, "key": key, "credit": 5});

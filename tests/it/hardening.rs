@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use diesel::{ExpressionMethods, QueryDsl};
-use iap_credits::tenancy::{Role, Subscription};
+use iap_credits::domain::tenancy::{Role, Subscription};
 use lopdf::content::{Content, Operation};
 use lopdf::{Document, Object, Stream, dictionary};
 
@@ -342,8 +342,8 @@ async fn a_quote_never_reads_the_file_again_and_an_older_pdf_is_read_once() {
     };
     let working = app.state.readers.clone();
     // A reader that cannot even start: quotes do not need it.
-    app.state.readers = std::sync::Arc::new(iap_credits::digitization::Readers::new(
-        iap_credits::documents::pdf::PdfInspector {
+    app.state.readers = std::sync::Arc::new(iap_credits::services::digitization::Readers::new(
+        iap_credits::services::documents::pdf::PdfInspector {
             helper: "/nonexistent/pdf-reader".into(),
         },
         working.ocr.clone(),
@@ -386,13 +386,16 @@ async fn a_quote_never_reads_the_file_again_and_an_older_pdf_is_read_once() {
 /// OCR that reads nothing, and notes how many pages it was given and whether any database
 /// connection of `pool` was in use meanwhile.
 struct ProbeOcr {
-    pool: iap_credits::db::DbPool,
+    pool: iap_credits::platform::db::DbPool,
     pages: std::sync::atomic::AtomicUsize,
     connections_in_use: std::sync::atomic::AtomicU32,
 }
 
-impl iap_credits::digitization::ocr::OcrEngine for ProbeOcr {
-    fn recognize(&self, _image: &[u8]) -> Result<String, iap_credits::digitization::ocr::OcrError> {
+impl iap_credits::services::digitization::ocr::OcrEngine for ProbeOcr {
+    fn recognize(
+        &self,
+        _image: &[u8],
+    ) -> Result<String, iap_credits::services::digitization::ocr::OcrError> {
         use std::sync::atomic::Ordering;
         self.pages.fetch_add(1, Ordering::SeqCst);
         let state = self.pool.state();
@@ -405,7 +408,7 @@ impl iap_credits::digitization::ocr::OcrEngine for ProbeOcr {
 #[test]
 fn ocr_runs_off_the_request_holding_no_connection_and_reads_at_most_five_pages() {
     use crate::fixtures::{c, reload};
-    use iap_credits::digitization::{self, Digitized, reading};
+    use iap_credits::services::digitization::{self, Digitized, reading};
     use std::sync::atomic::Ordering;
     let db = TestDb::new();
     let pool = db.pool();
@@ -414,8 +417,12 @@ fn ocr_runs_off_the_request_holding_no_connection_and_reads_at_most_five_pages()
     let user = customer.user(&mut conn, "ada@example.test", Role::User);
     let account = customer.funded(&mut conn, "documents-digitization", "1");
     let (scan, _) = scanned_pages_pdf(&db, 30);
-    let upload =
-        iap_credits::documents::check(&crate::digitization::inspector(), "scan.pdf", scan).unwrap();
+    let upload = iap_credits::services::documents::check(
+        &crate::digitization::inspector(),
+        "scan.pdf",
+        scan,
+    )
+    .unwrap();
     let bill = digitization::create_bill(&mut conn, customer.database_id, user, &upload).unwrap();
     drop(conn);
     let probe = std::sync::Arc::new(ProbeOcr {
@@ -495,8 +502,8 @@ async fn sms_with_webhook(app: &crate::harness::TestApp, token: &str, webhook: &
 #[actix_web::test]
 async fn a_webhook_on_our_own_network_is_refused_and_a_redirect_is_not_followed() {
     use crate::odoo::{DBUUID, call, fund, odoo_token};
-    use iap_credits::outbound::OutboundPolicy;
-    use iap_credits::sms::webhooks::{TIMEOUT, deliver_due};
+    use iap_credits::platform::outbound::OutboundPolicy;
+    use iap_credits::services::sms::webhooks::{TIMEOUT, deliver_due};
     let mut app = crate::harness::TestApp::new();
     let mut conn = app.db.conn();
     let token = odoo_token();
@@ -544,7 +551,8 @@ async fn a_webhook_on_our_own_network_is_refused_and_a_redirect_is_not_followed(
     );
     let (first, first_reached) = serve(redirect, Duration::ZERO);
     sms_with_webhook(&app, &token, &first).await;
-    iap_credits::sms::messages::apply_delivery_reports(&mut conn, app.state.sms.as_ref()).unwrap();
+    iap_credits::services::sms::messages::apply_delivery_reports(&mut conn, app.state.sms.as_ref())
+        .unwrap();
     let run = deliver_due(
         &app.state.pool,
         &outbound,
@@ -564,8 +572,8 @@ async fn a_webhook_on_our_own_network_is_refused_and_a_redirect_is_not_followed(
 #[actix_web::test]
 async fn slow_webhooks_do_not_hold_up_another_webhooks_report() {
     use crate::odoo::{DBUUID, call, fund, odoo_token};
-    use iap_credits::outbound::OutboundPolicy;
-    use iap_credits::sms::webhooks::{TIMEOUT, deliver_due};
+    use iap_credits::platform::outbound::OutboundPolicy;
+    use iap_credits::services::sms::webhooks::{TIMEOUT, deliver_due};
     let mut app = crate::harness::TestApp::new();
     let outbound = OutboundPolicy::parse("127.0.0.1").unwrap();
     app.state.outbound = outbound.clone();
@@ -582,7 +590,8 @@ async fn slow_webhooks_do_not_hold_up_another_webhooks_report() {
     }
     let (fast, fast_reached) = serve(ok_answer(), Duration::ZERO);
     sms_with_webhook(&app, &token, &fast).await;
-    iap_credits::sms::messages::apply_delivery_reports(&mut conn, app.state.sms.as_ref()).unwrap();
+    iap_credits::services::sms::messages::apply_delivery_reports(&mut conn, app.state.sms.as_ref())
+        .unwrap();
     let started = Instant::now();
     let run = deliver_due(
         &app.state.pool,
@@ -604,14 +613,14 @@ async fn slow_webhooks_do_not_hold_up_another_webhooks_report() {
 #[actix_web::test]
 async fn the_account_token_alone_cannot_charge_the_saved_card_nor_redirect_warnings() {
     use crate::odoo::{DBUUID, call, odoo_token};
-    use iap_credits::payments::{Card, MockProvider, methods};
+    use iap_credits::domain::payments::{Card, MockProvider, methods};
     let app = crate::harness::TestApp::new();
     let mut conn = app.db.conn();
     let token = odoo_token();
     let register =
         serde_json::json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"});
     call(&app, "/iap/1/balance", register).await.unwrap();
-    let account = iap_credits::ledger::accounts::by_token(&mut conn, &token)
+    let account = iap_credits::domain::ledger::accounts::by_token(&mut conn, &token)
         .unwrap()
         .unwrap();
     let card = Card::parse("Ada", "4242424242424242", "12/39", "123").unwrap();
@@ -624,10 +633,10 @@ async fn the_account_token_alone_cannot_charge_the_saved_card_nor_redirect_warni
     )
     .unwrap()
     .unwrap();
-    let sms = iap_credits::catalog::service_by_slug(&mut conn, "sms")
+    let sms = iap_credits::domain::catalog::service_by_slug(&mut conn, "sms")
         .unwrap()
         .unwrap();
-    let expert = iap_credits::catalog::active_packs(&mut conn, sms.id)
+    let expert = iap_credits::domain::catalog::active_packs(&mut conn, sms.id)
         .unwrap()
         .into_iter()
         .max_by_key(|p| p.price_minor)
@@ -640,21 +649,21 @@ async fn the_account_token_alone_cannot_charge_the_saved_card_nor_redirect_warni
         .unwrap();
     assert_eq!(answer["status"], "error", "{answer}");
     assert!(
-        iap_credits::topup::find(&mut conn, account.id)
+        iap_credits::domain::topup::find(&mut conn, account.id)
             .unwrap()
             .is_none()
     );
     // Nothing ordered, nothing paid, even after the top-up worker's turn.
-    let run = iap_credits::topup::pay_due(
+    let run = iap_credits::domain::topup::pay_due(
         &mut conn,
         app.state.payments.as_ref(),
         chrono::Utc::now(),
         20,
     )
     .unwrap();
-    assert_eq!(run, iap_credits::topup::TopupRun::default());
+    assert_eq!(run, iap_credits::domain::topup::TopupRun::default());
     assert!(
-        iap_credits::orders::auto::recent(&mut conn, account.id, 5)
+        iap_credits::domain::orders::auto::recent(&mut conn, account.id, 5)
             .unwrap()
             .is_empty()
     );
@@ -665,7 +674,7 @@ async fn the_account_token_alone_cannot_charge_the_saved_card_nor_redirect_warni
     let (_, message) = call(&app, "/iap/1/update-warning-email-alerts", redirect)
         .await
         .unwrap_err();
-    let account = iap_credits::ledger::accounts::by_token(&mut conn, &token)
+    let account = iap_credits::domain::ledger::accounts::by_token(&mut conn, &token)
         .unwrap()
         .unwrap();
     assert_eq!(account.warning_email, "");
@@ -680,7 +689,7 @@ async fn the_account_token_alone_cannot_charge_the_saved_card_nor_redirect_warni
     );
     assert!(page.body.contains(r#"value="mallory@attack.test""#));
     // Shown, not saved: the administrator sees whose address it is and may simply not save.
-    let account = iap_credits::ledger::accounts::by_token(&mut conn, &token)
+    let account = iap_credits::domain::ledger::accounts::by_token(&mut conn, &token)
         .unwrap()
         .unwrap();
     assert_eq!(account.warning_email, "");
@@ -696,12 +705,14 @@ async fn whoever_knows_a_dbuuid_cannot_lock_its_database_out_nor_learn_its_name(
     let real = odoo_token();
     let register = |token: &str| serde_json::json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"});
     call(&app, "/iap/1/balance", register(&real)).await.unwrap();
-    let real_account = iap_credits::ledger::accounts::by_token(&mut conn, &real)
+    let real_account = iap_credits::domain::ledger::accounts::by_token(&mut conn, &real)
         .unwrap()
         .unwrap();
     diesel::RunQueryDsl::execute(
-        diesel::update(iap_credits::schema::databases::table.find(real_account.database_id))
-            .set(iap_credits::schema::databases::name.eq("Acme Secret Projects")),
+        diesel::update(
+            iap_credits::platform::schema::databases::table.find(real_account.database_id),
+        )
+        .set(iap_credits::platform::schema::databases::name.eq("Acme Secret Projects")),
         &mut app.db.owner_conn(),
     )
     .unwrap();
@@ -737,8 +748,11 @@ async fn made_up_dbuuids_register_only_so_many_databases_and_stay_out_of_the_ope
     use crate::odoo::{call, odoo_token};
     let app = crate::harness::TestApp::new().with_demo();
     let databases = |conn: &mut diesel::PgConnection| -> i64 {
-        diesel::RunQueryDsl::get_result(iap_credits::schema::databases::table.count(), conn)
-            .unwrap()
+        diesel::RunQueryDsl::get_result(
+            iap_credits::platform::schema::databases::table.count(),
+            conn,
+        )
+        .unwrap()
     };
     let mut conn = app.db.conn();
     let before = databases(&mut conn);
@@ -755,7 +769,7 @@ async fn made_up_dbuuids_register_only_so_many_databases_and_stay_out_of_the_ope
             }
         }
     }
-    let limit = iap_credits::auth::throttle::REGISTRATIONS as i64;
+    let limit = iap_credits::domain::auth::throttle::REGISTRATIONS as i64;
     assert_eq!(refused, 40 - limit);
     assert_eq!(
         databases(&mut conn) - before,
@@ -827,7 +841,7 @@ async fn only_the_key_that_authorized_a_transaction_captures_or_cancels_it() {
 
 #[test]
 fn contact_fields_are_one_line_without_control_characters() {
-    use iap_credits::contacts::ContactInput;
+    use iap_credits::services::contacts::ContactInput;
     let valid = || ContactInput {
         name: "Lucille Dupont".into(),
         street: "Rue de la Loi 16".into(),
@@ -863,7 +877,7 @@ fn contact_fields_are_one_line_without_control_characters() {
 #[actix_web::test]
 async fn every_price_a_page_shows_is_the_catalogs_and_said_with_the_right_plural() {
     use crate::fixtures::PASSWORD;
-    use iap_credits::catalog::{self, usage_prices};
+    use iap_credits::domain::catalog::{self, usage_prices};
     let app = crate::harness::TestApp::new();
     let mut conn = app.db.conn();
     let customer = Customer::named(&mut conn, "Priced", Subscription::None);
@@ -872,16 +886,20 @@ async fn every_price_a_page_shows_is_the_catalogs_and_said_with_the_right_plural
     let bill = crate::sample_bills::sample(&mut conn, 4);
     // A company of the directory: the vendor of a sample bill.
     let company = bill.vendor.replace(' ', "+");
-    let upload = iap_credits::documents::check(
+    let upload = iap_credits::services::documents::check(
         &crate::digitization::inspector(),
         "bill.pdf",
         crate::sample_bills::pdf(&bill),
     )
     .unwrap();
     let user = customer.user(&mut conn, "ann@priced.test", Role::User);
-    let bill =
-        iap_credits::digitization::create_bill(&mut conn, customer.database_id, user, &upload)
-            .unwrap();
+    let bill = iap_credits::services::digitization::create_bill(
+        &mut conn,
+        customer.database_id,
+        user,
+        &upload,
+    )
+    .unwrap();
     let browser = app.browser();
     browser.sign_in("pat@priced.test", PASSWORD).await;
     let pages = |price: &str| {
@@ -920,8 +938,10 @@ async fn every_price_a_page_shows_is_the_catalogs_and_said_with_the_right_plural
 
 #[test]
 fn card_attempts_are_counted_per_address_per_session_and_per_account() {
-    use iap_credits::auth::throttle::{CHECKOUT_ATTEMPTS, CheckoutAttempt, reserve_checkout};
-    use iap_credits::ids::AccountId;
+    use iap_credits::domain::auth::throttle::{
+        CHECKOUT_ATTEMPTS, CheckoutAttempt, reserve_checkout,
+    };
+    use iap_credits::kernel::ids::AccountId;
     let db = TestDb::new();
     let mut conn = db.conn();
     let now = chrono::Utc::now();

@@ -11,9 +11,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use actix_web::test;
 use diesel::{Connection, PgConnection, RunQueryDsl};
-use iap_credits::catalog::seed::seed_catalog;
-use iap_credits::db::{self, DbPool};
-use iap_credits::embedded_pg::{EmbeddedPostgres, LaunchOptions, quote_ident};
+use iap_credits::domain::catalog::seed::seed_catalog;
+use iap_credits::platform::db::{self, DbPool};
+use iap_credits::platform::embedded_pg::{EmbeddedPostgres, LaunchOptions, quote_ident};
 use iap_credits::startup::{AppState, build_app};
 
 const TEMPLATE: &str = "iap_template";
@@ -92,8 +92,11 @@ fn cluster() -> &'static TestCluster {
                 PgConnection::establish(&pg.database_url(TEMPLATE)).expect("connect to template");
             db::migrate_and_grant(&mut conn, Some(db::APP_ROLE)).expect("migrate the template");
             seed_catalog(&mut conn).expect("seed the template's catalog");
-            iap_credits::directory::seed(&mut conn, iap_credits::directory::generate::COMPANIES)
-                .expect("seed the template's company directory");
+            iap_credits::services::directory::seed(
+                &mut conn,
+                iap_credits::services::directory::generate::COMPANIES,
+            )
+            .expect("seed the template's company directory");
         }
         TestCluster {
             pg: Mutex::new(Some(pg)),
@@ -270,7 +273,7 @@ impl Page {
 impl TestApp {
     pub fn new() -> TestApp {
         let db = TestDb::new();
-        let mut state = AppState::new(
+        let mut state = iap_credits::startup::app_state(
             db.pool(),
             "http://127.0.0.1:8080".into(),
             actix_web::cookie::Key::generate(),
@@ -283,7 +286,7 @@ impl TestApp {
     /// The app on a pool whose database never answers.
     pub fn without_database() -> TestApp {
         let db = TestDb::new();
-        let state = AppState::new(
+        let state = iap_credits::startup::app_state(
             db::connect_lazily(
                 "postgresql://nobody@localhost/none?host=/nonexistent&connect_timeout=1",
             ),

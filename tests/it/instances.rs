@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use iap_credits::db::{self, SoloJob};
-use iap_credits::ids::{AccountId, HoldId};
-use iap_credits::tenancy::Subscription;
+use iap_credits::domain::tenancy::Subscription;
+use iap_credits::kernel::ids::{AccountId, HoldId};
+use iap_credits::platform::db::{self, SoloJob};
 use serde_json::Value;
 
 use crate::fixtures::{Customer, PASSWORD, assert_consistent, c, expire_hold_now, reload};
@@ -311,7 +311,7 @@ async fn charges_everywhere(
 }
 
 fn ledger_rows(conn: &mut PgConnection, account: AccountId, kind: &str) -> i64 {
-    use iap_credits::schema::ledger_entries;
+    use iap_credits::platform::schema::ledger_entries;
     ledger_entries::table
         .filter(ledger_entries::account_id.eq(account))
         .filter(ledger_entries::kind.eq(kind))
@@ -617,13 +617,13 @@ fn run_as_postgres(program: &std::path::Path, args: &[&str]) {
 /// operator's dashboard and the ledger export from the standby, which refuses every write.
 #[test]
 fn the_dashboard_and_the_export_read_from_a_streaming_standby() {
-    use iap_credits::embedded_pg::{APP_DATABASE, EmbeddedPostgres, find_binaries};
+    use iap_credits::platform::embedded_pg::{APP_DATABASE, EmbeddedPostgres, find_binaries};
     let options = |label: &str| crate::harness::launch_options(&crate::harness::scratch_dir(label));
 
     let primary = EmbeddedPostgres::start(&options("primary")).unwrap();
     let mut owner = PgConnection::establish(&primary.app_database_url()).unwrap();
     db::migrate_and_grant(&mut owner, Some(db::APP_ROLE)).unwrap();
-    iap_credits::catalog::seed::seed_catalog(&mut owner).unwrap();
+    iap_credits::domain::catalog::seed::seed_catalog(&mut owner).unwrap();
     let mut conn = PgConnection::establish(&primary.request_database_url()).unwrap();
     let account = Customer::new(&mut conn, Subscription::None).funded(&mut conn, "sms", "12");
     let operator = crate::fixtures::operator(&mut conn);

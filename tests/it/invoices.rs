@@ -7,11 +7,11 @@ use std::sync::{Arc, Barrier};
 use actix_web::http::StatusCode;
 use chrono::{Datelike, Utc};
 use diesel::prelude::*;
-use iap_credits::catalog;
-use iap_credits::invoices::{self, BillingDetails, SellerSettings};
-use iap_credits::orders::{self, PaymentResult};
-use iap_credits::payments::{Card, MockProvider};
-use iap_credits::tenancy::Subscription;
+use iap_credits::domain::catalog;
+use iap_credits::domain::invoices::{self, BillingDetails, SellerSettings};
+use iap_credits::domain::orders::{self, PaymentResult};
+use iap_credits::domain::payments::{Card, MockProvider};
+use iap_credits::domain::tenancy::Subscription;
 
 use crate::fixtures::{Customer, PASSWORD, operator};
 use crate::harness::{TestApp, TestDb};
@@ -316,8 +316,8 @@ async fn billing_details_and_the_operators_seller_form_check_and_save() {
     let conn = &mut app.db.conn();
     let settings = invoices::seller_settings(conn).unwrap();
     assert_eq!(settings.vat_rate_bp, Some(550));
-    let audited: i64 = iap_credits::schema::audit_log::table
-        .filter(iap_credits::schema::audit_log::action.eq("invoicing.update"))
+    let audited: i64 = iap_credits::platform::schema::audit_log::table
+        .filter(iap_credits::platform::schema::audit_log::action.eq("invoicing.update"))
         .count()
         .get_result(conn)
         .unwrap();

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use diesel::prelude::*;
-use iap_credits::embedded_pg::{EmbeddedPostgres, LaunchError, find_binaries};
+use iap_credits::platform::embedded_pg::{EmbeddedPostgres, LaunchError, find_binaries};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -258,7 +258,7 @@ fn the_server_keeps_its_files_private_and_serves_as_the_restricted_role() {
     .load(&mut conn)
     .unwrap();
     let roles: Vec<String> = roles.into_iter().map(|r| r.usename).collect();
-    assert_eq!(roles, [iap_credits::db::APP_ROLE]);
+    assert_eq!(roles, [iap_credits::platform::db::APP_ROLE]);
     drop(conn);
     pg.stop().unwrap();
 

@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
-use iap_credits::credits::Credits;
-use iap_credits::ledger::idempotency::{self, Outcome, StoredResponse};
-use iap_credits::ledger::verify::verify_ledger;
-use iap_credits::ledger::{
+use iap_credits::domain::ledger::idempotency::{self, Outcome, StoredResponse};
+use iap_credits::domain::ledger::verify::verify_ledger;
+use iap_credits::domain::ledger::{
     self, Actor, EntryKind, HoldStatus, IapAccount, LedgerError, accounts, entries,
 };
-use iap_credits::tenancy::Subscription;
+use iap_credits::domain::tenancy::Subscription;
+use iap_credits::kernel::credits::Credits;
 
 use crate::fixtures::{Customer, assert_consistent, c, expire_hold_now, reload};
 use crate::harness::TestDb;

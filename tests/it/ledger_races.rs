@@ -4,11 +4,11 @@
 use std::sync::{Arc, Barrier};
 
 use diesel::prelude::*;
-use iap_credits::credits::Credits;
-use iap_credits::ids::HoldId;
-use iap_credits::ledger::idempotency::{self, Outcome, StoredResponse};
-use iap_credits::ledger::{self, Actor, GrantKind, IapAccount, LedgerError};
-use iap_credits::tenancy::Subscription;
+use iap_credits::domain::ledger::idempotency::{self, Outcome, StoredResponse};
+use iap_credits::domain::ledger::{self, Actor, GrantKind, IapAccount, LedgerError};
+use iap_credits::domain::tenancy::Subscription;
+use iap_credits::kernel::credits::Credits;
+use iap_credits::kernel::ids::HoldId;
 
 use crate::fixtures::{Customer, assert_consistent, c, expire_hold_now, reload};
 use crate::harness::TestDb;

@@ -5,17 +5,17 @@ use std::sync::{Arc, Barrier};
 
 use chrono::Utc;
 use diesel::prelude::*;
-use iap_credits::catalog;
-use iap_credits::credits::Credits;
-use iap_credits::ids::{AccountId, DatabaseId};
-use iap_credits::ledger::accounts::{self, AlertSettings};
-use iap_credits::ledger::{self, Actor, GrantKind, IapAccount};
-use iap_credits::mail::Mailer;
-use iap_credits::mail::outbox::{self, DeliveryRun, EmailKind, EmailStatus, OutboxEmail};
-use iap_credits::orders::{self, PaymentResult};
-use iap_credits::payments::{Card, MockProvider};
-use iap_credits::schema::{email_outbox, iap_accounts};
-use iap_credits::tenancy::{self, Role, Subscription};
+use iap_credits::domain::catalog;
+use iap_credits::domain::ledger::accounts::{self, AlertSettings};
+use iap_credits::domain::ledger::{self, Actor, GrantKind, IapAccount};
+use iap_credits::domain::mail::Mailer;
+use iap_credits::domain::mail::outbox::{self, DeliveryRun, EmailKind, EmailStatus, OutboxEmail};
+use iap_credits::domain::orders::{self, PaymentResult};
+use iap_credits::domain::payments::{Card, MockProvider};
+use iap_credits::domain::tenancy::{self, Role, Subscription};
+use iap_credits::kernel::credits::Credits;
+use iap_credits::kernel::ids::{AccountId, DatabaseId};
+use iap_credits::platform::schema::{email_outbox, iap_accounts};
 
 use crate::fixtures::{Customer, c, reload};
 use crate::harness::{TestDb, scratch_dir};
@@ -224,7 +224,7 @@ fn a_purchase_rearms_the_alert_and_sends_a_receipt() {
 }
 
 /// Moves the account's alerts an hour and a minute into the past, as if that time had passed.
-fn an_hour_passes(conn: &mut PgConnection, account_id: iap_credits::ids::AccountId) {
+fn an_hour_passes(conn: &mut PgConnection, account_id: iap_credits::kernel::ids::AccountId) {
     diesel::sql_query(
         "UPDATE email_outbox SET created_at = created_at - interval '61 minutes', \
          closed_at = closed_at - interval '61 minutes' WHERE account_id = $1",
@@ -235,9 +235,9 @@ fn an_hour_passes(conn: &mut PgConnection, account_id: iap_credits::ids::Account
 }
 
 pub fn database_name(conn: &mut PgConnection, database_id: DatabaseId) -> String {
-    iap_credits::schema::databases::table
+    iap_credits::platform::schema::databases::table
         .find(database_id)
-        .select(iap_credits::schema::databases::name)
+        .select(iap_credits::platform::schema::databases::name)
         .first(conn)
         .unwrap()
 }

@@ -5,14 +5,14 @@ use std::sync::{Arc, Barrier};
 
 use chrono::{SubsecRound, Utc};
 use diesel::prelude::*;
-use iap_credits::catalog;
-use iap_credits::mail::Mailer;
-use iap_credits::mail::outbox::{self, DeliveryRun, EmailStatus};
-use iap_credits::orders;
-use iap_credits::payments::Card;
-use iap_credits::payments::MockProvider;
-use iap_credits::schema::users;
-use iap_credits::tenancy::{self, Role};
+use iap_credits::domain::catalog;
+use iap_credits::domain::mail::Mailer;
+use iap_credits::domain::mail::outbox::{self, DeliveryRun, EmailStatus};
+use iap_credits::domain::orders;
+use iap_credits::domain::payments::Card;
+use iap_credits::domain::payments::MockProvider;
+use iap_credits::domain::tenancy::{self, Role};
+use iap_credits::platform::schema::users;
 
 use crate::harness::{TestDb, scratch_dir};
 use crate::mail::{

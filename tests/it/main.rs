@@ -29,6 +29,7 @@ mod forecast;
 mod instances;
 mod invoices;
 mod launcher;
+mod layers;
 mod leads;
 mod ledger;
 mod ledger_races;

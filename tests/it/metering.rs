@@ -8,17 +8,17 @@ use std::time::Duration;
 
 use chrono::Utc;
 use diesel::prelude::*;
-use iap_credits::contacts::{self, ContactInput};
-use iap_credits::credits::Credits;
-use iap_credits::ids::ContactId;
-use iap_credits::ledger::{Actor, holds};
-use iap_credits::metering::{
+use iap_credits::domain::ledger::{Actor, holds};
+use iap_credits::domain::metering::{
     self, Job, JobStatus, MAX_ATTEMPTS, PaidService, PerformError, Request, Services,
 };
-use iap_credits::sms::gateway::{Handoff, SimulatedCarrier, SmsGateway};
-use iap_credits::sms::messages::{self, SmsStatus};
-use iap_credits::sms::sending::{self, NumberField, SendError, SmsWorker};
-use iap_credits::tenancy::Subscription;
+use iap_credits::domain::tenancy::Subscription;
+use iap_credits::kernel::credits::Credits;
+use iap_credits::kernel::ids::ContactId;
+use iap_credits::services::contacts::{self, ContactInput};
+use iap_credits::services::sms::gateway::{Handoff, SimulatedCarrier, SmsGateway};
+use iap_credits::services::sms::messages::{self, SmsStatus};
+use iap_credits::services::sms::sending::{self, NumberField, SendError, SmsWorker};
 
 use crate::fixtures::{Customer, assert_consistent, c, reload};
 use crate::harness::TestDb;
@@ -42,7 +42,7 @@ impl SmsGateway for CrashingCarrier {
         &self,
         recipient: &str,
         reference: &str,
-    ) -> Option<iap_credits::sms::gateway::DeliveryReport> {
+    ) -> Option<iap_credits::services::sms::gateway::DeliveryReport> {
         self.real.report(recipient, reference)
     }
 }

@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
-use iap_credits::tenancy::Subscription;
+use iap_credits::domain::tenancy::Subscription;
 use serde_json::{Value, json};
 
 use crate::fixtures::Customer;

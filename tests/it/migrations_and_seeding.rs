@@ -5,11 +5,11 @@ use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_migrations::MigrationHarness;
-use iap_credits::catalog::{self, seed::seed_catalog};
-use iap_credits::db::{MIGRATIONS, run_migrations};
 use iap_credits::demo::{self, seed_demo};
-use iap_credits::schema::{contacts, databases, packs, services, users};
-use iap_credits::tenancy::{self, Role, Subscription};
+use iap_credits::domain::catalog::{self, seed::seed_catalog};
+use iap_credits::domain::tenancy::{self, Role, Subscription};
+use iap_credits::platform::db::{MIGRATIONS, run_migrations};
+use iap_credits::platform::schema::{contacts, databases, packs, services, users};
 
 use crate::fixtures::Customer;
 use crate::harness::TestDb;
@@ -199,7 +199,7 @@ fn demo_is_created_once_with_three_logins_and_contacts() {
         ]
     );
     for (_, _, hash) in &logins {
-        assert!(iap_credits::auth::password::verify_password(
+        assert!(iap_credits::kernel::password::verify_password(
             "demo-password",
             hash
         ));

@@ -7,11 +7,11 @@ use std::sync::{Arc, Barrier};
 
 use actix_web::http::StatusCode;
 use diesel::prelude::*;
-use iap_credits::catalog;
-use iap_credits::credits::Credits;
-use iap_credits::ledger::{self, Actor, GrantKind};
+use iap_credits::domain::catalog;
+use iap_credits::domain::ledger::{self, Actor, GrantKind};
+use iap_credits::domain::provider_keys;
+use iap_credits::kernel::credits::Credits;
 use iap_credits::odoo::iap;
-use iap_credits::provider_keys;
 use serde_json::{Value, json};
 
 use crate::fixtures::{assert_consistent, c};
@@ -27,8 +27,8 @@ pub(crate) const USER: &str = "odoo.exceptions.UserError";
 fn ctx() -> iap_credits::odoo::Context {
     iap_credits::odoo::Context {
         base_url: "http://x".into(),
-        sms: Arc::new(iap_credits::sms::gateway::SimulatedCarrier::default()),
-        directory: Arc::new(iap_credits::directory::provider::UnavailableDirectory),
+        sms: Arc::new(iap_credits::services::sms::gateway::SimulatedCarrier::default()),
+        directory: Arc::new(iap_credits::services::directory::provider::UnavailableDirectory),
         outbound: Default::default(),
         client_address: "192.0.2.1".into(),
     }
@@ -84,16 +84,16 @@ pub(crate) fn provider_key(conn: &mut PgConnection, slug: &str) -> String {
 pub(crate) async fn admin_of<'a>(
     app: &'a TestApp,
     conn: &mut PgConnection,
-    database_id: iap_credits::ids::DatabaseId,
+    database_id: iap_credits::kernel::ids::DatabaseId,
 ) -> crate::harness::Browser<'a> {
-    let name = iap_credits::tenancy::database_name(conn, database_id).unwrap();
+    let name = iap_credits::domain::tenancy::database_name(conn, database_id).unwrap();
     let email = format!("admin{}@odoo-db.test", database_id.0);
-    iap_credits::tenancy::create_user(
+    iap_credits::domain::tenancy::create_user(
         conn,
         &name,
         &email,
         crate::fixtures::PASSWORD,
-        iap_credits::tenancy::Role::Admin,
+        iap_credits::domain::tenancy::Role::Admin,
     )
     .unwrap();
     let admin = app.browser();
@@ -154,13 +154,13 @@ async fn a_new_token_is_registered_by_its_first_balance_and_found_again() {
     let account = ledger::accounts::by_token(&mut conn, &token)
         .unwrap()
         .unwrap();
-    let database = iap_credits::tenancy::database_row(&mut conn, account.database_id)
+    let database = iap_credits::domain::tenancy::database_row(&mut conn, account.database_id)
         .unwrap()
         .unwrap();
     assert_eq!(database.name, format!("Odoo {DBUUID}"));
     assert_eq!(
         database.subscription,
-        iap_credits::tenancy::Subscription::None,
+        iap_credits::domain::tenancy::Subscription::None,
         "no subscription, so no trial credits"
     );
     // The hashed "Buy credits" link will find it by the SHA-1 of its token.
@@ -1175,10 +1175,10 @@ fn start_webhook() -> Webhook {
 
 #[actix_web::test]
 async fn delivery_reports_reach_the_webhook_once_even_after_it_was_down() {
-    use iap_credits::sms::webhooks::{TIMEOUT, WebhookRun, deliver_due};
+    use iap_credits::services::sms::webhooks::{TIMEOUT, WebhookRun, deliver_due};
     let mut app = TestApp::new();
     // The test's webhook listens on loopback: allowed here as a private deployment allows it.
-    let outbound = iap_credits::outbound::OutboundPolicy::parse("127.0.0.1").unwrap();
+    let outbound = iap_credits::platform::outbound::OutboundPolicy::parse("127.0.0.1").unwrap();
     app.state.outbound = outbound.clone();
     let mut conn = app.db.conn();
     let token = odoo_token();
@@ -1205,7 +1205,8 @@ async fn delivery_reports_reach_the_webhook_once_even_after_it_was_down() {
             .unwrap(),
         WebhookRun::default()
     );
-    iap_credits::sms::messages::apply_delivery_reports(&mut conn, app.state.sms.as_ref()).unwrap();
+    iap_credits::services::sms::messages::apply_delivery_reports(&mut conn, app.state.sms.as_ref())
+        .unwrap();
 
     // The webhook is down: nothing is lost, it is tried again later.
     webhook
@@ -1265,7 +1266,7 @@ async fn delivery_reports_reach_the_webhook_once_even_after_it_was_down() {
 
 #[actix_web::test]
 async fn odoo_19_sets_the_auto_refill_and_reads_it_back_with_the_packs() {
-    use iap_credits::payments::{Card, MockProvider, methods};
+    use iap_credits::domain::payments::{Card, MockProvider, methods};
     let app = TestApp::new();
     let mut conn = app.db.conn();
     let token = odoo_token();
@@ -1305,7 +1306,7 @@ async fn odoo_19_sets_the_auto_refill_and_reads_it_back_with_the_packs() {
         "{answer}"
     );
     assert!(
-        iap_credits::topup::find(&mut conn, account.id)
+        iap_credits::domain::topup::find(&mut conn, account.id)
             .unwrap()
             .is_none()
     );
@@ -1359,12 +1360,12 @@ async fn odoo_19_sets_the_auto_refill_and_reads_it_back_with_the_packs() {
         )
         .await;
     assert!(confirmed.status.is_success(), "{}", confirmed.body);
-    let settings = iap_credits::topup::find(&mut conn, account.id)
+    let settings = iap_credits::domain::topup::find(&mut conn, account.id)
         .unwrap()
         .unwrap();
     assert!(settings.enabled);
     assert_eq!(settings.below.to_form_text(), "5.0001", "5 or less");
-    assert_eq!(settings.cap(), iap_credits::topup::Cap::TopUps(3));
+    assert_eq!(settings.cap(), iap_credits::domain::topup::Cap::TopUps(3));
 
     let information = call(
         &app,
@@ -1400,7 +1401,7 @@ async fn odoo_19_sets_the_auto_refill_and_reads_it_back_with_the_packs() {
     .unwrap();
     assert_eq!(left, json!(5.0001));
     assert_eq!(
-        iap_credits::orders::auto::recent(&mut conn, account.id, 5)
+        iap_credits::domain::orders::auto::recent(&mut conn, account.id, 5)
             .unwrap()
             .len(),
         0,
@@ -1415,7 +1416,7 @@ async fn odoo_19_sets_the_auto_refill_and_reads_it_back_with_the_packs() {
     )
     .unwrap();
     assert_eq!(
-        iap_credits::orders::auto::recent(&mut conn, account.id, 5)
+        iap_credits::domain::orders::auto::recent(&mut conn, account.id, 5)
             .unwrap()
             .len(),
         1
@@ -1439,7 +1440,7 @@ async fn odoo_19_sets_the_auto_refill_and_reads_it_back_with_the_packs() {
     .await
     .unwrap();
     assert_eq!(raised["status"], "error", "a dearer pack");
-    let settings = iap_credits::topup::find(&mut conn, account.id)
+    let settings = iap_credits::domain::topup::find(&mut conn, account.id)
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -1456,7 +1457,7 @@ async fn odoo_19_sets_the_auto_refill_and_reads_it_back_with_the_packs() {
     .unwrap();
     assert_eq!(answer, json!({"status": "success"}));
     assert!(
-        !iap_credits::topup::find(&mut conn, account.id)
+        !iap_credits::domain::topup::find(&mut conn, account.id)
             .unwrap()
             .unwrap()
             .enabled

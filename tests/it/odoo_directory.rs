@@ -29,7 +29,7 @@ fn autocomplete_params(token: &str, extra: Value) -> Value {
 async fn partner_autocomplete_searches_free_and_enriches_for_one_credit() {
     let app = TestApp::new();
     let mut conn = app.db.conn();
-    let target = iap_credits::directory::company(&mut conn, 2024)
+    let target = iap_credits::services::directory::company(&mut conn, 2024)
         .unwrap()
         .unwrap();
     let token = odoo_token();
@@ -68,15 +68,15 @@ async fn partner_autocomplete_searches_free_and_enriches_for_one_credit() {
     // Out of credits: credit_error, nothing spent.
     let spend_all = start;
     if spend_all > c("0") {
-        let account = iap_credits::ledger::accounts::by_token(&mut conn, &token)
+        let account = iap_credits::domain::ledger::accounts::by_token(&mut conn, &token)
             .unwrap()
             .unwrap();
-        iap_credits::ledger::charge(
+        iap_credits::domain::ledger::charge(
             &mut conn,
             account.id,
             spend_all,
             "trial used up",
-            &iap_credits::ledger::Actor::cli(),
+            &iap_credits::domain::ledger::Actor::cli(),
         )
         .unwrap();
     }
@@ -119,7 +119,7 @@ async fn partner_autocomplete_searches_free_and_enriches_for_one_credit() {
     assert_eq!(by_domain["data"]["duns"], duns.as_str());
     // The same company again (by its domain this time): handed over for nothing.
     assert_eq!(available(&mut conn, &token), c("2"));
-    let other = iap_credits::directory::company(&mut conn, 2025)
+    let other = iap_credits::services::directory::company(&mut conn, 2025)
         .unwrap()
         .unwrap();
     let by_domain = call(
@@ -219,7 +219,7 @@ async fn lead_mining_requests_make_leads_and_charge_per_company_and_contact() {
         }
         contacts += people.len() as i64;
     }
-    let cost = iap_credits::credits::Credits::whole(3 + contacts);
+    let cost = iap_credits::kernel::credits::Credits::whole(3 + contacts);
     assert_eq!(
         available(&mut conn, &token).units(),
         before.units() - cost.units()

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use iap_credits::catalog::usage_prices;
+use iap_credits::domain::catalog::usage_prices;
 use serde_json::{Value, json};
 
 use crate::fixtures::{assert_consistent, c};
@@ -34,15 +34,15 @@ fn autocomplete(token: &str, action_params: Value) -> Value {
 fn drain(conn: &mut diesel::PgConnection, token: &str) {
     let left = available(conn, token);
     if left > c("0") {
-        let account = iap_credits::ledger::accounts::by_token(conn, token)
+        let account = iap_credits::domain::ledger::accounts::by_token(conn, token)
             .unwrap()
             .unwrap();
-        iap_credits::ledger::charge(
+        iap_credits::domain::ledger::charge(
             conn,
             account.id,
             left,
             "trial used up",
-            &iap_credits::ledger::Actor::cli(),
+            &iap_credits::domain::ledger::Actor::cli(),
         )
         .unwrap();
     }
@@ -93,10 +93,10 @@ async fn partner_autocomplete_as_odoo_18_calls_it() {
     let mut conn = app.db.conn();
     let price =
         usage_prices::price(&mut conn, "partner-autocomplete", usage_prices::ENRICHMENT).unwrap();
-    let target = iap_credits::directory::company(&mut conn, 1312)
+    let target = iap_credits::services::directory::company(&mut conn, 1312)
         .unwrap()
         .unwrap();
-    let other = iap_credits::directory::company(&mut conn, 1313)
+    let other = iap_credits::services::directory::company(&mut conn, 1313)
         .unwrap()
         .unwrap();
     let token = odoo_token();
@@ -316,7 +316,7 @@ async fn snailmail_letters_as_odoo_prints_them_are_answered_one_by_one() {
     let mut conn = app.db.conn();
     let token = odoo_token();
     let one_page = letter_pdf(1, 595, 842);
-    let zone = iap_credits::snailmail::postage::zone_of(&mut conn, "BE")
+    let zone = iap_credits::services::snailmail::postage::zone_of(&mut conn, "BE")
         .unwrap()
         .unwrap();
     let price = zone.price(1, Default::default());
@@ -331,10 +331,10 @@ async fn snailmail_letters_as_odoo_prints_them_are_answered_one_by_one() {
     .await
     .unwrap();
     drain(&mut conn, &token);
-    let account = iap_credits::ledger::accounts::by_token(&mut conn, &token)
+    let account = iap_credits::domain::ledger::accounts::by_token(&mut conn, &token)
         .unwrap()
         .unwrap();
-    let two = iap_credits::credits::Credits::from_units(price.units() * 2);
+    let two = iap_credits::kernel::credits::Credits::from_units(price.units() * 2);
     fund(&mut conn, &token, &two.to_string());
     let batch: Vec<Value> = (1..=3)
         .map(|id| letter(id, &one_page, brussels()))
@@ -348,7 +348,7 @@ async fn snailmail_letters_as_odoo_prints_them_are_answered_one_by_one() {
     assert_eq!(fates[2], (3, false, json!("CREDIT_ERROR")));
     assert_eq!(result["credit_error"], true);
     assert_eq!(
-        iap_credits::credits::Credits::parse(&result["total_cost"].to_string()).unwrap(),
+        iap_credits::kernel::credits::Credits::parse(&result["total_cost"].to_string()).unwrap(),
         two
     );
     assert_eq!(available(&mut conn, &token), c("0"));
@@ -408,13 +408,13 @@ async fn snailmail_letters_as_odoo_prints_them_are_answered_one_by_one() {
     let result = call(&app, path, colour).await.unwrap();
     let colour_price = zone.price(
         1,
-        iap_credits::snailmail::postage::LetterOptions {
+        iap_credits::services::snailmail::postage::LetterOptions {
             colour: true,
             ..Default::default()
         },
     );
     assert_eq!(
-        iap_credits::credits::Credits::parse(&result["total_cost"].to_string()).unwrap(),
+        iap_credits::kernel::credits::Credits::parse(&result["total_cost"].to_string()).unwrap(),
         colour_price
     );
     assert_eq!(
@@ -437,7 +437,7 @@ async fn snailmail_letters_as_odoo_prints_them_are_answered_one_by_one() {
 
 /// The price of a company and of a contact for Odoo's lead modules (Lead Generation's).
 fn lead_prices(conn: &mut diesel::PgConnection) -> (i64, i64) {
-    let p = iap_credits::leads::generation::LeadPrices::current(conn).unwrap();
+    let p = iap_credits::services::leads::generation::LeadPrices::current(conn).unwrap();
     (p.per_company.units(), p.per_contact.units())
 }
 
@@ -573,10 +573,10 @@ async fn lead_enrichment_charges_per_company_found() {
     let app = TestApp::new();
     let mut conn = app.db.conn();
     let (per_company, _) = lead_prices(&mut conn);
-    let a = iap_credits::directory::company(&mut conn, 501)
+    let a = iap_credits::services::directory::company(&mut conn, 501)
         .unwrap()
         .unwrap();
-    let b = iap_credits::directory::company(&mut conn, 502)
+    let b = iap_credits::services::directory::company(&mut conn, 502)
         .unwrap()
         .unwrap();
     let path = "/iap/clearbit/1/lead_enrichment_email";
@@ -611,7 +611,7 @@ async fn lead_enrichment_charges_per_company_found() {
 
 /// An address of the company's first range.
 fn address_of(company_id: i64, n: u32) -> String {
-    let (first, _) = iap_credits::directory::ip_ranges::ranges_of(company_id)[0];
+    let (first, _) = iap_credits::services::directory::ip_ranges::ranges_of(company_id)[0];
     std::net::Ipv4Addr::from(u32::from(first) + n).to_string()
 }
 
@@ -634,11 +634,11 @@ async fn visitor_reveal_stops_when_the_credits_run_dry() {
     }
     let nobody = (1..u32::MAX)
         .map(|n| std::net::Ipv4Addr::from(n.wrapping_mul(2_654_435_761)))
-        .find(|ip| iap_credits::directory::ip_ranges::company_at(*ip).is_none())
+        .find(|ip| iap_credits::services::directory::ip_ranges::company_at(*ip).is_none())
         .unwrap()
         .to_string();
     ips.insert(nobody.clone(), json!([7]));
-    let five = iap_credits::credits::Credits::from_units(5 * per_company);
+    let five = iap_credits::kernel::credits::Credits::from_units(5 * per_company);
     let token = reveal_account(&app, &mut conn, &five.to_string()).await;
     let params = json!({"account_token": token, "data": {"ips": ips, "rules": rules}});
 
@@ -657,8 +657,8 @@ async fn visitor_reveal_stops_when_the_credits_run_dry() {
         assert!(r["reveal_data"]["name"].is_string());
         assert!(r["people_data"].as_array().unwrap().is_empty());
         assert_eq!(
-            iap_credits::credits::Credits::parse(&r["credit"].to_string()).unwrap(),
-            iap_credits::credits::Credits::from_units(per_company)
+            iap_credits::kernel::credits::Credits::parse(&r["credit"].to_string()).unwrap(),
+            iap_credits::kernel::credits::Credits::from_units(per_company)
         );
     }
     assert!(
@@ -684,7 +684,7 @@ async fn visitor_reveal_stops_when_the_credits_run_dry() {
     let charged: i64 = again
         .iter()
         .map(|r| {
-            iap_credits::credits::Credits::parse(&r["credit"].to_string())
+            iap_credits::kernel::credits::Credits::parse(&r["credit"].to_string())
                 .unwrap()
                 .units()
         })
@@ -698,7 +698,7 @@ async fn visitor_reveal_stops_when_the_credits_run_dry() {
     // A people rule: the company and its contacts by role, 1 credit each.
     let company = (3100..3200)
         .find(|id| {
-            iap_credits::directory::people_of(&mut conn, &[*id])
+            iap_credits::services::directory::people_of(&mut conn, &[*id])
                 .unwrap()
                 .len()
                 >= 2
@@ -805,10 +805,11 @@ async fn malformed_calls_to_odoos_modules_get_the_envelope_and_change_nothing() 
         tokens["reveal"].clone(),
     );
     let before = written_rows(&mut conn);
-    let funds: std::collections::HashMap<&String, iap_credits::credits::Credits> = [&pa, &sm, &rv]
-        .into_iter()
-        .map(|t| (t, available(&mut conn, t)))
-        .collect();
+    let funds: std::collections::HashMap<&String, iap_credits::kernel::credits::Credits> =
+        [&pa, &sm, &rv]
+            .into_iter()
+            .map(|t| (t, available(&mut conn, t)))
+            .collect();
     let unknown_token = odoo_token();
     let disabled = format!("{pa}+disabled");
     let pa_call = |extra: Value| autocomplete(&pa, extra);
@@ -1161,7 +1162,7 @@ async fn malformed_calls_to_odoos_modules_get_the_envelope_and_change_nothing() 
 /// The simulated directory, counting what it is asked: a batch must not cost a round trip per
 /// visitor or lead.
 struct CountingDirectory {
-    inner: iap_credits::directory::provider::SimulatedDirectory,
+    inner: iap_credits::services::directory::provider::SimulatedDirectory,
     calls: std::sync::Mutex<Vec<&'static str>>,
 }
 
@@ -1171,13 +1172,13 @@ impl CountingDirectory {
     }
 }
 
-impl iap_credits::directory::provider::CompanyDirectory for CountingDirectory {
+impl iap_credits::services::directory::provider::CompanyDirectory for CountingDirectory {
     fn search(
         &self,
         q: &str,
     ) -> Result<
-        Vec<iap_credits::directory::Company>,
-        iap_credits::directory::provider::DirectoryError,
+        Vec<iap_credits::services::directory::Company>,
+        iap_credits::services::directory::provider::DirectoryError,
     > {
         self.asked("search");
         self.inner.search(q)
@@ -1186,18 +1187,18 @@ impl iap_credits::directory::provider::CompanyDirectory for CountingDirectory {
         &self,
         id: i64,
     ) -> Result<
-        Option<iap_credits::directory::Company>,
-        iap_credits::directory::provider::DirectoryError,
+        Option<iap_credits::services::directory::Company>,
+        iap_credits::services::directory::provider::DirectoryError,
     > {
         self.asked("enrich");
         self.inner.enrich(id)
     }
     fn mine(
         &self,
-        criteria: &iap_credits::directory::provider::MiningCriteria,
+        criteria: &iap_credits::services::directory::provider::MiningCriteria,
     ) -> Result<
-        Vec<iap_credits::directory::provider::MinedCompany>,
-        iap_credits::directory::provider::DirectoryError,
+        Vec<iap_credits::services::directory::provider::MinedCompany>,
+        iap_credits::services::directory::provider::DirectoryError,
     > {
         self.asked("mine");
         self.inner.mine(criteria)
@@ -1206,8 +1207,8 @@ impl iap_credits::directory::provider::CompanyDirectory for CountingDirectory {
         &self,
         ips: &[std::net::IpAddr],
     ) -> Result<
-        Vec<Option<iap_credits::directory::Company>>,
-        iap_credits::directory::provider::DirectoryError,
+        Vec<Option<iap_credits::services::directory::Company>>,
+        iap_credits::services::directory::provider::DirectoryError,
     > {
         self.asked("companies_at");
         self.inner.companies_at(ips)
@@ -1216,8 +1217,8 @@ impl iap_credits::directory::provider::CompanyDirectory for CountingDirectory {
         &self,
         domains: &[String],
     ) -> Result<
-        Vec<iap_credits::directory::Company>,
-        iap_credits::directory::provider::DirectoryError,
+        Vec<iap_credits::services::directory::Company>,
+        iap_credits::services::directory::provider::DirectoryError,
     > {
         self.asked("companies_by_domain");
         self.inner.companies_by_domain(domains)
@@ -1225,8 +1226,10 @@ impl iap_credits::directory::provider::CompanyDirectory for CountingDirectory {
     fn people_of(
         &self,
         ids: &[i64],
-    ) -> Result<Vec<iap_credits::directory::Person>, iap_credits::directory::provider::DirectoryError>
-    {
+    ) -> Result<
+        Vec<iap_credits::services::directory::Person>,
+        iap_credits::services::directory::provider::DirectoryError,
+    > {
         self.asked("people_of");
         self.inner.people_of(ids)
     }
@@ -1238,12 +1241,12 @@ async fn a_reveal_or_enrichment_batch_asks_the_directory_once_whatever_its_size(
     let mut conn = app.db.conn();
     let token = reveal_account(&app, &mut conn, "1000").await;
     let directory = Arc::new(CountingDirectory {
-        inner: iap_credits::directory::provider::SimulatedDirectory(app.db.pool()),
+        inner: iap_credits::services::directory::provider::SimulatedDirectory(app.db.pool()),
         calls: Default::default(),
     });
     let ctx = iap_credits::odoo::Context {
         base_url: "http://x".into(),
-        sms: Arc::new(iap_credits::sms::gateway::SimulatedCarrier::default()),
+        sms: Arc::new(iap_credits::services::sms::gateway::SimulatedCarrier::default()),
         directory: directory.clone(),
         outbound: Default::default(),
         client_address: "192.0.2.1".into(),
@@ -1293,7 +1296,7 @@ async fn a_reveal_or_enrichment_batch_asks_the_directory_once_whatever_its_size(
     directory.calls.lock().unwrap().clear();
     let mut domains = serde_json::Map::new();
     for (n, id) in (4001..4021).enumerate() {
-        let company = iap_credits::directory::company(&mut conn, id)
+        let company = iap_credits::services::directory::company(&mut conn, id)
             .unwrap()
             .unwrap();
         domains.insert(n.to_string(), json!(company.domain));

@@ -2,8 +2,8 @@
 //! Account list), Account Information with Warn Me; CSRF, roles and other databases' data.
 
 use actix_web::http::StatusCode;
-use iap_credits::ledger::accounts;
-use iap_credits::tenancy::{Role, Subscription};
+use iap_credits::domain::ledger::accounts;
+use iap_credits::domain::tenancy::{Role, Subscription};
 
 use crate::fixtures;
 use crate::harness::TestApp;
@@ -177,7 +177,7 @@ async fn a_form_posted_from_another_origin_is_refused_whatever_host_it_claims() 
 }
 
 /// The id in the Account Information link of the list row of `service`.
-fn account_id_in(list: &str, service: &str) -> iap_credits::ids::AccountId {
+fn account_id_in(list: &str, service: &str) -> iap_credits::kernel::ids::AccountId {
     let end = list.find(&format!("\">{service}</a>")).unwrap();
     let start = list[..end].rfind("/iap/accounts/").unwrap() + "/iap/accounts/".len();
     list[start..end].parse().unwrap()
@@ -289,7 +289,7 @@ async fn account_information_shows_balance_token_history_and_saves_warn_me() {
     assert!(saved.warn_me);
     assert_eq!(
         saved.threshold,
-        iap_credits::credits::Credits::parse("2.5").unwrap()
+        iap_credits::kernel::credits::Credits::parse("2.5").unwrap()
     );
     assert_eq!(
         saved.warning_email,
@@ -415,12 +415,12 @@ async fn the_history_is_newest_first_twenty_at_a_time() {
     let sms_id = account_id_in(&browser.get("/iap/accounts").await.body, "SMS");
     let mut conn = app.db.conn();
     for i in 1..=25 {
-        iap_credits::ledger::charge(
+        iap_credits::domain::ledger::charge(
             &mut conn,
             sms_id,
-            iap_credits::credits::Credits::parse("0.1").unwrap(),
+            iap_credits::kernel::credits::Credits::parse("0.1").unwrap(),
             &format!("SMS number {i}"),
-            &iap_credits::ledger::Actor::cli(),
+            &iap_credits::domain::ledger::Actor::cli(),
         )
         .unwrap();
     }

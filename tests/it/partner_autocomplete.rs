@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use iap_credits::contacts::{self, ValidContact};
-use iap_credits::directory::provider::{CompanyDirectory, SimulatedDirectory};
-use iap_credits::ids::ContactId;
-use iap_credits::partner_autocomplete::{self, Enriched};
-use iap_credits::tenancy::{Role, Subscription};
+use iap_credits::domain::tenancy::{Role, Subscription};
+use iap_credits::kernel::ids::ContactId;
+use iap_credits::services::contacts::{self, ValidContact};
+use iap_credits::services::directory::provider::{CompanyDirectory, SimulatedDirectory};
+use iap_credits::services::partner_autocomplete::{self, Enriched};
 
 use crate::fixtures::{Customer, PASSWORD, assert_consistent, c, reload};
 use crate::harness::{TestApp, TestDb};
@@ -58,7 +58,7 @@ fn enriching_costs_one_credit_once_and_short_credits_fill_website_and_logo_only(
 
     assert_eq!(enrich(&mut conn, 1234), Enriched::Charged(c("1")));
     assert_eq!(reload(&mut conn, account.id).balance, c("1"));
-    let known = iap_credits::directory::company(&mut conn, 1234)
+    let known = iap_credits::services::directory::company(&mut conn, 1234)
         .unwrap()
         .unwrap();
     let filled = contacts::find(&mut conn, customer.database_id, contact)
@@ -94,7 +94,7 @@ fn enriching_costs_one_credit_once_and_short_credits_fill_website_and_logo_only(
     assert_eq!(enrich(&mut conn, 77), Enriched::Charged(c("1")));
     assert_eq!(reload(&mut conn, account.id).balance, c("0"));
     // None left: only the website and logo of the third company, free.
-    let third = iap_credits::directory::company(&mut conn, 555)
+    let third = iap_credits::services::directory::company(&mut conn, 555)
         .unwrap()
         .unwrap();
     assert!(matches!(
@@ -123,7 +123,7 @@ async fn find_company_and_enrich_work_without_javascript() {
     let customer = Customer::named(&mut conn, "Widgets", Subscription::None);
     customer.user(&mut conn, "sam@widgets.test", Role::User);
     let account = customer.funded(&mut conn, "partner-autocomplete", "5");
-    let target = iap_credits::directory::company(&mut conn, 4321)
+    let target = iap_credits::services::directory::company(&mut conn, 4321)
         .unwrap()
         .unwrap();
     let contact = company_contact(&mut conn, &customer, &target.name);
@@ -185,7 +185,7 @@ async fn the_contact_form_enriches_a_company_picked_from_the_suggestions() {
     let customer = Customer::named(&mut conn, "Formers", Subscription::None);
     customer.user(&mut conn, "fay@formers.test", Role::User);
     let account = customer.funded(&mut conn, "partner-autocomplete", "3");
-    let target = iap_credits::directory::company(&mut conn, 999)
+    let target = iap_credits::services::directory::company(&mut conn, 999)
         .unwrap()
         .unwrap();
     // Suggestions are for signed-in users only.
@@ -273,8 +273,8 @@ async fn the_contact_form_enriches_a_company_picked_from_the_suggestions() {
 
 #[test]
 fn an_enrichment_the_directory_does_not_answer_is_under_way_and_finished_by_the_worker() {
-    use iap_credits::directory::provider::UnavailableDirectory;
-    use iap_credits::metering::{self, Services};
+    use iap_credits::domain::metering::{self, Services};
+    use iap_credits::services::directory::provider::UnavailableDirectory;
     let db = TestDb::new();
     let mut conn = db.conn();
     let customer = Customer::new(&mut conn, Subscription::None);

@@ -6,13 +6,15 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
-use iap_credits::credits::Credits;
-use iap_credits::money::Price;
-use iap_credits::orders::payment::{AttemptStatus, attempts_of};
-use iap_credits::orders::{self, Order, OrderStatus, PaymentResult, reconcile_payments};
-use iap_credits::payments::{Card, MockProvider, PaymentOutcome, PaymentProvider, RefundOutcome};
-use iap_credits::schema::email_outbox;
-use iap_credits::tenancy::Subscription;
+use iap_credits::domain::orders::payment::{AttemptStatus, attempts_of};
+use iap_credits::domain::orders::{self, Order, OrderStatus, PaymentResult, reconcile_payments};
+use iap_credits::domain::payments::{
+    Card, MockProvider, PaymentOutcome, PaymentProvider, RefundOutcome,
+};
+use iap_credits::domain::tenancy::Subscription;
+use iap_credits::kernel::credits::Credits;
+use iap_credits::kernel::money::Price;
+use iap_credits::platform::schema::email_outbox;
 
 use crate::fixtures::{Customer, assert_consistent, c, reload};
 use crate::harness::TestDb;
@@ -65,7 +67,7 @@ fn card() -> Card {
 pub fn standard_pack_order(conn: &mut PgConnection) -> (Customer, Order) {
     let customer = Customer::new(conn, Subscription::None);
     let account = customer.account(conn, "sms");
-    let pack = iap_credits::catalog::active_packs(conn, account.service_id)
+    let pack = iap_credits::domain::catalog::active_packs(conn, account.service_id)
         .unwrap()
         .into_iter()
         .find(|p| p.name == "Standard Pack")
@@ -182,14 +184,16 @@ fn an_approved_charge_the_account_cannot_hold_goes_back_to_the_card() {
     let mut conn = db.conn();
     let (customer, order) = standard_pack_order(&mut conn);
     // Fill the account up to 50 credits below the largest balance an account can hold.
-    let most = 1_000 * iap_credits::credits::MAX_CREDITS * iap_credits::credits::UNITS_PER_CREDIT;
-    iap_credits::ledger::grant(
+    let most = 1_000
+        * iap_credits::kernel::credits::MAX_CREDITS
+        * iap_credits::kernel::credits::UNITS_PER_CREDIT;
+    iap_credits::domain::ledger::grant(
         &mut conn,
         order.account_id,
         Credits::from_units(most - c("50").units()),
-        iap_credits::ledger::GrantKind::Adjustment,
+        iap_credits::domain::ledger::GrantKind::Adjustment,
         "test: nearly full",
-        &iap_credits::ledger::Actor::cli(),
+        &iap_credits::domain::ledger::Actor::cli(),
     )
     .unwrap();
     let provider = MockProvider::default();

@@ -4,8 +4,8 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use iap_credits::db::{APP_ROLE, current_role};
-use iap_credits::tenancy::Subscription;
+use iap_credits::domain::tenancy::Subscription;
+use iap_credits::platform::db::{APP_ROLE, current_role};
 
 use crate::fixtures::{Customer, assert_consistent};
 use crate::harness::TestDb;

@@ -8,13 +8,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
-use iap_credits::credits::Credits;
-use iap_credits::money::Price;
-use iap_credits::orders::refunds::{
+use iap_credits::domain::orders::refunds::{
     self, REFUND_TIMEOUT_SECONDS, RefundError, RefundStatus, reconcile_refunds,
 };
-use iap_credits::orders::{self, Order, OrderStatus};
-use iap_credits::payments::{Card, MockProvider, PaymentOutcome, PaymentProvider, RefundOutcome};
+use iap_credits::domain::orders::{self, Order, OrderStatus};
+use iap_credits::domain::payments::{
+    Card, MockProvider, PaymentOutcome, PaymentProvider, RefundOutcome,
+};
+use iap_credits::kernel::credits::Credits;
+use iap_credits::kernel::money::Price;
 
 use crate::fixtures::{self, Customer, assert_consistent, c, reload};
 use crate::harness::TestDb;

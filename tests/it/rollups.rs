@@ -4,12 +4,12 @@
 
 use chrono::Utc;
 use diesel::prelude::*;
-use iap_credits::ledger::verify::verify_ledger;
-use iap_credits::ledger::{self, Actor};
-use iap_credits::orders::refunds;
-use iap_credits::payments::MockProvider;
-use iap_credits::schema::{ledger_daily, sales_daily};
-use iap_credits::tenancy::Subscription;
+use iap_credits::domain::ledger::verify::verify_ledger;
+use iap_credits::domain::ledger::{self, Actor};
+use iap_credits::domain::orders::refunds;
+use iap_credits::domain::payments::MockProvider;
+use iap_credits::domain::tenancy::Subscription;
+use iap_credits::platform::schema::{ledger_daily, sales_daily};
 
 use crate::fixtures::{self, Customer, c, spend};
 use crate::harness::{TestApp, TestDb};

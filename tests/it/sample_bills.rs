@@ -93,7 +93,7 @@ fn currency_of(country: &str) -> &'static str {
 
 /// Bill number `n`: deterministic, varied.
 pub fn sample(conn: &mut PgConnection, n: u64) -> SampleBill {
-    let company = iap_credits::directory::company(conn, (n * 193 % 19_000 + 1) as i64)
+    let company = iap_credits::services::directory::company(conn, (n * 193 % 19_000 + 1) as i64)
         .unwrap()
         .unwrap();
     let country = company.country_code.as_str();

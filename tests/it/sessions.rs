@@ -3,8 +3,8 @@
 
 use actix_web::http::StatusCode;
 use chrono::{Duration, Utc};
-use iap_credits::auth::sessions::{self, ABSOLUTE_LIFETIME, IDLE_TIMEOUT};
-use iap_credits::tenancy::{Role, Subscription};
+use iap_credits::domain::auth::sessions::{self, ABSOLUTE_LIFETIME, IDLE_TIMEOUT};
+use iap_credits::domain::tenancy::{Role, Subscription};
 
 use crate::fixtures::Customer;
 use crate::harness::{TestApp, TestDb};

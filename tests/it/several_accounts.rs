@@ -5,9 +5,9 @@
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
-use iap_credits::catalog;
-use iap_credits::ledger::{self, Actor, GrantKind, accounts};
-use iap_credits::tenancy::{self, Role, Subscription};
+use iap_credits::domain::catalog;
+use iap_credits::domain::ledger::{self, Actor, GrantKind, accounts};
+use iap_credits::domain::tenancy::{self, Role, Subscription};
 
 use crate::fixtures::{Customer, PASSWORD, assert_consistent, c};
 use crate::harness::TestApp;
@@ -50,7 +50,8 @@ async fn two_tokens_of_one_database_are_two_accounts_each_charged_on_its_own() {
         .await
         .unwrap();
     assert_eq!(sent[0]["state"], "success", "{sent}");
-    let price = iap_credits::credits::Credits::parse(&sent[0]["credit"].to_string()).unwrap();
+    let price =
+        iap_credits::kernel::credits::Credits::parse(&sent[0]["credit"].to_string()).unwrap();
     assert_eq!(available(&mut conn, &first), a_before);
     assert_eq!(
         available(&mut conn, &second).units(),
@@ -87,7 +88,7 @@ async fn a_neutralized_copy_registers_nothing_and_spends_nothing() {
     let app = TestApp::new();
     let mut conn = app.db.conn();
     let count = |conn: &mut PgConnection| -> i64 {
-        iap_credits::schema::iap_accounts::table
+        iap_credits::platform::schema::iap_accounts::table
             .count()
             .get_result(conn)
             .unwrap()
@@ -186,9 +187,11 @@ async fn credits_move_once_between_two_accounts_and_show_in_both_histories() {
     let target_page = admin.get(&format!("/iap/accounts/{}", first.id)).await.body;
     assert!(target_page.contains(&format!("Moved from account …{}", second.token_ending())));
     // Audited.
-    let audited: i64 = iap_credits::schema::audit_log::table
-        .filter(iap_credits::schema::audit_log::action.eq("account.move_credits"))
-        .filter(iap_credits::schema::audit_log::subject.eq(format!("account:{}", second.id)))
+    let audited: i64 = iap_credits::platform::schema::audit_log::table
+        .filter(iap_credits::platform::schema::audit_log::action.eq("account.move_credits"))
+        .filter(
+            iap_credits::platform::schema::audit_log::subject.eq(format!("account:{}", second.id)),
+        )
         .count()
         .get_result(&mut conn)
         .unwrap();
@@ -206,7 +209,7 @@ async fn credits_move_once_between_two_accounts_and_show_in_both_histories() {
         ("1", foreign.as_str(), "Choose another account"),
         ("1", itself.as_str(), "Choose another account"),
     ] {
-        let key = iap_credits::forms::new_form_key();
+        let key = iap_credits::kernel::forms::new_form_key();
         let refused = admin
             .submit(
                 &from,
@@ -228,7 +231,7 @@ async fn credits_move_once_between_two_accounts_and_show_in_both_histories() {
     tenancy::create_user(&mut conn, &name, &user_email, PASSWORD, Role::User).unwrap();
     let user = app.browser();
     user.sign_in(&user_email, PASSWORD).await;
-    let key = iap_credits::forms::new_form_key();
+    let key = iap_credits::kernel::forms::new_form_key();
     let denied = user
         .submit(
             &from,

@@ -4,9 +4,9 @@
 use std::sync::{Arc, Barrier};
 
 use chrono::{Duration, SubsecRound, Utc};
-use iap_credits::auth::sign_in::{self, SignInError};
-use iap_credits::auth::throttle::{self, ACCOUNT_FAILURES, ADDRESS_FAILURES};
-use iap_credits::tenancy::{Role, Subscription};
+use iap_credits::domain::auth::sign_in::{self, SignInError};
+use iap_credits::domain::auth::throttle::{self, ACCOUNT_FAILURES, ADDRESS_FAILURES};
+use iap_credits::domain::tenancy::{Role, Subscription};
 
 use crate::fixtures::{Customer, PASSWORD};
 use crate::harness::TestDb;

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use iap_credits::documents;
-use iap_credits::signing::itsme::{ItsmeProvider, SimulatedItsme};
-use iap_credits::signing::{self, Identified, RequestInput, SignError};
-use iap_credits::tenancy::{Role, Subscription};
+use iap_credits::domain::tenancy::{Role, Subscription};
+use iap_credits::services::documents;
+use iap_credits::services::signing::itsme::{ItsmeProvider, SimulatedItsme};
+use iap_credits::services::signing::{self, Identified, RequestInput, SignError};
 
 use crate::digitization::inspector;
 use crate::fixtures::{Customer, assert_consistent, c, reload};
@@ -202,7 +202,7 @@ fn an_identification_is_charged_once_when_approved_and_never_when_denied() {
         "the same form twice"
     );
     let fresh = signing::ValidRequest {
-        form_key: iap_credits::forms::new_form_key(),
+        form_key: iap_credits::kernel::forms::new_form_key(),
         ..valid.clone()
     };
     let short = signing::send_request(&mut conn, customer.database_id, user, &document, &fresh);
@@ -352,7 +352,7 @@ async fn a_signer_identified_with_itsme_signs_without_javascript() {
 
 #[test]
 fn an_identification_never_finished_is_given_up_and_costs_nothing() {
-    use iap_credits::metering::{self, Services};
+    use iap_credits::domain::metering::{self, Services};
     let db = TestDb::new();
     let mut conn = db.conn();
     let customer = Customer::new(&mut conn, Subscription::None);

@@ -6,12 +6,16 @@
 
 use std::time::Duration;
 
-use iap_credits::money::{Currency, Price};
-use iap_credits::payments::{Card, MockProvider, PaymentOutcome, PaymentProvider, RefundOutcome};
-use iap_credits::signing::itsme::{IdentificationResult, ItsmeProvider, SimulatedItsme};
-use iap_credits::simulation::Records;
-use iap_credits::sms::gateway::{Handoff, SimulatedCarrier, SmsGateway};
-use iap_credits::snailmail::post::{PostHandoff, PostalService, Posting, SimulatedPost, Tracking};
+use iap_credits::domain::payments::{
+    Card, MockProvider, PaymentOutcome, PaymentProvider, RefundOutcome,
+};
+use iap_credits::kernel::money::{Currency, Price};
+use iap_credits::platform::simulation::Records;
+use iap_credits::services::signing::itsme::{IdentificationResult, ItsmeProvider, SimulatedItsme};
+use iap_credits::services::sms::gateway::{Handoff, SimulatedCarrier, SmsGateway};
+use iap_credits::services::snailmail::post::{
+    PostHandoff, PostalService, Posting, SimulatedPost, Tracking,
+};
 
 use crate::harness::TestDb;
 

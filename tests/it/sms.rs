@@ -4,17 +4,17 @@
 use std::sync::{Arc, Barrier};
 
 use diesel::prelude::*;
-use iap_credits::contacts::{self, ContactInput};
-use iap_credits::credits::Credits;
-use iap_credits::ids::{AccountId, ContactId, DatabaseId, UserId};
-use iap_credits::ledger::{self, Actor, GrantKind, accounts, verify::verify_ledger};
-use iap_credits::schema::sms_prices;
-use iap_credits::sms::encoding::count;
-use iap_credits::sms::gateway::SimulatedCarrier;
-use iap_credits::sms::messages::{self, SmsStatus};
-use iap_credits::sms::pricing::{self, cost};
-use iap_credits::sms::sending::{self, NumberField, SendError};
-use iap_credits::tenancy::{self, Subscription};
+use iap_credits::domain::ledger::{self, Actor, GrantKind, accounts, verify::verify_ledger};
+use iap_credits::domain::tenancy::{self, Subscription};
+use iap_credits::kernel::credits::Credits;
+use iap_credits::kernel::ids::{AccountId, ContactId, DatabaseId, UserId};
+use iap_credits::platform::schema::sms_prices;
+use iap_credits::services::contacts::{self, ContactInput};
+use iap_credits::services::sms::encoding::count;
+use iap_credits::services::sms::gateway::SimulatedCarrier;
+use iap_credits::services::sms::messages::{self, SmsStatus};
+use iap_credits::services::sms::pricing::{self, cost};
+use iap_credits::services::sms::sending::{self, NumberField, SendError};
 
 use crate::fixtures::Customer;
 use crate::harness::TestDb;

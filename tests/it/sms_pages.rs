@@ -2,8 +2,8 @@
 //! kept, Not enough credits with Buy Credits for SMS, mass SMS, and other databases' contacts.
 
 use actix_web::http::StatusCode;
-use iap_credits::credits::Credits;
-use iap_credits::tenancy::{Role, Subscription};
+use iap_credits::domain::tenancy::{Role, Subscription};
+use iap_credits::kernel::credits::Credits;
 
 use crate::fixtures::{self, contact_id, sms_balance};
 use crate::harness::TestApp;
@@ -209,12 +209,12 @@ async fn a_mass_sms_from_the_contact_list() {
     // A batch bigger than the balance sends nothing and says how much is missing.
     let (account, left) = sms_balance(&app, &browser).await;
     let drain = left.units() - 1_000; // leave 0.1 credit
-    iap_credits::ledger::adjust(
+    iap_credits::domain::ledger::adjust(
         &mut app.db.conn(),
         account,
         -drain,
         "test: leave 0.1",
-        &iap_credits::ledger::Actor::cli(),
+        &iap_credits::domain::ledger::Actor::cli(),
     )
     .unwrap();
     let page = browser

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use iap_credits::contacts::{self, ContactInput};
-use iap_credits::documents;
-use iap_credits::ids::ContactId;
-use iap_credits::snailmail::post::{PostalService, SimulatedPost};
-use iap_credits::snailmail::postage::{self, LetterOptions};
-use iap_credits::snailmail::{self, LetterRefused, SendError, Sent};
-use iap_credits::tenancy::{Role, Subscription};
+use iap_credits::domain::tenancy::{Role, Subscription};
+use iap_credits::kernel::ids::ContactId;
+use iap_credits::services::contacts::{self, ContactInput};
+use iap_credits::services::documents;
+use iap_credits::services::snailmail::post::{PostalService, SimulatedPost};
+use iap_credits::services::snailmail::postage::{self, LetterOptions};
+use iap_credits::services::snailmail::{self, LetterRefused, SendError, Sent};
 
 use crate::digitization::inspector;
 use crate::fixtures::{Customer, assert_consistent, c, operator, reload};
@@ -155,7 +155,7 @@ fn letters_are_checked_and_priced_before_anything_is_held() {
         )
         .is_err()
     );
-    let audit = iap_credits::audit::list(&mut conn, &Default::default(), 10).unwrap();
+    let audit = iap_credits::domain::audit::list(&mut conn, &Default::default(), 10).unwrap();
     assert!(audit.iter().any(|e| e.action == "postage.update"));
 }
 
@@ -179,7 +179,7 @@ fn a_letter_is_posted_once_charged_when_accepted_and_followed_to_delivery() {
         customer.database_id,
         user,
         &q,
-        &iap_credits::forms::new_form_key(),
+        &iap_credits::kernel::forms::new_form_key(),
     )
     .unwrap();
     let Sent::Sent { letter_id, price } = sent else {
@@ -217,7 +217,7 @@ fn a_letter_is_posted_once_charged_when_accepted_and_followed_to_delivery() {
         customer.database_id,
         user,
         &q,
-        &iap_credits::forms::new_form_key(),
+        &iap_credits::kernel::forms::new_form_key(),
     )
     .unwrap();
     assert!(
@@ -235,7 +235,7 @@ fn a_letter_is_posted_once_charged_when_accepted_and_followed_to_delivery() {
         customer.database_id,
         user,
         &q,
-        &iap_credits::forms::new_form_key(),
+        &iap_credits::kernel::forms::new_form_key(),
     )
     .unwrap() else {
         panic!()
@@ -254,7 +254,7 @@ fn a_letter_is_posted_once_charged_when_accepted_and_followed_to_delivery() {
         customer.database_id,
         user,
         &q,
-        &iap_credits::forms::new_form_key(),
+        &iap_credits::kernel::forms::new_form_key(),
     )
     .unwrap();
     let Sent::UnderWay { letter_id } = under_way else {
@@ -266,12 +266,12 @@ fn a_letter_is_posted_once_charged_when_accepted_and_followed_to_delivery() {
         c("1.1").units()
     );
     simulated.set_down(false);
-    let services = iap_credits::metering::Services::default()
+    let services = iap_credits::domain::metering::Services::default()
         .with(Arc::new(snailmail::SnailmailWorker(post.clone())));
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
-    let run = iap_credits::metering::run_due(&mut conn, &services, later, 10).unwrap();
+    let run = iap_credits::domain::metering::run_due(&mut conn, &services, later, 10).unwrap();
     assert_eq!(run.finished, 1);
-    iap_credits::metering::run_due(&mut conn, &services, later, 10).unwrap();
+    iap_credits::domain::metering::run_due(&mut conn, &services, later, 10).unwrap();
     let letter = snailmail::find(&mut conn, customer.database_id, letter_id)
         .unwrap()
         .unwrap();

@@ -10,55 +10,55 @@ use regex::Regex;
 /// Each table's owner: a file, or a folder (a module with its submodules).
 const OWNERS: &[(&str, &str)] = &[
     ("app_events", "src/demo.rs"),
-    ("auto_topups", "src/topup/"),
-    ("billing_details", "src/invoices/"),
-    ("audit_log", "src/audit.rs"),
-    ("company_lookups", "src/leads/"),
-    ("contact_events", "src/contacts/"),
-    ("contacts", "src/contacts/"),
-    ("databases", "src/tenancy.rs"),
-    ("digitizations", "src/digitization/"),
-    ("directory_companies", "src/directory/"),
-    ("directory_people", "src/directory/"),
-    ("documents", "src/documents/"),
-    ("email_outbox", "src/mail/"),
-    ("enrichments", "src/partner_autocomplete.rs"),
-    ("holds", "src/ledger/"),
-    ("iap_accounts", "src/ledger/"),
+    ("auto_topups", "src/domain/topup/"),
+    ("billing_details", "src/domain/invoices/"),
+    ("audit_log", "src/domain/audit.rs"),
+    ("company_lookups", "src/services/leads/"),
+    ("contact_events", "src/services/contacts/"),
+    ("contacts", "src/services/contacts/"),
+    ("databases", "src/domain/tenancy.rs"),
+    ("digitizations", "src/services/digitization/"),
+    ("directory_companies", "src/services/directory/"),
+    ("directory_people", "src/services/directory/"),
+    ("documents", "src/services/documents/"),
+    ("email_outbox", "src/domain/mail/"),
+    ("enrichments", "src/services/partner_autocomplete.rs"),
+    ("holds", "src/domain/ledger/"),
+    ("iap_accounts", "src/domain/ledger/"),
     ("iap_transactions", "src/odoo/"),
-    ("identifications", "src/signing/"),
-    ("idempotency_keys", "src/ledger/"),
-    ("invoice_counters", "src/invoices/"),
-    ("invoice_settings", "src/invoices/"),
-    ("invoices", "src/invoices/"),
-    ("lead_contacts", "src/leads/"),
-    ("lead_events", "src/leads/"),
-    ("lead_requests", "src/leads/"),
-    ("leads", "src/leads/"),
-    ("ledger_daily", "src/ledger/"),
-    ("ledger_entries", "src/ledger/"),
-    ("letters", "src/snailmail/"),
-    ("orders", "src/orders/"),
-    ("packs", "src/catalog/"),
-    ("payment_attempts", "src/orders/"),
-    ("payment_methods", "src/payments/"),
-    ("postage_countries", "src/snailmail/"),
-    ("postage_zones", "src/snailmail/"),
-    ("provider_keys", "src/provider_keys.rs"),
-    ("refunds", "src/orders/"),
-    ("sales_daily", "src/orders/"),
-    ("service_jobs", "src/metering/"),
-    ("services", "src/catalog/"),
-    ("sign_in_throttle", "src/auth/"),
-    ("sign_requests", "src/signing/"),
-    ("signers", "src/signing/"),
-    ("simulated_provider_records", "src/simulation.rs"),
-    ("sms_messages", "src/sms/"),
-    ("sms_prices", "src/sms/"),
-    ("usage_prices", "src/catalog/"),
-    ("user_sessions", "src/auth/"),
-    ("users", "src/tenancy.rs"),
-    ("vendor_bills", "src/digitization/"),
+    ("identifications", "src/services/signing/"),
+    ("idempotency_keys", "src/domain/ledger/"),
+    ("invoice_counters", "src/domain/invoices/"),
+    ("invoice_settings", "src/domain/invoices/"),
+    ("invoices", "src/domain/invoices/"),
+    ("lead_contacts", "src/services/leads/"),
+    ("lead_events", "src/services/leads/"),
+    ("lead_requests", "src/services/leads/"),
+    ("leads", "src/services/leads/"),
+    ("ledger_daily", "src/domain/ledger/"),
+    ("ledger_entries", "src/domain/ledger/"),
+    ("letters", "src/services/snailmail/"),
+    ("orders", "src/domain/orders/"),
+    ("packs", "src/domain/catalog/"),
+    ("payment_attempts", "src/domain/orders/"),
+    ("payment_methods", "src/domain/payments/"),
+    ("postage_countries", "src/services/snailmail/"),
+    ("postage_zones", "src/services/snailmail/"),
+    ("provider_keys", "src/domain/provider_keys.rs"),
+    ("refunds", "src/domain/orders/"),
+    ("sales_daily", "src/domain/orders/"),
+    ("service_jobs", "src/domain/metering/"),
+    ("services", "src/domain/catalog/"),
+    ("sign_in_throttle", "src/domain/auth/"),
+    ("sign_requests", "src/services/signing/"),
+    ("signers", "src/services/signing/"),
+    ("simulated_provider_records", "src/platform/simulation.rs"),
+    ("sms_messages", "src/services/sms/"),
+    ("sms_prices", "src/services/sms/"),
+    ("usage_prices", "src/domain/catalog/"),
+    ("user_sessions", "src/domain/auth/"),
+    ("users", "src/domain/tenancy.rs"),
+    ("vendor_bills", "src/services/digitization/"),
 ];
 
 /// Writes allowed outside the owner: (file, table, why). Keep it short; every line is a debt.
@@ -90,20 +90,22 @@ fn schema_tables(schema: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every write to one of `tables` in `source`, resolving `use crate::schema::{x as y}` aliases.
+/// Every write to one of `tables` in `source`, resolving `use crate::platform::schema::{x as y}` aliases.
 fn writes_in(source: &str, tables: &[String]) -> Vec<Write> {
     let mut aliases: BTreeMap<String, String> =
         tables.iter().map(|t| (t.clone(), t.clone())).collect();
     let alias = Regex::new(r"\b([a-z_]+) as ([a-z_]+)").unwrap();
-    let schema_use = Regex::new(r"use crate::schema::(\{[^}]*\}|[a-z_]+ as [a-z_]+)").unwrap();
+    let schema_use =
+        Regex::new(r"use crate::platform::schema::(\{[^}]*\}|[a-z_]+ as [a-z_]+)").unwrap();
     for used in schema_use.captures_iter(source) {
         for c in alias.captures_iter(&used[1]) {
             aliases.insert(c[2].to_string(), c[1].to_string());
         }
     }
-    let dsl =
-        Regex::new(r"\b(insert_into|update|delete)\(\s*(?:crate::schema::)?([a-z_]+)::table\b")
-            .unwrap();
+    let dsl = Regex::new(
+        r"\b(insert_into|update|delete)\(\s*(?:crate::platform::schema::)?([a-z_]+)::table\b",
+    )
+    .unwrap();
     let sql = Regex::new(r"\b(INSERT INTO|UPDATE|DELETE FROM)\s+([a-z_]+)\b").unwrap();
     let line_of = |offset: usize| source[..offset].matches('\n').count() + 1;
     let mut found = Vec::new();
@@ -218,9 +220,10 @@ fn granted_writes(privileges: &str) -> Vec<&'static str> {
 
 #[test]
 fn the_apps_role_may_write_what_src_writes_and_nothing_more() {
-    use iap_credits::db::APP_PRIVILEGES;
+    use iap_credits::platform::db::APP_PRIVILEGES;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let tables = schema_tables(&std::fs::read_to_string(root.join("src/schema.rs")).unwrap());
+    let tables =
+        schema_tables(&std::fs::read_to_string(root.join("src/platform/schema.rs")).unwrap());
     let mut granted: Vec<&str> = APP_PRIVILEGES.iter().map(|(t, _)| *t).collect();
     granted.sort();
     let mut sorted = tables.clone();
@@ -276,7 +279,8 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Writes from outside their table's owner (less the allowed ones), as "file:line table".
 fn violations(root: &Path) -> Vec<String> {
-    let tables = schema_tables(&std::fs::read_to_string(root.join("src/schema.rs")).unwrap());
+    let tables =
+        schema_tables(&std::fs::read_to_string(root.join("src/platform/schema.rs")).unwrap());
     let mut files = Vec::new();
     rust_files(&root.join("src"), &mut files);
     files.sort();
@@ -287,7 +291,7 @@ fn violations(root: &Path) -> Vec<String> {
             .unwrap()
             .to_string_lossy()
             .replace('\\', "/");
-        if file == "src/schema.rs" {
+        if file == "src/platform/schema.rs" {
             continue;
         }
         let source = std::fs::read_to_string(&path).unwrap();
@@ -310,7 +314,8 @@ fn violations(root: &Path) -> Vec<String> {
 #[test]
 fn only_the_owner_of_a_table_writes_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let tables = schema_tables(&std::fs::read_to_string(root.join("src/schema.rs")).unwrap());
+    let tables =
+        schema_tables(&std::fs::read_to_string(root.join("src/platform/schema.rs")).unwrap());
     assert!(tables.len() >= 18, "schema tables not found: {tables:?}");
     let unowned: Vec<_> = tables.iter().filter(|t| owner_of(t).is_none()).collect();
     assert!(
@@ -332,13 +337,13 @@ fn the_scanner_finds_writes_through_the_dsl_aliases_and_sql() {
         .map(String::from)
         .to_vec();
     let source = r#"
-use crate::schema::{holds as holds_table, orders};
+use crate::platform::schema::{holds as holds_table, orders};
 fn f(conn: &mut PgConnection) {
     diesel::insert_into(orders::table).values(x).execute(conn);
     diesel::update(
         holds_table::table.find(1),
     ).set(y);
-    diesel::delete(crate::schema::users::table.filter(z));
+    diesel::delete(crate::platform::schema::users::table.filter(z));
     diesel::sql_query("UPDATE sms_messages m SET status = 'x' FOR UPDATE SKIP LOCKED");
     // Reads and prose are not writes: "the table refuses UPDATE and DELETE".
     orders::table.select(orders::id).load(conn);
@@ -357,7 +362,16 @@ fn f(conn: &mut PgConnection) {
             ("sms_messages".to_string(), 9, "UPDATE"),
         ]
     );
-    assert!(is_owned_by("src/orders/refunds.rs", "src/orders/"));
-    assert!(!is_owned_by("src/web/admin/orders.rs", "src/orders/"));
-    assert!(!is_owned_by("src/tenancy_extra.rs", "src/tenancy.rs"));
+    assert!(is_owned_by(
+        "src/domain/orders/refunds.rs",
+        "src/domain/orders/"
+    ));
+    assert!(!is_owned_by(
+        "src/web/admin/orders.rs",
+        "src/domain/orders/"
+    ));
+    assert!(!is_owned_by(
+        "src/domain/tenancy_extra.rs",
+        "src/domain/tenancy.rs"
+    ));
 }

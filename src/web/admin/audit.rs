@@ -4,12 +4,12 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::audit::{self, AuditEntry, AuditFilter};
-use crate::error::AppError;
-use crate::pagination::{Keyset, Page};
-use crate::web::page::{self, Nav};
-use crate::web::session::PlatformOperator;
-use crate::web::state::{AppState, with_conn};
+use crate::domain::audit::{self, AuditEntry, AuditFilter};
+use crate::http::error::AppError;
+use crate::http::page::{self, Nav};
+use crate::http::session::PlatformOperator;
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::pagination::{Keyset, Page};
 
 const PAGE_SIZE: Keyset = Keyset(50);
 

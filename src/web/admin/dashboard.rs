@@ -5,13 +5,13 @@ use askama::Template;
 use chrono::Utc;
 use serde::Deserialize;
 
-use crate::error::AppError;
-use crate::period::{Period, parse_day};
+use crate::http::error::AppError;
+use crate::http::page::{self, Nav};
+use crate::http::session::PlatformOperator;
+use crate::http::state::{AppState, with_conn, with_read_conn};
+use crate::kernel::period::{Period, parse_day};
 use crate::read_models::operator_dashboard::{self, Dashboard};
 use crate::web::charts::{self, Series};
-use crate::web::page::{self, Nav};
-use crate::web::session::PlatformOperator;
-use crate::web::state::{AppState, with_conn, with_read_conn};
 
 /// The period choices offered, in days.
 const CHOICES: [i64; 3] = [7, 30, 90];
@@ -105,14 +105,15 @@ pub async fn page(
             values: values.iter().map(|m| *m as f64 / 100.0).collect(),
         })
         .collect();
-    let credits = |map: &std::collections::BTreeMap<String, Vec<crate::credits::Credits>>| {
-        map.iter()
-            .map(|(service, values)| Series {
-                name: service.clone(),
-                values: values.iter().map(|c| c.units() as f64 / 10_000.0).collect(),
-            })
-            .collect::<Vec<_>>()
-    };
+    let credits =
+        |map: &std::collections::BTreeMap<String, Vec<crate::kernel::credits::Credits>>| {
+            map.iter()
+                .map(|(service, values)| Series {
+                    name: service.clone(),
+                    values: values.iter().map(|c| c.units() as f64 / 10_000.0).collect(),
+                })
+                .collect::<Vec<_>>()
+        };
     let page = DashboardPage {
         nav: Nav::for_user(&operator.0),
         revenue_chart: charts::daily_lines("Revenue per day", "revenue", &days, &revenue),
@@ -138,11 +139,11 @@ pub async fn retry_email(
     state: web::Data<AppState>,
     operator: PlatformOperator,
     path: web::Path<i64>,
-    _form: crate::web::session::CsrfForm<page::EmptyForm>,
+    _form: crate::http::session::CsrfForm<page::EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let (id, operator) = (path.into_inner(), operator.operator());
     let queued = with_conn(&state, move |conn| {
-        Ok(crate::mail::outbox::retry_failed_by_operator(
+        Ok(crate::domain::mail::outbox::retry_failed_by_operator(
             conn, &operator, id,
         )?)
     })

@@ -6,16 +6,16 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::credits::Credits;
-use crate::error::AppError;
-use crate::ids::{AccountId, DatabaseId};
-use crate::ledger::accounts::{self, AccountRow, AccountView};
-use crate::ledger::{LedgerEntry, LedgerError, adjustments, entries};
-use crate::pagination::{Keyset, Page};
-use crate::tenancy::{self, DatabaseRow, PAGE_SIZE};
-use crate::web::page::{self, Nav};
-use crate::web::session::{CsrfForm, PlatformOperator};
-use crate::web::state::{AppState, with_conn};
+use crate::domain::ledger::accounts::{self, AccountRow, AccountView};
+use crate::domain::ledger::{LedgerEntry, LedgerError, adjustments, entries};
+use crate::domain::tenancy::{self, DatabaseRow, PAGE_SIZE};
+use crate::http::error::AppError;
+use crate::http::page::{self, Nav};
+use crate::http::session::{CsrfForm, PlatformOperator};
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::credits::Credits;
+use crate::kernel::ids::{AccountId, DatabaseId};
+use crate::kernel::pagination::{Keyset, Page};
 
 #[derive(Deserialize, Default)]
 pub struct SearchQuery {
@@ -79,12 +79,12 @@ struct DatabasePage {
     database: DatabaseRow,
     accounts: Vec<AccountRow>,
     /// Its latest SMS, sent from its contacts or through Odoo's SMS API.
-    sms: Vec<crate::sms::messages::SmsMessage>,
+    sms: Vec<crate::services::sms::messages::SmsMessage>,
     /// Its latest Partner Autocomplete enrichments and Lead Generation requests.
-    enrichments: Vec<crate::partner_autocomplete::EnrichmentRow>,
-    lead_requests: Vec<crate::leads::generation::RequestWithCharge>,
+    enrichments: Vec<crate::services::partner_autocomplete::EnrichmentRow>,
+    lead_requests: Vec<crate::services::leads::generation::RequestWithCharge>,
     /// Its latest letters, sent by post from its pages or by its Odoo's `snailmail`.
-    letters: Vec<crate::snailmail::Letter>,
+    letters: Vec<crate::services::snailmail::Letter>,
 }
 
 pub async fn show(
@@ -95,16 +95,16 @@ pub async fn show(
     let id = path.into_inner();
     let page = with_conn(&state, move |conn| {
         let database = tenancy::database_row(conn, id)?.ok_or(AppError::NotFound)?;
-        let mut sms = crate::sms::messages::history(conn, id)?;
+        let mut sms = crate::services::sms::messages::history(conn, id)?;
         sms.truncate(50);
         Ok(DatabasePage {
             nav: Nav::for_user(&operator.0),
             database,
             accounts: accounts::accounts_of(conn, id)?,
             sms,
-            enrichments: crate::partner_autocomplete::latest(conn, id, 20)?,
-            lead_requests: crate::leads::generation::requests(conn, id, 20)?,
-            letters: crate::snailmail::latest(conn, id, 20)?,
+            enrichments: crate::services::partner_autocomplete::latest(conn, id, 20)?,
+            lead_requests: crate::services::leads::generation::requests(conn, id, 20)?,
+            letters: crate::services::snailmail::latest(conn, id, 20)?,
         })
     })
     .await?;
@@ -138,7 +138,7 @@ struct AccountPage {
 const LEDGER_PAGE: Keyset = Keyset(50);
 
 fn account_page(
-    conn: &mut crate::db::DbConn,
+    conn: &mut crate::platform::db::DbConn,
     nav: Nav,
     account_id: AccountId,
     before: Option<i64>,

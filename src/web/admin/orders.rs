@@ -6,18 +6,18 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::catalog::{self, Service};
-use crate::credits::Credits;
-use crate::error::AppError;
-use crate::ids::{OrderId, ServiceId};
-use crate::orders::OrderStatus;
-use crate::orders::listing::{self, OrderDetails, OrderFilter, OrderRow, PAGE_SIZE};
-use crate::orders::refunds::{self, RefundError, RefundState};
-use crate::pagination::Page;
-use crate::period::{Period, parse_day};
-use crate::web::page::{self, Nav};
-use crate::web::session::{CsrfForm, PlatformOperator};
-use crate::web::state::{AppState, with_conn};
+use crate::domain::catalog::{self, Service};
+use crate::domain::orders::OrderStatus;
+use crate::domain::orders::listing::{self, OrderDetails, OrderFilter, OrderRow, PAGE_SIZE};
+use crate::domain::orders::refunds::{self, RefundError, RefundState};
+use crate::http::error::AppError;
+use crate::http::page::{self, Nav};
+use crate::http::session::{CsrfForm, PlatformOperator};
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::credits::Credits;
+use crate::kernel::ids::{OrderId, ServiceId};
+use crate::kernel::pagination::Page;
+use crate::kernel::period::{Period, parse_day};
 
 #[derive(Deserialize, Default, Clone)]
 pub struct ListQuery {
@@ -158,7 +158,7 @@ struct OrderPage {
 }
 
 fn order_page(
-    conn: &mut crate::db::DbConn,
+    conn: &mut crate::platform::db::DbConn,
     nav: Nav,
     order_id: OrderId,
 ) -> Result<OrderPage, AppError> {

@@ -4,12 +4,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::error::AppError;
-use crate::forms::{FieldErrors, FormError};
-use crate::snailmail::postage::{self, Zone, ZoneInput};
-use crate::web::page::{self, Nav};
-use crate::web::session::{CsrfForm, PlatformOperator};
-use crate::web::state::{AppState, with_conn};
+use crate::http::error::AppError;
+use crate::http::page::{self, Nav};
+use crate::http::session::{CsrfForm, PlatformOperator};
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::forms::{FieldErrors, FormError};
+use crate::services::snailmail::postage::{self, Zone, ZoneInput};
 
 /// A zone's row: the zone, its countries, and its form as shown (typed values and messages
 /// when it came back with errors).
@@ -34,7 +34,7 @@ struct PostagePage {
     saved: Option<String>,
 }
 
-fn rows(conn: &mut crate::db::DbConn) -> Result<Vec<ZoneRow>, AppError> {
+fn rows(conn: &mut crate::platform::db::DbConn) -> Result<Vec<ZoneRow>, AppError> {
     Ok(postage::table(conn)?
         .into_iter()
         .map(|(zone, countries)| ZoneRow {

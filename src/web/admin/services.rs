@@ -4,15 +4,15 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::catalog::manage::{self, PackInput, ServiceInput};
-use crate::catalog::usage_prices::{self, UsagePrice};
-use crate::catalog::{self, Pack, Service};
-use crate::error::AppError;
-use crate::forms::{FieldErrors, FormError};
-use crate::ids::{PackId, ServiceId};
-use crate::web::page::{self, Nav};
-use crate::web::session::{CsrfForm, PlatformOperator};
-use crate::web::state::{AppState, with_conn};
+use crate::domain::catalog::manage::{self, PackInput, ServiceInput};
+use crate::domain::catalog::usage_prices::{self, UsagePrice};
+use crate::domain::catalog::{self, Pack, Service};
+use crate::http::error::AppError;
+use crate::http::page::{self, Nav};
+use crate::http::session::{CsrfForm, PlatformOperator};
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::forms::{FieldErrors, FormError};
+use crate::kernel::ids::{PackId, ServiceId};
 
 #[derive(Template)]
 #[template(path = "admin/catalog.html")]
@@ -45,7 +45,7 @@ struct ServicePage {
     pack_errors: FieldErrors,
     saved: bool,
     /// The service providers' keys (Odoo's protocol), revoked ones included.
-    keys: Vec<crate::provider_keys::ProviderKey>,
+    keys: Vec<crate::domain::provider_keys::ProviderKey>,
     /// What a unit of use costs (Partner Autocomplete, Lead Generation), with what was typed
     /// and its message for the one that came back with an error.
     usage_prices: Vec<UsagePrice>,
@@ -123,7 +123,7 @@ pub async fn create_service(
 }
 
 fn service_page(
-    conn: &mut crate::db::DbConn,
+    conn: &mut crate::platform::db::DbConn,
     nav: Nav,
     id: ServiceId,
 ) -> Result<ServicePage, AppError> {
@@ -133,7 +133,7 @@ fn service_page(
     let mut page = ServicePage::new(nav);
     page.form = ServiceInput::from_service(&service);
     page.packs = catalog::packs_of(conn, id)?;
-    page.keys = crate::provider_keys::of_service(conn, id)?;
+    page.keys = crate::domain::provider_keys::of_service(conn, id)?;
     page.usage_prices = usage_prices::of_service(conn, id)?;
     page.service = Some(service);
     Ok(page)
@@ -265,7 +265,11 @@ struct PackPage {
     errors: FieldErrors,
 }
 
-fn pack_page(conn: &mut crate::db::DbConn, nav: Nav, id: PackId) -> Result<PackPage, AppError> {
+fn pack_page(
+    conn: &mut crate::platform::db::DbConn,
+    nav: Nav,
+    id: PackId,
+) -> Result<PackPage, AppError> {
     let pack = catalog::pack(conn, id)?.ok_or(AppError::NotFound)?;
     let service = catalog::service_by_id(conn, pack.service_id)?;
     Ok(PackPage {
@@ -321,12 +325,12 @@ pub async fn revoke_key(
     state: web::Data<AppState>,
     operator: PlatformOperator,
     path: web::Path<(ServiceId, i64)>,
-    CsrfForm(_): CsrfForm<crate::web::page::EmptyForm>,
+    CsrfForm(_): CsrfForm<crate::http::page::EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let (service_id, key_id) = path.into_inner();
     let operator = operator.operator();
     let found = with_conn(&state, move |conn| {
-        Ok(crate::provider_keys::revoke(
+        Ok(crate::domain::provider_keys::revoke(
             conn, &operator, service_id, key_id,
         )?)
     })

@@ -4,12 +4,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::error::AppError;
-use crate::forms::{FieldErrors, FormError};
-use crate::sms::pricing::{self, CountryPrice, SmsPriceInput};
-use crate::web::page::{self, Nav};
-use crate::web::session::{CsrfForm, PlatformOperator};
-use crate::web::state::{AppState, with_conn};
+use crate::http::error::AppError;
+use crate::http::page::{self, Nav};
+use crate::http::session::{CsrfForm, PlatformOperator};
+use crate::http::state::{AppState, with_conn};
+use crate::kernel::forms::{FieldErrors, FormError};
+use crate::services::sms::pricing::{self, CountryPrice, SmsPriceInput};
 
 #[derive(Template)]
 #[template(path = "admin/sms_prices.html")]

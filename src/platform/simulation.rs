@@ -1,0 +1,226 @@
+//! What the simulated providers (payments, the SMS carrier, the post, itsme) remember, as a
+//! real provider remembers it on its side: a record per key, the first one kept. In one process
+//! (tests, and a provider made with `default()`) a map; in the server, the table
+//! `simulated_provider_records`, so that every instance of the app — and one restarted after a
+//! crash — talks to the same provider: a payment started on one instance is found by another's
+//! reconciler, an itsme session started on one is decided on another.
+//!
+//! Records are small JSON values. The table is reached on connections of its own (a provider
+//! is called with no transaction open, often while the caller holds one of the app's
+//! connections).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Jsonb, Text};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::platform::db::DbPool;
+
+/// A provider's records: see the module.
+#[derive(Clone)]
+pub struct Records(Backing);
+
+type Map = HashMap<(String, String), Value>;
+
+#[derive(Clone)]
+enum Backing {
+    /// In this process only.
+    Process(Arc<Mutex<Map>>),
+    /// In the database, shared by every instance.
+    Database(DbPool),
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Records(Backing::Process(Arc::default()))
+    }
+}
+
+impl std::fmt::Debug for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            Backing::Process(_) => "Records(process)",
+            Backing::Database(_) => "Records(database)",
+        })
+    }
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Jsonb)]
+    value: Value,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+impl Records {
+    /// Records kept in the database of `pool` (give it a pool of its own).
+    pub fn shared(pool: DbPool) -> Self {
+        Records(Backing::Database(pool))
+    }
+
+    /// The record `key` of `space`; if there is none, `make()` is stored and returned. When two
+    /// callers race, both get the first one stored.
+    pub fn first(
+        &self,
+        space: &str,
+        key: &str,
+        make: impl FnOnce() -> Value,
+    ) -> Result<Value, String> {
+        match &self.0 {
+            Backing::Process(map) => {
+                let mut map = map.lock().map_err(|e| e.to_string())?;
+                Ok(map
+                    .entry((space.to_string(), key.to_string()))
+                    .or_insert_with(make)
+                    .clone())
+            }
+            Backing::Database(pool) => {
+                let mut conn = pool.get().map_err(|e| e.to_string())?;
+                diesel::sql_query(
+                    "INSERT INTO simulated_provider_records (space, key, value) \
+                     VALUES ($1, $2, $3) ON CONFLICT (space, key) DO NOTHING",
+                )
+                .bind::<Text, _>(space)
+                .bind::<Text, _>(key)
+                .bind::<Jsonb, _>(make())
+                .execute(&mut conn)
+                .map_err(|e| e.to_string())?;
+                read(&mut conn, space, key)?.ok_or_else(|| "the record vanished".to_string())
+            }
+        }
+    }
+
+    /// `first`, for a record of type `T` (stored as its JSON).
+    pub fn first_as<T: Serialize + DeserializeOwned>(
+        &self,
+        space: &str,
+        key: &str,
+        make: impl FnOnce() -> T,
+    ) -> Result<T, String> {
+        let value = self.first(space, key, || {
+            serde_json::to_value(make()).unwrap_or_default()
+        })?;
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
+    /// `get`, for a record of type `T`.
+    pub fn get_as<T: DeserializeOwned>(&self, space: &str, key: &str) -> Result<Option<T>, String> {
+        self.get(space, key)?
+            .map(|value| serde_json::from_value(value).map_err(|e| e.to_string()))
+            .transpose()
+    }
+
+    /// The record `key` of `space`, if any.
+    pub fn get(&self, space: &str, key: &str) -> Result<Option<Value>, String> {
+        match &self.0 {
+            Backing::Process(map) => Ok(map
+                .lock()
+                .map_err(|e| e.to_string())?
+                .get(&(space.to_string(), key.to_string()))
+                .cloned()),
+            Backing::Database(pool) => {
+                let mut conn = pool.get().map_err(|e| e.to_string())?;
+                read(&mut conn, space, key)
+            }
+        }
+    }
+
+    /// Replaces the record `key` of `space` with what `change` makes of it (nothing when it
+    /// answers `None`), one caller at a time; answers the record as it is after, if there is one.
+    pub fn update(
+        &self,
+        space: &str,
+        key: &str,
+        change: impl FnOnce(&Value) -> Option<Value>,
+    ) -> Result<Option<Value>, String> {
+        match &self.0 {
+            Backing::Process(map) => {
+                let mut map = map.lock().map_err(|e| e.to_string())?;
+                let Some(record) = map.get_mut(&(space.to_string(), key.to_string())) else {
+                    return Ok(None);
+                };
+                if let Some(new) = change(record) {
+                    *record = new;
+                }
+                Ok(Some(record.clone()))
+            }
+            Backing::Database(pool) => {
+                let mut conn = pool.get().map_err(|e| e.to_string())?;
+                conn.transaction(|conn| {
+                    let Some(old) = diesel::sql_query(
+                        "SELECT value FROM simulated_provider_records \
+                         WHERE space = $1 AND key = $2 FOR UPDATE",
+                    )
+                    .bind::<Text, _>(space)
+                    .bind::<Text, _>(key)
+                    .get_result::<Row>(conn)
+                    .optional()?
+                    else {
+                        return Ok(None);
+                    };
+                    let Some(new) = change(&old.value) else {
+                        return Ok(Some(old.value));
+                    };
+                    diesel::sql_query(
+                        "UPDATE simulated_provider_records SET value = $3, updated_at = now() \
+                         WHERE space = $1 AND key = $2",
+                    )
+                    .bind::<Text, _>(space)
+                    .bind::<Text, _>(key)
+                    .bind::<Jsonb, _>(&new)
+                    .execute(conn)?;
+                    Ok(Some(new))
+                })
+                .map_err(|e: diesel::result::Error| e.to_string())
+            }
+        }
+    }
+
+    /// How many records `space` holds.
+    pub fn count(&self, space: &str) -> usize {
+        match &self.0 {
+            Backing::Process(map) => map
+                .lock()
+                .map(|m| m.keys().filter(|(s, _)| s == space).count())
+                .unwrap_or(0),
+            Backing::Database(pool) => pool
+                .get()
+                .ok()
+                .and_then(|mut conn| {
+                    diesel::sql_query(
+                        "SELECT count(*) AS n FROM simulated_provider_records WHERE space = $1",
+                    )
+                    .bind::<Text, _>(space)
+                    .get_result::<Count>(&mut conn)
+                    .ok()
+                })
+                .map_or(0, |c| usize::try_from(c.n).unwrap_or(0)),
+        }
+    }
+}
+
+fn read(conn: &mut PgConnection, space: &str, key: &str) -> Result<Option<Value>, String> {
+    diesel::sql_query("SELECT value FROM simulated_provider_records WHERE space = $1 AND key = $2")
+        .bind::<Text, _>(space)
+        .bind::<Text, _>(key)
+        .get_result::<Row>(conn)
+        .optional()
+        .map(|row| row.map(|r| r.value))
+        .map_err(|e| e.to_string())
+}
+
+/// A reference no other instance or run of the simulator gives out.
+pub fn fresh_reference(prefix: &str) -> String {
+    let bytes: [u8; 8] = rand::random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{hex}")
+}
