@@ -84,7 +84,7 @@ pub fn prepare_database(database: &DatabaseHandle, pool_size: u32) -> anyhow::Re
             tracing::warn!(
                 role = %owner_role,
                 "requests are served as the schema's owner, who could change the ledger's rules: \
-                 set DATABASE_APP_URL to a role of its own (see the README)"
+                 set DATABASE_APP_URL to a role of its own (see Database roles in docs/operations.md)"
             );
         }
         None

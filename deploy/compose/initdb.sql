@@ -1,4 +1,4 @@
--- The two roles of "Database roles" in the README: the schema's owner runs the migrations, the
+-- The two roles of "Database roles" in docs/operations.md: the schema's owner runs the migrations, the
 -- app serves requests with only the privileges it grants itself at start.
 CREATE ROLE iap_owner LOGIN PASSWORD 'owner-secret';
 CREATE ROLE iap_app LOGIN PASSWORD 'app-secret';

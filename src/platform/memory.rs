@@ -1,5 +1,5 @@
 //! The allocator's settings: what the server's resident memory grows with, set deliberately
-//! (README, "Memory").
+//! (docs/operations.md, "Memory").
 
 /// Allocations this large or larger get a mapping of their own, returned to the system when
 /// freed: glibc's default (128 KiB) that it would otherwise raise, for good, to the largest
