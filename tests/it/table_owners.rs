@@ -130,6 +130,38 @@ fn writes_in(source: &str, tables: &[String]) -> Vec<Write> {
     found
 }
 
+/// Writes whose table the scanner cannot see, by line: a diesel write whose target is not
+/// written `<table>::table…` (`let t = orders::table; diesel::update(t)`, a helper returning
+/// the table), SQL whose table is formatted in, and diesel's write functions imported by name
+/// (so that a bare `update(…)` could hide). Each must be rewritten so that the table shows.
+fn unseen_writes_in(source: &str, tables: &[String]) -> Vec<usize> {
+    let line_of = |offset: usize| source[..offset].matches('\n').count() + 1;
+    let known = |name: &str| {
+        tables.iter().any(|t| t == name)
+            || Regex::new(&format!(r"\b[a-z_]+ as {name}\b"))
+                .unwrap()
+                .is_match(source)
+    };
+    let dsl = Regex::new(
+        r"\bdiesel::(?:insert_into|update|delete)\(\s*(?:crate::platform::schema::|schema::)?([A-Za-z_][A-Za-z0-9_]*)(::table\b)?",
+    )
+    .unwrap();
+    let mut lines: Vec<usize> = dsl
+        .captures_iter(source)
+        .filter(|c| c.get(2).is_none() || !known(&c[1]))
+        .map(|c| line_of(c.get(0).unwrap().start()))
+        .collect();
+    let formatted = Regex::new(r"\b(?:INSERT INTO|UPDATE|DELETE FROM)\s+[{$]").unwrap();
+    lines.extend(formatted.find_iter(source).map(|m| line_of(m.start())));
+    let imported = Regex::new(
+        r"use diesel::(?:\*|(?:dsl::|query_dsl::)?(?:insert_into|update|delete)\b|\{[^}]*\b(?:insert_into|update|delete)\b[^}]*\})",
+    )
+    .unwrap();
+    lines.extend(imported.find_iter(source).map(|m| line_of(m.start())));
+    lines.sort_unstable();
+    lines
+}
+
 fn owner_of(table: &str) -> Option<&'static str> {
     OWNERS.iter().find(|(t, _)| *t == table).map(|(_, o)| *o)
 }
@@ -295,6 +327,12 @@ fn violations(root: &Path) -> Vec<String> {
             continue;
         }
         let source = std::fs::read_to_string(&path).unwrap();
+        for line in unseen_writes_in(&source, &tables) {
+            out.push(format!(
+                "{file}:{line} writes a table the scanner cannot see: write \
+                 `diesel::update(<table>::table…)` (or the SQL's table by name)"
+            ));
+        }
         for write in writes_in(&source, &tables) {
             let owner = owner_of(&write.table).unwrap_or("(no owner)");
             let allowed = ALLOWED
@@ -329,6 +367,42 @@ fn only_the_owner_of_a_table_writes_it() {
          ALLOWED line saying why):\n{}",
         found.join("\n")
     );
+}
+
+#[test]
+fn a_write_whose_table_is_hidden_is_named_too() {
+    let tables: Vec<String> = ["orders", "holds"].map(String::from).to_vec();
+    let source = r#"
+use crate::platform::schema::{holds as h, orders};
+fn f(conn: &mut PgConnection) {
+    let t = orders::table;
+    diesel::update(t).set(x).execute(conn);
+    diesel::delete(table_of_orders()).execute(conn);
+    diesel::sql_query(format!("DELETE FROM {} WHERE id = 1", "orders"));
+    diesel::update(h::table.find(1)).set(y);
+    diesel::insert_into(orders::table).values(z);
+}
+use diesel::{insert_into, update};
+use diesel::delete;
+"#;
+    assert_eq!(unseen_writes_in(source, &tables), [5, 6, 7, 11, 12]);
+    // As the whole check sees it: a file outside the owner that hides its write fails.
+    let planted = tempfile::tempdir().unwrap();
+    let src = planted.path().join("src");
+    std::fs::create_dir_all(src.join("platform")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/platform/schema.rs"),
+        src.join("platform/schema.rs"),
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("sneaky.rs"),
+        "fn f(c: &mut PgConnection) { let t = orders::table; diesel::update(t).set(x).execute(c); }\n",
+    )
+    .unwrap();
+    let found = violations(planted.path());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("src/sneaky.rs:1 writes a table the scanner cannot see"));
 }
 
 #[test]

@@ -279,15 +279,15 @@ fn finish(
     handed: Result<&Claimed, SendFailure>,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<Outcome>> {
-    let this_attempt = email_outbox::table
-        .filter(email_outbox::id.eq(email.id))
-        .filter(email_outbox::status.eq(EmailStatus::Pending))
-        .filter(email_outbox::attempts.eq(email.attempts));
+    let this_attempt = email_outbox::id
+        .eq(email.id)
+        .and(email_outbox::status.eq(EmailStatus::Pending))
+        .and(email_outbox::attempts.eq(email.attempts));
     let attempts = email.attempts;
     let (outcome, updated) = match &handed {
         Ok(claimed) => (
             Outcome::Sent,
-            diesel::update(this_attempt)
+            diesel::update(email_outbox::table.filter(this_attempt))
                 .set((
                     email_outbox::status.eq(EmailStatus::Sent),
                     email_outbox::recipients.eq(&claimed.recipients),
@@ -299,7 +299,7 @@ fn finish(
         ),
         Err(failure) if failure.permanent || attempts >= MAX_ATTEMPTS => (
             Outcome::Failed,
-            diesel::update(this_attempt)
+            diesel::update(email_outbox::table.filter(this_attempt))
                 .set((
                     email_outbox::status.eq(EmailStatus::Failed),
                     email_outbox::last_error.eq(&failure.message),
@@ -309,7 +309,7 @@ fn finish(
         ),
         Err(failure) => (
             Outcome::Deferred,
-            diesel::update(this_attempt)
+            diesel::update(email_outbox::table.filter(this_attempt))
                 .set((
                     email_outbox::next_attempt_at.eq(now + retry_delay(attempts)),
                     email_outbox::last_error.eq(&failure.message),

@@ -88,11 +88,11 @@ pub fn apply_company(
     company: &crate::services::directory::Company,
     everything: bool,
 ) -> QueryResult<usize> {
-    let scope = contacts::table
-        .filter(contacts::id.eq(contact_id))
-        .filter(contacts::database_id.eq(database_id));
+    let scope = contacts::id
+        .eq(contact_id)
+        .and(contacts::database_id.eq(database_id));
     if everything {
-        diesel::update(scope)
+        diesel::update(contacts::table.filter(scope))
             .set((
                 contacts::company.eq(company.full_name()),
                 contacts::street.eq(&company.street),
@@ -111,13 +111,13 @@ pub fn apply_company(
             .execute(conn)?;
         // The directory's phone, when it is a number we can dial (stored as E.164).
         if let Ok(number) = PhoneNumber::parse(&company.phone, Some(&company.country_code)) {
-            diesel::update(scope)
+            diesel::update(contacts::table.filter(scope))
                 .set(contacts::phone.eq(number.e164()))
                 .execute(conn)?;
         }
         Ok(1)
     } else {
-        diesel::update(scope)
+        diesel::update(contacts::table.filter(scope))
             .set((
                 contacts::website.eq(company.website()),
                 contacts::logo_svg.eq(company.logo_svg()),
