@@ -116,34 +116,17 @@ pub fn prepare_database(database: &DatabaseHandle, pool_size: u32) -> anyhow::Re
 /// How often the outbox is checked for messages due.
 const MAIL_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The outbox worker: sends due alerts and receipts through `mailer`. Must run inside the
-/// actix runtime; stops with it (a message being sent is simply sent again next time).
+/// The outbox worker: sends due alerts and receipts through `mailer` (a message being sent
+/// when the app stops is simply sent again next time).
 pub fn spawn_mail_worker(state: &AppState, mailer: crate::domain::mail::Mailer) {
     let (pool, mailer) = (state.pool.clone(), std::sync::Arc::new(mailer));
-    actix_web::rt::spawn(async move {
-        let mut ticks = actix_web::rt::time::interval(MAIL_EVERY);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let (pool, mailer) = (pool.clone(), mailer.clone());
-            let run = web::block(move || {
-                let mut conn = pool.get()?;
-                let run = crate::domain::mail::outbox::deliver_due(
-                    &mut conn,
-                    &mailer,
-                    chrono::Utc::now(),
-                    100,
-                )?;
-                anyhow::Ok(run)
-            })
-            .await;
-            match run {
-                Ok(Ok(run)) if run.is_empty() => {}
-                Ok(Ok(run)) => tracing::debug!(?run, "outbox"),
-                Ok(Err(e)) => tracing::warn!("outbox delivery failed: {e:#}"),
-                Err(e) => tracing::warn!("outbox delivery failed: {e}"),
-            }
-        }
+    spawn_periodic("outbox", MAIL_EVERY, move || {
+        let mailer = mailer.clone();
+        on_a_connection(&pool, move |conn| {
+            let run =
+                crate::domain::mail::outbox::deliver_due(conn, &mailer, chrono::Utc::now(), 100)?;
+            Ok(run)
+        })
     });
 }
 
@@ -152,32 +135,18 @@ const JOBS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The paid-service job worker: finishes jobs whose request did not (a crash, a lost
 /// connection) and retries the ones that failed for a passing reason. Its first run is at start.
-/// Must run inside the actix runtime; stops with it.
 pub fn spawn_job_worker(state: &AppState) {
     let (pool, services) = (state.pool.clone(), state.paid_services());
-    actix_web::rt::spawn(async move {
-        let mut ticks = actix_web::rt::time::interval(JOBS_EVERY);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let (pool, services) = (pool.clone(), services.clone());
-            let run = web::block(move || {
-                let mut conn = pool.get()?;
-                anyhow::Ok(crate::domain::metering::run_due(
-                    &mut conn,
-                    &services,
-                    chrono::Utc::now(),
-                    100,
-                )?)
-            })
-            .await;
-            match run {
-                Ok(Ok(run)) if run == crate::domain::metering::WorkerRun::default() => {}
-                Ok(Ok(run)) => tracing::info!(?run, "paid-service jobs"),
-                Ok(Err(e)) => tracing::warn!("job worker failed: {e:#}"),
-                Err(e) => tracing::warn!("job worker failed: {e}"),
-            }
-        }
+    spawn_periodic("paid-service jobs", JOBS_EVERY, move || {
+        let services = services.clone();
+        on_a_connection(&pool, move |conn| {
+            Ok(crate::domain::metering::run_due(
+                conn,
+                &services,
+                chrono::Utc::now(),
+                100,
+            )?)
+        })
     });
 }
 
@@ -221,71 +190,45 @@ pub fn spawn_reading_worker(state: &AppState) {
 const PAYMENTS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The payment reconciler: finishes the payment attempts and refunds a crash left between
-/// their two transactions, asking the provider what became of each. Runs at start, then every minute.
-/// Must run inside the actix runtime; stops with it.
+/// their two transactions, asking the provider what became of each. Runs at start, then every
+/// minute, on one instance at a time.
 pub fn spawn_payment_reconciler(state: &AppState) {
     let (pool, provider) = (state.pool.clone(), state.payments.clone());
-    actix_web::rt::spawn(async move {
-        let mut ticks = actix_web::rt::time::interval(PAYMENTS_EVERY);
-        loop {
-            ticks.tick().await;
-            let (pool, provider) = (pool.clone(), provider.clone());
-            let run = web::block(move || {
-                let mut conn = pool.get()?;
-                let now = chrono::Utc::now();
-                let run = db::run_alone(&mut conn, db::SoloJob::PaymentReconciler, |conn| {
-                    let payments =
-                        crate::domain::orders::reconcile_payments(conn, provider.as_ref(), now)?;
-                    let refunds = crate::domain::orders::refunds::reconcile_refunds(
-                        conn,
-                        provider.as_ref(),
-                        now,
-                    )?;
-                    anyhow::Ok(payments + refunds)
-                })?;
-                run.unwrap_or(Ok(0))
-            })
-            .await;
-            match run {
-                Ok(Ok(0)) => {}
-                Ok(Ok(n)) => tracing::info!(reconciled = n, "payments"),
-                Ok(Err(e)) => tracing::warn!("payment reconciler failed: {e:#}"),
-                Err(e) => tracing::warn!("payment reconciler failed: {e}"),
-            }
-        }
+    spawn_periodic("payments reconciled", PAYMENTS_EVERY, move || {
+        let provider = provider.clone();
+        on_a_connection(&pool, move |conn| {
+            let now = chrono::Utc::now();
+            let run = db::run_alone(conn, db::SoloJob::PaymentReconciler, |conn| {
+                let payments =
+                    crate::domain::orders::reconcile_payments(conn, provider.as_ref(), now)?;
+                let refunds = crate::domain::orders::refunds::reconcile_refunds(
+                    conn,
+                    provider.as_ref(),
+                    now,
+                )?;
+                anyhow::Ok(payments + refunds)
+            })?;
+            run.unwrap_or(Ok(0))
+        })
     });
 }
 
 /// How often the top-up worker looks for top-ups to pay (a crossing is paid within this).
 const TOPUPS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Pays the automatic top-ups the database ordered (`topup::pay_due`). Must run inside the
-/// actix runtime; stops with it.
+/// Pays the automatic top-ups the database ordered (`topup::pay_due`).
 pub fn spawn_topup_worker(state: &AppState) {
     let (pool, provider) = (state.pool.clone(), state.payments.clone());
-    actix_web::rt::spawn(async move {
-        let mut ticks = actix_web::rt::time::interval(TOPUPS_EVERY);
-        loop {
-            ticks.tick().await;
-            let (pool, provider) = (pool.clone(), provider.clone());
-            let run = web::block(move || {
-                let mut conn = pool.get()?;
-                let run = crate::domain::topup::pay_due(
-                    &mut conn,
-                    provider.as_ref(),
-                    chrono::Utc::now(),
-                    20,
-                )?;
-                anyhow::Ok(run)
-            })
-            .await;
-            match run {
-                Ok(Ok(run)) if run == crate::domain::topup::TopupRun::default() => {}
-                Ok(Ok(run)) => tracing::info!(?run, "automatic top-ups"),
-                Ok(Err(e)) => tracing::warn!("top-up worker failed: {e:#}"),
-                Err(e) => tracing::warn!("top-up worker failed: {e}"),
-            }
-        }
+    spawn_periodic("automatic top-ups", TOPUPS_EVERY, move || {
+        let provider = provider.clone();
+        on_a_connection(&pool, move |conn| {
+            Ok(crate::domain::topup::pay_due(
+                conn,
+                provider.as_ref(),
+                chrono::Utc::now(),
+                20,
+            )?)
+        })
     });
 }
 
@@ -320,27 +263,20 @@ pub fn spawn_pool_refresher(state: &AppState) {
 const WEBHOOKS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The webhook worker: POSTs SMS delivery reports to the webhooks of the Odoo databases that
-/// sent the messages (`sms::webhooks`). Must run inside the actix runtime; stops with it.
+/// sent the messages (`sms::webhooks`).
 pub fn spawn_webhook_worker(state: &AppState) {
     let (pool, outbound) = (state.pool.clone(), state.outbound.clone());
-    actix_web::rt::spawn(async move {
-        let client = outbound.client(crate::services::sms::webhooks::TIMEOUT);
-        let mut ticks = actix_web::rt::time::interval(WEBHOOKS_EVERY);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            match crate::services::sms::webhooks::deliver_due(
+    let client = std::rc::Rc::new(outbound.client(crate::services::sms::webhooks::TIMEOUT));
+    spawn_periodic("SMS delivery reports", WEBHOOKS_EVERY, move || {
+        let (pool, outbound, client) = (pool.clone(), outbound.clone(), client.clone());
+        async move {
+            crate::services::sms::webhooks::deliver_due(
                 &pool,
                 &outbound,
                 &client,
                 chrono::Utc::now(),
             )
             .await
-            {
-                Ok(run) if run == crate::services::sms::webhooks::WebhookRun::default() => {}
-                Ok(run) => tracing::info!(?run, "SMS delivery reports"),
-                Err(e) => tracing::warn!("webhook worker failed: {e:#}"),
-            }
         }
     });
 }
@@ -349,39 +285,70 @@ pub fn spawn_webhook_worker(state: &AppState) {
 const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The periodic sweeper: releases expired holds nobody touched, forgets old idempotency keys,
-/// expires stale orders and applies SMS delivery reports. Must run inside the actix runtime;
-/// stops with it.
+/// expires stale orders and applies SMS delivery reports and letters' tracking, on one
+/// instance at a time. Its run is (holds expired, everything else).
 pub fn spawn_maintenance(state: &AppState) {
     let (pool, sms, post) = (state.pool.clone(), state.sms.clone(), state.post.clone());
+    spawn_periodic("maintenance", MAINTENANCE_EVERY, move || {
+        let (sms, post) = (sms.clone(), post.clone());
+        on_a_connection(&pool, move |conn| {
+            let run = db::run_alone(conn, db::SoloJob::Maintenance, |conn| {
+                let expired = crate::domain::ledger::expire_due_holds(conn)?;
+                let keys = crate::domain::ledger::idempotency::sweep_old_keys(conn)?;
+                let orders = crate::domain::orders::expire_stale_orders(conn)?;
+                let throttles = crate::domain::auth::throttle::purge(conn, chrono::Utc::now())?
+                    + crate::domain::auth::sessions::purge(conn, chrono::Utc::now())?;
+                let reports =
+                    crate::services::sms::messages::apply_delivery_reports(conn, sms.as_ref())?
+                        + crate::services::snailmail::track(conn, post.as_ref(), None)?;
+                anyhow::Ok((expired, keys + orders + reports + throttles))
+            })?;
+            run.unwrap_or(Ok((0, 0)))
+        })
+    });
+}
+
+/// The one shape of the periodic workers: `step` runs now, then every `every` (a slow run
+/// delays the next, so runs never overlap); what a run did is logged unless it did nothing
+/// (`T::default()`), and a failure is logged and tried again next time. Must run inside the
+/// actix runtime; stops with it.
+fn spawn_periodic<T, Step, Run>(what: &'static str, every: std::time::Duration, step: Step)
+where
+    Step: Fn() -> Run + 'static,
+    Run: std::future::Future<Output = anyhow::Result<T>>,
+    T: std::fmt::Debug + Default + PartialEq,
+{
     actix_web::rt::spawn(async move {
-        let mut ticks = actix_web::rt::time::interval(MAINTENANCE_EVERY);
+        let mut ticks = actix_web::rt::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let (pool, sms, post) = (pool.clone(), sms.clone(), post.clone());
-            let swept = web::block(move || {
-                let mut conn = pool.get()?;
-                let run = db::run_alone(&mut conn, db::SoloJob::Maintenance, |conn| {
-                    let expired = crate::domain::ledger::expire_due_holds(conn)?;
-                    let keys = crate::domain::ledger::idempotency::sweep_old_keys(conn)?;
-                    let orders = crate::domain::orders::expire_stale_orders(conn)?;
-                    let throttles = crate::domain::auth::throttle::purge(conn, chrono::Utc::now())?
-                        + crate::domain::auth::sessions::purge(conn, chrono::Utc::now())?;
-                    let reports =
-                        crate::services::sms::messages::apply_delivery_reports(conn, sms.as_ref())?
-                            + crate::services::snailmail::track(conn, post.as_ref(), None)?;
-                    anyhow::Ok((expired, keys + orders + reports + throttles))
-                })?;
-                run.unwrap_or(Ok((0, 0)))
-            })
-            .await;
-            match swept {
-                Ok(Ok((0, 0))) => {}
-                Ok(Ok((expired, other))) => tracing::info!(expired, other, "maintenance"),
-                Ok(Err(e)) => tracing::warn!("maintenance failed: {e:#}"),
-                Err(e) => tracing::warn!("maintenance failed: {e}"),
+            match step().await {
+                Ok(run) if run == T::default() => {}
+                Ok(run) => tracing::info!(?run, "{what}"),
+                Err(e) => tracing::warn!("{what} failed: {e:#}"),
             }
         }
     });
+}
+
+/// `work` with a connection of `pool`, on the blocking threads (never on an async worker).
+fn on_a_connection<T, Work>(
+    pool: &DbPool,
+    work: Work,
+) -> impl std::future::Future<Output = anyhow::Result<T>> + use<T, Work>
+where
+    T: Send + 'static,
+    Work: FnOnce(&mut db::DbConn) -> anyhow::Result<T> + Send + 'static,
+{
+    let pool = pool.clone();
+    async move {
+        web::block(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await?
+    }
 }
 
 /// Content-Security-Policy: no inline scripts or styles, nothing from other origins, no framing.
