@@ -78,7 +78,11 @@ struct Asked {
 }
 
 /// The common steps' first one: holds the price and records the enrichment, together.
-fn begin(conn: &mut PgConnection, asked: &Asked) -> Result<Job, MeteringError> {
+fn begin(
+    conn: &mut PgConnection,
+    worker: &PartnerAutocompleteWorker,
+    asked: &Asked,
+) -> Result<Job, MeteringError> {
     let actor = match asked.contact {
         Some((_, user_id)) => Actor::user(user_id),
         None => Actor::system("odoo"),
@@ -86,7 +90,7 @@ fn begin(conn: &mut PgConnection, asked: &Asked) -> Result<Job, MeteringError> {
     let request = Request {
         database_id: asked.database_id,
         account: asked.account,
-        service: SERVICE,
+        service: worker,
         credits: asked.price,
         hold_ttl: hold_ttl(),
         description: &asked.description,
@@ -147,7 +151,8 @@ pub fn enrich(
         contact: Some((contact_id, user_id)),
         description: format!("Partner Autocomplete: {}", contact.name),
     };
-    let job = match begin(conn, &asked) {
+    let worker = PartnerAutocompleteWorker(directory.clone());
+    let job = match begin(conn, &worker, &asked) {
         Ok(job) => job,
         Err(MeteringError::InsufficientCredits {
             account_id,
@@ -175,7 +180,6 @@ pub fn enrich(
         ))) => return Err(EnrichError::CompanyNotFound),
         Err(e) => return Err(e.into()),
     };
-    let worker = PartnerAutocompleteWorker(directory.clone());
     metering::run(conn, &worker, job.id)?;
     let status: String = enrichments::table
         .filter(enrichments::job_id.eq(job.id))
@@ -257,7 +261,8 @@ pub fn enrich_for_odoo(
     if odoo_paid_already(conn, &asked, false)? {
         return Ok(OdooEnriched::AgainFree);
     }
-    let job = match begin(conn, &asked) {
+    let worker = PartnerAutocompleteWorker(directory.clone());
+    let job = match begin(conn, &worker, &asked) {
         Ok(job) => job,
         Err(MeteringError::InsufficientCredits {
             available, needed, ..
@@ -267,7 +272,6 @@ pub fn enrich_for_odoo(
         }
         Err(e) => return Err(e.into()),
     };
-    let worker = PartnerAutocompleteWorker(directory.clone());
     let finished = metering::run(conn, &worker, job.id)?;
     if finished.is_some_and(|j| j.status == metering::JobStatus::Done) {
         Ok(OdooEnriched::Charged(price))

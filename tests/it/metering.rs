@@ -259,7 +259,10 @@ fn begin_vat_job(conn: &mut PgConnection, customer: &Customer) -> Job {
     let request = Request {
         database_id: customer.database_id,
         account: None,
-        service: "vat-validation",
+        service: &VatChecks {
+            failing: false,
+            used: c("0"),
+        },
         credits: c("3"),
         hold_ttl: Duration::from_secs(3600),
         description: "Check 3 VAT numbers",

@@ -43,8 +43,9 @@ pub struct Request<'a> {
     /// The account to spend from: one the call named (an Odoo token), or `None` for the
     /// database's default account of the service (its own pages).
     pub account: Option<AccountId>,
-    /// The service's slug.
-    pub service: &'a str,
+    /// The service, as its worker runs it: the hold, the job and the worker cannot disagree on
+    /// which service it is.
+    pub service: &'a dyn PaidService,
     /// The most the work can cost: held now, captured as used.
     pub credits: Credits,
     /// How long the hold lasts: longer than the attempts of the job can take.
@@ -88,8 +89,9 @@ pub fn begin<T>(
     request: &Request<'_>,
     record: impl FnOnce(&mut PgConnection, &Job) -> QueryResult<T>,
 ) -> Result<(Job, T), MeteringError> {
-    let service = crate::domain::catalog::service_by_slug(conn, request.service)?
-        .ok_or_else(|| MeteringError::UnknownService(request.service.to_string()))?;
+    let slug = request.service.slug();
+    let service = crate::domain::catalog::service_by_slug(conn, slug)?
+        .ok_or_else(|| MeteringError::UnknownService(slug.to_string()))?;
     let account = match request.account {
         Some(account_id) => accounts::by_id(conn, account_id)?
             .filter(|a| a.database_id == request.database_id && a.service_id == service.id)

@@ -232,7 +232,7 @@ pub fn digitize(
     let request = Request {
         database_id,
         account: None,
-        service: SERVICE,
+        service: &DigitizationWorker,
         credits: price,
         hold_ttl: hold_ttl(),
         description: &description,

@@ -329,7 +329,7 @@ pub fn generate_for(
     let metered = Request {
         database_id,
         account,
-        service: SERVICE,
+        service: &LeadGenerationWorker(directory.clone()),
         credits: maximum,
         hold_ttl: hold_ttl(),
         description: &description,

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 
-use super::generation::{LeadGenerationWorker, LeadPrices, SERVICE};
+use super::generation::{LeadGenerationWorker, LeadPrices};
 use crate::domain::ledger::{self, Actor, IapAccount};
 use crate::domain::metering::{self, Job, MeteringError, Request};
 use crate::kernel::credits::Credits;
@@ -125,6 +125,7 @@ pub fn buy(
     when_short: WhenShort,
 ) -> Result<Vec<Bought>, LookupError> {
     let prices = LeadPrices::current(conn)?;
+    let worker = LeadGenerationWorker(directory.clone());
     let asked: Vec<&str> = found.iter().map(|f| f.asked.as_str()).collect();
     let mut last_short = None;
     for _ in 0..3 {
@@ -158,9 +159,17 @@ pub fn buy(
         if total == 0 {
             return Ok(answer);
         }
-        match begin(conn, account, kind, found, &answer, &before, total) {
+        match begin(
+            conn,
+            (&worker, account),
+            kind,
+            found,
+            &answer,
+            &before,
+            total,
+        ) {
             Ok(job) => {
-                metering::run(conn, &LeadGenerationWorker(directory.clone()), job.id)?;
+                metering::run(conn, &worker, job.id)?;
                 return Ok(answer);
             }
             Err(MeteringError::InsufficientCredits {
@@ -180,7 +189,7 @@ pub fn buy(
 /// Holds `total` and writes a row per company charged, in one transaction.
 fn begin(
     conn: &mut PgConnection,
-    account: &IapAccount,
+    (worker, account): (&LeadGenerationWorker, &IapAccount),
     kind: LookupKind,
     found: &[Found],
     answer: &[Bought],
@@ -203,7 +212,7 @@ fn begin(
     let request = Request {
         database_id: account.database_id,
         account: Some(account.id),
-        service: SERVICE,
+        service: worker,
         credits: Credits::from_units(total),
         hold_ttl: Duration::from_secs(3600),
         description: &description,

@@ -468,7 +468,7 @@ pub fn start_identification(
             let request = Request {
                 database_id: signer.database_id,
                 account: None,
-                service: SERVICE,
+                service: &IdentificationWorker(provider.clone()),
                 credits: price,
                 hold_ttl: hold_ttl(),
                 description: &description,

@@ -12,7 +12,7 @@ use super::encoding::SmsCount;
 use super::gateway::SmsGateway;
 use super::messages::{self, OdooSmsInsertForm, SmsMessage, SmsStatus};
 use super::pricing::{self, CountryPrice};
-use super::sending::{SMS_SERVICE, SendError, checked_count, hold_ttl};
+use super::sending::{SendError, checked_count, hold_ttl};
 use crate::domain::ledger::{self, Actor};
 use crate::domain::metering::{self, Request};
 use crate::kernel::credits::Credits;
@@ -211,7 +211,7 @@ fn send_batch(
     let request = Request {
         database_id,
         account: Some(account_id),
-        service: SMS_SERVICE,
+        service: &super::sending::SmsService(gateway),
         credits: total,
         hold_ttl: hold_ttl(numbers.len()),
         description: &description,

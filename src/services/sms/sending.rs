@@ -198,7 +198,7 @@ fn send_batch(
     let request = Request {
         database_id: batch.database_id,
         account: None,
-        service: SMS_SERVICE,
+        service: &SmsService(gateway),
         credits: total,
         hold_ttl: hold_ttl(batch.targets.len()),
         description: &batch.description,

@@ -247,7 +247,7 @@ pub fn send(
     let request = Request {
         database_id,
         account: None,
-        service: SERVICE,
+        service: &SnailmailWorker(post.clone()),
         credits: quote.price,
         hold_ttl: hold_ttl(),
         description: &description,
@@ -362,7 +362,7 @@ pub fn send_for_odoo(
     let request = Request {
         database_id,
         account: Some(account.id),
-        service: SERVICE,
+        service: &SnailmailWorker(post.clone()),
         credits: price,
         hold_ttl: hold_ttl(),
         description: &description,
