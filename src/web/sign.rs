@@ -119,16 +119,8 @@ pub async fn create(
         }
     };
     let (database_id, user_id) = (current.user.database_id, current.user.id);
-    // The document and the request together: a refused request leaves no file behind.
     let sent = with_conn(&state, move |conn| {
-        let sent = diesel::Connection::transaction(conn, |conn| {
-            if let Some(id) = signing::sent_with(conn, database_id, &valid.form_key)? {
-                return Err(SignError::AlreadySent(id));
-            }
-            let document = documents::store(conn, database_id, Some(user_id), &checked)?;
-            signing::send_request(conn, database_id, user_id, &document, &valid)
-        });
-        match sent {
+        match signing::send_upload(conn, database_id, user_id, &checked, &valid) {
             Ok(sent) => Ok(Ok(sent)),
             Err(SignError::AlreadySent(id)) => Ok(Err(Ok(id))),
             Err(SignError::InsufficientCredits {

@@ -209,6 +209,22 @@ fn an_identification_is_charged_once_when_approved_and_never_when_denied() {
     assert!(
         matches!(short, Err(SignError::InsufficientCredits { account_id, .. }) if account_id == account.id)
     );
+    // The same refusal for an upload (the Sign page's way): its PDF is not kept either.
+    let documents_now = || {
+        use diesel::prelude::*;
+        iap_credits::platform::schema::documents::table
+            .count()
+            .get_result::<i64>(&mut db.conn())
+            .unwrap()
+    };
+    let before = documents_now();
+    let upload = signing::send_upload(&mut conn, customer.database_id, user, &checked, &fresh);
+    assert!(matches!(upload, Err(SignError::InsufficientCredits { .. })));
+    assert_eq!(
+        documents_now(),
+        before,
+        "a refused upload leaves no document"
+    );
     assert_consistent(&mut conn);
 }
 

@@ -268,6 +268,24 @@ pub struct Sent {
     pub links: Vec<(Signer, String)>,
 }
 
+/// Stores the uploaded PDF and sends it to the signers, in one transaction: a refused request
+/// (too few itsme credits, a form posted again) leaves no document behind.
+pub fn send_upload(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    user_id: UserId,
+    upload: &documents::CheckedUpload,
+    request: &ValidRequest,
+) -> Result<Sent, SignError> {
+    conn.transaction(|conn| {
+        if let Some(id) = sent_with(conn, database_id, &request.form_key)? {
+            return Err(SignError::AlreadySent(id));
+        }
+        let document = documents::store(conn, database_id, Some(user_id), upload)?;
+        send_request(conn, database_id, user_id, &document, request)
+    })
+}
+
 /// Sends `document` to the signers. With itsme signers, the database's itsme credits must cover
 /// their identifications now (each is held and charged when it happens): else nothing is sent.
 pub fn send_request(
