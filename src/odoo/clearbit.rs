@@ -34,7 +34,7 @@ use super::params::Params;
 use super::partner_autocomplete::domain_of;
 use super::rpc::{RpcError, credits_number};
 use crate::kernel::credits::Credits;
-use crate::services::directory::generate::INDUSTRIES;
+use crate::services::directory::data::INDUSTRIES;
 use crate::services::directory::provider::DirectoryError;
 use crate::services::directory::{Company, Person};
 use crate::services::leads::lookups::{self, Bought, Found, LookupError, LookupKind, WhenShort};

@@ -21,7 +21,7 @@ use super::params::Params;
 use super::rpc::RpcError;
 use crate::domain::catalog::{self, Service};
 use crate::services::directory::Company;
-use crate::services::directory::generate::COUNTRIES;
+use crate::services::directory::data::COUNTRIES;
 use crate::services::directory::provider::CompanyDirectory;
 use crate::services::partner_autocomplete::{self, EnrichError, OdooEnriched};
 use diesel::PgConnection;

@@ -22,7 +22,7 @@ use super::directory::{PARTNER_AUTOCOMPLETE, account, country_name, query, searc
 use super::params::Params;
 use super::rpc::RpcError;
 use crate::services::directory::Company;
-use crate::services::directory::generate::INDUSTRIES;
+use crate::services::directory::data::INDUSTRIES;
 use crate::services::partner_autocomplete::{self, EnrichError, OdooEnriched};
 use diesel::PgConnection;
 

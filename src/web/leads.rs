@@ -13,7 +13,7 @@ use crate::kernel::credits::Credits;
 use crate::kernel::forms::FieldErrors;
 use crate::kernel::ids::{AccountId, LeadId, LeadRequestId};
 use crate::kernel::pagination::Page;
-use crate::services::directory::generate::{COUNTRIES, DEPARTMENTS, INDUSTRIES, SENIORITIES};
+use crate::services::directory::data::{COUNTRIES, DEPARTMENTS, INDUSTRIES, SENIORITIES};
 use crate::services::leads::generation::{
     self, GenerateError, LeadPrices, LeadRequestInput, RequestWithCharge,
 };

@@ -312,7 +312,7 @@ fn sixteen_concurrent_requests_on_an_account_that_affords_three_run_three() {
             // A country each, so that no two could find the same company (and cost nothing).
             let mut request = ask(1, 1);
             request.countries = vec![
-                iap_credits::services::directory::generate::COUNTRIES[i]
+                iap_credits::services::directory::data::COUNTRIES[i]
                     .code
                     .into(),
             ];

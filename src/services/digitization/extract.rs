@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use chrono::NaiveDate;
 use regex::Regex;
 
-use crate::services::directory::generate::COUNTRIES;
+use crate::services::directory::data::COUNTRIES;
 use crate::services::directory::vat;
 
 /// A value read, and how sure the reading is.

@@ -511,7 +511,7 @@ pub fn save_review(
             .to_uppercase()
     });
     if let Some(v) = &vat
-        && !crate::services::directory::generate::COUNTRIES
+        && !crate::services::directory::data::COUNTRIES
             .iter()
             .any(|c| crate::services::directory::vat::is_valid(c.code, v))
     {

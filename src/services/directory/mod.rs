@@ -5,6 +5,7 @@
 //! trigram similarity, exactly by VAT number or domain). Owner of `directory_companies` and
 //! `directory_people`.
 
+pub mod data;
 pub mod generate;
 pub mod ip_ranges;
 pub mod provider;
@@ -52,7 +53,7 @@ impl Company {
 
 /// An industry's NACE section as people read it: "Manufacturing (NACE C)".
 pub fn industry_label(code: &str) -> String {
-    generate::INDUSTRIES
+    data::INDUSTRIES
         .iter()
         .find(|(c, _)| *c == code)
         .map_or_else(

@@ -25,7 +25,7 @@ use crate::kernel::credits::Credits;
 use crate::kernel::forms::FieldErrors;
 use crate::kernel::ids::{AccountId, DatabaseId, LeadId, LeadRequestId, UserId};
 use crate::platform::schema::{company_lookups, lead_contacts, lead_requests, leads, service_jobs};
-use crate::services::directory::generate::{COUNTRIES, DEPARTMENTS, INDUSTRIES, SENIORITIES};
+use crate::services::directory::data::{COUNTRIES, DEPARTMENTS, INDUSTRIES, SENIORITIES};
 use crate::services::directory::provider::{CompanyDirectory, MinedCompany, MiningCriteria};
 
 pub const SERVICE: &str = "lead-generation";
