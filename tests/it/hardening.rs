@@ -469,7 +469,7 @@ fn serve(
             let (answer, seen) = (answer.clone(), seen.clone());
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream);
-                crate::odoo::read_request_body(&mut reader);
+                crate::odoo_sms::read_request_body(&mut reader);
                 seen.lock().unwrap().push(Instant::now());
                 std::thread::sleep(delay);
                 let _ = reader.get_mut().write_all(answer.as_bytes());
@@ -697,7 +697,8 @@ async fn the_account_token_alone_cannot_charge_the_saved_card_nor_redirect_warni
 
 #[actix_web::test]
 async fn whoever_knows_a_dbuuid_cannot_lock_its_database_out_nor_learn_its_name() {
-    use crate::odoo::{DBUUID, buy_link, call, odoo_token};
+    use crate::odoo::{DBUUID, call, odoo_token};
+    use crate::odoo_accounts::buy_link;
     use actix_web::http::StatusCode;
     let app = crate::harness::TestApp::new();
     let mut conn = app.db.conn();
