@@ -50,3 +50,39 @@ crate::sql_id! {
     /// A database's saved card (the provider's token for it).
     pub struct PaymentMethodId;
 }
+crate::sql_id! {
+    /// An uploaded document (a bill's file, a letter's PDF, a document to sign).
+    pub struct DocumentId;
+}
+crate::sql_id! {
+    /// A vendor bill of the Vendor Bills app.
+    pub struct BillId;
+}
+crate::sql_id! {
+    /// One paid reading of a vendor bill.
+    pub struct DigitizationId;
+}
+crate::sql_id! {
+    /// A letter sent by post.
+    pub struct LetterId;
+}
+crate::sql_id! {
+    /// A request for signatures.
+    pub struct SignRequestId;
+}
+crate::sql_id! {
+    /// A signer of a request for signatures.
+    pub struct SignerId;
+}
+crate::sql_id! {
+    /// One paid itsme identification of a signer.
+    pub struct IdentificationId;
+}
+crate::sql_id! {
+    /// A company of the directory (the `partner_gid` Odoo keeps).
+    pub struct CompanyId;
+}
+crate::sql_id! {
+    /// One SMS to one recipient.
+    pub struct SmsMessageId;
+}

@@ -34,6 +34,7 @@ use super::params::Params;
 use super::partner_autocomplete::domain_of;
 use super::rpc::{RpcError, credits_number};
 use crate::kernel::credits::Credits;
+use crate::kernel::ids::CompanyId;
 use crate::services::directory::data::INDUSTRIES;
 use crate::services::directory::provider::DirectoryError;
 use crate::services::directory::{Company, Person};
@@ -734,7 +735,7 @@ pub fn reveal(
             Some((company, *rule))
         })
         .collect();
-    let mut with_people: Vec<i64> = matched
+    let mut with_people: Vec<CompanyId> = matched
         .iter()
         .flatten()
         .filter(|(_, rule)| rule.contacts > 0)
@@ -742,7 +743,7 @@ pub fn reveal(
         .collect();
     with_people.sort_unstable();
     with_people.dedup();
-    let mut people_by_company: HashMap<i64, Vec<Person>> = HashMap::new();
+    let mut people_by_company: HashMap<CompanyId, Vec<Person>> = HashMap::new();
     for person in ctx.directory.people_of(&with_people).map_err(unavailable)? {
         people_by_company
             .entry(person.company_id)

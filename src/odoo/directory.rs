@@ -20,6 +20,7 @@ use super::iap::account_for;
 use super::params::Params;
 use super::rpc::RpcError;
 use crate::domain::catalog::{self, Service};
+use crate::kernel::ids::CompanyId;
 use crate::services::directory::Company;
 use crate::services::directory::data::COUNTRIES;
 use crate::services::directory::provider::CompanyDirectory;
@@ -232,7 +233,7 @@ pub fn enrich_by_duns(
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| RpcError::invalid("duns", "a DUNS number"))?;
-    let company = ctx.directory.enrich(id).map_err(|e| {
+    let company = ctx.directory.enrich(CompanyId(id)).map_err(|e| {
         tracing::warn!("company directory enrich failed: {e}");
         RpcError::User("the company directory is unavailable; try again later".into())
     })?;

@@ -21,6 +21,7 @@ use super::Context;
 use super::directory::{PARTNER_AUTOCOMPLETE, account, country_name, query, search, service};
 use super::params::Params;
 use super::rpc::RpcError;
+use crate::kernel::ids::CompanyId;
 use crate::services::directory::Company;
 use crate::services::directory::data::INDUSTRIES;
 use crate::services::partner_autocomplete::{self, EnrichError, OdooEnriched};
@@ -180,18 +181,22 @@ pub fn search_vat(
 
 /// `partner_gid` as Odoo sends it: an integer, `false` or absent (a number in a string is taken
 /// too, as Odoo's own test data has it).
-fn partner_gid(params: &Params) -> Result<Option<i64>, RpcError> {
+fn partner_gid(params: &Params) -> Result<Option<CompanyId>, RpcError> {
     let invalid = || RpcError::invalid("partner_gid", "a company id (a whole number) or false");
     match params.0.get("partner_gid") {
         None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().filter(|n| *n > 0).map(Some).ok_or_else(invalid),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .filter(|n| *n > 0)
+            .map(|n| Some(CompanyId(n)))
+            .ok_or_else(invalid),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => s
             .trim()
             .parse::<i64>()
             .ok()
             .filter(|n| *n > 0)
-            .map(Some)
+            .map(|n| Some(CompanyId(n)))
             .ok_or_else(invalid),
         Some(_) => Err(invalid()),
     }

@@ -26,6 +26,7 @@ use super::rpc::{RpcError, answer, credits_number, parse_call, read_body};
 use crate::domain::ledger::IapAccount;
 use crate::http::state::AppState;
 use crate::kernel::credits::Credits;
+use crate::kernel::ids::LetterId;
 use crate::services::documents::{self, CheckedUpload, UploadError};
 use crate::services::snailmail::postage::LetterOptions;
 use crate::services::snailmail::{self, Address, OdooLetter, OdooSent};
@@ -69,7 +70,7 @@ struct Asked {
 
 /// What one letter came to.
 enum Outcome {
-    Sent { send_id: i64, price: Credits },
+    Sent { send_id: LetterId, price: Credits },
     Failed(LetterError),
 }
 

@@ -14,16 +14,51 @@ use crate::domain::catalog::usage_prices;
 use crate::domain::ledger::Actor;
 use crate::domain::metering::{self, Job, MeteringError, PaidService, PerformError, Request};
 use crate::kernel::credits::Credits;
-use crate::kernel::ids::{AccountId, ContactId, DatabaseId, UserId};
+use crate::kernel::ids::{AccountId, CompanyId, ContactId, DatabaseId, JobId, UserId};
 use crate::platform::schema::enrichments;
 use crate::services::contacts;
 use crate::services::directory::Company;
 use crate::services::directory::provider::{CompanyDirectory, DirectoryError};
 
 pub const SERVICE: &str = "partner-autocomplete";
+
+crate::sql_text_enum! {
+    /// Where an enrichment is in its life.
+    pub enum EnrichmentStatus {
+        /// Paid for by a hold; the directory not asked yet.
+        Pending => "pending",
+        /// The contact was filled in (or the company handed to Odoo): charged.
+        Done => "done",
+        /// The contact or the company went away, or the job was given up: not charged.
+        Failed => "failed",
+    }
+}
+
+crate::sql_text_enum! {
+    /// Who asked for an enrichment.
+    pub enum EnrichmentSource {
+        /// A user, from a contact's page.
+        Contact => "contact",
+        /// An Odoo database, through the protocol.
+        Odoo => "odoo",
+    }
+}
 /// The hold outlives every attempt of the job.
 fn hold_ttl() -> Duration {
     metering::LEASE * (metering::MAX_ATTEMPTS as u32 + 1)
+}
+
+/// An enrichment as written when its price is held.
+#[derive(Insertable)]
+#[diesel(table_name = enrichments, check_for_backend(diesel::pg::Pg))]
+struct NewEnrichment {
+    job_id: JobId,
+    database_id: DatabaseId,
+    contact_id: Option<ContactId>,
+    company_id: CompanyId,
+    requested_by: Option<UserId>,
+    price: Credits,
+    source: EnrichmentSource,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,14 +75,7 @@ pub enum EnrichError {
     Database(#[from] diesel::result::Error),
 }
 
-impl From<MeteringError> for EnrichError {
-    fn from(e: MeteringError) -> Self {
-        match e {
-            MeteringError::Database(e) => EnrichError::Database(e),
-            other => EnrichError::Metering(other),
-        }
-    }
-}
+crate::from_metering_error!(EnrichError);
 
 /// What an enrichment came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +99,7 @@ struct Asked {
     database_id: DatabaseId,
     /// The account an Odoo database's token named; `None`: the database's default.
     account: Option<AccountId>,
-    company_id: i64,
+    company_id: CompanyId,
     price: Credits,
     contact: Option<(ContactId, UserId)>,
     description: String,
@@ -102,19 +130,19 @@ fn begin(
             return Err(diesel::result::Error::RollbackTransaction);
         }
         diesel::insert_into(enrichments::table)
-            .values((
-                enrichments::job_id.eq(job.id),
-                enrichments::database_id.eq(asked.database_id),
-                enrichments::contact_id.eq(asked.contact.map(|(c, _)| c)),
-                enrichments::company_id.eq(asked.company_id),
-                enrichments::requested_by.eq(asked.contact.map(|(_, u)| u)),
-                enrichments::price.eq(asked.price),
-                enrichments::source.eq(if asked.contact.is_some() {
-                    "contact"
+            .values(NewEnrichment {
+                job_id: job.id,
+                database_id: asked.database_id,
+                contact_id: asked.contact.map(|(c, _)| c),
+                company_id: asked.company_id,
+                requested_by: asked.contact.map(|(_, u)| u),
+                price: asked.price,
+                source: if asked.contact.is_some() {
+                    EnrichmentSource::Contact
                 } else {
-                    "odoo"
-                }),
-            ))
+                    EnrichmentSource::Odoo
+                },
+            })
             .execute(conn)
     })?;
     Ok(job)
@@ -135,7 +163,7 @@ pub fn enrich(
     database_id: DatabaseId,
     user_id: UserId,
     contact_id: ContactId,
-    company_id: i64,
+    company_id: CompanyId,
 ) -> Result<Enriched, EnrichError> {
     let contact =
         contacts::find(conn, database_id, contact_id)?.ok_or(EnrichError::ContactNotFound)?;
@@ -181,14 +209,14 @@ pub fn enrich(
         Err(e) => return Err(e.into()),
     };
     metering::run(conn, &worker, job.id)?;
-    let status: String = enrichments::table
+    let status: EnrichmentStatus = enrichments::table
         .filter(enrichments::job_id.eq(job.id))
         .select(enrichments::status)
         .first(conn)?;
-    match status.as_str() {
-        "done" => Ok(Enriched::Charged(price)),
-        "pending" => Ok(Enriched::UnderWay),
-        _ => Err(EnrichError::CompanyNotFound),
+    match status {
+        EnrichmentStatus::Done => Ok(Enriched::Charged(price)),
+        EnrichmentStatus::Pending => Ok(Enriched::UnderWay),
+        EnrichmentStatus::Failed => Err(EnrichError::CompanyNotFound),
     }
 }
 
@@ -220,16 +248,16 @@ fn odoo_paid_already(
         .bind::<diesel::sql_types::BigInt, _>(asked.company_id)
         .execute(conn)?;
     }
-    let statuses: &[&str] = if with_pending {
-        &["done", "pending"]
+    let statuses: &[EnrichmentStatus] = if with_pending {
+        &[EnrichmentStatus::Done, EnrichmentStatus::Pending]
     } else {
-        &["done"]
+        &[EnrichmentStatus::Done]
     };
     diesel::select(diesel::dsl::exists(
         enrichments::table
             .filter(enrichments::database_id.eq(asked.database_id))
             .filter(enrichments::company_id.eq(asked.company_id))
-            .filter(enrichments::source.eq("odoo"))
+            .filter(enrichments::source.eq(EnrichmentSource::Odoo))
             .filter(enrichments::status.eq_any(statuses)),
     ))
     .get_result(conn)
@@ -287,7 +315,7 @@ type PendingEnrichment = (
     i64,
     DatabaseId,
     Option<ContactId>,
-    i64,
+    CompanyId,
     Option<UserId>,
     Credits,
 );
@@ -303,8 +331,8 @@ impl PaidService for PartnerAutocompleteWorker {
     fn perform(&self, conn: &mut PgConnection, job: &Job) -> Result<(), PerformError> {
         let pending: Vec<PendingEnrichment> = enrichments::table
             .filter(enrichments::job_id.eq(job.id))
-            .filter(enrichments::status.eq("pending"))
-            .filter(enrichments::source.eq("contact"))
+            .filter(enrichments::status.eq(EnrichmentStatus::Pending))
+            .filter(enrichments::source.eq(EnrichmentSource::Contact))
             .select((
                 enrichments::id,
                 enrichments::database_id,
@@ -318,10 +346,10 @@ impl PaidService for PartnerAutocompleteWorker {
         diesel::update(
             enrichments::table
                 .filter(enrichments::job_id.eq(job.id))
-                .filter(enrichments::status.eq("pending"))
-                .filter(enrichments::source.eq("odoo")),
+                .filter(enrichments::status.eq(EnrichmentStatus::Pending))
+                .filter(enrichments::source.eq(EnrichmentSource::Odoo)),
         )
-        .set(enrichments::status.eq("done"))
+        .set(enrichments::status.eq(EnrichmentStatus::Done))
         .execute(conn)?;
         for (id, database_id, contact_id, company_id, user_id, price) in pending {
             // Asked with no transaction open; the answer is saved in a short one.
@@ -349,10 +377,10 @@ impl PaidService for PartnerAutocompleteWorker {
                                 }
                             ),
                         )?;
-                        "done"
+                        EnrichmentStatus::Done
                     }
                     // The contact was deleted meanwhile, or the company left the directory.
-                    _ => "failed",
+                    _ => EnrichmentStatus::Failed,
                 };
                 diesel::update(enrichments::table.find(id))
                     .set(enrichments::status.eq(status))
@@ -362,10 +390,21 @@ impl PaidService for PartnerAutocompleteWorker {
         Ok(())
     }
 
-    fn settle(&self, conn: &mut PgConnection, job: &Job, _giving_up: bool) -> QueryResult<Credits> {
+    fn close_unfinished(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<()> {
+        diesel::update(
+            enrichments::table
+                .filter(enrichments::job_id.eq(job.id))
+                .filter(enrichments::status.eq(EnrichmentStatus::Pending)),
+        )
+        .set(enrichments::status.eq(EnrichmentStatus::Failed))
+        .execute(conn)
+        .map(drop)
+    }
+
+    fn used(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<Credits> {
         let prices: Vec<Credits> = enrichments::table
             .filter(enrichments::job_id.eq(job.id))
-            .filter(enrichments::status.eq("done"))
+            .filter(enrichments::status.eq(EnrichmentStatus::Done))
             .select(enrichments::price)
             .load(conn)?;
         Ok(prices.into_iter().sum())
@@ -377,7 +416,7 @@ impl PaidService for PartnerAutocompleteWorker {
 pub struct EnrichmentRow {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub company: String,
-    pub status: String,
+    pub status: EnrichmentStatus,
     pub price: Credits,
 }
 

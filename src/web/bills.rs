@@ -12,9 +12,11 @@ use crate::http::session::{CsrfForm, CsrfUpload, CurrentUser};
 use crate::http::state::{AppState, with_conn};
 use crate::kernel::credits::Credits;
 use crate::kernel::forms::{FieldErrors, FormError};
-use crate::kernel::ids::AccountId;
+use crate::kernel::ids::{AccountId, BillId};
 use crate::kernel::pagination::Page;
-use crate::services::digitization::{self, BillInput, DigitizeError, Digitized, VendorBill};
+use crate::services::digitization::{
+    self, BillInput, BillStatus, DigitizeError, Digitized, VendorBill,
+};
 use crate::services::documents::{self, Document, UploadError};
 
 #[derive(Template)]
@@ -22,7 +24,7 @@ use crate::services::documents::{self, Document, UploadError};
 struct ListPage {
     nav: Nav,
     bills: Vec<(VendorBill, Document)>,
-    next: Option<i64>,
+    next: Option<BillId>,
     /// What was wrong with the file just uploaded.
     upload_error: Option<String>,
 }
@@ -35,13 +37,13 @@ impl ListPage {
 
 #[derive(Deserialize)]
 pub struct ListQuery {
-    before: Option<i64>,
+    before: Option<BillId>,
 }
 
 async fn list_page(
     state: &AppState,
     current: &CurrentUser,
-    before: Option<i64>,
+    before: Option<BillId>,
     upload_error: Option<String>,
 ) -> Result<ListPage, AppError> {
     let database_id = current.user.database_id;
@@ -140,7 +142,11 @@ pub struct ShowQuery {
     notice: Option<String>,
 }
 
-async fn show_page(state: &AppState, current: &CurrentUser, id: i64) -> Result<ShowPage, AppError> {
+async fn show_page(
+    state: &AppState,
+    current: &CurrentUser,
+    id: BillId,
+) -> Result<ShowPage, AppError> {
     let database_id = current.user.database_id;
     let ((bill, document), price, reading) = with_conn(state, move |conn| {
         let found = digitization::find(conn, database_id, id)?.ok_or(AppError::NotFound)?;
@@ -169,7 +175,7 @@ async fn show_page(state: &AppState, current: &CurrentUser, id: i64) -> Result<S
 pub async fn show(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<BillId>,
     query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, AppError> {
     let mut page = show_page(&state, &current, path.into_inner()).await?;
@@ -193,7 +199,7 @@ pub async fn show(
 pub async fn file(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<BillId>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id) = (path.into_inner(), current.user.database_id);
     let (document, content) = with_conn(&state, move |conn| {
@@ -221,7 +227,7 @@ pub async fn file(
 pub async fn digitize(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<BillId>,
     _form: CsrfForm<page::EmptyForm>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id, user_id) = (path.into_inner(), current.user.database_id, current.user.id);
@@ -252,7 +258,7 @@ pub async fn digitize(
 pub async fn reading(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<BillId>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id) = (path.into_inner(), current.user.database_id);
     let reading = with_conn(&state, move |conn| {
@@ -269,7 +275,7 @@ pub async fn reading(
 pub async fn review(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<BillId>,
     CsrfForm(input): CsrfForm<BillInput>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id) = (path.into_inner(), current.user.database_id);

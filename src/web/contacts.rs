@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::http::error::AppError;
 use crate::http::session::{CsrfForm, CurrentUser};
 use crate::http::state::{AppState, with_conn};
-use crate::kernel::ids::ContactId;
+use crate::kernel::ids::{CompanyId, ContactId};
 use crate::kernel::pagination::Page;
 use crate::services::contacts::{self, Contact, ContactErrors, ContactInput, phone};
 use crate::services::partner_autocomplete::Enriched;
@@ -172,7 +172,7 @@ pub async fn find_company(
 
 #[derive(Deserialize)]
 pub struct EnrichForm {
-    company_id: i64,
+    company_id: CompanyId,
 }
 
 /// `POST /contacts/{id}/enrich`: fills the contact from the chosen company, for 1 credit.
@@ -197,7 +197,7 @@ fn enrich_contact(
     database_id: crate::kernel::ids::DatabaseId,
     user_id: crate::kernel::ids::UserId,
     contact_id: ContactId,
-    company_id: i64,
+    company_id: CompanyId,
 ) -> Result<Enriched, AppError> {
     use crate::services::partner_autocomplete::EnrichError;
     match crate::services::partner_autocomplete::enrich(
@@ -252,7 +252,7 @@ pub struct SuggestQuery {
 /// A suggestion as the contact form's script shows it.
 #[derive(serde::Serialize)]
 struct Suggestion {
-    id: i64,
+    id: CompanyId,
     name: String,
     city: String,
     country: String,

@@ -15,7 +15,7 @@ use crate::kernel::ids::{AccountId, LeadId, LeadRequestId};
 use crate::kernel::pagination::Page;
 use crate::services::directory::data::{COUNTRIES, DEPARTMENTS, INDUSTRIES, SENIORITIES};
 use crate::services::leads::generation::{
-    self, GenerateError, LeadPrices, LeadRequestInput, RequestWithCharge,
+    self, GenerateError, LeadPrices, LeadRequestInput, LeadRequestStatus, RequestWithCharge,
 };
 use crate::services::leads::{self, Lead, LeadContact, LeadEvent};
 

@@ -11,7 +11,7 @@ use crate::http::error::AppError;
 use crate::http::page::{self, Nav};
 use crate::http::session::{CsrfForm, CsrfUpload, CurrentUser};
 use crate::http::state::{AppState, with_conn};
-use crate::kernel::ids::{AccountId, ContactId};
+use crate::kernel::ids::{AccountId, ContactId, DocumentId, LetterId};
 use crate::kernel::pagination::Page;
 use crate::services::documents::{self, Document, UploadError};
 use crate::services::snailmail::postage::LetterOptions;
@@ -22,19 +22,19 @@ use crate::services::snailmail::{self, Letter, Quote, SendError, Sent};
 struct ListPage {
     nav: Nav,
     letters: Vec<Letter>,
-    next: Option<i64>,
+    next: Option<LetterId>,
     upload_error: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub struct ListQuery {
-    before: Option<i64>,
+    before: Option<LetterId>,
 }
 
 async fn list_page(
     state: &AppState,
     current: &CurrentUser,
-    before: Option<i64>,
+    before: Option<LetterId>,
     upload_error: Option<String>,
 ) -> Result<ListPage, AppError> {
     let database_id = current.user.database_id;
@@ -150,7 +150,7 @@ impl SendPage {
 async fn read_missing_facts(
     state: &AppState,
     database_id: crate::kernel::ids::DatabaseId,
-    document_id: i64,
+    document_id: DocumentId,
 ) -> Result<Result<(), SendError>, AppError> {
     let content = with_conn(state, move |conn| {
         documents::content(conn, database_id, document_id)?.ok_or(AppError::NotFound)
@@ -211,7 +211,7 @@ impl SendInput {
 async fn send_page(
     state: &AppState,
     current: &CurrentUser,
-    document_id: i64,
+    document_id: DocumentId,
     input: &SendInput,
 ) -> Result<SendPage, AppError> {
     let database_id = current.user.database_id;
@@ -260,7 +260,7 @@ async fn send_page(
 pub async fn send_form(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<DocumentId>,
     query: web::Query<SendInput>,
 ) -> Result<HttpResponse, AppError> {
     let page = send_page(&state, &current, path.into_inner(), &query).await?;
@@ -274,7 +274,7 @@ pub async fn send_form(
 pub async fn send(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<DocumentId>,
     CsrfForm(input): CsrfForm<SendInput>,
 ) -> Result<HttpResponse, AppError> {
     let document_id = path.into_inner();

@@ -13,9 +13,11 @@ use crate::http::page::{self, Nav};
 use crate::http::session::{CsrfForm, CsrfUpload, CurrentUser};
 use crate::http::state::{AppState, with_conn};
 use crate::kernel::forms::FieldErrors;
-use crate::kernel::ids::AccountId;
+use crate::kernel::ids::{AccountId, SignRequestId};
 use crate::services::documents::{self, UploadError};
-use crate::services::signing::{self, Identified, RequestInput, SignError, SignRequest, Signer};
+use crate::services::signing::{
+    self, Identified, RequestInput, SignError, SignRequest, SignRequestStatus, Signer,
+};
 
 #[derive(Template)]
 #[template(path = "sign/list.html")]
@@ -172,7 +174,7 @@ struct RequestPage {
 pub async fn request(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<SignRequestId>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id) = (path.into_inner(), current.user.database_id);
     let (request, signers) = with_conn(&state, move |conn| {
@@ -204,7 +206,7 @@ fn pdf_response(content: Vec<u8>, name: &str) -> HttpResponse {
 pub async fn signed_pdf(
     state: web::Data<AppState>,
     current: CurrentUser,
-    path: web::Path<i64>,
+    path: web::Path<SignRequestId>,
 ) -> Result<HttpResponse, AppError> {
     let (id, database_id) = (path.into_inner(), current.user.database_id);
     let pdf = with_conn(&state, move |conn| {
@@ -254,7 +256,7 @@ pub async fn signer_page(
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
     let (mut signer, mut request) = signer_of(&state, token.clone()).await?;
-    if request.status == "sent" && signer.signed_at.is_some() {
+    if request.status == SignRequestStatus::Sent && signer.signed_at.is_some() {
         // Everyone may have signed while the reader was busy: finish it now (if so).
         complete(&state, &signer).await;
         (signer, request) = signer_of(&state, token.clone()).await?;
@@ -418,8 +420,8 @@ async fn complete(state: &AppState, signer: &Signer) {
         .await;
     match completed {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(request = request_id, "signed PDF not made yet: {e}"),
-        Err(busy) => tracing::info!(request = request_id, "signed PDF not made yet: {busy}"),
+        Ok(Err(e)) => tracing::warn!(request = %request_id, "signed PDF not made yet: {e}"),
+        Err(busy) => tracing::info!(request = %request_id, "signed PDF not made yet: {busy}"),
     }
 }
 

@@ -22,12 +22,7 @@ use crate::fixtures::{Customer, assert_consistent, c, reload, spend};
 use crate::harness::TestDb;
 
 fn pack_id(conn: &mut PgConnection, account: &IapAccount, name: &str) -> PackId {
-    catalog::active_packs(conn, account.service_id)
-        .unwrap()
-        .into_iter()
-        .find(|p| p.name == name)
-        .unwrap()
-        .id
+    crate::fixtures::pack_named(conn, account, name).id
 }
 
 fn saved_card(conn: &mut PgConnection, customer: &Customer, number: &str) -> PaymentMethod {

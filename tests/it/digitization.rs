@@ -232,7 +232,7 @@ fn digitize_costs_one_credit_once_and_nothing_for_an_unreadable_file() {
     let (read, _) = digitization::find(&mut conn, customer.database_id, made.id)
         .unwrap()
         .unwrap();
-    assert_eq!(read.status, "digitized");
+    assert_eq!(read.status.as_str(), "digitized");
     assert_eq!(read.invoice_number.as_deref(), Some(bill.number.as_str()));
     assert_eq!(read.total_minor, Some(bill.total_minor));
     assert_eq!(read.confidence_of("total"), Some(95));
@@ -263,7 +263,7 @@ fn digitize_costs_one_credit_once_and_nothing_for_an_unreadable_file() {
     let (read, _) = digitization::find(&mut conn, customer.database_id, unreadable.id)
         .unwrap()
         .unwrap();
-    assert_eq!(read.status, "unreadable");
+    assert_eq!(read.status.as_str(), "unreadable");
     // Not read again for free: neither this bill nor the same file uploaded again.
     assert_eq!(digitize(&mut conn, unreadable.id), Digitized::Unreadable);
     let again = documents::check(&inspector(), "notes again.pdf", blank).unwrap();

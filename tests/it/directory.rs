@@ -62,7 +62,9 @@ fn the_directory_holds_twenty_thousand_companies_in_twenty_countries() {
         }
     }
     // The directory is generated the same on every machine: company 1 is company 0 here.
-    let first = directory::company(&mut conn, 1).unwrap().unwrap();
+    let first = directory::company(&mut conn, iap_credits::kernel::ids::CompanyId(1))
+        .unwrap()
+        .unwrap();
     assert_eq!(first.name, generate::company(0).name);
     // Seeding again adds nothing.
     assert_eq!(directory::seed(&mut db.owner_conn(), 100).unwrap(), 0);
@@ -72,7 +74,9 @@ fn the_directory_holds_twenty_thousand_companies_in_twenty_countries() {
 fn searches_find_companies_by_name_vat_and_domain() {
     let db = TestDb::new();
     let mut conn = db.conn();
-    let target = directory::company(&mut conn, 1234).unwrap().unwrap();
+    let target = directory::company(&mut conn, iap_credits::kernel::ids::CompanyId(1234))
+        .unwrap()
+        .unwrap();
     // A few letters of the name, as typed.
     let typed: String = target.name.chars().take(5).collect();
     let found = directory::search(&mut conn, &typed).unwrap();
@@ -85,7 +89,9 @@ fn searches_find_companies_by_name_vat_and_domain() {
     );
     // The VAT number, typed with spaces and dots, and the domain: that one company.
     let with_vat = (1..200)
-        .filter_map(|id| directory::company(&mut conn, id).unwrap())
+        .filter_map(|id| {
+            directory::company(&mut conn, iap_credits::kernel::ids::CompanyId(id)).unwrap()
+        })
         .find(|c| c.vat.is_some())
         .unwrap();
     let vat = with_vat.vat.clone().unwrap();
@@ -188,6 +194,11 @@ fn the_provider_mines_companies_and_their_people_by_criteria() {
     // Enrich answers everything known of one company; search is free suggestions.
     let known = provider.enrich(found[0].company.id).unwrap().unwrap();
     assert_eq!(known, found[0].company);
-    assert!(provider.enrich(999_999).unwrap().is_none());
+    assert!(
+        provider
+            .enrich(iap_credits::kernel::ids::CompanyId(999_999))
+            .unwrap()
+            .is_none()
+    );
     assert!(!provider.search(&known.name).unwrap().is_empty());
 }

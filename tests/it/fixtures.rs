@@ -1,12 +1,12 @@
 //! Builders of what tests start from, so that each test file says only what is special about
-//! its story: a customer database with an admin, its accounts (funded or not), paid orders, and
-//! the platform operator.
+//! its story: a customer database with an admin, its accounts (funded or not), its contacts,
+//! packs and paid orders, and the platform operator.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use diesel::PgConnection;
 use iap_credits::domain::audit::Operator;
-use iap_credits::domain::catalog;
+use iap_credits::domain::catalog::{self, Pack};
 use iap_credits::domain::ledger::verify::verify_ledger;
 use iap_credits::domain::ledger::{self, Actor, GrantKind, IapAccount, accounts};
 use iap_credits::domain::orders::{self, Order, PaymentResult};
@@ -14,6 +14,7 @@ use iap_credits::domain::payments::{Card, MockProvider};
 use iap_credits::domain::tenancy::{self, Role, Subscription};
 use iap_credits::kernel::credits::Credits;
 use iap_credits::kernel::ids::{AccountId, ContactId, DatabaseId, HoldId, UserId};
+use iap_credits::services::contacts::{self, ContactInput};
 
 use crate::harness::{Browser, TestApp};
 
@@ -82,13 +83,16 @@ impl Customer {
         reload(conn, account.id)
     }
 
+    /// A contact of the database, typed as in the contact form (it must be valid).
+    pub fn contact(&self, conn: &mut PgConnection, input: ContactInput) -> ContactId {
+        contacts::create(conn, self.database_id, &input.validate().unwrap())
+            .unwrap()
+            .id
+    }
+
     /// Buys and pays the pack named `pack` ("Standard Pack") for the account, as its admin.
     pub fn buy(&self, conn: &mut PgConnection, account: &IapAccount, pack: &str) -> Order {
-        let pack = catalog::active_packs(conn, account.service_id)
-            .unwrap()
-            .into_iter()
-            .find(|p| p.name == pack)
-            .unwrap();
+        let pack = pack_named(conn, account, pack);
         let order =
             orders::create_order(conn, self.database_id, account.id, pack.id, self.admin_id)
                 .unwrap();
@@ -106,6 +110,20 @@ impl Customer {
             other => panic!("not paid: {other:?}"),
         }
     }
+}
+
+/// The SMS account of a new customer, with `credits` on it.
+pub fn sms_account(conn: &mut PgConnection, credits: &str) -> IapAccount {
+    Customer::new(conn, Subscription::None).funded(conn, "sms", credits)
+}
+
+/// The active pack named `name` ("Standard Pack") of the account's service.
+pub fn pack_named(conn: &mut PgConnection, account: &IapAccount, name: &str) -> Pack {
+    catalog::active_packs(conn, account.service_id)
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name == name)
+        .unwrap()
 }
 
 /// Spends `credits` of the account at once (a charge).

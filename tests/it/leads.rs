@@ -61,7 +61,7 @@ fn five_leads_with_two_contacts_cost_what_was_found() {
     let (done, charged) = generation::request(&mut conn, customer.database_id, id)
         .unwrap()
         .unwrap();
-    assert_eq!(done.status, "done");
+    assert_eq!(done.status.as_str(), "done");
     assert_eq!(done.companies_found, 5);
     let made = leads::made_by(&mut conn, customer.database_id, id).unwrap();
     assert_eq!(made.len(), 5);
@@ -122,7 +122,7 @@ impl CompanyDirectory for IgnoresExclusions {
     }
     fn enrich(
         &self,
-        id: i64,
+        id: iap_credits::kernel::ids::CompanyId,
     ) -> Result<Option<iap_credits::services::directory::Company>, DirectoryError> {
         self.0.enrich(id)
     }
@@ -146,7 +146,7 @@ impl CompanyDirectory for IgnoresExclusions {
     }
     fn people_of(
         &self,
-        ids: &[i64],
+        ids: &[iap_credits::kernel::ids::CompanyId],
     ) -> Result<Vec<iap_credits::services::directory::Person>, DirectoryError> {
         self.0.people_of(ids)
     }
@@ -635,12 +635,15 @@ async fn the_operator_sees_both_services_used_and_edits_their_prices() {
         customer.database_id,
         user,
         contact.id,
-        42,
+        iap_credits::kernel::ids::CompanyId(42),
     )
     .unwrap();
-    let company = iap_credits::services::directory::company(&mut conn, 42)
-        .unwrap()
-        .unwrap();
+    let company = iap_credits::services::directory::company(
+        &mut conn,
+        iap_credits::kernel::ids::CompanyId(42),
+    )
+    .unwrap()
+    .unwrap();
 
     let ops = app.browser();
     ops.sign_in("platform@demo.test", "demo-password").await;

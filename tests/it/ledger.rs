@@ -12,7 +12,7 @@ use iap_credits::domain::ledger::{
 use iap_credits::domain::tenancy::Subscription;
 use iap_credits::kernel::credits::Credits;
 
-use crate::fixtures::{Customer, assert_consistent, c, expire_hold_now, reload};
+use crate::fixtures::{Customer, assert_consistent, c, expire_hold_now, reload, sms_account};
 use crate::harness::TestDb;
 
 /// A new customer's account of `service`.
@@ -21,9 +21,6 @@ fn account(conn: &mut PgConnection, subscription: Subscription, service: &str) -
 }
 
 /// A new customer's SMS account holding `credits`.
-fn funded(conn: &mut PgConnection, credits: &str) -> IapAccount {
-    Customer::new(conn, Subscription::None).funded(conn, "sms", credits)
-}
 
 #[test]
 fn eligible_databases_get_trial_credits_once() {
@@ -58,7 +55,7 @@ fn eligible_databases_get_trial_credits_once() {
 fn a_charge_beyond_the_available_credits_is_refused_and_changes_nothing() {
     let db = TestDb::new();
     let mut conn = db.conn();
-    let a = funded(&mut conn, "1.5");
+    let a = sms_account(&mut conn, "1.5");
     let entry =
         ledger::charge(&mut conn, a.id, c("0.0425"), "SMS to BE", &Actor::api(a.id)).unwrap();
     assert_eq!(entry.amount, Credits::from_units(-425));
@@ -91,7 +88,7 @@ fn a_charge_beyond_the_available_credits_is_refused_and_changes_nothing() {
 fn a_hold_reserves_then_capture_posts_part_and_releases_the_rest() {
     let db = TestDb::new();
     let mut conn = db.conn();
-    let a = funded(&mut conn, "10");
+    let a = sms_account(&mut conn, "10");
     let hold =
         ledger::authorize(&mut conn, a.id, c("4"), None, "3 SMS", &Actor::api(a.id)).unwrap();
     let ttl = hold.expires_at - hold.created_at;
@@ -137,7 +134,7 @@ fn a_hold_reserves_then_capture_posts_part_and_releases_the_rest() {
 fn cancel_releases_everything_and_is_harmless_twice() {
     let db = TestDb::new();
     let mut conn = db.conn();
-    let a = funded(&mut conn, "5");
+    let a = sms_account(&mut conn, "5");
     let hold = ledger::authorize(
         &mut conn,
         a.id,
@@ -167,7 +164,7 @@ fn cancel_releases_everything_and_is_harmless_twice() {
     let after = reload(&mut conn, a.id);
     assert_eq!((after.balance, after.reserved), (c("5"), Credits::ZERO));
     // Another account cannot touch this hold.
-    let other = funded(&mut conn, "1");
+    let other = sms_account(&mut conn, "1");
     assert!(matches!(
         ledger::cancel(&mut conn, other.id, hold.id, &Actor::cli()),
         Err(LedgerError::HoldNotFound)
@@ -190,7 +187,7 @@ fn cancel_releases_everything_and_is_harmless_twice() {
 fn an_expired_hold_is_released_and_cannot_be_captured() {
     let db = TestDb::new();
     let mut conn = db.conn();
-    let a = funded(&mut conn, "3");
+    let a = sms_account(&mut conn, "3");
     let hold = ledger::authorize(&mut conn, a.id, c("2"), None, "", &Actor::cli()).unwrap();
     expire_hold_now(&mut conn, hold.id);
     assert!(matches!(
@@ -219,7 +216,7 @@ fn an_expired_hold_is_released_and_cannot_be_captured() {
 fn adjustments_need_a_reason_and_never_go_below_zero() {
     let db = TestDb::new();
     let mut conn = db.conn();
-    let a = funded(&mut conn, "2");
+    let a = sms_account(&mut conn, "2");
     assert!(matches!(
         ledger::adjust(&mut conn, a.id, -10_000, " ", &Actor::cli()),
         Err(LedgerError::MissingReason)
@@ -237,7 +234,7 @@ fn adjustments_need_a_reason_and_never_go_below_zero() {
 fn the_database_itself_forbids_negative_balances_and_ledger_edits() {
     let db = TestDb::new();
     let mut conn = db.conn();
-    let a = funded(&mut conn, "1");
+    let a = sms_account(&mut conn, "1");
     let id = a.id.to_string();
     for statement in [
         format!("UPDATE iap_accounts SET balance = -1, reserved = 0 WHERE id = {id}"),
@@ -259,7 +256,7 @@ fn the_database_itself_forbids_negative_balances_and_ledger_edits() {
 fn verify_ledger_finds_a_balance_changed_behind_its_back() {
     let db = TestDb::new();
     let mut conn = db.conn();
-    let a = funded(&mut conn, "5");
+    let a = sms_account(&mut conn, "5");
     assert_consistent(&mut conn);
     diesel::sql_query(format!(
         "UPDATE iap_accounts SET balance = balance + 1 WHERE id = {}",
@@ -283,7 +280,7 @@ fn verify_ledger_finds_a_balance_changed_behind_its_back() {
 fn an_idempotency_key_has_one_effect_and_refuses_another_request() {
     let db = TestDb::new();
     let mut conn = db.conn();
-    let a = funded(&mut conn, "10");
+    let a = sms_account(&mut conn, "10");
     let run = |conn: &mut PgConnection, request: &str| {
         idempotency::run_once(conn, "test", "key-1", request, |conn| {
             let entry = ledger::charge(conn, a.id, c("1"), "", &Actor::cli())?;

@@ -3,25 +3,21 @@
 
 use std::sync::{Arc, Barrier};
 
-use diesel::prelude::*;
 use iap_credits::domain::ledger::idempotency::{self, Outcome, StoredResponse};
-use iap_credits::domain::ledger::{self, Actor, GrantKind, IapAccount, LedgerError};
+use iap_credits::domain::ledger::{self, Actor, GrantKind, LedgerError};
 use iap_credits::domain::tenancy::Subscription;
 use iap_credits::kernel::credits::Credits;
 use iap_credits::kernel::ids::HoldId;
 
-use crate::fixtures::{Customer, assert_consistent, c, expire_hold_now, reload};
+use crate::fixtures::{Customer, assert_consistent, c, expire_hold_now, reload, sms_account};
 use crate::harness::TestDb;
 
 /// A new customer's SMS account holding `credits`.
-fn funded(conn: &mut PgConnection, credits: &str) -> IapAccount {
-    Customer::new(conn, Subscription::None).funded(conn, "sms", credits)
-}
 
 #[test]
 fn concurrent_retries_with_one_key_have_one_effect() {
     let db = TestDb::new();
-    let a = funded(&mut db.conn(), "100");
+    let a = sms_account(&mut db.conn(), "100");
     let barrier = Arc::new(Barrier::new(16));
     let outcomes: Vec<Outcome> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..16)
@@ -54,7 +50,7 @@ fn concurrent_retries_with_one_key_have_one_effect() {
 #[test]
 fn racing_charges_and_holds_never_overspend() {
     let db = TestDb::new();
-    let a = funded(&mut db.conn(), "20");
+    let a = sms_account(&mut db.conn(), "20");
     let threads = 40;
     let barrier = Arc::new(Barrier::new(threads));
     let outcomes: Vec<(bool, bool)> = std::thread::scope(|s| {

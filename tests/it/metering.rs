@@ -15,7 +15,7 @@ use iap_credits::domain::metering::{
 use iap_credits::domain::tenancy::Subscription;
 use iap_credits::kernel::credits::Credits;
 use iap_credits::kernel::ids::ContactId;
-use iap_credits::services::contacts::{self, ContactInput};
+use iap_credits::services::contacts::ContactInput;
 use iap_credits::services::sms::gateway::{Handoff, SimulatedCarrier, SmsGateway};
 use iap_credits::services::sms::messages::{self, SmsStatus};
 use iap_credits::services::sms::sending::{self, NumberField, SendError, SmsWorker};
@@ -48,14 +48,14 @@ impl SmsGateway for CrashingCarrier {
 }
 
 fn contact(conn: &mut PgConnection, customer: &Customer) -> ContactId {
-    let input = ContactInput {
-        name: "Lucille".into(),
-        mobile: "+33 6 12 34 56 78".into(),
-        ..ContactInput::default()
-    };
-    contacts::create(conn, customer.database_id, &input.validate().unwrap())
-        .unwrap()
-        .id
+    customer.contact(
+        conn,
+        ContactInput {
+            name: "Lucille".into(),
+            mobile: "+33 6 12 34 56 78".into(),
+            ..ContactInput::default()
+        },
+    )
 }
 
 /// After the lease of a crashed worker has run out.
@@ -244,12 +244,11 @@ impl PaidService for VatChecks {
         }
     }
 
-    fn settle(
-        &self,
-        _conn: &mut PgConnection,
-        _job: &Job,
-        _giving_up: bool,
-    ) -> QueryResult<Credits> {
+    fn close_unfinished(&self, _conn: &mut PgConnection, _job: &Job) -> QueryResult<()> {
+        Ok(())
+    }
+
+    fn used(&self, _conn: &mut PgConnection, _job: &Job) -> QueryResult<Credits> {
         Ok(self.used)
     }
 }

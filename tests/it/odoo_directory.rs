@@ -29,9 +29,12 @@ fn autocomplete_params(token: &str, extra: Value) -> Value {
 async fn partner_autocomplete_searches_free_and_enriches_for_one_credit() {
     let app = TestApp::new();
     let mut conn = app.db.conn();
-    let target = iap_credits::services::directory::company(&mut conn, 2024)
-        .unwrap()
-        .unwrap();
+    let target = iap_credits::services::directory::company(
+        &mut conn,
+        iap_credits::kernel::ids::CompanyId(2024),
+    )
+    .unwrap()
+    .unwrap();
     let token = odoo_token();
     let duns = format!("{:09}", target.id);
 
@@ -119,9 +122,12 @@ async fn partner_autocomplete_searches_free_and_enriches_for_one_credit() {
     assert_eq!(by_domain["data"]["duns"], duns.as_str());
     // The same company again (by its domain this time): handed over for nothing.
     assert_eq!(available(&mut conn, &token), c("2"));
-    let other = iap_credits::services::directory::company(&mut conn, 2025)
-        .unwrap()
-        .unwrap();
+    let other = iap_credits::services::directory::company(
+        &mut conn,
+        iap_credits::kernel::ids::CompanyId(2025),
+    )
+    .unwrap()
+    .unwrap();
     let by_domain = call(
         &app,
         "/api/dnb/1/enrich_by_domain",

@@ -93,12 +93,18 @@ async fn partner_autocomplete_as_odoo_18_calls_it() {
     let mut conn = app.db.conn();
     let price =
         usage_prices::price(&mut conn, "partner-autocomplete", usage_prices::ENRICHMENT).unwrap();
-    let target = iap_credits::services::directory::company(&mut conn, 1312)
-        .unwrap()
-        .unwrap();
-    let other = iap_credits::services::directory::company(&mut conn, 1313)
-        .unwrap()
-        .unwrap();
+    let target = iap_credits::services::directory::company(
+        &mut conn,
+        iap_credits::kernel::ids::CompanyId(1312),
+    )
+    .unwrap()
+    .unwrap();
+    let other = iap_credits::services::directory::company(
+        &mut conn,
+        iap_credits::kernel::ids::CompanyId(1313),
+    )
+    .unwrap()
+    .unwrap();
     let token = odoo_token();
     let path = |action: &str| format!("/iap/partner_autocomplete/{action}");
 
@@ -573,12 +579,18 @@ async fn lead_enrichment_charges_per_company_found() {
     let app = TestApp::new();
     let mut conn = app.db.conn();
     let (per_company, _) = lead_prices(&mut conn);
-    let a = iap_credits::services::directory::company(&mut conn, 501)
-        .unwrap()
-        .unwrap();
-    let b = iap_credits::services::directory::company(&mut conn, 502)
-        .unwrap()
-        .unwrap();
+    let a = iap_credits::services::directory::company(
+        &mut conn,
+        iap_credits::kernel::ids::CompanyId(501),
+    )
+    .unwrap()
+    .unwrap();
+    let b = iap_credits::services::directory::company(
+        &mut conn,
+        iap_credits::kernel::ids::CompanyId(502),
+    )
+    .unwrap()
+    .unwrap();
     let path = "/iap/clearbit/1/lead_enrichment_email";
     // `iap.enrich.api._request_enrich`: {lead id: e-mail domain}.
     let domains = json!({"11": a.domain, "12": b.domain, "13": "no-company-here.example"});
@@ -611,7 +623,9 @@ async fn lead_enrichment_charges_per_company_found() {
 
 /// An address of the company's first range.
 fn address_of(company_id: i64, n: u32) -> String {
-    let (first, _) = iap_credits::services::directory::ip_ranges::ranges_of(company_id)[0];
+    let (first, _) = iap_credits::services::directory::ip_ranges::ranges_of(
+        iap_credits::kernel::ids::CompanyId(company_id),
+    )[0];
     std::net::Ipv4Addr::from(u32::from(first) + n).to_string()
 }
 
@@ -698,9 +712,12 @@ async fn visitor_reveal_stops_when_the_credits_run_dry() {
     // A people rule: the company and its contacts by role, 1 credit each.
     let company = (3100..3200)
         .find(|id| {
-            iap_credits::services::directory::people_of(&mut conn, &[*id])
-                .unwrap()
-                .len()
+            iap_credits::services::directory::people_of(
+                &mut conn,
+                &[iap_credits::kernel::ids::CompanyId(*id)],
+            )
+            .unwrap()
+            .len()
                 >= 2
         })
         .unwrap();
@@ -1185,7 +1202,7 @@ impl iap_credits::services::directory::provider::CompanyDirectory for CountingDi
     }
     fn enrich(
         &self,
-        id: i64,
+        id: iap_credits::kernel::ids::CompanyId,
     ) -> Result<
         Option<iap_credits::services::directory::Company>,
         iap_credits::services::directory::provider::DirectoryError,
@@ -1225,7 +1242,7 @@ impl iap_credits::services::directory::provider::CompanyDirectory for CountingDi
     }
     fn people_of(
         &self,
-        ids: &[i64],
+        ids: &[iap_credits::kernel::ids::CompanyId],
     ) -> Result<
         Vec<iap_credits::services::directory::Person>,
         iap_credits::services::directory::provider::DirectoryError,
@@ -1296,9 +1313,12 @@ async fn a_reveal_or_enrichment_batch_asks_the_directory_once_whatever_its_size(
     directory.calls.lock().unwrap().clear();
     let mut domains = serde_json::Map::new();
     for (n, id) in (4001..4021).enumerate() {
-        let company = iap_credits::services::directory::company(&mut conn, id)
-            .unwrap()
-            .unwrap();
+        let company = iap_credits::services::directory::company(
+            &mut conn,
+            iap_credits::kernel::ids::CompanyId(id),
+        )
+        .unwrap()
+        .unwrap();
         domains.insert(n.to_string(), json!(company.domain));
     }
     for n in 20..30 {

@@ -51,16 +51,19 @@ fn enriching_costs_one_credit_once_and_short_credits_fill_website_and_logo_only(
             customer.database_id,
             user,
             contact,
-            company,
+            iap_credits::kernel::ids::CompanyId(company),
         )
         .unwrap()
     };
 
     assert_eq!(enrich(&mut conn, 1234), Enriched::Charged(c("1")));
     assert_eq!(reload(&mut conn, account.id).balance, c("1"));
-    let known = iap_credits::services::directory::company(&mut conn, 1234)
-        .unwrap()
-        .unwrap();
+    let known = iap_credits::services::directory::company(
+        &mut conn,
+        iap_credits::kernel::ids::CompanyId(1234),
+    )
+    .unwrap()
+    .unwrap();
     let filled = contacts::find(&mut conn, customer.database_id, contact)
         .unwrap()
         .unwrap();
@@ -94,9 +97,12 @@ fn enriching_costs_one_credit_once_and_short_credits_fill_website_and_logo_only(
     assert_eq!(enrich(&mut conn, 77), Enriched::Charged(c("1")));
     assert_eq!(reload(&mut conn, account.id).balance, c("0"));
     // None left: only the website and logo of the third company, free.
-    let third = iap_credits::services::directory::company(&mut conn, 555)
-        .unwrap()
-        .unwrap();
+    let third = iap_credits::services::directory::company(
+        &mut conn,
+        iap_credits::kernel::ids::CompanyId(555),
+    )
+    .unwrap()
+    .unwrap();
     assert!(matches!(
         enrich(&mut conn, 555),
         Enriched::WebsiteAndLogoOnly { account_id, .. } if account_id == account.id
@@ -123,9 +129,12 @@ async fn find_company_and_enrich_work_without_javascript() {
     let customer = Customer::named(&mut conn, "Widgets", Subscription::None);
     customer.user(&mut conn, "sam@widgets.test", Role::User);
     let account = customer.funded(&mut conn, "partner-autocomplete", "5");
-    let target = iap_credits::services::directory::company(&mut conn, 4321)
-        .unwrap()
-        .unwrap();
+    let target = iap_credits::services::directory::company(
+        &mut conn,
+        iap_credits::kernel::ids::CompanyId(4321),
+    )
+    .unwrap()
+    .unwrap();
     let contact = company_contact(&mut conn, &customer, &target.name);
     let browser = app.browser();
     browser.sign_in("sam@widgets.test", PASSWORD).await;
@@ -185,9 +194,12 @@ async fn the_contact_form_enriches_a_company_picked_from_the_suggestions() {
     let customer = Customer::named(&mut conn, "Formers", Subscription::None);
     customer.user(&mut conn, "fay@formers.test", Role::User);
     let account = customer.funded(&mut conn, "partner-autocomplete", "3");
-    let target = iap_credits::services::directory::company(&mut conn, 999)
-        .unwrap()
-        .unwrap();
+    let target = iap_credits::services::directory::company(
+        &mut conn,
+        iap_credits::kernel::ids::CompanyId(999),
+    )
+    .unwrap()
+    .unwrap();
     // Suggestions are for signed-in users only.
     let anonymous = app.browser().get("/companies/suggest?q=abc").await;
     assert_ne!(anonymous.status, StatusCode::OK);
@@ -206,7 +218,7 @@ async fn the_contact_form_enriches_a_company_picked_from_the_suggestions() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|s| s["id"] == target.id && s["name"] == target.full_name().as_str()),
+            .any(|s| s["id"] == target.id.0 && s["name"] == target.full_name().as_str()),
         "{found}"
     );
     if let Some(vat) = &target.vat {
@@ -282,9 +294,15 @@ fn an_enrichment_the_directory_does_not_answer_is_under_way_and_finished_by_the_
     let account = customer.funded(&mut conn, "partner-autocomplete", "1");
     let contact = company_contact(&mut conn, &customer, "Late");
     let down: Arc<dyn CompanyDirectory> = Arc::new(UnavailableDirectory);
-    let outcome =
-        partner_autocomplete::enrich(&mut conn, &down, customer.database_id, user, contact, 321)
-            .unwrap();
+    let outcome = partner_autocomplete::enrich(
+        &mut conn,
+        &down,
+        customer.database_id,
+        user,
+        contact,
+        iap_credits::kernel::ids::CompanyId(321),
+    )
+    .unwrap();
     assert_eq!(outcome, Enriched::UnderWay);
     let held = reload(&mut conn, account.id);
     assert_eq!(
@@ -305,7 +323,10 @@ fn an_enrichment_the_directory_does_not_answer_is_under_way_and_finished_by_the_
     let filled = contacts::find(&mut conn, customer.database_id, contact)
         .unwrap()
         .unwrap();
-    assert_eq!(filled.directory_company_id, Some(321));
+    assert_eq!(
+        filled.directory_company_id,
+        Some(iap_credits::kernel::ids::CompanyId(321))
+    );
     assert_eq!(
         metering::run_due(&mut conn, &services, later, 10)
             .unwrap()

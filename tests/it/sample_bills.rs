@@ -93,9 +93,12 @@ fn currency_of(country: &str) -> &'static str {
 
 /// Bill number `n`: deterministic, varied.
 pub fn sample(conn: &mut PgConnection, n: u64) -> SampleBill {
-    let company = iap_credits::services::directory::company(conn, (n * 193 % 19_000 + 1) as i64)
-        .unwrap()
-        .unwrap();
+    let company = iap_credits::services::directory::company(
+        conn,
+        iap_credits::kernel::ids::CompanyId((n * 193 % 19_000 + 1) as i64),
+    )
+    .unwrap()
+    .unwrap();
     let country = company.country_code.as_str();
     let date = NaiveDate::from_ymd_opt(2026, 1 + (n % 12) as u32, 1 + (n * 7 % 28) as u32).unwrap();
     let due = date + chrono::Duration::days([14, 30, 45, 60][(n % 4) as usize]);

@@ -160,7 +160,7 @@ fn an_identification_is_charged_once_when_approved_and_never_when_denied() {
     let (request, _) = signing::request(&mut conn, customer.database_id, sent.request.id)
         .unwrap()
         .unwrap();
-    assert_eq!(request.status, "sent");
+    assert_eq!(request.status.as_str(), "sent");
     let bob = signer(&mut conn, 1);
     assert!(
         signing::sign(&mut conn, &bob, "Bob de Vries", Some("192.0.2.9")).unwrap(),
@@ -176,7 +176,7 @@ fn an_identification_is_charged_once_when_approved_and_never_when_denied() {
     let (request, signers) = signing::request(&mut conn, customer.database_id, sent.request.id)
         .unwrap()
         .unwrap();
-    assert_eq!(request.status, "completed");
+    assert_eq!(request.status.as_str(), "completed");
     for s in &signers {
         assert_eq!(s.signed_sha256.as_deref(), Some(document.sha256.as_str()));
     }

@@ -26,22 +26,24 @@ pub fn contact(
     postal_code: &str,
     country: &str,
 ) -> ContactId {
-    let valid = ContactInput {
-        name: "Lucille Dupont".into(),
-        street: "Rue de la Loi 16".into(),
-        postal_code: postal_code.into(),
-        city: "Brussels".into(),
-        country: country.into(),
-        ..ContactInput::default()
-    }
-    .validate()
-    .unwrap();
-    contacts::create(conn, customer.database_id, &valid)
-        .unwrap()
-        .id
+    customer.contact(
+        conn,
+        ContactInput {
+            name: "Lucille Dupont".into(),
+            street: "Rue de la Loi 16".into(),
+            postal_code: postal_code.into(),
+            city: "Brussels".into(),
+            country: country.into(),
+            ..ContactInput::default()
+        },
+    )
 }
 
-fn document(conn: &mut diesel::PgConnection, customer: &Customer, pdf: Vec<u8>) -> i64 {
+fn document(
+    conn: &mut diesel::PgConnection,
+    customer: &Customer,
+    pdf: Vec<u8>,
+) -> iap_credits::kernel::ids::DocumentId {
     let checked = documents::check(&inspector(), "letter.pdf", pdf).unwrap();
     documents::store(conn, customer.database_id, None, &checked)
         .unwrap()
@@ -206,7 +208,7 @@ fn a_letter_is_posted_once_charged_when_accepted_and_followed_to_delivery() {
     let letter = snailmail::find(&mut conn, customer.database_id, letter_id)
         .unwrap()
         .unwrap();
-    assert_eq!(letter.status, "delivered");
+    assert_eq!(letter.status.as_str(), "delivered");
     let events = contacts::events_of(&mut conn, customer.database_id, brussels).unwrap();
     assert_eq!(events[0].body, "Letter delivered");
 
@@ -244,7 +246,7 @@ fn a_letter_is_posted_once_charged_when_accepted_and_followed_to_delivery() {
     let letter = snailmail::find(&mut conn, customer.database_id, letter_id)
         .unwrap()
         .unwrap();
-    assert_eq!(letter.status, "undeliverable");
+    assert_eq!(letter.status.as_str(), "undeliverable");
 
     // The post is down: the postage stays held; the worker hands it over once when it is back.
     simulated.set_down(true);
@@ -275,7 +277,7 @@ fn a_letter_is_posted_once_charged_when_accepted_and_followed_to_delivery() {
     let letter = snailmail::find(&mut conn, customer.database_id, letter_id)
         .unwrap()
         .unwrap();
-    assert_eq!(letter.status, "sent");
+    assert_eq!(letter.status.as_str(), "sent");
     assert_eq!(simulated.printed(), 3, "each letter printed once");
     let after = reload(&mut conn, account.id);
     assert_eq!(after.balance, after.available());

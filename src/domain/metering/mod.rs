@@ -72,6 +72,44 @@ pub enum MeteringError {
     Database(#[from] diesel::result::Error),
 }
 
+/// The one conversion of a metering error into a service's error, for every service. `$error`
+/// has the variants `Database(diesel::result::Error)` and `Metering(MeteringError)`, and, when
+/// asked for, `InsufficientCredits { account_id, available, needed }`. A database error stays a
+/// database error (callers look at it: a unique violation is a form posted twice); too few
+/// credits become the service's own variant when it has one; the rest is metering's.
+#[macro_export]
+macro_rules! from_metering_error {
+    ($error:ident) => {
+        impl From<$crate::domain::metering::MeteringError> for $error {
+            fn from(e: $crate::domain::metering::MeteringError) -> Self {
+                match e {
+                    $crate::domain::metering::MeteringError::Database(e) => $error::Database(e),
+                    other => $error::Metering(other),
+                }
+            }
+        }
+    };
+    ($error:ident, with InsufficientCredits) => {
+        impl From<$crate::domain::metering::MeteringError> for $error {
+            fn from(e: $crate::domain::metering::MeteringError) -> Self {
+                match e {
+                    $crate::domain::metering::MeteringError::InsufficientCredits {
+                        account_id,
+                        available,
+                        needed,
+                    } => $error::InsufficientCredits {
+                        account_id,
+                        available,
+                        needed,
+                    },
+                    $crate::domain::metering::MeteringError::Database(e) => $error::Database(e),
+                    other => $error::Metering(other),
+                }
+            }
+        }
+    };
+}
+
 impl From<LedgerError> for MeteringError {
     fn from(e: LedgerError) -> Self {
         match e {
@@ -165,9 +203,27 @@ pub trait PaidService: Send + Sync {
     /// no transaction open; may run again for the same job after a crash.
     fn perform(&self, conn: &mut PgConnection, job: &Job) -> Result<(), PerformError>;
 
-    /// Step 4, inside the finishing transaction: the credits the job used. When `giving_up`,
-    /// records still waiting for the provider are closed as not sent (and cost nothing).
-    fn settle(&self, conn: &mut PgConnection, job: &Job, giving_up: bool) -> QueryResult<Credits>;
+    /// Step 4 of a job given up, inside the finishing transaction: closes its records still
+    /// waiting for the provider as not done (they cost nothing).
+    fn close_unfinished(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<()>;
+
+    /// Step 4, inside the finishing transaction, after `close_unfinished` when giving up: the
+    /// credits the job used (the prices of its records the provider did).
+    fn used(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<Credits>;
+}
+
+/// Step 4's account of a job, the same for every service: what is still waiting is closed when
+/// giving up, then what was done is summed.
+fn settle(
+    service: &dyn PaidService,
+    conn: &mut PgConnection,
+    job: &Job,
+    giving_up: bool,
+) -> QueryResult<Credits> {
+    if giving_up {
+        service.close_unfinished(conn, job)?;
+    }
+    service.used(conn, job)
 }
 
 /// The paid services this process runs, by slug.
@@ -304,7 +360,7 @@ fn finish(
             // Finished meanwhile by another worker.
             return jobs::find(conn, job_id)?.ok_or(diesel::result::Error::NotFound.into());
         };
-        let used = service.settle(conn, &job, giving_up)?;
+        let used = settle(service, conn, &job, giving_up)?;
         let actor = Actor::system("metering");
         let status = if giving_up { JobStatus::Failed } else { JobStatus::Done };
         let error = giving_up.then_some("gave up after its attempts");

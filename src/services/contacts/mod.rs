@@ -5,7 +5,7 @@ pub mod phone;
 
 use diesel::prelude::*;
 
-use crate::kernel::ids::{ContactId, DatabaseId};
+use crate::kernel::ids::{CompanyId, ContactId, DatabaseId};
 use crate::platform::schema::contacts;
 use phone::PhoneNumber;
 
@@ -30,7 +30,7 @@ pub struct Contact {
     pub industry: Option<String>,
     pub employees: Option<i32>,
     pub logo_svg: Option<String>,
-    pub directory_company_id: Option<i64>,
+    pub directory_company_id: Option<CompanyId>,
     pub is_company: bool,
 }
 
@@ -277,11 +277,12 @@ impl ContactInput {
     }
 
     /// The directory company to enrich with on save, for a company contact.
-    pub fn company_to_enrich(&self) -> Option<i64> {
+    pub fn company_to_enrich(&self) -> Option<CompanyId> {
         self.is_company
             .as_ref()
             .and_then(|_| self.enrich_with.trim().parse().ok())
             .filter(|id: &i64| *id > 0)
+            .map(CompanyId)
     }
 }
 

@@ -31,7 +31,9 @@ use crate::domain::ledger::Actor;
 use crate::domain::metering::{self, Job, MeteringError, PaidService, PerformError, Request};
 use crate::kernel::credits::Credits;
 use crate::kernel::forms::{FieldErrors, FormError};
-use crate::kernel::ids::{AccountId, DatabaseId, UserId};
+use crate::kernel::ids::{
+    AccountId, BillId, DatabaseId, DigitizationId, DocumentId, JobId, UserId,
+};
 use crate::platform::schema::{digitizations, documents as documents_table, vendor_bills};
 use crate::services::documents::gate::ReaderGate;
 use crate::services::documents::pdf::PdfInspector;
@@ -39,6 +41,29 @@ use crate::services::documents::{self, CheckedUpload, Document};
 use ocr::OcrEngine;
 
 pub const SERVICE: &str = "documents-digitization";
+
+crate::sql_text_enum! {
+    /// Where a vendor bill is: uploaded, read, or found unreadable.
+    pub enum BillStatus {
+        Draft => "draft",
+        Digitized => "digitized",
+        Unreadable => "unreadable",
+    }
+}
+
+crate::sql_text_enum! {
+    /// Where a digitization (one paid reading of a bill) is.
+    pub enum DigitizationStatus {
+        /// Paid for by a hold; waiting for the reading worker.
+        Pending => "pending",
+        /// Read: the fields are on the bill, and it is charged.
+        Done => "done",
+        /// Read, and nothing a bill is made of was found: not charged.
+        Unreadable => "unreadable",
+        /// The reader gave up (or the job did): not charged.
+        Failed => "failed",
+    }
+}
 /// Bills per page of the list.
 pub const PAGE_SIZE: crate::kernel::pagination::Keyset = crate::kernel::pagination::Keyset(50);
 
@@ -75,10 +100,10 @@ impl Readers {
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = vendor_bills, check_for_backend(diesel::pg::Pg))]
 pub struct VendorBill {
-    pub id: i64,
+    pub id: BillId,
     pub database_id: DatabaseId,
-    pub document_id: i64,
-    pub status: String,
+    pub document_id: DocumentId,
+    pub status: BillStatus,
     pub vendor: Option<String>,
     pub invoice_number: Option<String>,
     pub invoice_date: Option<NaiveDate>,
@@ -134,7 +159,7 @@ pub fn create_bill(
 pub fn list(
     conn: &mut PgConnection,
     database_id: DatabaseId,
-    before: Option<i64>,
+    before: Option<BillId>,
 ) -> QueryResult<Vec<(VendorBill, Document)>> {
     let mut query = vendor_bills::table
         .inner_join(documents_table::table)
@@ -153,7 +178,7 @@ pub fn list(
 pub fn find(
     conn: &mut PgConnection,
     database_id: DatabaseId,
-    id: i64,
+    id: BillId,
 ) -> QueryResult<Option<(VendorBill, Document)>> {
     vendor_bills::table
         .inner_join(documents_table::table)
@@ -194,13 +219,17 @@ pub enum DigitizeError {
     Database(#[from] diesel::result::Error),
 }
 
-impl From<MeteringError> for DigitizeError {
-    fn from(e: MeteringError) -> Self {
-        match e {
-            MeteringError::Database(e) => DigitizeError::Database(e),
-            other => DigitizeError::Metering(other),
-        }
-    }
+crate::from_metering_error!(DigitizeError);
+
+/// A digitization as it is written when its price is held.
+#[derive(Insertable)]
+#[diesel(table_name = digitizations, check_for_backend(diesel::pg::Pg))]
+struct NewDigitization {
+    job_id: JobId,
+    database_id: DatabaseId,
+    bill_id: BillId,
+    requested_by: Option<UserId>,
+    price: Credits,
 }
 
 /// **Digitize**: begins reading the bill's fields for the price of one document. The reading
@@ -209,13 +238,13 @@ pub fn digitize(
     conn: &mut PgConnection,
     database_id: DatabaseId,
     user_id: UserId,
-    bill_id: i64,
+    bill_id: BillId,
 ) -> Result<Digitized, DigitizeError> {
     let (bill, document) = find(conn, database_id, bill_id)?.ok_or(DigitizeError::NotFound)?;
-    match bill.status.as_str() {
-        "digitized" => return Ok(Digitized::AlreadyDigitized),
-        "unreadable" => return Ok(Digitized::Unreadable),
-        _ => {}
+    match bill.status {
+        BillStatus::Digitized => return Ok(Digitized::AlreadyDigitized),
+        BillStatus::Unreadable => return Ok(Digitized::Unreadable),
+        BillStatus::Draft => {}
     }
     if is_being_read(conn, bill_id)? {
         return Ok(Digitized::UnderWay);
@@ -242,13 +271,13 @@ pub fn digitize(
         // The reading worker runs this job; the outbox worker only finishes what it left.
         metering::hand_over_after(conn, job, reading::GRACE)?;
         diesel::insert_into(digitizations::table)
-            .values((
-                digitizations::job_id.eq(job.id),
-                digitizations::database_id.eq(database_id),
-                digitizations::bill_id.eq(bill_id),
-                digitizations::requested_by.eq(user_id),
-                digitizations::price.eq(price),
-            ))
+            .values(NewDigitization {
+                job_id: job.id,
+                database_id,
+                bill_id,
+                requested_by: Some(user_id),
+                price,
+            })
             .execute(conn)
     });
     match begun {
@@ -270,11 +299,11 @@ pub fn digitize(
 }
 
 /// Whether a digitization of the bill is being read.
-pub fn is_being_read(conn: &mut PgConnection, bill_id: i64) -> QueryResult<bool> {
+pub fn is_being_read(conn: &mut PgConnection, bill_id: BillId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         digitizations::table
             .filter(digitizations::bill_id.eq(bill_id))
-            .filter(digitizations::status.eq("pending")),
+            .filter(digitizations::status.eq(DigitizationStatus::Pending)),
     ))
     .get_result(conn)
 }
@@ -282,7 +311,7 @@ pub fn is_being_read(conn: &mut PgConnection, bill_id: i64) -> QueryResult<bool>
 /// How many of the database's digitizations are being read.
 fn being_read_in(conn: &mut PgConnection, database_id: DatabaseId) -> QueryResult<i64> {
     digitizations::table
-        .filter(digitizations::status.eq("pending"))
+        .filter(digitizations::status.eq(DigitizationStatus::Pending))
         .filter(digitizations::database_id.eq(database_id))
         .count()
         .get_result(conn)
@@ -295,15 +324,21 @@ fn same_file_cannot_be_read(
     database_id: DatabaseId,
     sha256: &str,
 ) -> QueryResult<bool> {
-    let outcomes: Vec<String> = digitizations::table
+    let outcomes: Vec<DigitizationStatus> = digitizations::table
         .inner_join(vendor_bills::table.inner_join(documents_table::table))
         .filter(digitizations::database_id.eq(database_id))
         .filter(documents_table::sha256.eq(sha256))
-        .filter(digitizations::status.eq_any(["unreadable", "failed"]))
+        .filter(
+            digitizations::status
+                .eq_any([DigitizationStatus::Unreadable, DigitizationStatus::Failed]),
+        )
         .select(digitizations::status)
         .load(conn)?;
-    let failed = outcomes.iter().filter(|s| *s == "failed").count() as i64;
-    Ok(outcomes.iter().any(|s| s == "unreadable") || failed >= MAX_FAILED_READINGS)
+    let failed = outcomes
+        .iter()
+        .filter(|s| **s == DigitizationStatus::Failed)
+        .count() as i64;
+    Ok(outcomes.contains(&DigitizationStatus::Unreadable) || failed >= MAX_FAILED_READINGS)
 }
 
 /// The worker's Documents Digitization: the reading worker reads; this finishes the job with
@@ -318,7 +353,7 @@ impl PaidService for DigitizationWorker {
     fn perform(&self, conn: &mut PgConnection, job: &Job) -> Result<(), PerformError> {
         let unread: i64 = digitizations::table
             .filter(digitizations::job_id.eq(job.id))
-            .filter(digitizations::status.eq("pending"))
+            .filter(digitizations::status.eq(DigitizationStatus::Pending))
             .count()
             .get_result(conn)?;
         if unread > 0 {
@@ -327,22 +362,24 @@ impl PaidService for DigitizationWorker {
         Ok(())
     }
 
-    fn settle(&self, conn: &mut PgConnection, job: &Job, giving_up: bool) -> QueryResult<Credits> {
-        if giving_up {
-            diesel::update(
-                digitizations::table
-                    .filter(digitizations::job_id.eq(job.id))
-                    .filter(digitizations::status.eq("pending")),
-            )
-            .set((
-                digitizations::status.eq("failed"),
-                digitizations::error.eq("not read in time"),
-            ))
-            .execute(conn)?;
-        }
+    fn close_unfinished(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<()> {
+        diesel::update(
+            digitizations::table
+                .filter(digitizations::job_id.eq(job.id))
+                .filter(digitizations::status.eq(DigitizationStatus::Pending)),
+        )
+        .set((
+            digitizations::status.eq(DigitizationStatus::Failed),
+            digitizations::error.eq("not read in time"),
+        ))
+        .execute(conn)
+        .map(drop)
+    }
+
+    fn used(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<Credits> {
         let prices: Vec<Credits> = digitizations::table
             .filter(digitizations::job_id.eq(job.id))
-            .filter(digitizations::status.eq("done"))
+            .filter(digitizations::status.eq(DigitizationStatus::Done))
             .select(digitizations::price)
             .load(conn)?;
         Ok(prices.into_iter().sum())
@@ -352,14 +389,14 @@ impl PaidService for DigitizationWorker {
 /// Saves what a digitization read on its bill, once (the digitization must still be pending).
 pub(crate) fn save_reading(
     conn: &mut PgConnection,
-    digitization_id: i64,
-    bill_id: i64,
+    digitization_id: DigitizationId,
+    bill_id: BillId,
     text: &str,
     fields: &extract::Extracted,
 ) -> QueryResult<()> {
     let pending: Option<i64> = digitizations::table
         .find(digitization_id)
-        .filter(digitizations::status.eq("pending"))
+        .filter(digitizations::status.eq(DigitizationStatus::Pending))
         .select(digitizations::id)
         .for_update()
         .first(conn)
@@ -371,13 +408,13 @@ pub(crate) fn save_reading(
     if fields.is_unreadable() {
         diesel::update(vendor_bills::table.find(bill_id))
             .set((
-                vendor_bills::status.eq("unreadable"),
+                vendor_bills::status.eq(BillStatus::Unreadable),
                 vendor_bills::extracted_text.eq(&text),
                 vendor_bills::updated_at.eq(diesel::dsl::now),
             ))
             .execute(conn)?;
         diesel::update(digitizations::table.find(digitization_id))
-            .set(digitizations::status.eq("unreadable"))
+            .set(digitizations::status.eq(DigitizationStatus::Unreadable))
             .execute(conn)?;
         return Ok(());
     }
@@ -387,7 +424,7 @@ pub(crate) fn save_reading(
     };
     diesel::update(vendor_bills::table.find(bill_id))
         .set((
-            vendor_bills::status.eq("digitized"),
+            vendor_bills::status.eq(BillStatus::Digitized),
             vendor_bills::vendor.eq(value(&fields.vendor, 200)),
             vendor_bills::invoice_number.eq(value(&fields.invoice_number, 100)),
             vendor_bills::invoice_date.eq(fields.invoice_date.as_ref().map(|f| f.value)),
@@ -403,7 +440,7 @@ pub(crate) fn save_reading(
         ))
         .execute(conn)?;
     diesel::update(digitizations::table.find(digitization_id))
-        .set(digitizations::status.eq("done"))
+        .set(digitizations::status.eq(DigitizationStatus::Done))
         .execute(conn)?;
     Ok(())
 }
@@ -454,7 +491,7 @@ fn optional(text: &str) -> Option<String> {
 pub fn save_review(
     conn: &mut PgConnection,
     database_id: DatabaseId,
-    bill_id: i64,
+    bill_id: BillId,
     input: &BillInput,
 ) -> Result<VendorBill, FormError> {
     let mut errors = FieldErrors::default();

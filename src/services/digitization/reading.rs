@@ -10,9 +10,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::{DigitizationWorker, Readers, extract, save_reading};
+use super::{DigitizationStatus, DigitizationWorker, Readers, extract, save_reading};
 use crate::domain::metering;
-use crate::kernel::ids::{DatabaseId, JobId};
+use crate::kernel::ids::{BillId, DatabaseId, DigitizationId, DocumentId, JobId};
 use crate::platform::db::DbPool;
 use crate::platform::schema::{digitizations, documents as documents_table, vendor_bills};
 use crate::services::documents::{self, PDF};
@@ -35,10 +35,10 @@ const MIN_TEXT: usize = 20;
 /// A digitization leased to this worker.
 #[derive(Debug, Clone, Queryable)]
 struct Claimed {
-    id: i64,
+    id: DigitizationId,
     job_id: JobId,
     database_id: DatabaseId,
-    bill_id: i64,
+    bill_id: BillId,
     read_attempts: i32,
 }
 
@@ -46,11 +46,11 @@ struct Claimed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadOutcome {
     /// Read (fields found, or nothing readable) and settled.
-    Read { digitization_id: i64 },
+    Read { digitization_id: DigitizationId },
     /// The reader failed for a passing reason: tried again later.
-    Retried { digitization_id: i64 },
+    Retried { digitization_id: DigitizationId },
     /// Failed `MAX_READS` times: closed as failed, nothing charged.
-    GaveUp { digitization_id: i64 },
+    GaveUp { digitization_id: DigitizationId },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +67,7 @@ pub enum ReadingError {
 fn claim(conn: &mut PgConnection, now: DateTime<Utc>) -> QueryResult<Option<Claimed>> {
     conn.transaction(|conn| {
         let found: Option<i64> = digitizations::table
-            .filter(digitizations::status.eq("pending"))
+            .filter(digitizations::status.eq(DigitizationStatus::Pending))
             .filter(
                 digitizations::reading_until
                     .is_null()
@@ -112,7 +112,7 @@ enum Source {
 
 /// Loads what to read of the claimed digitization's bill.
 fn load_source(conn: &mut PgConnection, claimed: &Claimed) -> QueryResult<Source> {
-    let (document_id, media_type): (i64, String) = vendor_bills::table
+    let (document_id, media_type): (DocumentId, String) = vendor_bills::table
         .inner_join(documents_table::table)
         .filter(vendor_bills::id.eq(claimed.bill_id))
         .select((documents_table::id, documents_table::media_type))
@@ -237,7 +237,7 @@ pub fn read_next(pool: &DbPool, readers: &Readers) -> Result<Option<ReadOutcome>
         Err(ReadError::Unreadable(why)) => (why, extract::Extracted::default()),
         Err(ReadError::Passing(why)) => {
             tracing::warn!(
-                digitization = claimed.id,
+                digitization = %claimed.id,
                 "reading to be tried again: {why}"
             );
             retry_later(&mut conn, &claimed, &why)?;
@@ -267,7 +267,7 @@ fn retry_later(conn: &mut PgConnection, claimed: &Claimed, why: &str) -> QueryRe
     diesel::update(
         digitizations::table
             .find(claimed.id)
-            .filter(digitizations::status.eq("pending")),
+            .filter(digitizations::status.eq(DigitizationStatus::Pending)),
     )
     .set((
         digitizations::reading_until.eq(next),
@@ -280,17 +280,17 @@ fn retry_later(conn: &mut PgConnection, claimed: &Claimed, why: &str) -> QueryRe
 /// Closes the digitization as failed and settles its job: nothing is charged.
 fn give_up(conn: &mut PgConnection, claimed: &Claimed, why: &str) -> Result<(), ReadingError> {
     tracing::error!(
-        digitization = claimed.id,
+        digitization = %claimed.id,
         attempts = claimed.read_attempts,
         "giving up a reading: {why}"
     );
     diesel::update(
         digitizations::table
             .find(claimed.id)
-            .filter(digitizations::status.eq("pending")),
+            .filter(digitizations::status.eq(DigitizationStatus::Pending)),
     )
     .set((
-        digitizations::status.eq("failed"),
+        digitizations::status.eq(DigitizationStatus::Failed),
         digitizations::error.eq(why),
     ))
     .execute(conn)?;

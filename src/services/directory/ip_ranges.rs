@@ -8,6 +8,7 @@
 //! - with the 20,000 companies of the default directory that is about 40,000 blocks, 0.015 %
 //!   of all addresses: most addresses (and every IPv6 address) belong to no company.
 
+use crate::kernel::ids::CompanyId;
 use std::net::Ipv4Addr;
 
 /// Odd, so that multiplying by it modulo 2²⁸ is a bijection.
@@ -41,7 +42,8 @@ fn blocks_owned(company_id: i64) -> u32 {
 }
 
 /// The company's address ranges, first and last address of each.
-pub fn ranges_of(company_id: i64) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+pub fn ranges_of(company: CompanyId) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+    let company_id = company.0;
     (0..blocks_owned(company_id))
         .filter_map(|k| block_of(company_id, k))
         .map(|block| {
@@ -53,11 +55,11 @@ pub fn ranges_of(company_id: i64) -> Vec<(Ipv4Addr, Ipv4Addr)> {
 
 /// The id of the company whose range holds `ip`, if one does (the directory may not have a
 /// company of that id: the caller looks it up).
-pub fn company_at(ip: Ipv4Addr) -> Option<i64> {
+pub fn company_at(ip: Ipv4Addr) -> Option<CompanyId> {
     let block = u32::from(ip) / BLOCK;
     let x = ((block ^ C).wrapping_mul(A_INVERSE)) & MASK;
     let (company_id, k) = (i64::from(x / 4), x % 4);
-    (company_id > 0 && k < blocks_owned(company_id)).then_some(company_id)
+    (company_id > 0 && k < blocks_owned(company_id)).then_some(CompanyId(company_id))
 }
 
 #[cfg(test)]
@@ -68,12 +70,12 @@ mod tests {
     fn every_address_of_a_company_leads_back_to_it() {
         assert_eq!(A.wrapping_mul(A_INVERSE) & MASK, 1);
         for company_id in [1, 2, 3, 17, 2024, 19_999, 20_000] {
-            let ranges = ranges_of(company_id);
+            let ranges = ranges_of(CompanyId(company_id));
             assert_eq!(ranges.len() as u32, blocks_owned(company_id));
             for (first, last) in ranges {
                 assert_eq!(u32::from(last) - u32::from(first), BLOCK - 1);
                 for ip in u32::from(first)..=u32::from(last) {
-                    assert_eq!(company_at(Ipv4Addr::from(ip)), Some(company_id));
+                    assert_eq!(company_at(Ipv4Addr::from(ip)), Some(CompanyId(company_id)));
                 }
             }
         }
@@ -83,7 +85,7 @@ mod tests {
     fn most_addresses_belong_to_no_company() {
         let owned = (0..100_000u32)
             .map(|i| Ipv4Addr::from(i.wrapping_mul(2_654_435_761)))
-            .filter(|ip| company_at(*ip).is_some_and(|id| id <= 20_000))
+            .filter(|ip| company_at(*ip).is_some_and(|id| id.0 <= 20_000))
             .count();
         assert!(
             owned < 100,

@@ -15,13 +15,14 @@ use std::collections::HashSet;
 
 use diesel::prelude::*;
 
+use crate::kernel::ids::CompanyId;
 use crate::platform::schema::{directory_companies, directory_people};
 
 /// A company as the directory knows it.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = directory_companies, check_for_backend(diesel::pg::Pg))]
 pub struct Company {
-    pub id: i64,
+    pub id: CompanyId,
     pub name: String,
     pub legal_form: String,
     pub country_code: String,
@@ -47,7 +48,7 @@ impl Company {
     }
 
     pub fn logo_svg(&self) -> String {
-        generate::logo_svg(&self.name, self.id)
+        generate::logo_svg(&self.name, self.id.0)
     }
 }
 
@@ -67,7 +68,7 @@ pub fn industry_label(code: &str) -> String {
 #[diesel(table_name = directory_people, check_for_backend(diesel::pg::Pg))]
 pub struct Person {
     pub id: i64,
-    pub company_id: i64,
+    pub company_id: CompanyId,
     pub name: String,
     pub job_title: String,
     pub seniority: String,
@@ -225,7 +226,7 @@ pub fn search(conn: &mut PgConnection, query: &str) -> QueryResult<Vec<Company>>
         .load(conn)?;
     let missing = MAX_RESULTS - found.len() as i64;
     if missing > 0 {
-        let seen: Vec<i64> = found.iter().map(|c| c.id).collect();
+        let seen: Vec<CompanyId> = found.iter().map(|c| c.id).collect();
         let nearest: Vec<Company> = directory_companies::table
             .filter(directory_companies::id.ne_all(&seen))
             .filter(diesel::dsl::sql::<Bool>("lower(name) % ").bind::<Text, _>(&lowered))
@@ -238,7 +239,7 @@ pub fn search(conn: &mut PgConnection, query: &str) -> QueryResult<Vec<Company>>
     Ok(found)
 }
 
-pub fn company(conn: &mut PgConnection, id: i64) -> QueryResult<Option<Company>> {
+pub fn company(conn: &mut PgConnection, id: CompanyId) -> QueryResult<Option<Company>> {
     directory_companies::table
         .find(id)
         .select(Company::as_select())
@@ -247,7 +248,7 @@ pub fn company(conn: &mut PgConnection, id: i64) -> QueryResult<Option<Company>>
 }
 
 /// The companies of these ids that the directory has, in id order (one query).
-pub fn companies(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<Company>> {
+pub fn companies(conn: &mut PgConnection, ids: &[CompanyId]) -> QueryResult<Vec<Company>> {
     directory_companies::table
         .filter(directory_companies::id.eq_any(ids))
         .order(directory_companies::id)
@@ -268,7 +269,7 @@ pub fn companies_by_domain(
 }
 
 /// The people of these companies, by company then in directory order (one query).
-pub fn people_of(conn: &mut PgConnection, company_ids: &[i64]) -> QueryResult<Vec<Person>> {
+pub fn people_of(conn: &mut PgConnection, company_ids: &[CompanyId]) -> QueryResult<Vec<Person>> {
     directory_people::table
         .filter(directory_people::company_id.eq_any(company_ids))
         .order((directory_people::company_id, directory_people::id))

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use diesel::prelude::*;
 
 use super::{Company, Person};
+use crate::kernel::ids::CompanyId;
 use crate::platform::db::DbPool;
 use crate::platform::schema::directory_companies;
 
@@ -47,7 +48,7 @@ pub struct MiningCriteria {
     /// Empty means any.
     pub departments: Vec<String>,
     /// Directory ids of companies the asker has already: never returned.
-    pub exclude: Vec<i64>,
+    pub exclude: Vec<CompanyId>,
 }
 
 /// A company found for Lead Generation, with the people that match.
@@ -61,7 +62,7 @@ pub trait CompanyDirectory: Send + Sync {
     /// Companies matching what a user typed (free: suggestions).
     fn search(&self, query: &str) -> Result<Vec<Company>, DirectoryError>;
     /// Everything the directory knows of one company (what an enrichment buys).
-    fn enrich(&self, company_id: i64) -> Result<Option<Company>, DirectoryError>;
+    fn enrich(&self, company_id: CompanyId) -> Result<Option<Company>, DirectoryError>;
     /// Companies (and their people) matching the criteria, maybe fewer than asked.
     fn mine(&self, criteria: &MiningCriteria) -> Result<Vec<MinedCompany>, DirectoryError>;
     /// The company each visitor's address belongs to, if the directory knows one, in the order
@@ -71,7 +72,7 @@ pub trait CompanyDirectory: Send + Sync {
     /// Enrichment).
     fn companies_by_domain(&self, domains: &[String]) -> Result<Vec<Company>, DirectoryError>;
     /// These companies' people, by company then in directory order, one round trip.
-    fn people_of(&self, company_ids: &[i64]) -> Result<Vec<Person>, DirectoryError>;
+    fn people_of(&self, company_ids: &[CompanyId]) -> Result<Vec<Person>, DirectoryError>;
 }
 
 /// The default provider: the generated directory.
@@ -83,7 +84,7 @@ impl CompanyDirectory for SimulatedDirectory {
         Ok(super::search(&mut *self.0.get()?, query)?)
     }
 
-    fn enrich(&self, company_id: i64) -> Result<Option<Company>, DirectoryError> {
+    fn enrich(&self, company_id: CompanyId) -> Result<Option<Company>, DirectoryError> {
         Ok(super::company(&mut *self.0.get()?, company_id)?)
     }
 
@@ -93,15 +94,15 @@ impl CompanyDirectory for SimulatedDirectory {
 
     fn companies_at(&self, ips: &[IpAddr]) -> Result<Vec<Option<Company>>, DirectoryError> {
         // The ranges are computed, not stored: only the owners' rows are read.
-        let owners: Vec<Option<i64>> = ips
+        let owners: Vec<Option<CompanyId>> = ips
             .iter()
             .map(|ip| match ip {
                 IpAddr::V4(ip) => super::ip_ranges::company_at(*ip),
                 IpAddr::V6(_) => None,
             })
             .collect();
-        let ids: Vec<i64> = owners.iter().flatten().copied().collect();
-        let known: HashMap<i64, Company> = if ids.is_empty() {
+        let ids: Vec<CompanyId> = owners.iter().flatten().copied().collect();
+        let known: HashMap<CompanyId, Company> = if ids.is_empty() {
             HashMap::new()
         } else {
             super::companies(&mut *self.0.get()?, &ids)?
@@ -122,7 +123,7 @@ impl CompanyDirectory for SimulatedDirectory {
         Ok(super::companies_by_domain(&mut *self.0.get()?, domains)?)
     }
 
-    fn people_of(&self, company_ids: &[i64]) -> Result<Vec<Person>, DirectoryError> {
+    fn people_of(&self, company_ids: &[CompanyId]) -> Result<Vec<Person>, DirectoryError> {
         if company_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -159,7 +160,7 @@ pub fn mine(conn: &mut PgConnection, criteria: &MiningCriteria) -> QueryResult<V
             .collect());
     }
     use diesel::sql_types::{Array, BigInt, Text};
-    let ids: Vec<i64> = companies.iter().map(|c| c.id).collect();
+    let ids: Vec<CompanyId> = companies.iter().map(|c| c.id).collect();
     let people: Vec<Person> = diesel::sql_query(
         "SELECT id, company_id, name, job_title, seniority, department, email FROM (
              SELECT p.*, row_number() OVER (PARTITION BY company_id ORDER BY id) AS rank
@@ -197,7 +198,7 @@ impl CompanyDirectory for UnavailableDirectory {
         Err(DirectoryError("no directory is configured".into()))
     }
 
-    fn enrich(&self, _: i64) -> Result<Option<Company>, DirectoryError> {
+    fn enrich(&self, _: CompanyId) -> Result<Option<Company>, DirectoryError> {
         Err(DirectoryError("no directory is configured".into()))
     }
 
@@ -213,7 +214,7 @@ impl CompanyDirectory for UnavailableDirectory {
         Err(DirectoryError("no directory is configured".into()))
     }
 
-    fn people_of(&self, _: &[i64]) -> Result<Vec<Person>, DirectoryError> {
+    fn people_of(&self, _: &[CompanyId]) -> Result<Vec<Person>, DirectoryError> {
         Err(DirectoryError("no directory is configured".into()))
     }
 }

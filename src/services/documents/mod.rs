@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::kernel::ids::{DatabaseId, UserId};
+use crate::kernel::ids::{DatabaseId, DocumentId, UserId};
 use crate::platform::schema::documents;
 use gate::{Busy, ReaderGate};
 use pdf::{PdfError, PdfFacts, PdfInspector};
@@ -154,7 +154,7 @@ pub async fn check_upload(
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = documents, check_for_backend(diesel::pg::Pg))]
 pub struct Document {
-    pub id: i64,
+    pub id: DocumentId,
     pub database_id: DatabaseId,
     pub file_name: String,
     pub media_type: String,
@@ -221,7 +221,7 @@ pub fn store(
 pub fn find(
     conn: &mut PgConnection,
     database_id: DatabaseId,
-    id: i64,
+    id: DocumentId,
 ) -> QueryResult<Option<Document>> {
     documents::table
         .filter(documents::database_id.eq(database_id))
@@ -235,7 +235,7 @@ pub fn find(
 pub fn content(
     conn: &mut PgConnection,
     database_id: DatabaseId,
-    id: i64,
+    id: DocumentId,
 ) -> QueryResult<Option<Vec<u8>>> {
     documents::table
         .filter(documents::database_id.eq(database_id))
@@ -259,7 +259,7 @@ fn stored_facts(facts: &PdfFacts) -> serde_json::Value {
 pub fn keep_facts(
     conn: &mut PgConnection,
     database_id: DatabaseId,
-    id: i64,
+    id: DocumentId,
     facts: &PdfFacts,
 ) -> QueryResult<usize> {
     diesel::update(
@@ -280,7 +280,7 @@ pub fn keep_facts(
 pub fn facts(
     conn: &mut PgConnection,
     database_id: DatabaseId,
-    id: i64,
+    id: DocumentId,
 ) -> QueryResult<Option<PdfFacts>> {
     let found: Option<(Option<serde_json::Value>, Option<String>)> = documents::table
         .filter(documents::database_id.eq(database_id))

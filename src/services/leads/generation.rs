@@ -23,10 +23,22 @@ use crate::domain::ledger::Actor;
 use crate::domain::metering::{self, Job, MeteringError, PaidService, PerformError, Request};
 use crate::kernel::credits::Credits;
 use crate::kernel::forms::FieldErrors;
-use crate::kernel::ids::{AccountId, DatabaseId, LeadId, LeadRequestId, UserId};
+use crate::kernel::ids::{AccountId, CompanyId, DatabaseId, JobId, LeadId, LeadRequestId, UserId};
 use crate::platform::schema::{company_lookups, lead_contacts, lead_requests, leads, service_jobs};
 use crate::services::directory::data::{COUNTRIES, DEPARTMENTS, INDUSTRIES, SENIORITIES};
 use crate::services::directory::provider::{CompanyDirectory, MinedCompany, MiningCriteria};
+
+crate::sql_text_enum! {
+    /// Where a Generate Leads request is.
+    pub enum LeadRequestStatus {
+        /// Paid for by a hold; the directory not asked (or not answered) yet.
+        Pending => "pending",
+        /// The leads were made, and what was found charged.
+        Done => "done",
+        /// Given up: nothing found, nothing charged.
+        Failed => "failed",
+    }
+}
 
 pub const SERVICE: &str = "lead-generation";
 pub const MAX_LEADS: i32 = 200;
@@ -68,6 +80,26 @@ pub struct ValidLeadRequest {
 }
 
 pub use crate::kernel::forms::new_form_key;
+
+/// A request as it is written when its maximum is held.
+#[derive(Insertable)]
+#[diesel(table_name = lead_requests, check_for_backend(diesel::pg::Pg))]
+struct NewLeadRequest<'a> {
+    job_id: JobId,
+    database_id: DatabaseId,
+    requested_by: Option<UserId>,
+    form_key: &'a str,
+    lead_count: i32,
+    countries: &'a [String],
+    industries: &'a [String],
+    min_employees: i32,
+    max_employees: i32,
+    contacts_per_company: i32,
+    seniorities: &'a [String],
+    departments: &'a [String],
+    price_per_company: Credits,
+    price_per_contact: Credits,
+}
 
 impl LeadRequestInput {
     /// The form as a new user first sees it.
@@ -275,14 +307,7 @@ pub enum GenerateError {
     Database(#[from] diesel::result::Error),
 }
 
-impl From<MeteringError> for GenerateError {
-    fn from(e: MeteringError) -> Self {
-        match e {
-            MeteringError::Database(e) => GenerateError::Database(e),
-            other => GenerateError::Metering(other),
-        }
-    }
-}
+crate::from_metering_error!(GenerateError);
 
 /// Runs a Generate Leads request of the database's user: holds the maximum, asks the
 /// directory, makes the leads and captures what they cost. The same form posted again answers
@@ -337,22 +362,22 @@ pub fn generate_for(
     };
     let begun = metering::begin(conn, &metered, |conn, job| {
         diesel::insert_into(lead_requests::table)
-            .values((
-                lead_requests::job_id.eq(job.id),
-                lead_requests::database_id.eq(database_id),
-                lead_requests::requested_by.eq(user_id),
-                lead_requests::form_key.eq(&request.form_key),
-                lead_requests::lead_count.eq(request.lead_count),
-                lead_requests::countries.eq(&request.countries),
-                lead_requests::industries.eq(&request.industries),
-                lead_requests::min_employees.eq(request.min_employees),
-                lead_requests::max_employees.eq(request.max_employees),
-                lead_requests::contacts_per_company.eq(request.contacts_per_company),
-                lead_requests::seniorities.eq(&request.seniorities),
-                lead_requests::departments.eq(&request.departments),
-                lead_requests::price_per_company.eq(prices.per_company),
-                lead_requests::price_per_contact.eq(prices.per_contact),
-            ))
+            .values(NewLeadRequest {
+                job_id: job.id,
+                database_id,
+                requested_by: user_id,
+                form_key: &request.form_key,
+                lead_count: request.lead_count,
+                countries: &request.countries,
+                industries: &request.industries,
+                min_employees: request.min_employees,
+                max_employees: request.max_employees,
+                contacts_per_company: request.contacts_per_company,
+                seniorities: &request.seniorities,
+                departments: &request.departments,
+                price_per_company: prices.per_company,
+                price_per_contact: prices.per_contact,
+            })
             .returning(lead_requests::id)
             .get_result::<LeadRequestId>(conn)
     });
@@ -409,11 +434,11 @@ pub fn give_up_if_pending(
     directory: &Arc<dyn CompanyDirectory>,
     request_id: LeadRequestId,
 ) -> Result<bool, GenerateError> {
-    let (job_id, status): (crate::kernel::ids::JobId, String) = lead_requests::table
+    let (job_id, status): (crate::kernel::ids::JobId, LeadRequestStatus) = lead_requests::table
         .find(request_id)
         .select((lead_requests::job_id, lead_requests::status))
         .first(conn)?;
-    if status != "pending" {
+    if status != LeadRequestStatus::Pending {
         return Ok(false);
     }
     metering::abandon(conn, &LeadGenerationWorker(directory.clone()), job_id)?;
@@ -436,7 +461,7 @@ pub struct LeadRequest {
     pub departments: Vec<String>,
     pub price_per_company: Credits,
     pub price_per_contact: Credits,
-    pub status: String,
+    pub status: LeadRequestStatus,
     pub companies_found: i32,
     pub contacts_found: i32,
     pub created_at: DateTime<Utc>,
@@ -505,7 +530,7 @@ type PendingRequest = (LeadRequest, Option<UserId>);
 fn pending_request(conn: &mut PgConnection, job: &Job) -> QueryResult<Option<PendingRequest>> {
     lead_requests::table
         .filter(lead_requests::job_id.eq(job.id))
-        .filter(lead_requests::status.eq("pending"))
+        .filter(lead_requests::status.eq(LeadRequestStatus::Pending))
         .select((LeadRequest::as_select(), lead_requests::requested_by))
         .first(conn)
         .optional()
@@ -540,24 +565,30 @@ impl PaidService for LeadGenerationWorker {
         Ok(())
     }
 
-    fn settle(&self, conn: &mut PgConnection, job: &Job, giving_up: bool) -> QueryResult<Credits> {
+    fn close_unfinished(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<()> {
+        diesel::update(
+            lead_requests::table
+                .filter(lead_requests::job_id.eq(job.id))
+                .filter(lead_requests::status.eq(LeadRequestStatus::Pending)),
+        )
+        .set(lead_requests::status.eq(LeadRequestStatus::Failed))
+        .execute(conn)
+        .map(drop)
+    }
+
+    fn used(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<Credits> {
         let request: Option<LeadRequest> = lead_requests::table
             .filter(lead_requests::job_id.eq(job.id))
             .select(LeadRequest::as_select())
             .for_update()
             .first(conn)
             .optional()?;
-        // Not a request: companies an Odoo database bought one by one.
-        let Some(request) = request else {
-            return cost_of_lookups(conn, job);
-        };
-        if request.status == "pending" && giving_up {
-            diesel::update(lead_requests::table.find(request.id))
-                .set(lead_requests::status.eq("failed"))
-                .execute(conn)?;
-            return Ok(Credits::ZERO);
-        }
-        Ok(request.cost())
+        Ok(match request {
+            // Not a request: companies an Odoo database bought one by one.
+            None => cost_of_lookups(conn, job)?,
+            Some(request) if request.status == LeadRequestStatus::Failed => Credits::ZERO,
+            Some(request) => request.cost(),
+        })
     }
 }
 
@@ -572,7 +603,7 @@ fn save_found(
 ) -> QueryResult<()> {
     let still_pending: Option<LeadRequestId> = lead_requests::table
         .find(request.id)
-        .filter(lead_requests::status.eq("pending"))
+        .filter(lead_requests::status.eq(LeadRequestStatus::Pending))
         .select(lead_requests::id)
         .for_update()
         .first(conn)
@@ -604,7 +635,7 @@ fn save_found(
             )
         })
         .collect();
-    let made: Vec<(LeadId, i64)> = if rows.is_empty() {
+    let made: Vec<(LeadId, CompanyId)> = if rows.is_empty() {
         Vec::new()
     } else {
         diesel::insert_into(leads::table)
@@ -665,7 +696,7 @@ fn save_found(
     }
     diesel::update(lead_requests::table.find(request.id))
         .set((
-            lead_requests::status.eq("done"),
+            lead_requests::status.eq(LeadRequestStatus::Done),
             lead_requests::companies_found.eq(made.len() as i32),
             lead_requests::contacts_found.eq(contact_rows.len() as i32),
         ))

@@ -22,7 +22,7 @@ use super::generation::{LeadGenerationWorker, LeadPrices};
 use crate::domain::ledger::{self, Actor, IapAccount};
 use crate::domain::metering::{self, Job, MeteringError, Request};
 use crate::kernel::credits::Credits;
-use crate::kernel::ids::DatabaseId;
+use crate::kernel::ids::{CompanyId, DatabaseId};
 use crate::platform::schema::company_lookups;
 use crate::services::directory::provider::CompanyDirectory;
 use crate::sql_text_enum;
@@ -42,7 +42,7 @@ sql_text_enum! {
 pub struct Found {
     /// The e-mail domain or the visitor's address.
     pub asked: String,
-    pub company_id: i64,
+    pub company_id: CompanyId,
     pub person_ids: Vec<i64>,
 }
 
@@ -78,14 +78,7 @@ pub enum LookupError {
     Database(#[from] diesel::result::Error),
 }
 
-impl From<MeteringError> for LookupError {
-    fn from(e: MeteringError) -> Self {
-        match e {
-            MeteringError::Database(e) => LookupError::Database(e),
-            other => LookupError::Metering(other),
-        }
-    }
-}
+crate::from_metering_error!(LookupError);
 
 /// What one company with `people` people costs.
 pub fn price_of(prices: &LeadPrices, people: usize) -> Credits {
@@ -98,13 +91,13 @@ fn bought_before(
     database_id: DatabaseId,
     kind: LookupKind,
     asked: &[&str],
-) -> QueryResult<HashSet<(String, i64)>> {
+) -> QueryResult<HashSet<(String, CompanyId)>> {
     Ok(company_lookups::table
         .filter(company_lookups::database_id.eq(database_id))
         .filter(company_lookups::kind.eq(kind))
         .filter(company_lookups::asked.eq_any(asked))
         .select((company_lookups::asked, company_lookups::company_id))
-        .load::<(String, i64)>(conn)?
+        .load::<(String, CompanyId)>(conn)?
         .into_iter()
         .collect())
 }
@@ -193,7 +186,7 @@ fn begin(
     kind: LookupKind,
     found: &[Found],
     answer: &[Bought],
-    before: &HashSet<(String, i64)>,
+    before: &HashSet<(String, CompanyId)>,
     total: i64,
 ) -> Result<Job, MeteringError> {
     let charged: Vec<(&Found, Credits)> = found

@@ -9,7 +9,7 @@ pub mod lookups;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use crate::kernel::ids::{DatabaseId, LeadId, LeadRequestId, UserId};
+use crate::kernel::ids::{CompanyId, DatabaseId, LeadId, LeadRequestId, UserId};
 use crate::kernel::pagination::Keyset;
 use crate::platform::schema::{lead_contacts, lead_events, leads};
 
@@ -22,7 +22,7 @@ pub struct Lead {
     pub id: LeadId,
     pub database_id: DatabaseId,
     pub request_id: Option<LeadRequestId>,
-    pub directory_company_id: Option<i64>,
+    pub directory_company_id: Option<CompanyId>,
     pub name: String,
     pub country_code: Option<String>,
     pub street: Option<String>,
@@ -181,7 +181,7 @@ pub fn contact_counts(
 pub fn directory_companies_of(
     conn: &mut PgConnection,
     database_id: DatabaseId,
-) -> QueryResult<Vec<i64>> {
+) -> QueryResult<Vec<CompanyId>> {
     leads::table
         .filter(leads::database_id.eq(database_id))
         .filter(leads::directory_company_id.is_not_null())

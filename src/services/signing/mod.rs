@@ -29,7 +29,9 @@ use crate::domain::ledger::Actor;
 use crate::domain::metering::{self, Job, MeteringError, PaidService, PerformError, Request};
 use crate::kernel::credits::Credits;
 use crate::kernel::forms::FieldErrors;
-use crate::kernel::ids::{AccountId, DatabaseId, UserId};
+use crate::kernel::ids::{
+    AccountId, DatabaseId, DocumentId, IdentificationId, JobId, SignRequestId, SignerId, UserId,
+};
 use crate::platform::schema::{identifications, sign_requests, signers};
 use crate::services::documents::pdf::PdfInspector;
 use crate::services::documents::{self, Document};
@@ -50,15 +52,39 @@ fn hold_ttl() -> Duration {
     metering::LEASE * (metering::MAX_ATTEMPTS as u32 + 1)
 }
 
+crate::sql_text_enum! {
+    /// Where a signature request is.
+    pub enum SignRequestStatus {
+        /// Sent to its signers; not all have signed (or the signed PDF is not made yet).
+        Sent => "sent",
+        /// Every signer signed and the signed PDF is made.
+        Completed => "completed",
+    }
+}
+
+crate::sql_text_enum! {
+    /// Where an itsme identification is.
+    pub enum IdentificationStatus {
+        /// Paid for by a hold; the signer has not finished at itsme.
+        Pending => "pending",
+        /// itsme confirmed who the signer is: charged.
+        Approved => "approved",
+        /// The signer refused or failed at itsme: not charged.
+        Denied => "denied",
+        /// Never finished in time: not charged.
+        Abandoned => "abandoned",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = sign_requests, check_for_backend(diesel::pg::Pg))]
 pub struct SignRequest {
-    pub id: i64,
+    pub id: SignRequestId,
     pub database_id: DatabaseId,
-    pub document_id: i64,
+    pub document_id: DocumentId,
     pub title: String,
     pub document_sha256: String,
-    pub status: String,
+    pub status: SignRequestStatus,
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
 }
@@ -66,8 +92,8 @@ pub struct SignRequest {
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = signers, check_for_backend(diesel::pg::Pg))]
 pub struct Signer {
-    pub id: i64,
-    pub request_id: i64,
+    pub id: SignerId,
+    pub request_id: SignRequestId,
     pub database_id: DatabaseId,
     pub name: String,
     pub email: String,
@@ -224,7 +250,7 @@ pub enum SignError {
     NotAPdf,
     /// The same form was posted before: this is the request it sent.
     #[error("sent already")]
-    AlreadySent(i64),
+    AlreadySent(SignRequestId),
     #[error("not found")]
     NotFound,
     #[error("{0}")]
@@ -239,22 +265,41 @@ pub enum SignError {
     Database(#[from] diesel::result::Error),
 }
 
-impl From<MeteringError> for SignError {
-    fn from(e: MeteringError) -> Self {
-        match e {
-            MeteringError::Database(e) => SignError::Database(e),
-            MeteringError::InsufficientCredits {
-                account_id,
-                available,
-                needed,
-            } => SignError::InsufficientCredits {
-                account_id,
-                available,
-                needed,
-            },
-            other => SignError::Metering(other),
-        }
-    }
+crate::from_metering_error!(SignError, with InsufficientCredits);
+
+#[derive(Insertable)]
+#[diesel(table_name = sign_requests, check_for_backend(diesel::pg::Pg))]
+struct NewSignRequest<'a> {
+    database_id: DatabaseId,
+    document_id: DocumentId,
+    created_by: Option<UserId>,
+    form_key: &'a str,
+    title: &'a str,
+    document_sha256: &'a str,
+}
+
+/// A signer as written with their request: only the fingerprint of their link's token.
+#[derive(Insertable)]
+#[diesel(table_name = signers, check_for_backend(diesel::pg::Pg))]
+struct NewSigner<'a> {
+    request_id: SignRequestId,
+    database_id: DatabaseId,
+    name: &'a str,
+    email: &'a str,
+    country: &'a str,
+    itsme: bool,
+    token_hash: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// An identification as written when its price is held.
+#[derive(Insertable)]
+#[diesel(table_name = identifications, check_for_backend(diesel::pg::Pg))]
+struct NewIdentification {
+    job_id: JobId,
+    database_id: DatabaseId,
+    signer_id: SignerId,
+    price: Credits,
 }
 
 fn new_token() -> String {
@@ -320,30 +365,30 @@ pub fn send_request(
     let expires_at = Utc::now() + chrono::Duration::days(LINK_DAYS);
     let sent = conn.transaction(|conn| {
         let sign_request: SignRequest = diesel::insert_into(sign_requests::table)
-            .values((
-                sign_requests::database_id.eq(database_id),
-                sign_requests::document_id.eq(document.id),
-                sign_requests::created_by.eq(user_id),
-                sign_requests::form_key.eq(&request.form_key),
-                sign_requests::title.eq(&request.title),
-                sign_requests::document_sha256.eq(&document.sha256),
-            ))
+            .values(NewSignRequest {
+                database_id,
+                document_id: document.id,
+                created_by: Some(user_id),
+                form_key: &request.form_key,
+                title: &request.title,
+                document_sha256: &document.sha256,
+            })
             .returning(SignRequest::as_returning())
             .get_result(conn)?;
         let mut links = Vec::new();
         for s in &request.signers {
             let token = new_token();
             let signer: Signer = diesel::insert_into(signers::table)
-                .values((
-                    signers::request_id.eq(sign_request.id),
-                    signers::database_id.eq(database_id),
-                    signers::name.eq(&s.name),
-                    signers::email.eq(&s.email),
-                    signers::country.eq(&s.country),
-                    signers::itsme.eq(s.itsme),
-                    signers::token_hash.eq(documents::sha256_hex(token.as_bytes())),
-                    signers::expires_at.eq(expires_at),
-                ))
+                .values(NewSigner {
+                    request_id: sign_request.id,
+                    database_id,
+                    name: &s.name,
+                    email: &s.email,
+                    country: &s.country,
+                    itsme: s.itsme,
+                    token_hash: documents::sha256_hex(token.as_bytes()),
+                    expires_at,
+                })
                 .returning(Signer::as_returning())
                 .get_result(conn)?;
             links.push((signer, token));
@@ -368,7 +413,7 @@ pub fn sent_with(
     conn: &mut PgConnection,
     database_id: DatabaseId,
     form_key: &str,
-) -> QueryResult<Option<i64>> {
+) -> QueryResult<Option<SignRequestId>> {
     sign_requests::table
         .filter(sign_requests::database_id.eq(database_id))
         .filter(sign_requests::form_key.eq(form_key))
@@ -391,7 +436,7 @@ pub fn requests(conn: &mut PgConnection, database_id: DatabaseId) -> QueryResult
 pub fn request(
     conn: &mut PgConnection,
     database_id: DatabaseId,
-    id: i64,
+    id: SignRequestId,
 ) -> QueryResult<Option<(SignRequest, Vec<Signer>)>> {
     let Some(found) = sign_requests::table
         .filter(sign_requests::database_id.eq(database_id))
@@ -414,7 +459,7 @@ pub fn request(
 pub fn signed_pdf(
     conn: &mut PgConnection,
     database_id: DatabaseId,
-    id: i64,
+    id: SignRequestId,
 ) -> QueryResult<Option<Vec<u8>>> {
     Ok(sign_requests::table
         .filter(sign_requests::database_id.eq(database_id))
@@ -469,9 +514,9 @@ pub fn start_identification(
     if !signer.itsme || signer.identified_at.is_some() {
         return Ok(Identified::AlreadyIdentified);
     }
-    let open: Option<(i64, Option<String>)> = identifications::table
+    let open: Option<(IdentificationId, Option<String>)> = identifications::table
         .filter(identifications::signer_id.eq(signer.id))
-        .filter(identifications::status.eq("pending"))
+        .filter(identifications::status.eq(IdentificationStatus::Pending))
         .order(identifications::id.desc())
         .select((identifications::id, identifications::provider_session))
         .first(conn)
@@ -494,14 +539,14 @@ pub fn start_identification(
             };
             let begun = metering::begin(conn, &request, |conn, job| {
                 diesel::insert_into(identifications::table)
-                    .values((
-                        identifications::job_id.eq(job.id),
-                        identifications::database_id.eq(signer.database_id),
-                        identifications::signer_id.eq(signer.id),
-                        identifications::price.eq(price),
-                    ))
+                    .values(NewIdentification {
+                        job_id: job.id,
+                        database_id: signer.database_id,
+                        signer_id: signer.id,
+                        price,
+                    })
                     .returning(identifications::id)
-                    .get_result::<i64>(conn)
+                    .get_result::<IdentificationId>(conn)
             });
             match begun {
                 Ok((_, id)) => id,
@@ -534,31 +579,32 @@ pub fn finish_identification(
     provider: &Arc<dyn ItsmeProvider>,
     signer: &Signer,
 ) -> Result<Identified, SignError> {
-    let latest: Option<(crate::kernel::ids::JobId, String, Credits)> = identifications::table
-        .filter(identifications::signer_id.eq(signer.id))
-        .order(identifications::id.desc())
-        .select((
-            identifications::job_id,
-            identifications::status,
-            identifications::price,
-        ))
-        .first(conn)
-        .optional()?;
+    let latest: Option<(crate::kernel::ids::JobId, IdentificationStatus, Credits)> =
+        identifications::table
+            .filter(identifications::signer_id.eq(signer.id))
+            .order(identifications::id.desc())
+            .select((
+                identifications::job_id,
+                identifications::status,
+                identifications::price,
+            ))
+            .first(conn)
+            .optional()?;
     let Some((job_id, status, price)) = latest else {
         return Ok(Identified::Expired);
     };
-    if status == "pending" {
+    if status == IdentificationStatus::Pending {
         metering::run(conn, &IdentificationWorker(provider.clone()), job_id)?;
     }
-    let status: String = identifications::table
+    let status: IdentificationStatus = identifications::table
         .filter(identifications::job_id.eq(job_id))
         .select(identifications::status)
         .first(conn)?;
-    Ok(match status.as_str() {
-        "approved" => Identified::Approved(price),
-        "denied" => Identified::Denied,
-        "pending" => Identified::Pending,
-        _ => Identified::Expired,
+    Ok(match status {
+        IdentificationStatus::Approved => Identified::Approved(price),
+        IdentificationStatus::Denied => Identified::Denied,
+        IdentificationStatus::Pending => Identified::Pending,
+        IdentificationStatus::Abandoned => Identified::Expired,
     })
 }
 
@@ -571,9 +617,9 @@ impl PaidService for IdentificationWorker {
     }
 
     fn perform(&self, conn: &mut PgConnection, job: &Job) -> Result<(), PerformError> {
-        let pending: Option<(i64, i64, Option<String>)> = identifications::table
+        let pending: Option<(IdentificationId, SignerId, Option<String>)> = identifications::table
             .filter(identifications::job_id.eq(job.id))
-            .filter(identifications::status.eq("pending"))
+            .filter(identifications::status.eq(IdentificationStatus::Pending))
             .select((
                 identifications::id,
                 identifications::signer_id,
@@ -600,13 +646,13 @@ impl PaidService for IdentificationWorker {
             let changed = diesel::update(
                 identifications::table
                     .find(id)
-                    .filter(identifications::status.eq("pending")),
+                    .filter(identifications::status.eq(IdentificationStatus::Pending)),
             )
             .set((
                 identifications::status.eq(if identity.is_some() {
-                    "approved"
+                    IdentificationStatus::Approved
                 } else {
-                    "denied"
+                    IdentificationStatus::Denied
                 }),
                 identifications::finished_at.eq(Utc::now()),
             ))
@@ -629,22 +675,24 @@ impl PaidService for IdentificationWorker {
         Ok(())
     }
 
-    fn settle(&self, conn: &mut PgConnection, job: &Job, giving_up: bool) -> QueryResult<Credits> {
-        if giving_up {
-            diesel::update(
-                identifications::table
-                    .filter(identifications::job_id.eq(job.id))
-                    .filter(identifications::status.eq("pending")),
-            )
-            .set((
-                identifications::status.eq("abandoned"),
-                identifications::finished_at.eq(Utc::now()),
-            ))
-            .execute(conn)?;
-        }
+    fn close_unfinished(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<()> {
+        diesel::update(
+            identifications::table
+                .filter(identifications::job_id.eq(job.id))
+                .filter(identifications::status.eq(IdentificationStatus::Pending)),
+        )
+        .set((
+            identifications::status.eq(IdentificationStatus::Abandoned),
+            identifications::finished_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .map(drop)
+    }
+
+    fn used(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<Credits> {
         let prices: Vec<Credits> = identifications::table
             .filter(identifications::job_id.eq(job.id))
-            .filter(identifications::status.eq("approved"))
+            .filter(identifications::status.eq(IdentificationStatus::Approved))
             .select(identifications::price)
             .load(conn)?;
         Ok(prices.into_iter().sum())
@@ -741,11 +789,12 @@ pub fn sign(
 pub fn awaits_completion(
     conn: &mut PgConnection,
     database_id: DatabaseId,
-    request_id: i64,
+    request_id: SignRequestId,
 ) -> QueryResult<bool> {
     Ok(
         request(conn, database_id, request_id)?.is_some_and(|(request, signers)| {
-            request.status == "sent" && signers.iter().all(|s| s.signed_at.is_some())
+            request.status == SignRequestStatus::Sent
+                && signers.iter().all(|s| s.signed_at.is_some())
         }),
     )
 }
@@ -758,7 +807,7 @@ pub fn complete(
     pool: &crate::platform::db::DbPool,
     inspector: &PdfInspector,
     database_id: DatabaseId,
-    request_id: i64,
+    request_id: SignRequestId,
 ) -> Result<(), SignError> {
     let (original, lines) = {
         let mut conn = pool
@@ -766,7 +815,9 @@ pub fn complete(
             .map_err(|e| SignError::Unavailable(e.to_string()))?;
         let (request, signers) =
             request(&mut conn, database_id, request_id)?.ok_or(SignError::NotFound)?;
-        if request.status != "sent" || signers.iter().any(|s| s.signed_at.is_none()) {
+        if request.status != SignRequestStatus::Sent
+            || signers.iter().any(|s| s.signed_at.is_none())
+        {
             return Ok(());
         }
         let original = documents::content(&mut conn, database_id, request.document_id)?
@@ -782,10 +833,10 @@ pub fn complete(
     diesel::update(
         sign_requests::table
             .find(request_id)
-            .filter(sign_requests::status.eq("sent")),
+            .filter(sign_requests::status.eq(SignRequestStatus::Sent)),
     )
     .set((
-        sign_requests::status.eq("completed"),
+        sign_requests::status.eq(SignRequestStatus::Completed),
         sign_requests::signed_pdf.eq(signed),
         sign_requests::completed_at.eq(Utc::now()),
     ))

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use super::gateway::{DeliveryReport, SmsGateway};
 use crate::kernel::credits::Credits;
-use crate::kernel::ids::{ContactId, DatabaseId, HoldId, JobId, UserId};
+use crate::kernel::ids::{ContactId, DatabaseId, HoldId, JobId, SmsMessageId, UserId};
 use crate::platform::schema::sms_messages;
 use crate::sql_text_enum;
 
@@ -26,7 +26,7 @@ sql_text_enum! {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sms_messages, check_for_backend(diesel::pg::Pg))]
 pub struct SmsMessage {
-    pub id: i64,
+    pub id: SmsMessageId,
     pub contact_id: Option<ContactId>,
     pub sent_by: Option<UserId>,
     pub recipient: String,
@@ -133,7 +133,7 @@ pub fn of_job(conn: &mut PgConnection, job_id: JobId) -> QueryResult<Vec<SmsMess
 }
 
 /// The carrier took it: its reference is kept, and it is charged when the job finishes.
-pub fn mark_sent(conn: &mut PgConnection, id: i64, reference: &str) -> QueryResult<()> {
+pub fn mark_sent(conn: &mut PgConnection, id: SmsMessageId, reference: &str) -> QueryResult<()> {
     diesel::update(
         sms_messages::table
             .find(id)
@@ -149,7 +149,7 @@ pub fn mark_sent(conn: &mut PgConnection, id: i64, reference: &str) -> QueryResu
 }
 
 /// Not sent (the carrier refused it, or it was given up): costs nothing.
-pub fn mark_not_sent(conn: &mut PgConnection, id: i64, reason: &str) -> QueryResult<()> {
+pub fn mark_not_sent(conn: &mut PgConnection, id: SmsMessageId, reason: &str) -> QueryResult<()> {
     diesel::update(
         sms_messages::table
             .find(id)
@@ -165,23 +165,25 @@ pub fn mark_not_sent(conn: &mut PgConnection, id: i64, reason: &str) -> QueryRes
     Ok(())
 }
 
-/// What a job's messages cost: those the carrier accepted. When `giving_up`, the ones still
-/// queued are closed first as not sent.
-pub fn settle(conn: &mut PgConnection, job_id: JobId, giving_up: bool) -> QueryResult<Credits> {
-    if giving_up {
-        diesel::update(
-            sms_messages::table
-                .filter(sms_messages::job_id.eq(job_id))
-                .filter(sms_messages::status.eq(SmsStatus::Queued)),
-        )
-        .set((
-            sms_messages::status.eq(SmsStatus::Error),
-            sms_messages::error.eq("The carrier could not be reached; not sent, not charged."),
-            sms_messages::cost.eq(Credits::ZERO),
-            sms_messages::updated_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)?;
-    }
+/// Closes a job's messages still queued as not sent (not charged).
+pub fn close_queued(conn: &mut PgConnection, job_id: JobId) -> QueryResult<()> {
+    diesel::update(
+        sms_messages::table
+            .filter(sms_messages::job_id.eq(job_id))
+            .filter(sms_messages::status.eq(SmsStatus::Queued)),
+    )
+    .set((
+        sms_messages::status.eq(SmsStatus::Error),
+        sms_messages::error.eq("The carrier could not be reached; not sent, not charged."),
+        sms_messages::cost.eq(Credits::ZERO),
+        sms_messages::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .map(drop)
+}
+
+/// What a job's messages cost: those the carrier accepted.
+pub fn cost_of_job(conn: &mut PgConnection, job_id: JobId) -> QueryResult<Credits> {
     sms_messages::table
         .filter(sms_messages::job_id.eq(job_id))
         .filter(sms_messages::carrier_reference.is_not_null())

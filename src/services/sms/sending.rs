@@ -52,23 +52,7 @@ pub enum SendError {
     Database(#[from] diesel::result::Error),
 }
 
-impl From<MeteringError> for SendError {
-    fn from(e: MeteringError) -> Self {
-        match e {
-            MeteringError::InsufficientCredits {
-                account_id,
-                available,
-                needed,
-            } => SendError::InsufficientCredits {
-                account_id,
-                available,
-                needed,
-            },
-            MeteringError::Database(e) => SendError::Database(e),
-            other => SendError::Metering(other),
-        }
-    }
-}
+crate::from_metering_error!(SendError, with InsufficientCredits);
 
 impl From<LedgerError> for SendError {
     fn from(e: LedgerError) -> Self {
@@ -147,8 +131,12 @@ impl PaidService for SmsService<'_> {
         Ok(())
     }
 
-    fn settle(&self, conn: &mut PgConnection, job: &Job, giving_up: bool) -> QueryResult<Credits> {
-        messages::settle(conn, job.id, giving_up)
+    fn close_unfinished(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<()> {
+        messages::close_queued(conn, job.id)
+    }
+
+    fn used(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<Credits> {
+        messages::cost_of_job(conn, job.id)
     }
 }
 
@@ -164,8 +152,12 @@ impl PaidService for SmsWorker {
         SmsService(self.0.as_ref()).perform(conn, job)
     }
 
-    fn settle(&self, conn: &mut PgConnection, job: &Job, giving_up: bool) -> QueryResult<Credits> {
-        SmsService(self.0.as_ref()).settle(conn, job, giving_up)
+    fn close_unfinished(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<()> {
+        messages::close_queued(conn, job.id)
+    }
+
+    fn used(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<Credits> {
+        messages::cost_of_job(conn, job.id)
     }
 }
 

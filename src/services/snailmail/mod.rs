@@ -25,7 +25,7 @@ use diesel::prelude::*;
 use crate::domain::ledger::Actor;
 use crate::domain::metering::{self, Job, MeteringError, PaidService, PerformError, Request};
 use crate::kernel::credits::Credits;
-use crate::kernel::ids::{AccountId, ContactId, DatabaseId, UserId};
+use crate::kernel::ids::{AccountId, ContactId, DatabaseId, DocumentId, JobId, LetterId, UserId};
 use crate::platform::schema::letters;
 use crate::services::contacts::{self, Contact};
 use crate::services::documents::{self, Document};
@@ -37,6 +37,43 @@ pub const MAX_PAGES: i32 = 20;
 /// Letters per page of the list.
 pub const PAGE_SIZE: crate::kernel::pagination::Keyset = crate::kernel::pagination::Keyset(50);
 
+crate::sql_text_enum! {
+    /// Where a letter is.
+    pub enum LetterStatus {
+        /// Paid for by a hold; not handed to the post yet.
+        Queued => "queued",
+        /// Accepted by the post, and charged.
+        Sent => "sent",
+        Delivered => "delivered",
+        /// Returned by the post (charged: it was posted).
+        Undeliverable => "undeliverable",
+        /// Refused by the post: not charged.
+        Refused => "refused",
+        /// The post never answered: not sent, not charged.
+        Failed => "failed",
+    }
+}
+
+impl LetterStatus {
+    /// Whether the post took the letter (so it is charged).
+    pub fn was_posted(self) -> bool {
+        matches!(
+            self,
+            LetterStatus::Sent | LetterStatus::Delivered | LetterStatus::Undeliverable
+        )
+    }
+}
+
+crate::sql_text_enum! {
+    /// Who sent a letter.
+    pub enum LetterSource {
+        /// A user, with Send by Post.
+        App => "app",
+        /// An Odoo database's `snailmail` module.
+        Odoo => "odoo",
+    }
+}
+
 fn hold_ttl() -> Duration {
     metering::LEASE * (metering::MAX_ATTEMPTS as u32 + 1)
 }
@@ -44,9 +81,9 @@ fn hold_ttl() -> Duration {
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = letters, check_for_backend(diesel::pg::Pg))]
 pub struct Letter {
-    pub id: i64,
+    pub id: LetterId,
     pub database_id: DatabaseId,
-    pub document_id: i64,
+    pub document_id: DocumentId,
     pub contact_id: Option<ContactId>,
     pub recipient: String,
     pub street: String,
@@ -59,14 +96,19 @@ pub struct Letter {
     pub duplex: bool,
     pub cover: bool,
     pub price: Credits,
-    pub status: String,
+    pub status: LetterStatus,
     pub provider_reference: Option<String>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// "app" (Send by Post) or "odoo" (an Odoo database's `snailmail` module).
-    pub source: String,
+    pub source: LetterSource,
+}
+
+impl Letter {
+    pub fn from_odoo(&self) -> bool {
+        self.source == LetterSource::Odoo
+    }
 }
 
 /// Why a letter cannot be sent, said before anything is held.
@@ -115,17 +157,10 @@ pub enum SendError {
     Database(#[from] diesel::result::Error),
 }
 
-impl From<MeteringError> for SendError {
-    fn from(e: MeteringError) -> Self {
-        match e {
-            MeteringError::Database(e) => SendError::Database(e),
-            other => SendError::Metering(other),
-        }
-    }
-}
+crate::from_metering_error!(SendError);
 
-/// The address's missing part, if any.
-fn missing_part(contact: &Contact) -> Option<&'static str> {
+/// The contact's address, as a letter is sent to it.
+fn address_of(contact: &Contact) -> Address {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     Address {
         recipient: contact.name.clone(),
@@ -134,7 +169,58 @@ fn missing_part(contact: &Contact) -> Option<&'static str> {
         city: text(&contact.city),
         country: text(&contact.country),
     }
-    .missing_part()
+}
+
+/// The address's missing part, if any.
+fn missing_part(contact: &Contact) -> Option<&'static str> {
+    address_of(contact).missing_part()
+}
+
+/// A letter as it is written when its price is held: by Send by Post or by an Odoo database.
+struct NewLetter<'a> {
+    job_id: JobId,
+    database_id: DatabaseId,
+    document_id: DocumentId,
+    contact_id: Option<ContactId>,
+    sent_by: Option<UserId>,
+    form_key: &'a str,
+    address: &'a Address,
+    pages: i32,
+    sheets: i32,
+    options: LetterOptions,
+    zone: &'a str,
+    price: Credits,
+    source: LetterSource,
+}
+
+impl NewLetter<'_> {
+    fn insert(&self, conn: &mut PgConnection) -> QueryResult<LetterId> {
+        let a = self.address;
+        diesel::insert_into(letters::table)
+            .values((
+                letters::job_id.eq(self.job_id),
+                letters::database_id.eq(self.database_id),
+                letters::document_id.eq(self.document_id),
+                letters::contact_id.eq(self.contact_id),
+                letters::sent_by.eq(self.sent_by),
+                letters::form_key.eq(self.form_key),
+                letters::recipient.eq(&a.recipient),
+                letters::street.eq(&a.street),
+                letters::postal_code.eq(&a.postal_code),
+                letters::city.eq(&a.city),
+                letters::country.eq(&a.country),
+                letters::pages.eq(self.pages),
+                letters::sheets.eq(self.sheets),
+                letters::colour.eq(self.options.colour),
+                letters::duplex.eq(self.options.duplex),
+                letters::cover.eq(self.options.cover),
+                letters::zone.eq(self.zone),
+                letters::price.eq(self.price),
+                letters::source.eq(self.source),
+            ))
+            .returning(letters::id)
+            .get_result(conn)
+    }
 }
 
 /// Where a letter goes.
@@ -186,7 +272,7 @@ pub fn printable_pages(facts: &documents::pdf::PdfFacts) -> Result<i32, LetterRe
 pub fn quote(
     conn: &mut PgConnection,
     database_id: DatabaseId,
-    document_id: i64,
+    document_id: DocumentId,
     contact_id: ContactId,
     options: LetterOptions,
 ) -> Result<Quote, SendError> {
@@ -218,11 +304,11 @@ pub fn quote(
 #[derive(Debug, Clone, PartialEq)]
 pub enum Sent {
     /// Accepted by the post: the postage spent.
-    Sent { letter_id: i64, price: Credits },
+    Sent { letter_id: LetterId, price: Credits },
     /// The post refused it: nothing charged.
-    Refused { letter_id: i64, reason: String },
+    Refused { letter_id: LetterId, reason: String },
     /// The post did not answer: the postage stays held, the worker hands it over.
-    UnderWay { letter_id: i64 },
+    UnderWay { letter_id: LetterId },
     InsufficientCredits {
         account_id: AccountId,
         available: Credits,
@@ -253,32 +339,24 @@ pub fn send(
         description: &description,
         actor: &actor,
     };
-    let c = &quote.contact;
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let address = address_of(&quote.contact);
     let begun = metering::begin(conn, &request, |conn, job| {
-        diesel::insert_into(letters::table)
-            .values((
-                letters::job_id.eq(job.id),
-                letters::database_id.eq(database_id),
-                letters::document_id.eq(quote.document.id),
-                letters::contact_id.eq(c.id),
-                letters::sent_by.eq(user_id),
-                letters::form_key.eq(form_key),
-                letters::recipient.eq(&c.name),
-                letters::street.eq(text(&c.street)),
-                letters::postal_code.eq(text(&c.postal_code)),
-                letters::city.eq(text(&c.city)),
-                letters::country.eq(text(&c.country)),
-                letters::pages.eq(quote.pages),
-                letters::sheets.eq(quote.sheets),
-                letters::colour.eq(quote.options.colour),
-                letters::duplex.eq(quote.options.duplex),
-                letters::cover.eq(quote.options.cover),
-                letters::zone.eq(&quote.zone),
-                letters::price.eq(quote.price),
-            ))
-            .returning(letters::id)
-            .get_result::<i64>(conn)
+        NewLetter {
+            job_id: job.id,
+            database_id,
+            document_id: quote.document.id,
+            contact_id: Some(quote.contact.id),
+            sent_by: Some(user_id),
+            form_key,
+            address: &address,
+            pages: quote.pages,
+            sheets: quote.sheets,
+            options: quote.options,
+            zone: &quote.zone,
+            price: quote.price,
+            source: LetterSource::App,
+        }
+        .insert(conn)
     });
     let (job, letter_id) = match begun {
         Ok(begun) => begun,
@@ -321,9 +399,9 @@ pub struct OdooLetter<'a> {
 pub enum OdooSent {
     /// Accepted by the post (or, the post not answering yet, committed and handed over by the
     /// worker): the postage spent once it is accepted.
-    Sent { letter_id: i64, price: Credits },
+    Sent { letter_id: LetterId, price: Credits },
     /// The post refused it: nothing charged.
-    Refused { letter_id: i64, reason: String },
+    Refused { letter_id: LetterId, reason: String },
     /// No postage zone serves the country: nothing held or written.
     NoPrice,
     /// Too few credits for its postage: nothing held or written.
@@ -368,31 +446,24 @@ pub fn send_for_odoo(
         description: &description,
         actor: &actor,
     };
-    let a = letter.address;
     let begun = metering::begin(conn, &request, |conn, job| {
         let document = documents::store(conn, database_id, None, letter.upload)?;
-        diesel::insert_into(letters::table)
-            .values((
-                letters::job_id.eq(job.id),
-                letters::database_id.eq(database_id),
-                letters::document_id.eq(document.id),
-                letters::form_key.eq(&letter.form_key),
-                letters::recipient.eq(&a.recipient),
-                letters::street.eq(&a.street),
-                letters::postal_code.eq(&a.postal_code),
-                letters::city.eq(&a.city),
-                letters::country.eq(&a.country),
-                letters::pages.eq(letter.pages),
-                letters::sheets.eq(postage::sheets(letter.pages, letter.options)),
-                letters::colour.eq(letter.options.colour),
-                letters::duplex.eq(letter.options.duplex),
-                letters::cover.eq(letter.options.cover),
-                letters::zone.eq(&zone.zone),
-                letters::price.eq(price),
-                letters::source.eq("odoo"),
-            ))
-            .returning(letters::id)
-            .get_result::<i64>(conn)
+        NewLetter {
+            job_id: job.id,
+            database_id,
+            document_id: document.id,
+            contact_id: None,
+            sent_by: None,
+            form_key: &letter.form_key,
+            address: letter.address,
+            pages: letter.pages,
+            sheets: postage::sheets(letter.pages, letter.options),
+            options: letter.options,
+            zone: &zone.zone,
+            price,
+            source: LetterSource::Odoo,
+        }
+        .insert(conn)
     });
     let (job, letter_id) = match begun {
         Ok(begun) => begun,
@@ -415,13 +486,13 @@ pub fn send_for_odoo(
 /// What a letter's status says of its sending.
 fn sent_as(letter: Letter) -> Sent {
     let letter_id = letter.id;
-    match letter.status.as_str() {
-        "queued" => Sent::UnderWay { letter_id },
-        "refused" | "failed" => Sent::Refused {
+    match letter.status {
+        LetterStatus::Queued => Sent::UnderWay { letter_id },
+        LetterStatus::Refused | LetterStatus::Failed => Sent::Refused {
             letter_id,
             reason: letter.error.unwrap_or_default(),
         },
-        _ => Sent::Sent {
+        LetterStatus::Sent | LetterStatus::Delivered | LetterStatus::Undeliverable => Sent::Sent {
             letter_id,
             price: letter.price,
         },
@@ -444,7 +515,7 @@ fn by_form_key(
 pub fn find(
     conn: &mut PgConnection,
     database_id: DatabaseId,
-    id: i64,
+    id: LetterId,
 ) -> QueryResult<Option<Letter>> {
     letters::table
         .filter(letters::database_id.eq(database_id))
@@ -472,7 +543,7 @@ pub fn latest(
 pub fn list(
     conn: &mut PgConnection,
     database_id: DatabaseId,
-    before: Option<i64>,
+    before: Option<LetterId>,
 ) -> QueryResult<Vec<Letter>> {
     let mut query = letters::table
         .filter(letters::database_id.eq(database_id))
@@ -505,7 +576,7 @@ impl PaidService for SnailmailWorker {
     fn perform(&self, conn: &mut PgConnection, job: &Job) -> Result<(), PerformError> {
         let queued: Vec<Letter> = letters::table
             .filter(letters::job_id.eq(job.id))
-            .filter(letters::status.eq("queued"))
+            .filter(letters::status.eq(LetterStatus::Queued))
             .select(Letter::as_select())
             .load(conn)?;
         for letter in queued {
@@ -529,13 +600,17 @@ impl PaidService for SnailmailWorker {
                 .map_err(PerformError)?;
             conn.transaction(|conn| {
                 let (status, reference, error) = match &handoff {
-                    PostHandoff::Accepted { reference } => ("sent", Some(reference.as_str()), None),
-                    PostHandoff::Refused { reason } => ("refused", None, Some(reason.as_str())),
+                    PostHandoff::Accepted { reference } => {
+                        (LetterStatus::Sent, Some(reference.as_str()), None)
+                    }
+                    PostHandoff::Refused { reason } => {
+                        (LetterStatus::Refused, None, Some(reason.as_str()))
+                    }
                 };
                 let changed = diesel::update(
                     letters::table
                         .find(letter.id)
-                        .filter(letters::status.eq("queued")),
+                        .filter(letters::status.eq(LetterStatus::Queued)),
                 )
                 .set((
                     letters::status.eq(status),
@@ -564,22 +639,29 @@ impl PaidService for SnailmailWorker {
         Ok(())
     }
 
-    fn settle(&self, conn: &mut PgConnection, job: &Job, giving_up: bool) -> QueryResult<Credits> {
-        if giving_up {
-            diesel::update(
-                letters::table
-                    .filter(letters::job_id.eq(job.id))
-                    .filter(letters::status.eq("queued")),
-            )
-            .set((
-                letters::status.eq("failed"),
-                letters::error.eq("the postal service did not answer"),
-            ))
-            .execute(conn)?;
-        }
+    fn close_unfinished(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<()> {
+        diesel::update(
+            letters::table
+                .filter(letters::job_id.eq(job.id))
+                .filter(letters::status.eq(LetterStatus::Queued)),
+        )
+        .set((
+            letters::status.eq(LetterStatus::Failed),
+            letters::error.eq("the postal service did not answer"),
+        ))
+        .execute(conn)
+        .map(drop)
+    }
+
+    fn used(&self, conn: &mut PgConnection, job: &Job) -> QueryResult<Credits> {
+        let posted: Vec<LetterStatus> = LetterStatus::ALL
+            .iter()
+            .copied()
+            .filter(|s| s.was_posted())
+            .collect();
         let prices: Vec<Credits> = letters::table
             .filter(letters::job_id.eq(job.id))
-            .filter(letters::status.eq_any(["sent", "delivered", "undeliverable"]))
+            .filter(letters::status.eq_any(posted))
             .select(letters::price)
             .load(conn)?;
         Ok(prices.into_iter().sum())
@@ -595,7 +677,7 @@ pub fn track(
     database_id: Option<DatabaseId>,
 ) -> QueryResult<usize> {
     let mut query = letters::table
-        .filter(letters::status.eq("sent"))
+        .filter(letters::status.eq(LetterStatus::Sent))
         .order(letters::id)
         .limit(500)
         .select(Letter::as_select())
@@ -611,15 +693,19 @@ pub fn track(
         };
         let (status, error, body) = match post.track(reference) {
             Ok(Tracking::InTransit) => continue,
-            Ok(Tracking::Delivered) => ("delivered", None, "Letter delivered".to_string()),
+            Ok(Tracking::Delivered) => (
+                LetterStatus::Delivered,
+                None,
+                "Letter delivered".to_string(),
+            ),
             Ok(Tracking::Undeliverable { reason }) => (
-                "undeliverable",
+                LetterStatus::Undeliverable,
                 Some(reason.clone()),
                 format!("Letter undeliverable: {reason}"),
             ),
             Err(e) => {
                 tracing::warn!(
-                    letter = letter.id,
+                    letter = %letter.id,
                     "the post did not say where a letter is: {e}"
                 );
                 continue;
@@ -629,7 +715,7 @@ pub fn track(
             let n = diesel::update(
                 letters::table
                     .find(letter.id)
-                    .filter(letters::status.eq("sent")),
+                    .filter(letters::status.eq(LetterStatus::Sent)),
             )
             .set((
                 letters::status.eq(status),

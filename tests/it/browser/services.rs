@@ -49,9 +49,12 @@ async fn partner_autocomplete_suggests_as_you_type_and_enriches_for_one_credit()
     let db = TestDb::new();
     let target = {
         let mut conn = db.conn();
-        iap_credits::services::directory::company(&mut conn, 4321)
-            .unwrap()
-            .unwrap()
+        iap_credits::services::directory::company(
+            &mut conn,
+            iap_credits::kernel::ids::CompanyId(4321),
+        )
+        .unwrap()
+        .unwrap()
     };
     let (_processes, client, base) = start(&db).await;
     sign_in_as_user(&client, &base).await;

@@ -118,7 +118,10 @@ pub(super) struct Locked {
 }
 
 /// Locks the accounts (in id order) and reads what the batch needs of them, in one statement.
-pub(super) fn lock_accounts(conn: &mut PgConnection, ids: &[AccountId]) -> QueryResult<Vec<Locked>> {
+pub(super) fn lock_accounts(
+    conn: &mut PgConnection,
+    ids: &[AccountId],
+) -> QueryResult<Vec<Locked>> {
     use diesel::dsl::{exists, now};
     if ids.is_empty() {
         return Ok(Vec::new());
