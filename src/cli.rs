@@ -33,6 +33,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub demo: bool,
 
+    /// The demo without its ninety days of history (the blank state the seed's walkthroughs
+    /// start from).
+    #[arg(long, global = true)]
+    pub no_demo_history: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -506,6 +511,23 @@ fn serve(
     if cli.demo || (database.is_embedded() && loopback) {
         if demo::seed_demo(&mut conn)? {
             tracing::info!("created the demo database {:?}", demo::DEMO_DATABASE);
+            let started = std::time::Instant::now();
+            let history = if cli.no_demo_history {
+                None
+            } else {
+                demo::seed_demo_history(&mut conn)?
+            };
+            if let Some(seeded) = history {
+                tracing::info!(
+                    databases = seeded.databases,
+                    orders = seeded.orders,
+                    ledger_rows = seeded.ledger_rows,
+                    sms = seeded.sms,
+                    "wrote the demo's {} days of history in {:.1} s",
+                    demo::history::DAYS,
+                    started.elapsed().as_secs_f64()
+                );
+            }
         }
     } else if database.is_embedded() {
         tracing::info!(

@@ -382,7 +382,6 @@ diesel::table! {
         database_id -> Int8,
         contact_id -> Nullable<Int8>,
         sent_by -> Nullable<Int8>,
-        form_key -> Text,
         recipient -> Text,
         body -> Text,
         encoding -> Text,

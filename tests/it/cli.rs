@@ -361,11 +361,18 @@ fn an_external_database_gets_demo_data_only_with_the_demo_flag() {
     let banner = serve_once(&db, &["--demo"]);
     assert!(banner.contains("admin@demo.test"), "{banner}");
     assert!(banner.contains("platform@demo.test"));
+    // The demo database, then the customers of its ninety days of history.
     let names: Vec<String> = databases::table
+        .order(databases::id)
         .select(databases::name)
         .load(&mut conn)
         .unwrap();
-    assert_eq!(names, ["Demo Company"]);
+    assert_eq!(names[0], "Demo Company");
+    assert_eq!(names.len(), 30, "{names:?}");
+    // A second start adds nothing.
+    serve_once(&db, &["--demo"]);
+    let again: i64 = databases::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(again, 30);
 }
 
 #[test]

@@ -22,6 +22,7 @@ mod catalog_pages;
 mod charge_batches;
 mod cli;
 mod contacts;
+mod demo_history;
 mod deploy;
 mod digitization;
 mod directory;

@@ -335,3 +335,45 @@ fn an_enrichment_the_directory_does_not_answer_is_under_way_and_finished_by_the_
     );
     assert_consistent(&mut conn);
 }
+
+#[test]
+fn an_enrichment_given_up_is_failed_and_costs_nothing() {
+    use iap_credits::domain::metering::{self, Services};
+    use iap_credits::services::directory::provider::UnavailableDirectory;
+    use iap_credits::services::partner_autocomplete::EnrichmentStatus;
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let customer = Customer::new(&mut conn, Subscription::None);
+    let user = customer.user(&mut conn, "ada@example.test", Role::User);
+    let account = customer.funded(&mut conn, "partner-autocomplete", "1");
+    let contact = company_contact(&mut conn, &customer, "Never");
+    let down: Arc<dyn CompanyDirectory> = Arc::new(UnavailableDirectory);
+    let outcome = partner_autocomplete::enrich(
+        &mut conn,
+        &down,
+        customer.database_id,
+        user,
+        contact,
+        iap_credits::kernel::ids::CompanyId(321),
+    )
+    .unwrap();
+    assert_eq!(outcome, Enriched::UnderWay);
+    // The directory never answers: the worker tries until it gives the job up.
+    let services = Services::default().with(Arc::new(
+        partner_autocomplete::PartnerAutocompleteWorker(down),
+    ));
+    for hour in 1..=(metering::MAX_ATTEMPTS as i64 + 2) {
+        let later = chrono::Utc::now() + chrono::Duration::hours(hour);
+        metering::run_due(&mut conn, &services, later, 10).unwrap();
+    }
+    let after = reload(&mut conn, account.id);
+    assert_eq!((after.balance, after.available()), (c("1"), c("1")));
+    let latest = partner_autocomplete::latest(&mut conn, customer.database_id, 5).unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!(
+        latest[0].status,
+        EnrichmentStatus::Failed,
+        "not left pending"
+    );
+    assert_consistent(&mut conn);
+}

@@ -33,7 +33,7 @@ pub struct IapAccount {
 /// A new account's row: its balance starts at zero, with a token of its own.
 #[derive(Insertable)]
 #[diesel(table_name = iap_accounts)]
-struct AccountInsertForm {
+pub(super) struct AccountInsertForm {
     database_id: DatabaseId,
     service_id: ServiceId,
     token_sha1: String,
@@ -41,7 +41,7 @@ struct AccountInsertForm {
 }
 
 impl AccountInsertForm {
-    fn new(database_id: DatabaseId, service_id: ServiceId, token: String) -> Self {
+    pub(super) fn new(database_id: DatabaseId, service_id: ServiceId, token: String) -> Self {
         AccountInsertForm {
             database_id,
             service_id,

@@ -8,6 +8,7 @@ pub mod adjustments;
 pub mod batch;
 pub mod entries;
 pub mod forecast;
+pub mod history;
 pub mod holds;
 pub mod idempotency;
 pub mod operations;

@@ -422,3 +422,23 @@ pub fn retry_failed_by_operator(
         Ok(true)
     })
 }
+
+/// Closes, unsent, the receipts queued for orders written into the past (a history imported
+/// now): their buyers were sent theirs when they paid.
+pub fn cancel_receipts_of_past_orders(
+    conn: &mut PgConnection,
+    order_ids: &[OrderId],
+) -> QueryResult<usize> {
+    diesel::update(
+        email_outbox::table
+            .filter(email_outbox::kind.eq(EmailKind::Receipt))
+            .filter(email_outbox::status.eq(EmailStatus::Pending))
+            .filter(email_outbox::order_id.eq_any(order_ids)),
+    )
+    .set((
+        email_outbox::status.eq(EmailStatus::Cancelled),
+        email_outbox::last_error.eq("a past order: its receipt was not sent again"),
+        email_outbox::closed_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+}

@@ -5,6 +5,7 @@
 //! `refunds` (`refunds`); `listing` is the operator's view of every database's orders.
 
 pub mod auto;
+pub mod history;
 pub mod listing;
 pub mod payment;
 pub mod refunds;

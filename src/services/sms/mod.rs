@@ -5,6 +5,7 @@
 pub mod api_send;
 pub mod encoding;
 pub mod gateway;
+pub mod history;
 pub mod messages;
 pub mod pricing;
 pub mod sending;

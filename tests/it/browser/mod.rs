@@ -57,7 +57,8 @@ pub(super) fn chromedriver() -> &'static str {
         )
 }
 
-/// The app on its own database with the demo data, and a browser session.
+/// The app on its own database with the demo data (without its history: the seed's steps
+/// start from a new database), and a browser session.
 pub(super) async fn start(db: &TestDb) -> (Processes, Client, String) {
     start_with(db, &[]).await
 }
@@ -67,7 +68,7 @@ pub(super) async fn start_with(db: &TestDb, env: &[(&str, String)]) -> (Processe
     let app_port = free_port();
     let base = format!("http://127.0.0.1:{app_port}");
     let server = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
-        .args(["--demo"])
+        .args(["--demo", "--no-demo-history"])
         .envs(db.env())
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("IAP_BIND", format!("127.0.0.1:{app_port}"))

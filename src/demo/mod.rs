@@ -4,6 +4,8 @@
 //! once" marker (`app_events`). Its logins are for trying the app on this machine only: the
 //! server refuses to listen beyond loopback while they exist, unless asked with `--demo`.
 
+pub mod history;
+
 use diesel::prelude::*;
 
 use crate::domain::tenancy::{self, Role, Subscription, TenancyError};
@@ -97,6 +99,7 @@ const DEMO_CONTACTS: &[ContactSeed] = &[
 ];
 
 const DEMO_EVENT: &str = "demo_data_created";
+const DEMO_HISTORY_EVENT: &str = "demo_history_created";
 
 /// Whether any demo login exists (they are public: nobody may reach them from another machine).
 pub fn demo_logins_exist(conn: &mut PgConnection) -> QueryResult<bool> {
@@ -160,6 +163,38 @@ pub fn seed_demo(conn: &mut PgConnection) -> Result<bool, TenancyError> {
             .collect::<Result<Vec<_>, _>>()?;
         contacts::create_many(conn, database.id, &demo_contacts)?;
         Ok(true)
+    })
+}
+
+/// Seeds the demo's ninety days of history (see `history`) unless it was seeded before, as of
+/// now; `None` when it was, or when there is no demo database.
+pub fn seed_demo_history(
+    conn: &mut PgConnection,
+) -> Result<Option<history::Seeded>, history::HistoryError> {
+    conn.transaction(|conn| {
+        let Some(database) = tenancy::find_database(conn, DEMO_DATABASE)? else {
+            return Ok(None);
+        };
+        let first_time = diesel::insert_into(app_events::table)
+            .values(app_events::name.eq(DEMO_HISTORY_EVENT))
+            .on_conflict_do_nothing()
+            .execute(conn)?
+            == 1;
+        if !first_time {
+            return Ok(None);
+        }
+        let recipients: Vec<history::Recipient> = contacts::list(conn, database.id, "", None)?
+            .into_iter()
+            .filter_map(|c| {
+                Some(history::Recipient {
+                    contact_id: c.id,
+                    mobile: c.mobile?,
+                    country: c.country.unwrap_or_default(),
+                    name: c.name,
+                })
+            })
+            .collect();
+        history::seed_history(conn, database.id, &recipients, chrono::Utc::now()).map(Some)
     })
 }
 

@@ -1,0 +1,97 @@
+//! The first start's ninety days of history: written once, accepted by verify-ledger, and
+//! visible on the first visit — the operator's dashboard, a forecast, the SMS history, orders
+//! with invoices and refunds, and a low-credit alert queued.
+
+use diesel::prelude::*;
+use iap_credits::demo;
+use iap_credits::platform::schema::{email_outbox, invoices, orders, refunds};
+
+use crate::fixtures::assert_consistent;
+use crate::harness::TestApp;
+
+#[actix_web::test]
+async fn the_first_start_shows_ninety_days_of_a_living_product() {
+    let app = TestApp::new().with_demo();
+    let mut conn = app.db.conn();
+    let started = std::time::Instant::now();
+    let seeded = demo::seed_demo_history(&mut conn).unwrap().unwrap();
+    println!("{seeded:?} in {:.2} s", started.elapsed().as_secs_f64());
+    assert_eq!(seeded.databases, 30, "{seeded:?}");
+    assert!(seeded.accounts >= 50, "{seeded:?}");
+    assert!(seeded.orders >= 100, "{seeded:?}");
+    assert!(seeded.refunds >= 2, "{seeded:?}");
+    assert!(seeded.sms >= 5_000, "{seeded:?}");
+    // Once: a second start writes nothing more.
+    assert!(demo::seed_demo_history(&mut conn).unwrap().is_none());
+    // Every balance is its ledger's sum, every rollup what it sums.
+    assert_consistent(&mut conn);
+
+    // Orders are spread over the ninety days, each with its invoice; refunds succeeded; no
+    // receipt of a past order goes out now; one low-credit alert does.
+    let (first, last): (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ) = orders::table
+        .select((
+            diesel::dsl::min(orders::paid_at),
+            diesel::dsl::max(orders::paid_at),
+        ))
+        .first(&mut conn)
+        .unwrap();
+    let span = last.unwrap() - first.unwrap();
+    assert!(
+        span.num_days() >= 80,
+        "orders span {} days",
+        span.num_days()
+    );
+    let invoiced: i64 = invoices::table.count().get_result(&mut conn).unwrap();
+    let paid: i64 = orders::table
+        .filter(orders::paid_at.is_not_null())
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(invoiced, paid);
+    let refunded: i64 = refunds::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(refunded as usize, seeded.refunds);
+    let pending = |kind: &str, conn: &mut PgConnection| -> i64 {
+        email_outbox::table
+            .filter(email_outbox::kind.eq(kind))
+            .filter(email_outbox::status.eq("pending"))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    };
+    assert_eq!(pending("receipt", &mut conn), 0);
+    assert!(pending("low_credit", &mut conn) >= 1);
+
+    // What a newcomer sees first.
+    let ops = app.browser();
+    ops.sign_in("platform@demo.test", "demo-password").await;
+    let dashboard = ops.get("/admin").await;
+    assert_eq!(dashboard.status, 200);
+    assert!(
+        !dashboard.body.contains("No order was paid in this period"),
+        "the dashboard shows no sales"
+    );
+    let admin = app.browser();
+    admin.sign_in("admin@demo.test", "demo-password").await;
+    let services = admin.get("/iap/accounts").await;
+    let sms_account = services
+        .body
+        .split("href=\"/iap/accounts/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let account = admin.get(&format!("/iap/accounts/{sms_account}")).await;
+    assert_eq!(account.status, 200);
+    assert!(
+        !account.body.contains("Not enough history yet"),
+        "no forecast on the demo's account"
+    );
+    let history = admin.get("/sms").await;
+    assert!(
+        history.body.contains("delivered"),
+        "the SMS history is empty"
+    );
+}
