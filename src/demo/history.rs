@@ -160,23 +160,27 @@ pub fn seed_history(
     conn.transaction(|conn| {
         let mut seeded = Seeded::default();
         let services = Services::load(conn)?;
+        // Most started 90 days ago; some joined since (the demo's own is as old as the rest).
+        let joined = |n: usize| {
+            let days_ago = if n % 4 == 3 {
+                20 + (n as i64 * 7) % 50
+            } else {
+                DAYS
+            };
+            day_start(now - Duration::days(days_ago)) + Duration::hours(7)
+        };
         let mut databases = vec![(demo, Subscription::Enterprise, "Demo Company".to_string())];
         for (name, subscription) in CUSTOMERS {
             if tenancy::find_database(conn, name)?.is_some() {
                 continue;
             }
-            let database = tenancy::create_database(conn, name, *subscription)?;
+            let at = joined(databases.len());
+            let database = tenancy::create_database_at(conn, name, *subscription, at)?;
             databases.push((database.id, *subscription, database.name));
         }
         for (n, (database_id, subscription, name)) in databases.iter().enumerate() {
             let mut rng = ChaCha8Rng::seed_from_u64(0x1a9_0000 + n as u64);
-            // Most started 90 days ago; some joined since.
-            let joined_days_ago = if n % 4 == 3 {
-                rng.random_range(20..70)
-            } else {
-                DAYS
-            };
-            let start = day_start(now - Duration::days(joined_days_ago));
+            let start = joined(n);
             for usage in services.used_by(n, &mut rng) {
                 let contacts = if *database_id == demo {
                     demo_contacts
@@ -382,9 +386,9 @@ fn write_account(
         });
         balance = usage.service.trial_credits;
     }
-    let days = (now - start).num_days();
+    let days = (now - day_start(start)).num_days() + 1;
     for day in 0..days {
-        let date = start + Duration::days(day);
+        let date = day_start(start) + Duration::days(day);
         let weekday = !matches!(date.weekday(), Weekday::Sat | Weekday::Sun);
         let growth = 0.75 + 0.5 * day as f64 / DAYS as f64;
         let rate = usage.per_day * growth * if weekday { 1.0 } else { 0.3 };

@@ -120,6 +120,8 @@ pub fn database_row(conn: &mut PgConnection, id: DatabaseId) -> QueryResult<Opti
 struct DatabaseInsertForm<'a> {
     name: &'a str,
     subscription: Subscription,
+    /// `None`: now.
+    created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Insertable)]
@@ -188,11 +190,31 @@ pub fn create_database(
     name: &str,
     subscription: Subscription,
 ) -> Result<Database, TenancyError> {
+    insert_database(conn, name, subscription, None)
+}
+
+/// A database that joined on a past day (the first start's demo history).
+pub fn create_database_at(
+    conn: &mut PgConnection,
+    name: &str,
+    subscription: Subscription,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Database, TenancyError> {
+    insert_database(conn, name, subscription, Some(at))
+}
+
+fn insert_database(
+    conn: &mut PgConnection,
+    name: &str,
+    subscription: Subscription,
+    created_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Database, TenancyError> {
     let name = parse_database_name(name)?;
     diesel::insert_into(databases::table)
         .values(DatabaseInsertForm {
             name: &name,
             subscription,
+            created_at,
         })
         .returning(Database::as_returning())
         .get_result(conn)

@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 use iap_credits::demo;
-use iap_credits::platform::schema::{email_outbox, invoices, orders, refunds};
+use iap_credits::platform::schema::{databases, email_outbox, invoices, orders, refunds};
 
 use crate::fixtures::assert_consistent;
 use crate::harness::TestApp;
@@ -44,6 +44,12 @@ async fn the_first_start_shows_ninety_days_of_a_living_product() {
         "orders span {} days",
         span.num_days()
     );
+    // The customers joined over those days, not on the first start.
+    let oldest: Option<chrono::DateTime<chrono::Utc>> = databases::table
+        .select(diesel::dsl::min(databases::created_at))
+        .first(&mut conn)
+        .unwrap();
+    assert!((chrono::Utc::now() - oldest.unwrap()).num_days() >= 85);
     let invoiced: i64 = invoices::table.count().get_result(&mut conn).unwrap();
     let paid: i64 = orders::table
         .filter(orders::paid_at.is_not_null())
