@@ -25,6 +25,7 @@ use crate::kernel::credits::Credits;
 use crate::kernel::ids::{ContactId, DatabaseId};
 use crate::services::sms::history::{self as sms_history, PastSms};
 use crate::services::sms::pricing;
+use crate::services::snailmail::postage;
 
 /// How far back the history goes.
 pub const DAYS: i64 = 90;
@@ -267,8 +268,10 @@ impl Services {
         ] {
             let (service, packs) = service(conn, slug)?;
             let price = if unit.is_empty() {
-                // A one-page letter in the home zone.
-                Credits::parse("0.7").unwrap_or(Credits::ZERO)
+                // A one-page letter to Belgium, at the postage table's price.
+                postage::zone_of(conn, "BE")?
+                    .map(|zone| zone.price(1, postage::LetterOptions::default()))
+                    .ok_or_else(|| HistoryError::Catalog("postage zone for BE".into()))?
             } else {
                 usage_prices::price(conn, slug, unit)?
             };

@@ -309,3 +309,77 @@ fn an_idempotency_key_has_one_effect_and_refuses_another_request() {
     assert_eq!(run(&mut conn, "charge 2"), Outcome::Conflict);
     assert_eq!(reload(&mut conn, a.id).balance, c("9"));
 }
+
+#[test]
+fn the_past_is_written_in_order_and_never_below_zero() {
+    use chrono::{Duration as Days, Utc};
+    use iap_credits::domain::ledger::history::{self, PastEntry};
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let customer = Customer::new(&mut conn, Subscription::None);
+    let sms = iap_credits::domain::catalog::service_by_slug(&mut conn, "sms")
+        .unwrap()
+        .unwrap();
+    let start = Utc::now() - Days::days(10);
+    let opened = history::open_account_at(&mut conn, customer.database_id, sms.id, start)
+        .unwrap()
+        .unwrap();
+    // Only into an account that has no past yet.
+    assert!(
+        history::open_account_at(&mut conn, customer.database_id, sms.id, start)
+            .unwrap()
+            .is_none()
+    );
+    let entry = |days: i64, kind: EntryKind, amount: &str| PastEntry {
+        at: start + Days::days(days),
+        kind,
+        // Signed: "-1.25" is 1.25 credits out.
+        amount: amount
+            .strip_prefix('-')
+            .map_or_else(|| c(amount), |out| Credits::from_units(-c(out).units())),
+        order_id: None,
+        actor: "system:test".into(),
+        description: "past".into(),
+    };
+    let rows = |conn: &mut PgConnection| -> i64 {
+        iap_credits::platform::schema::ledger_entries::table
+            .count()
+            .get_result(conn)
+            .unwrap()
+    };
+    // A charge the balance cannot cover on the way refuses the whole history.
+    let short = [
+        entry(1, EntryKind::Adjustment, "5"),
+        entry(2, EntryKind::Charge, "-6"),
+        entry(3, EntryKind::Adjustment, "10"),
+    ];
+    assert!(matches!(
+        history::write_past(&mut conn, &opened, &short),
+        Err(LedgerError::InsufficientCredits { .. })
+    ));
+    // So does a history out of order.
+    let shuffled = [
+        entry(2, EntryKind::Adjustment, "5"),
+        entry(1, EntryKind::Charge, "-1"),
+    ];
+    assert!(history::write_past(&mut conn, &opened, &shuffled).is_err());
+    assert_eq!(rows(&mut conn), 0);
+    assert_eq!(reload(&mut conn, opened.id).balance, Credits::ZERO);
+
+    let fine = [
+        entry(1, EntryKind::Adjustment, "5"),
+        entry(2, EntryKind::Charge, "-1.25"),
+        entry(3, EntryKind::Charge, "-0.75"),
+    ];
+    let written = history::write_past(&mut conn, &opened, &fine).unwrap();
+    assert_eq!(written.balance, c("3"));
+    assert_eq!(written.entry_ids.len(), 3);
+    assert_eq!(reload(&mut conn, opened.id).balance, c("3"));
+    let last = entries::history(&mut conn, opened.id, None, 10).unwrap();
+    assert_eq!(last[0].balance_after, c("3"));
+    assert_eq!(
+        last[0].created_at.date_naive(),
+        (start + Days::days(3)).date_naive()
+    );
+    assert_consistent(&mut conn);
+}
