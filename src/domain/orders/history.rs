@@ -95,14 +95,6 @@ pub fn refunded_in_past(
                 refunds::finished_at.eq(at),
             ))
             .execute(conn)?;
-        let status = if credits >= order.credits {
-            OrderStatus::Refunded
-        } else {
-            OrderStatus::PartlyRefunded
-        };
-        diesel::update(orders::table.find(order.id))
-            .set(orders::status.eq(status))
-            .execute(conn)?;
-        Ok(())
+        super::refunds::mark_refunded(conn, order)
     })
 }

@@ -304,20 +304,7 @@ fn finish(
                     ))
                     .returning(Refund::as_returning())
                     .get_result(conn)?;
-                let refunded: Vec<Credits> = refunds::table
-                    .filter(refunds::order_id.eq(order.id))
-                    .filter(refunds::status.eq(RefundStatus::Succeeded))
-                    .select(refunds::credits)
-                    .load(conn)?;
-                let refunded: i64 = refunded.iter().map(|c| c.units()).sum();
-                let status = if refunded >= order.credits.units() {
-                    OrderStatus::Refunded
-                } else {
-                    OrderStatus::PartlyRefunded
-                };
-                diesel::update(orders::table.find(order.id))
-                    .set(orders::status.eq(status))
-                    .execute(conn)?;
+                mark_refunded(conn, &order)?;
                 refund
             }
             RefundOutcome::Refused { message } => {
@@ -382,6 +369,25 @@ pub fn reconcile_refunds(
         finished += 1;
     }
     Ok(finished)
+}
+
+/// Marks the order refunded in whole or in part, by what its succeeded refunds add up to.
+pub(super) fn mark_refunded(conn: &mut PgConnection, order: &Order) -> QueryResult<()> {
+    let refunded: Vec<Credits> = refunds::table
+        .filter(refunds::order_id.eq(order.id))
+        .filter(refunds::status.eq(RefundStatus::Succeeded))
+        .select(refunds::credits)
+        .load(conn)?;
+    let refunded: i64 = refunded.iter().map(|c| c.units()).sum();
+    let status = if refunded >= order.credits.units() {
+        OrderStatus::Refunded
+    } else {
+        OrderStatus::PartlyRefunded
+    };
+    diesel::update(orders::table.find(order.id))
+        .set(orders::status.eq(status))
+        .execute(conn)
+        .map(drop)
 }
 
 #[cfg(test)]
