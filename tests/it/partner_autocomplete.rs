@@ -283,19 +283,20 @@ async fn the_contact_form_enriches_a_company_picked_from_the_suggestions() {
     assert_consistent(&mut conn);
 }
 
-#[test]
-fn an_enrichment_the_directory_does_not_answer_is_under_way_and_finished_by_the_worker() {
-    use iap_credits::domain::metering::{self, Services};
+/// A company contact's enrichment asked while the directory does not answer: under way, its
+/// credit (of 1) held. Returns the customer, the account and the contact.
+fn enrichment_under_way(
+    conn: &mut diesel::PgConnection,
+    name: &str,
+) -> (Customer, iap_credits::domain::ledger::IapAccount, ContactId) {
     use iap_credits::services::directory::provider::UnavailableDirectory;
-    let db = TestDb::new();
-    let mut conn = db.conn();
-    let customer = Customer::new(&mut conn, Subscription::None);
-    let user = customer.user(&mut conn, "ada@example.test", Role::User);
-    let account = customer.funded(&mut conn, "partner-autocomplete", "1");
-    let contact = company_contact(&mut conn, &customer, "Late");
+    let customer = Customer::new(conn, Subscription::None);
+    let user = customer.user(conn, "ada@example.test", Role::User);
+    let account = customer.funded(conn, "partner-autocomplete", "1");
+    let contact = company_contact(conn, &customer, name);
     let down: Arc<dyn CompanyDirectory> = Arc::new(UnavailableDirectory);
     let outcome = partner_autocomplete::enrich(
-        &mut conn,
+        conn,
         &down,
         customer.database_id,
         user,
@@ -304,6 +305,15 @@ fn an_enrichment_the_directory_does_not_answer_is_under_way_and_finished_by_the_
     )
     .unwrap();
     assert_eq!(outcome, Enriched::UnderWay);
+    (customer, account, contact)
+}
+
+#[test]
+fn an_enrichment_the_directory_does_not_answer_is_under_way_and_finished_by_the_worker() {
+    use iap_credits::domain::metering::{self, Services};
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let (customer, account, contact) = enrichment_under_way(&mut conn, "Late");
     let held = reload(&mut conn, account.id);
     assert_eq!(
         (held.balance, held.available()),
@@ -343,21 +353,8 @@ fn an_enrichment_given_up_is_failed_and_costs_nothing() {
     use iap_credits::services::partner_autocomplete::EnrichmentStatus;
     let db = TestDb::new();
     let mut conn = db.conn();
-    let customer = Customer::new(&mut conn, Subscription::None);
-    let user = customer.user(&mut conn, "ada@example.test", Role::User);
-    let account = customer.funded(&mut conn, "partner-autocomplete", "1");
-    let contact = company_contact(&mut conn, &customer, "Never");
+    let (customer, account, _) = enrichment_under_way(&mut conn, "Never");
     let down: Arc<dyn CompanyDirectory> = Arc::new(UnavailableDirectory);
-    let outcome = partner_autocomplete::enrich(
-        &mut conn,
-        &down,
-        customer.database_id,
-        user,
-        contact,
-        iap_credits::kernel::ids::CompanyId(321),
-    )
-    .unwrap();
-    assert_eq!(outcome, Enriched::UnderWay);
     // The directory never answers: the worker tries until it gives the job up.
     let services = Services::default().with(Arc::new(
         partner_autocomplete::PartnerAutocompleteWorker(down),
