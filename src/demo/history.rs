@@ -16,16 +16,26 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::domain::catalog::{self, Pack, Service, usage_prices};
-use crate::domain::ledger::history::{self as ledger_history, PastEntry};
+use crate::domain::ledger::history::{self as ledger_history, PastEntry, PastUse};
 use crate::domain::ledger::{Actor, EntryKind, LedgerError, accounts};
 use crate::domain::mail::outbox;
+use crate::domain::metering::{self, MeteringError};
 use crate::domain::orders::history::{self as order_history, PastOrder};
 use crate::domain::tenancy::{self, Subscription, TenancyError};
 use crate::kernel::credits::Credits;
-use crate::kernel::ids::{ContactId, DatabaseId};
+use crate::kernel::ids::{CompanyId, ContactId, DatabaseId};
+use crate::services::digitization::history::{self as bill_history, PastBill};
+use crate::services::directory::{self, Company};
+use crate::services::documents::PastDocumentError;
+use crate::services::leads::generation::LeadPrices;
+use crate::services::leads::history::{self as lead_history, PastLeadRequest};
+use crate::services::partner_autocomplete::{self, PastEnrichment};
+use crate::services::signing::history::{self as signing_history, PastSignature};
 use crate::services::sms::history::{self as sms_history, PastSms};
 use crate::services::sms::pricing;
-use crate::services::snailmail::postage;
+use crate::services::snailmail::history::{self as letter_history, PastLetter};
+use crate::services::snailmail::postage::{self, LetterOptions, Zone};
+use crate::services::snailmail::{Address, LetterSource};
 
 /// How far back the history goes.
 pub const DAYS: i64 = 90;
@@ -102,6 +112,13 @@ pub struct Seeded {
     pub refunds: usize,
     pub ledger_rows: usize,
     pub sms: usize,
+    /// The other services' records: enrichments, lead requests, letters, signature requests
+    /// (each with its itsme identification) and digitized bills.
+    pub enrichments: usize,
+    pub lead_requests: usize,
+    pub letters: usize,
+    pub identifications: usize,
+    pub bills: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,19 +128,52 @@ pub enum HistoryError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error(transparent)]
+    Metering(#[from] MeteringError),
+    #[error(transparent)]
+    Document(#[from] PastDocumentError),
+    #[error(transparent)]
     Database(#[from] diesel::result::Error),
     #[error("the catalog has no {0}")]
     Catalog(String),
 }
 
-/// How a database uses one service: uses a day (on a weekday, at the start) and the credits of
-/// one use.
+/// How a database uses one service: uses a day (on a weekday, at the start).
 struct Usage {
     service: Service,
     per_day: f64,
-    /// One use: its price and what the ledger says of it. SMS are priced per message.
-    price: Credits,
-    what: &'static str,
+    kind: Kind,
+}
+
+/// Which service a use is of: each leaves its own records.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Sms,
+    Enrichment,
+    Leads,
+    Letter,
+    Signature,
+    Bill,
+}
+
+/// What one use of a service other than SMS leaves, for its service to write.
+enum Record {
+    Enrichment(CompanyId),
+    Leads(Vec<Company>),
+    Letter {
+        address: Address,
+        pages: i32,
+        zone: String,
+        lines: Vec<String>,
+    },
+    Signature {
+        title: String,
+        signer: (&'static str, &'static str),
+        pages: Vec<Vec<String>>,
+    },
+    Bill {
+        file_name: String,
+        lines: Vec<String>,
+    },
 }
 
 /// One planned change of an account: an entry, and for a purchase the pack bought (its order
@@ -133,6 +183,8 @@ enum Planned {
         at: DateTime<Utc>,
         price: Credits,
         description: String,
+        /// The service's records of the use (none for an SMS: it is charged at once).
+        record: Option<Record>,
     },
     Trial {
         at: DateTime<Utc>,
@@ -193,6 +245,7 @@ pub fn seed_history(
                     &mut rng,
                     Account {
                         database_id: *database_id,
+                        name,
                         subscription: *subscription,
                         auto_topup: n % 7 == 2,
                         refunds: n % 9 == 4,
@@ -216,6 +269,11 @@ pub fn seed_history(
                 seeded.refunds += written.refunds;
                 seeded.ledger_rows += written.ledger_rows;
                 seeded.sms += written.sms;
+                seeded.enrichments += written.enrichments;
+                seeded.lead_requests += written.lead_requests;
+                seeded.letters += written.letters;
+                seeded.identifications += written.identifications;
+                seeded.bills += written.bills;
             }
             seeded.databases += 1;
         }
@@ -223,11 +281,22 @@ pub fn seed_history(
     })
 }
 
-/// The catalog the history uses.
+/// The catalog the history uses, and the companies its uses are about.
 struct Services {
     sms: (Service, Vec<Pack>, Vec<pricing::CountryPrice>),
-    others: Vec<(Service, Vec<Pack>, Credits, &'static str)>,
+    others: Vec<(Service, Vec<Pack>, Kind)>,
+    enrichment: Credits,
+    leads: LeadPrices,
+    identification: Credits,
+    document: Credits,
+    /// Letters go to these countries' zones.
+    zones: Vec<(String, Zone)>,
+    /// Companies of the directory: enriched, found as leads, written to, billing us.
+    companies: Vec<Company>,
 }
+
+/// How many of the directory's companies the history draws on.
+const COMPANY_POOL: i64 = 3_000;
 
 impl Services {
     fn load(conn: &mut PgConnection) -> Result<Services, HistoryError> {
@@ -243,61 +312,62 @@ impl Services {
             };
         let (sms, sms_packs) = service(conn, "sms")?;
         let mut others = Vec::new();
-        for (slug, unit, what) in [
-            (
-                "partner-autocomplete",
-                usage_prices::ENRICHMENT,
-                "Partner Autocomplete: ",
-            ),
-            (
-                "lead-generation",
-                usage_prices::COMPANY,
-                "Lead Generation: ",
-            ),
-            ("snailmail", "", "Letter to "),
-            (
-                "documents-digitization",
-                usage_prices::DOCUMENT,
-                "Digitization: ",
-            ),
-            (
-                "itsme",
-                usage_prices::IDENTIFICATION,
-                "itsme identification: ",
-            ),
+        for (slug, kind) in [
+            (partner_autocomplete::SERVICE, Kind::Enrichment),
+            ("lead-generation", Kind::Leads),
+            ("snailmail", Kind::Letter),
+            ("documents-digitization", Kind::Bill),
+            ("itsme", Kind::Signature),
         ] {
             let (service, packs) = service(conn, slug)?;
-            let price = if unit.is_empty() {
-                // A one-page letter to Belgium, at the postage table's price.
-                postage::zone_of(conn, "BE")?
-                    .map(|zone| zone.price(1, postage::LetterOptions::default()))
-                    .ok_or_else(|| HistoryError::Catalog("postage zone for BE".into()))?
-            } else {
-                usage_prices::price(conn, slug, unit)?
-            };
-            others.push((service, packs, price, what));
+            others.push((service, packs, kind));
         }
+        let mut zones = Vec::new();
+        for country in ["BE", "FR", "NL", "DE", "LU", "US"] {
+            if let Some(zone) = postage::zone_of(conn, country)? {
+                zones.push((country.to_string(), zone));
+            }
+        }
+        if zones.is_empty() {
+            return Err(HistoryError::Catalog("postage zone".into()));
+        }
+        // Spread over the directory (7 and its size share no factor: no company twice).
+        let ids: Vec<CompanyId> = (0..COMPANY_POOL)
+            .map(|i| CompanyId(1 + i * 7 % crate::services::directory::generate::COMPANIES as i64))
+            .collect();
+        let mut companies = directory::companies(conn, &ids)?;
+        companies.sort_by_key(|c| (c.id.0 * 7_919) % 10_007);
         Ok(Services {
             sms: (sms, sms_packs, pricing::all_prices(conn)?),
             others,
+            enrichment: usage_prices::price(
+                conn,
+                partner_autocomplete::SERVICE,
+                usage_prices::ENRICHMENT,
+            )?,
+            leads: LeadPrices::current(conn)?,
+            identification: usage_prices::price(conn, "itsme", usage_prices::IDENTIFICATION)?,
+            document: usage_prices::price(conn, "documents-digitization", usage_prices::DOCUMENT)?,
+            zones,
+            companies,
         })
     }
 
-    /// The services database `n` uses: SMS always, and one to three others.
+    /// The services database `n` uses: SMS always, and one to three others (the demo's own
+    /// database uses them all). Without companies in the directory, none is about one.
     fn used_by(&self, n: usize, rng: &mut ChaCha8Rng) -> Vec<Usage> {
         let mut used = vec![Usage {
             service: self.sms.0.clone(),
             per_day: rng.random_range(2.0..9.0),
-            price: Credits::ZERO,
-            what: "SMS to ",
+            kind: Kind::Sms,
         }];
-        for (k, (service, _, price, what)) in self.others.iter().enumerate() {
-            if (n + k).is_multiple_of(3) || n == 0 {
+        for (k, (service, _, kind)) in self.others.iter().enumerate() {
+            if ((n + k).is_multiple_of(3) || n == 0) && !self.companies.is_empty() {
                 used.push(Usage {
                     service: service.clone(),
-                    per_day: rng.random_range(0.3..2.5),
-                    price: *price,
-                    what,
+                    // A few a week: each leaves records (letters and bills their PDFs).
+                    per_day: rng.random_range(0.15..0.9),
+                    kind: *kind,
                 });
             }
         }
@@ -305,7 +375,7 @@ impl Services {
     }
 
     fn packs_of(&self, usage: &Usage) -> &[Pack] {
-        if usage.service.id == self.sms.0.id {
+        if usage.kind == Kind::Sms {
             return &self.sms.1;
         }
         self.others
@@ -313,10 +383,180 @@ impl Services {
             .find(|(s, ..)| s.id == usage.service.id)
             .map_or(&[], |(_, packs, ..)| packs.as_slice())
     }
+
+    /// One use of a service other than SMS by `database` at `at`: its price, what the ledger
+    /// says of it and its records. `leads_found` counts the companies the database has as
+    /// leads already (each company is found once); `None` when it has them all.
+    fn plan_use(
+        &self,
+        kind: Kind,
+        rng: &mut ChaCha8Rng,
+        database: &str,
+        at: DateTime<Utc>,
+        leads_found: &mut usize,
+    ) -> Option<(Credits, String, Record)> {
+        let company = &self.companies[rng.random_range(0..self.companies.len())];
+        Some(match kind {
+            Kind::Sms => return None,
+            Kind::Enrichment => (
+                self.enrichment,
+                format!("Partner Autocomplete (Odoo): {}", company.full_name()),
+                Record::Enrichment(company.id),
+            ),
+            Kind::Leads => {
+                let wanted = rng.random_range(1..=4usize);
+                let start = (database.len() * 211) % self.companies.len();
+                if *leads_found + wanted > self.companies.len() {
+                    return None;
+                }
+                let found: Vec<Company> = (*leads_found..*leads_found + wanted)
+                    .map(|i| self.companies[(start + i) % self.companies.len()].clone())
+                    .collect();
+                *leads_found += wanted;
+                (
+                    self.leads.cost(wanted as i32, 0),
+                    format!(
+                        "Lead Generation: {wanted} {}",
+                        if wanted == 1 { "company" } else { "companies" }
+                    ),
+                    Record::Leads(found),
+                )
+            }
+            Kind::Letter => {
+                let (country, zone) = &self.zones[rng.random_range(0..self.zones.len())];
+                let pages = rng.random_range(1..=3);
+                let (street, postal_code, city) = LETTER_ADDRESSES
+                    .iter()
+                    .find(|(c, ..)| c == country)
+                    .map(|(_, s, p, c)| (*s, *p, *c))
+                    .unwrap_or(("Rue de la Loi 16", "1000", "Brussels"));
+                let recipient = company.full_name();
+                let amount = rng.random_range(120..4_800);
+                let lines = vec![
+                    format!(
+                        "Invoice INV/{}/{:05}",
+                        at.year(),
+                        rng.random_range(1..99_999)
+                    ),
+                    database.to_string(),
+                    String::new(),
+                    recipient.clone(),
+                    street.to_string(),
+                    format!("{postal_code} {city}"),
+                    String::new(),
+                    format!("Date: {}", at.format("%Y-%m-%d")),
+                    format!("Amount due: {amount}.00 EUR"),
+                    "Payment terms: 30 days.".into(),
+                ];
+                (
+                    zone.price(pages, LetterOptions::default()),
+                    format!("Letter to {recipient} (Odoo)"),
+                    Record::Letter {
+                        address: Address {
+                            recipient,
+                            street: street.to_string(),
+                            postal_code: postal_code.to_string(),
+                            city: city.to_string(),
+                            country: country.clone(),
+                        },
+                        pages,
+                        zone: zone.zone.clone(),
+                        lines,
+                    },
+                )
+            }
+            Kind::Signature => {
+                let signer = SIGNERS[rng.random_range(0..SIGNERS.len())];
+                let what = CONTRACTS[rng.random_range(0..CONTRACTS.len())];
+                let title = format!("{what}: {}", company.name);
+                let pages = vec![vec![
+                    title.clone(),
+                    format!("Between {database} and {}.", company.full_name()),
+                    format!("Signed by {} for {}.", signer.0, company.name),
+                    format!("Made on {}.", at.format("%Y-%m-%d")),
+                ]];
+                (
+                    self.identification,
+                    format!("itsme identification: {}", signer.0),
+                    Record::Signature {
+                        title,
+                        signer,
+                        pages,
+                    },
+                )
+            }
+            Kind::Bill => {
+                let number = format!("INV-{}-{:05}", at.year(), rng.random_range(100..99_999));
+                let net: i64 = rng.random_range(40_00..2_400_00);
+                let tax = net * 21 / 100;
+                let date = at.date_naive();
+                let mut lines = vec![
+                    company.full_name(),
+                    company.street.clone(),
+                    format!("{} {}", company.postal_code, company.city),
+                ];
+                if let Some(vat) = &company.vat {
+                    lines.push(format!("VAT: {vat}"));
+                }
+                lines.extend([
+                    "INVOICE".to_string(),
+                    format!("Invoice No.: {number}"),
+                    format!("Invoice date: {}", date.format("%Y-%m-%d")),
+                    format!(
+                        "Due date: {}",
+                        (date + Duration::days(30)).format("%Y-%m-%d")
+                    ),
+                    format!("Bill to: {database}"),
+                    format!("Subtotal    {}.{:02}", net / 100, net % 100),
+                    format!("VAT 21%    {}.{:02}", tax / 100, tax % 100),
+                    format!(
+                        "Total due    EUR {}.{:02}",
+                        (net + tax) / 100,
+                        (net + tax) % 100
+                    ),
+                ]);
+                let file_name = format!("{number}.pdf");
+                (
+                    self.document,
+                    format!("Digitization: {file_name}"),
+                    Record::Bill { file_name, lines },
+                )
+            }
+        })
+    }
 }
+
+/// Where the history's letters go, by country: (country, street, postal code, city).
+const LETTER_ADDRESSES: &[(&str, &str, &str, &str)] = &[
+    ("BE", "Avenue Louise 54", "1050", "Brussels"),
+    ("FR", "12 Rue de Rivoli", "75004", "Paris"),
+    ("NL", "Keizersgracht 241", "1016 EA", "Amsterdam"),
+    ("DE", "Friedrichstraße 43", "10117", "Berlin"),
+    ("LU", "2 Rue du Fossé", "1536", "Luxembourg"),
+    ("US", "1600 Market Street", "19103", "Philadelphia, PA"),
+];
+
+/// Who signs the history's contracts with itsme: (name, email).
+const SIGNERS: &[(&str, &str)] = &[
+    ("Marie Peeters", "marie.peeters@example.be"),
+    ("Lucas Janssens", "lucas.janssens@example.be"),
+    ("Emma Maes", "emma.maes@example.be"),
+    ("Noah Jacobs", "noah.jacobs@example.be"),
+    ("Louise Willems", "louise.willems@example.be"),
+    ("Arthur Claes", "arthur.claes@example.be"),
+];
+
+const CONTRACTS: &[&str] = &[
+    "Service agreement",
+    "Non-disclosure agreement",
+    "Lease agreement",
+    "Employment contract",
+    "Framework purchase agreement",
+];
 
 struct Account<'a> {
     database_id: DatabaseId,
+    name: &'a str,
     subscription: Subscription,
     auto_topup: bool,
     refunds: bool,
@@ -339,6 +579,11 @@ struct Written {
     refunds: usize,
     ledger_rows: usize,
     sms: usize,
+    enrichments: usize,
+    lead_requests: usize,
+    letters: usize,
+    identifications: usize,
+    bills: usize,
 }
 
 /// Where a customer's alerts go.
@@ -376,7 +621,8 @@ fn write_account(
         return Ok(Written::default());
     };
     let packs = services.packs_of(usage);
-    let is_sms = usage.service.id == services.sms.0.id;
+    let is_sms = usage.kind == Kind::Sms;
+    let mut leads_found = 0;
     let mut plan = Vec::new();
     let mut sms = Vec::new();
     let mut balance = Credits::ZERO;
@@ -398,12 +644,14 @@ fn write_account(
         let uses = rate.floor() as usize + usize::from(rng.random_bool(rate.fract()));
         let mut minutes: Vec<i64> = (0..uses).map(|_| rng.random_range(480..1140)).collect();
         minutes.sort_unstable();
+        // One use a minute: a use's hold is captured within it.
+        minutes.dedup();
         for minute in minutes {
             let at = date + Duration::minutes(minute);
             if at >= now - Duration::minutes(10) {
                 break;
             }
-            let (price, description) = if is_sms {
+            let (price, description, record) = if is_sms {
                 let body = SMS_BODIES[rng.random_range(0..SMS_BODIES.len())];
                 let (contact_id, recipient, name, country) = match demo_contacts {
                     [] => {
@@ -437,16 +685,14 @@ fn write_account(
                     body: body.to_string(),
                     cost,
                 });
-                (cost, description)
+                (cost, description, None)
             } else {
-                (
-                    usage.price,
-                    format!(
-                        "{}{}",
-                        usage.what,
-                        COUNTERPARTS[rng.random_range(0..COUNTERPARTS.len())]
-                    ),
-                )
+                let Some((price, description, record)) =
+                    services.plan_use(usage.kind, rng, account.name, at, &mut leads_found)
+                else {
+                    continue;
+                };
+                (price, description, Some(record))
             };
             if balance < price {
                 // Short of credits: a pack is bought (by hand, or by the automatic top-up).
@@ -455,7 +701,8 @@ fn write_account(
                 } else {
                     0
                 };
-                let bought = at - Duration::minutes(1);
+                // After the last use's capture (a minute before at most, and 15 s long).
+                let bought = at - Duration::seconds(40);
                 plan.push(Planned::Purchase {
                     at: bought,
                     pack,
@@ -466,12 +713,12 @@ fn write_account(
                 if account.refunds && purchases == 2 {
                     // The wrong pack: refunded at once, and the right one bought.
                     plan.push(Planned::Refund {
-                        at: bought + Duration::seconds(20),
+                        at: bought + Duration::seconds(10),
                         of_purchase: purchases - 1,
                     });
                     balance = Credits::from_units(balance.units() - packs[pack].credits.units());
                     plan.push(Planned::Purchase {
-                        at: bought + Duration::seconds(40),
+                        at: bought + Duration::seconds(20),
                         pack: 0,
                         auto_topup: false,
                     });
@@ -487,6 +734,7 @@ fn write_account(
                 at,
                 price,
                 description,
+                record,
             });
         }
     }
@@ -511,6 +759,31 @@ fn write_account(
     let orders = order_history::paid_in_past(conn, &past_orders)?;
     let order_ids: Vec<_> = orders.iter().map(|o| o.id).collect();
     outbox::cancel_receipts_of_past_orders(conn, &order_ids)?;
+    // The other services' uses: held and captured, each a job done (written before the ledger
+    // rows, which name their holds).
+    let actor = Actor::system(&usage.service.slug.to_string())
+        .as_str()
+        .to_string();
+    let uses: Vec<PastUse> = plan
+        .iter()
+        .filter_map(|p| match p {
+            Planned::Use {
+                at,
+                price,
+                description,
+                record: Some(_),
+            } => Some(PastUse {
+                at: *at,
+                finished_at: *at + USE_TAKES,
+                price: *price,
+                actor: actor.clone(),
+                description: description.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let jobs = metering::history::done_in_past(conn, &opened, &uses)?;
+    let mut next_job = jobs.iter();
     let mut next_order = orders.iter();
     let mut purchase_orders = Vec::new();
     let mut refunds = Vec::new();
@@ -522,58 +795,61 @@ fn write_account(
                     at,
                     credits,
                     service,
-                } => PastEntry {
-                    at: *at,
-                    kind: EntryKind::Trial,
-                    amount: *credits,
-                    order_id: None,
-                    actor: Actor::system("trial").as_str().to_string(),
-                    description: format!("Free trial credits for {service}"),
-                },
+                } => vec![PastEntry::posted(
+                    *at,
+                    EntryKind::Trial,
+                    *credits,
+                    None,
+                    Actor::system("trial").as_str().to_string(),
+                    format!("Free trial credits for {service}"),
+                )],
                 Planned::Purchase { at, auto_topup, .. } => {
                     let order = next_order.next()?;
                     purchase_orders.push(order);
-                    PastEntry {
-                        at: *at,
-                        kind: EntryKind::Purchase,
-                        amount: order.credits,
-                        order_id: Some(order.id),
-                        actor: Actor::order(order.id).as_str().to_string(),
-                        description: if *auto_topup {
+                    vec![PastEntry::posted(
+                        *at,
+                        EntryKind::Purchase,
+                        order.credits,
+                        Some(order.id),
+                        Actor::order(order.id).as_str().to_string(),
+                        if *auto_topup {
                             format!("Automatic top-up: {} ({})", order.pack_name, order.number())
                         } else {
                             format!("{} ({})", order.pack_name, order.number())
                         },
-                    }
+                    )]
                 }
                 Planned::Refund { at, of_purchase } => {
                     let order = purchase_orders.get(*of_purchase)?;
                     refunds.push((*order, *at));
-                    PastEntry {
-                        at: *at,
-                        kind: EntryKind::Refund,
-                        amount: Credits::from_units(-order.credits.units()),
-                        order_id: Some(order.id),
-                        actor: Actor::system("refund").as_str().to_string(),
-                        description: "Refund: the wrong pack was bought".into(),
-                    }
+                    vec![PastEntry::posted(
+                        *at,
+                        EntryKind::Refund,
+                        Credits::from_units(-order.credits.units()),
+                        Some(order.id),
+                        Actor::system("refund").as_str().to_string(),
+                        "Refund: the wrong pack was bought".into(),
+                    )]
                 }
                 Planned::Use {
                     at,
                     price,
                     description,
-                } => PastEntry {
-                    at: *at,
-                    kind: EntryKind::Charge,
-                    amount: Credits::from_units(-price.units()),
-                    order_id: None,
-                    actor: Actor::system(&usage.service.slug.to_string())
-                        .as_str()
-                        .to_string(),
-                    description: description.clone(),
-                },
+                    record: None,
+                } => vec![PastEntry::posted(
+                    *at,
+                    EntryKind::Charge,
+                    Credits::from_units(-price.units()),
+                    None,
+                    actor.clone(),
+                    description.clone(),
+                )],
+                Planned::Use {
+                    record: Some(_), ..
+                } => next_job.next()?.entries.to_vec(),
             })
         })
+        .flatten()
         .collect();
     let written = ledger_history::write_past(conn, &opened, &entries)?;
     for (order, at) in &refunds {
@@ -592,6 +868,19 @@ fn write_account(
             *at,
         )?;
     }
+    let records = write_records(
+        conn,
+        account.database_id,
+        plan.into_iter()
+            .filter_map(|p| match p {
+                Planned::Use {
+                    record: Some(record),
+                    ..
+                } => Some(record),
+                _ => None,
+            })
+            .zip(&jobs),
+    )?;
     let sms_count = if is_sms && !sms.is_empty() {
         sms_history::delivered_in_past(conn, account.database_id, &sms)?
     } else {
@@ -622,17 +911,90 @@ fn write_account(
         refunds: refunds.len(),
         ledger_rows: entries.len(),
         sms: sms_count,
+        ..records
     })
 }
 
-/// Who the other services' uses were about.
-const COUNTERPARTS: &[&str] = &[
-    "Acme Corporation",
-    "Globex SARL",
-    "Initech GmbH",
-    "Umbrella BV",
-    "Stark Industries",
-    "Wayne Enterprises",
-    "Soylent NV",
-    "Hooli Inc",
-];
+/// How long one of the other services' uses took: from its hold to its capture.
+const USE_TAKES: Duration = Duration::seconds(15);
+
+/// Hands each use's record to its service to write, with the job it was done by.
+fn write_records<'a>(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    records: impl Iterator<Item = (Record, &'a metering::history::PastJob)>,
+) -> Result<Written, HistoryError> {
+    let (mut enrichments, mut leads, mut letters, mut signatures, mut bills) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (record, job) in records {
+        let (job_id, at, price) = (job.job_id, job.at, job.used);
+        match record {
+            Record::Enrichment(company_id) => enrichments.push(PastEnrichment {
+                job_id,
+                at,
+                company_id,
+                price,
+            }),
+            Record::Leads(companies) => leads.push(PastLeadRequest {
+                job_id,
+                at,
+                price_per_company: Credits::from_units(price.units() / companies.len() as i64),
+                price_per_contact: Credits::ZERO,
+                companies,
+            }),
+            Record::Letter {
+                address,
+                pages,
+                zone,
+                lines,
+            } => letters.push(PastLetter {
+                job_id,
+                at,
+                delivered_at: at + Duration::days(2),
+                text: lines,
+                address,
+                pages,
+                zone,
+                price,
+                source: LetterSource::Odoo,
+            }),
+            Record::Signature {
+                title,
+                signer,
+                pages,
+            } => signatures.push(PastSignature {
+                job_id,
+                at,
+                signed_at: at + USE_TAKES,
+                title,
+                pages,
+                signer_name: signer.0.to_string(),
+                signer_email: signer.1.to_string(),
+                signer_country: "BE".into(),
+                birth_date: chrono::NaiveDate::from_ymd_opt(1970 + (job_id.0 % 30) as i32, 3, 14)
+                    .unwrap_or_default(),
+                national_number: format!("{:011}", 70_031_412_345 + job_id.0),
+                price,
+            }),
+            Record::Bill { file_name, lines } => bills.push(PastBill {
+                job_id,
+                at,
+                read_at: at + USE_TAKES,
+                file_name,
+                lines,
+                price,
+            }),
+        }
+    }
+    Ok(Written {
+        enrichments: partner_autocomplete::enriched_in_past(conn, database_id, &enrichments)?,
+        lead_requests: {
+            lead_history::found_in_past(conn, database_id, &leads)?;
+            leads.len()
+        },
+        letters: letter_history::delivered_in_past(conn, database_id, &letters)?,
+        identifications: signing_history::signed_in_past(conn, database_id, &signatures)?,
+        bills: bill_history::digitized_in_past(conn, database_id, &bills)?,
+        ..Written::default()
+    })
+}

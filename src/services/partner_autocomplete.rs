@@ -442,3 +442,47 @@ pub fn latest(
         ))
         .load(conn)
 }
+
+/// An enrichment done in the past (the first start's history), for a job
+/// `metering::history` wrote: asked by an Odoo database for the company `company_id`.
+pub struct PastEnrichment {
+    pub job_id: JobId,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub company_id: CompanyId,
+    pub price: Credits,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = enrichments, check_for_backend(diesel::pg::Pg))]
+struct PastEnrichmentRow {
+    job_id: JobId,
+    database_id: DatabaseId,
+    company_id: CompanyId,
+    price: Credits,
+    source: EnrichmentSource,
+    status: EnrichmentStatus,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Writes the database's past enrichments, done; how many.
+pub fn enriched_in_past(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    past: &[PastEnrichment],
+) -> QueryResult<usize> {
+    let rows: Vec<PastEnrichmentRow> = past
+        .iter()
+        .map(|e| PastEnrichmentRow {
+            job_id: e.job_id,
+            database_id,
+            company_id: e.company_id,
+            price: e.price,
+            source: EnrichmentSource::Odoo,
+            status: EnrichmentStatus::Done,
+            created_at: e.at,
+        })
+        .collect();
+    diesel::insert_into(enrichments::table)
+        .values(&rows)
+        .execute(conn)
+}

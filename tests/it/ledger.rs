@@ -314,6 +314,7 @@ fn an_idempotency_key_has_one_effect_and_refuses_another_request() {
 fn the_past_is_written_in_order_and_never_below_zero() {
     use chrono::{Duration as Days, Utc};
     use iap_credits::domain::ledger::history::{self, PastEntry};
+    use iap_credits::domain::metering::{self, JobStatus};
     let db = TestDb::new();
     let mut conn = db.conn();
     let customer = Customer::new(&mut conn, Subscription::None);
@@ -330,16 +331,18 @@ fn the_past_is_written_in_order_and_never_below_zero() {
             .unwrap()
             .is_none()
     );
-    let entry = |days: i64, kind: EntryKind, amount: &str| PastEntry {
-        at: start + Days::days(days),
-        kind,
-        // Signed: "-1.25" is 1.25 credits out.
-        amount: amount
-            .strip_prefix('-')
-            .map_or_else(|| c(amount), |out| Credits::from_units(-c(out).units())),
-        order_id: None,
-        actor: "system:test".into(),
-        description: "past".into(),
+    let entry = |days: i64, kind: EntryKind, amount: &str| {
+        PastEntry::posted(
+            start + Days::days(days),
+            kind,
+            // Signed: "-1.25" is 1.25 credits out.
+            amount
+                .strip_prefix('-')
+                .map_or_else(|| c(amount), |out| Credits::from_units(-c(out).units())),
+            None,
+            "system:test".into(),
+            "past".into(),
+        )
     };
     let rows = |conn: &mut PgConnection| -> i64 {
         iap_credits::platform::schema::ledger_entries::table
@@ -381,5 +384,40 @@ fn the_past_is_written_in_order_and_never_below_zero() {
         last[0].created_at.date_naive(),
         (start + Days::days(3)).date_naive()
     );
+
+    // A paid service's past use: held, then captured in full, its job done.
+    let used = |days: i64, price: &str| history::PastUse {
+        at: start + Days::days(days),
+        finished_at: start + Days::days(days) + Days::seconds(15),
+        price: c(price),
+        actor: "system:test".into(),
+        description: "past use".into(),
+    };
+    let jobs = metering::history::done_in_past(&mut conn, &opened, &[used(4, "2")]).unwrap();
+    history::write_past(&mut conn, &opened, &jobs[0].entries).unwrap();
+    let account = reload(&mut conn, opened.id);
+    assert_eq!((account.balance, account.reserved), (c("1"), Credits::ZERO));
+    let last = entries::history(&mut conn, opened.id, None, 2).unwrap();
+    assert_eq!(
+        last.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [EntryKind::Capture, EntryKind::Hold]
+    );
+    assert_eq!(last[0].hold_id, last[1].hold_id);
+    assert_eq!(last[1].reserved_after, c("2"));
+    let job = metering::jobs::find(&mut conn, jobs[0].job_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!((job.status, job.used), (JobStatus::Done, Some(c("2"))));
+    // A use the balance cannot hold is refused, and nothing of it stays.
+    let refused: Result<(), LedgerError> = conn.transaction(|conn| {
+        let jobs = metering::history::done_in_past(conn, &opened, &[used(5, "1.5")])
+            .map_err(|_| LedgerError::HoldNotFound)?;
+        history::write_past(conn, &opened, &jobs[0].entries).map(drop)
+    });
+    assert!(matches!(
+        refused,
+        Err(LedgerError::InsufficientCredits { .. })
+    ));
+    assert_eq!(rows(&mut conn), 5);
     assert_consistent(&mut conn);
 }

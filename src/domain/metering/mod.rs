@@ -15,6 +15,7 @@
 //! A service module supplies only its pricing (the credits to hold), its records, and a
 //! `PaidService` (its provider call and what a job used). Owner of `service_jobs`.
 
+pub mod history;
 pub mod jobs;
 
 use std::collections::HashMap;

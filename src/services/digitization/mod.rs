@@ -16,6 +16,7 @@
 //! `digitizations`.
 
 pub mod extract;
+pub mod history;
 pub mod ocr;
 pub mod reading;
 

@@ -217,6 +217,75 @@ pub fn store(
         .get_result(conn)
 }
 
+/// A document of our own making, stored as it was on a past day (the first start's history):
+/// a PDF of A4 text pages.
+pub struct PastDocument {
+    pub at: DateTime<Utc>,
+    pub file_name: String,
+    pub pages: Vec<Vec<String>>,
+}
+
+/// Renders and stores the past documents for the database, with their facts (so that nothing
+/// reads them again), in the documents' order.
+pub fn stored_in_past(
+    conn: &mut PgConnection,
+    database_id: DatabaseId,
+    past: &[PastDocument],
+) -> Result<Vec<Document>, PastDocumentError> {
+    if past.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rows = Vec::with_capacity(past.len());
+    for document in past {
+        let content = pdf::text_document(&document.pages)?;
+        let facts = PdfFacts {
+            pages: vec![
+                pdf::PageSize {
+                    width: 595.0,
+                    height: 842.0,
+                };
+                document.pages.len()
+            ],
+            text: document
+                .pages
+                .iter()
+                .map(|lines| lines.join("\n"))
+                .collect(),
+            scanned_pages: Vec::new(),
+        };
+        rows.push((
+            documents::database_id.eq(database_id),
+            documents::file_name.eq(&document.file_name),
+            documents::media_type.eq(PDF),
+            documents::size_bytes.eq(i32::try_from(content.len()).unwrap_or(i32::MAX)),
+            documents::sha256.eq(sha256_hex(&content)),
+            documents::pages.eq(i32::try_from(document.pages.len()).ok()),
+            documents::pdf_facts.eq(stored_facts(&facts)),
+            documents::text_layer.eq(facts.text()),
+            documents::created_at.eq(document.at),
+            documents::content.eq(content),
+        ));
+    }
+    let mut stored: Vec<Document> = diesel::insert_into(documents::table)
+        .values(&rows)
+        .returning(Document::as_returning())
+        .get_results(conn)?;
+    // Ids follow the order of the rows given.
+    stored.sort_by_key(|d| d.id);
+    Ok(stored)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PastDocumentError {
+    #[error("the PDF could not be made: {0}")]
+    Pdf(#[from] lopdf::Error),
+    /// A past document the extractor reads nothing from, though its reading was charged.
+    #[error("nothing could be read from {0}")]
+    Unreadable(String),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
 /// The database's document `id`: `None` for another database's.
 pub fn find(
     conn: &mut PgConnection,

@@ -162,7 +162,6 @@ pub struct AppendRequest {
 /// The helper's `append-page`: the PDF with an A4 page of `lines` (Helvetica, WinAnsi) added at
 /// the end of its page tree's root.
 pub fn run_append_page(input: &[u8]) -> Result<Vec<u8>, String> {
-    use lopdf::content::{Content, Operation};
     use lopdf::{Object, Stream, dictionary};
     let request: AppendRequest = serde_json::from_slice(input).map_err(|e| e.to_string())?;
     let pdf = base64::engine::general_purpose::STANDARD
@@ -174,36 +173,8 @@ pub fn run_append_page(input: &[u8]) -> Result<Vec<u8>, String> {
         .and_then(|c| c.get(b"Pages"))
         .and_then(|p| p.as_reference())
         .map_err(|e| e.to_string())?;
-    let font_id = document.add_object(dictionary! {
-        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
-        "Encoding" => "WinAnsiEncoding",
-    });
-    let mut operations = Vec::new();
-    let mut y = 780;
-    for (i, line) in request.lines.iter().enumerate() {
-        // WinAnsi: Latin-1, and the bullet of masked numbers at 0x95.
-        let bytes: Vec<u8> = line
-            .chars()
-            .map(|c| match c {
-                '•' => 0x95,
-                c if (c as u32) < 256 => c as u8,
-                _ => b'?',
-            })
-            .collect();
-        operations.push(Operation::new("BT", vec![]));
-        operations.push(Operation::new(
-            "Tf",
-            vec!["F1".into(), if i == 0 { 16 } else { 10 }.into()],
-        ));
-        operations.push(Operation::new("Td", vec![56.into(), y.into()]));
-        operations.push(Operation::new("Tj", vec![Object::string_literal(bytes)]));
-        operations.push(Operation::new("ET", vec![]));
-        y -= if i == 0 { 28 } else { 15 };
-        if y < 40 {
-            break;
-        }
-    }
-    let content = Content { operations }.encode().map_err(|e| e.to_string())?;
+    let font_id = document.add_object(helvetica());
+    let content = text_page_content(&request.lines).map_err(|e| e.to_string())?;
     let content_id = document.add_object(Stream::new(dictionary! {}, content));
     let page_id = document.add_object(dictionary! {
         "Type" => "Page",
@@ -227,6 +198,81 @@ pub fn run_append_page(input: &[u8]) -> Result<Vec<u8>, String> {
     pages.set("Count", count + 1);
     let mut out = Vec::new();
     document.save_to(&mut out).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Helvetica in WinAnsi: a standard font, nothing embedded.
+fn helvetica() -> lopdf::Dictionary {
+    lopdf::dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        "Encoding" => "WinAnsiEncoding"
+    }
+}
+
+/// An A4 page's content: `lines` in F1, the first as a heading, as many as fit.
+fn text_page_content(lines: &[String]) -> Result<Vec<u8>, lopdf::Error> {
+    use lopdf::Object;
+    use lopdf::content::{Content, Operation};
+    let mut operations = Vec::new();
+    let mut y = 780;
+    for (i, line) in lines.iter().enumerate() {
+        // WinAnsi: Latin-1, and the bullet of masked numbers at 0x95.
+        let bytes: Vec<u8> = line
+            .chars()
+            .map(|c| match c {
+                '•' => 0x95,
+                c if (c as u32) < 256 => c as u8,
+                _ => b'?',
+            })
+            .collect();
+        operations.push(Operation::new("BT", vec![]));
+        operations.push(Operation::new(
+            "Tf",
+            vec!["F1".into(), if i == 0 { 16 } else { 10 }.into()],
+        ));
+        operations.push(Operation::new("Td", vec![56.into(), y.into()]));
+        operations.push(Operation::new("Tj", vec![Object::string_literal(bytes)]));
+        operations.push(Operation::new("ET", vec![]));
+        y -= if i == 0 { 28 } else { 15 };
+        if y < 40 {
+            break;
+        }
+    }
+    Content { operations }.encode()
+}
+
+/// A PDF of our own making (not an upload: written in-process): one A4 page of text per entry
+/// of `pages`, as `append_page` writes one.
+pub fn text_document(pages: &[Vec<String>]) -> Result<Vec<u8>, lopdf::Error> {
+    use lopdf::{Object, Stream, dictionary};
+    let mut document = lopdf::Document::with_version("1.5");
+    let pages_id = document.new_object_id();
+    let font_id = document.add_object(helvetica());
+    let mut kids: Vec<Object> = Vec::new();
+    for lines in pages {
+        let content_id =
+            document.add_object(Stream::new(dictionary! {}, text_page_content(lines)?));
+        kids.push(
+            document
+                .add_object(dictionary! {
+                    "Type" => "Page",
+                    "Parent" => pages_id,
+                    "Contents" => content_id,
+                    "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+                    "Resources" => dictionary! { "Font" => dictionary! { "F1" => font_id } },
+                })
+                .into(),
+        );
+    }
+    let count = kids.len() as i64;
+    document.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count }),
+    );
+    let catalog_id = document.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    document.trailer.set("Root", catalog_id);
+    let mut out = Vec::new();
+    document.save_to(&mut out)?;
     Ok(out)
 }
 

@@ -4,6 +4,7 @@
 //! `lead_contacts`, `lead_events` and `lead_requests`.
 
 pub mod generation;
+pub mod history;
 pub mod lookups;
 
 use chrono::{DateTime, Utc};

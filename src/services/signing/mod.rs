@@ -15,6 +15,7 @@
 //! made in the PDF reader's child process) and a certificate. Owner of `sign_requests`,
 //! `signers` and `identifications`.
 
+pub mod history;
 pub mod itsme;
 
 use std::sync::Arc;

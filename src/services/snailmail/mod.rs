@@ -13,6 +13,7 @@
 //!
 //! Owner of `letters`; `postage` owns the price table.
 
+pub mod history;
 pub mod post;
 pub mod postage;
 
@@ -177,6 +178,8 @@ fn missing_part(contact: &Contact) -> Option<&'static str> {
 }
 
 /// A letter as it is written when its price is held: by Send by Post or by an Odoo database.
+#[derive(Insertable)]
+#[diesel(table_name = letters, check_for_backend(diesel::pg::Pg))]
 struct NewLetter<'a> {
     job_id: JobId,
     database_id: DatabaseId,
@@ -184,9 +187,11 @@ struct NewLetter<'a> {
     contact_id: Option<ContactId>,
     sent_by: Option<UserId>,
     form_key: &'a str,
-    address: &'a Address,
+    #[diesel(embed)]
+    address: Address,
     pages: i32,
     sheets: i32,
+    #[diesel(embed)]
     options: LetterOptions,
     zone: &'a str,
     price: Credits,
@@ -195,36 +200,16 @@ struct NewLetter<'a> {
 
 impl NewLetter<'_> {
     fn insert(&self, conn: &mut PgConnection) -> QueryResult<LetterId> {
-        let a = self.address;
         diesel::insert_into(letters::table)
-            .values((
-                letters::job_id.eq(self.job_id),
-                letters::database_id.eq(self.database_id),
-                letters::document_id.eq(self.document_id),
-                letters::contact_id.eq(self.contact_id),
-                letters::sent_by.eq(self.sent_by),
-                letters::form_key.eq(self.form_key),
-                letters::recipient.eq(&a.recipient),
-                letters::street.eq(&a.street),
-                letters::postal_code.eq(&a.postal_code),
-                letters::city.eq(&a.city),
-                letters::country.eq(&a.country),
-                letters::pages.eq(self.pages),
-                letters::sheets.eq(self.sheets),
-                letters::colour.eq(self.options.colour),
-                letters::duplex.eq(self.options.duplex),
-                letters::cover.eq(self.options.cover),
-                letters::zone.eq(self.zone),
-                letters::price.eq(self.price),
-                letters::source.eq(self.source),
-            ))
+            .values(self)
             .returning(letters::id)
             .get_result(conn)
     }
 }
 
 /// Where a letter goes.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Insertable)]
+#[diesel(table_name = letters, check_for_backend(diesel::pg::Pg))]
 pub struct Address {
     pub recipient: String,
     pub street: String,
@@ -348,7 +333,7 @@ pub fn send(
             contact_id: Some(quote.contact.id),
             sent_by: Some(user_id),
             form_key,
-            address: &address,
+            address: address.clone(),
             pages: quote.pages,
             sheets: quote.sheets,
             options: quote.options,
@@ -455,7 +440,7 @@ pub fn send_for_odoo(
             contact_id: None,
             sent_by: None,
             form_key: &letter.form_key,
-            address: letter.address,
+            address: letter.address.clone(),
             pages: letter.pages,
             sheets: postage::sheets(letter.pages, letter.options),
             options: letter.options,

@@ -21,7 +21,8 @@ pub struct Zone {
 }
 
 /// The options of a letter.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Insertable)]
+#[diesel(table_name = crate::platform::schema::letters, check_for_backend(diesel::pg::Pg))]
 pub struct LetterOptions {
     pub colour: bool,
     pub duplex: bool,
