@@ -1,14 +1,16 @@
 //! The first start's history: about ninety days of a living product, so that a newcomer's first
-//! visit shows real shapes — the operator's dashboard, every chart, the forecasts, the SMS
-//! history, orders, invoices and refunds, a top-up or two and a low-credit alert. A few dozen
-//! customer databases (the demo's own among them) each use a few services day by day, more on
-//! weekdays and a little more each week, and buy a pack when their credits run low.
+//! visit shows real shapes — the operator's dashboard, every chart, the forecasts, every
+//! service's history (SMS, enrichments, leads, letters, signed contracts, digitized bills),
+//! orders, invoices and refunds, a top-up or two and a low-credit alert. A few dozen customer
+//! databases (the demo's own among them) each use a few services day by day, more on weekdays
+//! and a little more each week, and buy a pack when their credits run low.
 //!
 //! Everything is written through its owner's past-activity writers (`ledger::history`,
-//! `orders::history`, `sms::history`), with the rules of the present: exact credits, a ledger
-//! row for every change with the balance after it, no balance below zero, the rollups kept by
-//! the database's triggers — `verify-ledger` accepts the result. Deterministic: the same
-//! history on every machine.
+//! `metering::history`, `orders::history`, and each service's `history`), with the rules of the
+//! present: exact credits, a ledger row for every change with the balance after it, an SMS
+//! charged, another service's use held then captured by a job, no balance below zero, the
+//! rollups kept by the database's triggers — `verify-ledger` accepts the result. Deterministic
+//! but for the tokens and keys: the same history on every machine.
 
 use chrono::{DateTime, Datelike, Duration, Utc, Weekday};
 use diesel::prelude::*;
@@ -487,7 +489,8 @@ impl Services {
             }
             Kind::Bill => {
                 let number = format!("INV-{}-{:05}", at.year(), rng.random_range(100..99_999));
-                let net: i64 = rng.random_range(40_00..2_400_00);
+                // In cents: 40 to 2,400 EUR before VAT.
+                let net: i64 = rng.random_range(4_000..240_000);
                 let tax = net * 21 / 100;
                 let date = at.date_naive();
                 let mut lines = vec![

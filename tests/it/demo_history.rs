@@ -138,4 +138,26 @@ async fn the_first_start_shows_ninety_days_of_a_living_product() {
         assert_eq!(page.status, 200);
         assert!(page.body.contains(shows), "{shows:?} not on the page");
     }
+    // A past bill and a past contract open, with their PDFs.
+    let first_link = |body: &str, prefix: &str| -> String {
+        let rest = body.split(&format!("href=\"{prefix}")).nth(1).unwrap();
+        format!("{prefix}{}", rest.split('"').next().unwrap())
+    };
+    let bill = first_link(&admin.get("/bills").await.body, "/bills/");
+    let page = admin.get(&bill).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("INV-"), "the bill's number was not read");
+    assert!(
+        admin
+            .get(&format!("{bill}/file"))
+            .await
+            .body
+            .starts_with("%PDF")
+    );
+    let contract = first_link(&admin.get("/sign").await.body, "/sign/requests/");
+    let page = admin.get(&contract).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("itsme"));
+    let signed = admin.get(&format!("{contract}/signed.pdf")).await;
+    assert!(signed.body.starts_with("%PDF"));
 }
