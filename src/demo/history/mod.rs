@@ -32,7 +32,7 @@ use crate::kernel::ids::{ContactId, DatabaseId};
 use crate::services::documents::PastDocumentError;
 use data::CUSTOMERS;
 use plan::{Planned, plan_account};
-use uses::{Kind, Services, USE_TAKES, Usage, write_records};
+use uses::{Kind, Services, Spend, USE_TAKES, Usage, write_records};
 
 pub const DAYS: i64 = 90;
 
@@ -300,31 +300,36 @@ fn write_ledger(
     let orders = order_history::paid_in_past(conn, &past_orders)?;
     let order_ids: Vec<_> = orders.iter().map(|o| o.id).collect();
     outbox::cancel_receipts_of_past_orders(conn, &order_ids)?;
-    // The other services' uses: held and captured, each a job done (written before the ledger
-    // rows, which name their holds).
-    let actor = Actor::system(&usage.service.slug.to_string())
-        .as_str()
-        .to_string();
-    let uses: Vec<PastUse> = plan
-        .iter()
-        .filter_map(|p| match p {
-            Planned::Use {
-                at,
-                price,
-                description,
-                record,
-            } if record.is_held() => Some(PastUse {
-                at: *at,
-                finished_at: *at + USE_TAKES,
-                price: *price,
-                actor: actor.clone(),
-                description: description.clone(),
-            }),
-            _ => None,
-        })
-        .collect();
-    let jobs = metering::history::done_in_past(conn, opened, &uses)?;
+    // The other services' uses: held and captured, by a job done or by their provider
+    // (written before the ledger rows, which name their holds).
+    let held = |spend: Spend, actor: &Actor| -> Vec<PastUse> {
+        plan.iter()
+            .filter_map(|p| match p {
+                Planned::Use {
+                    at,
+                    price,
+                    description,
+                    record,
+                } if record.spend() == spend => Some(PastUse {
+                    at: *at,
+                    finished_at: *at + USE_TAKES,
+                    price: *price,
+                    actor: actor.as_str().to_string(),
+                    description: description.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    };
+    let service_actor = Actor::system(&usage.service.slug.to_string());
+    let jobs = metering::history::done_in_past(conn, opened, &held(Spend::Job, &service_actor))?;
+    let provider_holds = ledger_history::holds_in_past(
+        conn,
+        opened,
+        &held(Spend::ProviderHold, &Actor::api(opened.id)),
+    )?;
     let mut next_job = jobs.iter();
+    let mut next_hold = provider_holds.iter();
     let mut next_order = orders.iter();
     let mut purchase_orders = Vec::new();
     let mut refunds = Vec::new();
@@ -372,22 +377,23 @@ fn write_ledger(
                         "Refund: the wrong pack was bought".into(),
                     )]
                 }
-                Planned::Use { record, .. } if record.is_held() => {
-                    next_job.next()?.entries.to_vec()
-                }
                 Planned::Use {
                     at,
                     price,
                     description,
-                    ..
-                } => vec![PastEntry::posted(
-                    *at,
-                    EntryKind::Charge,
-                    Credits::from_units(-price.units()),
-                    None,
-                    actor.clone(),
-                    description.clone(),
-                )],
+                    record,
+                } => match record.spend() {
+                    Spend::Job => next_job.next()?.entries.to_vec(),
+                    Spend::ProviderHold => next_hold.next()?.entries.to_vec(),
+                    Spend::Charged => vec![PastEntry::posted(
+                        *at,
+                        EntryKind::Charge,
+                        Credits::from_units(-price.units()),
+                        None,
+                        service_actor.as_str().to_string(),
+                        description.clone(),
+                    )],
+                },
             })
         })
         .flatten()

@@ -40,6 +40,9 @@ pub(super) enum Kind {
     Letter,
     Signature,
     Bill,
+    /// Third-party providers' services, spent through the API (a hold, then its capture).
+    VatCheck,
+    Translation,
 }
 
 /// What one use leaves, for its service to write.
@@ -63,12 +66,28 @@ pub(super) enum Record {
         file_name: String,
         lines: Vec<String>,
     },
+    /// A third-party provider's use: its records are the provider's own.
+    Provider,
+}
+
+/// How a use spent its credits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Spend {
+    /// Charged at once (an SMS).
+    Charged,
+    /// Held, then captured by a job of our own service.
+    Job,
+    /// Held, then captured by its provider through the API.
+    ProviderHold,
 }
 
 impl Record {
-    /// Whether the use was held, then captured by a job (all but an SMS: charged at once).
-    pub(super) fn is_held(&self) -> bool {
-        !matches!(self, Record::Sms(_))
+    pub(super) fn spend(&self) -> Spend {
+        match self {
+            Record::Sms(_) => Spend::Charged,
+            Record::Provider => Spend::ProviderHold,
+            _ => Spend::Job,
+        }
     }
 }
 
@@ -109,6 +128,8 @@ impl Services {
             ("snailmail", Kind::Letter),
             ("documents-digitization", Kind::Bill),
             ("itsme", Kind::Signature),
+            ("vat-validation", Kind::VatCheck),
+            ("document-translation", Kind::Translation),
         ] {
             let (service, packs) = service(conn, slug)?;
             others.push((service, packs, kind));
@@ -284,6 +305,27 @@ impl Services {
                     },
                 )
             }
+            Kind::VatCheck => (
+                Credits::whole(1),
+                format!(
+                    "VAT number check: {}",
+                    company.vat.clone().unwrap_or_else(|| company.full_name())
+                ),
+                Record::Provider,
+            ),
+            Kind::Translation => {
+                let pages = rng.random_range(1..=6);
+                let what = ["Quotation", "Invoice", "Product sheet"][rng.random_range(0..3)];
+                (
+                    Credits::whole(pages),
+                    format!(
+                        "Translation: {what} for {} ({pages} {})",
+                        company.name,
+                        if pages == 1 { "page" } else { "pages" }
+                    ),
+                    Record::Provider,
+                )
+            }
             Kind::Bill => {
                 let number = format!("INV-{}-{:05}", at.year(), rng.random_range(100..99_999));
                 // In cents: 40 to 2,400 EUR before VAT.
@@ -390,14 +432,18 @@ pub(super) fn write_records(
     );
     let mut jobs = jobs.iter();
     for record in records {
-        if let Record::Sms(message) = record {
-            sms.push(message);
-            continue;
+        match record {
+            Record::Sms(message) => {
+                sms.push(message);
+                continue;
+            }
+            Record::Provider => continue,
+            _ => {}
         }
         let job = jobs.next().ok_or(diesel::result::Error::NotFound)?;
         let (job_id, at, price) = (job.job_id, job.at, job.used);
         match record {
-            Record::Sms(_) => {}
+            Record::Sms(_) | Record::Provider => {}
             Record::Enrichment(company_id) => enrichments.push(PastEnrichment {
                 job_id,
                 at,
