@@ -506,36 +506,7 @@ fn serve(
 ) -> anyhow::Result<()> {
     let loopback = binds_loopback_only(&cli.config.bind);
     let mut conn = pool.get()?;
-    // The demo's public logins are for trying the app on this machine: created on the embedded
-    // default when only this machine can connect, or when asked with --demo.
-    if cli.demo || (database.is_embedded() && loopback) {
-        if demo::seed_demo(&mut conn)? {
-            tracing::info!("created the demo database {:?}", demo::DEMO_DATABASE);
-            let started = std::time::Instant::now();
-            let history = if cli.no_demo_history {
-                None
-            } else {
-                demo::seed_demo_history(&mut conn)?
-            };
-            if let Some(seeded) = history {
-                tracing::info!(
-                    databases = seeded.databases,
-                    orders = seeded.orders,
-                    ledger_rows = seeded.ledger_rows,
-                    sms = seeded.sms,
-                    "wrote the demo's {} days of history in {:.1} s",
-                    demo::history::DAYS,
-                    started.elapsed().as_secs_f64()
-                );
-            }
-        }
-    } else if database.is_embedded() {
-        tracing::info!(
-            "no demo data on {}: create the first operator with `iap-credits create-user \
-             --database <name> --email <email> --password <password> --role platform`",
-            cli.config.bind
-        );
-    }
+    seed_demo_if_wanted(cli, database, loopback, &mut conn)?;
     let with_demo = demo::demo_logins_exist(&mut conn)?;
     drop(conn);
     if with_demo && !loopback && !cli.demo {
@@ -552,67 +523,10 @@ fn serve(
         .context("the secret key is too short for a session key")?;
     let mailer = crate::domain::mail::Mailer::from_config(&cli.config, &base_url)?;
     let mail_destination = mailer.describe();
-    let mut state = crate::startup::app_state(pool, base_url.clone(), session_key);
-    state.database_health = database.health();
-    state.server_timing = cli.config.server_timing;
-    if let Some(allowed) = &cli.config.outbound_allow {
-        state.outbound = crate::platform::outbound::OutboundPolicy::parse(allowed)
-            .map_err(anyhow::Error::msg)?;
-    }
-    if let Some(proxies) = &cli.config.trusted_proxies {
-        state.trusted_proxies =
-            crate::http::client::parse_trusted_proxies(proxies).map_err(anyhow::Error::msg)?;
-    }
-    if let Some(token) = &cli.config.metrics_token {
-        anyhow::ensure!(
-            token.len() >= 32,
-            "IAP_METRICS_TOKEN must be at least 32 characters long"
-        );
-        state.metrics_token = Some(token.clone());
-    }
-    if let Some(url) = &cli.config.database_read_url {
-        anyhow::ensure!(
-            !database.is_embedded(),
-            "DATABASE_READ_URL names a replica of DATABASE_URL's database: set DATABASE_URL too"
-        );
-        state.replica_pool = Some(
-            db::connect_sized(url, (cli.config.db_pool_size / 4).max(2))
-                .context("could not connect to the read replica (DATABASE_READ_URL)")?,
-        );
-        tracing::info!("the dashboard and the CSV exports read from the replica");
-    }
-    // The simulated directory plays a remote provider: connections of its own, so that a request
-    // holding one of the app's connections never waits for a second from the same pool.
-    state.directory =
-        std::sync::Arc::new(crate::services::directory::provider::SimulatedDirectory(
-            db::connect_lazily(&database.request_url),
-        ));
-    // The other simulated providers keep their records in the database, on connections of
-    // their own too: every instance (and this one after a restart) sees the same provider.
-    let records =
-        crate::platform::simulation::Records::shared(db::connect_lazily(&database.request_url));
-    state.payments = std::sync::Arc::new(crate::domain::payments::MockProvider::with_records(
-        records.clone(),
-    ));
-    state.sms = std::sync::Arc::new(
-        crate::services::sms::gateway::SimulatedCarrier::with_records(records.clone()),
-    );
-    state.post = std::sync::Arc::new(
-        crate::services::snailmail::post::SimulatedPost::with_records(records.clone()),
-    );
-    state.itsme_sim =
-        std::sync::Arc::new(crate::services::signing::itsme::SimulatedItsme::with_records(records));
-    state.itsme = state.itsme_sim.clone();
+    let state = startup::server_state(&cli.config, database, pool, base_url.clone(), session_key)?;
     let bind = cli.config.bind.clone();
     actix_web::rt::System::new().block_on(async move {
-        startup::spawn_maintenance(&state);
-        startup::spawn_mail_worker(&state, mailer);
-        startup::spawn_job_worker(&state);
-        startup::spawn_reading_worker(&state);
-        startup::spawn_payment_reconciler(&state);
-        startup::spawn_topup_worker(&state);
-        startup::spawn_pool_refresher(&state);
-        startup::spawn_webhook_worker(&state);
+        startup::spawn_workers(&state, mailer);
         tracing::info!("emails go to {mail_destination}");
         let settings = crate::platform::config::ServerSettings::new(
             cli.config.http_workers,
@@ -647,4 +561,49 @@ fn serve(
         tracing::info!("web server stopped");
         anyhow::Ok(())
     })
+}
+
+/// The demo's public logins are for trying the app on this machine: created (with their
+/// history, once) on the embedded default when only this machine can connect, or when asked
+/// with --demo.
+fn seed_demo_if_wanted(
+    cli: &Cli,
+    database: &DatabaseHandle,
+    loopback: bool,
+    conn: &mut diesel::PgConnection,
+) -> anyhow::Result<()> {
+    if cli.demo || (database.is_embedded() && loopback) {
+        if demo::seed_demo(conn)? {
+            tracing::info!("created the demo database {:?}", demo::DEMO_DATABASE);
+            let started = std::time::Instant::now();
+            let history = if cli.no_demo_history {
+                None
+            } else {
+                demo::seed_demo_history(conn)?
+            };
+            if let Some(seeded) = history {
+                tracing::info!(
+                    databases = seeded.databases,
+                    orders = seeded.orders,
+                    ledger_rows = seeded.ledger_rows,
+                    sms = seeded.sms,
+                    enrichments = seeded.enrichments,
+                    lead_requests = seeded.lead_requests,
+                    letters = seeded.letters,
+                    identifications = seeded.identifications,
+                    bills = seeded.bills,
+                    "wrote the demo's {} days of history in {:.1} s",
+                    demo::history::DAYS,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
+    } else if database.is_embedded() {
+        tracing::info!(
+            "no demo data on {}: create the first operator with `iap-credits create-user \
+             --database <name> --email <email> --password <password> --role platform`",
+            cli.config.bind
+        );
+    }
+    Ok(())
 }

@@ -577,3 +577,80 @@ pub fn app_state(pool: DbPool, base_url: String, session_key: actix_web::cookie:
         server_timing: false,
     }
 }
+
+/// The server's state: `app_state` with the configuration applied (outbound policy, trusted
+/// proxies, metrics token, read replica) and the simulated providers on connections of their
+/// own, their records shared by every instance.
+pub fn server_state(
+    config: &Config,
+    database: &DatabaseHandle,
+    pool: DbPool,
+    base_url: String,
+    session_key: actix_web::cookie::Key,
+) -> anyhow::Result<AppState> {
+    use anyhow::Context;
+    let mut state = app_state(pool, base_url, session_key);
+    state.database_health = database.health();
+    state.server_timing = config.server_timing;
+    if let Some(allowed) = &config.outbound_allow {
+        state.outbound = crate::platform::outbound::OutboundPolicy::parse(allowed)
+            .map_err(anyhow::Error::msg)?;
+    }
+    if let Some(proxies) = &config.trusted_proxies {
+        state.trusted_proxies =
+            crate::http::client::parse_trusted_proxies(proxies).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(token) = &config.metrics_token {
+        anyhow::ensure!(
+            token.len() >= 32,
+            "IAP_METRICS_TOKEN must be at least 32 characters long"
+        );
+        state.metrics_token = Some(token.clone());
+    }
+    if let Some(url) = &config.database_read_url {
+        anyhow::ensure!(
+            !database.is_embedded(),
+            "DATABASE_READ_URL names a replica of DATABASE_URL's database: set DATABASE_URL too"
+        );
+        state.replica_pool = Some(
+            db::connect_sized(url, (config.db_pool_size / 4).max(2))
+                .context("could not connect to the read replica (DATABASE_READ_URL)")?,
+        );
+        tracing::info!("the dashboard and the CSV exports read from the replica");
+    }
+    // The simulated directory plays a remote provider: connections of its own, so that a request
+    // holding one of the app's connections never waits for a second from the same pool.
+    state.directory =
+        std::sync::Arc::new(crate::services::directory::provider::SimulatedDirectory(
+            db::connect_lazily(&database.request_url),
+        ));
+    // The other simulated providers keep their records in the database, on connections of
+    // their own too: every instance (and this one after a restart) sees the same provider.
+    let records =
+        crate::platform::simulation::Records::shared(db::connect_lazily(&database.request_url));
+    state.payments = std::sync::Arc::new(crate::domain::payments::MockProvider::with_records(
+        records.clone(),
+    ));
+    state.sms = std::sync::Arc::new(
+        crate::services::sms::gateway::SimulatedCarrier::with_records(records.clone()),
+    );
+    state.post = std::sync::Arc::new(
+        crate::services::snailmail::post::SimulatedPost::with_records(records.clone()),
+    );
+    state.itsme_sim =
+        std::sync::Arc::new(crate::services::signing::itsme::SimulatedItsme::with_records(records));
+    state.itsme = state.itsme_sim.clone();
+    Ok(state)
+}
+
+/// Every background worker of a server.
+pub fn spawn_workers(state: &AppState, mailer: crate::domain::mail::Mailer) {
+    spawn_maintenance(state);
+    spawn_mail_worker(state, mailer);
+    spawn_job_worker(state);
+    spawn_reading_worker(state);
+    spawn_payment_reconciler(state);
+    spawn_topup_worker(state);
+    spawn_pool_refresher(state);
+    spawn_webhook_worker(state);
+}
