@@ -175,10 +175,16 @@ impl Services {
         }];
         for (k, (service, _, kind)) in self.others.iter().enumerate() {
             if ((n + k).is_multiple_of(3) || n == 0) && !self.companies.is_empty() {
+                // A few a week: each leaves records (letters and bills their PDFs). A bill is
+                // read for real (tens of milliseconds each): a few a fortnight.
+                let per_day = rng.random_range(0.15..0.9);
                 used.push(Usage {
                     service: service.clone(),
-                    // A few a week: each leaves records (letters and bills their PDFs).
-                    per_day: rng.random_range(0.15..0.9),
+                    per_day: if *kind == Kind::Bill {
+                        per_day / 3.0
+                    } else {
+                        per_day
+                    },
                     kind: *kind,
                 });
             }
