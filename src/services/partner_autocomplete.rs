@@ -452,37 +452,31 @@ pub struct PastEnrichment {
     pub price: Credits,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = enrichments, check_for_backend(diesel::pg::Pg))]
-struct PastEnrichmentRow {
-    job_id: JobId,
-    database_id: DatabaseId,
-    company_id: CompanyId,
-    price: Credits,
-    source: EnrichmentSource,
-    status: EnrichmentStatus,
-    created_at: chrono::DateTime<chrono::Utc>,
-}
-
 /// Writes the database's past enrichments, done; how many.
 pub fn enriched_in_past(
     conn: &mut PgConnection,
     database_id: DatabaseId,
     past: &[PastEnrichment],
 ) -> QueryResult<usize> {
-    let rows: Vec<PastEnrichmentRow> = past
+    let rows: Vec<_> = past
         .iter()
-        .map(|e| PastEnrichmentRow {
-            job_id: e.job_id,
-            database_id,
-            company_id: e.company_id,
-            price: e.price,
-            source: EnrichmentSource::Odoo,
-            status: EnrichmentStatus::Done,
-            created_at: e.at,
+        .map(|e| {
+            (
+                NewEnrichment {
+                    job_id: e.job_id,
+                    database_id,
+                    contact_id: None,
+                    company_id: e.company_id,
+                    requested_by: None,
+                    price: e.price,
+                    source: EnrichmentSource::Odoo,
+                },
+                enrichments::status.eq(EnrichmentStatus::Done),
+                enrichments::created_at.eq(e.at),
+            )
         })
         .collect();
     diesel::insert_into(enrichments::table)
-        .values(&rows)
+        .values(rows)
         .execute(conn)
 }

@@ -25,6 +25,7 @@ use crate::kernel::credits::Credits;
 use crate::kernel::forms::FieldErrors;
 use crate::kernel::ids::{AccountId, CompanyId, DatabaseId, JobId, LeadId, LeadRequestId, UserId};
 use crate::platform::schema::{company_lookups, lead_contacts, lead_requests, leads, service_jobs};
+use crate::services::directory::Company;
 use crate::services::directory::data::{COUNTRIES, DEPARTMENTS, INDUSTRIES, SENIORITIES};
 use crate::services::directory::provider::{CompanyDirectory, MinedCompany, MiningCriteria};
 
@@ -81,24 +82,65 @@ pub struct ValidLeadRequest {
 
 pub use crate::kernel::forms::new_form_key;
 
+/// A lead as a request writes it: the directory's company, copied.
+#[derive(Insertable)]
+#[diesel(table_name = leads, check_for_backend(diesel::pg::Pg))]
+pub(super) struct NewLead<'a> {
+    database_id: DatabaseId,
+    request_id: LeadRequestId,
+    directory_company_id: CompanyId,
+    name: String,
+    country_code: &'a str,
+    street: &'a str,
+    postal_code: &'a str,
+    city: &'a str,
+    vat: Option<&'a str>,
+    website: String,
+    phone: &'a str,
+    industry: &'a str,
+    employees: i32,
+    logo_svg: String,
+}
+
+impl<'a> NewLead<'a> {
+    pub(super) fn of(database_id: DatabaseId, request_id: LeadRequestId, c: &'a Company) -> Self {
+        NewLead {
+            database_id,
+            request_id,
+            directory_company_id: c.id,
+            name: c.full_name(),
+            country_code: &c.country_code,
+            street: &c.street,
+            postal_code: &c.postal_code,
+            city: &c.city,
+            vat: c.vat.as_deref(),
+            website: c.website(),
+            phone: &c.phone,
+            industry: &c.industry,
+            employees: c.employees,
+            logo_svg: c.logo_svg(),
+        }
+    }
+}
+
 /// A request as it is written when its maximum is held.
 #[derive(Insertable)]
 #[diesel(table_name = lead_requests, check_for_backend(diesel::pg::Pg))]
-struct NewLeadRequest<'a> {
-    job_id: JobId,
-    database_id: DatabaseId,
-    requested_by: Option<UserId>,
-    form_key: &'a str,
-    lead_count: i32,
-    countries: &'a [String],
-    industries: &'a [String],
-    min_employees: i32,
-    max_employees: i32,
-    contacts_per_company: i32,
-    seniorities: &'a [String],
-    departments: &'a [String],
-    price_per_company: Credits,
-    price_per_contact: Credits,
+pub(super) struct NewLeadRequest<'a> {
+    pub(super) job_id: JobId,
+    pub(super) database_id: DatabaseId,
+    pub(super) requested_by: Option<UserId>,
+    pub(super) form_key: &'a str,
+    pub(super) lead_count: i32,
+    pub(super) countries: &'a [String],
+    pub(super) industries: &'a [String],
+    pub(super) min_employees: i32,
+    pub(super) max_employees: i32,
+    pub(super) contacts_per_company: i32,
+    pub(super) seniorities: &'a [String],
+    pub(super) departments: &'a [String],
+    pub(super) price_per_company: Credits,
+    pub(super) price_per_contact: Credits,
 }
 
 impl LeadRequestInput {
@@ -612,28 +654,10 @@ fn save_found(
         return Ok(());
     }
     let database_id = request.database_id;
-    let rows: Vec<_> = found
+    let rows: Vec<NewLead> = found
         .iter()
         .take(usize::try_from(request.lead_count).unwrap_or(0))
-        .map(|m| {
-            let c = &m.company;
-            (
-                leads::database_id.eq(database_id),
-                leads::request_id.eq(request.id),
-                leads::directory_company_id.eq(c.id),
-                leads::name.eq(c.full_name()),
-                leads::country_code.eq(&c.country_code),
-                leads::street.eq(&c.street),
-                leads::postal_code.eq(&c.postal_code),
-                leads::city.eq(&c.city),
-                leads::vat.eq(&c.vat),
-                leads::website.eq(c.website()),
-                leads::phone.eq(&c.phone),
-                leads::industry.eq(&c.industry),
-                leads::employees.eq(c.employees),
-                leads::logo_svg.eq(c.logo_svg()),
-            )
-        })
+        .map(|m| NewLead::of(database_id, request.id, &m.company))
         .collect();
     let made: Vec<(LeadId, CompanyId)> = if rows.is_empty() {
         Vec::new()

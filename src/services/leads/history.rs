@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::generation::{LeadRequestStatus, new_form_key};
+use super::generation::{LeadRequestStatus, NewLead, NewLeadRequest, new_form_key};
 use crate::kernel::credits::Credits;
 use crate::kernel::ids::{DatabaseId, JobId, LeadRequestId};
 use crate::platform::schema::{lead_requests, leads};
@@ -20,6 +20,15 @@ pub struct PastLeadRequest {
     pub price_per_contact: Credits,
 }
 
+/// What a request asked for, as its form would have said: the countries and industries of
+/// what it found, sorted and once each.
+fn distinct(companies: &[Company], f: fn(&Company) -> &str) -> Vec<String> {
+    let mut values: Vec<String> = companies.iter().map(|c| f(c).to_string()).collect();
+    values.sort();
+    values.dedup();
+    values
+}
+
 /// Writes the database's past requests and their leads; how many leads. A company that is a
 /// lead of the database already is not made one twice (as the worker does).
 pub fn found_in_past(
@@ -27,64 +36,68 @@ pub fn found_in_past(
     database_id: DatabaseId,
     past: &[PastLeadRequest],
 ) -> QueryResult<usize> {
-    let mut made = 0;
-    for request in past {
-        let distinct = |f: fn(&Company) -> String| {
-            let mut values: Vec<String> = request.companies.iter().map(f).collect();
-            values.sort();
-            values.dedup();
-            values
-        };
-        let employees = request.companies.iter().map(|c| c.employees);
-        let request_id: LeadRequestId = diesel::insert_into(lead_requests::table)
-            .values((
-                lead_requests::job_id.eq(request.job_id),
-                lead_requests::database_id.eq(database_id),
-                lead_requests::form_key.eq(new_form_key()),
-                lead_requests::lead_count.eq(request.companies.len() as i32),
-                lead_requests::countries.eq(distinct(|c| c.country_code.clone())),
-                lead_requests::industries.eq(distinct(|c| c.industry.clone())),
-                lead_requests::min_employees.eq(employees.clone().min().unwrap_or(1).max(1)),
-                lead_requests::max_employees.eq(employees.max().unwrap_or(1).max(1)),
-                lead_requests::contacts_per_company.eq(0),
-                lead_requests::seniorities.eq(Vec::<String>::new()),
-                lead_requests::departments.eq(Vec::<String>::new()),
-                lead_requests::price_per_company.eq(request.price_per_company),
-                lead_requests::price_per_contact.eq(request.price_per_contact),
+    if past.is_empty() {
+        return Ok(0);
+    }
+    let form_keys: Vec<String> = past.iter().map(|_| new_form_key()).collect();
+    let countries: Vec<Vec<String>> = past
+        .iter()
+        .map(|r| distinct(&r.companies, |c| &c.country_code))
+        .collect();
+    let industries: Vec<Vec<String>> = past
+        .iter()
+        .map(|r| distinct(&r.companies, |c| &c.industry))
+        .collect();
+    let rows: Vec<_> = past
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let employees = r.companies.iter().map(|c| c.employees);
+            let found = r.companies.len() as i32;
+            (
+                NewLeadRequest {
+                    job_id: r.job_id,
+                    database_id,
+                    requested_by: None,
+                    form_key: &form_keys[i],
+                    lead_count: found,
+                    countries: &countries[i],
+                    industries: &industries[i],
+                    min_employees: employees.clone().min().unwrap_or(1).max(1),
+                    max_employees: employees.max().unwrap_or(1).max(1),
+                    contacts_per_company: 0,
+                    seniorities: &[],
+                    departments: &[],
+                    price_per_company: r.price_per_company,
+                    price_per_contact: r.price_per_contact,
+                },
                 lead_requests::status.eq(LeadRequestStatus::Done),
-                lead_requests::companies_found.eq(request.companies.len() as i32),
-                lead_requests::created_at.eq(request.at),
-            ))
-            .returning(lead_requests::id)
-            .get_result(conn)?;
-        let rows: Vec<_> = request
-            .companies
-            .iter()
-            .map(|c| {
+                lead_requests::companies_found.eq(found),
+                lead_requests::created_at.eq(r.at),
+            )
+        })
+        .collect();
+    let mut ids: Vec<LeadRequestId> = diesel::insert_into(lead_requests::table)
+        .values(rows)
+        .returning(lead_requests::id)
+        .get_results(conn)?;
+    // Ids follow the order of the rows given.
+    ids.sort_unstable();
+    let leads: Vec<_> = past
+        .iter()
+        .zip(ids)
+        .flat_map(|(r, request_id)| {
+            r.companies.iter().map(move |c| {
                 (
-                    leads::database_id.eq(database_id),
-                    leads::request_id.eq(request_id),
-                    leads::directory_company_id.eq(c.id),
-                    leads::name.eq(c.full_name()),
-                    leads::country_code.eq(&c.country_code),
-                    leads::street.eq(&c.street),
-                    leads::postal_code.eq(&c.postal_code),
-                    leads::city.eq(&c.city),
-                    leads::vat.eq(&c.vat),
-                    leads::website.eq(c.website()),
-                    leads::phone.eq(&c.phone),
-                    leads::industry.eq(&c.industry),
-                    leads::employees.eq(c.employees),
-                    leads::logo_svg.eq(c.logo_svg()),
-                    leads::created_at.eq(request.at),
+                    NewLead::of(database_id, request_id, c),
+                    leads::created_at.eq(r.at),
                 )
             })
-            .collect();
-        made += diesel::insert_into(leads::table)
-            .values(&rows)
-            .on_conflict((leads::database_id, leads::directory_company_id))
-            .do_nothing()
-            .execute(conn)?;
-    }
-    Ok(made)
+        })
+        .collect();
+    diesel::insert_into(leads::table)
+        .values(leads)
+        .on_conflict((leads::database_id, leads::directory_company_id))
+        .do_nothing()
+        .execute(conn)
 }
