@@ -95,6 +95,9 @@ pub fn holds_in_past(
     account: &IapAccount,
     uses: &[PastUse],
 ) -> Result<Vec<PastHold>, LedgerError> {
+    if uses.is_empty() {
+        return Ok(Vec::new());
+    }
     if uses
         .iter()
         .any(|u| u.price <= Credits::ZERO || u.finished_at < u.at)
