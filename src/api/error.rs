@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::domain::ledger::LedgerError;
 use crate::domain::ledger::idempotency::StoredResponse;
+use crate::platform::outage::{Outage, outage};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
@@ -19,7 +20,8 @@ pub struct ErrorAnswer {
 pub struct ErrorDetail {
     /// malformed_request, invalid_amount, invalid_description, invalid_expiry, unauthorized,
     /// not_found, insufficient_credits, hold_expired, hold_closed, idempotency_conflict,
-    /// unavailable or internal_error.
+    /// unavailable (503: nothing was done), outcome_unknown (503: retry with the same
+    /// Idempotency-Key) or internal_error.
     #[schema(example = "insufficient_credits")]
     pub code: String,
     /// For people: what went wrong and what to do.
@@ -80,6 +82,42 @@ impl ApiError {
             "internal_error",
             "an unexpected error occurred",
         )
+    }
+
+    /// The database server went away: 503 with `Retry-After`. `outcome_unknown` when the
+    /// request may have been committed (its retry with the same Idempotency-Key tells),
+    /// `unavailable` when nothing was done.
+    pub fn outage(outage: Outage) -> Self {
+        match outage {
+            Outage::NoPrimary => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                crate::platform::outage::SWITCHING_OVER,
+            ),
+            Outage::ConnectionLost => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "outcome_unknown",
+                crate::platform::outage::OUTCOME_UNKNOWN,
+            ),
+        }
+    }
+
+    /// A ledger error that is not the caller's: an outage (503) or our fault (500, logged).
+    pub fn fault(error: &LedgerError) -> Self {
+        match error {
+            LedgerError::Database(e) => {
+                if let Some(outage) = outage(e) {
+                    tracing::warn!("database outage: {e}");
+                    return ApiError::outage(outage);
+                }
+                tracing::error!("database error: {e}");
+                ApiError::internal()
+            }
+            other => {
+                tracing::error!("unexpected ledger error: {other}");
+                ApiError::internal()
+            }
+        }
     }
 
     pub fn body(&self) -> ErrorAnswer {
@@ -170,25 +208,27 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(self.body())
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((
+                "Retry-After",
+                crate::platform::outage::RETRY_AFTER_SECONDS.to_string(),
+            ));
+        }
+        response.json(self.body())
     }
 }
 
 impl From<diesel::r2d2::PoolError> for ApiError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
-        tracing::error!("database unavailable: {e}");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the service is temporarily unavailable",
-        )
+        tracing::warn!("database unavailable: {e}");
+        ApiError::outage(Outage::NoPrimary)
     }
 }
 
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
-        tracing::error!("database error: {e}");
-        ApiError::internal()
+        ApiError::fault(&LedgerError::Database(e))
     }
 }
 

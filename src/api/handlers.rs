@@ -217,17 +217,17 @@ pub async fn create_charge(
     let parsed_at = std::time::Instant::now();
     let (answer, times) = state.charges.charge(charge).await;
     let answered_from = std::time::Instant::now();
-    let answer = answer.map_err(|e| {
-        tracing::error!("charge failed: {e}");
-        ApiError::internal()
-    })?;
+    let answer = answer.map_err(|e| ApiError::fault(&e))?;
     let mut response = match answer {
         ChargeAnswer::Fresh(result) => {
             if let Ok(charged) = result.as_ref() {
                 crate::http::request_log::set_tenant(&req, charged.account.database_id);
             }
-            let stored =
-                charge_renderer(state.base_url.clone())(&result).ok_or_else(ApiError::internal)?;
+            let stored = charge_renderer(state.base_url.clone())(&result)
+                .ok_or_else(|| match result.as_ref() {
+                    Err(e) => ApiError::fault(e),
+                    Ok(_) => ApiError::internal(),
+                })?;
             respond(stored, false)
         }
         ChargeAnswer::Stored { response, replayed } => respond(response, replayed),

@@ -8,6 +8,7 @@ use askama::Template;
 
 use super::page::Nav;
 use crate::http::error::AppError;
+use crate::platform::outage::{Outage, outage};
 
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -34,6 +35,7 @@ impl ResponseError for AppError {
             AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             AppError::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
             AppError::Unavailable(_) | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Database(e) if outage(e).is_some() => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) | AppError::Render(_) | AppError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -83,15 +85,31 @@ impl ResponseError for AppError {
             ),
             AppError::Busy(why) => ("Busy", *why),
             AppError::Unavailable(_) => (
-                "Temporarily unavailable",
-                "The service cannot reach its database right now. Please try again in a moment.",
+                "Switching over",
+                "The service is switching over to another database server. Nothing was done; try again in a few seconds.",
             ),
+            AppError::Database(e) => match outage(e) {
+                Some(Outage::NoPrimary) => (
+                    "Switching over",
+                    "The service is switching over to another database server. Nothing was done; try again in a few seconds.",
+                ),
+                Some(Outage::ConnectionLost) => (
+                    "Switching over",
+                    "The service is switching over to another database server and this request was cut short: what you sent may or may not have been saved. Look again in a few seconds before sending it again; a form sent twice still takes effect once.",
+                ),
+                None => (
+                    "Something went wrong",
+                    "An unexpected error occurred on our side. Nothing was charged; please try again.",
+                ),
+            },
             _ => (
                 "Something went wrong",
                 "An unexpected error occurred on our side. Nothing was charged; please try again.",
             ),
         };
-        if status.is_server_error() {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = %self, "request answered 503");
+        } else if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
         let page = ErrorPage {
@@ -111,7 +129,10 @@ impl ResponseError for AppError {
             .unwrap_or_else(|_| format!("{} {title}", status.as_u16()));
         let mut response = HttpResponse::build(status);
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header(("Retry-After", "5"));
+            response.insert_header((
+                "Retry-After",
+                crate::platform::outage::RETRY_AFTER_SECONDS.to_string(),
+            ));
         }
         response.content_type(ContentType::html()).body(body)
     }

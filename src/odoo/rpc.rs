@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
 use crate::kernel::credits::Credits;
+use crate::platform::outage::{self, Outage};
 
 /// The biggest body read: 500 SMS numbers with their texts fit many times over.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
@@ -32,6 +33,8 @@ pub enum RpcError {
     Access(String),
     /// Malformed parameters, or an action the state does not allow.
     User(String),
+    /// The database server went away (a failover): the answer carries `Retry-After`.
+    Outage(Outage),
     /// Our fault; logged, with nothing of it in the answer.
     Internal,
 }
@@ -64,6 +67,12 @@ impl RpcError {
             }
             RpcError::Access(message) => (ACCESS_ERROR, message.clone()),
             RpcError::User(message) => (USER_ERROR, message.clone()),
+            RpcError::Outage(Outage::NoPrimary) => (USER_ERROR, outage::SWITCHING_OVER.into()),
+            RpcError::Outage(Outage::ConnectionLost) => (
+                USER_ERROR,
+                "The IAP server is switching over to another database server and this call was cut short, so its outcome is unknown. Try again in a few seconds."
+                    .into(),
+            ),
             RpcError::Internal => (
                 USER_ERROR,
                 "The IAP server failed to answer; try again in a moment.".into(),
@@ -74,6 +83,10 @@ impl RpcError {
 
 impl From<diesel::result::Error> for RpcError {
     fn from(e: diesel::result::Error) -> Self {
+        if let Some(outage) = outage::outage(&e) {
+            tracing::warn!("odoo rpc: database outage: {e}");
+            return RpcError::Outage(outage);
+        }
         tracing::error!("odoo rpc: database error: {e}");
         RpcError::Internal
     }
@@ -81,8 +94,8 @@ impl From<diesel::result::Error> for RpcError {
 
 impl From<diesel::r2d2::PoolError> for RpcError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
-        tracing::error!("odoo rpc: no database connection: {e}");
-        RpcError::Internal
+        tracing::warn!("odoo rpc: no database connection: {e}");
+        RpcError::Outage(Outage::NoPrimary)
     }
 }
 
@@ -156,8 +169,11 @@ pub fn parse_call(body: &[u8]) -> Result<Call, (Value, RpcError)> {
     }
 }
 
-/// The answer to a call: HTTP 200 always.
+/// The answer to a call: HTTP 200 always, since Odoo's `iap_jsonrpc` replaces any non-200
+/// answer by its own "An error occurred while reaching …, contact Odoo support"; during a
+/// failover the envelope says to try again and `Retry-After` says when.
 pub fn answer(id: Value, outcome: Result<Value, RpcError>) -> HttpResponse {
+    let outage = matches!(outcome, Err(RpcError::Outage(_)));
     let body = match outcome {
         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
         Err(error) => {
@@ -178,7 +194,11 @@ pub fn answer(id: Value, outcome: Result<Value, RpcError>) -> HttpResponse {
             })
         }
     };
-    HttpResponse::Ok()
+    let mut response = HttpResponse::Ok();
+    if outage {
+        response.insert_header(("Retry-After", outage::RETRY_AFTER_SECONDS.to_string()));
+    }
+    response
         .content_type("application/json")
         .body(body.to_string())
 }

@@ -7,8 +7,8 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub type DbPool = Pool<ConnectionManager<PgConnection>>;
-pub type DbConn = PooledConnection<ConnectionManager<PgConnection>>;
+pub type DbPool = Pool<Manager>;
+pub type DbConn = PooledConnection<Manager>;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -27,15 +27,70 @@ pub fn connect(database_url: &str) -> Result<DbPool, diesel::r2d2::PoolError> {
 
 /// The same with `size` connections at most.
 pub fn connect_sized(database_url: &str, size: u32) -> Result<DbPool, diesel::r2d2::PoolError> {
-    pool_builder(size).build(ConnectionManager::new(database_url))
+    pool_builder(size).build(Manager::new(database_url))
 }
 
 /// Builds the pool without connecting (connections are made on first use).
 pub fn connect_lazily(database_url: &str) -> DbPool {
-    pool_builder(DEFAULT_POOL_SIZE).build_unchecked(ConnectionManager::new(database_url))
+    pool_builder(DEFAULT_POOL_SIZE).build_unchecked(Manager::new(database_url))
 }
 
-fn pool_builder(size: u32) -> diesel::r2d2::Builder<ConnectionManager<PgConnection>> {
+/// The pool's connection manager: diesel's, but a connection that saw its server go away (a
+/// failover, a restart) is dropped when handed back instead of being lent again. Diesel alone
+/// drops only a connection left inside a transaction; one whose autocommit query met a closed
+/// socket would go back to the pool and fail the next request too.
+#[derive(Debug)]
+pub struct Manager(ConnectionManager<PgConnection>);
+
+impl Manager {
+    pub fn new(database_url: &str) -> Self {
+        Manager(ConnectionManager::new(database_url))
+    }
+}
+
+impl diesel::r2d2::ManageConnection for Manager {
+    type Connection = PgConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<PgConnection, Self::Error> {
+        use diesel::Connection;
+        let mut conn = self.0.connect()?;
+        conn.set_instrumentation(LinkWatch::default());
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut PgConnection) -> Result<(), Self::Error> {
+        self.0.is_valid(conn)
+    }
+
+    fn has_broken(&self, conn: &mut PgConnection) -> bool {
+        use diesel::Connection;
+        self.0.has_broken(conn)
+            || conn
+                .instrumentation()
+                .downcast_ref::<LinkWatch>()
+                .is_some_and(|watch| watch.lost)
+    }
+}
+
+/// Remembers whether a statement of its connection failed because the server went away.
+#[derive(Debug, Default)]
+struct LinkWatch {
+    lost: bool,
+}
+
+impl diesel::connection::Instrumentation for LinkWatch {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::FinishQuery {
+            error: Some(error), ..
+        } = event
+        {
+            self.lost |= crate::platform::outage::outage(error).is_some();
+        }
+    }
+}
+
+fn pool_builder(size: u32) -> diesel::r2d2::Builder<Manager> {
     Pool::builder()
         .max_size(size)
         .min_idle(Some(1))

@@ -7,6 +7,7 @@ pub mod db;
 pub mod embedded_pg;
 pub mod memory;
 pub mod metrics;
+pub mod outage;
 pub mod outbound;
 pub mod schema;
 pub mod simulation;

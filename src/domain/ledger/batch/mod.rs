@@ -199,12 +199,10 @@ fn run_batch(pool: &DbPool, batch: Vec<Job>, render: &Render, tokens: &TokenCach
     let mut conn = match pool.get() {
         Ok(conn) => conn,
         Err(e) => {
-            tracing::error!("charge batch: no connection: {e}");
+            // No primary (a failover): nothing of the batch was done; each charge says so.
             for (_, _, answer) in batch {
                 let _ = answer.send((
-                    Err(LedgerError::Database(
-                        diesel::result::Error::BrokenTransactionManager,
-                    )),
+                    Err(LedgerError::Database(crate::platform::outage::no_primary(&e))),
                     StageTimes::default(),
                 ));
             }
@@ -250,6 +248,19 @@ fn run_batch(pool: &DbPool, batch: Vec<Job>, render: &Render, tokens: &TokenCach
                         ..times
                     },
                 ));
+            }
+        }
+        Err(LedgerError::Database(e)) if crate::platform::outage::outage(&e).is_some() => {
+            // The connection broke (a failover), maybe after the COMMIT was sent: whether the
+            // batch was committed is unknown, so every charge of it answers so, and retrying
+            // them here on the broken connection would only fail again. Each client's retry
+            // with its Idempotency-Key finds the truth: its stored answer if the batch was
+            // committed, a fresh charge if not.
+            tracing::warn!(size = batch_size, "charge batch cut short by an outage: {e}");
+            for (_, (answer, times)) in requests.into_iter().zip(answers) {
+                let error = crate::platform::outage::copy_of(&e)
+                    .map_or(LedgerError::Database(diesel::result::Error::BrokenTransactionManager), LedgerError::Database);
+                let _ = answer.send((Err(error), times));
             }
         }
         Err(e) => {
