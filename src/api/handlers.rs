@@ -223,11 +223,12 @@ pub async fn create_charge(
             if let Ok(charged) = result.as_ref() {
                 crate::http::request_log::set_tenant(&req, charged.account.database_id);
             }
-            let stored = charge_renderer(state.base_url.clone())(&result)
-                .ok_or_else(|| match result.as_ref() {
+            let stored = charge_renderer(state.base_url.clone())(&result).ok_or_else(|| {
+                match result.as_ref() {
                     Err(e) => ApiError::fault(e),
                     Ok(_) => ApiError::internal(),
-                })?;
+                }
+            })?;
             respond(stored, false)
         }
         ChargeAnswer::Stored { response, replayed } => respond(response, replayed),

@@ -67,7 +67,10 @@ pub fn copy_of(error: &Error) -> Option<Error> {
         Error::DatabaseError(kind, Box::new(info.message().to_string()))
     };
     match (outage(error)?, error) {
-        (Outage::NoPrimary, _) => Some(copy(DatabaseErrorKind::ClosedConnection, &NO_PRIMARY.to_string())),
+        (Outage::NoPrimary, _) => Some(copy(
+            DatabaseErrorKind::ClosedConnection,
+            &NO_PRIMARY.to_string(),
+        )),
         (Outage::ConnectionLost, Error::DatabaseError(_, info)) => {
             Some(copy(DatabaseErrorKind::ClosedConnection, info.as_ref()))
         }
@@ -83,8 +86,7 @@ pub const RETRY_AFTER_SECONDS: u32 = 5;
 pub const OUTCOME_UNKNOWN: &str = "The connection to the database was lost while this request was under way (the database is switching over), so its outcome is unknown. Retry with the same Idempotency-Key in a few seconds: it will have its effect once.";
 
 /// What they say when no primary could be reached at all.
-pub const SWITCHING_OVER: &str =
-    "The service is switching over to another database server. Nothing was done; try again in a few seconds.";
+pub const SWITCHING_OVER: &str = "The service is switching over to another database server. Nothing was done; try again in a few seconds.";
 
 /// Whether `info` is ours (for tests that need an outage without a failover).
 pub fn is_no_primary(info: &dyn DatabaseErrorInformation) -> bool {
@@ -146,7 +148,10 @@ mod tests {
     fn what_the_request_did_wrong_is_not_an_outage() {
         for (kind, message) in [
             (DatabaseErrorKind::UniqueViolation, "duplicate key value"),
-            (DatabaseErrorKind::CheckViolation, "violates check constraint"),
+            (
+                DatabaseErrorKind::CheckViolation,
+                "violates check constraint",
+            ),
             (DatabaseErrorKind::Unknown, "syntax error at or near"),
         ] {
             assert_eq!(outage(&db_error(kind, message)), None, "{message}");

@@ -84,17 +84,19 @@ impl Records {
                     .clone())
             }
             Backing::Database(pool) => {
-                let mut conn = pool.get().map_err(|e| e.to_string())?;
-                diesel::sql_query(
-                    "INSERT INTO simulated_provider_records (space, key, value) \
-                     VALUES ($1, $2, $3) ON CONFLICT (space, key) DO NOTHING",
-                )
-                .bind::<Text, _>(space)
-                .bind::<Text, _>(key)
-                .bind::<Jsonb, _>(make())
-                .execute(&mut conn)
-                .map_err(|e| e.to_string())?;
-                read(&mut conn, space, key)?.ok_or_else(|| "the record vanished".to_string())
+                let value = make();
+                through_outage(pool, |conn| {
+                    diesel::sql_query(
+                        "INSERT INTO simulated_provider_records (space, key, value) \
+                         VALUES ($1, $2, $3) ON CONFLICT (space, key) DO NOTHING",
+                    )
+                    .bind::<Text, _>(space)
+                    .bind::<Text, _>(key)
+                    .bind::<Jsonb, _>(&value)
+                    .execute(conn)?;
+                    read(conn, space, key)
+                })?
+                .ok_or_else(|| "the record vanished".to_string())
             }
         }
     }
@@ -127,10 +129,7 @@ impl Records {
                 .map_err(|e| e.to_string())?
                 .get(&(space.to_string(), key.to_string()))
                 .cloned()),
-            Backing::Database(pool) => {
-                let mut conn = pool.get().map_err(|e| e.to_string())?;
-                read(&mut conn, space, key)
-            }
+            Backing::Database(pool) => through_outage(pool, |conn| read(conn, space, key)),
         }
     }
 
@@ -208,14 +207,41 @@ impl Records {
     }
 }
 
-fn read(conn: &mut PgConnection, space: &str, key: &str) -> Result<Option<Value>, String> {
+fn read(conn: &mut PgConnection, space: &str, key: &str) -> QueryResult<Option<Value>> {
     diesel::sql_query("SELECT value FROM simulated_provider_records WHERE space = $1 AND key = $2")
         .bind::<Text, _>(space)
         .bind::<Text, _>(key)
         .get_result::<Row>(conn)
         .optional()
         .map(|row| row.map(|r| r.value))
-        .map_err(|e| e.to_string())
+}
+
+/// How long a simulated provider rides out our database's outage.
+const PROVIDER_OUTAGE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Runs an idempotent `op` on a connection of `pool`, again while our database is failing
+/// over: the simulated providers stand for other companies' systems, which our failover does
+/// not touch, so an outage must not come out as their answer (a card "declined" because our
+/// primary died).
+fn through_outage<T>(
+    pool: &DbPool,
+    mut op: impl FnMut(&mut PgConnection) -> QueryResult<T>,
+) -> Result<T, String> {
+    let started = std::time::Instant::now();
+    loop {
+        let failed = match pool.get() {
+            Ok(mut conn) => match op(&mut conn) {
+                Ok(value) => return Ok(value),
+                Err(e) if crate::platform::outage::outage(&e).is_some() => e.to_string(),
+                Err(e) => return Err(e.to_string()),
+            },
+            Err(e) => e.to_string(),
+        };
+        if started.elapsed() > PROVIDER_OUTAGE_PATIENCE {
+            return Err(failed);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
 
 /// A reference no other instance or run of the simulator gives out.

@@ -1,16 +1,491 @@
-//! Losing the database server: a Patroni cluster (`deploy/ha/`) whose primary is killed or
-//! switched over under load, with two app instances on the multi-host URL.
+//! Losing the database server: a Patroni cluster (`deploy/ha/`) whose primary is killed, then
+//! switched over, under load from 16 clients, with two app instances on the multi-host URL.
+//! Every charge answered 201 is in the ledger once, nothing answered a 5xx but 503 (with
+//! `Retry-After`), a checkout and an alert crossing the failover take effect once, and the
+//! old primary comes back as a standby.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use crate::patroni::Cluster;
+use diesel::prelude::*;
+use iap_credits::domain::tenancy::Subscription;
+use iap_credits::kernel::credits::Credits;
+use serde_json::Value;
+
+use crate::fixtures::{Customer, c, reload};
+use crate::instances::{Instances, Jar, get, ledger_rows, post, sign_in, start_instances_with};
+use crate::mail::warn_me;
+use crate::patroni::{APP_PASSWORD, Cluster, OWNER_PASSWORD};
+use crate::smtp_sink::SmtpSink;
+
+/// Odoo's own timeout for an IAP call: no answer may take longer.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What the clients saw.
+#[derive(Debug, Default)]
+struct Load {
+    /// Each charge answered 201: its key, its ledger row, when it was first sent and when it
+    /// was answered.
+    acked: Vec<(String, i64, Instant, Instant)>,
+    /// 503s, and how many of them lacked `Retry-After`.
+    unavailable: usize,
+    without_retry_after: usize,
+    /// Requests that got no answer (connection refused or reset, or the client's timeout).
+    unanswered: usize,
+    timeouts: usize,
+    /// Anything else: (status, body).
+    wrong: Vec<(u16, String)>,
+}
+
+impl Load {
+    fn merge(&mut self, other: Load) {
+        self.acked.extend(other.acked);
+        self.unavailable += other.unavailable;
+        self.without_retry_after += other.without_retry_after;
+        self.unanswered += other.unanswered;
+        self.timeouts += other.timeouts;
+        self.wrong.extend(other.wrong);
+    }
+
+    /// From `moment` to the first 201 of a charge first sent after it.
+    fn first_success_after(&self, moment: Instant) -> Option<Duration> {
+        self.acked
+            .iter()
+            .filter(|(_, _, sent, _)| *sent > moment)
+            .map(|(_, _, _, at)| *at - moment)
+            .min()
+    }
+
+    fn longest_gap_around(&self, moment: Instant) -> Duration {
+        let mut times: Vec<Instant> = self.acked.iter().map(|(_, _, _, at)| *at).collect();
+        times.sort();
+        times
+            .windows(2)
+            .filter(|w| w[1] > moment)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// Charges `credits` with `key` until an answer other than 503 or no answer comes, retrying
+/// with the same key on the other instance: what a careful client does.
+async fn charge_until_answered(
+    client: &awc::Client,
+    bases: &[String],
+    token: &str,
+    key: &str,
+    credits: &str,
+    load: &mut Load,
+) -> Option<(u16, Value)> {
+    for attempt in 0..400 {
+        let base = &bases[attempt % bases.len()];
+        let sent = client
+            .post(format!("{base}/api/v1/charges"))
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .insert_header(("Idempotency-Key", key))
+            .send_json(&serde_json::json!({ "credits": credits, "description": key }))
+            .await;
+        match sent {
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                let retry_after = response.headers().contains_key("retry-after");
+                let body = response.json::<Value>().await.unwrap_or(Value::Null);
+                if status == 503 {
+                    load.unavailable += 1;
+                    load.without_retry_after += usize::from(!retry_after);
+                } else {
+                    return Some((status, body));
+                }
+            }
+            Err(awc::error::SendRequestError::Timeout) => load.timeouts += 1,
+            Err(_) => load.unanswered += 1,
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// `clients` clients charging 1 credit each with a fresh key, until `stop`.
+async fn charge_under_load(
+    bases: Vec<String>,
+    token: String,
+    clients: usize,
+    label: &'static str,
+    stop: Arc<AtomicBool>,
+) -> Load {
+    let tasks: Vec<_> = (0..clients)
+        .map(|n| {
+            let (bases, token, stop) = (bases.clone(), token.clone(), stop.clone());
+            actix_web::rt::spawn(async move {
+                let client = awc::Client::builder().timeout(CLIENT_TIMEOUT).finish();
+                let mut load = Load::default();
+                let mut bases = bases;
+                bases.rotate_left(n % 2);
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("{label}-{n}-{i}");
+                    i += 1;
+                    let sent = Instant::now();
+                    match charge_until_answered(&client, &bases, &token, &key, "1", &mut load).await
+                    {
+                        Some((201, body)) => {
+                            let id = body["entry"]["id"].as_i64().unwrap();
+                            load.acked.push((key, id, sent, Instant::now()));
+                        }
+                        Some((status, body)) => load.wrong.push((status, body.to_string())),
+                        None => load.wrong.push((0, format!("{key}: never answered"))),
+                    }
+                }
+                load
+            })
+        })
+        .collect();
+    let mut load = Load::default();
+    for task in tasks {
+        load.merge(task.await.unwrap());
+    }
+    load
+}
+
+/// The owner's connection to whichever node is the primary now.
+fn primary(cluster: &Cluster) -> PgConnection {
+    let url = cluster.url("iap_owner", OWNER_PASSWORD, "read-write");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match PgConnection::establish(&url) {
+            Ok(conn) => return conn,
+            Err(e) => assert!(Instant::now() < deadline, "no primary: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Every charge answered 201 is one ledger row of the account, and the balance is the start
+/// less exactly those charges.
+fn assert_nothing_lost_or_doubled(
+    conn: &mut PgConnection,
+    account: &iap_credits::domain::ledger::IapAccount,
+    start: Credits,
+    load: &Load,
+    charged_before: i64,
+) {
+    use iap_credits::platform::schema::ledger_entries;
+    assert!(
+        load.wrong.is_empty(),
+        "answers other than 201 or 503: {:?}",
+        load.wrong
+    );
+    assert_eq!(load.without_retry_after, 0, "503s without Retry-After");
+    assert_eq!(
+        load.timeouts, 0,
+        "requests that waited past {CLIENT_TIMEOUT:?}"
+    );
+    let ids: Vec<i64> = load.acked.iter().map(|(_, id, _, _)| *id).collect();
+    let found: i64 = ledger_entries::table
+        .filter(ledger_entries::id.eq_any(&ids))
+        .filter(ledger_entries::account_id.eq(account.id))
+        .count()
+        .get_result(conn)
+        .unwrap();
+    assert_eq!(
+        found as usize,
+        ids.len(),
+        "acknowledged charges missing from the ledger"
+    );
+    let charges = ledger_rows(conn, account.id, "charge") - charged_before;
+    assert_eq!(
+        charges as usize,
+        ids.len(),
+        "charges in the ledger not acknowledged once"
+    );
+    let acked = Credits::from_units(ids.len() as i64 * 10_000);
+    assert_eq!(
+        reload(conn, account.id).balance,
+        Credits::from_units(start.units() - acked.units())
+    );
+}
+
+fn verify_ledger(cluster: &Cluster) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iap-credits"))
+        .arg("verify-ledger")
+        .env(
+            "DATABASE_URL",
+            cluster.url("iap_owner", OWNER_PASSWORD, "read-write"),
+        )
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("consistent"),
+        "{said}"
+    );
+}
+
+/// The app on the cluster: two instances on the multi-host URLs, as a deployment runs them.
+fn start_app(cluster: &Cluster, sink: &SmtpSink) -> Instances {
+    let env = [
+        (
+            "DATABASE_URL",
+            cluster.url("iap_owner", OWNER_PASSWORD, "read-write"),
+        ),
+        (
+            "DATABASE_APP_URL",
+            cluster.url("iap_app", APP_PASSWORD, "read-write"),
+        ),
+        (
+            "DATABASE_READ_URL",
+            cluster.url("iap_app", APP_PASSWORD, "prefer-standby"),
+        ),
+        ("SMTP_URL", sink.url()),
+    ];
+    start_instances_with(2, None, &env)
+}
 
 #[test]
-fn a_patroni_cluster_comes_up_with_a_synchronous_standby() {
-    let cluster = Cluster::start();
+fn the_primary_dies_under_load_and_no_acknowledged_charge_is_lost_or_doubled() {
+    let mut cluster = Cluster::start();
     cluster.wait_replicated();
-    let members = cluster.members();
-    eprintln!("{members:?}");
-    assert!(members.iter().any(|m| m.role == "sync_standby"), "{}", cluster.logs());
-    let _ = Duration::from_secs(1);
+    let sink = SmtpSink::start();
+    let instances = start_app(&cluster, &sink);
+    let bases = instances.bases.clone();
+    let public = instances.public.clone();
+
+    let mut conn = primary(&cluster);
+    let shop = Customer::named(&mut conn, "Failover Shop", Subscription::None);
+    let busy = shop.funded(&mut conn, "sms", "100000");
+    let watched = Customer::new(&mut conn, Subscription::None).funded(&mut conn, "sms", "100");
+    warn_me(&mut conn, watched.id, true, "50", "alerts@failover.test");
+    let buyer = Customer::named(&mut conn, "Failover Buyer", Subscription::None);
+    let bought = buyer.funded(&mut conn, "sms", "1");
+    drop(conn);
+
+    actix_web::rt::System::new().block_on(async {
+        // A checkout page opened before the failover, paid during it.
+        let jar = Jar::default();
+        let signed_in = sign_in(&bases[0], &public, &jar, "admin@failover-buyer.test").await;
+        assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+        let checkout = open_checkout(&bases, &public, &jar, bought.id).await;
+        let checkout_form = get(&bases[1], &checkout, &jar).await;
+
+        // 1. Kill the primary (its postmaster and its Patroni) under load.
+        let stop = Arc::new(AtomicBool::new(false));
+        let load = actix_web::rt::spawn(charge_under_load(
+            bases.clone(),
+            busy.token.clone(),
+            16,
+            "kill",
+            stop.clone(),
+        ));
+        actix_web::rt::time::sleep(Duration::from_secs(3)).await;
+        // An alert crossing: the charge that crosses the threshold, sent as the primary dies.
+        let crossing = {
+            let (bases, token) = (bases.clone(), watched.token.clone());
+            actix_web::rt::spawn(async move {
+                let client = awc::Client::builder().timeout(CLIENT_TIMEOUT).finish();
+                let mut load = Load::default();
+                charge_until_answered(&client, &bases, &token, "cross", "60", &mut load).await
+            })
+        };
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        let killed_at = Instant::now();
+        let old_leader = cluster.kill_leader();
+        // The checkout's payment, posted while there is no primary, and posted again on a
+        // 503 as the page asks.
+        let payment = {
+            let (bases, public, jar, checkout, csrf) = (
+                bases.clone(),
+                public.clone(),
+                jar.clone(),
+                checkout.clone(),
+                checkout_form.csrf(),
+            );
+            actix_web::rt::spawn(async move {
+                let mut statuses = Vec::new();
+                loop {
+                    let paid = post(
+                        &bases[statuses.len() % 2],
+                        &public,
+                        &checkout,
+                        &jar,
+                        &[
+                            ("csrf_token", csrf.as_str()),
+                            ("holder", "Ada Lovelace"),
+                            ("number", "4242 4242 4242 4242"),
+                            ("expiry", "12/39"),
+                            ("cvc", "123"),
+                        ],
+                    )
+                    .await;
+                    statuses.push(paid.status);
+                    if paid.status != 503 {
+                        return (statuses, paid.body);
+                    }
+                    assert!(paid.body.contains("switching over"), "{}", paid.body);
+                    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+                }
+            })
+        };
+        let new_leader = web_wait(|| cluster.leader().filter(|l| l.name != old_leader)).await;
+        // Load goes on for a while on the new primary.
+        actix_web::rt::time::sleep(Duration::from_secs(4)).await;
+        stop.store(true, Ordering::Relaxed);
+        let load = load.await.unwrap();
+        let first = load.first_success_after(killed_at);
+        eprintln!(
+            "failover: {} → {}; kill → first charge answered 201: {first:?}; longest gap {:?}; \
+             {} charges acknowledged, {} answered 503, {} unanswered",
+            old_leader,
+            new_leader.name,
+            load.longest_gap_around(killed_at),
+            load.acked.len(),
+            load.unavailable,
+            load.unanswered,
+        );
+        assert!(
+            first.is_some(),
+            "no charge succeeded after the kill: {load:?}"
+        );
+        let mut conn = primary(&cluster);
+        assert_nothing_lost_or_doubled(&mut conn, &busy, c("100000"), &load, 0);
+
+        // The checkout: credited once, whatever its 503s.
+        let (statuses, body) = payment.await.unwrap();
+        assert!(
+            statuses.last().is_some_and(|s| *s < 400),
+            "{statuses:?}: {body}"
+        );
+        eprintln!("checkout across the failover: answered {statuses:?}");
+        assert_eq!(ledger_rows(&mut conn, bought.id, "purchase"), 1);
+        assert_eq!(reload(&mut conn, bought.id).balance, c("11"));
+
+        // The crossing charge: charged once, one alert email.
+        let crossed = crossing.await.unwrap();
+        assert_eq!(crossed.as_ref().map(|(s, _)| *s), Some(201), "{crossed:?}");
+        assert_eq!(reload(&mut conn, watched.id).balance, c("40"));
+        let alerts = || {
+            sink.received()
+                .into_iter()
+                .filter(|m| m.rcpt_tos.iter().any(|r| r == "alerts@failover.test"))
+                .count()
+        };
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while alerts() == 0 {
+            assert!(Instant::now() < deadline, "no alert was sent");
+            actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Both instances' mail workers have looked at the outbox again since.
+        actix_web::rt::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(alerts(), 1);
+        drop(conn);
+
+        // 2. The old primary comes back, rewound, as a standby.
+        let back_at = Instant::now();
+        cluster.start_node(&old_leader);
+        web_wait(|| {
+            cluster
+                .members()
+                .into_iter()
+                .find(|m| m.name == old_leader)
+                .filter(|m| {
+                    m.state == "running"
+                        && m.role != "leader"
+                        && m.timeline.is_some()
+                        && m.timeline == cluster.leader().and_then(|l| l.timeline)
+                })
+        })
+        .await;
+        cluster.wait_healthy(3, Duration::from_secs(60));
+        eprintln!(
+            "old primary {old_leader} a standby again after {:?}",
+            back_at.elapsed()
+        );
+
+        // 3. A planned switchover under the same load.
+        let before = {
+            let mut conn = primary(&cluster);
+            (
+                reload(&mut conn, busy.id).balance,
+                ledger_rows(&mut conn, busy.id, "charge"),
+            )
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let load = actix_web::rt::spawn(charge_under_load(
+            bases.clone(),
+            busy.token.clone(),
+            16,
+            "switch",
+            stop.clone(),
+        ));
+        actix_web::rt::time::sleep(Duration::from_secs(2)).await;
+        let leader = cluster.leader().unwrap().name;
+        let candidate = cluster
+            .members()
+            .into_iter()
+            .find(|m| m.role == "sync_standby")
+            .unwrap()
+            .name;
+        let switched_at = Instant::now();
+        cluster.switchover(&candidate);
+        web_wait(|| cluster.leader().filter(|l| l.name == candidate)).await;
+        actix_web::rt::time::sleep(Duration::from_secs(4)).await;
+        stop.store(true, Ordering::Relaxed);
+        let load = load.await.unwrap();
+        eprintln!(
+            "switchover {leader} → {candidate}: first charge answered 201 after {:?}; longest \
+             gap {:?}; {} acknowledged, {} answered 503, {} unanswered",
+            load.first_success_after(switched_at),
+            load.longest_gap_around(switched_at),
+            load.acked.len(),
+            load.unavailable,
+            load.unanswered,
+        );
+        let mut conn = primary(&cluster);
+        assert_nothing_lost_or_doubled(&mut conn, &busy, before.0, &load, before.1);
+        cluster.wait_healthy(3, Duration::from_secs(60));
+    });
+    verify_ledger(&cluster);
+    drop(instances);
+}
+
+/// Orders the Starter pack of `account` through its Buy Credit page; the checkout's path.
+async fn open_checkout(
+    bases: &[String],
+    public: &str,
+    jar: &Jar,
+    account: iap_credits::kernel::ids::AccountId,
+) -> String {
+    let buy_path = format!("/iap/accounts/{account}/buy");
+    let buy_page = get(&bases[0], &buy_path, jar).await;
+    let at = buy_page
+        .body
+        .find("aria-label=\"Buy Starter Pack\"")
+        .unwrap();
+    let marker = "name=\"pack_id\" value=\"";
+    let id_at = buy_page.body[..at].rfind(marker).unwrap() + marker.len();
+    let pack_id = &buy_page.body[id_at..id_at + buy_page.body[id_at..].find('"').unwrap()];
+    let ordered = post(
+        &bases[0],
+        public,
+        &buy_path,
+        jar,
+        &[("csrf_token", &buy_page.csrf()), ("pack_id", pack_id)],
+    )
+    .await;
+    assert_eq!(ordered.status, 303, "{}", ordered.body);
+    ordered.location
+}
+
+/// Polls `found` every 200 ms for up to a minute, without blocking the clients' runtime.
+async fn web_wait<T>(mut found: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = found() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "waited a minute");
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
 }

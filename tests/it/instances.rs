@@ -63,7 +63,7 @@ pub fn start_instances_behind(
 }
 
 /// `n` instances of the binary with `env` (the database URLs among it), ready to serve.
-fn start_instances_with(n: usize, public: Option<&str>, env: &[(&str, String)]) -> Instances {
+pub fn start_instances_with(n: usize, public: Option<&str>, env: &[(&str, String)]) -> Instances {
     let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
     let bases: Vec<String> = ports
         .iter()
@@ -310,7 +310,7 @@ async fn charges_everywhere(
     counts
 }
 
-fn ledger_rows(conn: &mut PgConnection, account: AccountId, kind: &str) -> i64 {
+pub fn ledger_rows(conn: &mut PgConnection, account: AccountId, kind: &str) -> i64 {
     use iap_credits::platform::schema::ledger_entries;
     ledger_entries::table
         .filter(ledger_entries::account_id.eq(account))

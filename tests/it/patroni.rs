@@ -120,11 +120,17 @@ impl Cluster {
             nodes,
         };
         // The first node makes the cluster; the others clone it once it is up.
+        let started = Instant::now();
         cluster.start_node("n1");
         cluster.wait_for_leader(Duration::from_secs(90));
+        eprintln!("patroni: a leader after {:?}", started.elapsed());
         cluster.start_node("n2");
         cluster.start_node("n3");
         cluster.wait_healthy(3, Duration::from_secs(120));
+        eprintln!(
+            "patroni: three members and a synchronous standby after {:?}",
+            started.elapsed()
+        );
         cluster
     }
 
@@ -147,12 +153,18 @@ impl Cluster {
             .env("LC_ALL", "C.UTF-8")
             .env("PATRONI_NAME", &node.name)
             .env("PATRONI_ETCD3_HOSTS", format!("127.0.0.1:{etcd_port}"))
-            .env("PATRONI_RESTAPI_LISTEN", format!("127.0.0.1:{}", node.rest_port))
+            .env(
+                "PATRONI_RESTAPI_LISTEN",
+                format!("127.0.0.1:{}", node.rest_port),
+            )
             .env(
                 "PATRONI_RESTAPI_CONNECT_ADDRESS",
                 format!("127.0.0.1:{}", node.rest_port),
             )
-            .env("PATRONI_POSTGRESQL_LISTEN", format!("127.0.0.1:{}", node.pg_port))
+            .env(
+                "PATRONI_POSTGRESQL_LISTEN",
+                format!("127.0.0.1:{}", node.pg_port),
+            )
             .env(
                 "PATRONI_POSTGRESQL_CONNECT_ADDRESS",
                 format!("127.0.0.1:{}", node.pg_port),
@@ -172,7 +184,11 @@ impl Cluster {
         if let Some((uid, gid)) = run_as() {
             command.uid(uid).gid(gid);
         }
-        node.patroni = Some(command.spawn().expect("patroni (Debian package) must be installed"));
+        node.patroni = Some(
+            command
+                .spawn()
+                .expect("patroni (Debian package) must be installed"),
+        );
     }
 
     fn node_mut(&mut self, name: &str) -> &mut Node {
@@ -231,9 +247,7 @@ impl Cluster {
                 };
                 let running = all
                     .iter()
-                    .filter(|m| {
-                        m.state == "running" || m.state == "streaming"
-                    })
+                    .filter(|m| m.state == "running" || m.state == "streaming")
                     .filter(|m| m.role == "leader" || m.timeline == leader.timeline)
                     .count();
                 let sync = all.iter().any(|m| {
@@ -266,7 +280,10 @@ impl Cluster {
     /// Asks the leader to hand over to `candidate` (what `patronictl switchover` does).
     pub fn switchover(&self, candidate: &str) {
         let leader = self.leader().expect("a leader");
-        let body = format!(r#"{{"leader": "{}", "candidate": "{candidate}"}}"#, leader.name);
+        let body = format!(
+            r#"{{"leader": "{}", "candidate": "{candidate}"}}"#,
+            leader.name
+        );
         let port = self.node(&leader.name).rest_port;
         let answer = http(port, "POST", "/switchover", &body);
         assert!(
@@ -298,17 +315,21 @@ impl Cluster {
     /// not move on to the next host on "database does not exist".
     pub fn wait_replicated(&self) {
         use diesel::Connection;
-        wait_for("the app's database on every node", Duration::from_secs(60), || {
-            self.nodes.iter().all(|n| {
-                diesel::PgConnection::establish(&self.node_url(
-                    &n.name,
-                    "iap_app",
-                    APP_PASSWORD,
-                    "iap_credits",
-                ))
-                .is_ok()
-            })
-        });
+        wait_for(
+            "the app's database on every node",
+            Duration::from_secs(60),
+            || {
+                self.nodes.iter().all(|n| {
+                    diesel::PgConnection::establish(&self.node_url(
+                        &n.name,
+                        "iap_app",
+                        APP_PASSWORD,
+                        "iap_credits",
+                    ))
+                    .is_ok()
+                })
+            },
+        );
     }
 
     /// What a node's Patroni wrote, for a failure's message.
@@ -379,7 +400,9 @@ fn pg_bin_dir() -> PathBuf {
         .filter(|bin| bin.join("postgres").exists())
         .collect();
     versions.sort();
-    versions.pop().expect("a PostgreSQL version with a postgres binary")
+    versions
+        .pop()
+        .expect("a PostgreSQL version with a postgres binary")
 }
 
 fn postmaster_pid(data_dir: &Path) -> Option<i32> {
@@ -405,7 +428,9 @@ pub fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
 pub fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
     write!(
         stream,
         "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",

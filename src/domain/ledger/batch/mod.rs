@@ -202,7 +202,9 @@ fn run_batch(pool: &DbPool, batch: Vec<Job>, render: &Render, tokens: &TokenCach
             // No primary (a failover): nothing of the batch was done; each charge says so.
             for (_, _, answer) in batch {
                 let _ = answer.send((
-                    Err(LedgerError::Database(crate::platform::outage::no_primary(&e))),
+                    Err(LedgerError::Database(crate::platform::outage::no_primary(
+                        &e,
+                    ))),
                     StageTimes::default(),
                 ));
             }
@@ -256,10 +258,15 @@ fn run_batch(pool: &DbPool, batch: Vec<Job>, render: &Render, tokens: &TokenCach
             // them here on the broken connection would only fail again. Each client's retry
             // with its Idempotency-Key finds the truth: its stored answer if the batch was
             // committed, a fresh charge if not.
-            tracing::warn!(size = batch_size, "charge batch cut short by an outage: {e}");
+            tracing::warn!(
+                size = batch_size,
+                "charge batch cut short by an outage: {e}"
+            );
             for (_, (answer, times)) in requests.into_iter().zip(answers) {
-                let error = crate::platform::outage::copy_of(&e)
-                    .map_or(LedgerError::Database(diesel::result::Error::BrokenTransactionManager), LedgerError::Database);
+                let error = crate::platform::outage::copy_of(&e).map_or(
+                    LedgerError::Database(diesel::result::Error::BrokenTransactionManager),
+                    LedgerError::Database,
+                );
                 let _ = answer.send((Err(error), times));
             }
         }
