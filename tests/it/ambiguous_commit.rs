@@ -1,0 +1,164 @@
+//! The ambiguous commit: the connection dies after COMMIT was sent, so nobody knows whether the
+//! charge happened. The app answers 503 `outcome_unknown` with `Retry-After` — never "charged",
+//! never "refused" — and the client's retry with the same Idempotency-Key finds the truth: the
+//! stored answer when the commit happened, with one effect. A proxy between the app and
+//! PostgreSQL (`cut_proxy`) cuts the connection right after forwarding the COMMIT.
+
+use std::time::Duration;
+
+use iap_credits::domain::tenancy::Subscription;
+use iap_credits::platform::db::APP_ROLE;
+use serde_json::{Value, json};
+
+use crate::cut_proxy::CutProxy;
+use crate::fixtures::{Customer, c, reload};
+use crate::harness::{TestDb, error_code};
+use crate::instances::{ledger_rows, start_instances_with};
+
+/// The Unix socket the test database's URL names (`?host=<folder>&port=<port>`).
+fn socket_of(url: &str) -> std::path::PathBuf {
+    let query = url.split_once('?').unwrap().1;
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|p| p.strip_prefix(&format!("{name}=")))
+            .unwrap()
+            .to_string()
+    };
+    let folder = percent_encoding::percent_decode_str(&param("host"))
+        .decode_utf8()
+        .unwrap()
+        .into_owned();
+    std::path::Path::new(&folder).join(format!(".s.PGSQL.{}", param("port")))
+}
+
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    replayed: bool,
+    body: Value,
+}
+
+async fn post(base: &str, path: &str, token: &str, key: &str, body: Value) -> Answer {
+    let mut response = awc::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .finish()
+        .post(format!("{base}{path}"))
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .insert_header(("Idempotency-Key", key))
+        .send_json(&body)
+        .await
+        .unwrap();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let (retry_after, replayed) = (header("retry-after"), header("idempotent-replayed"));
+    Answer {
+        status: response.status().as_u16(),
+        retry_after,
+        replayed: replayed.as_deref() == Some("true"),
+        body: response.json().await.unwrap_or(Value::Null),
+    }
+}
+
+#[test]
+fn a_commit_cut_short_answers_outcome_unknown_and_the_retry_has_one_effect() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let account = Customer::new(&mut conn, Subscription::None).funded(&mut conn, "sms", "100");
+    let proxy = CutProxy::start(socket_of(&db.url));
+    let through_proxy = format!(
+        "postgresql://{APP_ROLE}@127.0.0.1:{}/{}?sslmode=disable",
+        proxy.port, db.name
+    );
+    let instances = start_instances_with(
+        1,
+        None,
+        &[
+            ("DATABASE_URL", db.owner_url.clone()),
+            ("DATABASE_APP_URL", through_proxy),
+        ],
+    );
+    let base = instances.bases[0].clone();
+    actix_web::rt::System::new().block_on(async {
+        // A charge (through the group-commit batcher) whose COMMIT is cut.
+        proxy.arm(&["insert", "ledger_entries"]);
+        let cut = post(
+            &base,
+            "/api/v1/charges",
+            &account.token,
+            "cut-charge",
+            json!({"credits": "10"}),
+        )
+        .await;
+        assert_eq!(proxy.cuts(), 1);
+        assert_eq!(cut.status, 503, "{}", cut.body);
+        assert_eq!(error_code(&cut.body), "outcome_unknown", "{}", cut.body);
+        assert!(
+            cut.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("same Idempotency-Key")
+        );
+        assert_eq!(cut.retry_after.as_deref(), Some("5"));
+        // It was committed: the server had the COMMIT.
+        assert_eq!(reload(&mut conn, account.id).balance, c("90"));
+        // The retry with the same key: the stored answer, and still one charge.
+        let retry = post(
+            &base,
+            "/api/v1/charges",
+            &account.token,
+            "cut-charge",
+            json!({"credits": "10"}),
+        )
+        .await;
+        assert_eq!(retry.status, 201, "{}", retry.body);
+        assert!(retry.replayed, "{}", retry.body);
+        assert_eq!(retry.body["balance"], "90.0000");
+        assert_eq!(ledger_rows(&mut conn, account.id, "charge"), 1);
+        assert_eq!(reload(&mut conn, account.id).balance, c("90"));
+
+        // A hold (one transaction with its idempotency key) whose COMMIT is cut.
+        proxy.arm(&["insert", "ledger_entries"]);
+        let cut = post(
+            &base,
+            "/api/v1/holds",
+            &account.token,
+            "cut-hold",
+            json!({"credits": "5"}),
+        )
+        .await;
+        assert_eq!(proxy.cuts(), 2);
+        assert_eq!(cut.status, 503, "{}", cut.body);
+        assert_eq!(error_code(&cut.body), "outcome_unknown", "{}", cut.body);
+        assert_eq!(reload(&mut conn, account.id).reserved, c("5"));
+        let retry = post(
+            &base,
+            "/api/v1/holds",
+            &account.token,
+            "cut-hold",
+            json!({"credits": "5"}),
+        )
+        .await;
+        assert_eq!(retry.status, 201, "{}", retry.body);
+        assert!(retry.replayed, "{}", retry.body);
+        assert_eq!(reload(&mut conn, account.id).reserved, c("5"));
+        assert_eq!(ledger_rows(&mut conn, account.id, "hold"), 1);
+
+        // The pool dropped the cut connections: the next requests are answered as usual.
+        let next = post(
+            &base,
+            "/api/v1/charges",
+            &account.token,
+            "after",
+            json!({"credits": "1"}),
+        )
+        .await;
+        assert_eq!(next.status, 201, "{}", next.body);
+        assert_eq!(reload(&mut conn, account.id).balance, c("89"));
+    });
+    drop(instances);
+}
