@@ -653,4 +653,30 @@ pub fn spawn_workers(state: &AppState, mailer: crate::domain::mail::Mailer) {
     spawn_topup_worker(state);
     spawn_pool_refresher(state);
     spawn_webhook_worker(state);
+    spawn_unanswered_authorizations(state);
+}
+
+/// How often authorizations cut short by a failover are looked at (only when there are some).
+const UNANSWERED_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Releases the holds of Odoo authorizations whose answer a failover lost
+/// (`odoo::transactions::release_unanswered`).
+pub fn spawn_unanswered_authorizations(state: &AppState) {
+    let pool = state.pool.clone();
+    spawn_periodic(
+        "unanswered authorizations released",
+        UNANSWERED_EVERY,
+        move || {
+            let pool = pool.clone();
+            async move {
+                if !crate::odoo::transactions::has_unanswered() {
+                    return Ok(0);
+                }
+                on_a_connection(&pool, |conn| {
+                    Ok(crate::odoo::transactions::release_unanswered(conn)?)
+                })
+                .await
+            }
+        },
+    )
 }

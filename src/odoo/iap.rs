@@ -133,13 +133,26 @@ pub fn authorize(
     };
     let ttl = Duration::from_secs(hours as u64 * 3600);
     let actor = Actor::provider_key(key.id);
+    let mut attempted = None;
     let held = diesel::Connection::transaction(conn, |conn| {
         let hold = ledger::authorize(conn, account.id, credit, Some(ttl), description, &actor)?;
         let token = transactions::record(conn, hold.id, account.id, key.id)?;
+        attempted = Some(token.clone());
         Ok::<_, LedgerError>(token)
     });
     match held {
         Ok(token) => Ok(json!(token)),
+        // Cut short, maybe after the COMMIT: the caller will not get this token, so if the
+        // hold exists it is released once the database answers again.
+        Err(LedgerError::Database(e))
+            if crate::platform::outage::outage(&e)
+                == Some(crate::platform::outage::Outage::ConnectionLost) =>
+        {
+            if let Some(token) = attempted {
+                transactions::unanswered(token);
+            }
+            Err(e.into())
+        }
         Err(LedgerError::InsufficientCredits { available, .. }) => Err(insufficient(
             Credits::from_units(credit.units() - available.units()),
         )),

@@ -148,6 +148,46 @@ fn a_commit_cut_short_answers_outcome_unknown_and_the_retry_has_one_effect() {
         assert_eq!(reload(&mut conn, account.id).reserved, c("5"));
         assert_eq!(ledger_rows(&mut conn, account.id, "hold"), 1);
 
+        // An Odoo authorization whose COMMIT is cut: Odoo's envelope (HTTP 200, since Odoo's
+        // client reads no other) says the outcome is unknown, with Retry-After. Odoo has no
+        // idempotency key to retry with, and the token it never received can never be captured:
+        // the hold is released as soon as the database answers.
+        let key = crate::odoo::provider_key(&mut conn, "sms");
+        proxy.arm(&["insert", "ledger_entries"]);
+        let mut response = awc::Client::default()
+            .post(format!("{base}/iap/1/authorize"))
+            .send_json(
+                &json!({"jsonrpc": "2.0", "method": "call", "id": "cut", "params": {
+                "account_token": account.token, "key": key, "credit": 7, "description": "cut"}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(proxy.cuts(), 3);
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.headers().get("retry-after").unwrap(), "5");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["data"]["name"], crate::odoo::USER, "{body}");
+        assert!(
+            body["error"]["data"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("outcome is unknown"),
+            "{body}"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while reload(&mut conn, account.id).reserved != c("5") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the unanswered hold was never released"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(
+            ledger_rows(&mut conn, account.id, "hold"),
+            2,
+            "it had been committed"
+        );
+
         // The pool dropped the cut connections: the next requests are answered as usual.
         let next = post(
             &base,
