@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use diesel::RunQueryDsl;
 
 use crate::http::error::AppError;
-use crate::http::state::{AppState, with_conn};
+use crate::http::state::AppState;
 
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     // While the supervisor restarts a PostgreSQL that just exited we stay healthy; once a
@@ -22,17 +22,30 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
+/// How long `/readyz` waits for a connection: a load balancer's health check gives up after a
+/// few seconds, and during a failover no primary answers for 10-15 s.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// 200 when a primary answers a query, 503 (with `Retry-After`) while none does.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let ready = with_conn(&state, |conn| {
-        diesel::sql_query("SELECT 1").execute(conn)?;
+    let pool = state.pool.clone();
+    let ready = web::block(move || {
+        let mut conn = pool.get_timeout(READY_WITHIN)?;
+        diesel::sql_query("SELECT 1").execute(&mut conn)?;
         Ok::<_, AppError>(())
     })
-    .await;
+    .await
+    .map_err(AppError::from)
+    .and_then(|ready| ready);
     match ready {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
             HttpResponse::ServiceUnavailable()
+                .insert_header((
+                    "Retry-After",
+                    crate::platform::outage::RETRY_AFTER_SECONDS.to_string(),
+                ))
                 .content_type("text/plain")
                 .body("database unavailable")
         }

@@ -328,6 +328,60 @@ fn the_primary_dies_under_load_and_no_acknowledged_charge_is_lost_or_doubled() {
                 }
             })
         };
+        // While there is no primary: /readyz, pages and Odoo's protocol say so, with when to
+        // come back.
+        let unready = web_wait_async(|| {
+            let base = bases[0].clone();
+            async move {
+                let mut r = awc::Client::default()
+                    .get(format!("{base}/readyz"))
+                    .send()
+                    .await
+                    .ok()?;
+                (r.status() == 503).then(|| r.headers().get("retry-after").cloned())
+            }
+        })
+        .await;
+        assert!(
+            unready.is_some(),
+            "/readyz answered 503 without Retry-After"
+        );
+        let mut page = awc::Client::builder()
+            .timeout(CLIENT_TIMEOUT)
+            .finish()
+            .get(format!("{}/iap/accounts", bases[1]))
+            .insert_header(("Cookie", jar.header()))
+            .send()
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&page.body().await.unwrap()).into_owned();
+        assert_eq!(page.status().as_u16(), 503, "{text}");
+        assert!(page.headers().contains_key("retry-after"));
+        assert!(text.contains("switching over"), "{text}");
+        let mut odoo = awc::Client::builder()
+            .timeout(CLIENT_TIMEOUT)
+            .finish()
+            .post(format!("{}/iap/1/balance", bases[0]))
+            .send_json(
+                &serde_json::json!({"jsonrpc": "2.0", "method": "call", "id": 1,
+                "params": {"account_token": busy.token, "service_name": "sms",
+                           "dbuuid": "8e2b6c4a-1d2f-11ef-9a3b-0242ac120002"}}),
+            )
+            .await
+            .unwrap();
+        assert!(odoo.headers().contains_key("retry-after"));
+        let envelope: Value = odoo.json().await.unwrap();
+        assert_eq!(
+            envelope["error"]["data"]["name"], "odoo.exceptions.UserError",
+            "{envelope}"
+        );
+        assert!(
+            envelope["error"]["data"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("switching over"),
+            "{envelope}"
+        );
         let new_leader = web_wait(|| cluster.leader().filter(|l| l.name != old_leader)).await;
         // Load goes on for a while on the new primary.
         actix_web::rt::time::sleep(Duration::from_secs(4)).await;
@@ -476,6 +530,20 @@ async fn open_checkout(
     .await;
     assert_eq!(ordered.status, 303, "{}", ordered.body);
     ordered.location
+}
+
+/// `web_wait` for an async probe.
+async fn web_wait_async<T, F: std::future::Future<Output = Option<T>>>(
+    mut found: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = found().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "waited a minute");
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Polls `found` every 200 ms for up to a minute, without blocking the clients' runtime.
