@@ -96,10 +96,7 @@ fn relay(
     // what the proxy is armed for.
     let mut statements: HashMap<String, String> = HashMap::new();
     let mut ran = String::new();
-    loop {
-        let Some((kind, message)) = read_typed(&mut from) else {
-            break;
-        };
+    while let Some((kind, message)) = read_typed(&mut from) {
         let body = &message[5..];
         match kind {
             b'P' => {

@@ -333,7 +333,7 @@ fn the_primary_dies_under_load_and_no_acknowledged_charge_is_lost_or_doubled() {
         let unready = web_wait_async(|| {
             let base = bases[0].clone();
             async move {
-                let mut r = awc::Client::default()
+                let r = awc::Client::default()
                     .get(format!("{base}/readyz"))
                     .send()
                     .await
@@ -400,7 +400,8 @@ fn the_primary_dies_under_load_and_no_acknowledged_charge_is_lost_or_doubled() {
         );
         assert!(
             first.is_some(),
-            "no charge succeeded after the kill: {load:?}"
+            "no charge succeeded after the kill: {load:?}\n{}",
+            cluster.logs()
         );
         let mut conn = primary(&cluster);
         assert_nothing_lost_or_doubled(&mut conn, &busy, c("100000"), &load, 0);
