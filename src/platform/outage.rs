@@ -131,7 +131,12 @@ mod tests {
 
     #[test]
     fn no_connection_at_all_is_an_outage_where_nothing_was_done() {
-        let pool = crate::platform::db::connect_lazily("postgresql://nobody@127.0.0.1:1/none");
+        let pool =
+            diesel::r2d2::Pool::builder().build_unchecked(diesel::r2d2::ConnectionManager::<
+                diesel::PgConnection,
+            >::new(
+                "postgresql://nobody@127.0.0.1:1/none"
+            ));
         let cause = pool
             .get_timeout(std::time::Duration::from_millis(10))
             .err()
