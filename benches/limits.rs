@@ -20,6 +20,9 @@
 //! 5. a restart on the existing data dir, to the first `/healthz` 200;
 //!
 //! and checks `verify-ledger` at the end.
+//!
+//! `--patroni` runs the charge bench on a Patroni cluster instead (`limits/ha.rs`): one node
+//! against the synchronous cluster, and the failover's figures.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -37,6 +40,13 @@ use iap_credits::kernel::credits::Credits;
 use iap_credits::platform::embedded_pg::{
     APP_DATABASE, EmbeddedPostgres, LaunchOptions, find_binaries,
 };
+
+#[path = "limits/ha.rs"]
+mod ha;
+// Shared with the failover test, which uses the rest of it.
+#[allow(dead_code)]
+#[path = "../tests/it/patroni.rs"]
+mod patroni;
 
 const CLIENTS: usize = 32;
 const SPREAD_ACCOUNTS: usize = 20;
@@ -59,6 +69,10 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let charges_only = args.iter().any(|a| a == "--charges-only");
     let duration = Duration::from_secs(seconds);
+    if args.iter().any(|a| a == "--patroni") {
+        ha::run(duration);
+        return;
+    }
     let data = std::env::temp_dir().join(format!("iap-bench-{}", std::process::id()));
     std::fs::create_dir_all(&data).unwrap();
 

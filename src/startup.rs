@@ -232,28 +232,41 @@ pub fn spawn_topup_worker(state: &AppState) {
     });
 }
 
-/// After the embedded PostgreSQL was restarted, the pool's idle connections are dead: each is
-/// tried once here (a dead one is then dropped by the pool) so that no request meets one.
+/// After the database server went away (the embedded PostgreSQL restarted, or a failover moved
+/// the primary: a connection met the outage), the pools' other idle connections are likely dead
+/// too: each is tried once here (a dead one is then dropped) so that few requests meet one.
 /// Must run inside the actix runtime; stops with it.
 pub fn spawn_pool_refresher(state: &AppState) {
-    let Some(health) = state.database_health.clone() else {
-        return;
-    };
-    let pool = state.pool.clone();
+    let health = state.database_health.clone();
+    let pools: Vec<DbPool> = std::iter::once(state.pool.clone())
+        .chain(state.replica_pool.clone())
+        .collect();
     actix_web::rt::spawn(async move {
-        let mut seen = health.restarts();
+        let seen_now = || {
+            (
+                health.as_ref().map_or(0, |h| h.restarts()),
+                db::outages_seen(),
+            )
+        };
+        let mut seen = seen_now();
         let mut ticks = actix_web::rt::time::interval(std::time::Duration::from_millis(500));
         loop {
             ticks.tick().await;
-            if health.restarts() == seen {
+            if seen_now() == seen {
                 continue;
             }
-            seen = health.restarts();
-            let pool = pool.clone();
-            let dropped = web::block(move || db::drop_dead_idle_connections(&pool)).await;
+            seen = seen_now();
+            let pools = pools.clone();
+            let dropped = web::block(move || {
+                pools
+                    .iter()
+                    .map(db::drop_dead_idle_connections)
+                    .sum::<usize>()
+            })
+            .await;
             tracing::info!(
                 dropped = dropped.unwrap_or(0),
-                "pool refreshed after a PostgreSQL restart"
+                "pool refreshed after the database went away"
             );
         }
     });

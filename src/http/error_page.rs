@@ -8,7 +8,7 @@ use askama::Template;
 
 use super::page::Nav;
 use crate::http::error::AppError;
-use crate::platform::outage::{Outage, outage};
+use crate::platform::outage::{Outage, in_message, outage};
 
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -36,6 +36,9 @@ impl ResponseError for AppError {
             AppError::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
             AppError::Unavailable(_) | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(e) if outage(e).is_some() => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(text) if in_message(text).is_some() => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Database(_) | AppError::Render(_) | AppError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -87,6 +90,10 @@ impl ResponseError for AppError {
             AppError::Unavailable(_) => (
                 "Switching over",
                 "The service is switching over to another database server. Nothing was done; try again in a few seconds.",
+            ),
+            AppError::Internal(text) if in_message(text).is_some() => (
+                "Switching over",
+                "The service is switching over to another database server and this request was cut short: what you sent may or may not have been saved. Look again in a few seconds before sending it again; a form sent twice still takes effect once.",
             ),
             AppError::Database(e) => match outage(e) {
                 Some(Outage::NoPrimary) => (

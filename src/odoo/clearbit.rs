@@ -394,14 +394,14 @@ pub fn lead_mining_request(
         }
         Err(generation::GenerateError::Database(e)) => return Err(e.into()),
         Err(e) => {
-            tracing::error!("lead mining for Odoo failed: {e}");
-            return Err(RpcError::Internal);
+            return Err(RpcError::fault(&format!(
+                "lead mining for Odoo failed: {e}"
+            )));
         }
     };
-    if generation::give_up_if_pending(conn, &ctx.directory, request_id).map_err(|e| {
-        tracing::error!("could not give up a lead mining request: {e}");
-        RpcError::Internal
-    })? {
+    if generation::give_up_if_pending(conn, &ctx.directory, request_id)
+        .map_err(|e| RpcError::fault(&format!("could not give up a lead mining request: {e}")))?
+    {
         return Err(RpcError::User(
             "the company directory did not answer; no credit was consumed, try again later".into(),
         ));
@@ -495,10 +495,7 @@ fn lookup_error(ctx: &Context, e: LookupError) -> RpcError {
             insufficient(ctx, available, needed)
         }
         LookupError::Database(e) => e.into(),
-        LookupError::Metering(e) => {
-            tracing::error!("a lookup for Odoo failed: {e}");
-            RpcError::Internal
-        }
+        LookupError::Metering(e) => RpcError::fault(&format!("a lookup for Odoo failed: {e}")),
     }
 }
 

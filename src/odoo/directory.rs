@@ -187,10 +187,7 @@ fn enrich(
         Err(EnrichError::CompanyNotFound) => Ok(json!({
             "error": "The company could not be enriched; no credit was consumed."
         })),
-        Err(e) => {
-            tracing::error!("enrichment for Odoo failed: {e}");
-            Err(RpcError::Internal)
-        }
+        Err(e) => Err(RpcError::fault(&format!("enrichment for Odoo failed: {e}"))),
     }
 }
 

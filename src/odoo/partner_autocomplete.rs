@@ -271,10 +271,7 @@ pub fn enrich(
         Ok(OdooEnriched::InsufficientCredits { .. }) => Ok(json!({ "credit_error": true })),
         Err(EnrichError::Database(e)) => Err(e.into()),
         Err(EnrichError::CompanyNotFound) => Ok(json!({ "company_data": false })),
-        Err(e) => {
-            tracing::error!("enrichment for Odoo failed: {e}");
-            Err(RpcError::Internal)
-        }
+        Err(e) => Err(RpcError::fault(&format!("enrichment for Odoo failed: {e}"))),
     }
 }
 

@@ -81,6 +81,24 @@ impl RpcError {
     }
 }
 
+impl RpcError {
+    /// An error of ours that is not a database error as such: an outage when its text says the
+    /// database went away (a service's error wrapping one), else `Internal`. Logged.
+    pub fn fault(error: &dyn std::fmt::Display) -> Self {
+        let text = error.to_string();
+        match outage::in_message(&text) {
+            Some(outage) => {
+                tracing::warn!("odoo rpc: database outage: {text}");
+                RpcError::Outage(outage)
+            }
+            None => {
+                tracing::error!("odoo rpc failed: {text}");
+                RpcError::Internal
+            }
+        }
+    }
+}
+
 impl From<diesel::result::Error> for RpcError {
     fn from(e: diesel::result::Error) -> Self {
         if let Some(outage) = outage::outage(&e) {

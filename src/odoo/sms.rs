@@ -103,10 +103,7 @@ fn send(
     )
     .map_err(|e| match e {
         SendError::Database(e) => e.into(),
-        other => {
-            tracing::error!("SMS API send failed: {other}");
-            RpcError::Internal
-        }
+        other => RpcError::fault(&format!("SMS API send failed: {other}")),
     })
 }
 

@@ -79,13 +79,24 @@ struct LinkWatch {
     lost: bool,
 }
 
+/// How many connections have met an outage since the process started: when it grows, the other
+/// idle connections of the pools are likely dead too (`drop_dead_idle_connections`).
+static OUTAGES_SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn outages_seen() -> u64 {
+    OUTAGES_SEEN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 impl diesel::connection::Instrumentation for LinkWatch {
     fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
         if let diesel::connection::InstrumentationEvent::FinishQuery {
             error: Some(error), ..
         } = event
+            && !self.lost
+            && crate::platform::outage::outage(error).is_some()
         {
-            self.lost |= crate::platform::outage::outage(error).is_some();
+            self.lost = true;
+            OUTAGES_SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

@@ -48,6 +48,18 @@ fn says_server_went_away(message: &str) -> bool {
     SAID.iter().any(|said| message.contains(said))
 }
 
+/// The outage an error's text tells of, for errors that reached us only as text (a service's
+/// error that wraps a database error in its own words).
+pub fn in_message(text: &str) -> Option<Outage> {
+    if text.contains(NO_PRIMARY) || text.contains("timed out waiting for connection") {
+        Some(Outage::NoPrimary)
+    } else if says_server_went_away(text) {
+        Some(Outage::ConnectionLost)
+    } else {
+        None
+    }
+}
+
 const NO_PRIMARY: &str = "no connection to a primary database server";
 
 /// The error a request gets when the pool could not lend it a connection (no primary
@@ -147,6 +159,15 @@ mod tests {
             unreachable!()
         };
         assert!(is_no_primary(info.as_ref()));
+    }
+
+    #[test]
+    fn an_outage_told_in_words_is_still_an_outage() {
+        let lost = "metering: server closed the connection unexpectedly";
+        assert_eq!(in_message(lost), Some(Outage::ConnectionLost));
+        let none = "timed out waiting for connection: Connection refused";
+        assert_eq!(in_message(none), Some(Outage::NoPrimary));
+        assert_eq!(in_message("the carrier refused the message"), None);
     }
 
     #[test]

@@ -188,6 +188,49 @@ fn a_commit_cut_short_answers_outcome_unknown_and_the_retry_has_one_effect() {
             "it had been committed"
         );
 
+        // An SMS sent by Odoo whose COMMIT (its hold and its message, one transaction) is cut.
+        // Odoo marks it failed and resends it with the same uuid: no second message, no
+        // second charge, and the answer says what became of the first.
+        let odoo = crate::odoo::odoo_token();
+        let rpc = |path: &str, params: Value| {
+            let (base, path) = (base.clone(), path.to_string());
+            async move {
+                let mut response = awc::Client::builder()
+                    .timeout(Duration::from_secs(15))
+                    .finish()
+                    .post(format!("{base}{path}"))
+                    .send_json(&json!({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}))
+                    .await
+                    .unwrap();
+                assert_eq!(response.status().as_u16(), 200);
+                response.json::<Value>().await.unwrap()
+            }
+        };
+        let registered = rpc("/iap/1/balance", json!({"dbuuid": crate::odoo::DBUUID,
+            "account_token": odoo, "service_name": "sms"})).await;
+        assert!(registered.get("result").is_some(), "{registered}");
+        crate::odoo::fund(&mut conn, &odoo, "5");
+        let sms = json!({"account_token": odoo, "dbuuid": crate::odoo::DBUUID,
+            "messages": [{"content": "Your order has shipped.",
+                          "numbers": [{"uuid": "a1b2c3d4e5f60718293a4b5c6d7e8f90", "number": "+32470123456"}]}]});
+        proxy.arm(&["insert", "ledger_entries"]);
+        let cut = rpc("/api/sms/3/send", sms.clone()).await;
+        assert_eq!(proxy.cuts(), 4);
+        assert!(cut["error"]["data"]["message"].as_str().unwrap().contains("outcome is unknown"), "{cut}");
+        let again = rpc("/api/sms/3/send", sms).await;
+        let state = again["result"][0]["state"].as_str().unwrap_or_default().to_string();
+        assert!(state == "processing" || state == "success", "{again}");
+        let messages: i64 = diesel::RunQueryDsl::get_result(
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "(SELECT count(*) FROM sms_messages WHERE odoo_uuid = 'a1b2c3d4e5f60718293a4b5c6d7e8f90')",
+            )),
+            &mut conn,
+        )
+        .unwrap();
+        assert_eq!(messages, 1);
+        let odoo_account = iap_credits::domain::ledger::accounts::by_token(&mut conn, &odoo).unwrap().unwrap();
+        assert_eq!(ledger_rows(&mut conn, odoo_account.id, "hold"), 1, "held once");
+
         // The pool dropped the cut connections: the next requests are answered as usual.
         let next = post(
             &base,

@@ -1,7 +1,8 @@
 //! A Patroni cluster on loopback for the failover tests: one etcd member and three PostgreSQL
 //! nodes, each managed by its own Patroni with the reference configuration of `deploy/ha/`
 //! (only the paths and ports differ), in a temporary folder. PostgreSQL refuses root, so when
-//! the tests run as root Patroni runs as the `postgres` user.
+//! the tests run as root Patroni runs as the `postgres` user. The benchmark's `--patroni` mode
+//! uses this file too (`benches/limits/ha.rs`).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -11,8 +12,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-use crate::instances::free_port;
 
 pub const OWNER_PASSWORD: &str = "owner-secret";
 pub const APP_PASSWORD: &str = "app-secret";
@@ -292,6 +291,24 @@ impl Cluster {
         );
     }
 
+    /// Turns synchronous replication on or off for the whole cluster (what
+    /// `patronictl edit-config` does), and waits until the cluster runs that way.
+    #[allow(dead_code)] // the benchmark's
+    pub fn set_synchronous(&self, on: bool) {
+        let leader = self.leader().expect("a leader");
+        let body = format!(r#"{{"synchronous_mode": {on}}}"#);
+        let answer = http(self.node(&leader.name).rest_port, "PATCH", "/config", &body);
+        assert!(
+            answer.as_ref().is_some_and(|(status, _)| *status == 200),
+            "config refused: {answer:?}"
+        );
+        wait_for(
+            "the synchronous mode to change",
+            Duration::from_secs(60),
+            || self.members().iter().any(|m| m.role == "sync_standby") == on,
+        );
+    }
+
     /// A node's own address, to reach it alone.
     pub fn node_url(&self, name: &str, user: &str, password: &str, database: &str) -> String {
         let port = self.node(name).pg_port;
@@ -370,6 +387,15 @@ impl Drop for Cluster {
         std::thread::sleep(Duration::from_millis(300));
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A port nothing listens on now. (This file is also the benchmark's, so it has its own.)
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn repo(path: &str) -> PathBuf {

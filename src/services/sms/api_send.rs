@@ -2,7 +2,8 @@
 //! each with the sender's own id (`uuid`) of the message. Every number gets its own state;
 //! what is affordable is priced, held and recorded in one transaction before the carrier is
 //! called (the common paid-service steps), and a uuid already sent is never sent or charged
-//! again.
+//! again: sent again (Odoo retrying a call whose answer a failover lost), it answers the state
+//! its message is in.
 
 use std::collections::HashSet;
 
@@ -118,16 +119,27 @@ pub fn send(
         })
         .collect();
     let uuids: Vec<&str> = requests.iter().map(|r| r.uuid.as_str()).collect();
-    let mut seen: HashSet<String> = messages::odoo_uuids_known(conn, database_id, &uuids)?
-        .into_iter()
-        .collect();
+    let known: std::collections::HashMap<String, SmsStatus> =
+        messages::odoo_uuids_known(conn, database_id, &uuids)?
+            .into_iter()
+            .collect();
+    let mut seen = HashSet::new();
     let prices = pricing::all_prices(conn)?;
     let mut priced = Vec::new();
     for (index, request) in requests.iter().enumerate() {
         if !seen.insert(request.uuid.clone()) {
-            continue; // sent before, or twice in this call: DuplicateMessage
+            continue; // twice in this call: DuplicateMessage
         }
         let outcome = &mut outcomes[index];
+        if let Some(status) = known.get(&request.uuid) {
+            // Sent by an earlier call: its state now, neither sent nor charged again.
+            outcome.state = match status {
+                SmsStatus::Queued => NumberState::Processing,
+                SmsStatus::Sent | SmsStatus::Delivered => NumberState::Success,
+                SmsStatus::Error => NumberState::ServerError,
+            };
+            continue;
+        }
         let Ok(number) = phone::PhoneNumber::parse(&request.number, None) else {
             outcome.state = NumberState::WrongNumberFormat;
             continue;

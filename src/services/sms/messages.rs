@@ -115,11 +115,14 @@ pub fn odoo_uuids_known(
     conn: &mut PgConnection,
     database_id: DatabaseId,
     uuids: &[&str],
-) -> QueryResult<Vec<String>> {
+) -> QueryResult<Vec<(String, SmsStatus)>> {
     sms_messages::table
         .filter(sms_messages::database_id.eq(database_id))
         .filter(sms_messages::odoo_uuid.eq_any(uuids))
-        .select(sms_messages::odoo_uuid.assume_not_null())
+        .select((
+            sms_messages::odoo_uuid.assume_not_null(),
+            sms_messages::status,
+        ))
         .load(conn)
 }
 
