@@ -32,6 +32,15 @@ fn socket_of(url: &str) -> std::path::PathBuf {
     std::path::Path::new(&folder).join(format!(".s.PGSQL.{}", param("port")))
 }
 
+fn reload_by_token(
+    conn: &mut diesel::PgConnection,
+    token: &str,
+) -> iap_credits::domain::ledger::IapAccount {
+    iap_credits::domain::ledger::accounts::by_token(conn, token)
+        .unwrap()
+        .unwrap()
+}
+
 struct Answer {
     status: u16,
     retry_after: Option<String>,
@@ -230,6 +239,64 @@ fn a_commit_cut_short_answers_outcome_unknown_and_the_retry_has_one_effect() {
         assert_eq!(messages, 1);
         let odoo_account = iap_credits::domain::ledger::accounts::by_token(&mut conn, &odoo).unwrap().unwrap();
         assert_eq!(ledger_rows(&mut conn, odoo_account.id, "hold"), 1, "held once");
+
+        // A paid service (Partner Autocomplete's enrichment, a metered job) whose COMMIT is cut:
+        // Odoo asks again, gets the company, and is charged once.
+        let company = iap_credits::services::directory::company(
+            &mut conn,
+            iap_credits::kernel::ids::CompanyId(1312),
+        )
+        .unwrap()
+        .unwrap();
+        let widget = crate::odoo::odoo_token();
+        let enrich = crate::odoo_modules::autocomplete(
+            &widget,
+            json!({"domain": company.domain, "partner_gid": company.id}),
+        );
+        let search = crate::odoo_modules::autocomplete(&widget, json!({"query": company.name}));
+        let searched = rpc("/iap/partner_autocomplete/search", search).await;
+        assert!(searched.get("result").is_some(), "{searched}");
+        crate::odoo::fund(&mut conn, &widget, "5");
+        let before = crate::odoo::available(&mut conn, &widget);
+        proxy.arm(&["insert", "ledger_entries"]);
+        let cut = rpc("/iap/partner_autocomplete/enrich", enrich.clone()).await;
+        assert_eq!(proxy.cuts(), 5);
+        assert!(
+            cut["error"]["data"]["message"].as_str().unwrap().contains("outcome is unknown"),
+            "{cut}"
+        );
+        let again = rpc("/iap/partner_autocomplete/enrich", enrich).await;
+        assert_eq!(again["result"]["company_data"]["partner_gid"], json!(company.id), "{again}");
+        let price = iap_credits::domain::catalog::usage_prices::price(
+            &mut conn,
+            "partner-autocomplete",
+            iap_credits::domain::catalog::usage_prices::ENRICHMENT,
+        )
+        .unwrap();
+        // The retry found the enrichment the cut request had recorded: handed over for
+        // nothing. That request's job, held and leased, is finished by the job worker once its
+        // lease lapses (5 minutes; made to lapse now): the price is taken then, once.
+        assert_eq!(reload_by_token(&mut conn, &widget).reserved, price, "the cut job's hold");
+        let mut owner = db.owner_conn();
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query(
+                "UPDATE service_jobs SET next_attempt_at = now() WHERE status = 'pending'",
+            ),
+            &mut owner,
+        )
+        .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let account = reload_by_token(&mut conn, &widget);
+            let spent = before.units() - crate::odoo::available(&mut conn, &widget).units();
+            assert!(spent <= price.units(), "charged {spent} units, more than once");
+            if account.reserved == c("0") {
+                assert_eq!(spent, price.units(), "charged once when the job finished");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the cut job was never finished");
+            actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+        }
 
         // The pool dropped the cut connections: the next requests are answered as usual.
         let next = post(

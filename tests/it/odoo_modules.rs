@@ -14,7 +14,7 @@ use crate::harness::TestApp;
 use crate::odoo::{DBUUID, available, call, fund, odoo_token};
 
 /// What `iap_autocomplete_api._contact_iap` adds to every call, around the action's params.
-fn autocomplete(token: &str, action_params: Value) -> Value {
+pub(crate) fn autocomplete(token: &str, action_params: Value) -> Value {
     let mut params = action_params.as_object().unwrap().clone();
     params.extend(
         json!({
