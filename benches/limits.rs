@@ -43,6 +43,8 @@ use iap_credits::platform::embedded_pg::{
 
 #[path = "limits/ha.rs"]
 mod ha;
+#[path = "../tests/it/keyed_load.rs"]
+mod keyed_load;
 // Shared with the failover test, which uses the rest of it.
 #[allow(dead_code)]
 #[path = "../tests/it/patroni.rs"]

@@ -11,6 +11,7 @@
 use std::collections::HashSet;
 
 use super::*;
+use crate::keyed_load;
 use crate::patroni::{APP_PASSWORD, Cluster, OWNER_PASSWORD};
 
 /// Clients of the failover phase (as the failover test).
@@ -183,84 +184,25 @@ struct Failover {
     first_success: Duration,
     longest_gap: Duration,
     acked: Vec<i64>,
-    unavailable: u64,
-    other_5xx: u64,
-    unanswered: u64,
+    unavailable: usize,
+    other_5xx: usize,
+    unanswered: usize,
 }
 
-/// Charges with keys, retried on 503 or no answer with the same key, while the primary is
-/// killed 3 s in; goes on 4 s past the promotion.
+/// The failover test's keyed clients (`keyed_load`) while the primary is killed 3 s in; they go
+/// on 4 s past the promotion.
 fn drive_through_failover(base: &str, tokens: &[String], cluster: &mut Cluster) -> Failover {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let url = format!("{base}/api/v1/charges");
-    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
-    let acked: Arc<Mutex<Vec<(i64, Instant, Instant)>>> = Arc::default();
     let load = {
-        let (stop, tokens, counts, acked) =
-            (stop.clone(), tokens.to_vec(), counts.clone(), acked.clone());
+        let (stop, bases, tokens) = (stop.clone(), vec![base.to_string()], tokens.to_vec());
         std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let clients: Vec<_> = (0..FAILOVER_CLIENTS)
-                    .map(|c| {
-                        let (stop, tokens, counts, acked, url) = (
-                            stop.clone(),
-                            tokens.clone(),
-                            counts.clone(),
-                            acked.clone(),
-                            url.clone(),
-                        );
-                        actix_web::rt::spawn(async move {
-                            let client = awc::Client::builder()
-                                .timeout(Duration::from_secs(15))
-                                .finish();
-                            let mut n = 0;
-                            while !stop.load(Ordering::Relaxed) {
-                                let key = format!("failover-{c}-{n}");
-                                let token = &tokens[(c + n) % tokens.len()];
-                                n += 1;
-                                let sent = Instant::now();
-                                loop {
-                                    let response = client
-                                        .post(&url)
-                                        .insert_header(("Authorization", format!("Bearer {token}")))
-                                        .insert_header(("Idempotency-Key", key.as_str()))
-                                        .insert_header(("Content-Type", "application/json"))
-                                        .send_body(r#"{"credits":"1","description":"failover"}"#)
-                                        .await;
-                                    match response {
-                                        Ok(mut r) if r.status().as_u16() == 201 => {
-                                            let body: serde_json::Value =
-                                                r.json().await.unwrap_or_default();
-                                            if let Some(id) = body["entry"]["id"].as_i64() {
-                                                acked.lock().unwrap().push((
-                                                    id,
-                                                    sent,
-                                                    Instant::now(),
-                                                ));
-                                            }
-                                            break;
-                                        }
-                                        Ok(r) if r.status().as_u16() == 503 => {
-                                            counts[0].fetch_add(1, Ordering::Relaxed);
-                                        }
-                                        Ok(r) if r.status().is_server_error() => {
-                                            counts[1].fetch_add(1, Ordering::Relaxed);
-                                        }
-                                        Ok(_) => break,
-                                        Err(_) => {
-                                            counts[2].fetch_add(1, Ordering::Relaxed);
-                                        }
-                                    }
-                                    actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-                                }
-                            }
-                        })
-                    })
-                    .collect();
-                for client in clients {
-                    let _ = client.await;
-                }
-            })
+            actix_web::rt::System::new().block_on(keyed_load::charge_under_load(
+                bases,
+                tokens,
+                FAILOVER_CLIENTS,
+                "failover",
+                stop,
+            ))
         })
     };
     std::thread::sleep(Duration::from_secs(3));
@@ -276,29 +218,19 @@ fn drive_through_failover(base: &str, tokens: &[String], cluster: &mut Cluster) 
     };
     std::thread::sleep(Duration::from_secs(4));
     stop.store(true, Ordering::Relaxed);
-    load.join().unwrap();
-    let acked = std::mem::take(&mut *acked.lock().unwrap());
-    let first_success = acked
-        .iter()
-        .filter(|(_, sent, _)| *sent > killed_at)
-        .map(|(_, _, at)| *at - killed_at)
-        .min()
-        .unwrap_or_default();
-    let mut times: Vec<Instant> = acked.iter().map(|(_, _, at)| *at).collect();
-    times.sort();
-    let longest_gap = times
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .max()
-        .unwrap_or_default();
+    let load = load.join().unwrap();
     Failover {
         old_leader,
         new_leader,
-        first_success,
-        longest_gap,
-        acked: acked.iter().map(|(id, _, _)| *id).collect(),
-        unavailable: counts[0].load(Ordering::Relaxed),
-        other_5xx: counts[1].load(Ordering::Relaxed),
-        unanswered: counts[2].load(Ordering::Relaxed),
+        first_success: load.first_success_after(killed_at).unwrap_or_default(),
+        longest_gap: load.longest_gap_around(killed_at),
+        acked: load.acked.iter().map(|(_, id, _, _)| *id).collect(),
+        unavailable: load.unavailable,
+        other_5xx: load
+            .wrong
+            .iter()
+            .filter(|(status, _)| *status >= 500)
+            .count(),
+        unanswered: load.unanswered + load.timeouts,
     }
 }

@@ -32,6 +32,7 @@ mod failover;
 mod forecast;
 mod instances;
 mod invoices;
+mod keyed_load;
 mod launcher;
 mod layers;
 mod leads;
