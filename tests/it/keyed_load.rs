@@ -23,6 +23,8 @@ pub struct Load {
     /// Requests that got no answer (connection refused or reset, or the client's timeout).
     pub unanswered: usize,
     pub timeouts: usize,
+    /// When the first 503 or unanswered request came.
+    pub first_failure: Option<Instant>,
     /// Anything else: (status, body).
     pub wrong: Vec<(u16, String)>,
 }
@@ -34,14 +36,22 @@ impl Load {
         self.without_retry_after += other.without_retry_after;
         self.unanswered += other.unanswered;
         self.timeouts += other.timeouts;
+        self.first_failure = match (self.first_failure, other.first_failure) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self.wrong.extend(other.wrong);
     }
 
-    /// From `moment` to the first 201 of a charge first sent after it.
+    /// From `moment` (the kill) to the first 201 of a charge first sent once the primary had
+    /// stopped answering (after the first 503 or unanswered request): a backend of a killed
+    /// postmaster may still commit for a moment, and those answers do not tell when service
+    /// came back.
     pub fn first_success_after(&self, moment: Instant) -> Option<Duration> {
+        let down = self.first_failure?.max(moment);
         self.acked
             .iter()
-            .filter(|(_, _, sent, _)| *sent > moment)
+            .filter(|(_, _, sent, _)| *sent > down)
             .map(|(_, _, _, at)| *at - moment)
             .min()
     }
@@ -83,13 +93,20 @@ pub async fn charge_until_answered(
                 let body = response.json::<Value>().await.unwrap_or(Value::Null);
                 if status == 503 {
                     load.unavailable += 1;
+                    load.first_failure.get_or_insert_with(Instant::now);
                     load.without_retry_after += usize::from(!retry_after);
                 } else {
                     return Some((status, body));
                 }
             }
-            Err(awc::error::SendRequestError::Timeout) => load.timeouts += 1,
-            Err(_) => load.unanswered += 1,
+            Err(awc::error::SendRequestError::Timeout) => {
+                load.timeouts += 1;
+                load.first_failure.get_or_insert_with(Instant::now);
+            }
+            Err(_) => {
+                load.unanswered += 1;
+                load.first_failure.get_or_insert_with(Instant::now);
+            }
         }
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
