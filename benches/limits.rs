@@ -40,6 +40,7 @@ use iap_credits::kernel::credits::Credits;
 use iap_credits::platform::embedded_pg::{
     APP_DATABASE, EmbeddedPostgres, LaunchOptions, find_binaries,
 };
+use patroni::free_port;
 
 #[path = "limits/ha.rs"]
 mod ha;
@@ -320,14 +321,6 @@ struct Count {
     n: i64,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The app's process, stopped (SIGTERM) when dropped, also when the bench panics.
 struct Server(Child);
 
@@ -346,12 +339,19 @@ impl Drop for Server {
 /// Starts the app on `data`; returns once it says it is running.
 fn start_server(data: &Path, port: u16) -> (Server, Duration) {
     let started = Instant::now();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_iap-credits"));
+    command
         .env_remove("DATABASE_URL")
         .env("IAP_DATA_DIR", data)
         .env("IAP_BIND", format!("127.0.0.1:{port}"))
         .env("IAP_SERVER_TIMING", "true")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    (run_until_serving(command), started.elapsed())
+}
+
+/// Spawns the app's `command`; returns once it says it is running.
+fn run_until_serving(mut command: Command) -> Server {
+    let mut server = command
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the app");
@@ -361,7 +361,7 @@ fn start_server(data: &Path, port: u16) -> (Server, Duration) {
         "the app started"
     );
     std::thread::spawn(move || lines.for_each(drop));
-    (Server(server), started.elapsed())
+    Server(server)
 }
 
 fn stop(server: &mut Child) {

@@ -115,7 +115,8 @@ pub fn run(duration: Duration) {
 
 /// The app on the cluster's multi-host URLs.
 fn start_on_cluster(cluster: &Cluster, data: &Path, port: u16) -> Server {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_iap-credits"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_iap-credits"));
+    command
         .env(
             "DATABASE_URL",
             cluster.url("iap_owner", OWNER_PASSWORD, "read-write"),
@@ -127,17 +128,8 @@ fn start_on_cluster(cluster: &Cluster, data: &Path, port: u16) -> Server {
         .env("IAP_DATA_DIR", data)
         .env("IAP_SECRET_KEY", "b".repeat(64))
         .env("IAP_BIND", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the app");
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    assert!(
-        lines.any(|l| l.is_ok_and(|l| l.contains("running at"))),
-        "the app started"
-    );
-    std::thread::spawn(move || lines.for_each(drop));
-    Server(server)
+        .env("RUST_LOG", "error");
+    run_until_serving(command)
 }
 
 fn charge_rows(conn: &mut PgConnection, ids: &[i64]) -> i64 {

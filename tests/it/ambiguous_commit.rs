@@ -41,6 +41,26 @@ fn reload_by_token(
         .unwrap()
 }
 
+/// Posts with `key` while the proxy is armed to cut the COMMIT: one more commit is cut, and the
+/// answer is 503 `outcome_unknown` with `Retry-After`.
+async fn post_cut_short(
+    proxy: &CutProxy,
+    base: &str,
+    path: &str,
+    token: &str,
+    key: &str,
+    body: Value,
+) -> Answer {
+    let cuts = proxy.cuts();
+    proxy.arm(&["insert", "ledger_entries"]);
+    let cut = post(base, path, token, key, body).await;
+    assert_eq!(proxy.cuts(), cuts + 1, "the COMMIT was cut");
+    assert_eq!(cut.status, 503, "{}", cut.body);
+    assert_eq!(error_code(&cut.body), "outcome_unknown", "{}", cut.body);
+    assert_eq!(cut.retry_after.as_deref(), Some("5"));
+    cut
+}
+
 struct Answer {
     status: u16,
     retry_after: Option<String>,
@@ -94,8 +114,8 @@ fn a_commit_cut_short_answers_outcome_unknown_and_the_retry_has_one_effect() {
     let base = instances.bases[0].clone();
     actix_web::rt::System::new().block_on(async {
         // A charge (through the group-commit batcher) whose COMMIT is cut.
-        proxy.arm(&["insert", "ledger_entries"]);
-        let cut = post(
+        let cut = post_cut_short(
+            &proxy,
             &base,
             "/api/v1/charges",
             &account.token,
@@ -103,16 +123,12 @@ fn a_commit_cut_short_answers_outcome_unknown_and_the_retry_has_one_effect() {
             json!({"credits": "10"}),
         )
         .await;
-        assert_eq!(proxy.cuts(), 1);
-        assert_eq!(cut.status, 503, "{}", cut.body);
-        assert_eq!(error_code(&cut.body), "outcome_unknown", "{}", cut.body);
         assert!(
             cut.body["error"]["message"]
                 .as_str()
                 .unwrap()
                 .contains("same Idempotency-Key")
         );
-        assert_eq!(cut.retry_after.as_deref(), Some("5"));
         // It was committed: the server had the COMMIT.
         assert_eq!(reload(&mut conn, account.id).balance, c("90"));
         // The retry with the same key: the stored answer, and still one charge.
@@ -131,8 +147,8 @@ fn a_commit_cut_short_answers_outcome_unknown_and_the_retry_has_one_effect() {
         assert_eq!(reload(&mut conn, account.id).balance, c("90"));
 
         // A hold (one transaction with its idempotency key) whose COMMIT is cut.
-        proxy.arm(&["insert", "ledger_entries"]);
-        let cut = post(
+        post_cut_short(
+            &proxy,
             &base,
             "/api/v1/holds",
             &account.token,
@@ -140,9 +156,6 @@ fn a_commit_cut_short_answers_outcome_unknown_and_the_retry_has_one_effect() {
             json!({"credits": "5"}),
         )
         .await;
-        assert_eq!(proxy.cuts(), 2);
-        assert_eq!(cut.status, 503, "{}", cut.body);
-        assert_eq!(error_code(&cut.body), "outcome_unknown", "{}", cut.body);
         assert_eq!(reload(&mut conn, account.id).reserved, c("5"));
         let retry = post(
             &base,

@@ -14,7 +14,10 @@ use iap_credits::kernel::credits::Credits;
 use serde_json::Value;
 
 use crate::fixtures::{Customer, c, reload};
-use crate::instances::{Instances, Jar, get, ledger_rows, post, sign_in, start_instances_with};
+use crate::instances::{
+    Instances, Jar, get, ledger_rows, order_starter_pack, pay_with_test_card, sign_in,
+    start_instances_with,
+};
 use crate::keyed_load::{CLIENT_TIMEOUT, Load, charge_under_load, charge_until_answered};
 use crate::mail::warn_me;
 use crate::patroni::{APP_PASSWORD, Cluster, OWNER_PASSWORD};
@@ -138,7 +141,7 @@ fn the_primary_dies_under_load_and_no_acknowledged_charge_is_lost_or_doubled() {
         let jar = Jar::default();
         let signed_in = sign_in(&bases[0], &public, &jar, "admin@failover-buyer.test").await;
         assert_eq!(signed_in.status, 303, "{}", signed_in.body);
-        let checkout = open_checkout(&bases, &public, &jar, bought.id).await;
+        let checkout = order_starter_pack(&bases[0], &bases[0], &public, &jar, bought.id).await;
         let checkout_form = get(&bases[1], &checkout, &jar).await;
 
         // 1. Kill the primary (its postmaster and its Patroni) under load.
@@ -176,18 +179,12 @@ fn the_primary_dies_under_load_and_no_acknowledged_charge_is_lost_or_doubled() {
             actix_web::rt::spawn(async move {
                 let mut statuses = Vec::new();
                 loop {
-                    let paid = post(
+                    let paid = pay_with_test_card(
                         &bases[statuses.len() % 2],
                         &public,
                         &checkout,
                         &jar,
-                        &[
-                            ("csrf_token", csrf.as_str()),
-                            ("holder", "Ada Lovelace"),
-                            ("number", "4242 4242 4242 4242"),
-                            ("expiry", "12/39"),
-                            ("cvc", "123"),
-                        ],
+                        &csrf,
                     )
                     .await;
                     statuses.push(paid.status);
@@ -374,34 +371,6 @@ fn the_primary_dies_under_load_and_no_acknowledged_charge_is_lost_or_doubled() {
     });
     verify_ledger(&cluster);
     drop(instances);
-}
-
-/// Orders the Starter pack of `account` through its Buy Credit page; the checkout's path.
-async fn open_checkout(
-    bases: &[String],
-    public: &str,
-    jar: &Jar,
-    account: iap_credits::kernel::ids::AccountId,
-) -> String {
-    let buy_path = format!("/iap/accounts/{account}/buy");
-    let buy_page = get(&bases[0], &buy_path, jar).await;
-    let at = buy_page
-        .body
-        .find("aria-label=\"Buy Starter Pack\"")
-        .unwrap();
-    let marker = "name=\"pack_id\" value=\"";
-    let id_at = buy_page.body[..at].rfind(marker).unwrap() + marker.len();
-    let pack_id = &buy_page.body[id_at..id_at + buy_page.body[id_at..].find('"').unwrap()];
-    let ordered = post(
-        &bases[0],
-        public,
-        &buy_path,
-        jar,
-        &[("csrf_token", &buy_page.csrf()), ("pack_id", pack_id)],
-    )
-    .await;
-    assert_eq!(ordered.status, 303, "{}", ordered.body);
-    ordered.location
 }
 
 /// `web_wait` for an async probe.

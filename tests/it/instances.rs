@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::fixtures::{Customer, PASSWORD, assert_consistent, c, expire_hold_now, reload};
 use crate::harness::TestDb;
 use crate::mail::warn_me;
+pub use crate::patroni::free_port;
 use crate::smtp_sink::SmtpSink;
 
 /// App processes on one database; killed when dropped.
@@ -35,14 +36,6 @@ impl Drop for Instances {
             let _ = child.wait();
         }
     }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts `n` instances at once (they prepare the database together), sharing one secret key
@@ -216,6 +209,60 @@ pub async fn post(
     answer!(response)
 }
 
+/// Orders the Starter pack of `account` on its Buy Credit page, read from instance `page_base`
+/// and posted to `post_base` (behind a load balancer, they may differ); the checkout's path.
+pub async fn order_starter_pack(
+    page_base: &str,
+    post_base: &str,
+    public: &str,
+    jar: &Jar,
+    account: AccountId,
+) -> String {
+    let buy_path = format!("/iap/accounts/{account}/buy");
+    let buy_page = get(page_base, &buy_path, jar).await;
+    let at = buy_page
+        .body
+        .find("aria-label=\"Buy Starter Pack\"")
+        .unwrap();
+    let marker = "name=\"pack_id\" value=\"";
+    let id_at = buy_page.body[..at].rfind(marker).unwrap() + marker.len();
+    let pack_id = &buy_page.body[id_at..id_at + buy_page.body[id_at..].find('"').unwrap()];
+    let ordered = post(
+        post_base,
+        public,
+        &buy_path,
+        jar,
+        &[("csrf_token", &buy_page.csrf()), ("pack_id", pack_id)],
+    )
+    .await;
+    assert_eq!(ordered.status, 303, "{}", ordered.body);
+    ordered.location
+}
+
+/// Pays the checkout at `checkout` with the test card that is approved, through instance `base`.
+pub async fn pay_with_test_card(
+    base: &str,
+    public: &str,
+    checkout: &str,
+    jar: &Jar,
+    csrf: &str,
+) -> Answer {
+    post(
+        base,
+        public,
+        checkout,
+        jar,
+        &[
+            ("csrf_token", csrf),
+            ("holder", "Ada Lovelace"),
+            ("number", "4242 4242 4242 4242"),
+            ("expiry", "12/39"),
+            ("cvc", "123"),
+        ],
+    )
+    .await
+}
+
 /// Posts `body` of `content_type` (a multipart upload, say) as a page of the public site does,
 /// to instance `base`.
 pub async fn post_body(
@@ -357,25 +404,7 @@ fn three_instances_on_one_database_do_everything_once() {
             assert_eq!(services.status, 200, "{base}: {}", services.body);
             assert!(services.body.contains(email), "{base}");
         }
-        let buy_path = format!("/iap/accounts/{}/buy", racing.id);
-        let buy_page = get(&bases[2], &buy_path, &jar).await;
-        let at = buy_page
-            .body
-            .find("aria-label=\"Buy Starter Pack\"")
-            .unwrap();
-        let marker = "name=\"pack_id\" value=\"";
-        let id_at = buy_page.body[..at].rfind(marker).unwrap() + marker.len();
-        let pack_id = &buy_page.body[id_at..id_at + buy_page.body[id_at..].find('"').unwrap()];
-        let ordered = post(
-            &bases[1],
-            &public,
-            &buy_path,
-            &jar,
-            &[("csrf_token", &buy_page.csrf()), ("pack_id", pack_id)],
-        )
-        .await;
-        assert_eq!(ordered.status, 303, "{}", ordered.body);
-        let checkout = ordered.location.clone();
+        let checkout = order_starter_pack(&bases[2], &bases[1], &public, &jar, racing.id).await;
 
         // 3. One checkout posted to all three instances at once: credited once.
         let form = get(&bases[0], &checkout, &jar).await;
@@ -391,20 +420,7 @@ fn three_instances_on_one_database_do_everything_once() {
                     csrf.clone(),
                 );
                 actix_web::rt::spawn(async move {
-                    post(
-                        &base,
-                        &public,
-                        &checkout,
-                        &jar,
-                        &[
-                            ("csrf_token", csrf.as_str()),
-                            ("holder", "Ada Lovelace"),
-                            ("number", "4242 4242 4242 4242"),
-                            ("expiry", "12/39"),
-                            ("cvc", "123"),
-                        ],
-                    )
-                    .await
+                    pay_with_test_card(&base, &public, &checkout, &jar, &csrf).await
                 })
             })
             .collect();

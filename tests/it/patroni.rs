@@ -390,7 +390,7 @@ impl Drop for Cluster {
 }
 
 /// A port nothing listens on now. (This file is also the benchmark's, so it has its own.)
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
