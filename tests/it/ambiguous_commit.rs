@@ -322,6 +322,35 @@ fn a_commit_cut_short_answers_outcome_unknown_and_the_retry_has_one_effect() {
         .await;
         assert_eq!(next.status, 201, "{}", next.body);
         assert_eq!(reload(&mut conn, account.id).balance, c("89"));
+
+        // Twenty charges at once. The batcher commits the first alone and gathers those that
+        // came meanwhile into the next batch, whose COMMIT is cut: every charge of that batch
+        // answers outcome_unknown (none "charged", none "refused"), and each client's retry
+        // with its key leaves exactly its one charge.
+        proxy.arm_after(&["insert", "ledger_entries"], 1);
+        let keys: Vec<String> = (0..20).map(|i| format!("batch-{i}")).collect();
+        let first: Vec<Answer> = futures_util::future::join_all(keys.iter().map(|key| {
+            post(&base, "/api/v1/charges", &account.token, key, json!({"credits": "1"}))
+        }))
+        .await;
+        assert_eq!(proxy.cuts(), 6);
+        let cut: Vec<&Answer> = first.iter().filter(|a| a.status != 201).collect();
+        assert!(cut.len() > 1, "the cut batch held several charges: {}", cut.len());
+        for answer in &cut {
+            assert_eq!(answer.status, 503, "{}", answer.body);
+            assert_eq!(error_code(&answer.body), "outcome_unknown", "{}", answer.body);
+        }
+        let replayed = futures_util::future::join_all(keys.iter().map(|key| {
+            post(&base, "/api/v1/charges", &account.token, key, json!({"credits": "1"}))
+        }))
+        .await;
+        for answer in &replayed {
+            assert_eq!(answer.status, 201, "{}", answer.body);
+            assert!(answer.replayed, "every one was committed once: {}", answer.body);
+        }
+        assert_eq!(reload(&mut conn, account.id).balance, c("69"));
+        assert_eq!(ledger_rows(&mut conn, account.id, "charge"), 22);
+        eprintln!("the cut batch held {} of the 20 charges", cut.len());
     });
     drop(instances);
 }

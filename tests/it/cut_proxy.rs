@@ -17,7 +17,7 @@ pub struct CutProxy {
     pub port: u16,
     /// While set, the next COMMIT of a transaction that ran a statement containing every word
     /// of `marker` is forwarded, then the connection is cut (and this is cleared).
-    armed: Arc<Mutex<Option<Vec<String>>>>,
+    armed: Arc<Mutex<Option<Armed>>>,
     cuts: Arc<AtomicUsize>,
 }
 
@@ -26,7 +26,7 @@ impl CutProxy {
     pub fn start(socket: PathBuf) -> CutProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let armed: Arc<Mutex<Option<Vec<String>>>> = Arc::default();
+        let armed: Arc<Mutex<Option<Armed>>> = Arc::default();
         let cuts = Arc::new(AtomicUsize::new(0));
         let (armed_, cuts_) = (armed.clone(), cuts.clone());
         std::thread::spawn(move || {
@@ -44,7 +44,13 @@ impl CutProxy {
 
     /// Cuts the next COMMIT of a transaction that ran a statement with all of `words`.
     pub fn arm(&self, words: &[&str]) {
-        *self.armed.lock().unwrap() = Some(words.iter().map(|w| w.to_lowercase()).collect());
+        self.arm_after(words, 0);
+    }
+
+    /// Lets `skip` such commits through, then cuts the next one.
+    pub fn arm_after(&self, words: &[&str], skip: usize) {
+        let words = words.iter().map(|w| w.to_lowercase()).collect();
+        *self.armed.lock().unwrap() = Some(Armed { words, skip });
     }
 
     /// How many commits were cut.
@@ -53,10 +59,15 @@ impl CutProxy {
     }
 }
 
+struct Armed {
+    words: Vec<String>,
+    skip: usize,
+}
+
 fn relay(
     client: TcpStream,
     server: UnixStream,
-    armed: &Mutex<Option<Vec<String>>>,
+    armed: &Mutex<Option<Armed>>,
     cuts: &AtomicUsize,
 ) {
     let muted = Arc::new(AtomicBool::new(false));
@@ -124,14 +135,21 @@ fn relay(
                 if sql == "commit" {
                     let cut = {
                         let mut armed = armed.lock().unwrap();
-                        let hit = armed.as_ref().is_some_and(|words| {
+                        let matched = armed.as_ref().is_some_and(|a| {
                             ran.lines()
-                                .any(|s| words.iter().all(|w| s.contains(w.as_str())))
+                                .any(|s| a.words.iter().all(|w| s.contains(w.as_str())))
                         });
-                        if hit {
-                            *armed = None;
+                        match armed.as_mut() {
+                            Some(a) if matched && a.skip > 0 => {
+                                a.skip -= 1;
+                                false
+                            }
+                            Some(_) if matched => {
+                                *armed = None;
+                                true
+                            }
+                            _ => false,
                         }
-                        hit
                     };
                     if cut {
                         cuts.fetch_add(1, Ordering::SeqCst);
