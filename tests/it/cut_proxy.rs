@@ -64,12 +64,7 @@ struct Armed {
     skip: usize,
 }
 
-fn relay(
-    client: TcpStream,
-    server: UnixStream,
-    armed: &Mutex<Option<Armed>>,
-    cuts: &AtomicUsize,
-) {
+fn relay(client: TcpStream, server: UnixStream, armed: &Mutex<Option<Armed>>, cuts: &AtomicUsize) {
     let muted = Arc::new(AtomicBool::new(false));
     // The server's side: copied as it comes, until muted.
     {
