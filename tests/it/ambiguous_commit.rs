@@ -41,6 +41,21 @@ fn reload_by_token(
         .unwrap()
 }
 
+/// The one hold of `account` still open.
+fn ledger_row_hold(
+    conn: &mut diesel::PgConnection,
+    account: iap_credits::kernel::ids::AccountId,
+) -> i64 {
+    use diesel::prelude::*;
+    use iap_credits::platform::schema::holds;
+    holds::table
+        .filter(holds::account_id.eq(account))
+        .filter(holds::status.eq("active"))
+        .select(holds::id)
+        .get_result(conn)
+        .unwrap()
+}
+
 /// Posts with `key` while the proxy is armed to cut the COMMIT: one more commit is cut, and the
 /// answer is 503 `outcome_unknown` with `Retry-After`.
 async fn post_cut_short(
@@ -323,6 +338,36 @@ fn a_commit_cut_short_answers_outcome_unknown_and_the_retry_has_one_effect() {
         assert_eq!(next.status, 201, "{}", next.body);
         assert_eq!(reload(&mut conn, account.id).balance, c("89"));
 
+        // A capture (keyed, like the hold) whose COMMIT is cut: the retry replays it.
+        let hold = ledger_row_hold(&mut conn, account.id);
+        let capture = format!("/api/v1/holds/{hold}/capture");
+        let credits = json!({"credits": "3"});
+        post_cut_short(&proxy, &base, &capture, &account.token, "cut-capture", credits.clone())
+            .await;
+        assert_eq!(proxy.cuts(), 6);
+        let retry = post(&base, &capture, &account.token, "cut-capture", credits).await;
+        assert_eq!(retry.status, 200, "{}", retry.body);
+        assert!(retry.replayed, "{}", retry.body);
+        let after = reload(&mut conn, account.id);
+        assert_eq!((after.balance, after.reserved), (c("86"), c("0")));
+        assert_eq!(ledger_rows(&mut conn, account.id, "capture"), 1);
+
+        // An Odoo capture whose COMMIT is cut: Odoo asks again with the same transaction
+        // token, which answers true once the hold is captured, and takes nothing more.
+        let authorized = rpc("/iap/1/authorize", json!({"account_token": account.token,
+            "key": key, "credit": 4, "description": "to capture"})).await;
+        let token = authorized["result"].as_str().expect("a transaction token").to_string();
+        let capture = json!({"token": token, "key": key, "credit_to_capture": 4});
+        proxy.arm(&["insert", "ledger_entries"]);
+        let cut = rpc("/iap/1/capture", capture.clone()).await;
+        assert_eq!(proxy.cuts(), 7);
+        assert!(cut["error"]["data"]["message"].as_str().unwrap().contains("outcome is unknown"), "{cut}");
+        let again = rpc("/iap/1/capture", capture).await;
+        assert_eq!(again["result"], json!(true), "{again}");
+        let after = reload(&mut conn, account.id);
+        assert_eq!((after.balance, after.reserved), (c("82"), c("0")));
+        assert_eq!(ledger_rows(&mut conn, account.id, "capture"), 2);
+
         // Twenty charges at once. The batcher commits the first alone and gathers those that
         // came meanwhile into the next batch, whose COMMIT is cut: every charge of that batch
         // answers outcome_unknown (none "charged", none "refused"), and each client's retry
@@ -333,7 +378,7 @@ fn a_commit_cut_short_answers_outcome_unknown_and_the_retry_has_one_effect() {
             post(&base, "/api/v1/charges", &account.token, key, json!({"credits": "1"}))
         }))
         .await;
-        assert_eq!(proxy.cuts(), 6);
+        assert_eq!(proxy.cuts(), 8);
         let cut: Vec<&Answer> = first.iter().filter(|a| a.status != 201).collect();
         assert!(cut.len() > 1, "the cut batch held several charges: {}", cut.len());
         for answer in &cut {
@@ -348,7 +393,7 @@ fn a_commit_cut_short_answers_outcome_unknown_and_the_retry_has_one_effect() {
             assert_eq!(answer.status, 201, "{}", answer.body);
             assert!(answer.replayed, "every one was committed once: {}", answer.body);
         }
-        assert_eq!(reload(&mut conn, account.id).balance, c("69"));
+        assert_eq!(reload(&mut conn, account.id).balance, c("62"));
         assert_eq!(ledger_rows(&mut conn, account.id, "charge"), 22);
         eprintln!("the cut batch held {} of the 20 charges", cut.len());
     });
