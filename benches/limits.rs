@@ -23,6 +23,10 @@
 //!
 //! `--patroni` runs the charge bench on a Patroni cluster instead (`limits/ha.rs`): one node
 //! against the synchronous cluster, and the failover's figures.
+//!
+//! `--odoo` measures Odoo's traffic at Odoo's scale instead (`limits/odoo_scale.rs`):
+//! authorize+capture, `/iap/1/balance` and 500-number SMS calls against their floors, the tail
+//! at half the peak, and 100,000 customer databases against 1,000.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -44,6 +48,8 @@ use patroni::free_port;
 
 #[path = "limits/ha.rs"]
 mod ha;
+#[path = "limits/odoo_scale.rs"]
+mod odoo_scale;
 #[path = "../tests/it/keyed_load.rs"]
 mod keyed_load;
 // Shared with the failover test, which uses the rest of it.
@@ -74,6 +80,10 @@ fn main() {
     let duration = Duration::from_secs(seconds);
     if args.iter().any(|a| a == "--patroni") {
         ha::run(duration);
+        return;
+    }
+    if args.iter().any(|a| a == "--odoo") {
+        odoo_scale::run(duration, quick);
         return;
     }
     let data = std::env::temp_dir().join(format!("iap-bench-{}", std::process::id()));

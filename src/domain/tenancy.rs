@@ -96,7 +96,15 @@ pub fn search(
         query = query.filter(has_users.or(bought_or_spent));
     }
     let search = search.trim();
-    if !search.is_empty() {
+    if let Some(dbuuid) = crate::kernel::ids::Dbuuid::parse(search) {
+        // A dbuuid pasted from Odoo: that database (its name may say it too).
+        let named = format!("%{}%", crate::platform::db::escape_like(search));
+        query = query.filter(
+            databases::dbuuid
+                .eq(dbuuid.as_str().to_string())
+                .or(databases::name.ilike(named)),
+        );
+    } else if !search.is_empty() {
         query = query.filter(
             databases::name.ilike(format!("%{}%", crate::platform::db::escape_like(search))),
         );

@@ -9,25 +9,7 @@ use crate::domain::catalog::Service;
 use crate::domain::ledger::{self, IapAccount, LedgerError};
 use crate::domain::tenancy;
 
-/// A dbuuid: Odoo's `database.uuid`, a UUID in its canonical form (lowercase here).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dbuuid(String);
-
-impl Dbuuid {
-    pub fn parse(text: &str) -> Option<Dbuuid> {
-        let text = text.trim().to_ascii_lowercase();
-        let groups: Vec<&str> = text.split('-').collect();
-        let lengths_ok = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]);
-        let hex_ok = groups
-            .iter()
-            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
-        (lengths_ok && hex_ok).then_some(Dbuuid(text))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub use crate::kernel::ids::Dbuuid;
 
 /// An account token as Odoo makes them (`uuid4().hex`), or one of ours.
 pub fn is_token(text: &str) -> bool {
@@ -117,4 +99,60 @@ pub fn account_for(
         }
         Ok(Some(account))
     })
+}
+
+/// What `/iap/1/balance` needs of a known token, read in one statement: Odoo asks for it each
+/// time a form that spends credits opens, from every database.
+#[derive(Debug, diesel::QueryableByName)]
+pub struct Glance {
+    /// Balance less reserved, as it stands (before any due hold is released).
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub available: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub service_slug: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub service_active: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub dbuuid: Option<String>,
+    /// A hold of the account is past its expiry and not yet released.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub hold_due: bool,
+}
+
+impl Glance {
+    /// The credits available, when the call's service and dbuuid agree with the token and no
+    /// hold is due: then the answer needs nothing more. Otherwise the caller takes the full
+    /// path (`account_for` then `ledger::refresh`), which gives the precise refusal or
+    /// releases what is due.
+    pub fn settled_available(
+        &self,
+        service_slug: &str,
+        dbuuid: Option<&Dbuuid>,
+    ) -> Option<crate::kernel::credits::Credits> {
+        let same_database = match (dbuuid, &self.dbuuid) {
+            (Some(asked), Some(known)) => asked.as_str() == known,
+            _ => true,
+        };
+        (self.service_active && self.service_slug == service_slug && same_database && !self.hold_due)
+            .then(|| crate::kernel::credits::Credits::from_units(self.available))
+    }
+}
+
+/// The glance at the account `token` names, if it names one.
+pub fn glance(conn: &mut PgConnection, token: &str) -> diesel::QueryResult<Option<Glance>> {
+    use diesel::{OptionalExtension, RunQueryDsl};
+    diesel::sql_query(
+        "SELECT a.balance - a.reserved AS available, s.slug AS service_slug,
+                s.active AS service_active, d.dbuuid,
+                EXISTS (SELECT 1 FROM holds h
+                        WHERE h.account_id = a.id AND h.status = 'active'
+                          AND h.expires_at <= now()) AS hold_due
+         FROM iap_accounts a
+         JOIN services s ON s.id = a.service_id
+         JOIN databases d ON d.id = a.database_id
+         WHERE a.token = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(token)
+    .get_result(conn)
+    .optional()
 }

@@ -86,3 +86,23 @@ crate::sql_id! {
     /// One SMS to one recipient.
     pub struct SmsMessageId;
 }
+
+/// A dbuuid: Odoo's `database.uuid`, a UUID in its canonical form (lowercase here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dbuuid(String);
+
+impl Dbuuid {
+    pub fn parse(text: &str) -> Option<Dbuuid> {
+        let text = text.trim().to_ascii_lowercase();
+        let groups: Vec<&str> = text.split('-').collect();
+        let lengths_ok = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]);
+        let hex_ok = groups
+            .iter()
+            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
+        (lengths_ok && hex_ok).then_some(Dbuuid(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

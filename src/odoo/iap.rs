@@ -76,6 +76,13 @@ pub fn balance(
     let params = Params(params);
     let token = params.token("account_token")?;
     let dbuuid = params.dbuuid("dbuuid")?;
+    // The usual call, answered from one statement: a known token, asked as what it is.
+    let slug = catalog::slug_for_odoo_name(params.string("service_name")?);
+    if let Some(available) = tokens::glance(conn, token)?
+        .and_then(|glance| glance.settled_available(&slug, dbuuid.as_ref()))
+    {
+        return Ok(credits_number(available));
+    }
     let service = service_named(conn, &params)?;
     let account = account_for(
         conn,

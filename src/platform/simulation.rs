@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Jsonb, Text};
+use diesel::sql_types::{Array, BigInt, Jsonb, Text};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -133,6 +133,63 @@ impl Records {
         }
     }
 
+    /// The records of `keys` in `space` that exist, by key: one look for them all.
+    pub fn get_many(&self, space: &str, keys: &[&str]) -> Result<HashMap<String, Value>, String> {
+        match &self.0 {
+            Backing::Process(map) => {
+                let map = map.lock().map_err(|e| e.to_string())?;
+                Ok(keys
+                    .iter()
+                    .filter_map(|k| {
+                        let value = map.get(&(space.to_string(), k.to_string()))?;
+                        Some((k.to_string(), value.clone()))
+                    })
+                    .collect())
+            }
+            Backing::Database(pool) => through_outage(pool, |conn| read_many(conn, space, keys)),
+        }
+    }
+
+    /// `first` for each `(key, value)`: each key's first record, by key, in one write and one
+    /// read.
+    pub fn first_many(
+        &self,
+        space: &str,
+        records: &[(&str, Value)],
+    ) -> Result<HashMap<String, Value>, String> {
+        match &self.0 {
+            Backing::Process(map) => {
+                let mut map = map.lock().map_err(|e| e.to_string())?;
+                Ok(records
+                    .iter()
+                    .map(|(key, value)| {
+                        let kept = map
+                            .entry((space.to_string(), key.to_string()))
+                            .or_insert_with(|| value.clone())
+                            .clone();
+                        (key.to_string(), kept)
+                    })
+                    .collect())
+            }
+            Backing::Database(pool) => {
+                let keys: Vec<&str> = records.iter().map(|(k, _)| *k).collect();
+                let values: Vec<&Value> = records.iter().map(|(_, v)| v).collect();
+                through_outage(pool, |conn| {
+                    diesel::sql_query(
+                        "INSERT INTO simulated_provider_records (space, key, value) \
+                         SELECT $1, k, v FROM unnest($2::text[], $3::jsonb[]) AS r(k, v) \
+                         ON CONFLICT (space, key) DO NOTHING",
+                    )
+                    .bind::<Text, _>(space)
+                    .bind::<Array<Text>, _>(&keys)
+                    .bind::<Array<Jsonb>, _>(&values)
+                    .execute(conn)?;
+                    read_many(conn, space, &keys)
+                })
+            }
+        }
+    }
+
     /// Replaces the record `key` of `space` with what `change` makes of it (nothing when it
     /// answers `None`), one caller at a time; answers the record as it is after, if there is one.
     pub fn update(
@@ -214,6 +271,28 @@ fn read(conn: &mut PgConnection, space: &str, key: &str) -> QueryResult<Option<V
         .get_result::<Row>(conn)
         .optional()
         .map(|row| row.map(|r| r.value))
+}
+
+#[derive(QueryableByName)]
+struct KeyedRow {
+    #[diesel(sql_type = Text)]
+    key: String,
+    #[diesel(sql_type = Jsonb)]
+    value: Value,
+}
+
+fn read_many(
+    conn: &mut PgConnection,
+    space: &str,
+    keys: &[&str],
+) -> QueryResult<HashMap<String, Value>> {
+    let rows: Vec<KeyedRow> = diesel::sql_query(
+        "SELECT key, value FROM simulated_provider_records WHERE space = $1 AND key = ANY($2)",
+    )
+    .bind::<Text, _>(space)
+    .bind::<Array<Text>, _>(keys)
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.key, r.value)).collect())
 }
 
 /// How long a simulated provider rides out our database's outage.

@@ -22,10 +22,26 @@ pub enum DeliveryReport {
     Failed { reason: String },
 }
 
+/// One message of a hand-off of several.
+#[derive(Debug, Clone, Copy)]
+pub struct Submission<'a> {
+    pub recipient: &'a str,
+    pub body: &'a str,
+    pub key: &'a str,
+}
+
 pub trait SmsGateway: Send + Sync {
     /// Hands `body` for `recipient` (E.164) to the carrier. A second hand-off with the same
     /// `key` is the same message: the carrier answers as it did and sends nothing again.
     fn submit(&self, recipient: &str, body: &str, key: &str) -> Handoff;
+    /// Hands several messages over at once (carriers take batches), answering each in order;
+    /// each is `submit` as to its key.
+    fn submit_all(&self, messages: &[Submission<'_>]) -> Vec<Handoff> {
+        messages
+            .iter()
+            .map(|m| self.submit(m.recipient, m.body, m.key))
+            .collect()
+    }
     /// The carrier's report on an accepted message, once it has one.
     fn report(&self, recipient: &str, reference: &str) -> Option<DeliveryReport>;
 }
@@ -88,6 +104,47 @@ impl SmsGateway for SimulatedCarrier {
             Ok(reference) => accepted(reference),
             Err(e) => failed(e),
         }
+    }
+
+    /// One look at the records for the whole batch and one write of the new ones, rather than
+    /// two round trips a message.
+    fn submit_all(&self, messages: &[Submission<'_>]) -> Vec<Handoff> {
+        let failed = |e: String| {
+            tracing::warn!("the simulated carrier failed: {e}");
+            vec![
+                Handoff::Refused {
+                    reason: "The SMS carrier failed; nothing was sent.".into(),
+                };
+                messages.len()
+            ]
+        };
+        let keys: Vec<&str> = messages.iter().map(|m| m.key).collect();
+        let mut known = match self.records.get_many("sms", &keys) {
+            Ok(known) => known,
+            Err(e) => return failed(e),
+        };
+        let down = self.down.load(Ordering::SeqCst);
+        let new: Vec<(&str, serde_json::Value)> = keys
+            .iter()
+            .filter(|k| !known.contains_key(**k))
+            .map(|k| (*k, fresh_reference("sim-").into()))
+            .collect();
+        if !down && !new.is_empty() {
+            match self.records.first_many("sms", &new) {
+                Ok(stored) => known.extend(stored),
+                Err(e) => return failed(e),
+            }
+        }
+        keys.iter()
+            .map(|key| match known.get(*key) {
+                Some(reference) => Handoff::Accepted {
+                    reference: reference.as_str().unwrap_or_default().to_string(),
+                },
+                None => Handoff::Refused {
+                    reason: "The SMS carrier is unavailable; nothing was sent.".into(),
+                },
+            })
+            .collect()
     }
 
     fn report(&self, recipient: &str, _reference: &str) -> Option<DeliveryReport> {

@@ -135,36 +135,50 @@ pub fn of_job(conn: &mut PgConnection, job_id: JobId) -> QueryResult<Vec<SmsMess
         .load(conn)
 }
 
-/// The carrier took it: its reference is kept, and it is charged when the job finishes.
-pub fn mark_sent(conn: &mut PgConnection, id: SmsMessageId, reference: &str) -> QueryResult<()> {
-    diesel::update(
-        sms_messages::table
-            .find(id)
-            .filter(sms_messages::status.eq(SmsStatus::Queued)),
-    )
-    .set((
-        sms_messages::status.eq(SmsStatus::Sent),
-        sms_messages::carrier_reference.eq(reference),
-        sms_messages::updated_at.eq(diesel::dsl::now),
-    ))
-    .execute(conn)?;
-    Ok(())
-}
-
-/// Not sent (the carrier refused it, or it was given up): costs nothing.
-pub fn mark_not_sent(conn: &mut PgConnection, id: SmsMessageId, reason: &str) -> QueryResult<()> {
-    diesel::update(
-        sms_messages::table
-            .find(id)
-            .filter(sms_messages::status.eq(SmsStatus::Queued)),
-    )
-    .set((
-        sms_messages::status.eq(SmsStatus::Error),
-        sms_messages::error.eq(reason),
-        sms_messages::cost.eq(Credits::ZERO),
-        sms_messages::updated_at.eq(diesel::dsl::now),
-    ))
-    .execute(conn)?;
+/// What the carrier answered for each of a hand-off's messages, written in two statements
+/// (the accepted with their references; the refused with their reasons, at no cost).
+pub fn mark_handoffs(
+    conn: &mut PgConnection,
+    handoffs: &[(SmsMessageId, super::gateway::Handoff)],
+) -> QueryResult<()> {
+    use super::gateway::Handoff;
+    use diesel::sql_types::{Array, BigInt, Text};
+    let (mut sent, mut references, mut refused, mut reasons) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (id, handoff) in handoffs {
+        match handoff {
+            Handoff::Accepted { reference } => {
+                sent.push(id.0);
+                references.push(reference.as_str());
+            }
+            Handoff::Refused { reason } => {
+                refused.push(id.0);
+                reasons.push(reason.as_str());
+            }
+        }
+    }
+    if !sent.is_empty() {
+        diesel::sql_query(
+            "UPDATE sms_messages m SET status = 'sent', carrier_reference = h.reference,
+                                        updated_at = now()
+             FROM unnest($1::bigint[], $2::text[]) AS h(id, reference)
+             WHERE m.id = h.id AND m.status = 'queued'",
+        )
+        .bind::<Array<BigInt>, _>(&sent)
+        .bind::<Array<Text>, _>(&references)
+        .execute(conn)?;
+    }
+    if !refused.is_empty() {
+        diesel::sql_query(
+            "UPDATE sms_messages m SET status = 'error', error = h.reason, cost = 0,
+                                        updated_at = now()
+             FROM unnest($1::bigint[], $2::text[]) AS h(id, reason)
+             WHERE m.id = h.id AND m.status = 'queued'",
+        )
+        .bind::<Array<BigInt>, _>(&refused)
+        .bind::<Array<Text>, _>(&reasons)
+        .execute(conn)?;
+    }
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 
 use super::encoding::{self, MAX_PARTS, SmsCount};
-use super::gateway::{Handoff, SmsGateway};
+use super::gateway::{SmsGateway, Submission};
 use super::messages::{self, SmsInsertForm, SmsMessage, SmsStatus};
 use super::pricing;
 use crate::domain::ledger::{Actor, LedgerError};
@@ -116,18 +116,23 @@ impl PaidService for SmsService<'_> {
     }
 
     fn perform(&self, conn: &mut PgConnection, job: &Job) -> Result<(), PerformError> {
-        for message in messages::of_job(conn, job.id)? {
-            if message.status != SmsStatus::Queued {
-                continue;
-            }
-            let key = message.idempotency_key();
-            match self.0.submit(&message.recipient, &message.body, &key) {
-                Handoff::Accepted { reference } => {
-                    messages::mark_sent(conn, message.id, &reference)?
-                }
-                Handoff::Refused { reason } => messages::mark_not_sent(conn, message.id, &reason)?,
-            }
-        }
+        let queued: Vec<SmsMessage> = messages::of_job(conn, job.id)?
+            .into_iter()
+            .filter(|m| m.status == SmsStatus::Queued)
+            .collect();
+        let keys: Vec<String> = queued.iter().map(SmsMessage::idempotency_key).collect();
+        let submissions: Vec<Submission<'_>> = queued
+            .iter()
+            .zip(&keys)
+            .map(|(m, key)| Submission {
+                recipient: &m.recipient,
+                body: &m.body,
+                key,
+            })
+            .collect();
+        let handoffs = self.0.submit_all(&submissions);
+        let answered: Vec<_> = queued.iter().map(|m| m.id).zip(handoffs).collect();
+        messages::mark_handoffs(conn, &answered)?;
         Ok(())
     }
 

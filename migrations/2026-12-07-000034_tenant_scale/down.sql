@@ -1,0 +1,1 @@
+DROP INDEX databases_name_trigrams;
