@@ -48,10 +48,10 @@ use patroni::free_port;
 
 #[path = "limits/ha.rs"]
 mod ha;
-#[path = "limits/odoo_scale.rs"]
-mod odoo_scale;
 #[path = "../tests/it/keyed_load.rs"]
 mod keyed_load;
+#[path = "limits/odoo_scale.rs"]
+mod odoo_scale;
 // Shared with the failover test, which uses the rest of it.
 #[allow(dead_code)]
 #[path = "../tests/it/patroni.rs"]

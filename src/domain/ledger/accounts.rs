@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
+use super::Hold;
 use super::{Actor, LedgerError, entries};
-use super::{Hold, HoldStatus};
 use crate::domain::tenancy::Subscription;
 use crate::kernel::credits::Credits;
 use crate::kernel::ids::{AccountId, DatabaseId, ServiceId};
@@ -455,7 +455,7 @@ pub fn operator_view(
     };
     let active_holds = holds::table
         .filter(holds::account_id.eq(account_id))
-        .filter(holds::status.eq(HoldStatus::Active))
+        .filter(super::holds::is_active())
         .order(holds::id)
         .select(Hold::as_select())
         .load(conn)?;

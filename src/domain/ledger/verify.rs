@@ -114,7 +114,7 @@ pub fn verify_ledger(conn: &mut PgConnection) -> QueryResult<Report> {
                  FROM ledger_entries GROUP BY account_id),
              active AS (
                  SELECT account_id, sum(amount)::bigint AS active_holds_sum
-                 FROM holds WHERE status = 'active' GROUP BY account_id),
+                 FROM holds WHERE closed_at IS NULL GROUP BY account_id),
              last AS (
                  SELECT DISTINCT ON (account_id) account_id, balance_after
                  FROM ledger_entries ORDER BY account_id, id DESC)

@@ -129,7 +129,7 @@ pub(super) fn lock_accounts(
     let due = exists(
         crate::platform::schema::holds::table
             .filter(crate::platform::schema::holds::account_id.eq(iap_accounts::id))
-            .filter(crate::platform::schema::holds::status.eq(holds::HoldStatus::Active))
+            .filter(holds::is_active())
             .filter(crate::platform::schema::holds::expires_at.le(now)),
     );
     // The slug by a subquery: a join would lock the service's row too.
