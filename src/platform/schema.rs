@@ -108,6 +108,7 @@ diesel::table! {
         auto_topup_below -> Nullable<Int8>,
         label -> Text,
         is_default -> Bool,
+        below_threshold_since -> Nullable<Timestamptz>,
     }
 }
 

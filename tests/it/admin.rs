@@ -142,6 +142,69 @@ fn the_dashboard_figures_match_the_hand_computed_ones() {
 }
 
 #[test]
+fn the_accounts_below_their_threshold_are_listed_latest_first_and_leave_when_refilled() {
+    use iap_credits::platform::schema::iap_accounts;
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let set_threshold = |conn: &mut PgConnection, account: &ledger::IapAccount, credits: &str| {
+        diesel::update(iap_accounts::table.find(account.id))
+            .set(iap_accounts::threshold.eq(c(credits)))
+            .execute(conn)
+            .unwrap();
+    };
+    let below = |conn: &mut PgConnection| -> Vec<String> {
+        let today = Utc::now().date_naive();
+        stats::dashboard(conn, Period::last_days(7, today))
+            .unwrap()
+            .below_threshold
+            .iter()
+            .map(|a| format!("{} {}", a.database, a.available))
+            .collect()
+    };
+    let alpha =
+        Customer::named(&mut conn, "Alpha", Subscription::None).funded(&mut conn, "sms", "20");
+    let beta =
+        Customer::named(&mut conn, "Beta", Subscription::None).funded(&mut conn, "sms", "20");
+    // A threshold set above the balance puts the account on the list; one below does not.
+    set_threshold(&mut conn, &alpha, "25");
+    set_threshold(&mut conn, &beta, "5");
+    assert_eq!(below(&mut conn), ["Alpha 20.0000"]);
+    // A charge that crosses it adds Beta, the latest, first; one that does not changes nothing.
+    spend(&mut conn, &beta, "14");
+    assert_eq!(below(&mut conn), ["Alpha 20.0000"]);
+    spend(&mut conn, &beta, "2");
+    assert_eq!(below(&mut conn), ["Beta 4.0000", "Alpha 20.0000"]);
+    let since = |conn: &mut PgConnection| -> Vec<chrono::DateTime<Utc>> {
+        let today = Utc::now().date_naive();
+        stats::dashboard(conn, Period::last_days(7, today))
+            .unwrap()
+            .below_threshold
+            .iter()
+            .map(|a| a.below_since)
+            .collect()
+    };
+    let first = since(&mut conn);
+    // Spending more while below keeps the time it went below.
+    spend(&mut conn, &beta, "1");
+    assert_eq!(since(&mut conn), first);
+    // Refilled to the threshold: off the list. A threshold of 0 (Warn Me off) is never below.
+    ledger::grant(
+        &mut conn,
+        alpha.id,
+        c("5"),
+        ledger::GrantKind::Adjustment,
+        "refill",
+        &Actor::cli(),
+    )
+    .unwrap();
+    set_threshold(&mut conn, &beta, "0");
+    assert!(below(&mut conn).is_empty());
+    // A hold counts: it takes from the available credits.
+    ledger::authorize(&mut conn, alpha.id, c("1"), None, "hold", &Actor::cli()).unwrap();
+    assert_eq!(below(&mut conn), ["Alpha 24.0000"]);
+}
+
+#[test]
 fn a_fully_used_pack_has_nothing_to_refund_a_partly_used_one_its_unused_part() {
     let db = TestDb::new();
     let mut conn = db.conn();

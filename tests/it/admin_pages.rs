@@ -290,6 +290,28 @@ async fn the_account_page_adjusts_and_exports_the_whole_ledger_as_csv() {
         "href=\"/admin/databases/{}\">Eta</a>",
         who.database_id
     )));
+    // By the dbuuid Odoo shows, as pasted from a support request (any case).
+    {
+        use iap_credits::platform::schema::databases;
+        diesel::update(databases::table.find(who.database_id))
+            .set(databases::dbuuid.eq("8e2b6c4a-1d2f-11ef-9a3b-0242ac1200e7"))
+            .execute(&mut app.db.owner_conn())
+            .unwrap();
+    }
+    let by_dbuuid = ops
+        .get("/admin/databases?q=+8E2B6C4A-1D2F-11EF-9A3B-0242AC1200E7+")
+        .await;
+    assert!(by_dbuuid.body.contains(&format!(
+        "href=\"/admin/databases/{}\">Eta</a>",
+        who.database_id
+    )));
+    let other = ops
+        .get("/admin/databases?q=8e2b6c4a-1d2f-11ef-9a3b-0242ac1200e8")
+        .await;
+    assert!(
+        !other.body.contains(">Eta</a>"),
+        "another dbuuid finds nothing"
+    );
     let database = ops
         .get(&format!("/admin/databases/{}", who.database_id))
         .await;

@@ -284,6 +284,54 @@ async fn authorize_capture_and_cancel_as_a_provider_does() {
 }
 
 #[actix_web::test]
+async fn the_balance_releases_a_hold_whose_time_is_up_before_answering() {
+    let app = TestApp::new();
+    let mut conn = app.db.conn();
+    let key = provider_key(&mut conn, "sms");
+    let token = odoo_token();
+    let balance = json!({"dbuuid": DBUUID, "account_token": token, "service_name": "sms"});
+    assert_eq!(
+        call(&app, "/iap/1/balance", balance.clone()).await,
+        Ok(json!(0.0))
+    );
+    fund(&mut conn, &token, "10");
+    let held = json!({"account_token": token, "key": key, "credit": 6, "dbuuid": DBUUID});
+    call(&app, "/iap/1/authorize", held).await.unwrap();
+    // Asked while the hold runs: 4; again and again, the same (the usual one-statement answer).
+    for _ in 0..8 {
+        assert_eq!(
+            call(&app, "/iap/1/balance", balance.clone()).await,
+            Ok(json!(4.0))
+        );
+    }
+    // Its time is up, and no sweeper came by yet: the balance releases it first, in the ledger.
+    {
+        use iap_credits::platform::schema::holds;
+        diesel::update(holds::table)
+            .set(holds::expires_at.eq(chrono::Utc::now() - chrono::Duration::seconds(1)))
+            .execute(&mut app.db.owner_conn())
+            .unwrap();
+    }
+    assert_eq!(
+        call(&app, "/iap/1/balance", balance.clone()).await,
+        Ok(json!(10.0))
+    );
+    let account = ledger::accounts::by_token(&mut conn, &token)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        crate::instances::ledger_rows(&mut conn, account.id, "expiry"),
+        1
+    );
+    // A token asked for as another service, or from another database, is still refused.
+    let other = json!({"dbuuid": OTHER_DBUUID, "account_token": token, "service_name": "sms"});
+    assert_eq!(
+        error_name(call(&app, "/iap/1/balance", other).await),
+        ACCESS
+    );
+}
+
+#[actix_web::test]
 async fn a_key_acts_only_on_its_own_service_and_an_unknown_key_on_nothing() {
     let app = TestApp::new();
     let mut conn = app.db.conn();

@@ -12,7 +12,7 @@ use iap_credits::domain::payments::{
 use iap_credits::kernel::money::{Currency, Price};
 use iap_credits::platform::simulation::Records;
 use iap_credits::services::signing::itsme::{IdentificationResult, ItsmeProvider, SimulatedItsme};
-use iap_credits::services::sms::gateway::{Handoff, SimulatedCarrier, SmsGateway};
+use iap_credits::services::sms::gateway::{Handoff, SimulatedCarrier, SmsGateway, Submission};
 use iap_credits::services::snailmail::post::{
     PostHandoff, PostalService, Posting, SimulatedPost, Tracking,
 };
@@ -65,6 +65,34 @@ fn an_sms_or_a_letter_handed_to_either_instance_is_sent_once() {
     let second = other.submit("+32470000001", "hello", "sms-key-2");
     assert_ne!(second, first, "each message has a reference of its own");
     assert_eq!((one.accepted_count(), other.accepted_count()), (2, 2));
+
+    // Handed over in a batch: the ones already handed over answer as they did, the new ones
+    // are sent once, and the batch handed again (to the other instance) is the same batch.
+    let batch = |keys: &[&'static str]| -> Vec<Submission<'static>> {
+        keys.iter()
+            .map(|key| Submission {
+                recipient: "+32470000001",
+                body: "hello",
+                key,
+            })
+            .collect()
+    };
+    let handed = one.submit_all(&batch(&["sms-key-1", "sms-key-3", "sms-key-4"]));
+    assert_eq!(handed[0], first);
+    assert!(handed.iter().all(|h| matches!(h, Handoff::Accepted { .. })));
+    assert_ne!(handed[1], handed[2]);
+    assert_eq!(
+        other.submit_all(&batch(&["sms-key-4", "sms-key-3", "sms-key-2"])),
+        [handed[2].clone(), handed[1].clone(), second.clone()]
+    );
+    assert_eq!(one.accepted_count(), 4);
+    // A carrier that is down refuses what it has not taken, and still knows what it took.
+    other.set_down(true);
+    let down = other.submit_all(&batch(&["sms-key-1", "sms-key-5"]));
+    assert_eq!(down[0], first);
+    assert!(matches!(down[1], Handoff::Refused { .. }));
+    other.set_down(false);
+    assert_eq!(one.accepted_count(), 4);
 
     let (post_one, mut post_other) = (
         SimulatedPost::with_records(a),
