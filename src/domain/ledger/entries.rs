@@ -140,22 +140,33 @@ pub(super) fn append(
 }
 
 /// An account's entries, newest first, `limit` at a time, strictly older than entry `before`.
+///
+/// The account is handed to the scan as a value the planner does not look into (`OFFSET 0`
+/// keeps it from being folded in): knowing it, the planner sees that an account of 10,000,000
+/// rows owns nearly every row and walks the primary key back from the newest one, skipping
+/// each row other accounts wrote since (25 ms past 70,000 of them). Not knowing it, it walks
+/// the account's own index `(account_id, id DESC)`, whatever the account's size.
 pub fn history(
     conn: &mut PgConnection,
     account_id: AccountId,
     before: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<LedgerEntry>> {
-    let mut query = ledger_entries::table
-        .filter(ledger_entries::account_id.eq(account_id))
-        .order(ledger_entries::id.desc())
-        .limit(limit)
-        .select(LedgerEntry::as_select())
-        .into_boxed();
-    if let Some(before) = before {
-        query = query.filter(ledger_entries::id.lt(before));
-    }
-    query.load(conn)
+    use diesel::sql_types::{BigInt, Nullable};
+    diesel::sql_query(
+        "SELECT e.*
+         FROM (SELECT $1::bigint AS account_id OFFSET 0) AS a
+         CROSS JOIN LATERAL (
+             SELECT * FROM ledger_entries e
+             WHERE e.account_id = a.account_id AND ($2::bigint IS NULL OR e.id < $2)
+             ORDER BY e.id DESC
+             LIMIT $3
+         ) AS e",
+    )
+    .bind::<BigInt, _>(account_id.0)
+    .bind::<Nullable<BigInt>, _>(before)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
 }
 
 /// The purchase row that fulfilled a paid order.
