@@ -420,15 +420,7 @@ fn charge_accounts(conn: &mut PgConnection) -> (Accounts, Accounts) {
     let mut make = |name: String| {
         let db = tenancy::create_database(conn, &name, Subscription::None).unwrap();
         let account = accounts::get_or_create(conn, db.id, sms.id).unwrap();
-        ledger::grant(
-            conn,
-            account.id,
-            Credits::whole(100_000_000),
-            GrantKind::Adjustment,
-            "bench funds",
-            &Actor::cli(),
-        )
-        .unwrap();
+        fund_generously(conn, account.id);
         (account.token, account.id.0)
     };
     let (tokens, ids) = (0..SPREAD_ACCOUNTS)
@@ -442,6 +434,19 @@ fn charge_accounts(conn: &mut PgConnection) -> (Accounts, Accounts) {
             ids: vec![hot_id],
         },
     )
+}
+
+/// 100,000,000 credits on `account`: more than any run spends.
+fn fund_generously(conn: &mut PgConnection, account: iap_credits::kernel::ids::AccountId) {
+    ledger::grant(
+        conn,
+        account,
+        Credits::whole(100_000_000),
+        GrantKind::Adjustment,
+        "bench funds",
+        &Actor::cli(),
+    )
+    .unwrap();
 }
 
 /// Each stage's time of the charges of a run, from their `Server-Timing` headers.
@@ -665,28 +670,16 @@ fn run_pgbench(
 ) -> f64 {
     let file: PathBuf = data.join("charge.sql");
     std::fs::write(&file, script).unwrap();
-    let out = Command::new(pgbench)
-        .args(["-n", "-c", &CLIENTS.to_string(), "-j", "2"])
-        .args(["-T", &duration.as_secs().to_string()])
-        .args([
-            "-D",
-            &format!("min_id={min_id}"),
-            "-D",
-            &format!("max_id={max_id}"),
-        ])
-        .args([
-            "-h",
-            &pg.socket_dir().to_string_lossy(),
-            "-p",
-            "5432",
-            "-U",
-            "postgres",
-        ])
-        .arg("-f")
-        .arg(&file)
-        .arg(database)
-        .output()
-        .expect("run pgbench");
+    let out = pgbench_command(
+        pgbench,
+        pg,
+        (database, &file),
+        (min_id, max_id),
+        duration,
+        &[],
+    )
+    .output()
+    .expect("run pgbench");
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
         .find(|l| l.starts_with("tps = "))
@@ -703,6 +696,31 @@ fn run_pgbench(
                 String::from_utf8_lossy(&out.stderr)
             )
         })
+}
+
+/// pgbench running the script `file` on `database` with `:min_id` and `:max_id` set, 32 clients,
+/// 2 threads, for `duration`, with `extra` options.
+fn pgbench_command(
+    pgbench: &Path,
+    pg: &EmbeddedPostgres,
+    (database, file): (&str, &Path),
+    (min_id, max_id): (i64, i64),
+    duration: Duration,
+    extra: &[&str],
+) -> Command {
+    let mut command = Command::new(pgbench);
+    command
+        .args(["-n", "-c", &CLIENTS.to_string(), "-j", "2"])
+        .args(["-T", &duration.as_secs().to_string()])
+        .args(["-D", &format!("min_id={min_id}")])
+        .args(["-D", &format!("max_id={max_id}")])
+        .args(["-h", &pg.socket_dir().to_string_lossy(), "-p", "5432"])
+        .args(["-U", "postgres"])
+        .args(extra)
+        .arg("-f")
+        .arg(file)
+        .arg(database);
+    command
 }
 
 /// An account whose Account Information page is measured, and its admin's session.

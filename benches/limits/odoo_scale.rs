@@ -429,15 +429,7 @@ fn funded_accounts(conn: &mut PgConnection, name: &str, count: usize) -> (Vec<St
             let db =
                 tenancy::create_database(conn, &format!("{name} {i}"), Subscription::None).unwrap();
             let account = accounts::get_or_create(conn, db.id, sms.id).unwrap();
-            ledger::grant(
-                conn,
-                account.id,
-                Credits::whole(100_000_000),
-                GrantKind::Adjustment,
-                "bench funds",
-                &Actor::cli(),
-            )
-            .unwrap();
+            fund_generously(conn, account.id);
             (account.token, account.id.0)
         })
         .unzip()
@@ -509,25 +501,18 @@ fn pgbench_latencies(
     let logs = data.join("pgbench-log");
     let _ = std::fs::remove_dir_all(&logs);
     std::fs::create_dir_all(&logs).unwrap();
-    let out = Command::new(pgbench)
-        .current_dir(&logs)
-        .args(["-n", "-c", &CLIENTS.to_string(), "-j", "2"])
-        .args(["-T", &duration.as_secs().to_string()])
-        .args(["-R", &format!("{rate:.0}"), "-l", "--log-prefix", "tx"])
-        .args(["-D", "min_id=1", "-D", &format!("max_id={SPREAD_ACCOUNTS}")])
-        .args([
-            "-h",
-            &pg.socket_dir().to_string_lossy(),
-            "-p",
-            "5432",
-            "-U",
-            "postgres",
-        ])
-        .arg("-f")
-        .arg(&file)
-        .arg(database)
-        .output()
-        .expect("run pgbench");
+    let rate = format!("{rate:.0}");
+    let out = pgbench_command(
+        pgbench,
+        pg,
+        (database, &file),
+        (1, SPREAD_ACCOUNTS as i64),
+        duration,
+        &["-R", &rate, "-l", "--log-prefix", "tx"],
+    )
+    .current_dir(&logs)
+    .output()
+    .expect("run pgbench");
     assert!(
         out.status.success(),
         "pgbench -R failed: {}",
@@ -718,15 +703,7 @@ fn sms_call(
 ) -> (f64, f64, usize) {
     let (token, dbuuid) = sms_of_tenant(conn, 42);
     let account = accounts::by_token(conn, &token).unwrap().unwrap();
-    ledger::grant(
-        conn,
-        account.id,
-        Credits::whole(100_000_000),
-        GrantKind::Adjustment,
-        "bench funds",
-        &Actor::cli(),
-    )
-    .unwrap();
+    fund_generously(conn, account.id);
     let (times, answered) = actix_web::rt::System::new().block_on(async {
         let client = awc::Client::builder()
             .timeout(Duration::from_secs(60))
