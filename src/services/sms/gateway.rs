@@ -77,33 +77,13 @@ impl SimulatedCarrier {
 }
 
 impl SmsGateway for SimulatedCarrier {
-    fn submit(&self, _recipient: &str, _body: &str, key: &str) -> Handoff {
-        let failed = |e: String| {
-            tracing::warn!("the simulated carrier failed: {e}");
-            Handoff::Refused {
-                reason: "The SMS carrier failed; nothing was sent.".into(),
-            }
+    fn submit(&self, recipient: &str, body: &str, key: &str) -> Handoff {
+        let message = Submission {
+            recipient,
+            body,
+            key,
         };
-        let accepted = |reference: serde_json::Value| Handoff::Accepted {
-            reference: reference.as_str().unwrap_or_default().to_string(),
-        };
-        match self.records.get("sms", key) {
-            Ok(Some(reference)) => return accepted(reference),
-            Ok(None) => {}
-            Err(e) => return failed(e),
-        }
-        if self.down.load(Ordering::SeqCst) {
-            return Handoff::Refused {
-                reason: "The SMS carrier is unavailable; nothing was sent.".into(),
-            };
-        }
-        match self
-            .records
-            .first("sms", key, || fresh_reference("sim-").into())
-        {
-            Ok(reference) => accepted(reference),
-            Err(e) => failed(e),
-        }
+        self.submit_all(&[message]).remove(0)
     }
 
     /// One look at the records for the whole batch and one write of the new ones, rather than
