@@ -257,6 +257,9 @@ const TOP_CONSUMERS: &str = "
     ORDER BY consumed DESC, d.name
     LIMIT 10";
 
+/// How many of the accounts below their threshold the dashboard lists.
+pub const BELOW_THRESHOLD_SHOWN: i64 = 50;
+
 // The latest to go below first: from the partial index of accounts below their threshold,
 // whatever the number of accounts.
 const BELOW_THRESHOLD: &str = "
@@ -268,7 +271,7 @@ const BELOW_THRESHOLD: &str = "
     JOIN databases d ON d.id = a.database_id
     WHERE a.below_threshold_since IS NOT NULL
     ORDER BY a.below_threshold_since DESC, a.id DESC
-    LIMIT 50";
+    LIMIT $1";
 
 const PENDING_ORDERS: &str = "
     SELECT o.id AS order_id, d.name AS database, s.name AS service, o.pack_name,
@@ -300,7 +303,9 @@ pub fn dashboard(conn: &mut PgConnection, period: Period) -> QueryResult<Dashboa
         .bind::<Timestamptz, _>(from)
         .bind::<Timestamptz, _>(to)
         .load(conn)?;
-    let below_threshold = diesel::sql_query(BELOW_THRESHOLD).load(conn)?;
+    let below_threshold = diesel::sql_query(BELOW_THRESHOLD)
+        .bind::<BigInt, _>(BELOW_THRESHOLD_SHOWN)
+        .load(conn)?;
     let pending_orders = diesel::sql_query(PENDING_ORDERS).load(conn)?;
     let failed_emails = outbox::list(conn, Some(EmailStatus::Failed), 20)?;
     let mut dashboard = Dashboard {

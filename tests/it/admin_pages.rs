@@ -144,6 +144,10 @@ async fn the_dashboard_and_orders_list_show_the_demo_purchase() {
     let body = &dashboard.body;
     assert!(body.contains("<td class=\"num\">95.00 EUR</td>"), "revenue");
     assert!(body.contains("<svg role=\"img\" aria-label=\"Revenue per day\""));
+    assert!(body.contains(&format!(
+        "The {} that went below it last",
+        iap_credits::read_models::operator_dashboard::BELOW_THRESHOLD_SHOWN
+    )));
     assert!(body.contains("<svg role=\"img\" aria-label=\"Credits sold per day, per service\""));
     assert!(
         body.contains(

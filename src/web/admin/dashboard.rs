@@ -77,6 +77,7 @@ impl PeriodForm {
 #[template(path = "admin/dashboard.html")]
 struct DashboardPage {
     nav: Nav,
+    below_threshold_shown: i64,
     form: PeriodForm,
     d: Dashboard,
     revenue_chart: String,
@@ -116,6 +117,7 @@ pub async fn page(
         };
     let page = DashboardPage {
         nav: Nav::for_user(&operator.0),
+        below_threshold_shown: operator_dashboard::BELOW_THRESHOLD_SHOWN,
         revenue_chart: charts::daily_lines("Revenue per day", "revenue", &days, &revenue),
         sold_chart: charts::daily_lines(
             "Credits sold per day, per service",
