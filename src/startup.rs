@@ -564,8 +564,10 @@ pub fn app_state(pool: DbPool, base_url: String, session_key: actix_web::cookie:
         pool.clone(),
         crate::api::answers::charge_renderer(base_url.clone()),
     );
+    let holds = crate::domain::ledger::batch::holds::HoldBatcher::start(pool.clone());
     let itsme_sim = std::sync::Arc::new(crate::services::signing::itsme::SimulatedItsme::default());
     AppState {
+        holds,
         itsme: itsme_sim.clone(),
         itsme_sim,
         directory: std::sync::Arc::new(crate::services::directory::provider::SimulatedDirectory(

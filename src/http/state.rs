@@ -26,6 +26,9 @@ pub struct AppState {
     pub session_key: actix_web::cookie::Key,
     /// Applies API charges in group-committed batches.
     pub charges: crate::domain::ledger::batch::ChargeBatcher,
+    /// Applies providers' authorizations and captures (Odoo's protocol) in group-committed
+    /// batches.
+    pub holds: crate::domain::ledger::batch::holds::HoldBatcher,
     /// Where the checkout pays: the mock provider (test mode) unless replaced.
     pub payments: std::sync::Arc<dyn crate::domain::payments::PaymentProvider>,
     /// The SMS carrier: the simulated one unless replaced.

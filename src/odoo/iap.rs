@@ -13,10 +13,12 @@ use super::params::{Dbuuid, Params};
 use super::rpc::{RpcError, credits_number};
 use super::transactions;
 use crate::domain::catalog::{self, Service};
+use crate::domain::ledger::batch::holds::{Authorization, Capture, HoldBatcher, Settled};
 use crate::domain::ledger::{self, Actor, HoldStatus, IapAccount, LedgerError};
 use crate::domain::provider_keys::{self, ProviderKey};
 use crate::domain::tokens::{self, TokenError};
 use crate::kernel::credits::Credits;
+use crate::platform::db::DbPool;
 
 /// Odoo's default hold, and the longest: 180 days.
 pub const MAX_TTL_HOURS: i64 = 4320;
@@ -96,16 +98,22 @@ pub fn balance(
     Ok(credits_number(account.available()))
 }
 
-/// `/iap/1/authorize`: holds `credit` on the account for the key's service; answers the
-/// transaction token that capture and cancel name.
-pub fn authorize(
-    conn: &mut PgConnection,
-    ctx: &Context,
-    params: &Map<String, Value>,
-) -> Result<Value, RpcError> {
-    let params = Params(params);
-    let key = provider_key(conn, &params)?;
-    let token = params.token("account_token")?;
+/// An authorization call, read and checked, with the transaction token it will answer (made
+/// first, so that the token is known even when the answer is lost).
+pub struct AuthorizeCall {
+    key: ProviderKey,
+    account_token: String,
+    credit: Credits,
+    description: String,
+    ttl: Duration,
+    dbuuid: Option<Dbuuid>,
+    transaction: String,
+}
+
+/// Reads and checks an authorization's params and its provider key.
+fn read_authorize(conn: &mut PgConnection, params: &Params) -> Result<AuthorizeCall, RpcError> {
+    let key = provider_key(conn, params)?;
+    let account_token = params.token("account_token")?.to_string();
     let credit = params.credits("credit")?;
     if credit <= Credits::ZERO {
         return Err(RpcError::invalid("credit", "more than 0"));
@@ -120,51 +128,146 @@ pub fn authorize(
     let hours = params
         .whole("ttl", 1, MAX_TTL_HOURS)?
         .unwrap_or(MAX_TTL_HOURS);
-    let dbuuid = params.dbuuid("dbuuid")?;
-    let service = catalog::service_by_id(conn, key.service_id)?;
-    let insufficient = |lacking: Credits| RpcError::InsufficientCredit {
-        credit: lacking,
-        service_name: catalog::odoo_name_for_slug(service.slug.as_str()),
-        base_url: credit_url(&ctx.base_url),
-    };
-    let Some(account) = account_for(
-        conn,
-        &ctx.client_address,
-        dbuuid.as_ref(),
-        token,
-        Some(&service),
-    )?
-    else {
-        // Never seen: it has no credits yet; the "Buy credits" link registers it.
-        return Err(insufficient(credit));
-    };
-    let ttl = Duration::from_secs(hours as u64 * 3600);
-    let actor = Actor::provider_key(key.id);
-    let mut attempted = None;
-    let held = diesel::Connection::transaction(conn, |conn| {
-        let hold = ledger::authorize(conn, account.id, credit, Some(ttl), description, &actor)?;
-        let token = transactions::record(conn, hold.id, account.id, key.id)?;
-        attempted = Some(token.clone());
-        Ok::<_, LedgerError>(token)
-    });
+    Ok(AuthorizeCall {
+        key,
+        account_token,
+        credit,
+        description: description.to_string(),
+        ttl: Duration::from_secs(hours as u64 * 3600),
+        dbuuid: params.dbuuid("dbuuid")?,
+        transaction: transactions::new_token(),
+    })
+}
+
+/// The answer to an authorization, whichever path ran it.
+fn authorized(
+    call: &AuthorizeCall,
+    base_url: &str,
+    held: Result<(), LedgerError>,
+) -> Result<Value, RpcError> {
     match held {
-        Ok(token) => Ok(json!(token)),
+        Ok(()) => Ok(json!(call.transaction)),
         // Cut short, maybe after the COMMIT: the caller will not get this token, so if the
         // hold exists it is released once the database answers again.
         Err(LedgerError::Database(e))
             if crate::platform::outage::outage(&e)
                 == Some(crate::platform::outage::Outage::ConnectionLost) =>
         {
-            if let Some(token) = attempted {
-                transactions::unanswered(token);
-            }
+            transactions::unanswered(call.transaction.clone());
             Err(e.into())
         }
-        Err(LedgerError::InsufficientCredits { available, .. }) => Err(insufficient(
-            Credits::from_units(credit.units() - available.units()),
+        Err(LedgerError::InsufficientCredits {
+            available,
+            service_slug,
+            ..
+        }) => Err(insufficient(
+            &service_slug,
+            base_url,
+            Credits::from_units(call.credit.units() - available.units()),
         )),
         Err(e) => Err(ledger_error(e)),
     }
+}
+
+fn insufficient(service_slug: &str, base_url: &str, lacking: Credits) -> RpcError {
+    RpcError::InsufficientCredit {
+        credit: lacking,
+        service_name: catalog::odoo_name_for_slug(service_slug),
+        base_url: credit_url(base_url),
+    }
+}
+
+/// `/iap/1/authorize`, one call at a time: holds `credit` on the account for the key's
+/// service; answers the transaction token that capture and cancel name. (The server batches
+/// these calls: `authorize_batched`.)
+pub fn authorize(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    params: &Map<String, Value>,
+) -> Result<Value, RpcError> {
+    let call = read_authorize(conn, &Params(params))?;
+    authorize_one(conn, ctx, &call)
+}
+
+/// An authorization on its own: registers a new token (when the call says enough) and words
+/// each refusal.
+fn authorize_one(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    call: &AuthorizeCall,
+) -> Result<Value, RpcError> {
+    let service = catalog::service_by_id(conn, call.key.service_id)?;
+    let Some(account) = account_for(
+        conn,
+        &ctx.client_address,
+        call.dbuuid.as_ref(),
+        &call.account_token,
+        Some(&service),
+    )?
+    else {
+        // Never seen: it has no credits yet; the "Buy credits" link registers it.
+        return Err(insufficient(
+            service.slug.as_str(),
+            &ctx.base_url,
+            call.credit,
+        ));
+    };
+    let actor = Actor::provider_key(call.key.id);
+    let held = diesel::Connection::transaction(conn, |conn| {
+        let hold = ledger::authorize(
+            conn,
+            account.id,
+            call.credit,
+            Some(call.ttl),
+            &call.description,
+            &actor,
+        )?;
+        transactions::record(conn, &call.transaction, hold.id, account.id, call.key.id)?;
+        Ok::<_, LedgerError>(())
+    });
+    authorized(call, &ctx.base_url, held)
+}
+
+/// `/iap/1/authorize` as the server runs it: through the hold batcher, which group-commits the
+/// calls that arrive together; what it declines (a new token, another service's or database's)
+/// goes one at a time.
+pub async fn authorize_batched(
+    pool: &DbPool,
+    batcher: &HoldBatcher,
+    ctx: Context,
+    params: Map<String, Value>,
+) -> Result<Value, RpcError> {
+    let call = blocking(pool, move |conn| read_authorize(conn, &Params(&params))).await?;
+    let settled = batcher
+        .authorize(Authorization {
+            account_token: call.account_token.clone(),
+            service_id: call.key.service_id,
+            dbuuid: call.dbuuid.as_ref().map(|d| d.as_str().to_string()),
+            amount: call.credit,
+            ttl: call.ttl,
+            description: call.description.clone(),
+            provider_key_id: call.key.id,
+            transaction: call.transaction.clone(),
+        })
+        .await;
+    match settled {
+        Settled::Done(held) => authorized(&call, &ctx.base_url, held.map(|_| ())),
+        Settled::Declined => blocking(pool, move |conn| authorize_one(conn, &ctx, &call)).await,
+    }
+}
+
+/// Runs `f` on a pooled connection, on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    pool: &DbPool,
+    f: impl FnOnce(&mut PgConnection) -> Result<T, RpcError> + Send + 'static,
+) -> Result<T, RpcError> {
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await
+    .unwrap_or(Err(RpcError::Internal))
 }
 
 /// The transaction the call names, if the call's key may act on it: only the key that
@@ -182,25 +285,21 @@ fn transaction(
     Ok((transaction, key))
 }
 
-/// `/iap/1/capture`: posts `credit_to_capture` of the hold (at most what it holds) and releases
-/// the rest. A capture already made answers the same and changes nothing.
-pub fn capture(
-    conn: &mut PgConnection,
-    _ctx: &Context,
-    params: &Map<String, Value>,
-) -> Result<Value, RpcError> {
-    let params = Params(params);
-    let (transaction, key) = transaction(conn, &params)?;
-    let credit = params.credits("credit_to_capture")?;
-    let actor = Actor::provider_key(key.id);
-    match ledger::capture(
-        conn,
-        transaction.account_id,
-        transaction.hold_id,
-        Some(credit),
-        &actor,
-    ) {
-        Ok(_) | Err(LedgerError::HoldClosed(HoldStatus::Captured)) => Ok(json!(true)),
+/// A capture call, read and checked.
+fn read_capture(conn: &mut PgConnection, params: &Params) -> Result<Capture, RpcError> {
+    let (transaction, key) = transaction(conn, params)?;
+    Ok(Capture {
+        account_id: transaction.account_id,
+        hold_id: transaction.hold_id,
+        amount: params.credits("credit_to_capture")?,
+        actor: Actor::provider_key(key.id),
+    })
+}
+
+/// The answer to a capture, whichever path ran it.
+fn captured(result: Result<(), LedgerError>) -> Result<Value, RpcError> {
+    match result {
+        Ok(()) | Err(LedgerError::HoldClosed(HoldStatus::Captured)) => Ok(json!(true)),
         Err(LedgerError::HoldClosed(_)) => Err(RpcError::User(
             "this transaction was cancelled: nothing can be captured".into(),
         )),
@@ -212,6 +311,44 @@ pub fn capture(
             held.to_display()
         ))),
         Err(e) => Err(ledger_error(e)),
+    }
+}
+
+fn capture_one(conn: &mut PgConnection, call: &Capture) -> Result<Value, RpcError> {
+    captured(
+        ledger::capture(
+            conn,
+            call.account_id,
+            call.hold_id,
+            Some(call.amount),
+            &call.actor,
+        )
+        .map(|_| ()),
+    )
+}
+
+/// `/iap/1/capture`, one call at a time: posts `credit_to_capture` of the hold (at most what
+/// it holds) and releases the rest. A capture already made answers the same and changes
+/// nothing. (The server batches these calls: `capture_batched`.)
+pub fn capture(
+    conn: &mut PgConnection,
+    _ctx: &Context,
+    params: &Map<String, Value>,
+) -> Result<Value, RpcError> {
+    let call = read_capture(conn, &Params(params))?;
+    capture_one(conn, &call)
+}
+
+/// `/iap/1/capture` as the server runs it, through the hold batcher.
+pub async fn capture_batched(
+    pool: &DbPool,
+    batcher: &HoldBatcher,
+    params: Map<String, Value>,
+) -> Result<Value, RpcError> {
+    let call = blocking(pool, move |conn| read_capture(conn, &Params(&params))).await?;
+    match batcher.capture(call.clone()).await {
+        Settled::Done(result) => captured(result),
+        Settled::Declined => blocking(pool, move |conn| capture_one(conn, &call)).await,
     }
 }
 

@@ -54,10 +54,11 @@ impl Context {
 type CallFn = fn(&mut PgConnection, &Context, &Map<String, Value>) -> Result<Value, RpcError>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let calls: [(&str, CallFn); 24] = [
+    // Batched: each waits for its batch's commit without holding a connection.
+    cfg.route("/iap/1/authorize", web::route().to(authorize));
+    cfg.route("/iap/1/capture", web::route().to(capture));
+    let calls: [(&str, CallFn); 22] = [
         ("/iap/1/balance", iap::balance),
-        ("/iap/1/authorize", iap::authorize),
-        ("/iap/1/capture", iap::capture),
         ("/iap/1/cancel", iap::cancel),
         (
             "/iap/1/get-accounts-information",
@@ -152,6 +153,54 @@ fn unknown(_: &mut PgConnection, _: &Context, _: &Map<String, Value>) -> Result<
     ))
 }
 
+/// The call's id and params, or the answer to a call that cannot be read.
+async fn read(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(Value, Map<String, Value>), HttpResponse> {
+    if req.method() != Method::POST {
+        return Err(answer(
+            Value::Null,
+            Err(RpcError::User("JSON-RPC calls are POSTed".into())),
+        ));
+    }
+    match read_call(payload).await {
+        Ok(request) => Ok((request.id, request.params)),
+        Err((id, error)) => Err(answer(id, Err(error))),
+    }
+}
+
+async fn authorize(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    match read(&req, payload).await {
+        Ok((id, params)) => {
+            let context = Context::of(&state, &req);
+            answer(
+                id,
+                iap::authorize_batched(&state.pool, &state.holds, context, params).await,
+            )
+        }
+        Err(response) => response,
+    }
+}
+
+async fn capture(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    match read(&req, payload).await {
+        Ok((id, params)) => answer(
+            id,
+            iap::capture_batched(&state.pool, &state.holds, params).await,
+        ),
+        Err(response) => response,
+    }
+}
+
 /// Reads the envelope, runs the call on the blocking pool, answers in the envelope.
 async fn serve(
     state: web::Data<AppState>,
@@ -159,24 +208,17 @@ async fn serve(
     payload: web::Payload,
     call: CallFn,
 ) -> HttpResponse {
-    if req.method() != Method::POST {
-        return answer(
-            Value::Null,
-            Err(RpcError::User("JSON-RPC calls are POSTed".into())),
-        );
-    }
-    let request = match read_call(payload).await {
-        Ok(request) => request,
-        Err((id, error)) => return answer(id, Err(error)),
+    let (id, params) = match read(&req, payload).await {
+        Ok(read) => read,
+        Err(response) => return response,
     };
     let pool = state.pool.clone();
     let context = Context::of(&state, &req);
-    let params = request.params;
     let outcome = web::block(move || {
         let mut conn = pool.get()?;
         call(&mut conn, &context, &params)
     })
     .await
     .unwrap_or(Err(RpcError::Internal));
-    answer(request.id, outcome)
+    answer(id, outcome)
 }

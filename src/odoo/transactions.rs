@@ -19,27 +19,33 @@ pub struct Transaction {
     pub provider_key_id: i64,
 }
 
-/// Records a new hold's transaction (in the hold's own transaction); returns its token.
-pub fn record(
-    conn: &mut PgConnection,
-    hold_id: HoldId,
-    account_id: AccountId,
-    provider_key_id: i64,
-) -> QueryResult<String> {
-    let token: String = rand::rng()
+/// A new transaction token: 48 random letters and digits.
+pub fn new_token() -> String {
+    rand::rng()
         .sample_iter(Alphanumeric)
         .take(TOKEN_LEN)
         .map(char::from)
-        .collect();
+        .collect()
+}
+
+/// Records a new hold's transaction under `token`, in the hold's own transaction. (The hold
+/// batcher writes its holds' transactions along with them, in its one statement.)
+pub fn record(
+    conn: &mut PgConnection,
+    token: &str,
+    hold_id: HoldId,
+    account_id: AccountId,
+    provider_key_id: i64,
+) -> QueryResult<()> {
     diesel::insert_into(iap_transactions::table)
         .values((
-            iap_transactions::token.eq(&token),
+            iap_transactions::token.eq(token),
             iap_transactions::hold_id.eq(hold_id),
             iap_transactions::account_id.eq(account_id),
             iap_transactions::provider_key_id.eq(provider_key_id),
         ))
         .execute(conn)?;
-    Ok(token)
+    Ok(())
 }
 
 pub fn find(conn: &mut PgConnection, token: &str) -> QueryResult<Option<Transaction>> {

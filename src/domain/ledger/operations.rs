@@ -41,7 +41,7 @@ pub(super) fn expire_holds_of(
     Ok(())
 }
 
-fn release_due_holds(
+pub(super) fn release_due_holds(
     conn: &mut PgConnection,
     account: &mut IapAccount,
 ) -> Result<usize, LedgerError> {

@@ -10,7 +10,26 @@
 //! their sum in one statement shared by all such accounts; the rest are locked and decided one
 //! charge at a time.
 
+/// Makes `$name` (a struct with one lifetime, whose `QueryFragment` pushes a fixed SQL text and
+/// its binds) a statement diesel prepares once per connection, cached by its type, and loads
+/// rows of by name.
+macro_rules! fixed_statement {
+    ($name:ident) => {
+        impl diesel::query_builder::QueryId for $name<'_> {
+            type QueryId = $name<'static>;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl diesel::query_builder::Query for $name<'_> {
+            type SqlType = diesel::sql_types::Untyped;
+        }
+
+        impl diesel::RunQueryDsl<diesel::PgConnection> for $name<'_> {}
+    };
+}
+
 mod apply;
+pub mod holds;
 mod statements;
 
 use std::collections::HashMap;
@@ -181,16 +200,22 @@ fn worker(
     tokens: &TokenCache,
 ) {
     while let Some(first) = queue.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        let batch = gather(&mut queue, first, MAX_BATCH);
         tracing::debug!(size = batch.len(), "charge batch");
         run_batch(pool, batch, render, tokens);
     }
+}
+
+/// A batch: `first`, and what queued behind it (at most `max` in all).
+fn gather<T>(queue: &mut mpsc::UnboundedReceiver<T>, first: T, max: usize) -> Vec<T> {
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match queue.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    batch
 }
 
 fn run_batch(pool: &DbPool, batch: Vec<Job>, render: &Render, tokens: &TokenCache) {

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Array, BigInt, Text, Untyped};
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sql_types::{Array, BigInt, Text};
 
 use super::ChargeRequest;
 use crate::domain::ledger::entries::LedgerEntry;
@@ -15,24 +15,6 @@ use crate::domain::ledger::{IapAccount, holds};
 use crate::kernel::credits::Credits;
 use crate::kernel::ids::AccountId;
 use crate::platform::schema::{iap_accounts, services};
-
-/// Makes `$name` (a struct with one lifetime, whose `QueryFragment` pushes a fixed SQL text and
-/// its binds) a statement diesel prepares once per connection, cached by its type, and loads
-/// rows of by name.
-macro_rules! fixed_statement {
-    ($name:ident) => {
-        impl QueryId for $name<'_> {
-            type QueryId = $name<'static>;
-            const HAS_STATIC_QUERY_ID: bool = true;
-        }
-
-        impl Query for $name<'_> {
-            type SqlType = Untyped;
-        }
-
-        impl RunQueryDsl<PgConnection> for $name<'_> {}
-    };
-}
 
 /// The fast path: debits, in one statement, each account whose charges in the batch all come
 /// without an idempotency key, by their sum — when the hint's token is still the account's and

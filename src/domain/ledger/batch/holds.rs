@@ -1,0 +1,663 @@
+//! Group commit for providers' holds: Odoo's `/iap/1/authorize` → `/iap/1/capture` pairs. One
+//! at a time, each call is its own transaction (the account locked across half a dozen round
+//! trips, then a WAL flush); here the authorizations and captures that arrive together are
+//! decided in one transaction: the accounts and the captured holds are locked in one statement
+//! each, the calls decided in arrival order against the accounts' running figures, and every
+//! hold, transaction token, closed hold, balance and ledger row written in one statement. Each
+//! call still has its own hold and its own ledger rows, and is answered after the commit.
+//!
+//! The batch takes only what it can decide: an authorization whose token is unknown here, or
+//! names another service or database, is `Declined`, and its caller takes the one-at-a-time
+//! path (which registers new tokens and words each refusal).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sql_types::{Array, BigInt, Text, Timestamptz};
+use tokio::sync::{mpsc, oneshot};
+
+use super::batch_transaction;
+use crate::domain::ledger::holds::{self, Hold, HoldStatus, MAX_HOLD_TTL};
+use crate::domain::ledger::{Actor, EntryKind, IapAccount, LedgerError, operations};
+use crate::kernel::credits::Credits;
+use crate::kernel::ids::{AccountId, HoldId, ServiceId};
+use crate::platform::db::DbPool;
+use crate::platform::schema::{databases, holds as holds_table, iap_accounts, services};
+
+/// Most calls decided in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// An authorization: hold `amount` on the account `account_token` names, for the provider key
+/// `provider_key_id` of the service `service_id`, under the transaction token `transaction`.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    pub account_token: String,
+    pub service_id: ServiceId,
+    /// The database the call names, when it names one: the token must be that database's.
+    pub dbuuid: Option<String>,
+    pub amount: Credits,
+    pub ttl: Duration,
+    pub description: String,
+    pub provider_key_id: i64,
+    /// Made by the caller, so that it knows it even when the answer is lost.
+    pub transaction: String,
+}
+
+/// A capture: post `amount` of the hold (at most what it holds) and release the rest.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    pub account_id: AccountId,
+    pub hold_id: HoldId,
+    pub amount: Credits,
+    pub actor: Actor,
+}
+
+/// What a batch made of a call.
+#[derive(Debug)]
+pub enum Settled<T> {
+    Done(Result<T, LedgerError>),
+    /// Not for the batch: the caller takes the one-at-a-time path.
+    Declined,
+}
+
+enum Call {
+    Authorize(Authorization),
+    Capture(Capture),
+}
+
+enum Answer {
+    Authorized(oneshot::Sender<Settled<HoldId>>),
+    Captured(oneshot::Sender<Settled<()>>),
+}
+
+/// Applies providers' authorizations and captures in group-committed batches.
+#[derive(Clone)]
+pub struct HoldBatcher {
+    calls: Arc<mpsc::UnboundedSender<(Call, Answer)>>,
+}
+
+impl HoldBatcher {
+    /// Starts the worker thread; it stops when the last clone of the batcher is dropped.
+    pub fn start(pool: DbPool) -> Self {
+        let (calls, mut queue) = mpsc::unbounded_channel::<(Call, Answer)>();
+        std::thread::Builder::new()
+            .name("hold-batcher".into())
+            .spawn(move || {
+                while let Some(first) = queue.blocking_recv() {
+                    let batch = super::gather(&mut queue, first, MAX_BATCH);
+                    run_batch(&pool, batch);
+                }
+            })
+            .expect("spawn the hold batcher thread");
+        HoldBatcher {
+            calls: Arc::new(calls),
+        }
+    }
+
+    /// Holds the credits; answers the hold once it is committed.
+    pub async fn authorize(&self, call: Authorization) -> Settled<HoldId> {
+        let (answer, receive) = oneshot::channel();
+        if self
+            .calls
+            .send((Call::Authorize(call), Answer::Authorized(answer)))
+            .is_err()
+        {
+            return Settled::Done(Err(broken()));
+        }
+        receive.await.unwrap_or(Settled::Done(Err(broken())))
+    }
+
+    /// Captures the hold; answers once it is committed.
+    pub async fn capture(&self, call: Capture) -> Settled<()> {
+        let (answer, receive) = oneshot::channel();
+        if self
+            .calls
+            .send((Call::Capture(call), Answer::Captured(answer)))
+            .is_err()
+        {
+            return Settled::Done(Err(broken()));
+        }
+        receive.await.unwrap_or(Settled::Done(Err(broken())))
+    }
+}
+
+fn broken() -> LedgerError {
+    LedgerError::Database(diesel::result::Error::BrokenTransactionManager)
+}
+
+/// One call's result inside the batch: a hold (for an authorization), nothing (a capture).
+type Outcome = Settled<Option<HoldId>>;
+
+fn run_batch(pool: &DbPool, batch: Vec<(Call, Answer)>) {
+    let started = Instant::now();
+    let (calls, answers): (Vec<Call>, Vec<Answer>) = batch.into_iter().unzip();
+    let outcomes: Vec<Outcome> = match pool.get() {
+        // No primary (a failover): nothing was done; each call says so.
+        Err(e) => calls
+            .iter()
+            .map(|_| {
+                Settled::Done(Err(LedgerError::Database(
+                    crate::platform::outage::no_primary(&e),
+                )))
+            })
+            .collect(),
+        Ok(mut conn) => match batch_transaction(&mut conn, |conn| apply(conn, &calls)) {
+            Ok(outcomes) => outcomes,
+            // Cut short, maybe after the COMMIT: whether it stands is unknown, so each call says
+            // so (an authorization's caller remembers its token and releases it if it stood).
+            Err(LedgerError::Database(e)) if crate::platform::outage::outage(&e).is_some() => {
+                tracing::warn!(size = calls.len(), "hold batch cut short by an outage: {e}");
+                calls
+                    .iter()
+                    .map(|_| {
+                        Settled::Done(Err(crate::platform::outage::copy_of(&e)
+                            .map_or_else(broken, LedgerError::Database)))
+                    })
+                    .collect()
+            }
+            // A fault of the batch must not fail every call in it: each goes its own way.
+            Err(e) => {
+                tracing::warn!("hold batch failed ({e}); its calls go one by one");
+                calls.iter().map(|_| Settled::Declined).collect()
+            }
+        },
+    };
+    tracing::debug!(size = calls.len(), elapsed = ?started.elapsed(), "hold batch");
+    for (answer, outcome) in answers.into_iter().zip(outcomes) {
+        match answer {
+            Answer::Authorized(sender) => {
+                let _ = sender.send(match outcome {
+                    Settled::Done(Ok(Some(hold))) => Settled::Done(Ok(hold)),
+                    Settled::Done(Ok(None)) => Settled::Done(Err(LedgerError::HoldNotFound)),
+                    Settled::Done(Err(e)) => Settled::Done(Err(e)),
+                    Settled::Declined => Settled::Declined,
+                });
+            }
+            Answer::Captured(sender) => {
+                let _ = sender.send(match outcome {
+                    Settled::Done(result) => Settled::Done(result.map(|_| ())),
+                    Settled::Declined => Settled::Declined,
+                });
+            }
+        }
+    }
+}
+
+/// An account locked for the batch, with what the calls check against it.
+struct Locked {
+    account: IapAccount,
+    slug: String,
+    dbuuid: Option<String>,
+}
+
+/// The batch's transaction: lock, release what is due, decide, write.
+fn apply(conn: &mut PgConnection, calls: &[Call]) -> Result<Vec<Outcome>, LedgerError> {
+    let mut accounts = lock_accounts(conn, calls)?;
+    let hold_ids: Vec<HoldId> = calls
+        .iter()
+        .filter_map(|c| match c {
+            Call::Capture(c) => Some(c.hold_id),
+            Call::Authorize(_) => None,
+        })
+        .collect();
+    let mut held: HashMap<HoldId, Hold> = if hold_ids.is_empty() {
+        HashMap::new()
+    } else {
+        holds_table::table
+            .filter(holds_table::id.eq_any(&hold_ids))
+            .order(holds_table::id)
+            .select(Hold::as_select())
+            .for_update()
+            .load::<Hold>(conn)?
+            .into_iter()
+            .map(|h| (h.id, h))
+            .collect()
+    };
+    let mut writes = Writes::default();
+    let now = Utc::now();
+    let outcomes = calls
+        .iter()
+        .map(|call| match call {
+            Call::Authorize(a) => authorize(&mut accounts, a, now, &mut writes),
+            Call::Capture(c) => capture(&mut accounts, &mut held, c, now, &mut writes),
+        })
+        .collect::<Vec<_>>();
+    let new_holds = writes.write(conn, &accounts)?;
+    let (opened, captured) = (new_holds.len(), writes.closed_ids.len());
+    let mut new_holds = new_holds.into_iter();
+    let outcomes = outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Decided::Held => Settled::Done(Ok(new_holds.next())),
+            Decided::Captured => Settled::Done(Ok(None)),
+            Decided::Refused(e) => Settled::Done(Err(e)),
+            Decided::Declined => Settled::Declined,
+        })
+        .collect();
+    use crate::platform::metrics::{HoldEvent, holds as count};
+    count(HoldEvent::Opened, opened as u64);
+    count(HoldEvent::Captured, captured as u64);
+    Ok(outcomes)
+}
+
+/// Locks (in id order) the accounts the batch's authorizations name by token and its captures
+/// by id, releases their holds that are due, and keys them by id and by token.
+fn lock_accounts(
+    conn: &mut PgConnection,
+    calls: &[Call],
+) -> Result<Accounts, LedgerError> {
+    use diesel::dsl::{exists, now};
+    let (mut ids, mut tokens) = (Vec::new(), Vec::new());
+    for call in calls {
+        match call {
+            Call::Authorize(a) => tokens.push(a.account_token.as_str()),
+            Call::Capture(c) => ids.push(c.account_id),
+        }
+    }
+    // The slug and the dbuuid by subqueries: a join would lock their rows too.
+    let slug = services::table
+        .filter(services::id.eq(iap_accounts::service_id))
+        .select(services::slug)
+        .single_value();
+    let dbuuid = databases::table
+        .filter(databases::id.eq(iap_accounts::database_id))
+        .select(databases::dbuuid)
+        .single_value();
+    let due = exists(
+        holds_table::table
+            .filter(holds_table::account_id.eq(iap_accounts::id))
+            .filter(holds::is_active())
+            .filter(holds_table::expires_at.le(now)),
+    );
+    let rows: Vec<(IapAccount, Option<String>, Option<String>, bool)> = iap_accounts::table
+        .filter(
+            iap_accounts::id
+                .eq_any(&ids)
+                .or(iap_accounts::token.eq_any(&tokens)),
+        )
+        .order(iap_accounts::id)
+        .select((IapAccount::as_select(), slug, dbuuid, due))
+        .for_update()
+        .load(conn)?;
+    let mut accounts = Accounts::default();
+    for (mut account, slug, dbuuid, due) in rows {
+        if due {
+            operations::release_due_holds(conn, &mut account)?;
+        }
+        accounts.by_token.insert(account.token.clone(), account.id);
+        accounts.by_id.insert(
+            account.id,
+            Locked {
+                account,
+                slug: slug.unwrap_or_default(),
+                dbuuid,
+            },
+        );
+    }
+    Ok(accounts)
+}
+
+#[derive(Default)]
+struct Accounts {
+    by_id: HashMap<AccountId, Locked>,
+    by_token: HashMap<String, AccountId>,
+}
+
+/// What the batch decided of a call, before the write.
+enum Decided {
+    Held,
+    Captured,
+    Refused(LedgerError),
+    Declined,
+}
+
+fn authorize(
+    accounts: &mut Accounts,
+    call: &Authorization,
+    now: DateTime<Utc>,
+    writes: &mut Writes,
+) -> Decided {
+    let Some(locked) = accounts
+        .by_token
+        .get(&call.account_token)
+        .and_then(|id| accounts.by_id.get_mut(id))
+    else {
+        return Decided::Declined;
+    };
+    let same_database = match (&call.dbuuid, &locked.dbuuid) {
+        (Some(asked), Some(known)) => asked == known,
+        _ => true,
+    };
+    if locked.account.service_id != call.service_id || !same_database {
+        return Decided::Declined;
+    }
+    if call.amount <= Credits::ZERO {
+        return Decided::Refused(LedgerError::ZeroAmount);
+    }
+    let Some(expires_at) = (call.ttl >= Duration::from_secs(1) && call.ttl <= MAX_HOLD_TTL)
+        .then(|| chrono::Duration::from_std(call.ttl).ok())
+        .flatten()
+        .map(|ttl| now + ttl)
+    else {
+        return Decided::Refused(LedgerError::InvalidExpiry);
+    };
+    let account = &mut locked.account;
+    if account.available() < call.amount {
+        return Decided::Refused(LedgerError::InsufficientCredits {
+            account_id: account.id,
+            service_slug: locked.slug.clone(),
+            available: account.available(),
+            requested: call.amount,
+        });
+    }
+    let actor = Actor::provider_key(call.provider_key_id);
+    let description = call.description.trim();
+    let new_hold = writes.new_hold(account.id, call, description, actor.as_str(), expires_at);
+    writes.row(
+        account,
+        EntryKind::Hold,
+        (0, call.amount.units()),
+        HoldRef::New(new_hold),
+        actor.as_str(),
+        description,
+    );
+    Decided::Held
+}
+
+fn capture(
+    accounts: &mut Accounts,
+    held: &mut HashMap<HoldId, Hold>,
+    call: &Capture,
+    now: DateTime<Utc>,
+    writes: &mut Writes,
+) -> Decided {
+    let (Some(locked), Some(hold)) = (
+        accounts.by_id.get_mut(&call.account_id),
+        held.get_mut(&call.hold_id)
+            .filter(|h| h.account_id == call.account_id),
+    ) else {
+        return Decided::Refused(LedgerError::HoldNotFound);
+    };
+    match hold.status {
+        HoldStatus::Active if hold.expires_at <= now => {
+            // Expired a moment ago and not released yet: too late all the same.
+            return Decided::Refused(LedgerError::HoldExpired);
+        }
+        HoldStatus::Active => {}
+        HoldStatus::Expired => return Decided::Refused(LedgerError::HoldExpired),
+        closed => return Decided::Refused(LedgerError::HoldClosed(closed)),
+    }
+    if call.amount < Credits::ZERO {
+        return Decided::Declined;
+    }
+    if call.amount > hold.amount {
+        return Decided::Refused(LedgerError::CaptureExceedsHold { held: hold.amount });
+    }
+    let account = &mut locked.account;
+    let (captured, rest) = (call.amount.units(), hold.amount.units() - call.amount.units());
+    if captured > 0 {
+        writes.row(
+            account,
+            EntryKind::Capture,
+            (-captured, -captured),
+            HoldRef::Known(hold.id),
+            call.actor.as_str(),
+            &hold.description,
+        );
+    }
+    if rest > 0 {
+        writes.row(
+            account,
+            EntryKind::Release,
+            (0, -rest),
+            HoldRef::Known(hold.id),
+            call.actor.as_str(),
+            "Unused part of the hold released",
+        );
+    }
+    hold.status = HoldStatus::Captured;
+    hold.captured = call.amount;
+    writes.closed_ids.push(hold.id.0);
+    writes.closed_captured.push(captured);
+    Decided::Captured
+}
+
+/// The hold a ledger row names: one of the batch's new holds (by its place), or an existing one.
+enum HoldRef {
+    New(i64),
+    Known(HoldId),
+}
+
+/// The batch's rows, column by column, for the one statement that writes them all.
+#[derive(Default)]
+struct Writes {
+    // New holds and their transaction tokens, numbered from 1.
+    hold_accounts: Vec<i64>,
+    hold_amounts: Vec<i64>,
+    hold_descriptions: Vec<String>,
+    hold_actors: Vec<String>,
+    hold_expiries: Vec<DateTime<Utc>>,
+    transactions: Vec<String>,
+    provider_keys: Vec<i64>,
+    // Holds captured.
+    closed_ids: Vec<i64>,
+    closed_captured: Vec<i64>,
+    // Ledger rows, in arrival order.
+    row_accounts: Vec<i64>,
+    row_kinds: Vec<&'static str>,
+    row_amounts: Vec<i64>,
+    row_reserved_changes: Vec<i64>,
+    row_balances: Vec<i64>,
+    row_reserved: Vec<i64>,
+    row_holds: Vec<i64>,
+    row_new_holds: Vec<i64>,
+    row_actors: Vec<String>,
+    row_descriptions: Vec<String>,
+}
+
+impl Writes {
+    /// Adds a new hold; returns its number in the batch.
+    fn new_hold(
+        &mut self,
+        account_id: AccountId,
+        call: &Authorization,
+        description: &str,
+        actor: &str,
+        expires_at: DateTime<Utc>,
+    ) -> i64 {
+        self.hold_accounts.push(account_id.0);
+        self.hold_amounts.push(call.amount.units());
+        self.hold_descriptions.push(description.to_string());
+        self.hold_actors.push(actor.to_string());
+        self.hold_expiries.push(expires_at);
+        self.transactions.push(call.transaction.clone());
+        self.provider_keys.push(call.provider_key_id);
+        self.hold_accounts.len() as i64
+    }
+
+    /// Applies `(amount, reserved_change)` to the account and adds its ledger row.
+    fn row(
+        &mut self,
+        account: &mut IapAccount,
+        kind: EntryKind,
+        (amount, reserved_change): (i64, i64),
+        hold: HoldRef,
+        actor: &str,
+        description: &str,
+    ) {
+        account.balance = Credits::from_units(account.balance.units() + amount);
+        account.reserved = Credits::from_units(account.reserved.units() + reserved_change);
+        self.row_accounts.push(account.id.0);
+        self.row_kinds.push(kind.as_str());
+        self.row_amounts.push(amount);
+        self.row_reserved_changes.push(reserved_change);
+        self.row_balances.push(account.balance.units());
+        self.row_reserved.push(account.reserved.units());
+        let (known, new) = match hold {
+            HoldRef::New(n) => (0, n),
+            HoldRef::Known(id) => (id.0, 0),
+        };
+        self.row_holds.push(known);
+        self.row_new_holds.push(new);
+        self.row_actors.push(actor.to_string());
+        self.row_descriptions.push(description.to_string());
+    }
+
+    /// Writes it all in one statement; returns the new holds' ids in their order.
+    fn write(&self, conn: &mut PgConnection, accounts: &Accounts) -> QueryResult<Vec<HoldId>> {
+        if self.row_accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, (balances, reserved)): (Vec<i64>, (Vec<i64>, Vec<i64>)) = accounts
+            .by_id
+            .values()
+            .map(|l| {
+                (
+                    l.account.id.0,
+                    (l.account.balance.units(), l.account.reserved.units()),
+                )
+            })
+            .unzip();
+        let written: Vec<WrittenRow> = WriteHolds {
+            writes: self,
+            ids: &ids,
+            balances: &balances,
+            reserved: &reserved,
+        }
+        .load(conn)?;
+        // Ledger ids follow the rows' order, and each new hold has one `hold` row, added with
+        // it: in id order, the `hold` rows name the new holds in their order.
+        let mut written = written;
+        written.sort_unstable_by_key(|w| w.id);
+        Ok(written
+            .into_iter()
+            .filter(|w| w.kind == EntryKind::Hold.as_str())
+            .map(|w| HoldId(w.hold_id))
+            .collect())
+    }
+}
+
+#[derive(QueryableByName)]
+struct WrittenRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = BigInt)]
+    hold_id: i64,
+}
+
+/// The batch's write, of fixed text (prepared once per connection): the new holds with ids
+/// drawn first so that their transaction tokens and ledger rows can name them, the captured
+/// holds closed, the accounts' new figures, and the ledger rows in arrival order.
+struct WriteHolds<'a> {
+    writes: &'a Writes,
+    ids: &'a [i64],
+    balances: &'a [i64],
+    reserved: &'a [i64],
+}
+
+fixed_statement!(WriteHolds);
+
+impl QueryFragment<Pg> for WriteHolds<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let w = self.writes;
+        out.push_sql(
+            "WITH new_holds AS MATERIALIZED (
+                 SELECT nextval('holds_id_seq') AS id, h.*
+                 FROM unnest(",
+        );
+        out.push_bind_param::<Array<BigInt>, _>(&w.hold_accounts)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&w.hold_amounts)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<Text>, _>(&w.hold_descriptions)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(&w.hold_actors)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Timestamptz>, _>(&w.hold_expiries)?;
+        out.push_sql("::timestamptz[], ");
+        out.push_bind_param::<Array<Text>, _>(&w.transactions)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&w.provider_keys)?;
+        out.push_sql(
+            "::bigint[]) WITH ORDINALITY
+                     AS h(account_id, amount, description, actor, expires_at, token, key_id, n)
+             ),
+             inserted AS (
+                 INSERT INTO holds (id, account_id, amount, description, actor, expires_at)
+                 SELECT id, account_id, amount, description, actor, expires_at
+                 FROM new_holds ORDER BY n
+             ),
+             tokens AS (
+                 INSERT INTO iap_transactions (token, hold_id, account_id, provider_key_id)
+                 SELECT token, id, account_id, key_id FROM new_holds
+             ),
+             closed AS (
+                 UPDATE holds AS h SET status = 'captured', captured = c.captured,
+                                       closed_at = now()
+                 FROM unnest(",
+        );
+        out.push_bind_param::<Array<BigInt>, _>(&w.closed_ids)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&w.closed_captured)?;
+        out.push_sql(
+            "::bigint[]) AS c(id, captured)
+                 WHERE h.id = c.id
+             ),
+             accounts AS (
+                 UPDATE iap_accounts AS a
+                 SET balance = v.balance, reserved = v.reserved, updated_at = now()
+                 FROM unnest(",
+        );
+        out.push_bind_param::<Array<BigInt>, _>(&self.ids)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.balances)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.reserved)?;
+        out.push_sql(
+            "::bigint[]) AS v(id, balance, reserved)
+                 WHERE a.id = v.id AND (a.balance, a.reserved) <> (v.balance, v.reserved)
+             )
+             INSERT INTO ledger_entries (account_id, kind, amount, reserved_change, balance_after,
+                                         reserved_after, hold_id, actor, description)
+             SELECT r.account_id, r.kind, r.amount, r.reserved_change, r.balance_after,
+                    r.reserved_after, COALESCE(n.id, NULLIF(r.hold_id, 0)), r.actor,
+                    r.description
+             FROM unnest(",
+        );
+        out.push_bind_param::<Array<BigInt>, _>(&w.row_accounts)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<Text>, _>(&w.row_kinds)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&w.row_amounts)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&w.row_reserved_changes)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&w.row_balances)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&w.row_reserved)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&w.row_holds)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&w.row_new_holds)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<Text>, _>(&w.row_actors)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Text>, _>(&w.row_descriptions)?;
+        out.push_sql(
+            "::text[]) WITH ORDINALITY
+                     AS r(account_id, kind, amount, reserved_change, balance_after, reserved_after,
+                          hold_id, new_hold, actor, description, n)
+             LEFT JOIN new_holds AS n ON n.n = r.new_hold
+             ORDER BY r.n
+             RETURNING id, kind, hold_id",
+        );
+        Ok(())
+    }
+}
