@@ -30,6 +30,7 @@ mod digitization;
 mod directory;
 mod failover;
 mod forecast;
+mod hold_batches;
 mod instances;
 mod invoices;
 mod keyed_load;

@@ -247,10 +247,7 @@ fn apply(conn: &mut PgConnection, calls: &[Call]) -> Result<Vec<Outcome>, Ledger
 
 /// Locks (in id order) the accounts the batch's authorizations name by token and its captures
 /// by id, releases their holds that are due, and keys them by id and by token.
-fn lock_accounts(
-    conn: &mut PgConnection,
-    calls: &[Call],
-) -> Result<Accounts, LedgerError> {
+fn lock_accounts(conn: &mut PgConnection, calls: &[Call]) -> Result<Accounts, LedgerError> {
     use diesel::dsl::{exists, now};
     let (mut ids, mut tokens) = (Vec::new(), Vec::new());
     for call in calls {
@@ -399,7 +396,10 @@ fn capture(
         return Decided::Refused(LedgerError::CaptureExceedsHold { held: hold.amount });
     }
     let account = &mut locked.account;
-    let (captured, rest) = (call.amount.units(), hold.amount.units() - call.amount.units());
+    let (captured, rest) = (
+        call.amount.units(),
+        hold.amount.units() - call.amount.units(),
+    );
     if captured > 0 {
         writes.row(
             account,

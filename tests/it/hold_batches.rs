@@ -1,0 +1,258 @@
+//! The hold batcher (Odoo's authorize → capture, group-committed): authorizations that arrive
+//! together on one account never hold more than it has, each has its own hold, transaction
+//! token and ledger row; captures close each hold once (a second capture of a hold in the same
+//! batch finds it captured), post what they take and release the rest; a hold whose time is up
+//! is released inside the batch before anything is decided; and what the batch cannot decide
+//! (an unknown token, another service's or database's token) is declined to the one-at-a-time
+//! path, untouched.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use iap_credits::domain::catalog;
+use iap_credits::domain::ledger::batch::holds::{Authorization, Capture, HoldBatcher, Settled};
+use iap_credits::domain::ledger::{self, Actor, HoldStatus, IapAccount, LedgerError};
+use iap_credits::domain::provider_keys;
+use iap_credits::domain::tenancy::Subscription;
+use iap_credits::kernel::credits::Credits;
+use iap_credits::kernel::ids::HoldId;
+use iap_credits::odoo::transactions;
+
+use crate::fixtures::{Customer, assert_consistent, c, expire_hold_now, reload};
+use crate::harness::TestDb;
+
+fn key_of(conn: &mut PgConnection, slug: &str) -> i64 {
+    let service = catalog::service_by_slug(conn, slug).unwrap().unwrap();
+    let made = provider_keys::create(conn, service.id, "batch test").unwrap();
+    provider_keys::authenticate(conn, &made.key)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+fn authorization(account: &IapAccount, key: i64, credits: &str) -> Authorization {
+    Authorization {
+        account_token: account.token.clone(),
+        service_id: account.service_id,
+        dbuuid: None,
+        amount: c(credits),
+        ttl: Duration::from_secs(3600),
+        description: " batch test ".into(),
+        provider_key_id: key,
+        transaction: transactions::new_token(),
+    }
+}
+
+fn capture(account: &IapAccount, hold: HoldId, key: i64, credits: &str) -> Capture {
+    Capture {
+        account_id: account.id,
+        hold_id: hold,
+        amount: c(credits),
+        actor: Actor::provider_key(key),
+    }
+}
+
+fn count(conn: &mut PgConnection, sql: &str) -> i64 {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+        "({sql})"
+    )))
+    .get_result(conn)
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn authorizations_together_hold_no_more_than_the_account_has_and_captures_close_each_once() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let customer = Customer::new(&mut conn, Subscription::None);
+    let account = customer.funded(&mut conn, "sms", "25");
+    let other = Customer::new(&mut conn, Subscription::None).funded(&mut conn, "sms", "3");
+    let key = key_of(&mut conn, "sms");
+    let batcher = HoldBatcher::start(db.pool());
+
+    // 40 of 1 credit on 25 credits, and 5 of 1 on the other account, all at once.
+    let calls: Vec<Authorization> = (0..40)
+        .map(|_| authorization(&account, key, "1"))
+        .chain((0..5).map(|_| authorization(&other, key, "1")))
+        .collect();
+    let settled =
+        futures_util::future::join_all(calls.iter().cloned().map(|a| batcher.authorize(a))).await;
+    let (mut held, mut refused) = (Vec::new(), 0);
+    for (call, outcome) in calls.iter().zip(settled) {
+        match outcome {
+            Settled::Done(Ok(hold)) => held.push((call.clone(), hold)),
+            Settled::Done(Err(LedgerError::InsufficientCredits {
+                available,
+                requested,
+                service_slug,
+                ..
+            })) => {
+                assert_eq!((available, requested), (Credits::ZERO, c("1")));
+                assert_eq!(service_slug, "sms");
+                refused += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        (held.len(), refused),
+        (28, 17),
+        "25 + 3 held, the rest refused"
+    );
+    let (account_now, other_now) = (reload(&mut conn, account.id), reload(&mut conn, other.id));
+    assert_eq!(
+        (account_now.balance, account_now.reserved),
+        (c("25"), c("25"))
+    );
+    assert_eq!((other_now.balance, other_now.reserved), (c("3"), c("3")));
+    // Each hold: its own, its transaction token naming it, its ledger row naming it.
+    let ids: HashSet<HoldId> = held.iter().map(|(_, h)| *h).collect();
+    assert_eq!(ids.len(), 28);
+    for (call, hold) in &held {
+        let transaction = transactions::find(&mut conn, &call.transaction)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (transaction.hold_id, transaction.provider_key_id),
+            (*hold, key)
+        );
+        let found = ledger::holds::find(&mut conn, transaction.account_id, *hold)
+            .unwrap()
+            .unwrap();
+        assert_eq!((found.amount, found.status), (c("1"), HoldStatus::Active));
+        assert_eq!(found.description, "batch test");
+        let rows = count(
+            &mut conn,
+            &format!(
+                "SELECT count(*) FROM ledger_entries WHERE kind = 'hold' AND hold_id = {hold}"
+            ),
+        );
+        assert_eq!(rows, 1);
+    }
+    assert_consistent(&mut conn);
+
+    // Capture every hold of the first account, all at once: 1 credit of the even ones, 0 of
+    // the odd ones (all released); the first three twice, 2 credits of the fourth (too much).
+    let mine: Vec<HoldId> = held
+        .iter()
+        .filter(|(call, _)| call.account_token == account.token)
+        .map(|(_, h)| *h)
+        .collect();
+    let mut captures: Vec<Capture> = mine
+        .iter()
+        .enumerate()
+        .map(|(i, h)| capture(&account, *h, key, if i % 2 == 0 { "1" } else { "0" }))
+        .collect();
+    captures[3].amount = c("2");
+    captures.extend(mine[..3].iter().map(|h| capture(&account, *h, key, "1")));
+    // A hold of the other account named as this account's: not found.
+    let foreign = held
+        .iter()
+        .find(|(call, _)| call.account_token == other.token)
+        .unwrap()
+        .1;
+    captures.push(capture(&account, foreign, key, "1"));
+    let settled =
+        futures_util::future::join_all(captures.iter().cloned().map(|c| batcher.capture(c))).await;
+    let mut posted = 0;
+    for (i, (call, outcome)) in captures.iter().zip(settled).enumerate() {
+        match (i, outcome) {
+            (3, Settled::Done(Err(LedgerError::CaptureExceedsHold { held }))) => {
+                assert_eq!(held, c("1"))
+            }
+            (25..=27, Settled::Done(Err(LedgerError::HoldClosed(HoldStatus::Captured)))) => {}
+            (28, Settled::Done(Err(LedgerError::HoldNotFound))) => {}
+            (0..=24, Settled::Done(Ok(()))) => posted += call.amount.units(),
+            (i, other) => panic!("capture {i}: {other:?}"),
+        }
+    }
+    let account_now = reload(&mut conn, account.id);
+    assert_eq!(
+        (account_now.balance, account_now.reserved),
+        (Credits::from_units(25 * 10_000 - posted), c("1")),
+        "what was captured is spent, the rest released; the fourth hold still held"
+    );
+    assert_eq!(posted, 13 * 10_000, "1 credit of each even one");
+    let captured = count(
+        &mut conn,
+        "SELECT count(*) FROM holds WHERE status = 'captured'",
+    );
+    assert_eq!(captured, 24);
+    assert_consistent(&mut conn);
+}
+
+#[actix_web::test]
+async fn a_due_hold_is_released_in_the_batch_and_what_it_cannot_decide_is_declined() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let customer = Customer::new(&mut conn, Subscription::None);
+    let account = customer.funded(&mut conn, "sms", "5");
+    let key = key_of(&mut conn, "sms");
+    let batcher = HoldBatcher::start(db.pool());
+
+    // All 5 credits held by a hold whose time is up: the batch releases it, then holds 4.
+    let due = ledger::authorize(&mut conn, account.id, c("5"), None, "due", &Actor::cli()).unwrap();
+    expire_hold_now(&mut conn, due.id);
+    let Settled::Done(Ok(hold)) = batcher.authorize(authorization(&account, key, "4")).await else {
+        panic!("the due hold should have been released first");
+    };
+    let expired = ledger::holds::find(&mut conn, account.id, due.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(expired.status, HoldStatus::Expired);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM ledger_entries WHERE kind = 'expiry'"
+        ),
+        1
+    );
+    // Its time runs out too: capturing it now is too late, and it is released.
+    expire_hold_now(&mut conn, hold);
+    assert!(matches!(
+        batcher.capture(capture(&account, hold, key, "4")).await,
+        Settled::Done(Err(LedgerError::HoldExpired))
+    ));
+    let now = reload(&mut conn, account.id);
+    assert_eq!((now.balance, now.reserved), (c("5"), Credits::ZERO));
+
+    // Declined, and nothing written: a token unknown here, another service's account, another
+    // database's dbuuid.
+    let before = count(&mut conn, "SELECT count(*) FROM holds");
+    let unknown = Authorization {
+        account_token: format!("{:032x}", rand::random::<u128>()),
+        ..authorization(&account, key, "1")
+    };
+    let snailmail = catalog::service_by_slug(&mut conn, "snailmail")
+        .unwrap()
+        .unwrap();
+    let other_service = Authorization {
+        service_id: snailmail.id,
+        ..authorization(&account, key, "1")
+    };
+    diesel::update(iap_credits::platform::schema::databases::table.find(customer.database_id))
+        .set(
+            iap_credits::platform::schema::databases::dbuuid
+                .eq("8e2b6c4a-1d2f-11ef-9a3b-0242ac120002"),
+        )
+        .execute(&mut db.owner_conn())
+        .unwrap();
+    let other_database = Authorization {
+        dbuuid: Some("0f0f0f0f-1d2f-11ef-9a3b-0242ac120002".into()),
+        ..authorization(&account, key, "1")
+    };
+    let same_database = Authorization {
+        dbuuid: Some("8e2b6c4a-1d2f-11ef-9a3b-0242ac120002".into()),
+        ..authorization(&account, key, "1")
+    };
+    for call in [unknown, other_service, other_database] {
+        assert!(matches!(batcher.authorize(call).await, Settled::Declined));
+    }
+    assert_eq!(count(&mut conn, "SELECT count(*) FROM holds"), before);
+    assert!(matches!(
+        batcher.authorize(same_database).await,
+        Settled::Done(Ok(_))
+    ));
+    assert_consistent(&mut conn);
+}
