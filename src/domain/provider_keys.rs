@@ -78,14 +78,52 @@ pub fn create(
     Ok(NewKey { key, record })
 }
 
+/// What a key is looked up by (its SHA-256, hex); `None` for what cannot be a key.
+pub fn fingerprint(key: &str) -> Option<String> {
+    (key.starts_with(PREFIX) && key.len() == PREFIX.len() + RANDOM_LEN).then(|| sha256_hex(key))
+}
+
+/// A key in use, as a batch of calls finds it by its fingerprint.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct KeyInUse {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub fingerprint: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub service_id: ServiceId,
+}
+
+/// The keys (neither unknown nor revoked) of these fingerprints, their use noted as
+/// `authenticate` notes it, in one statement for a whole batch of calls.
+pub fn in_use(conn: &mut PgConnection, fingerprints: &[&str]) -> QueryResult<Vec<KeyInUse>> {
+    if fingerprints.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::sql_query(
+        "WITH found AS (
+             SELECT id, service_id, key_sha256, last_used_at FROM provider_keys
+             WHERE key_sha256 = ANY($1) AND revoked_at IS NULL
+         ),
+         touched AS (
+             UPDATE provider_keys AS k SET last_used_at = now() FROM found AS f
+             WHERE k.id = f.id
+               AND (f.last_used_at IS NULL OR f.last_used_at < now() - interval '1 minute')
+         )
+         SELECT key_sha256 AS fingerprint, id, service_id FROM found",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(fingerprints)
+    .load(conn)
+}
+
 /// The key `key` names, unless it is unknown or revoked. Notes its use (at most once a minute,
 /// so that a busy provider does not write on every call).
 pub fn authenticate(conn: &mut PgConnection, key: &str) -> QueryResult<Option<ProviderKey>> {
-    if !key.starts_with(PREFIX) || key.len() != PREFIX.len() + RANDOM_LEN {
+    let Some(fingerprint) = fingerprint(key) else {
         return Ok(None);
-    }
+    };
     let found: Option<ProviderKey> = provider_keys::table
-        .filter(provider_keys::key_sha256.eq(sha256_hex(key)))
+        .filter(provider_keys::key_sha256.eq(fingerprint))
         .filter(provider_keys::revoked_at.is_null())
         .select(ProviderKey::as_select())
         .first(conn)

@@ -98,21 +98,16 @@ pub fn balance(
     Ok(credits_number(account.available()))
 }
 
-/// An authorization call, read and checked, with the transaction token it will answer (made
-/// first, so that the token is known even when the answer is lost).
-pub struct AuthorizeCall {
-    key: ProviderKey,
+/// What an authorization asks for, read from its params (its key apart).
+struct HoldAsked {
     account_token: String,
     credit: Credits,
     description: String,
     ttl: Duration,
     dbuuid: Option<Dbuuid>,
-    transaction: String,
 }
 
-/// Reads and checks an authorization's params and its provider key.
-fn read_authorize(conn: &mut PgConnection, params: &Params) -> Result<AuthorizeCall, RpcError> {
-    let key = provider_key(conn, params)?;
+fn read_hold(params: &Params) -> Result<HoldAsked, RpcError> {
     let account_token = params.token("account_token")?.to_string();
     let credit = params.credits("credit")?;
     if credit <= Credits::ZERO {
@@ -128,32 +123,32 @@ fn read_authorize(conn: &mut PgConnection, params: &Params) -> Result<AuthorizeC
     let hours = params
         .whole("ttl", 1, MAX_TTL_HOURS)?
         .unwrap_or(MAX_TTL_HOURS);
-    Ok(AuthorizeCall {
-        key,
+    Ok(HoldAsked {
         account_token,
         credit,
         description: description.to_string(),
         ttl: Duration::from_secs(hours as u64 * 3600),
         dbuuid: params.dbuuid("dbuuid")?,
-        transaction: transactions::new_token(),
     })
 }
 
-/// The answer to an authorization, whichever path ran it.
+/// The answer to an authorization whose transaction token is `transaction`, whichever path
+/// ran it.
 fn authorized(
-    call: &AuthorizeCall,
+    transaction: String,
+    credit: Credits,
     base_url: &str,
     held: Result<(), LedgerError>,
 ) -> Result<Value, RpcError> {
     match held {
-        Ok(()) => Ok(json!(call.transaction)),
+        Ok(()) => Ok(json!(transaction)),
         // Cut short, maybe after the COMMIT: the caller will not get this token, so if the
         // hold exists it is released once the database answers again.
         Err(LedgerError::Database(e))
             if crate::platform::outage::outage(&e)
                 == Some(crate::platform::outage::Outage::ConnectionLost) =>
         {
-            transactions::unanswered(call.transaction.clone());
+            transactions::unanswered(transaction);
             Err(e.into())
         }
         Err(LedgerError::InsufficientCredits {
@@ -163,7 +158,7 @@ fn authorized(
         }) => Err(insufficient(
             &service_slug,
             base_url,
-            Credits::from_units(call.credit.units() - available.units()),
+            Credits::from_units(credit.units() - available.units()),
         )),
         Err(e) => Err(ledger_error(e)),
     }
@@ -178,30 +173,23 @@ fn insufficient(service_slug: &str, base_url: &str, lacking: Credits) -> RpcErro
 }
 
 /// `/iap/1/authorize`, one call at a time: holds `credit` on the account for the key's
-/// service; answers the transaction token that capture and cancel name. (The server batches
-/// these calls: `authorize_batched`.)
+/// service; answers the transaction token that capture and cancel name. Registers a new token
+/// (when the call says enough) and words each refusal. (The server batches these calls, and
+/// sends here what the batch declines: `authorize_batched`.)
 pub fn authorize(
     conn: &mut PgConnection,
     ctx: &Context,
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
-    let call = read_authorize(conn, &Params(params))?;
-    authorize_one(conn, ctx, &call)
-}
-
-/// An authorization on its own: registers a new token (when the call says enough) and words
-/// each refusal.
-fn authorize_one(
-    conn: &mut PgConnection,
-    ctx: &Context,
-    call: &AuthorizeCall,
-) -> Result<Value, RpcError> {
-    let service = catalog::service_by_id(conn, call.key.service_id)?;
+    let params = Params(params);
+    let key = provider_key(conn, &params)?;
+    let asked = read_hold(&params)?;
+    let service = catalog::service_by_id(conn, key.service_id)?;
     let Some(account) = account_for(
         conn,
         &ctx.client_address,
-        call.dbuuid.as_ref(),
-        &call.account_token,
+        asked.dbuuid.as_ref(),
+        &asked.account_token,
         Some(&service),
     )?
     else {
@@ -209,51 +197,57 @@ fn authorize_one(
         return Err(insufficient(
             service.slug.as_str(),
             &ctx.base_url,
-            call.credit,
+            asked.credit,
         ));
     };
-    let actor = Actor::provider_key(call.key.id);
+    let actor = Actor::provider_key(key.id);
+    let transaction = transactions::new_token();
     let held = diesel::Connection::transaction(conn, |conn| {
         let hold = ledger::authorize(
             conn,
             account.id,
-            call.credit,
-            Some(call.ttl),
-            &call.description,
+            asked.credit,
+            Some(asked.ttl),
+            &asked.description,
             &actor,
         )?;
-        transactions::record(conn, &call.transaction, hold.id, account.id, call.key.id)?;
+        transactions::record(conn, &transaction, hold.id, account.id, key.id)?;
         Ok::<_, LedgerError>(())
     });
-    authorized(call, &ctx.base_url, held)
+    authorized(transaction, asked.credit, &ctx.base_url, held)
 }
 
 /// `/iap/1/authorize` as the server runs it: through the hold batcher, which group-commits the
-/// calls that arrive together; what it declines (a new token, another service's or database's)
-/// goes one at a time.
+/// calls that arrive together and finds their keys itself. A call it declines (a new token,
+/// another service's or database's, an unknown key), or one whose params are amiss, goes one
+/// at a time, which words each error as it always has.
 pub async fn authorize_batched(
     pool: &DbPool,
     batcher: &HoldBatcher,
     ctx: Context,
     params: Map<String, Value>,
 ) -> Result<Value, RpcError> {
-    let call = blocking(pool, move |conn| read_authorize(conn, &Params(&params))).await?;
-    let settled = batcher
-        .authorize(Authorization {
-            account_token: call.account_token.clone(),
-            service_id: call.key.service_id,
-            dbuuid: call.dbuuid.as_ref().map(|d| d.as_str().to_string()),
-            amount: call.credit,
-            ttl: call.ttl,
-            description: call.description.clone(),
-            provider_key_id: call.key.id,
-            transaction: call.transaction.clone(),
-        })
-        .await;
-    match settled {
-        Settled::Done(held) => authorized(&call, &ctx.base_url, held.map(|_| ())),
-        Settled::Declined => blocking(pool, move |conn| authorize_one(conn, &ctx, &call)).await,
+    let batched = {
+        let read = Params(&params);
+        let key = read.string("key").ok().and_then(provider_keys::fingerprint);
+        key.zip(read_hold(&read).ok())
+            .map(|(key, asked)| Authorization {
+                account_token: asked.account_token,
+                dbuuid: asked.dbuuid.map(|d| d.as_str().to_string()),
+                amount: asked.credit,
+                ttl: asked.ttl,
+                description: asked.description,
+                key,
+                transaction: transactions::new_token(),
+            })
+    };
+    if let Some(call) = batched {
+        let (transaction, credit) = (call.transaction.clone(), call.amount);
+        if let Settled::Done(held) = batcher.authorize(call).await {
+            return authorized(transaction, credit, &ctx.base_url, held.map(|_| ()));
+        }
     }
+    blocking(pool, move |conn| authorize(conn, &ctx, &params)).await
 }
 
 /// Runs `f` on a pooled connection, on the blocking pool.
@@ -285,17 +279,6 @@ fn transaction(
     Ok((transaction, key))
 }
 
-/// A capture call, read and checked.
-fn read_capture(conn: &mut PgConnection, params: &Params) -> Result<Capture, RpcError> {
-    let (transaction, key) = transaction(conn, params)?;
-    Ok(Capture {
-        account_id: transaction.account_id,
-        hold_id: transaction.hold_id,
-        amount: params.credits("credit_to_capture")?,
-        actor: Actor::provider_key(key.id),
-    })
-}
-
 /// The answer to a capture, whichever path ran it.
 fn captured(result: Result<(), LedgerError>) -> Result<Value, RpcError> {
     match result {
@@ -314,19 +297,6 @@ fn captured(result: Result<(), LedgerError>) -> Result<Value, RpcError> {
     }
 }
 
-fn capture_one(conn: &mut PgConnection, call: &Capture) -> Result<Value, RpcError> {
-    captured(
-        ledger::capture(
-            conn,
-            call.account_id,
-            call.hold_id,
-            Some(call.amount),
-            &call.actor,
-        )
-        .map(|_| ()),
-    )
-}
-
 /// `/iap/1/capture`, one call at a time: posts `credit_to_capture` of the hold (at most what
 /// it holds) and releases the rest. A capture already made answers the same and changes
 /// nothing. (The server batches these calls: `capture_batched`.)
@@ -335,21 +305,52 @@ pub fn capture(
     _ctx: &Context,
     params: &Map<String, Value>,
 ) -> Result<Value, RpcError> {
-    let call = read_capture(conn, &Params(params))?;
-    capture_one(conn, &call)
+    let params = Params(params);
+    let (transaction, key) = transaction(conn, &params)?;
+    let credit = params.credits("credit_to_capture")?;
+    let actor = Actor::provider_key(key.id);
+    captured(
+        ledger::capture(
+            conn,
+            transaction.account_id,
+            transaction.hold_id,
+            Some(credit),
+            &actor,
+        )
+        .map(|_| ()),
+    )
 }
 
-/// `/iap/1/capture` as the server runs it, through the hold batcher.
+/// `/iap/1/capture` as the server runs it, through the hold batcher; what it declines, or a
+/// call whose params are amiss, goes one at a time.
 pub async fn capture_batched(
     pool: &DbPool,
     batcher: &HoldBatcher,
+    ctx: Context,
     params: Map<String, Value>,
 ) -> Result<Value, RpcError> {
-    let call = blocking(pool, move |conn| read_capture(conn, &Params(&params))).await?;
-    match batcher.capture(call.clone()).await {
-        Settled::Done(result) => captured(result),
-        Settled::Declined => blocking(pool, move |conn| capture_one(conn, &call)).await,
+    let batched = {
+        let read = Params(&params);
+        let key = read.string("key").ok().and_then(provider_keys::fingerprint);
+        let transaction = read.string("token").ok().map(str::to_string);
+        let amount = read
+            .credits("credit_to_capture")
+            .ok()
+            .filter(|c| *c >= Credits::ZERO);
+        key.zip(transaction)
+            .zip(amount)
+            .map(|((key, transaction), amount)| Capture {
+                transaction,
+                key,
+                amount,
+            })
+    };
+    if let Some(call) = batched
+        && let Settled::Done(result) = batcher.capture(call).await
+    {
+        return captured(result);
     }
+    blocking(pool, move |conn| capture(conn, &ctx, &params)).await
 }
 
 /// `/iap/1/cancel`: releases the hold. Cancelling again (or after expiry) answers the same.

@@ -193,10 +193,13 @@ async fn capture(
     payload: web::Payload,
 ) -> HttpResponse {
     match read(&req, payload).await {
-        Ok((id, params)) => answer(
-            id,
-            iap::capture_batched(&state.pool, &state.holds, params).await,
-        ),
+        Ok((id, params)) => {
+            let context = Context::of(&state, &req);
+            answer(
+                id,
+                iap::capture_batched(&state.pool, &state.holds, context, params).await,
+            )
+        }
         Err(response) => response,
     }
 }

@@ -1,63 +1,9 @@
-//! The transaction tokens `/iap/1/authorize` answers: each names one hold, made by one provider
-//! key on one account. Owner of `iap_transactions`.
+//! What Odoo's protocol adds to transaction tokens (`ledger::transactions`): the authorizations
+//! whose answer a failover lost, released once the database answers again.
 
 use diesel::prelude::*;
-use rand::Rng;
-use rand::distr::Alphanumeric;
 
-use crate::kernel::ids::{AccountId, HoldId};
-use crate::platform::schema::iap_transactions;
-
-const TOKEN_LEN: usize = 48;
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = iap_transactions, check_for_backend(diesel::pg::Pg))]
-pub struct Transaction {
-    pub token: String,
-    pub hold_id: HoldId,
-    pub account_id: AccountId,
-    pub provider_key_id: i64,
-}
-
-/// A new transaction token: 48 random letters and digits.
-pub fn new_token() -> String {
-    rand::rng()
-        .sample_iter(Alphanumeric)
-        .take(TOKEN_LEN)
-        .map(char::from)
-        .collect()
-}
-
-/// Records a new hold's transaction under `token`, in the hold's own transaction. (The hold
-/// batcher writes its holds' transactions along with them, in its one statement.)
-pub fn record(
-    conn: &mut PgConnection,
-    token: &str,
-    hold_id: HoldId,
-    account_id: AccountId,
-    provider_key_id: i64,
-) -> QueryResult<()> {
-    diesel::insert_into(iap_transactions::table)
-        .values((
-            iap_transactions::token.eq(token),
-            iap_transactions::hold_id.eq(hold_id),
-            iap_transactions::account_id.eq(account_id),
-            iap_transactions::provider_key_id.eq(provider_key_id),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-pub fn find(conn: &mut PgConnection, token: &str) -> QueryResult<Option<Transaction>> {
-    if token.len() != TOKEN_LEN {
-        return Ok(None);
-    }
-    iap_transactions::table
-        .find(token)
-        .select(Transaction::as_select())
-        .first(conn)
-        .optional()
-}
+pub use crate::domain::ledger::transactions::{Transaction, find, new_token, record};
 
 /// Authorizations whose COMMIT was cut short by a failover. Their caller was told the outcome
 /// is unknown and never got their token, so nobody can capture or cancel them; if they were

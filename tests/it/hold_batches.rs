@@ -22,34 +22,33 @@ use iap_credits::odoo::transactions;
 use crate::fixtures::{Customer, assert_consistent, c, expire_hold_now, reload};
 use crate::harness::TestDb;
 
-fn key_of(conn: &mut PgConnection, slug: &str) -> i64 {
+/// A provider key of the service: (its fingerprint, its id).
+fn key_of(conn: &mut PgConnection, slug: &str) -> (String, i64) {
     let service = catalog::service_by_slug(conn, slug).unwrap().unwrap();
     let made = provider_keys::create(conn, service.id, "batch test").unwrap();
-    provider_keys::authenticate(conn, &made.key)
-        .unwrap()
-        .unwrap()
-        .id
+    (
+        provider_keys::fingerprint(&made.key).unwrap(),
+        made.record.id,
+    )
 }
 
-fn authorization(account: &IapAccount, key: i64, credits: &str) -> Authorization {
+fn authorization(account: &IapAccount, key: &str, credits: &str) -> Authorization {
     Authorization {
         account_token: account.token.clone(),
-        service_id: account.service_id,
         dbuuid: None,
         amount: c(credits),
         ttl: Duration::from_secs(3600),
         description: " batch test ".into(),
-        provider_key_id: key,
+        key: key.to_string(),
         transaction: transactions::new_token(),
     }
 }
 
-fn capture(account: &IapAccount, hold: HoldId, key: i64, credits: &str) -> Capture {
+fn capture(transaction: &str, key: &str, credits: &str) -> Capture {
     Capture {
-        account_id: account.id,
-        hold_id: hold,
+        transaction: transaction.to_string(),
+        key: key.to_string(),
         amount: c(credits),
-        actor: Actor::provider_key(key),
     }
 }
 
@@ -68,13 +67,13 @@ async fn authorizations_together_hold_no_more_than_the_account_has_and_captures_
     let customer = Customer::new(&mut conn, Subscription::None);
     let account = customer.funded(&mut conn, "sms", "25");
     let other = Customer::new(&mut conn, Subscription::None).funded(&mut conn, "sms", "3");
-    let key = key_of(&mut conn, "sms");
+    let (key, key_id) = key_of(&mut conn, "sms");
     let batcher = HoldBatcher::start(db.pool());
 
     // 40 of 1 credit on 25 credits, and 5 of 1 on the other account, all at once.
     let calls: Vec<Authorization> = (0..40)
-        .map(|_| authorization(&account, key, "1"))
-        .chain((0..5).map(|_| authorization(&other, key, "1")))
+        .map(|_| authorization(&account, &key, "1"))
+        .chain((0..5).map(|_| authorization(&other, &key, "1")))
         .collect();
     let settled =
         futures_util::future::join_all(calls.iter().cloned().map(|a| batcher.authorize(a))).await;
@@ -115,7 +114,7 @@ async fn authorizations_together_hold_no_more_than_the_account_has_and_captures_
             .unwrap();
         assert_eq!(
             (transaction.hold_id, transaction.provider_key_id),
-            (*hold, key)
+            (*hold, key_id)
         );
         let found = ledger::holds::find(&mut conn, transaction.account_id, *hold)
             .unwrap()
@@ -134,25 +133,22 @@ async fn authorizations_together_hold_no_more_than_the_account_has_and_captures_
 
     // Capture every hold of the first account, all at once: 1 credit of the even ones, 0 of
     // the odd ones (all released); the first three twice, 2 credits of the fourth (too much).
-    let mine: Vec<HoldId> = held
+    // And, declined: a token no authorization answered, and one of another key's.
+    let mine: Vec<&str> = held
         .iter()
         .filter(|(call, _)| call.account_token == account.token)
-        .map(|(_, h)| *h)
+        .map(|(call, _)| call.transaction.as_str())
         .collect();
     let mut captures: Vec<Capture> = mine
         .iter()
         .enumerate()
-        .map(|(i, h)| capture(&account, *h, key, if i % 2 == 0 { "1" } else { "0" }))
+        .map(|(i, t)| capture(t, &key, if i % 2 == 0 { "1" } else { "0" }))
         .collect();
     captures[3].amount = c("2");
-    captures.extend(mine[..3].iter().map(|h| capture(&account, *h, key, "1")));
-    // A hold of the other account named as this account's: not found.
-    let foreign = held
-        .iter()
-        .find(|(call, _)| call.account_token == other.token)
-        .unwrap()
-        .1;
-    captures.push(capture(&account, foreign, key, "1"));
+    captures.extend(mine[..3].iter().map(|t| capture(t, &key, "1")));
+    captures.push(capture(&transactions::new_token(), &key, "1"));
+    let (another_key, _) = key_of(&mut conn, "sms");
+    captures.push(capture(mine[4], &another_key, "1"));
     let settled =
         futures_util::future::join_all(captures.iter().cloned().map(|c| batcher.capture(c))).await;
     let mut posted = 0;
@@ -162,7 +158,7 @@ async fn authorizations_together_hold_no_more_than_the_account_has_and_captures_
                 assert_eq!(held, c("1"))
             }
             (25..=27, Settled::Done(Err(LedgerError::HoldClosed(HoldStatus::Captured)))) => {}
-            (28, Settled::Done(Err(LedgerError::HoldNotFound))) => {}
+            (28..=29, Settled::Declined) => {}
             (0..=24, Settled::Done(Ok(()))) => posted += call.amount.units(),
             (i, other) => panic!("capture {i}: {other:?}"),
         }
@@ -188,13 +184,14 @@ async fn a_due_hold_is_released_in_the_batch_and_what_it_cannot_decide_is_declin
     let mut conn = db.conn();
     let customer = Customer::new(&mut conn, Subscription::None);
     let account = customer.funded(&mut conn, "sms", "5");
-    let key = key_of(&mut conn, "sms");
+    let (key, _) = key_of(&mut conn, "sms");
     let batcher = HoldBatcher::start(db.pool());
 
     // All 5 credits held by a hold whose time is up: the batch releases it, then holds 4.
     let due = ledger::authorize(&mut conn, account.id, c("5"), None, "due", &Actor::cli()).unwrap();
     expire_hold_now(&mut conn, due.id);
-    let Settled::Done(Ok(hold)) = batcher.authorize(authorization(&account, key, "4")).await else {
+    let call = authorization(&account, &key, "4");
+    let Settled::Done(Ok(hold)) = batcher.authorize(call.clone()).await else {
         panic!("the due hold should have been released first");
     };
     let expired = ledger::holds::find(&mut conn, account.id, due.id)
@@ -211,26 +208,20 @@ async fn a_due_hold_is_released_in_the_batch_and_what_it_cannot_decide_is_declin
     // Its time runs out too: capturing it now is too late, and it is released.
     expire_hold_now(&mut conn, hold);
     assert!(matches!(
-        batcher.capture(capture(&account, hold, key, "4")).await,
+        batcher.capture(capture(&call.transaction, &key, "4")).await,
         Settled::Done(Err(LedgerError::HoldExpired))
     ));
     let now = reload(&mut conn, account.id);
     assert_eq!((now.balance, now.reserved), (c("5"), Credits::ZERO));
 
-    // Declined, and nothing written: a token unknown here, another service's account, another
-    // database's dbuuid.
+    // Declined, and nothing written: a token unknown here, another service's key, another
+    // database's dbuuid, a revoked key.
     let before = count(&mut conn, "SELECT count(*) FROM holds");
     let unknown = Authorization {
         account_token: format!("{:032x}", rand::random::<u128>()),
-        ..authorization(&account, key, "1")
+        ..authorization(&account, &key, "1")
     };
-    let snailmail = catalog::service_by_slug(&mut conn, "snailmail")
-        .unwrap()
-        .unwrap();
-    let other_service = Authorization {
-        service_id: snailmail.id,
-        ..authorization(&account, key, "1")
-    };
+    let other_service = authorization(&account, &key_of(&mut conn, "snailmail").0, "1");
     diesel::update(iap_credits::platform::schema::databases::table.find(customer.database_id))
         .set(
             iap_credits::platform::schema::databases::dbuuid
@@ -240,13 +231,19 @@ async fn a_due_hold_is_released_in_the_batch_and_what_it_cannot_decide_is_declin
         .unwrap();
     let other_database = Authorization {
         dbuuid: Some("0f0f0f0f-1d2f-11ef-9a3b-0242ac120002".into()),
-        ..authorization(&account, key, "1")
+        ..authorization(&account, &key, "1")
     };
+    let (revoked, revoked_id) = key_of(&mut conn, "sms");
+    diesel::update(iap_credits::platform::schema::provider_keys::table.find(revoked_id))
+        .set(iap_credits::platform::schema::provider_keys::revoked_at.eq(diesel::dsl::now))
+        .execute(&mut db.owner_conn())
+        .unwrap();
+    let revoked = authorization(&account, &revoked, "1");
     let same_database = Authorization {
         dbuuid: Some("8e2b6c4a-1d2f-11ef-9a3b-0242ac120002".into()),
-        ..authorization(&account, key, "1")
+        ..authorization(&account, &key, "1")
     };
-    for call in [unknown, other_service, other_database] {
+    for call in [unknown, other_service, other_database, revoked] {
         assert!(matches!(batcher.authorize(call).await, Settled::Declined));
     }
     assert_eq!(count(&mut conn, "SELECT count(*) FROM holds"), before);

@@ -25,7 +25,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("enrichments", "src/services/partner_autocomplete.rs"),
     ("holds", "src/domain/ledger/"),
     ("iap_accounts", "src/domain/ledger/"),
-    ("iap_transactions", "src/odoo/"),
+    ("iap_transactions", "src/domain/ledger/"),
     ("identifications", "src/services/signing/"),
     ("idempotency_keys", "src/domain/ledger/"),
     ("invoice_counters", "src/domain/invoices/"),

@@ -12,6 +12,7 @@ pub mod history;
 pub mod holds;
 pub mod idempotency;
 pub mod operations;
+pub mod transactions;
 pub mod transfers;
 pub mod usage;
 pub mod verify;

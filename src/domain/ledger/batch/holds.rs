@@ -6,9 +6,11 @@
 //! hold, transaction token, closed hold, balance and ledger row written in one statement. Each
 //! call still has its own hold and its own ledger rows, and is answered after the commit.
 //!
-//! The batch takes only what it can decide: an authorization whose token is unknown here, or
-//! names another service or database, is `Declined`, and its caller takes the one-at-a-time
-//! path (which registers new tokens and words each refusal).
+//! The batch also finds the calls' provider keys and transaction tokens, so that a call costs
+//! its caller no statement of its own. It takes only what it can decide: a call whose key is
+//! unknown or revoked, a transaction token not of the call's key, an account token unknown
+//! here or another service's or database's, is `Declined`, and its caller takes the
+//! one-at-a-time path (which registers new tokens and words each refusal).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,37 +26,40 @@ use tokio::sync::{mpsc, oneshot};
 use super::batch_transaction;
 use crate::domain::ledger::holds::{self, Hold, HoldStatus, MAX_HOLD_TTL};
 use crate::domain::ledger::{Actor, EntryKind, IapAccount, LedgerError, operations};
+use crate::domain::provider_keys::{self, KeyInUse};
 use crate::kernel::credits::Credits;
-use crate::kernel::ids::{AccountId, HoldId, ServiceId};
+use crate::kernel::ids::{AccountId, HoldId};
 use crate::platform::db::DbPool;
-use crate::platform::schema::{databases, holds as holds_table, iap_accounts, services};
+use crate::platform::schema::{
+    databases, holds as holds_table, iap_accounts, iap_transactions, services,
+};
 
 /// Most calls decided in one transaction.
 const MAX_BATCH: usize = 256;
 
 /// An authorization: hold `amount` on the account `account_token` names, for the provider key
-/// `provider_key_id` of the service `service_id`, under the transaction token `transaction`.
+/// whose fingerprint is `key` (`provider_keys::fingerprint`), under the transaction token
+/// `transaction`.
 #[derive(Debug, Clone)]
 pub struct Authorization {
     pub account_token: String,
-    pub service_id: ServiceId,
     /// The database the call names, when it names one: the token must be that database's.
     pub dbuuid: Option<String>,
     pub amount: Credits,
     pub ttl: Duration,
     pub description: String,
-    pub provider_key_id: i64,
+    pub key: String,
     /// Made by the caller, so that it knows it even when the answer is lost.
     pub transaction: String,
 }
 
-/// A capture: post `amount` of the hold (at most what it holds) and release the rest.
+/// A capture of the hold the transaction token `transaction` names, by the provider key whose
+/// fingerprint is `key`: post `amount` (at most what it holds) and release the rest.
 #[derive(Debug, Clone)]
 pub struct Capture {
-    pub account_id: AccountId,
-    pub hold_id: HoldId,
+    pub transaction: String,
+    pub key: String,
     pub amount: Credits,
-    pub actor: Actor,
 }
 
 /// What a batch made of a call.
@@ -195,36 +200,35 @@ struct Locked {
     dbuuid: Option<String>,
 }
 
-/// The batch's transaction: lock, release what is due, decide, write.
+/// The batch's transaction: find the keys, lock the accounts and the captured holds, release
+/// what is due, decide, write.
 fn apply(conn: &mut PgConnection, calls: &[Call]) -> Result<Vec<Outcome>, LedgerError> {
-    let mut accounts = lock_accounts(conn, calls)?;
-    let hold_ids: Vec<HoldId> = calls
+    let fingerprints: Vec<&str> = calls
         .iter()
-        .filter_map(|c| match c {
-            Call::Capture(c) => Some(c.hold_id),
-            Call::Authorize(_) => None,
+        .map(|c| match c {
+            Call::Authorize(a) => a.key.as_str(),
+            Call::Capture(c) => c.key.as_str(),
         })
         .collect();
-    let mut held: HashMap<HoldId, Hold> = if hold_ids.is_empty() {
-        HashMap::new()
-    } else {
-        holds_table::table
-            .filter(holds_table::id.eq_any(&hold_ids))
-            .order(holds_table::id)
-            .select(Hold::as_select())
-            .for_update()
-            .load::<Hold>(conn)?
-            .into_iter()
-            .map(|h| (h.id, h))
-            .collect()
-    };
+    let keys: HashMap<String, KeyInUse> = provider_keys::in_use(conn, &fingerprints)?
+        .into_iter()
+        .map(|k| (k.fingerprint.clone(), k))
+        .collect();
+    let mut accounts = lock_accounts(conn, calls)?;
+    let mut held = lock_holds(conn, calls)?;
     let mut writes = Writes::default();
     let now = Utc::now();
     let outcomes = calls
         .iter()
         .map(|call| match call {
-            Call::Authorize(a) => authorize(&mut accounts, a, now, &mut writes),
-            Call::Capture(c) => capture(&mut accounts, &mut held, c, now, &mut writes),
+            Call::Authorize(a) => match keys.get(&a.key) {
+                Some(key) => authorize(&mut accounts, a, key, now, &mut writes),
+                None => Decided::Declined,
+            },
+            Call::Capture(c) => match keys.get(&c.key) {
+                Some(key) => capture(&mut accounts, &mut held, c, key, now, &mut writes),
+                None => Decided::Declined,
+            },
         })
         .collect::<Vec<_>>();
     let new_holds = writes.write(conn, &accounts)?;
@@ -245,17 +249,32 @@ fn apply(conn: &mut PgConnection, calls: &[Call]) -> Result<Vec<Outcome>, Ledger
     Ok(outcomes)
 }
 
+/// The transaction tokens the batch's captures name.
+fn transaction_tokens(calls: &[Call]) -> Vec<&str> {
+    calls
+        .iter()
+        .filter_map(|c| match c {
+            Call::Capture(c) => Some(c.transaction.as_str()),
+            Call::Authorize(_) => None,
+        })
+        .collect()
+}
+
 /// Locks (in id order) the accounts the batch's authorizations name by token and its captures
-/// by id, releases their holds that are due, and keys them by id and by token.
+/// through their transaction tokens, releases their holds that are due, and keys them by id and
+/// by token.
 fn lock_accounts(conn: &mut PgConnection, calls: &[Call]) -> Result<Accounts, LedgerError> {
     use diesel::dsl::{exists, now};
-    let (mut ids, mut tokens) = (Vec::new(), Vec::new());
-    for call in calls {
-        match call {
-            Call::Authorize(a) => tokens.push(a.account_token.as_str()),
-            Call::Capture(c) => ids.push(c.account_id),
-        }
-    }
+    let tokens: Vec<&str> = calls
+        .iter()
+        .filter_map(|c| match c {
+            Call::Authorize(a) => Some(a.account_token.as_str()),
+            Call::Capture(_) => None,
+        })
+        .collect();
+    let captured_accounts = iap_transactions::table
+        .filter(iap_transactions::token.eq_any(transaction_tokens(calls)))
+        .select(iap_transactions::account_id);
     // The slug and the dbuuid by subqueries: a join would lock their rows too.
     let slug = services::table
         .filter(services::id.eq(iap_accounts::service_id))
@@ -273,9 +292,9 @@ fn lock_accounts(conn: &mut PgConnection, calls: &[Call]) -> Result<Accounts, Le
     );
     let rows: Vec<(IapAccount, Option<String>, Option<String>, bool)> = iap_accounts::table
         .filter(
-            iap_accounts::id
-                .eq_any(&ids)
-                .or(iap_accounts::token.eq_any(&tokens)),
+            iap_accounts::token
+                .eq_any(&tokens)
+                .or(iap_accounts::id.eq_any(captured_accounts)),
         )
         .order(iap_accounts::id)
         .select((IapAccount::as_select(), slug, dbuuid, due))
@@ -299,6 +318,52 @@ fn lock_accounts(conn: &mut PgConnection, calls: &[Call]) -> Result<Accounts, Le
     Ok(accounts)
 }
 
+/// A hold a capture names, locked, with its transaction's token and key.
+struct Named {
+    hold: Hold,
+    key_id: i64,
+}
+
+/// Locks (in id order, after their accounts) the holds the batch's captures name, keyed by
+/// their transaction tokens. Read after the due holds were released, so a hold whose time is
+/// up shows as expired.
+fn lock_holds(conn: &mut PgConnection, calls: &[Call]) -> QueryResult<HashMap<String, Named>> {
+    let tokens = transaction_tokens(calls);
+    if tokens.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let named = iap_transactions::table
+        .filter(iap_transactions::token.eq_any(&tokens))
+        .select(iap_transactions::hold_id);
+    // The token and the key by subqueries, so that only the holds are locked.
+    let token = iap_transactions::table
+        .filter(iap_transactions::hold_id.eq(holds_table::id))
+        .select(iap_transactions::token)
+        .single_value();
+    let key = iap_transactions::table
+        .filter(iap_transactions::hold_id.eq(holds_table::id))
+        .select(iap_transactions::provider_key_id)
+        .single_value();
+    let rows: Vec<(Hold, Option<String>, Option<i64>)> = holds_table::table
+        .filter(holds_table::id.eq_any(named))
+        .order(holds_table::id)
+        .select((Hold::as_select(), token, key))
+        .for_update()
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(hold, token, key_id)| {
+            Some((
+                token?,
+                Named {
+                    hold,
+                    key_id: key_id?,
+                },
+            ))
+        })
+        .collect())
+}
+
 #[derive(Default)]
 struct Accounts {
     by_id: HashMap<AccountId, Locked>,
@@ -316,6 +381,7 @@ enum Decided {
 fn authorize(
     accounts: &mut Accounts,
     call: &Authorization,
+    key: &KeyInUse,
     now: DateTime<Utc>,
     writes: &mut Writes,
 ) -> Decided {
@@ -330,7 +396,7 @@ fn authorize(
         (Some(asked), Some(known)) => asked == known,
         _ => true,
     };
-    if locked.account.service_id != call.service_id || !same_database {
+    if locked.account.service_id != key.service_id || !same_database {
         return Decided::Declined;
     }
     if call.amount <= Credits::ZERO {
@@ -352,9 +418,9 @@ fn authorize(
             requested: call.amount,
         });
     }
-    let actor = Actor::provider_key(call.provider_key_id);
+    let actor = Actor::provider_key(key.id);
     let description = call.description.trim();
-    let new_hold = writes.new_hold(account.id, call, description, actor.as_str(), expires_at);
+    let new_hold = writes.new_hold(account.id, call, key.id, description, expires_at);
     writes.row(
         account,
         EntryKind::Hold,
@@ -368,18 +434,24 @@ fn authorize(
 
 fn capture(
     accounts: &mut Accounts,
-    held: &mut HashMap<HoldId, Hold>,
+    held: &mut HashMap<String, Named>,
     call: &Capture,
+    key: &KeyInUse,
     now: DateTime<Utc>,
     writes: &mut Writes,
 ) -> Decided {
-    let (Some(locked), Some(hold)) = (
-        accounts.by_id.get_mut(&call.account_id),
-        held.get_mut(&call.hold_id)
-            .filter(|h| h.account_id == call.account_id),
-    ) else {
+    // Only the key that authorized it may act on it (another key of the service does not
+    // even learn that it exists): the one-at-a-time path says so.
+    let Some(Named { hold, .. }) = held
+        .get_mut(&call.transaction)
+        .filter(|named| named.key_id == key.id)
+    else {
+        return Decided::Declined;
+    };
+    let Some(locked) = accounts.by_id.get_mut(&hold.account_id) else {
         return Decided::Refused(LedgerError::HoldNotFound);
     };
+    let actor = Actor::provider_key(key.id);
     match hold.status {
         HoldStatus::Active if hold.expires_at <= now => {
             // Expired a moment ago and not released yet: too late all the same.
@@ -406,7 +478,7 @@ fn capture(
             EntryKind::Capture,
             (-captured, -captured),
             HoldRef::Known(hold.id),
-            call.actor.as_str(),
+            actor.as_str(),
             &hold.description,
         );
     }
@@ -416,7 +488,7 @@ fn capture(
             EntryKind::Release,
             (0, -rest),
             HoldRef::Known(hold.id),
-            call.actor.as_str(),
+            actor.as_str(),
             "Unused part of the hold released",
         );
     }
@@ -466,17 +538,18 @@ impl Writes {
         &mut self,
         account_id: AccountId,
         call: &Authorization,
+        key_id: i64,
         description: &str,
-        actor: &str,
         expires_at: DateTime<Utc>,
     ) -> i64 {
         self.hold_accounts.push(account_id.0);
         self.hold_amounts.push(call.amount.units());
         self.hold_descriptions.push(description.to_string());
-        self.hold_actors.push(actor.to_string());
+        self.hold_actors
+            .push(Actor::provider_key(key_id).as_str().to_string());
         self.hold_expiries.push(expires_at);
         self.transactions.push(call.transaction.clone());
-        self.provider_keys.push(call.provider_key_id);
+        self.provider_keys.push(key_id);
         self.hold_accounts.len() as i64
     }
 
