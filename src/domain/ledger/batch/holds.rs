@@ -25,14 +25,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::batch_transaction;
 use crate::domain::ledger::holds::{self, Hold, HoldStatus, MAX_HOLD_TTL};
+use crate::domain::ledger::transactions::{self, Transaction};
 use crate::domain::ledger::{Actor, EntryKind, IapAccount, LedgerError, operations};
 use crate::domain::provider_keys::{self, KeyInUse};
 use crate::kernel::credits::Credits;
 use crate::kernel::ids::{AccountId, HoldId};
 use crate::platform::db::DbPool;
-use crate::platform::schema::{
-    databases, holds as holds_table, iap_accounts, iap_transactions, services,
-};
+use crate::platform::schema::{databases, holds as holds_table, iap_accounts, services};
 
 /// Most calls decided in one transaction.
 const MAX_BATCH: usize = 256;
@@ -214,8 +213,19 @@ fn apply(conn: &mut PgConnection, calls: &[Call]) -> Result<Vec<Outcome>, Ledger
         .into_iter()
         .map(|k| (k.fingerprint.clone(), k))
         .collect();
-    let mut accounts = lock_accounts(conn, calls)?;
-    let mut held = lock_holds(conn, calls)?;
+    let captured: Vec<&str> = calls
+        .iter()
+        .filter_map(|c| match c {
+            Call::Capture(c) => Some(c.transaction.as_str()),
+            Call::Authorize(_) => None,
+        })
+        .collect();
+    let transactions: HashMap<String, Transaction> = transactions::find_all(conn, &captured)?
+        .into_iter()
+        .map(|t| (t.token.clone(), t))
+        .collect();
+    let mut accounts = lock_accounts(conn, calls, &transactions)?;
+    let mut held = lock_holds(conn, &transactions)?;
     let mut writes = Writes::default();
     let now = Utc::now();
     let outcomes = calls
@@ -249,21 +259,14 @@ fn apply(conn: &mut PgConnection, calls: &[Call]) -> Result<Vec<Outcome>, Ledger
     Ok(outcomes)
 }
 
-/// The transaction tokens the batch's captures name.
-fn transaction_tokens(calls: &[Call]) -> Vec<&str> {
-    calls
-        .iter()
-        .filter_map(|c| match c {
-            Call::Capture(c) => Some(c.transaction.as_str()),
-            Call::Authorize(_) => None,
-        })
-        .collect()
-}
-
-/// Locks (in id order) the accounts the batch's authorizations name by token and its captures
-/// through their transaction tokens, releases their holds that are due, and keys them by id and
-/// by token.
-fn lock_accounts(conn: &mut PgConnection, calls: &[Call]) -> Result<Accounts, LedgerError> {
+/// Locks (in id order, by primary key) the accounts the batch's authorizations name by token
+/// and its captures through their transactions, releases their holds that are due, and keys
+/// them by id and by token (as locked: a token regenerated meanwhile names nothing).
+fn lock_accounts(
+    conn: &mut PgConnection,
+    calls: &[Call],
+    transactions: &HashMap<String, Transaction>,
+) -> Result<Accounts, LedgerError> {
     use diesel::dsl::{exists, now};
     let tokens: Vec<&str> = calls
         .iter()
@@ -272,9 +275,20 @@ fn lock_accounts(conn: &mut PgConnection, calls: &[Call]) -> Result<Accounts, Le
             Call::Capture(_) => None,
         })
         .collect();
-    let captured_accounts = iap_transactions::table
-        .filter(iap_transactions::token.eq_any(transaction_tokens(calls)))
-        .select(iap_transactions::account_id);
+    let mut ids: Vec<AccountId> = if tokens.is_empty() {
+        Vec::new()
+    } else {
+        iap_accounts::table
+            .filter(iap_accounts::token.eq_any(&tokens))
+            .select(iap_accounts::id)
+            .load(conn)?
+    };
+    ids.extend(transactions.values().map(|t| t.account_id));
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Accounts::default());
+    }
     // The slug and the dbuuid by subqueries: a join would lock their rows too.
     let slug = services::table
         .filter(services::id.eq(iap_accounts::service_id))
@@ -291,11 +305,7 @@ fn lock_accounts(conn: &mut PgConnection, calls: &[Call]) -> Result<Accounts, Le
             .filter(holds_table::expires_at.le(now)),
     );
     let rows: Vec<(IapAccount, Option<String>, Option<String>, bool)> = iap_accounts::table
-        .filter(
-            iap_accounts::token
-                .eq_any(&tokens)
-                .or(iap_accounts::id.eq_any(captured_accounts)),
-        )
+        .filter(iap_accounts::id.eq_any(&ids))
         .order(iap_accounts::id)
         .select((IapAccount::as_select(), slug, dbuuid, due))
         .for_update()
@@ -318,7 +328,7 @@ fn lock_accounts(conn: &mut PgConnection, calls: &[Call]) -> Result<Accounts, Le
     Ok(accounts)
 }
 
-/// A hold a capture names, locked, with its transaction's token and key.
+/// A hold a capture names, locked, with the key its transaction was made by.
 struct Named {
     hold: Hold,
     key_id: i64,
@@ -327,37 +337,32 @@ struct Named {
 /// Locks (in id order, after their accounts) the holds the batch's captures name, keyed by
 /// their transaction tokens. Read after the due holds were released, so a hold whose time is
 /// up shows as expired.
-fn lock_holds(conn: &mut PgConnection, calls: &[Call]) -> QueryResult<HashMap<String, Named>> {
-    let tokens = transaction_tokens(calls);
-    if tokens.is_empty() {
+fn lock_holds(
+    conn: &mut PgConnection,
+    transactions: &HashMap<String, Transaction>,
+) -> QueryResult<HashMap<String, Named>> {
+    if transactions.is_empty() {
         return Ok(HashMap::new());
     }
-    let named = iap_transactions::table
-        .filter(iap_transactions::token.eq_any(&tokens))
-        .select(iap_transactions::hold_id);
-    // The token and the key by subqueries, so that only the holds are locked.
-    let token = iap_transactions::table
-        .filter(iap_transactions::hold_id.eq(holds_table::id))
-        .select(iap_transactions::token)
-        .single_value();
-    let key = iap_transactions::table
-        .filter(iap_transactions::hold_id.eq(holds_table::id))
-        .select(iap_transactions::provider_key_id)
-        .single_value();
-    let rows: Vec<(Hold, Option<String>, Option<i64>)> = holds_table::table
-        .filter(holds_table::id.eq_any(named))
+    let ids: Vec<HoldId> = transactions.values().map(|t| t.hold_id).collect();
+    let mut locked: HashMap<HoldId, Hold> = holds_table::table
+        .filter(holds_table::id.eq_any(&ids))
         .order(holds_table::id)
-        .select((Hold::as_select(), token, key))
+        .select(Hold::as_select())
         .for_update()
-        .load(conn)?;
-    Ok(rows
+        .load::<Hold>(conn)?
         .into_iter()
-        .filter_map(|(hold, token, key_id)| {
+        .map(|h| (h.id, h))
+        .collect();
+    Ok(transactions
+        .iter()
+        .filter_map(|(token, t)| {
+            let hold = locked.remove(&t.hold_id)?;
             Some((
-                token?,
+                token.clone(),
                 Named {
                     hold,
-                    key_id: key_id?,
+                    key_id: t.provider_key_id,
                 },
             ))
         })
