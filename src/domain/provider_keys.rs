@@ -83,37 +83,13 @@ pub fn fingerprint(key: &str) -> Option<String> {
     (key.starts_with(PREFIX) && key.len() == PREFIX.len() + RANDOM_LEN).then(|| sha256_hex(key))
 }
 
-/// A key in use, as a batch of calls finds it by its fingerprint.
-#[derive(Debug, Clone, QueryableByName)]
-pub struct KeyInUse {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    pub fingerprint: String,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    pub id: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    pub service_id: ServiceId,
-}
-
-/// The keys (neither unknown nor revoked) of these fingerprints, their use noted as
-/// `authenticate` notes it, in one statement for a whole batch of calls.
-pub fn in_use(conn: &mut PgConnection, fingerprints: &[&str]) -> QueryResult<Vec<KeyInUse>> {
-    if fingerprints.is_empty() {
-        return Ok(Vec::new());
-    }
-    diesel::sql_query(
-        "WITH found AS (
-             SELECT id, service_id, key_sha256, last_used_at FROM provider_keys
-             WHERE key_sha256 = ANY($1) AND revoked_at IS NULL
-         ),
-         touched AS (
-             UPDATE provider_keys AS k SET last_used_at = now() FROM found AS f
-             WHERE k.id = f.id
-               AND (f.last_used_at IS NULL OR f.last_used_at < now() - interval '1 minute')
-         )
-         SELECT key_sha256 AS fingerprint, id, service_id FROM found",
-    )
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(fingerprints)
-    .load(conn)
+/// Notes the use of these keys now (a batch of calls that found them itself, and saw their
+/// use last noted over a minute ago).
+pub fn note_use(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<()> {
+    diesel::update(provider_keys::table.filter(provider_keys::id.eq_any(ids)))
+        .set(provider_keys::last_used_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .map(drop)
 }
 
 /// The key `key` names, unless it is unknown or revoked. Notes its use (at most once a minute,

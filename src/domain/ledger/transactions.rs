@@ -59,14 +59,3 @@ pub fn find(conn: &mut PgConnection, token: &str) -> QueryResult<Option<Transact
         .first(conn)
         .optional()
 }
-
-/// The transactions of these tokens (those that exist), in one statement.
-pub fn find_all(conn: &mut PgConnection, tokens: &[&str]) -> QueryResult<Vec<Transaction>> {
-    if tokens.is_empty() {
-        return Ok(Vec::new());
-    }
-    iap_transactions::table
-        .filter(iap_transactions::token.eq_any(tokens))
-        .select(Transaction::as_select())
-        .load(conn)
-}

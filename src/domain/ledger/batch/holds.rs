@@ -25,11 +25,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::batch_transaction;
 use crate::domain::ledger::holds::{self, Hold, HoldStatus, MAX_HOLD_TTL};
-use crate::domain::ledger::transactions::{self, Transaction};
+use crate::domain::ledger::transactions::Transaction;
 use crate::domain::ledger::{Actor, EntryKind, IapAccount, LedgerError, operations};
-use crate::domain::provider_keys::{self, KeyInUse};
+use crate::domain::provider_keys;
 use crate::kernel::credits::Credits;
-use crate::kernel::ids::{AccountId, HoldId};
+use crate::kernel::ids::{AccountId, HoldId, ServiceId};
 use crate::platform::db::DbPool;
 use crate::platform::schema::{databases, holds as holds_table, iap_accounts, services};
 
@@ -202,30 +202,13 @@ struct Locked {
 /// The batch's transaction: find the keys, lock the accounts and the captured holds, release
 /// what is due, decide, write.
 fn apply(conn: &mut PgConnection, calls: &[Call]) -> Result<Vec<Outcome>, LedgerError> {
-    let fingerprints: Vec<&str> = calls
-        .iter()
-        .map(|c| match c {
-            Call::Authorize(a) => a.key.as_str(),
-            Call::Capture(c) => c.key.as_str(),
-        })
-        .collect();
-    let keys: HashMap<String, KeyInUse> = provider_keys::in_use(conn, &fingerprints)?
-        .into_iter()
-        .map(|k| (k.fingerprint.clone(), k))
-        .collect();
-    let captured: Vec<&str> = calls
-        .iter()
-        .filter_map(|c| match c {
-            Call::Capture(c) => Some(c.transaction.as_str()),
-            Call::Authorize(_) => None,
-        })
-        .collect();
-    let transactions: HashMap<String, Transaction> = transactions::find_all(conn, &captured)?
-        .into_iter()
-        .map(|t| (t.token.clone(), t))
-        .collect();
-    let mut accounts = lock_accounts(conn, calls, &transactions)?;
-    let mut held = lock_holds(conn, &transactions)?;
+    let named = find_named(conn, calls)?;
+    if !named.keys_to_note.is_empty() {
+        provider_keys::note_use(conn, &named.keys_to_note)?;
+    }
+    let keys = named.keys;
+    let mut accounts = lock_accounts(conn, named.accounts)?;
+    let mut held = read_holds(conn, &named.transactions)?;
     let mut writes = Writes::default();
     let now = Utc::now();
     let outcomes = calls
@@ -259,31 +242,14 @@ fn apply(conn: &mut PgConnection, calls: &[Call]) -> Result<Vec<Outcome>, Ledger
     Ok(outcomes)
 }
 
-/// Locks (in id order, by primary key) the accounts the batch's authorizations name by token
-/// and its captures through their transactions, releases their holds that are due, and keys
-/// them by id and by token (as locked: a token regenerated meanwhile names nothing).
+/// Locks (in id order, by primary key) the accounts the batch names, releases their holds that
+/// are due, and keys them by id and by token (as locked: a token regenerated meanwhile names
+/// nothing).
 fn lock_accounts(
     conn: &mut PgConnection,
-    calls: &[Call],
-    transactions: &HashMap<String, Transaction>,
+    mut ids: Vec<AccountId>,
 ) -> Result<Accounts, LedgerError> {
     use diesel::dsl::{exists, now};
-    let tokens: Vec<&str> = calls
-        .iter()
-        .filter_map(|c| match c {
-            Call::Authorize(a) => Some(a.account_token.as_str()),
-            Call::Capture(_) => None,
-        })
-        .collect();
-    let mut ids: Vec<AccountId> = if tokens.is_empty() {
-        Vec::new()
-    } else {
-        iap_accounts::table
-            .filter(iap_accounts::token.eq_any(&tokens))
-            .select(iap_accounts::id)
-            .load(conn)?
-    };
-    ids.extend(transactions.values().map(|t| t.account_id));
     ids.sort_unstable();
     ids.dedup();
     if ids.is_empty() {
@@ -328,16 +294,16 @@ fn lock_accounts(
     Ok(accounts)
 }
 
-/// A hold a capture names, locked, with the key its transaction was made by.
+/// A hold a capture names, with the key its transaction was made by.
 struct Named {
     hold: Hold,
     key_id: i64,
 }
 
-/// Locks (in id order, after their accounts) the holds the batch's captures name, keyed by
-/// their transaction tokens. Read after the due holds were released, so a hold whose time is
-/// up shows as expired.
-fn lock_holds(
+/// The holds the batch's captures name, keyed by their transaction tokens, read after their
+/// accounts were locked (and their due holds released, so a hold whose time is up shows as
+/// expired). No lock of their own: every change to a hold is made under its account's lock.
+fn read_holds(
     conn: &mut PgConnection,
     transactions: &HashMap<String, Transaction>,
 ) -> QueryResult<HashMap<String, Named>> {
@@ -345,11 +311,9 @@ fn lock_holds(
         return Ok(HashMap::new());
     }
     let ids: Vec<HoldId> = transactions.values().map(|t| t.hold_id).collect();
-    let mut locked: HashMap<HoldId, Hold> = holds_table::table
+    let mut found: HashMap<HoldId, Hold> = holds_table::table
         .filter(holds_table::id.eq_any(&ids))
-        .order(holds_table::id)
         .select(Hold::as_select())
-        .for_update()
         .load::<Hold>(conn)?
         .into_iter()
         .map(|h| (h.id, h))
@@ -357,7 +321,7 @@ fn lock_holds(
     Ok(transactions
         .iter()
         .filter_map(|(token, t)| {
-            let hold = locked.remove(&t.hold_id)?;
+            let hold = found.remove(&t.hold_id)?;
             Some((
                 token.clone(),
                 Named {
@@ -367,6 +331,134 @@ fn lock_holds(
             ))
         })
         .collect())
+}
+
+/// A provider key the batch's calls use, neither unknown nor revoked.
+struct KeyInUse {
+    id: i64,
+    service_id: ServiceId,
+}
+
+/// What the batch's calls name, found before anything is locked: their keys, the accounts of
+/// their account tokens, their transactions.
+struct Found {
+    /// By fingerprint.
+    keys: HashMap<String, KeyInUse>,
+    /// Keys whose use was last noted more than a minute ago.
+    keys_to_note: Vec<i64>,
+    accounts: Vec<AccountId>,
+    /// By token.
+    transactions: HashMap<String, Transaction>,
+}
+
+/// One statement for all three (prepared once per connection).
+fn find_named(conn: &mut PgConnection, calls: &[Call]) -> QueryResult<Found> {
+    let (mut fingerprints, mut tokens, mut captured) = (Vec::new(), Vec::new(), Vec::new());
+    for call in calls {
+        match call {
+            Call::Authorize(a) => {
+                fingerprints.push(a.key.as_str());
+                tokens.push(a.account_token.as_str());
+            }
+            Call::Capture(c) => {
+                fingerprints.push(c.key.as_str());
+                captured.push(c.transaction.as_str());
+            }
+        }
+    }
+    let rows: Vec<NamedRow> = FindNamed {
+        fingerprints: &fingerprints,
+        tokens: &tokens,
+        transactions: &captured,
+    }
+    .load(conn)?;
+    let mut found = Found {
+        keys: HashMap::new(),
+        keys_to_note: Vec::new(),
+        accounts: Vec::new(),
+        transactions: HashMap::new(),
+    };
+    for row in rows {
+        match row.kind {
+            0 => {
+                if !(0..60).contains(&row.c) {
+                    found.keys_to_note.push(row.a);
+                }
+                found.keys.insert(
+                    row.text,
+                    KeyInUse {
+                        id: row.a,
+                        service_id: ServiceId(row.b),
+                    },
+                );
+            }
+            1 => found.accounts.push(AccountId(row.a)),
+            _ => {
+                found.accounts.push(AccountId(row.b));
+                found.transactions.insert(
+                    row.text.clone(),
+                    Transaction {
+                        token: row.text,
+                        hold_id: HoldId(row.a),
+                        account_id: AccountId(row.b),
+                        provider_key_id: row.c,
+                    },
+                );
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[derive(QueryableByName)]
+struct NamedRow {
+    #[diesel(sql_type = diesel::sql_types::SmallInt)]
+    kind: i16,
+    #[diesel(sql_type = Text)]
+    text: String,
+    #[diesel(sql_type = BigInt)]
+    a: i64,
+    #[diesel(sql_type = BigInt)]
+    b: i64,
+    #[diesel(sql_type = BigInt)]
+    c: i64,
+}
+
+/// Keys (0: id, service, seconds since their use was noted or -1), accounts by token (1: id)
+/// and transactions (2: hold, account, key), tagged by kind.
+struct FindNamed<'a> {
+    fingerprints: &'a [&'a str],
+    tokens: &'a [&'a str],
+    transactions: &'a [&'a str],
+}
+
+fixed_statement!(FindNamed);
+
+impl QueryFragment<Pg> for FindNamed<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "SELECT 0::smallint AS kind, key_sha256 AS text, id AS a, service_id AS b,
+                    COALESCE(extract(epoch FROM now() - last_used_at)::bigint, -1) AS c
+             FROM provider_keys WHERE key_sha256 = ANY(",
+        );
+        out.push_bind_param::<Array<Text>, _>(&self.fingerprints)?;
+        out.push_sql(
+            "::text[]) AND revoked_at IS NULL
+             UNION ALL
+             SELECT 1::smallint, token, id, 0::bigint, 0::bigint FROM iap_accounts
+             WHERE token = ANY(",
+        );
+        out.push_bind_param::<Array<Text>, _>(&self.tokens)?;
+        out.push_sql(
+            "::text[])
+             UNION ALL
+             SELECT 2::smallint, token, hold_id, account_id, provider_key_id FROM iap_transactions
+             WHERE token = ANY(",
+        );
+        out.push_bind_param::<Array<Text>, _>(&self.transactions)?;
+        out.push_sql("::text[])");
+        Ok(())
+    }
 }
 
 #[derive(Default)]
