@@ -253,3 +253,61 @@ async fn a_due_hold_is_released_in_the_batch_and_what_it_cannot_decide_is_declin
     ));
     assert_consistent(&mut conn);
 }
+
+/// A hold is found open before its account is locked; if a cancel closes it in between, the
+/// batch writes nothing and its calls go one at a time (the capture is then refused there).
+#[actix_web::test]
+async fn a_hold_closed_while_the_batch_waited_for_its_account_undoes_the_batch() {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    let account = Customer::new(&mut conn, Subscription::None).funded(&mut conn, "sms", "10");
+    let (key, _) = key_of(&mut conn, "sms");
+    let batcher = HoldBatcher::start(db.pool());
+    let call = authorization(&account, &key, "4");
+    let Settled::Done(Ok(hold)) = batcher.authorize(call.clone()).await else {
+        panic!("held");
+    };
+    // Another hold keeps credits reserved, so a capture written on stale figures would pass
+    // the table's own checks.
+    let Settled::Done(Ok(_)) = batcher.authorize(authorization(&account, &key, "4")).await else {
+        panic!("held");
+    };
+    let mut other = db.conn();
+    let captured = other.transaction(|other| {
+        // The account locked by someone else: the batch finds the hold open, then waits.
+        diesel::sql_query("SELECT id FROM iap_accounts WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::BigInt, _>(account.id)
+            .execute(other)?;
+        let capture_call = capture(&call.transaction, &key, "4");
+        let batcher = batcher.clone();
+        let capturing = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(batcher.capture(capture_call))
+        });
+        let mut waiting = false;
+        for _ in 0..200 {
+            waiting = count(
+                &mut conn,
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+            ) > 0;
+            if waiting {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(waiting, "the batch should wait for the account's lock");
+        ledger::cancel(other, account.id, hold, &Actor::cli()).unwrap();
+        Ok::<_, diesel::result::Error>(capturing)
+    });
+    let outcome = captured.unwrap().join().unwrap();
+    assert!(matches!(outcome, Settled::Declined), "{outcome:?}");
+    let now = reload(&mut conn, account.id);
+    assert_eq!((now.balance, now.reserved), (c("10"), c("4")));
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) FROM ledger_entries WHERE kind = 'capture'"
+        ),
+        0
+    );
+    assert_consistent(&mut conn);
+}

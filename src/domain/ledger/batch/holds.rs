@@ -24,8 +24,7 @@ use diesel::sql_types::{Array, BigInt, Text, Timestamptz};
 use tokio::sync::{mpsc, oneshot};
 
 use super::batch_transaction;
-use crate::domain::ledger::holds::{self, Hold, HoldStatus, MAX_HOLD_TTL};
-use crate::domain::ledger::transactions::Transaction;
+use crate::domain::ledger::holds::{self, HoldStatus, MAX_HOLD_TTL};
 use crate::domain::ledger::{Actor, EntryKind, IapAccount, LedgerError, operations};
 use crate::domain::provider_keys;
 use crate::kernel::credits::Credits;
@@ -208,7 +207,7 @@ fn apply(conn: &mut PgConnection, calls: &[Call]) -> Result<Vec<Outcome>, Ledger
     }
     let keys = named.keys;
     let mut accounts = lock_accounts(conn, named.accounts)?;
-    let mut held = read_holds(conn, &named.transactions)?;
+    let mut held = named.holds;
     let mut writes = Writes::default();
     let now = Utc::now();
     let outcomes = calls
@@ -294,43 +293,18 @@ fn lock_accounts(
     Ok(accounts)
 }
 
-/// A hold a capture names, with the key its transaction was made by.
+/// A hold a capture names, as found before its account was locked, with the key its
+/// transaction was made by. Every change to a hold is made under its account's lock, so the
+/// batch writes a capture only if the hold is still open then (`Writes::write` checks), and
+/// the figures it reads here (amount, expiry) never change.
 struct Named {
-    hold: Hold,
+    id: HoldId,
+    account_id: AccountId,
+    amount: Credits,
+    status: HoldStatus,
+    expires_at: DateTime<Utc>,
+    description: String,
     key_id: i64,
-}
-
-/// The holds the batch's captures name, keyed by their transaction tokens, read after their
-/// accounts were locked (and their due holds released, so a hold whose time is up shows as
-/// expired). No lock of their own: every change to a hold is made under its account's lock.
-fn read_holds(
-    conn: &mut PgConnection,
-    transactions: &HashMap<String, Transaction>,
-) -> QueryResult<HashMap<String, Named>> {
-    if transactions.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let ids: Vec<HoldId> = transactions.values().map(|t| t.hold_id).collect();
-    let mut found: HashMap<HoldId, Hold> = holds_table::table
-        .filter(holds_table::id.eq_any(&ids))
-        .select(Hold::as_select())
-        .load::<Hold>(conn)?
-        .into_iter()
-        .map(|h| (h.id, h))
-        .collect();
-    Ok(transactions
-        .iter()
-        .filter_map(|(token, t)| {
-            let hold = found.remove(&t.hold_id)?;
-            Some((
-                token.clone(),
-                Named {
-                    hold,
-                    key_id: t.provider_key_id,
-                },
-            ))
-        })
-        .collect())
 }
 
 /// A provider key the batch's calls use, neither unknown nor revoked.
@@ -347,8 +321,8 @@ struct Found {
     /// Keys whose use was last noted more than a minute ago.
     keys_to_note: Vec<i64>,
     accounts: Vec<AccountId>,
-    /// By token.
-    transactions: HashMap<String, Transaction>,
+    /// The holds of the captures' transactions, by transaction token.
+    holds: HashMap<String, Named>,
 }
 
 /// One statement for all three (prepared once per connection).
@@ -376,7 +350,7 @@ fn find_named(conn: &mut PgConnection, calls: &[Call]) -> QueryResult<Found> {
         keys: HashMap::new(),
         keys_to_note: Vec::new(),
         accounts: Vec::new(),
-        transactions: HashMap::new(),
+        holds: HashMap::new(),
     };
     for row in rows {
         match row.kind {
@@ -395,13 +369,19 @@ fn find_named(conn: &mut PgConnection, calls: &[Call]) -> QueryResult<Found> {
             1 => found.accounts.push(AccountId(row.a)),
             _ => {
                 found.accounts.push(AccountId(row.b));
-                found.transactions.insert(
-                    row.text.clone(),
-                    Transaction {
-                        token: row.text,
-                        hold_id: HoldId(row.a),
+                let Ok(status) = row.status.parse() else {
+                    continue;
+                };
+                found.holds.insert(
+                    row.text,
+                    Named {
+                        id: HoldId(row.a),
                         account_id: AccountId(row.b),
-                        provider_key_id: row.c,
+                        amount: Credits::from_units(row.amount),
+                        status,
+                        expires_at: row.expires_at,
+                        description: row.description,
+                        key_id: row.c,
                     },
                 );
             }
@@ -422,10 +402,19 @@ struct NamedRow {
     b: i64,
     #[diesel(sql_type = BigInt)]
     c: i64,
+    #[diesel(sql_type = BigInt)]
+    amount: i64,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Timestamptz)]
+    expires_at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    description: String,
 }
 
 /// Keys (0: id, service, seconds since their use was noted or -1), accounts by token (1: id)
-/// and transactions (2: hold, account, key), tagged by kind.
+/// and transactions with their holds (2: hold, account, key; the hold's figures), tagged by
+/// kind.
 struct FindNamed<'a> {
     fingerprints: &'a [&'a str],
     tokens: &'a [&'a str],
@@ -438,22 +427,25 @@ impl QueryFragment<Pg> for FindNamed<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql(
             "SELECT 0::smallint AS kind, key_sha256 AS text, id AS a, service_id AS b,
-                    COALESCE(extract(epoch FROM now() - last_used_at)::bigint, -1) AS c
+                    COALESCE(extract(epoch FROM now() - last_used_at)::bigint, -1) AS c,
+                    0::bigint AS amount, '' AS status, now() AS expires_at, '' AS description
              FROM provider_keys WHERE key_sha256 = ANY(",
         );
         out.push_bind_param::<Array<Text>, _>(&self.fingerprints)?;
         out.push_sql(
             "::text[]) AND revoked_at IS NULL
              UNION ALL
-             SELECT 1::smallint, token, id, 0::bigint, 0::bigint FROM iap_accounts
-             WHERE token = ANY(",
+             SELECT 1::smallint, token, id, 0::bigint, 0::bigint, 0::bigint, '', now(), ''
+             FROM iap_accounts WHERE token = ANY(",
         );
         out.push_bind_param::<Array<Text>, _>(&self.tokens)?;
         out.push_sql(
             "::text[])
              UNION ALL
-             SELECT 2::smallint, token, hold_id, account_id, provider_key_id FROM iap_transactions
-             WHERE token = ANY(",
+             SELECT 2::smallint, t.token, t.hold_id, t.account_id, t.provider_key_id, h.amount,
+                    h.status, h.expires_at, h.description
+             FROM iap_transactions AS t JOIN holds AS h ON h.id = t.hold_id
+             WHERE t.token = ANY(",
         );
         out.push_bind_param::<Array<Text>, _>(&self.transactions)?;
         out.push_sql("::text[])");
@@ -539,7 +531,7 @@ fn capture(
 ) -> Decided {
     // Only the key that authorized it may act on it (another key of the service does not
     // even learn that it exists): the one-at-a-time path says so.
-    let Some(Named { hold, .. }) = held
+    let Some(hold) = held
         .get_mut(&call.transaction)
         .filter(|named| named.key_id == key.id)
     else {
@@ -590,7 +582,6 @@ fn capture(
         );
     }
     hold.status = HoldStatus::Captured;
-    hold.captured = call.amount;
     writes.closed_ids.push(hold.id.0);
     writes.closed_captured.push(captured);
     Decided::Captured
@@ -700,6 +691,14 @@ impl Writes {
             reserved: &reserved,
         }
         .load(conn)?;
+        // A hold found open before its account was locked was closed meanwhile (by a cancel
+        // or the sweeper): the batch is undone, and its calls go one at a time.
+        if written
+            .first()
+            .is_some_and(|w| w.closed != self.closed_ids.len() as i64)
+        {
+            return Err(diesel::result::Error::RollbackTransaction);
+        }
         // Ledger ids follow the rows' order, and each new hold has one `hold` row, added with
         // it: in id order, the `hold` rows name the new holds in their order.
         let mut written = written;
@@ -720,6 +719,8 @@ struct WrittenRow {
     kind: String,
     #[diesel(sql_type = BigInt)]
     hold_id: i64,
+    #[diesel(sql_type = BigInt)]
+    closed: i64,
 }
 
 /// The batch's write, of fixed text (prepared once per connection): the new holds with ids
@@ -778,7 +779,8 @@ impl QueryFragment<Pg> for WriteHolds<'_> {
         out.push_bind_param::<Array<BigInt>, _>(&w.closed_captured)?;
         out.push_sql(
             "::bigint[]) AS c(id, captured)
-                 WHERE h.id = c.id
+                 WHERE h.id = c.id AND h.closed_at IS NULL
+                 RETURNING h.id
              ),
              accounts AS (
                  UPDATE iap_accounts AS a
@@ -826,7 +828,7 @@ impl QueryFragment<Pg> for WriteHolds<'_> {
                           hold_id, new_hold, actor, description, n)
              LEFT JOIN new_holds AS n ON n.n = r.new_hold
              ORDER BY r.n
-             RETURNING id, kind, hold_id",
+             RETURNING id, kind, hold_id, (SELECT count(*) FROM closed) AS closed",
         );
         Ok(())
     }
