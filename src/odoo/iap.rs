@@ -232,13 +232,13 @@ pub async fn authorize_batched(
         let key = read.string("key").ok().and_then(provider_keys::fingerprint);
         key.zip(read_hold(&read).ok())
             .map(|(key, asked)| Authorization {
-                account_token: asked.account_token,
                 dbuuid: asked.dbuuid.map(|d| d.as_str().to_string()),
                 amount: asked.credit,
                 ttl: asked.ttl,
                 description: asked.description,
+                transaction: batcher.transaction_token(&asked.account_token),
+                account_token: asked.account_token,
                 key,
-                transaction: transactions::new_token(),
             })
     };
     if let Some(call) = batched {
