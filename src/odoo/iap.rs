@@ -222,15 +222,15 @@ pub fn authorize(
 /// another service's or database's, an unknown key), or one whose params are amiss, goes one
 /// at a time, which words each error as it always has.
 pub async fn authorize_batched(
-    pool: &DbPool,
-    batcher: &HoldBatcher,
+    pool: DbPool,
+    batcher: HoldBatcher,
     ctx: Context,
     params: Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let batched = {
         let read = Params(&params);
-        let key = read.string("key").ok().and_then(provider_keys::fingerprint);
-        key.zip(read_hold(&read).ok())
+        key_fingerprint(&read)
+            .zip(read_hold(&read).ok())
             .map(|(key, asked)| Authorization {
                 dbuuid: asked.dbuuid.map(|d| d.as_str().to_string()),
                 amount: asked.credit,
@@ -247,7 +247,15 @@ pub async fn authorize_batched(
             return authorized(transaction, credit, &ctx.base_url, held.map(|_| ()));
         }
     }
-    blocking(pool, move |conn| authorize(conn, &ctx, &params)).await
+    blocking(&pool, move |conn| authorize(conn, &ctx, &params)).await
+}
+
+/// The fingerprint the batcher finds the call's provider key by, when `key` can be one.
+fn key_fingerprint(params: &Params) -> Option<String> {
+    params
+        .string("key")
+        .ok()
+        .and_then(provider_keys::fingerprint)
 }
 
 /// Runs `f` on a pooled connection, on the blocking pool.
@@ -324,14 +332,14 @@ pub fn capture(
 /// `/iap/1/capture` as the server runs it, through the hold batcher; what it declines, or a
 /// call whose params are amiss, goes one at a time.
 pub async fn capture_batched(
-    pool: &DbPool,
-    batcher: &HoldBatcher,
+    pool: DbPool,
+    batcher: HoldBatcher,
     ctx: Context,
     params: Map<String, Value>,
 ) -> Result<Value, RpcError> {
     let batched = {
         let read = Params(&params);
-        let key = read.string("key").ok().and_then(provider_keys::fingerprint);
+        let key = key_fingerprint(&read);
         let transaction = read.string("token").ok().map(str::to_string);
         let amount = read
             .credits("credit_to_capture")
@@ -350,7 +358,7 @@ pub async fn capture_batched(
     {
         return captured(result);
     }
-    blocking(pool, move |conn| capture(conn, &ctx, &params)).await
+    blocking(&pool, move |conn| capture(conn, &ctx, &params)).await
 }
 
 /// `/iap/1/cancel`: releases the hold. Cancelling again (or after expiry) answers the same.

@@ -20,7 +20,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use diesel::PgConnection;
 use serde_json::{Map, Value};
 
+use crate::domain::ledger::batch::holds::HoldBatcher;
 use crate::http::state::AppState;
+use crate::platform::db::DbPool;
 use rpc::{RpcError, answer, read_call};
 
 /// What a call may use besides its connection and params.
@@ -55,8 +57,16 @@ type CallFn = fn(&mut PgConnection, &Context, &Map<String, Value>) -> Result<Val
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // Batched: each waits for its batch's commit without holding a connection.
-    cfg.route("/iap/1/authorize", web::route().to(authorize));
-    cfg.route("/iap/1/capture", web::route().to(capture));
+    cfg.route(
+        "/iap/1/authorize",
+        web::route()
+            .to(|state, req, payload| serve_batched(state, req, payload, iap::authorize_batched)),
+    );
+    cfg.route(
+        "/iap/1/capture",
+        web::route()
+            .to(|state, req, payload| serve_batched(state, req, payload, iap::capture_batched)),
+    );
     let calls: [(&str, CallFn); 22] = [
         ("/iap/1/balance", iap::balance),
         ("/iap/1/cancel", iap::cancel),
@@ -170,35 +180,23 @@ async fn read(
     }
 }
 
-async fn authorize(
+/// Reads the envelope, runs a batched call (`iap::authorize_batched`, `iap::capture_batched`),
+/// answers in the envelope.
+async fn serve_batched<Call, Answer>(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
-) -> HttpResponse {
+    call: Call,
+) -> HttpResponse
+where
+    Call: FnOnce(DbPool, HoldBatcher, Context, Map<String, Value>) -> Answer,
+    Answer: std::future::Future<Output = Result<Value, RpcError>>,
+{
     match read(&req, payload).await {
         Ok((id, params)) => {
             let context = Context::of(&state, &req);
-            answer(
-                id,
-                iap::authorize_batched(&state.pool, &state.holds, context, params).await,
-            )
-        }
-        Err(response) => response,
-    }
-}
-
-async fn capture(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
-    match read(&req, payload).await {
-        Ok((id, params)) => {
-            let context = Context::of(&state, &req);
-            answer(
-                id,
-                iap::capture_batched(&state.pool, &state.holds, context, params).await,
-            )
+            let outcome = call(state.pool.clone(), state.holds.clone(), context, params).await;
+            answer(id, outcome)
         }
         Err(response) => response,
     }

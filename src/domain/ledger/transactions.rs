@@ -3,8 +3,6 @@
 //! Owner of `iap_transactions` (the hold batcher writes its holds' tokens along with them).
 
 use diesel::prelude::*;
-use rand::Rng;
-use rand::distr::Alphanumeric;
 
 use crate::kernel::ids::{AccountId, HoldId};
 use crate::platform::schema::iap_transactions;
@@ -20,13 +18,9 @@ pub struct Transaction {
     pub provider_key_id: i64,
 }
 
-/// A new transaction token: 48 random letters and digits.
+/// A new transaction token: random letters and digits, as many as an account token's.
 pub fn new_token() -> String {
-    rand::rng()
-        .sample_iter(Alphanumeric)
-        .take(TOKEN_LEN)
-        .map(char::from)
-        .collect()
+    super::accounts::new_token()
 }
 
 /// Records a new hold's transaction under `token`, in the hold's own transaction. (The hold

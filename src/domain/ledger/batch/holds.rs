@@ -130,24 +130,35 @@ impl HoldBatcher {
     /// Holds the credits; answers the hold once it is committed.
     pub async fn authorize(&self, call: Authorization) -> Settled<HoldId> {
         let (answer, receive) = oneshot::channel();
-        let queue = &self.queues[super::worker_of(&call.account_token, self.queues.len())];
-        if queue
-            .send((Call::Authorize(call), Answer::Authorized(answer)))
-            .is_err()
-        {
-            return Settled::Done(Err(broken()));
-        }
-        receive.await.unwrap_or(Settled::Done(Err(broken())))
+        let worker = super::worker_of(&call.account_token, self.queues.len());
+        self.ask(
+            worker,
+            (Call::Authorize(call), Answer::Authorized(answer)),
+            receive,
+        )
+        .await
     }
 
     /// Captures the hold; answers once it is committed.
     pub async fn capture(&self, call: Capture) -> Settled<()> {
         let (answer, receive) = oneshot::channel();
-        let queue = &self.queues[super::worker_of(&call.transaction, self.queues.len())];
-        if queue
-            .send((Call::Capture(call), Answer::Captured(answer)))
-            .is_err()
-        {
+        let worker = super::worker_of(&call.transaction, self.queues.len());
+        self.ask(
+            worker,
+            (Call::Capture(call), Answer::Captured(answer)),
+            receive,
+        )
+        .await
+    }
+
+    /// Queues a call on `worker` and waits for its answer.
+    async fn ask<T>(
+        &self,
+        worker: usize,
+        call: (Call, Answer),
+        receive: oneshot::Receiver<Settled<T>>,
+    ) -> Settled<T> {
+        if self.queues[worker].send(call).is_err() {
             return Settled::Done(Err(broken()));
         }
         receive.await.unwrap_or(Settled::Done(Err(broken())))
