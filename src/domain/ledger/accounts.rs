@@ -147,9 +147,14 @@ impl IapAccount {
 }
 
 pub fn new_token() -> String {
+    random_letters(TOKEN_LEN)
+}
+
+/// `len` random letters and digits (the ledger's tokens: accounts', transactions').
+pub(super) fn random_letters(len: usize) -> String {
     rand::rng()
         .sample_iter(Alphanumeric)
-        .take(TOKEN_LEN)
+        .take(len)
         .map(char::from)
         .collect()
 }

@@ -18,9 +18,9 @@ pub struct Transaction {
     pub provider_key_id: i64,
 }
 
-/// A new transaction token: random letters and digits, as many as an account token's.
+/// A new transaction token: 48 random letters and digits.
 pub fn new_token() -> String {
-    super::accounts::new_token()
+    super::accounts::random_letters(TOKEN_LEN)
 }
 
 /// Records a new hold's transaction under `token`, in the hold's own transaction. (The hold
